@@ -1,0 +1,33 @@
+import type { Frame } from '../codec.js'
+
+/** A client event sent to portals. `clientId` names the socket, `userId` the authenticated user if any. */
+export type PortalEvent =
+  | { kind: 'connection'; clientId: string; serverId: string; time: number }
+  | { kind: 'authentication'; clientId: string; serverId: string; userId: string; time: number }
+  | { kind: 'message'; clientId: string; serverId: string; userId?: string; frame: Frame; time: number }
+  | { kind: 'disconnection'; clientId: string; serverId: string; userId?: string; time: number }
+
+export interface PortalConsumerOptions {
+  /** Unique id of this portal. */
+  consumerId: string
+  /** true: this portal gets every event, besides the one portal that handles each. */
+  reportAllEvents?: boolean
+}
+
+/** Handles one event; the event counts as done when the promise resolves. A rejection leaves it for redelivery. */
+export type PortalHandler = (event: PortalEvent) => void | Promise<void>
+
+export interface PortalConsumer {
+  /** Stops taking events; unfinished ones go to other portals. */
+  close(): Promise<void>
+}
+
+/**
+ * Load-balanced, at-least-once delivery of client events to portals: each event goes to exactly one live
+ * portal; events taken by a portal that died before finishing are given to another after
+ * `claimTimeoutMs`; with no portal running, events wait (up to a bound) instead of vanishing.
+ */
+export interface PortalQueue {
+  push(event: PortalEvent): Promise<void>
+  consume(options: PortalConsumerOptions, handler: PortalHandler): Promise<PortalConsumer>
+}

@@ -1,0 +1,77 @@
+import type { CloseCode } from './close-codes.js'
+
+/** Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people. */
+export class MesaError extends Error {
+  readonly code: string
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+export type ProtocolErrorCode =
+  | 'invalid-json'
+  | 'invalid-frame'
+  | 'unknown-opcode'
+  | 'binary-frame'
+  | 'payload-too-large'
+  | 'version-mismatch'
+
+/** A peer sent something the protocol does not allow; `closeCode` is what the connection is closed with. */
+export class ProtocolError extends MesaError {
+  declare readonly code: ProtocolErrorCode
+  readonly closeCode: CloseCode
+
+  constructor(code: ProtocolErrorCode, closeCode: CloseCode, message: string) {
+    super(code, message)
+    this.closeCode = closeCode
+  }
+}
+
+/** A constructor option has the wrong type or value. */
+export class ConfigError extends MesaError {
+  constructor(message: string) {
+    super('invalid-config', message)
+  }
+}
+
+/** The client's offline queue is at its bound; the message was not queued. */
+export class QueueFullError extends MesaError {
+  constructor(limit: number) {
+    super('queue-full', `the outgoing queue is full (${limit} messages); the message was not queued`)
+  }
+}
+
+export type AuthenticationErrorCode = 'rejected' | 'timeout' | 'closed' | 'superseded'
+
+/** Authentication did not succeed. */
+export class AuthenticationError extends MesaError {
+  declare readonly code: AuthenticationErrorCode
+
+  constructor(code: AuthenticationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+  }
+}
+
+/** The operation needs an open connection and there is none (or it closed meanwhile). */
+export class ConnectionClosedError extends MesaError {
+  constructor(message = 'the connection is closed') {
+    super('connection-closed', message)
+  }
+}
+
+/** The message store failed; the message it was storing is not guaranteed to be redelivered. */
+export class StoreError extends MesaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store-failed', message, options)
+  }
+}
+
+/** The adapter (replication, presence, portal queue) failed. */
+export class AdapterError extends MesaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('adapter-failed', message, options)
+  }
+}

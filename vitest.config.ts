@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@mesa/core': pkg('core'),
+      '@mesa/server': pkg('server'),
+      '@mesa/client-node': pkg('client-node'),
+      '@mesa/client-browser': pkg('client-browser'),
+      '@mesa/redis-adapter': pkg('redis-adapter'),
+      '@mesa/portal': pkg('portal'),
+      '@mesa/dispatcher': pkg('dispatcher'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+})
