@@ -19,6 +19,11 @@ export interface StoreEntryInput {
   undelivered?: boolean
 }
 
+export interface StoreAppend {
+  stream: string
+  entry: StoreEntryInput
+}
+
 export interface StoredEntry extends StoreEntryInput {
   seq: number
   /** When it was appended, ms since the epoch. */
@@ -47,8 +52,11 @@ export interface RetentionOptions {
 export interface MessageStore {
   /** Appends one entry; resolves with its position once it is durable in the store. */
   append(stream: string, entry: StoreEntryInput): Promise<StreamPosition>
-  /** Appends one entry to each of several streams (a targeted send); positions in the order given. */
-  appendMany(streams: readonly string[], entry: StoreEntryInput): Promise<StreamPosition[]>
+  /**
+   * Appends several entries, each to its stream (a targeted send: one per recipient, sharing one frame
+   * string), in one round trip; positions in the order given.
+   */
+  appendMany(items: readonly StoreAppend[]): Promise<StreamPosition[]>
   /** The stream's epoch and last sequence (0 when nothing was ever appended); creates the epoch if needed. */
   head(stream: string): Promise<StreamPosition>
   /**
