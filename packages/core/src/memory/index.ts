@@ -1,1 +1,6 @@
-export {}
+export * from './retention.js'
+export * from './memory-presence.js'
+export * from './memory-message-store.js'
+export * from './portal-queue-full-error.js'
+export * from './memory-portal-queue.js'
+export * from './memory-adapter.js'

@@ -1,0 +1,80 @@
+import type { Adapter, AdapterEvents, EnvelopeListener } from '../adapter/adapter.js'
+import type { Envelope } from '../adapter/envelope.js'
+import type { RetentionOptions } from '../adapter/message-store.js'
+import { TypedEmitter } from '../emitter.js'
+import { AdapterError } from '../errors.js'
+import { MemoryMessageStore } from './memory-message-store.js'
+import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-portal-queue.js'
+import { MemoryPresence } from './memory-presence.js'
+
+export interface MemoryAdapterOptions {
+  /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'mesa'`. */
+  namespace?: string
+  /** Bounds of the redelivery store. Defaults: 1000 entries per stream, 24 hours. */
+  retention?: RetentionOptions
+  /** Portal queue tuning (claim timeout, pending bound, retry delay). */
+  portal?: MemoryPortalQueueOptions
+  /** Clock for the store (ms since the Unix epoch). Default `Date.now`. */
+  now?: () => number
+}
+
+interface Subscription {
+  readonly origin: string
+  readonly listener: EnvelopeListener
+}
+
+/**
+ * The adapter for a single process: servers, portals and dispatchers sharing one instance see each other's
+ * envelopes, presence, history and portal events. Envelopes are handed over as they are, not copied:
+ * listeners must treat them as read-only.
+ */
+export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapter {
+  readonly namespace: string
+  readonly presence: MemoryPresence
+  readonly store: MemoryMessageStore
+  readonly portal: MemoryPortalQueue
+  private readonly subscriptions = new Set<Subscription>()
+  private closed = false
+
+  constructor(options: MemoryAdapterOptions = {}) {
+    super()
+    this.namespace = options.namespace ?? 'mesa'
+    this.presence = new MemoryPresence()
+    this.store = new MemoryMessageStore({ ...options.retention, now: options.now })
+    this.portal = new MemoryPortalQueue(options.portal)
+  }
+
+  /** Delivery happens in a microtask, so a listener that publishes never re-enters its publisher. */
+  async publish(envelope: Envelope): Promise<void> {
+    if (this.closed) throw new AdapterError('cannot publish: the adapter is closed')
+    const targets = [...this.subscriptions].filter((s) => s.origin !== envelope.origin)
+    if (targets.length === 0) return
+    queueMicrotask(() => {
+      for (const subscription of targets) {
+        if (!this.subscriptions.has(subscription)) continue
+        try {
+          subscription.listener(envelope)
+        } catch (error) {
+          this.emit('error', new AdapterError('an envelope listener threw', { cause: error }))
+        }
+      }
+    })
+  }
+
+  async subscribe(origin: string, listener: EnvelopeListener): Promise<() => Promise<void>> {
+    if (this.closed) throw new AdapterError('cannot subscribe: the adapter is closed')
+    const subscription: Subscription = { origin, listener }
+    this.subscriptions.add(subscription)
+    return async () => {
+      this.subscriptions.delete(subscription)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.subscriptions.clear()
+    this.portal.close()
+    this.presence.clear()
+  }
+}

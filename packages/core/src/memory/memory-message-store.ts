@@ -1,0 +1,188 @@
+import type {
+  MessageStore,
+  ReadResult,
+  RetentionOptions,
+  StoreAppend,
+  StoredEntry,
+  StoreEntryInput,
+} from '../adapter/message-store.js'
+import { StoreError } from '../errors.js'
+import { isSequence, type StreamPosition } from '../stream-position.js'
+import { randomId } from './random-id.js'
+import { resolveRetention } from './retention.js'
+
+export interface MemoryMessageStoreOptions extends RetentionOptions {
+  /** Clock (ms since the Unix epoch) used to stamp and expire entries. Default `Date.now`. */
+  now?: () => number
+}
+
+interface StreamState {
+  epoch: string
+  seq: number
+  /** Retained entries are `entries[start..]`, with consecutive sequence numbers. */
+  entries: StoredEntry[]
+  start: number
+  lastAppend: number
+  cursors: Map<string, number> | undefined
+}
+
+/** Below this many dropped slots the array is not compacted: slicing tiny prefixes would cost more than it frees. */
+const COMPACT_MIN = 32
+
+/**
+ * Redelivery history for one process.
+ *
+ * Memory stays bounded without a timer: each stream retains at most `maxEntries` entries, none older than
+ * `maxAgeMs`; streams are kept in order of their last append, and every call first empties the streams that
+ * got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone reads them. What is kept
+ * for the life of the store, per stream ever used: its head (a 24-character epoch and a sequence number) and
+ * its named cursors, a few dozen bytes, so that idle users' positions never expire.
+ */
+export class MemoryMessageStore implements MessageStore {
+  private readonly maxEntries: number
+  private readonly maxAgeMs: number
+  private readonly now: () => number
+  private readonly streams = new Map<string, StreamState>()
+  /** Streams holding entries, least recently appended first. */
+  private readonly active = new Map<string, StreamState>()
+
+  constructor(options: MemoryMessageStoreOptions = {}) {
+    const { maxEntries, maxAgeMs } = resolveRetention(options)
+    this.maxEntries = maxEntries
+    this.maxAgeMs = maxAgeMs
+    this.now = options.now ?? Date.now
+  }
+
+  async append(stream: string, entry: StoreEntryInput): Promise<StreamPosition> {
+    const now = this.now()
+    this.expireIdle(now)
+    return this.appendNow(stream, entry, now)
+  }
+
+  async appendMany(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
+    const now = this.now()
+    this.expireIdle(now)
+    return items.map((item) => this.appendNow(item.stream, item.entry, now))
+  }
+
+  async head(stream: string): Promise<StreamPosition> {
+    this.expireIdle(this.now())
+    const state = this.stateOf(stream)
+    return { epoch: state.epoch, seq: state.seq }
+  }
+
+  /**
+   * With `limit`, resolves with the oldest `limit` entries after `position` (the caller reads on from the
+   * last one). A position ahead of the head is treated as another history (`epoch-changed`): resuming from
+   * it would make the client skip messages it never got.
+   */
+  async readAfter(stream: string, position: StreamPosition, limit?: number): Promise<ReadResult> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new StoreError(`readAfter limit must be a positive integer, got ${String(limit)}`)
+    }
+    const now = this.now()
+    this.expireIdle(now)
+    const state = this.stateOf(stream)
+    this.trimState(stream, state, now)
+    const head = { epoch: state.epoch, seq: state.seq }
+    if (position.epoch !== state.epoch || position.seq > state.seq) return { status: 'epoch-changed', head }
+    if (position.seq === state.seq) return { status: 'ok', entries: [], head }
+    const first = state.entries[state.start]
+    if (!first || first.seq > position.seq + 1) return { status: 'trimmed', head }
+    const from = state.start + (position.seq + 1 - first.seq)
+    const to = limit === undefined ? state.entries.length : Math.min(state.entries.length, from + limit)
+    return { status: 'ok', entries: state.entries.slice(from, to), head }
+  }
+
+  async trim(stream: string): Promise<void> {
+    const now = this.now()
+    this.expireIdle(now)
+    const state = this.streams.get(stream)
+    if (state) this.trimState(stream, state, now)
+  }
+
+  async clear(stream: string): Promise<void> {
+    this.expireIdle(this.now())
+    const state = this.streams.get(stream)
+    if (state) this.dropEntries(stream, state)
+  }
+
+  async getCursor(stream: string, name: string): Promise<number> {
+    return this.streams.get(stream)?.cursors?.get(name) ?? 0
+  }
+
+  async setCursor(stream: string, name: string, seq: number): Promise<void> {
+    if (!isSequence(seq)) throw new StoreError(`cursor must be a non-negative safe integer, got ${String(seq)}`)
+    const state = this.stateOf(stream)
+    if (!state.cursors) state.cursors = new Map()
+    state.cursors.set(name, seq)
+  }
+
+  /** Entries the stream currently retains (for monitoring and tests). */
+  size(stream: string): number {
+    const state = this.streams.get(stream)
+    return state ? state.entries.length - state.start : 0
+  }
+
+  /** Entries retained across every stream. */
+  totalSize(): number {
+    let total = 0
+    for (const state of this.active.values()) total += state.entries.length - state.start
+    return total
+  }
+
+  private appendNow(stream: string, input: StoreEntryInput, now: number): StreamPosition {
+    const state = this.stateOf(stream)
+    const seq = state.seq + 1
+    const entry: StoredEntry = { frame: input.frame, seq, time: now }
+    if (input.excluding !== undefined) entry.excluding = input.excluding.slice()
+    if (input.authenticatedOnly !== undefined) entry.authenticatedOnly = input.authenticatedOnly
+    if (input.undelivered !== undefined) entry.undelivered = input.undelivered
+    state.seq = seq
+    state.entries.push(entry)
+    state.lastAppend = now
+    this.active.delete(stream)
+    this.active.set(stream, state)
+    this.trimState(stream, state, now)
+    return { epoch: state.epoch, seq }
+  }
+
+  private stateOf(stream: string): StreamState {
+    let state = this.streams.get(stream)
+    if (!state) {
+      state = { epoch: randomId(), seq: 0, entries: [], start: 0, lastAppend: 0, cursors: undefined }
+      this.streams.set(stream, state)
+    }
+    return state
+  }
+
+  private trimState(stream: string, state: StreamState, now: number): void {
+    const { entries } = state
+    const end = entries.length
+    const oldestAllowed = now - this.maxAgeMs
+    let start = Math.max(state.start, end - this.maxEntries)
+    while (start < end && entries[start]!.time < oldestAllowed) start++
+    if (start === end) {
+      this.dropEntries(stream, state)
+    } else if (start >= COMPACT_MIN && start * 2 >= end) {
+      state.entries = entries.slice(start)
+      state.start = 0
+    } else {
+      state.start = start
+    }
+  }
+
+  private dropEntries(stream: string, state: StreamState): void {
+    state.entries = []
+    state.start = 0
+    this.active.delete(stream)
+  }
+
+  private expireIdle(now: number): void {
+    const oldestAllowed = now - this.maxAgeMs
+    for (const [stream, state] of this.active) {
+      if (state.lastAppend >= oldestAllowed) return
+      this.dropEntries(stream, state)
+    }
+  }
+}

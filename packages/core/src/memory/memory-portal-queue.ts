@@ -1,0 +1,238 @@
+import type {
+  PortalConsumer,
+  PortalConsumerOptions,
+  PortalEvent,
+  PortalHandler,
+  PortalQueue,
+} from '../adapter/portal-queue.js'
+import { AdapterError, ConfigError } from '../errors.js'
+import { PortalQueueFullError } from './portal-queue-full-error.js'
+import { unrefTimer } from './unref-timer.js'
+
+export interface MemoryPortalQueueOptions {
+  /** Time (ms) a handler may run before its event is given to another portal. Default 30000. */
+  claimTimeoutMs?: number
+  /** Events waiting for a portal; beyond this, `push` rejects with `PortalQueueFullError`. Default 10000. */
+  maxPending?: number
+  /** Delay (ms) before an event whose handler rejected is offered again, so a failing handler cannot spin. Default 1000. */
+  retryDelayMs?: number
+}
+
+export const DEFAULT_CLAIM_TIMEOUT_MS = 30_000
+export const DEFAULT_MAX_PENDING = 10_000
+export const DEFAULT_RETRY_DELAY_MS = 1000
+
+interface Consumer {
+  readonly id: string
+  readonly handler: PortalHandler
+}
+
+interface Waiting {
+  event: PortalEvent
+  /** The consumer that failed this event: another one gets it when there is one. */
+  avoid?: Consumer
+}
+
+interface Delivery {
+  readonly event: PortalEvent
+  readonly consumer: Consumer
+  readonly deadline: number
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(`portal.${name} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * Portal queue for one process. Consumers without `reportAllEvents` share the events round robin, each
+ * event handled by one of them at least once; consumers with `reportAllEvents` observe every event pushed
+ * while they consume (best effort: a rejection is not retried) and take no share of the handling, so with
+ * only observers running, events wait for a handling portal.
+ */
+export class MemoryPortalQueue implements PortalQueue {
+  private readonly claimTimeoutMs: number
+  private readonly maxPending: number
+  private readonly retryDelayMs: number
+  private readonly workers: Consumer[] = []
+  private readonly observers: Consumer[] = []
+  private readonly retries: Waiting[] = []
+  private readonly pending: Waiting[] = []
+  /** In delivery order, which is also deadline order since every delivery gets the same timeout. */
+  private readonly inFlight = new Map<number, Delivery>()
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
+  private claimTimer: ReturnType<typeof setTimeout> | undefined
+  private nextDeliveryId = 0
+  private nextWorker = 0
+  private pumpScheduled = false
+  private closed = false
+
+  constructor(options: MemoryPortalQueueOptions = {}) {
+    this.claimTimeoutMs = positiveInteger('claimTimeoutMs', options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS)
+    this.maxPending = positiveInteger('maxPending', options.maxPending ?? DEFAULT_MAX_PENDING)
+    this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS
+    if (!Number.isSafeInteger(this.retryDelayMs) || this.retryDelayMs < 0) {
+      throw new ConfigError(`portal.retryDelayMs must be a non-negative integer, got ${String(this.retryDelayMs)}`)
+    }
+  }
+
+  /** Events waiting for a handling portal (not yet taken, or given back). */
+  get pendingCount(): number {
+    return this.pending.length + this.retries.length
+  }
+
+  /** Events a portal is handling now. */
+  get inFlightCount(): number {
+    return this.inFlight.size
+  }
+
+  async push(event: PortalEvent): Promise<void> {
+    if (this.closed) throw new AdapterError('the portal queue is closed')
+    if (this.pendingCount >= this.maxPending) throw new PortalQueueFullError(this.maxPending)
+    for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
+    this.pending.push({ event })
+    this.schedulePump()
+  }
+
+  async consume(options: PortalConsumerOptions, handler: PortalHandler): Promise<PortalConsumer> {
+    if (this.closed) throw new AdapterError('the portal queue is closed')
+    const { consumerId } = options
+    if (typeof consumerId !== 'string' || consumerId.length === 0) {
+      throw new ConfigError('consumerId must be a non-empty string')
+    }
+    if ([...this.workers, ...this.observers].some((c) => c.id === consumerId)) {
+      throw new AdapterError(`a portal consumer named "${consumerId}" is already consuming`)
+    }
+    const consumer: Consumer = { id: consumerId, handler }
+    if (options.reportAllEvents) this.observers.push(consumer)
+    else {
+      this.workers.push(consumer)
+      this.schedulePump()
+    }
+    return { close: async () => this.release(consumer) }
+  }
+
+  /** Stops every consumer and timer and drops waiting events. Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.workers.length = 0
+    this.observers.length = 0
+    this.pending.length = 0
+    this.retries.length = 0
+    this.inFlight.clear()
+    if (this.claimTimer !== undefined) clearTimeout(this.claimTimer)
+    this.claimTimer = undefined
+    for (const timer of this.retryTimers) clearTimeout(timer)
+    this.retryTimers.clear()
+  }
+
+  private release(consumer: Consumer): void {
+    const observerIndex = this.observers.indexOf(consumer)
+    if (observerIndex !== -1) this.observers.splice(observerIndex, 1)
+    const workerIndex = this.workers.indexOf(consumer)
+    if (workerIndex === -1) return
+    this.workers.splice(workerIndex, 1)
+    if (this.nextWorker > workerIndex) this.nextWorker--
+    const unfinished: Waiting[] = []
+    for (const [id, delivery] of this.inFlight) {
+      if (delivery.consumer !== consumer) continue
+      this.inFlight.delete(id)
+      unfinished.push({ event: delivery.event, avoid: consumer })
+    }
+    this.retries.push(...unfinished)
+    this.schedulePump()
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    while (this.workers.length > 0) {
+      const waiting = this.retries.length > 0 ? this.retries.shift() : this.pending.shift()
+      if (!waiting) return
+      this.deliver(this.pickWorker(waiting.avoid), waiting.event)
+    }
+  }
+
+  private pickWorker(avoid: Consumer | undefined): Consumer {
+    if (this.nextWorker >= this.workers.length) this.nextWorker = 0
+    let worker = this.workers[this.nextWorker]!
+    if (worker === avoid && this.workers.length > 1) {
+      this.nextWorker = (this.nextWorker + 1) % this.workers.length
+      worker = this.workers[this.nextWorker]!
+    }
+    this.nextWorker = (this.nextWorker + 1) % this.workers.length
+    return worker
+  }
+
+  private deliver(consumer: Consumer, event: PortalEvent): void {
+    const id = this.nextDeliveryId++
+    this.inFlight.set(id, { event, consumer, deadline: Date.now() + this.claimTimeoutMs })
+    this.armClaimTimer()
+    let result: void | Promise<void>
+    try {
+      result = consumer.handler(event)
+    } catch {
+      this.settle(id, false)
+      return
+    }
+    Promise.resolve(result).then(
+      () => this.settle(id, true),
+      () => this.settle(id, false),
+    )
+  }
+
+  private settle(id: number, done: boolean): void {
+    const delivery = this.inFlight.get(id)
+    // Absent: it timed out or its consumer closed, and the event was already given back.
+    if (!delivery) return
+    this.inFlight.delete(id)
+    if (done) return
+    const retry = () => {
+      this.retryTimers.delete(timer)
+      this.retries.push({ event: delivery.event, avoid: delivery.consumer })
+      this.schedulePump()
+    }
+    const timer = setTimeout(retry, this.retryDelayMs)
+    unrefTimer(timer)
+    this.retryTimers.add(timer)
+  }
+
+  private armClaimTimer(): void {
+    if (this.claimTimer !== undefined) return
+    const first = this.inFlight.values().next()
+    if (first.done) return
+    this.claimTimer = setTimeout(() => this.reclaim(), Math.max(0, first.value.deadline - Date.now()))
+    unrefTimer(this.claimTimer)
+  }
+
+  private reclaim(): void {
+    this.claimTimer = undefined
+    const now = Date.now()
+    for (const [id, delivery] of this.inFlight) {
+      if (delivery.deadline > now) break
+      this.inFlight.delete(id)
+      this.retries.push({ event: delivery.event, avoid: delivery.consumer })
+    }
+    this.armClaimTimer()
+    this.schedulePump()
+  }
+
+  private observe(observer: Consumer, event: PortalEvent): void {
+    if (!this.observers.includes(observer)) return
+    try {
+      Promise.resolve(observer.handler(event)).catch(() => {})
+    } catch {
+      // Observers are best effort: their failures are theirs to report, not a reason to stop the queue.
+    }
+  }
+}

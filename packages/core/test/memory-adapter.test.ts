@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { AdapterError, type Envelope, MemoryAdapter } from '../src/index.js'
+
+const adapters: MemoryAdapter[] = []
+function adapter(...args: ConstructorParameters<typeof MemoryAdapter>): MemoryAdapter {
+  const a = new MemoryAdapter(...args)
+  adapters.push(a)
+  return a
+}
+
+afterEach(async () => {
+  for (const a of adapters.splice(0)) await a.close()
+})
+
+const dispatch = (origin: string, frame = '{"op":0}'): Envelope => ({ kind: 'dispatch', origin, frame })
+
+describe('MemoryAdapter', () => {
+  it('delivers to every subscriber of another origin, in a later microtask', async () => {
+    const a = adapter()
+    const got: string[] = []
+    await a.subscribe('s1', (e) => void got.push(`s1:${e.origin}`))
+    await a.subscribe('s2', (e) => void got.push(`s2:${e.origin}`))
+    await a.subscribe('s3', (e) => void got.push(`s3:${e.origin}`))
+    const first = a.publish(dispatch('s1'))
+    const second = a.publish({ kind: 'disconnect', origin: 'dispatcher', userIds: ['u'] })
+    expect(got).toEqual([])
+    await Promise.all([first, second])
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(got).toEqual(['s2:s1', 's3:s1', 's1:dispatcher', 's2:dispatcher', 's3:dispatcher'])
+  })
+
+  it('lets a listener publish without re-entering, and stops after unsubscribe', async () => {
+    const a = adapter()
+    const order: string[] = []
+    await a.subscribe('echo', (e) => {
+      order.push(`echo got ${e.origin}`)
+      if (e.origin === 'x') void a.publish(dispatch('echo'))
+      order.push('echo done')
+    })
+    const unsubscribe = await a.subscribe('x', (e) => void order.push(`x got ${e.origin}`))
+    await a.publish(dispatch('x'))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(order).toEqual(['echo got x', 'echo done', 'x got echo'])
+    await unsubscribe()
+    await a.publish(dispatch('echo'))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(order).toHaveLength(3)
+  })
+
+  it('reports a throwing listener as an error event and still delivers to the others', async () => {
+    const a = adapter()
+    const errors: Error[] = []
+    a.on('error', (error) => errors.push(error))
+    let delivered = false
+    await a.subscribe('bad', () => {
+      throw new Error('listener bug')
+    })
+    await a.subscribe('good', () => {
+      delivered = true
+    })
+    await a.publish(dispatch('other'))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(delivered).toBe(true)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(AdapterError)
+  })
+
+  it('shares presence, store and portal, with options passed through', async () => {
+    let now = 5000
+    const a = adapter({ namespace: 'ns', retention: { maxEntries: 2 }, portal: { maxPending: 1 }, now: () => now })
+    expect(a.namespace).toBe('ns')
+    await a.presence.join('u', 's')
+    expect(await a.presence.isOnline('u')).toBe(true)
+    for (let i = 0; i < 5; i++) await a.store.append('user:u', { frame: String(i) })
+    expect(a.store.size('user:u')).toBe(2)
+    now += 10
+    const entry = await a.store.append('user:u', { frame: 'x' })
+    const read = await a.store.readAfter('user:u', { epoch: entry.epoch, seq: 5 })
+    expect(read.status === 'ok' && read.entries[0]!.time).toBe(5010)
+    await a.portal.push({ kind: 'connection', clientId: 'c', serverId: 's', time: 1 })
+    await expect(a.portal.push({ kind: 'connection', clientId: 'd', serverId: 's', time: 1 })).rejects.toThrow(
+      /maxPending/,
+    )
+    expect(adapter().namespace).toBe('mesa')
+  })
+
+  it('closes idempotently and rejects publish and subscribe afterwards', async () => {
+    const a = adapter()
+    let got = 0
+    await a.subscribe('s', () => got++)
+    const published = a.publish(dispatch('o'))
+    const closing = a.close()
+    await Promise.all([published, closing, a.close()])
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(got).toBe(0)
+    await expect(a.publish(dispatch('o'))).rejects.toBeInstanceOf(AdapterError)
+    await expect(a.subscribe('s', () => {})).rejects.toBeInstanceOf(AdapterError)
+  })
+})

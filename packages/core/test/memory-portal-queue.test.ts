@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  ConfigError,
+  MemoryPortalQueue,
+  type MemoryPortalQueueOptions,
+  type PortalEvent,
+  PortalQueueFullError,
+} from '../src/index.js'
+
+function event(n: number): PortalEvent {
+  return { kind: 'connection', clientId: `c${n}`, serverId: 'srv', time: n }
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+const queues: MemoryPortalQueue[] = []
+function queue(options?: MemoryPortalQueueOptions): MemoryPortalQueue {
+  const q = new MemoryPortalQueue(options)
+  queues.push(q)
+  return q
+}
+
+afterEach(() => {
+  for (const q of queues.splice(0)) q.close()
+})
+
+describe('MemoryPortalQueue', () => {
+  it('gives each event to exactly one consumer, round robin, asynchronously', async () => {
+    const q = queue()
+    const seen: Record<string, string[]> = { a: [], b: [], c: [] }
+    for (const id of ['a', 'b', 'c']) await q.consume({ consumerId: id }, (e) => void seen[id]!.push(e.clientId))
+    for (let i = 0; i < 9; i++) await q.push(event(i))
+    await until(() => q.pendingCount === 0 && q.inFlightCount === 0)
+    const all = [...seen.a!, ...seen.b!, ...seen.c!].sort()
+    expect(all).toEqual(Array.from({ length: 9 }, (_, i) => `c${i}`).sort())
+    expect([seen.a!.length, seen.b!.length, seen.c!.length]).toEqual([3, 3, 3])
+  })
+
+  it('does not call handlers synchronously from push', async () => {
+    const q = queue()
+    let called = false
+    await q.consume({ consumerId: 'a' }, () => {
+      called = true
+    })
+    const pushed = q.push(event(1))
+    expect(called).toBe(false)
+    await pushed
+    await until(() => called)
+  })
+
+  it('lets events wait for a consumer and rejects beyond maxPending', async () => {
+    const q = queue({ maxPending: 3 })
+    for (let i = 0; i < 3; i++) await q.push(event(i))
+    const error = await q.push(event(3)).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PortalQueueFullError)
+    expect((error as PortalQueueFullError).code).toBe('portal-queue-full')
+    expect((error as Error).message).toMatch(/3 events/)
+    const got: string[] = []
+    await q.consume({ consumerId: 'late' }, (e) => void got.push(e.clientId))
+    await until(() => got.length === 3)
+    expect(got).toEqual(['c0', 'c1', 'c2'])
+    await q.push(event(4))
+    await until(() => got.length === 4)
+  })
+
+  it('redelivers a rejected event to another consumer after retryDelayMs', async () => {
+    const q = queue({ retryDelayMs: 10 })
+    const handledBy: string[] = []
+    await q.consume({ consumerId: 'bad' }, async () => {
+      handledBy.push('bad')
+      throw new Error('boom')
+    })
+    await q.consume({ consumerId: 'good' }, () => void handledBy.push('good'))
+    await q.push(event(1))
+    await until(() => handledBy.includes('good'))
+    expect(handledBy).toEqual(['bad', 'good'])
+  })
+
+  it('treats a handler that throws synchronously like a rejection', async () => {
+    const q = queue({ retryDelayMs: 1 })
+    let attempts = 0
+    await q.consume({ consumerId: 'a' }, () => {
+      attempts++
+      if (attempts < 3) throw new Error('not yet')
+    })
+    await q.push(event(1))
+    await until(() => attempts === 3 && q.inFlightCount === 0)
+    expect(q.pendingCount).toBe(0)
+  })
+
+  it('gives the unfinished events of a closing consumer to another one', async () => {
+    const q = queue()
+    const hanging = await q.consume({ consumerId: 'hangs' }, () => new Promise<void>(() => {}))
+    await q.push(event(1))
+    await until(() => q.inFlightCount === 1)
+    const got: string[] = []
+    await q.consume({ consumerId: 'other' }, (e) => void got.push(e.clientId))
+    await hanging.close()
+    await until(() => got.length === 1)
+    expect(got).toEqual(['c1'])
+  })
+
+  it('reclaims an event whose handler never settles after claimTimeoutMs', async () => {
+    const q = queue({ claimTimeoutMs: 30 })
+    const handledBy: string[] = []
+    await q.consume({ consumerId: 'stuck' }, () => {
+      handledBy.push('stuck')
+      return new Promise<void>(() => {})
+    })
+    await q.consume({ consumerId: 'ok' }, () => void handledBy.push('ok'))
+    await q.push(event(1))
+    await until(() => handledBy.includes('ok'))
+    expect(handledBy).toEqual(['stuck', 'ok'])
+    await until(() => q.inFlightCount === 0)
+  })
+
+  it('ignores the late settlement of a reclaimed event', async () => {
+    const q = queue({ claimTimeoutMs: 20, retryDelayMs: 1 })
+    let release: () => void = () => {}
+    let calls = 0
+    await q.consume({ consumerId: 'slow' }, () => {
+      calls++
+      if (calls === 1) return new Promise<void>((resolve) => (release = resolve))
+    })
+    await q.push(event(1))
+    await until(() => calls === 2)
+    release()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(calls).toBe(2)
+    expect(q.inFlightCount).toBe(0)
+  })
+
+  it('gives reportAllEvents consumers every event besides the handling consumer', async () => {
+    const q = queue()
+    const observed: string[] = []
+    const handled: string[] = []
+    await q.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
+    await q.push(event(0))
+    await until(() => observed.length === 1)
+    expect(q.pendingCount).toBe(1)
+    await q.consume({ consumerId: 'w1' }, (e) => void handled.push(e.clientId))
+    await q.consume({ consumerId: 'w2' }, (e) => void handled.push(e.clientId))
+    for (let i = 1; i < 5; i++) await q.push(event(i))
+    await until(() => observed.length === 5 && handled.length === 5)
+    expect(observed).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
+    expect([...handled].sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
+  })
+
+  it('does not let a failing observer disturb the others', async () => {
+    const q = queue()
+    const handled: string[] = []
+    await q.consume({ consumerId: 'obs', reportAllEvents: true }, () => {
+      throw new Error('observer bug')
+    })
+    await q.consume({ consumerId: 'obs2', reportAllEvents: true }, async () => {
+      throw new Error('async observer bug')
+    })
+    await q.consume({ consumerId: 'w' }, (e) => void handled.push(e.clientId))
+    await q.push(event(1))
+    await until(() => handled.length === 1)
+  })
+
+  it('rejects duplicate consumer ids, bad options and use after close', async () => {
+    const q = queue()
+    await q.consume({ consumerId: 'a' }, () => {})
+    await expect(q.consume({ consumerId: 'a' }, () => {})).rejects.toThrow(/already consuming/)
+    await expect(q.consume({ consumerId: '' }, () => {})).rejects.toBeInstanceOf(ConfigError)
+    expect(() => new MemoryPortalQueue({ claimTimeoutMs: 0 })).toThrow(ConfigError)
+    expect(() => new MemoryPortalQueue({ maxPending: -5 })).toThrow(ConfigError)
+    q.close()
+    q.close()
+    await expect(q.push(event(1))).rejects.toThrow(/closed/)
+    await expect(q.consume({ consumerId: 'b' }, () => {})).rejects.toThrow(/closed/)
+  })
+})
