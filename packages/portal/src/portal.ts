@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto'
+import {
+  type Adapter,
+  ConfigError,
+  frameToMessage,
+  type MessageMap,
+  type MessageOf,
+  type PortalConsumer,
+  type PortalEvent,
+  TypedEmitter,
+} from '@mesa/core'
+import { PortalClosedError, PortalHandlerError } from './errors.js'
+import type { PortalDelivery, PortalEventInfo, PortalEvents } from './events.js'
+import { checkAdapterArgument, resolveAdapter } from './resolve-adapter.js'
+
+export interface PortalOptions<M extends MessageMap = MessageMap> {
+  /**
+   * Namespace of the Redis adapter created when the first argument is a URL. With an Adapter it may be
+   * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
+   */
+  namespace?: string
+  /**
+   * `true`: this portal also gets every event that another portal handles (for logging, metrics). Its own
+   * acknowledgement does not stand in for the handling portal's. Default `false`.
+   */
+  reportAllEvents?: boolean
+  /** Unique id of this portal among those sharing the adapter. Default: a random UUID. */
+  id?: string
+  /**
+   * Called for every event after the listeners; the event is acknowledged when the returned promise
+   * resolves, and given again (to this portal or another) when it rejects. Default: none (listeners only).
+   */
+  handler?: (delivery: PortalDelivery<M>) => void | Promise<void>
+}
+
+type PortalState = 'starting' | 'ready' | 'closing' | 'closed'
+
+/**
+ * Receives the client events of every Mesa server that shares the adapter (started with
+ * `portal: { enabled: true }`). Load-balanced: each event goes to one portal. At least once: an event counts
+ * as done only when its listeners returned without throwing and `handler` resolved; otherwise, or when the
+ * portal dies first, the adapter's queue gives it again, so handling must tolerate repeats.
+ */
+export class Portal<M extends MessageMap = MessageMap> extends TypedEmitter<PortalEvents<M>> {
+  readonly id: string
+  private readonly reportAllEvents: boolean
+  private readonly handler: PortalOptions<M>['handler']
+  private state: PortalState = 'starting'
+  private adapter: Adapter | undefined
+  private ownsAdapter = false
+  private consumer: PortalConsumer | undefined
+  private readonly started: Promise<void>
+  private closing: Promise<void> | undefined
+
+  /**
+   * @param adapterOrUrl an `Adapter` shared with servers (the portal does not close it), or a Redis URL: the
+   *   portal then loads `@mesa/redis-adapter`, creates the adapter and closes it on `close()`.
+   */
+  constructor(adapterOrUrl: Adapter | string, options: PortalOptions<M> = {}) {
+    super()
+    checkAdapterArgument(adapterOrUrl, options.namespace)
+    if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
+      throw new ConfigError('Portal: options.id must be a non-empty string')
+    }
+    if (options.handler !== undefined && typeof options.handler !== 'function') {
+      throw new ConfigError('Portal: options.handler must be a function')
+    }
+    this.id = options.id ?? randomUUID()
+    this.reportAllEvents = options.reportAllEvents ?? false
+    this.handler = options.handler
+    this.started = this.start(adapterOrUrl, options.namespace)
+    // Failures are reported through `error` and `whenReady()`; an unobserved start must not be an unhandled rejection.
+    this.started.catch(() => {})
+  }
+
+  /** Resolves once the portal consumes events; rejects when it could not start (e.g. the adapter package is missing). */
+  whenReady(): Promise<void> {
+    return this.started
+  }
+
+  /** True between `ready` and `close()`. */
+  get isReady(): boolean {
+    return this.state === 'ready'
+  }
+
+  /**
+   * Stops taking events. Events this portal took but did not finish are given to other portals; a Redis
+   * adapter created from a URL is closed. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async start(adapterOrUrl: Adapter | string, namespace: string | undefined): Promise<void> {
+    try {
+      const { adapter, owned } = await resolveAdapter(adapterOrUrl, namespace)
+      this.adapter = adapter
+      this.ownsAdapter = owned
+      if (owned) adapter.on('error', this.forwardAdapterError)
+      if (this.state !== 'starting') throw new PortalClosedError()
+      const consumer = await adapter.portal.consume(
+        { consumerId: this.id, reportAllEvents: this.reportAllEvents },
+        (event) => this.handle(event),
+      )
+      this.consumer = consumer
+      if (this.state !== 'starting') {
+        // close() ran while consume() was pending; it could not see the consumer, so stop it here.
+        await consumer.close()
+        throw new PortalClosedError()
+      }
+      this.state = 'ready'
+      this.emit('ready')
+    } catch (error) {
+      if (!(error instanceof PortalClosedError)) this.emit('error', toError(error))
+      throw error
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    this.state = 'closing'
+    await this.started.catch(() => {})
+    const { consumer, adapter } = this
+    this.consumer = undefined
+    try {
+      await consumer?.close()
+    } finally {
+      if (adapter && this.ownsAdapter) {
+        await adapter.close()
+        adapter.off('error', this.forwardAdapterError)
+      }
+      this.state = 'closed'
+    }
+  }
+
+  private readonly forwardAdapterError = (error: Error): void => {
+    this.emit('error', error)
+  }
+
+  private async handle(event: PortalEvent): Promise<void> {
+    // After close() began, an event must not be acknowledged here: another portal will get it.
+    if (this.state === 'closing' || this.state === 'closed') throw new PortalClosedError()
+    try {
+      const delivery = this.emitEvent(event)
+      if (this.handler) await this.handler(delivery)
+    } catch (cause) {
+      const error = new PortalHandlerError(event, cause)
+      this.emit('error', error)
+      throw error
+    }
+  }
+
+  /** Emits the event to its listeners and returns it in the form `handler` takes. */
+  private emitEvent(event: PortalEvent): PortalDelivery<M> {
+    const info: PortalEventInfo = { serverId: event.serverId, time: event.time }
+    switch (event.kind) {
+      case 'connection':
+        this.emit('connection', event.clientId, info)
+        return { kind: 'connection', clientId: event.clientId, ...info }
+      case 'authentication':
+        this.emit('authentication', event.userId, event.clientId, info)
+        return { kind: 'authentication', clientId: event.clientId, userId: event.userId, ...info }
+      case 'message': {
+        // The frame was validated by the server that read it; its data is the client's and is not checked against M.
+        const message = frameToMessage(event.frame) as MessageOf<M>
+        this.emit('message', message, event.userId, event.clientId, info)
+        return { kind: 'message', clientId: event.clientId, userId: event.userId, message, ...info }
+      }
+      case 'disconnection':
+        this.emit('disconnection', event.userId, event.clientId, info)
+        return { kind: 'disconnection', clientId: event.clientId, userId: event.userId, ...info }
+    }
+  }
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value))
+}
