@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './free-port.js'
+import { withTimeout } from './wait.js'
+
+const live = new Set<ChildProcess>()
+// A test worker that dies must not leave redis-server processes behind.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/**
+ * A private `redis-server` on a free port, with an append-only file fsynced on every write so that a
+ * restart (`stop()` then `start()`) keeps the data, as a production Redis with AOF would.
+ */
+export class RedisServer {
+  readonly port: number
+  private readonly dir: string
+  private child: ChildProcess | undefined
+
+  private constructor(port: number) {
+    this.port = port
+    this.dir = mkdtempSync(join(tmpdir(), 'mesa-redis-'))
+  }
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort())
+    await server.start()
+    return server
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  get running(): boolean {
+    return this.child !== undefined
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(this.port),
+        '--bind', '127.0.0.1',
+        '--dir', this.dir,
+        '--save', '',
+        '--appendonly', 'yes',
+        '--appendfsync', 'always',
+        '--protected-mode', 'no',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    live.add(child)
+    this.child = child
+    let output = ''
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) {
+          child.stdout?.off('data', onData)
+          resolve()
+        }
+      }
+      child.stdout?.on('data', onData)
+      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)))
+    })
+    child.once('exit', () => {
+      live.delete(child)
+      if (this.child === child) this.child = undefined
+    })
+    try {
+      await withTimeout(`redis-server on port ${this.port}`, ready, 10_000)
+    } catch (error) {
+      child.kill('SIGKILL')
+      throw error
+    }
+    child.stdout?.resume()
+    child.stderr?.resume()
+  }
+
+  /** SIGTERM: Redis finishes its append-only file and exits; SIGKILL if it is not gone within 5 s. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child
+    if (!child) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill(signal)
+    try {
+      await withTimeout('redis-server to exit', exited, 5000)
+    } catch {
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+
+  /** Stops the server and deletes its data directory. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL')
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}

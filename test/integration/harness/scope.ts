@@ -1,0 +1,28 @@
+/**
+ * Resources a test created, released in reverse order by `cleanup()` (call it from `afterEach`/`afterAll`).
+ * A failing release does not stop the others; the first failure is rethrown at the end.
+ */
+export class Scope {
+  private readonly releases: (() => Promise<void> | void)[] = []
+
+  add<T>(resource: T, release: (resource: T) => Promise<void> | void): T {
+    this.releases.push(() => release(resource))
+    return resource
+  }
+
+  defer(release: () => Promise<void> | void): void {
+    this.releases.push(release)
+  }
+
+  async cleanup(): Promise<void> {
+    let failure: unknown
+    for (const release of this.releases.splice(0).reverse()) {
+      try {
+        await release()
+      } catch (error) {
+        failure ??= error
+      }
+    }
+    if (failure !== undefined) throw failure
+  }
+}
