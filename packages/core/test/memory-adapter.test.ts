@@ -81,7 +81,7 @@ describe('MemoryAdapter', () => {
     await expect(a.portal.push({ kind: 'connection', clientId: 'd', serverId: 's', time: 1 })).rejects.toThrow(
       /maxPending/,
     )
-    expect(adapter().namespace).toBe('mesa')
+    expect(adapter().namespace).toBe('default')
   })
 
   it('closes idempotently and rejects publish and subscribe afterwards', async () => {

@@ -8,7 +8,7 @@ import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-porta
 import { MemoryPresence } from './memory-presence.js'
 
 export interface MemoryAdapterOptions {
-  /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'mesa'`. */
+  /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'default'`. */
   namespace?: string
   /** Bounds of the redelivery store. Defaults: 1000 entries per stream, 24 hours. */
   retention?: RetentionOptions
@@ -38,7 +38,7 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
 
   constructor(options: MemoryAdapterOptions = {}) {
     super()
-    this.namespace = options.namespace ?? 'mesa'
+    this.namespace = options.namespace ?? 'default'
     this.presence = new MemoryPresence()
     this.store = new MemoryMessageStore({ ...options.retention, now: options.now })
     this.portal = new MemoryPortalQueue(options.portal)
