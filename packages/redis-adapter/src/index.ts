@@ -1,1 +1,7 @@
-export {}
+export * from './connection.js'
+export * from './keys.js'
+export * from './stream-store.js'
+export * from './presence.js'
+export * from './replication.js'
+export * from './portal-queue.js'
+export * from './redis-adapter.js'

@@ -1,0 +1,94 @@
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+
+/** A Redis Cluster given by its startup nodes. */
+export interface ClusterConnectionOptions {
+  cluster: ClusterNode[]
+  clusterOptions?: ClusterOptions
+}
+
+/**
+ * Where Redis is: a URL (`redis://`, `rediss://`), ioredis options (standalone or Sentinel), startup nodes of a
+ * Cluster, or a connected ioredis `Redis` / `Cluster` client. A client you pass stays yours: the adapter
+ * duplicates it for pub/sub and blocking reads and never quits it.
+ */
+export type RedisConnectionInput = string | RedisOptions | ClusterConnectionOptions | Redis | Cluster
+
+export type RedisClient = Redis | Cluster
+
+/**
+ * ioredis retries a command up to 20 times by default while disconnected; a store call would then hang for
+ * many seconds before the caller learns it failed. Connections the adapter creates fail fast instead and
+ * reconnect with capped exponential backoff.
+ */
+const FAIL_FAST: RedisOptions = {
+  maxRetriesPerRequest: 2,
+  retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+}
+
+function isClusterOptions(input: RedisConnectionInput): input is ClusterConnectionOptions {
+  return typeof input === 'object' && input !== null && 'cluster' in input && Array.isArray(input.cluster)
+}
+
+/** The adapter's connections: one for commands, duplicates for pub/sub and for each blocking reader. */
+export class RedisConnections {
+  readonly command: RedisClient
+  readonly isCluster: boolean
+  private readonly ownsCommand: boolean
+  private readonly duplicates = new Set<RedisClient>()
+
+  constructor(input: RedisConnectionInput) {
+    if (input instanceof Redis || input instanceof Cluster) {
+      this.command = input
+      this.ownsCommand = false
+    } else if (typeof input === 'string') {
+      this.command = new Redis(input, FAIL_FAST)
+      this.ownsCommand = true
+    } else if (isClusterOptions(input)) {
+      this.command = new Cluster(input.cluster, {
+        ...input.clusterOptions,
+        redisOptions: { ...FAIL_FAST, ...input.clusterOptions?.redisOptions },
+      })
+      this.ownsCommand = true
+    } else {
+      this.command = new Redis({ ...FAIL_FAST, ...input })
+      this.ownsCommand = true
+    }
+    this.isCluster = this.command instanceof Cluster
+  }
+
+  /**
+   * A new connection with the command connection's settings. Cluster duplicates for pub/sub use sharded
+   * subscribers, so each channel is served by the shard that owns its slot.
+   */
+  duplicate(purpose: 'subscriber' | 'blocking'): RedisClient {
+    const client =
+      this.command instanceof Cluster
+        ? this.command.duplicate(undefined, purpose === 'subscriber' ? { shardedSubscribers: true } : {})
+        : this.command.duplicate(purpose === 'blocking' ? { maxRetriesPerRequest: null } : {})
+    this.duplicates.add(client)
+    return client
+  }
+
+  /** Closes a duplicate at once: a blocked read would otherwise hold `quit` until its timeout. */
+  release(client: RedisClient): void {
+    if (!this.duplicates.delete(client)) return
+    client.disconnect()
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.duplicates) client.disconnect()
+    this.duplicates.clear()
+    if (!this.ownsCommand || this.command.status === 'end') return
+    if (this.command.status !== 'ready') {
+      this.command.disconnect()
+      return
+    }
+    // QUIT lets queued replies arrive; resolving on 'end' means no socket is left open when close() returns.
+    const ended = new Promise<void>((resolve) => this.command.once('end', resolve))
+    const command = this.command
+    const timer = setTimeout(() => command.disconnect(), 1000)
+    await command.quit().catch(() => command.disconnect())
+    await ended
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,56 @@
+import { ConfigError } from '@mesa/core'
+
+/**
+ * Every key and channel of one namespace. All start with `mesa:<namespace>:`, so two namespaces never share
+ * one. The part in braces is the Redis Cluster hash tag: keys a script touches together share it (one
+ * slot), while separate streams and channels get different tags so the load spreads over the shards.
+ */
+export interface RedisKeys {
+  readonly namespace: string
+  /** The entries of a redelivery stream (a Redis stream whose ids are `<seq>-0`). */
+  streamEntries(stream: string): string
+  /** The head of a redelivery stream: hash `{ epoch, seq }`, kept when the entries are trimmed. */
+  streamHead(stream: string): string
+  /** Named cursors of a redelivery stream: hash name -> seq. */
+  streamCursors(stream: string): string
+  /** Set of the ids of servers that registered sockets. */
+  readonly presenceServers: string
+  /** Hash user id -> number of online sockets, across servers. */
+  readonly presenceUsers: string
+  /** Hash socket id -> user id of one server. */
+  presenceSockets(serverId: string): string
+  /** The server's liveness key, expiring after the presence TTL unless refreshed. */
+  presenceAlive(serverId: string): string
+  /** The portal event stream. */
+  readonly portalEvents: string
+  /** Replication channel `index` (0-based). */
+  replicationChannel(index: number): string
+}
+
+export function validateNamespace(namespace: string): string {
+  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > 128) {
+    throw new ConfigError('namespace must be a string of 1 to 128 characters')
+  }
+  if (/[{}]/.test(namespace)) {
+    throw new ConfigError(`namespace must not contain braces (they delimit Redis Cluster hash tags): "${namespace}"`)
+  }
+  return namespace
+}
+
+export function createKeys(namespace: string): RedisKeys {
+  const base = `mesa:${validateNamespace(namespace)}`
+  const presence = `${base}:presence:{${namespace}:presence}`
+  const stream = (name: string, part: string) => `${base}:stream:{${namespace}:${name}}:${part}`
+  return {
+    namespace,
+    streamEntries: (name) => stream(name, 'e'),
+    streamHead: (name) => stream(name, 'h'),
+    streamCursors: (name) => stream(name, 'c'),
+    presenceServers: `${presence}:servers`,
+    presenceUsers: `${presence}:users`,
+    presenceSockets: (serverId) => `${presence}:sockets:${serverId}`,
+    presenceAlive: (serverId) => `${presence}:alive:${serverId}`,
+    portalEvents: `${base}:portal:{${namespace}:portal}:events`,
+    replicationChannel: (index) => `${base}:bus:{${namespace}:bus:${index}}`,
+  }
+}

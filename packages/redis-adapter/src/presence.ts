@@ -1,0 +1,193 @@
+import { AdapterError, type Presence } from '@mesa/core'
+import type { RedisClient } from './connection.js'
+import type { RedisKeys } from './keys.js'
+import { LuaScript } from './lua-script.js'
+
+/** KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs. */
+const JOIN = new LuaScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
+for i = 3, #ARGV, 2 do
+  local socket, user = ARGV[i], ARGV[i + 1]
+  local previous = redis.call('HGET', KEYS[3], socket)
+  if previous ~= user then
+    if previous and redis.call('HINCRBY', KEYS[2], previous, -1) <= 0 then redis.call('HDEL', KEYS[2], previous) end
+    redis.call('HSET', KEYS[3], socket, user)
+    redis.call('HINCRBY', KEYS[2], user, 1)
+  end
+end
+return 1
+`)
+
+/** KEYS: users, this server's sockets. ARGV: socket id. */
+const LEAVE = new LuaScript(`
+local user = redis.call('HGET', KEYS[2], ARGV[1])
+if not user then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HINCRBY', KEYS[1], user, -1) <= 0 then redis.call('HDEL', KEYS[1], user) end
+return 1
+`)
+
+/**
+ * KEYS: servers, users, the server's sockets, its liveness key. ARGV: server id, '1' to remove even if alive.
+ * Removes every socket a server registered, unless it came back to life meanwhile.
+ */
+const REMOVE_SERVER = new LuaScript(`
+if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+local sockets = redis.call('HGETALL', KEYS[3])
+for i = 2, #sockets, 2 do
+  if redis.call('HINCRBY', KEYS[2], sockets[i], -1) <= 0 then redis.call('HDEL', KEYS[2], sockets[i]) end
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1
+`)
+
+/** KEYS: liveness key, servers. ARGV: server id, alive ms. Returns 0 when the key had expired (or was lost). */
+const HEARTBEAT = new LuaScript(`
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'XX') then return 1 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 0
+`)
+
+/** Sockets re-registered per script call after this server's registrations were lost. */
+const REJOIN_CHUNK = 500
+
+export interface RedisPresenceOptions {
+  serverId: string
+  ttlMs: number
+  onError: (error: Error) => void
+}
+
+/**
+ * Presence shared through Redis, with per-server liveness. Each adapter is one "server": it registers its
+ * sockets under its id and keeps a liveness key alive (expiring after two thirds of `ttlMs`, refreshed every
+ * third by one timer). On the same tick it removes the registrations of servers whose liveness key expired,
+ * so a server killed with SIGKILL has its users offline at most `ttlMs` later. A server that finds its own
+ * key gone (a long pause, or Redis lost its data) registers its sockets again from its local copy.
+ */
+export class RedisPresence implements Presence {
+  private readonly local = new Map<string, string>()
+  private readonly serverId: string
+  private readonly aliveMs: number
+  private readonly timer: ReturnType<typeof setInterval>
+  private ticking = false
+  private stopped = false
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly options: RedisPresenceOptions,
+  ) {
+    this.serverId = options.serverId
+    this.aliveMs = Math.max(1, Math.ceil((options.ttlMs * 2) / 3))
+    this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(options.ttlMs / 3)))
+    this.timer.unref()
+  }
+
+  /** Sockets this server registered. */
+  get localSocketCount(): number {
+    return this.local.size
+  }
+
+  async join(userId: string, socketId: string): Promise<void> {
+    this.local.set(socketId, userId)
+    await this.wrap('join', () =>
+      JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
+    )
+  }
+
+  async leave(userId: string, socketId: string): Promise<void> {
+    if (this.local.get(socketId) === userId) this.local.delete(socketId)
+    await this.wrap('leave', () =>
+      LEAVE.run(this.client, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
+    )
+  }
+
+  async isOnline(userId: string): Promise<boolean> {
+    return (await this.wrap('isOnline', () => this.client.hexists(this.keys.presenceUsers, userId))) === 1
+  }
+
+  async areOnline(userIds: readonly string[]): Promise<boolean[]> {
+    if (userIds.length === 0) return []
+    const counts = await this.wrap('areOnline', () => this.client.hmget(this.keys.presenceUsers, ...userIds))
+    return counts.map((count) => count !== null)
+  }
+
+  async onlineCount(): Promise<number> {
+    return this.wrap('onlineCount', () => this.client.hlen(this.keys.presenceUsers))
+  }
+
+  /**
+   * Refreshes this server's liveness (registering its sockets again if they were lost) and removes servers
+   * whose liveness expired. Runs on the timer; the adapter also calls it after reconnecting.
+   */
+  async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return
+    this.ticking = true
+    try {
+      const alive = await HEARTBEAT.run(
+        this.client,
+        [this.keys.presenceAlive(this.serverId), this.keys.presenceServers],
+        [this.serverId, this.aliveMs],
+      )
+      if (alive === 0 && this.local.size > 0) await this.rejoin()
+      await this.removeDeadServers()
+    } catch (error) {
+      if (!this.stopped) this.options.onError(this.error('heartbeat', error))
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  /** Stops the timer and removes this server's registrations (users on other servers stay online). */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.timer)
+    this.local.clear()
+    await REMOVE_SERVER.run(this.client, this.serverKeys(this.serverId), [this.serverId, '1'])
+  }
+
+  private async rejoin(): Promise<void> {
+    const pairs: string[] = []
+    for (const [socketId, userId] of this.local) pairs.push(socketId, userId)
+    for (let i = 0; i < pairs.length; i += REJOIN_CHUNK * 2) {
+      await JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, ...pairs.slice(i, i + REJOIN_CHUNK * 2)])
+    }
+  }
+
+  private async removeDeadServers(): Promise<void> {
+    const servers = (await this.client.smembers(this.keys.presenceServers)).filter((id) => id !== this.serverId)
+    if (servers.length === 0) return
+    const alive = await Promise.all(servers.map((id) => this.client.exists(this.keys.presenceAlive(id))))
+    for (let i = 0; i < servers.length; i++) {
+      if (alive[i] === 1) continue
+      const id = servers[i]!
+      await REMOVE_SERVER.run(this.client, this.serverKeys(id), [id, '0'])
+    }
+  }
+
+  private serverKeys(id: string): string[] {
+    return [
+      this.keys.presenceServers,
+      this.keys.presenceUsers,
+      this.keys.presenceSockets(id),
+      this.keys.presenceAlive(id),
+    ]
+  }
+
+  private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      throw this.error(operation, error)
+    }
+  }
+
+  private error(operation: string, error: unknown): AdapterError {
+    const reason = error instanceof Error ? error.message : String(error)
+    return new AdapterError(`Redis presence: ${operation} failed: ${reason}`, { cause: error })
+  }
+}

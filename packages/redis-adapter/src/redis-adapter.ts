@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto'
+import {
+  type Adapter,
+  type AdapterEvents,
+  AdapterError,
+  ConfigError,
+  type Envelope,
+  type EnvelopeListener,
+  type RetentionOptions,
+  TypedEmitter,
+} from '@mesa/core'
+import { type RedisClient, type RedisConnectionInput, RedisConnections } from './connection.js'
+import { createKeys } from './keys.js'
+import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
+import { RedisPresence } from './presence.js'
+import { Replication } from './replication.js'
+import { RedisStreamStore } from './stream-store.js'
+
+export interface RedisAdapterOptions {
+  /** Prefix of every key and channel (`mesa:<namespace>:…`): adapters of two namespaces never see each other. Default `'default'`. */
+  namespace?: string
+  /** Bounds of each redelivery stream. Defaults: 1000 entries, 24 hours. */
+  retention?: RetentionOptions
+  /**
+   * How long (ms) the sockets of a server that stopped without closing its adapter (crash, SIGKILL) keep
+   * their users online. The liveness key is refreshed every third of it. Default 15000.
+   */
+  presenceTtlMs?: number
+  /** Names this adapter in presence; unique per process. Default: a random UUID. */
+  serverId?: string
+  /** Pub/sub channels replication spreads over (useful on a Cluster, where each lands on a shard). Default 1, or 16 on a Cluster. */
+  replicationChannels?: number
+  /** Portal queue tuning: claim timeout, bound, concurrency, intervals. */
+  portal?: RedisPortalQueueOptions
+}
+
+export const DEFAULT_PRESENCE_TTL_MS = 15_000
+
+/**
+ * The adapter for several processes sharing Redis (standalone, Sentinel or Cluster): replication over
+ * pub/sub, presence with per-server liveness, redelivery history on Redis Streams and the portal queue on a
+ * stream consumer group. Failures of the connection are reported as `error` events (once per outage and
+ * connection) and never thrown at the host; `ready` follows when every connection is back and subscribed.
+ */
+export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter {
+  readonly namespace: string
+  readonly serverId: string
+  readonly presence: RedisPresence
+  readonly store: RedisStreamStore
+  readonly portal: RedisPortalQueue
+  /** The connection commands go through (yours, when you passed a client). */
+  readonly client: RedisClient
+  private readonly connections: RedisConnections
+  private readonly replication: Replication
+  /** Connections currently down, by label. */
+  private readonly down = new Set<string>()
+  private outage = false
+  private closing: Promise<void> | undefined
+
+  constructor(connection: RedisConnectionInput, options: RedisAdapterOptions = {}) {
+    super()
+    const keys = createKeys(options.namespace ?? 'default')
+    const presenceTtlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS
+    if (!Number.isSafeInteger(presenceTtlMs) || presenceTtlMs < 3) {
+      throw new ConfigError(`presenceTtlMs must be an integer of at least 3 (ms), got ${String(presenceTtlMs)}`)
+    }
+    this.connections = new RedisConnections(connection)
+    const channels = options.replicationChannels ?? (this.connections.isCluster ? 16 : 1)
+    if (!Number.isSafeInteger(channels) || channels < 1 || channels > 1024) {
+      this.connections.close().catch(() => {})
+      throw new ConfigError(`replicationChannels must be an integer from 1 to 1024, got ${String(channels)}`)
+    }
+    this.namespace = keys.namespace
+    this.serverId = options.serverId ?? randomUUID()
+    this.client = this.connections.command
+    const onError = (error: Error) => {
+      if (!this.closing) this.emit('error', error)
+    }
+    this.watch(this.client, 'command')
+    this.store = new RedisStreamStore(this.client, keys, this.connections.isCluster, options.retention)
+    this.presence = new RedisPresence(this.client, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
+    this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
+    this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
+      this.watch(client, label),
+    )
+  }
+
+  async publish(envelope: Envelope): Promise<void> {
+    if (this.closing) throw new AdapterError('cannot publish: the adapter is closed')
+    await this.replication.publish(envelope)
+  }
+
+  async subscribe(origin: string, listener: EnvelopeListener): Promise<() => Promise<void>> {
+    if (this.closing) throw new AdapterError('cannot subscribe: the adapter is closed')
+    return this.replication.subscribe(origin, listener)
+  }
+
+  /** Stops timers and consumers, removes this server's presence, and closes the connections it opened. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
+    this.replication.close()
+    await this.portal.close()
+    // Best effort within a second: when Redis is down the survivors' sweep removes us after the TTL anyway.
+    await Promise.race([
+      this.presence.stop().catch(() => {}),
+      new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
+    ])
+    await this.connections.close()
+  }
+
+  private watch(client: RedisClient, label: string): void {
+    const lost = (error: Error) => {
+      if (this.closing || this.down.has(label)) return
+      this.down.add(label)
+      this.outage = true
+      this.emit('error', new AdapterError(`Redis ${label} connection: ${error.message}`, { cause: error }))
+    }
+    client.on('error', lost)
+    client.on('close', () => lost(new Error('connection closed')))
+    client.on('ready', () => void this.recovered(label))
+  }
+
+  private async recovered(label: string): Promise<void> {
+    if (this.closing || !this.down.has(label)) return
+    if (label === 'subscriber') {
+      try {
+        await this.replication.resubscribe()
+      } catch (error) {
+        if (!this.closing) this.emit('error', new AdapterError('Redis replication: resubscribe failed', { cause: error }))
+        return
+      }
+    }
+    this.down.delete(label)
+    if (this.down.size > 0 || !this.outage || this.closing) return
+    this.outage = false
+    // Redis may have lost our presence while it was away: refresh it before announcing recovery.
+    await this.presence.tick()
+    if (!this.closing) this.emit('ready')
+  }
+}
+
+/**
+ * The factory behind `new Mesa({ redis: 'redis://…' })`, `new Portal('redis://…')` and
+ * `new Dispatcher('redis://…')`, which load this package lazily.
+ */
+export function createRedisAdapter(connection: RedisConnectionInput, options: RedisAdapterOptions = {}): RedisAdapter {
+  return new RedisAdapter(connection, options)
+}

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto'
+import {
+  type MessageStore,
+  type ReadResult,
+  type RetentionOptions,
+  resolveRetention,
+  type StoreAppend,
+  StoreError,
+  type StoredEntry,
+  type StoreEntryInput,
+  type StreamPosition,
+  isSequence,
+} from '@mesa/core'
+import type { RedisClient } from './connection.js'
+import type { RedisKeys } from './keys.js'
+import { LuaScript } from './lua-script.js'
+
+/**
+ * Shared Lua helpers. Entry ids are `<seq>-0`, so a position maps straight onto an id; entry field `t` (first)
+ * is the append time taken from Redis's own clock, so servers with skewed clocks agree on ages.
+ */
+const HELPERS = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ensureHead(e, h, candidate)
+  local head = redis.call('HMGET', h, 'epoch', 'seq')
+  if not head[1] then
+    -- A missing head means this history is lost (first use, restart without persistence, eviction): entries
+    -- still present belong to the old epoch and would collide with the restarted sequence.
+    redis.call('DEL', e)
+    redis.call('HSET', h, 'epoch', candidate, 'seq', 0)
+    return candidate, 0
+  end
+  return head[1], tonumber(head[2] or '0')
+end
+local function trimAge(e, cutoff)
+  local first = redis.call('XRANGE', e, '-', '+', 'COUNT', 1)
+  if #first == 0 or tonumber(first[1][2][2]) >= cutoff then return end
+  local start = '-'
+  while true do
+    local batch = redis.call('XRANGE', e, start, '+', 'COUNT', 100)
+    if #batch == 0 then
+      redis.call('DEL', e)
+      return
+    end
+    for _, entry in ipairs(batch) do
+      if tonumber(entry[2][2]) >= cutoff then
+        redis.call('XTRIM', e, 'MINID', entry[1])
+        return
+      end
+    end
+    start = '(' .. batch[#batch][1]
+  end
+end
+`
+
+/** KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, then 4 per entry. */
+const APPEND = new LuaScript(`${HELPERS}
+local now = nowMs()
+local maxAge = tonumber(ARGV[3])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local e, h = KEYS[2 * i - 1], KEYS[2 * i]
+  local epoch = ensureHead(e, h, ARGV[1])
+  local seq = redis.call('HINCRBY', h, 'seq', 1)
+  local a = 3 + (i - 1) * 4
+  local fields = { 't', string.format('%d', now), 'f', ARGV[a + 1] }
+  if ARGV[a + 2] ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = ARGV[a + 2] end
+  if ARGV[a + 3] ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = '1' end
+  if ARGV[a + 4] ~= '' then fields[#fields + 1] = 'u'; fields[#fields + 1] = '1' end
+  redis.call('XADD', e, 'MAXLEN', ARGV[2], string.format('%d-0', seq), unpack(fields))
+  trimAge(e, now - maxAge)
+  -- The entries key disappears once its newest entry is too old: idle streams keep only their head.
+  redis.call('PEXPIRE', e, maxAge)
+  out[#out + 1] = epoch
+  out[#out + 1] = seq
+end
+return out
+`)
+
+/** KEYS: entries, head. ARGV: epoch candidate. */
+const HEAD = new LuaScript(`${HELPERS}
+local epoch, seq = ensureHead(KEYS[1], KEYS[2], ARGV[1])
+return { epoch, seq }
+`)
+
+/** KEYS: entries, head. ARGV: epoch candidate, position epoch, position seq, limit (0: none), maxAgeMs. */
+const READ_AFTER = new LuaScript(`${HELPERS}
+local epoch, seq = ensureHead(KEYS[1], KEYS[2], ARGV[1])
+local from = tonumber(ARGV[3])
+if ARGV[2] ~= epoch or from > seq then return { 'epoch-changed', epoch, seq } end
+if from == seq then return { 'ok', epoch, seq, {} } end
+local firstId = string.format('%d-0', from + 1)
+local entries
+if ARGV[4] ~= '0' then
+  entries = redis.call('XRANGE', KEYS[1], firstId, '+', 'COUNT', ARGV[4])
+else
+  entries = redis.call('XRANGE', KEYS[1], firstId, '+')
+end
+if #entries == 0 or entries[1][1] ~= firstId or tonumber(entries[1][2][2]) < nowMs() - tonumber(ARGV[5]) then
+  return { 'trimmed', epoch, seq }
+end
+return { 'ok', epoch, seq, entries }
+`)
+
+/** KEYS: entries. ARGV: maxEntries, maxAgeMs. */
+const TRIM = new LuaScript(`${HELPERS}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+trimAge(KEYS[1], nowMs() - tonumber(ARGV[2]))
+return 1
+`)
+
+/** Entries per script call: one call runs atomically in Redis, so huge fan-outs are split to keep it responsive. */
+const APPEND_CHUNK = 256
+
+type RawEntry = [id: string, fields: string[]]
+
+function newEpoch(): string {
+  return randomBytes(12).toString('hex')
+}
+
+function decodeEntry([id, fields]: RawEntry): StoredEntry {
+  const entry: StoredEntry = { seq: Number.parseInt(id, 10), time: 0, frame: '' }
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1]!
+    switch (fields[i]) {
+      case 't':
+        entry.time = Number(value)
+        break
+      case 'f':
+        entry.frame = value
+        break
+      case 'x':
+        entry.excluding = JSON.parse(value) as string[]
+        break
+      case 'a':
+        entry.authenticatedOnly = true
+        break
+      case 'u':
+        entry.undelivered = true
+        break
+    }
+  }
+  return entry
+}
+
+function position(epoch: unknown, seq: unknown): StreamPosition {
+  return { epoch: String(epoch), seq: Number(seq) }
+}
+
+/**
+ * Redelivery history on Redis Streams, one stream per Mesa stream. Appends are atomic Lua scripts that bump
+ * the head's sequence and XADD with exact MAXLEN and age trimming (MINID), so a stream never holds more than
+ * `maxEntries` entries nor any older than `maxAgeMs`. The head hash has no expiry: it survives trimming,
+ * and when it is gone (Redis restarted without persistence) a new epoch is created so clients are told
+ * `epoch-changed`. Kept for idle streams: the head (epoch, seq) and named cursors.
+ */
+export class RedisStreamStore implements MessageStore {
+  private readonly maxEntries: number
+  private readonly maxAgeMs: number
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly isCluster: boolean,
+    retention?: RetentionOptions,
+  ) {
+    const resolved = resolveRetention(retention)
+    this.maxEntries = resolved.maxEntries
+    this.maxAgeMs = resolved.maxAgeMs
+  }
+
+  async append(stream: string, entry: StoreEntryInput): Promise<StreamPosition> {
+    const [result] = await this.wrap('append', () => this.appendChunk([{ stream, entry }]))
+    return result!
+  }
+
+  /**
+   * Standalone: one script call per 256 entries, all sent at once (one round trip). Cluster: streams live
+   * on different slots, so each entry is its own call; ioredis writes them all before any reply arrives.
+   */
+  async appendMany(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
+    if (items.length === 0) return []
+    return this.wrap('appendMany', async () => {
+      const chunks: StoreAppend[][] = []
+      const size = this.isCluster ? 1 : APPEND_CHUNK
+      for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
+      const results = await Promise.all(chunks.map((chunk) => this.appendChunk(chunk)))
+      return results.flat()
+    })
+  }
+
+  async head(stream: string): Promise<StreamPosition> {
+    return this.wrap('head', async () => {
+      const [epoch, seq] = (await HEAD.run(this.client, this.streamKeys(stream), [newEpoch()])) as [string, number]
+      return position(epoch, seq)
+    })
+  }
+
+  /** Same contract as the memory store: a position ahead of the head reads as `epoch-changed`. */
+  async readAfter(stream: string, from: StreamPosition, limit?: number): Promise<ReadResult> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new StoreError(`readAfter limit must be a positive integer, got ${String(limit)}`)
+    }
+    if (!isSequence(from.seq)) throw new StoreError(`readAfter position seq must be a sequence, got ${from.seq}`)
+    return this.wrap('readAfter', async () => {
+      const reply = (await READ_AFTER.run(this.client, this.streamKeys(stream), [
+        newEpoch(),
+        from.epoch,
+        from.seq,
+        limit ?? 0,
+        this.maxAgeMs,
+      ])) as [ReadResult['status'], string, number, RawEntry[]?]
+      const head = position(reply[1], reply[2])
+      if (reply[0] !== 'ok') return { status: reply[0], head }
+      return { status: 'ok', entries: (reply[3] ?? []).map(decodeEntry), head }
+    })
+  }
+
+  async trim(stream: string): Promise<void> {
+    await this.wrap('trim', () =>
+      TRIM.run(this.client, [this.keys.streamEntries(stream)], [this.maxEntries, this.maxAgeMs]),
+    )
+  }
+
+  async clear(stream: string): Promise<void> {
+    await this.wrap('clear', () => this.client.del(this.keys.streamEntries(stream)))
+  }
+
+  async getCursor(stream: string, name: string): Promise<number> {
+    const value = await this.wrap('getCursor', () => this.client.hget(this.keys.streamCursors(stream), name))
+    return value === null ? 0 : Number(value)
+  }
+
+  async setCursor(stream: string, name: string, seq: number): Promise<void> {
+    if (!isSequence(seq)) throw new StoreError(`cursor must be a non-negative safe integer, got ${String(seq)}`)
+    await this.wrap('setCursor', () => this.client.hset(this.keys.streamCursors(stream), name, seq))
+  }
+
+  /** Entries the stream currently retains (for monitoring and tests). */
+  async size(stream: string): Promise<number> {
+    return this.wrap('size', () => this.client.xlen(this.keys.streamEntries(stream)))
+  }
+
+  private async appendChunk(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
+    const keys: string[] = []
+    const args: (string | number)[] = [newEpoch(), this.maxEntries, this.maxAgeMs]
+    for (const { stream, entry } of items) {
+      keys.push(...this.streamKeys(stream))
+      args.push(
+        entry.frame,
+        entry.excluding && entry.excluding.length > 0 ? JSON.stringify(entry.excluding) : '',
+        entry.authenticatedOnly ? '1' : '',
+        entry.undelivered ? '1' : '',
+      )
+    }
+    const reply = (await APPEND.run(this.client, keys, args)) as (string | number)[]
+    const positions: StreamPosition[] = []
+    for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
+    return positions
+  }
+
+  private streamKeys(stream: string): [string, string] {
+    return [this.keys.streamEntries(stream), this.keys.streamHead(stream)]
+  }
+
+  private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      throw new StoreError(`Redis message store: ${operation} failed: ${reason}`, { cause: error })
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import type { ChildProcess } from 'node:child_process'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { bundleFixture, killChild, startChild } from './support/child.js'
+import { until } from './support/redis-process.js'
+import { LOCAL_REDIS, TestScope } from './support/scope.js'
+
+const scope = new TestScope()
+const children: ChildProcess[] = []
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(killChild))
+  await scope.cleanup()
+})
+
+let fixture = ''
+beforeAll(async () => {
+  fixture = await bundleFixture('presence-server')
+})
+
+describe('RedisPresence', () => {
+  it('tracks users across servers, online while any socket remains', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace })
+    const b = scope.adapter({ namespace })
+    await a.presence.join('alice', 'a1')
+    await b.presence.join('alice', 'b1')
+    await b.presence.join('bob', 'b2')
+    expect(await a.presence.onlineCount()).toBe(2)
+    await a.presence.leave('alice', 'a1')
+    expect(await b.presence.isOnline('alice')).toBe(true)
+    await b.presence.leave('alice', 'b1')
+    expect(await a.presence.areOnline(['alice', 'bob', 'carol'])).toEqual([false, true, false])
+    expect(await a.presence.areOnline([])).toEqual([])
+    await b.presence.leave('alice', 'b1')
+    await b.presence.join('bob', 'b2')
+    expect(await a.presence.onlineCount()).toBe(1)
+  })
+
+  it('removes the users of a server killed with SIGKILL within the TTL', async () => {
+    const namespace = scope.namespace()
+    const ttl = 900
+    const survivor = scope.adapter({ namespace, presenceTtlMs: ttl })
+    await survivor.presence.join('shared', 's-1')
+    const child = await startChild(
+      fixture,
+      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' },
+      'joined',
+    )
+    children.push(child)
+    expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([true, true])
+    expect(await survivor.presence.onlineCount()).toBe(2)
+    await killChild(child)
+    // Expected within the TTL (the key lives two thirds of it, a sweep follows within a third); the deadline
+    // is generous because shared machines stall.
+    await until('the dead server to be cleaned up', async () => !(await survivor.presence.isOnline('doomed')), 10_000)
+    expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([false, true])
+    expect(await survivor.presence.onlineCount()).toBe(1)
+    const keys = await scope.keysOf(namespace)
+    expect(keys.filter((k) => k.includes(':sockets:'))).toHaveLength(1)
+  })
+
+  it('registers its sockets again when its registrations were lost', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace, presenceTtlMs: 300 })
+    await a.presence.join('u1', 's1')
+    await a.presence.join('u2', 's2')
+    const keys = await scope.keysOf(namespace)
+    await scope.redis().del(...keys)
+    expect(await a.presence.onlineCount()).toBe(0)
+    await until('re-registration', async () => (await a.presence.onlineCount()) === 2, 3000)
+    expect(await a.presence.areOnline(['u1', 'u2'])).toEqual([true, true])
+  })
+
+  it('removes its own registrations on close, leaving other servers alone', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace })
+    const b = scope.adapter({ namespace })
+    await a.presence.join('u', 'a1')
+    await b.presence.join('v', 'b1')
+    await a.close()
+    expect(await b.presence.areOnline(['u', 'v'])).toEqual([false, true])
+  })
+})

@@ -1,0 +1,141 @@
+import { AdapterError, type Envelope } from '@mesa/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createRedisAdapter, RedisAdapter } from '../src/index.js'
+import { until } from './support/redis-process.js'
+import { LOCAL_REDIS, TestScope } from './support/scope.js'
+
+const scope = new TestScope()
+afterEach(() => scope.cleanup())
+
+const dispatch = (origin: string, recipients?: string[]): Envelope => ({
+  kind: 'dispatch',
+  origin,
+  frame: '{"op":0,"d":{}}',
+  recipients,
+})
+
+describe('RedisAdapter replication', () => {
+  it('delivers each envelope to subscribers of other origins on every adapter, not back to its origin', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace })
+    const b = scope.adapter({ namespace })
+    const got: string[] = []
+    await a.subscribe('server-a', (e) => void got.push(`a<-${e.origin}`))
+    await b.subscribe('server-b', (e) => void got.push(`b<-${e.origin}`))
+    await b.subscribe('server-c', (e) => void got.push(`c<-${e.origin}`))
+    await a.publish(dispatch('server-a', ['u1']))
+    await b.publish({ kind: 'disconnect', origin: 'dispatcher', userIds: ['u2'], code: 4000 })
+    await until('every delivery', () => got.length === 5)
+    expect(got.sort()).toEqual(['a<-dispatcher', 'b<-dispatcher', 'b<-server-a', 'c<-dispatcher', 'c<-server-a'])
+  })
+
+  it('publishes once per message whatever the number of recipients, as JSON', async () => {
+    const namespace = scope.namespace()
+    const adapter = scope.adapter({ namespace })
+    const spy = scope.redis()
+    const raw: string[] = []
+    spy.on('message', (_channel: string, message: string) => raw.push(message))
+    await spy.subscribe(`mesa:${namespace}:bus:{${namespace}:bus:0}`)
+    const envelope = dispatch('s', Array.from({ length: 500 }, (_, i) => `user${i}`))
+    await adapter.publish(envelope)
+    await until('the message', () => raw.length === 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(raw).toHaveLength(1)
+    expect(JSON.parse(raw[0]!)).toEqual(envelope)
+  })
+
+  it('stops delivering after unsubscribe', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace })
+    const got: string[] = []
+    const unsubscribe = await a.subscribe('x', (e) => void got.push(e.origin))
+    await a.subscribe('marker', (e) => void got.push(`marker:${e.origin}`))
+    await a.publish(dispatch('one'))
+    await until('first', () => got.length === 2)
+    await unsubscribe()
+    await a.publish(dispatch('two'))
+    await until('second', () => got.includes('marker:two'))
+    expect(got.filter((o) => !o.startsWith('marker'))).toEqual(['one'])
+  })
+
+  it('isolates namespaces completely', async () => {
+    const a = scope.adapter()
+    const b = scope.adapter()
+    expect(a.namespace).not.toBe(b.namespace)
+    const gotA: string[] = []
+    const gotB: string[] = []
+    await a.subscribe('sa', (e) => void gotA.push(e.origin))
+    await b.subscribe('sb', (e) => void gotB.push(e.origin))
+    await a.publish(dispatch('from-a'))
+    await b.publish(dispatch('from-b'))
+    await until('both', () => gotA.length === 1 && gotB.length === 1)
+    expect(gotA).toEqual(['from-a'])
+    expect(gotB).toEqual(['from-b'])
+
+    await a.store.append('user:u', { frame: 'only a' })
+    await a.presence.join('u', 'sock')
+    expect((await b.store.head('user:u')).seq).toBe(0)
+    expect(await b.presence.isOnline('u')).toBe(false)
+    await a.portal.push({ kind: 'connection', clientId: 'c', serverId: 's', time: 1 })
+    const aKeys = await scope.keysOf(a.namespace)
+    const bKeys = await scope.keysOf(b.namespace)
+    expect(aKeys.length).toBeGreaterThan(0)
+    expect(aKeys.every((k) => k.startsWith(`mesa:${a.namespace}:`))).toBe(true)
+    expect(bKeys.some((k) => aKeys.includes(k))).toBe(false)
+  })
+
+  it('reports malformed envelopes and throwing listeners as error events and goes on', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace })
+    const errors: Error[] = []
+    a.on('error', (e) => errors.push(e))
+    const got: string[] = []
+    await a.subscribe('bad', () => {
+      throw new Error('listener bug')
+    })
+    await a.subscribe('good', (e) => void got.push(e.origin))
+    await scope.redis().publish(`mesa:${namespace}:bus:{${namespace}:bus:0}`, 'not json{')
+    await scope.redis().publish(`mesa:${namespace}:bus:{${namespace}:bus:0}`, '{"kind":"other","origin":"x"}')
+    await a.publish(dispatch('ok'))
+    await until('the valid envelope', () => got.length === 1)
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringContaining('malformed envelope: not json{'),
+      expect.stringContaining('malformed envelope'),
+      'an envelope listener threw',
+    ])
+    expect(errors.every((e) => e instanceof AdapterError)).toBe(true)
+  })
+
+  it('spreads envelopes over several channels, keeping one user on one channel', async () => {
+    const namespace = scope.namespace()
+    const a = scope.adapter({ namespace, replicationChannels: 4 })
+    const b = scope.adapter({ namespace, replicationChannels: 4 })
+    const got: string[] = []
+    await b.subscribe('b', (e) => void got.push(e.kind === 'dispatch' ? e.recipients?.[0] ?? '*' : ''))
+    const recipients = Array.from({ length: 40 }, (_, i) => `user${i % 8}`)
+    for (const user of recipients) await a.publish(dispatch('a', [user]))
+    await until('all', () => got.length === 40)
+    for (let u = 0; u < 8; u++) {
+      expect(got.filter((r) => r === `user${u}`)).toHaveLength(5)
+    }
+    const channels = await scope.redis().pubsub('CHANNELS', `mesa:${namespace}:bus:*`)
+    expect(channels).toHaveLength(4)
+  })
+
+  it('closes idempotently, rejects later calls and removes its connections', async () => {
+    const a = createRedisAdapter(LOCAL_REDIS, { namespace: scope.namespace() })
+    expect(a).toBeInstanceOf(RedisAdapter)
+    await a.subscribe('s', () => {})
+    await Promise.all([a.close(), a.close()])
+    await a.close()
+    expect(a.client.status).toBe('end')
+    await expect(a.publish(dispatch('s'))).rejects.toBeInstanceOf(AdapterError)
+    await expect(a.subscribe('s', () => {})).rejects.toBeInstanceOf(AdapterError)
+  })
+
+  it('rejects invalid options with ConfigError', () => {
+    expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: 'a{b}' })).toThrow(/braces/)
+    expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: '' })).toThrow(/namespace/)
+    expect(() => new RedisAdapter({ lazyConnect: true }, { presenceTtlMs: 0 })).toThrow(/presenceTtlMs/)
+  })
+})

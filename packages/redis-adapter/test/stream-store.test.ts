@@ -1,0 +1,135 @@
+import { StoreError, userStream } from '@mesa/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { TestScope } from './support/scope.js'
+
+const scope = new TestScope()
+afterEach(() => scope.cleanup())
+
+describe('RedisStreamStore', () => {
+  it('appends with per-stream epochs and sequences and reads after a position', async () => {
+    const { store } = scope.adapter()
+    const a = await store.append('s', { frame: 'a' })
+    const b = await store.append('s', { frame: 'b', excluding: ['x', 'y'], authenticatedOnly: true })
+    const c = await store.append('s', { frame: 'c', undelivered: true })
+    const other = await store.append('t', { frame: 'z' })
+    expect([a.seq, b.seq, c.seq, other.seq]).toEqual([1, 2, 3, 1])
+    expect(b.epoch).toBe(a.epoch)
+    expect(other.epoch).not.toBe(a.epoch)
+    const read = await store.readAfter('s', { epoch: a.epoch, seq: 0 })
+    expect(read.status).toBe('ok')
+    if (read.status !== 'ok') return
+    expect(read.head).toEqual(c)
+    expect(read.entries.map(({ time, ...rest }) => rest)).toEqual([
+      { seq: 1, frame: 'a' },
+      { seq: 2, frame: 'b', excluding: ['x', 'y'], authenticatedOnly: true },
+      { seq: 3, frame: 'c', undelivered: true },
+    ])
+    expect(Math.abs(read.entries[0]!.time - Date.now())).toBeLessThan(60_000)
+    const after = await store.readAfter('s', b)
+    expect(after.status === 'ok' && after.entries.map((e) => e.frame)).toEqual(['c'])
+    expect(await store.readAfter('s', c)).toEqual({ status: 'ok', entries: [], head: c })
+    const page = await store.readAfter('s', { epoch: a.epoch, seq: 0 }, 2)
+    expect(page.status === 'ok' && page.entries.map((e) => e.seq)).toEqual([1, 2])
+    await expect(store.readAfter('s', a, 0)).rejects.toBeInstanceOf(StoreError)
+  })
+
+  it('creates the head on first use and reports epoch-changed for a foreign or future position', async () => {
+    const { store } = scope.adapter()
+    const head = await store.head('fresh')
+    expect(head.seq).toBe(0)
+    expect(head.epoch).toMatch(/^[0-9a-f]{24}$/)
+    expect(await store.head('fresh')).toEqual(head)
+    expect((await store.append('fresh', { frame: 'x' })).epoch).toBe(head.epoch)
+    expect((await store.readAfter('fresh', { epoch: 'other', seq: 0 })).status).toBe('epoch-changed')
+    expect((await store.readAfter('fresh', { epoch: head.epoch, seq: 9 })).status).toBe('epoch-changed')
+    const unknown = await store.readAfter('never-used', { epoch: 'abc', seq: 3 })
+    expect(unknown.status).toBe('epoch-changed')
+    expect(unknown.head.seq).toBe(0)
+  })
+
+  it('starts a new epoch when the head was lost (Redis restarted without persistence)', async () => {
+    const adapter = scope.adapter()
+    const before = await adapter.store.append('s', { frame: 'a' })
+    await adapter.store.append('s', { frame: 'b' })
+    const keys = await scope.keysOf(adapter.namespace)
+    await scope.redis().del(...keys.filter((k) => k.endsWith(':h')))
+    const read = await adapter.store.readAfter('s', before)
+    expect(read.status).toBe('epoch-changed')
+    expect(read.head.seq).toBe(0)
+    expect(read.head.epoch).not.toBe(before.epoch)
+    const next = await adapter.store.append('s', { frame: 'c' })
+    expect(next).toEqual({ epoch: read.head.epoch, seq: 1 })
+    const all = await adapter.store.readAfter('s', { epoch: next.epoch, seq: 0 })
+    expect(all.status === 'ok' && all.entries.map((e) => e.frame)).toEqual(['c'])
+  })
+
+  it('keeps at most maxEntries per stream under a long stream, the head surviving', async () => {
+    const { store } = scope.adapter({ retention: { maxEntries: 100 } })
+    let last = { epoch: '', seq: 0 }
+    for (let round = 0; round < 50; round++) {
+      const batch = await Promise.all(Array.from({ length: 100 }, (_, i) => store.append('long', { frame: `${round}:${i}` })))
+      last = batch[batch.length - 1]!
+      expect(await store.size('long')).toBeLessThanOrEqual(100)
+    }
+    expect(last.seq).toBe(5000)
+    expect(await store.size('long')).toBe(100)
+    expect((await store.readAfter('long', { epoch: last.epoch, seq: 4899 })).status).toBe('trimmed')
+    const kept = await store.readAfter('long', { epoch: last.epoch, seq: 4900 })
+    expect(kept.status === 'ok' && kept.entries.length).toBe(100)
+    expect(await store.head('long')).toEqual(last)
+  })
+
+  it('drops entries older than maxAgeMs and lets idle streams expire, keeping head and cursors', async () => {
+    const adapter = scope.adapter({ retention: { maxAgeMs: 300 } })
+    const { store } = adapter
+    const first = await store.append('s', { frame: 'old' })
+    await store.setCursor('s', 'legacy', 1)
+    const ttl = await scope.redis().pttl(`mesa:${adapter.namespace}:stream:{${adapter.namespace}:s}:e`)
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(300)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect((await store.readAfter('s', { epoch: first.epoch, seq: 0 })).status).toBe('trimmed')
+    const second = await store.append('s', { frame: 'new' })
+    expect(second).toEqual({ epoch: first.epoch, seq: 2 })
+    expect(await store.size('s')).toBe(1)
+    const fromFirst = await store.readAfter('s', first)
+    expect(fromFirst.status === 'ok' && fromFirst.entries.map((e) => e.frame)).toEqual(['new'])
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    await store.trim('s')
+    expect(await store.size('s')).toBe(0)
+    expect(await store.head('s')).toEqual(second)
+    expect(await store.getCursor('s', 'legacy')).toBe(1)
+  })
+
+  it('appends to many streams in one call, in order, and trims on demand', async () => {
+    const { store } = scope.adapter({ retention: { maxEntries: 3 } })
+    const items = Array.from({ length: 600 }, (_, i) => ({
+      stream: userStream(`u${i % 300}`),
+      entry: { frame: `f${i}` },
+    }))
+    const positions = await store.appendMany(items)
+    expect(positions).toHaveLength(600)
+    expect(positions[0]!.seq).toBe(1)
+    expect(positions[300]!.seq).toBe(2)
+    expect(positions[300]!.epoch).toBe(positions[0]!.epoch)
+    const read = await store.readAfter(userStream('u7'), { epoch: positions[7]!.epoch, seq: 0 })
+    expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual(['f7', 'f307'])
+    expect(await store.appendMany([])).toEqual([])
+    await store.trim(userStream('u7'))
+    await store.trim('never-used')
+    expect(await store.size(userStream('u7'))).toBe(2)
+  })
+
+  it('clears entries but keeps head, and stores cursors', async () => {
+    const { store } = scope.adapter()
+    const p = await store.append('s', { frame: 'a' })
+    expect(await store.getCursor('s', 'legacy')).toBe(0)
+    await store.setCursor('s', 'legacy', 1)
+    await store.clear('s')
+    expect(await store.head('s')).toEqual(p)
+    expect(await store.getCursor('s', 'legacy')).toBe(1)
+    expect((await store.readAfter('s', { epoch: p.epoch, seq: 0 })).status).toBe('trimmed')
+    expect((await store.append('s', { frame: 'b' })).seq).toBe(2)
+    await expect(store.setCursor('s', 'legacy', -1)).rejects.toBeInstanceOf(StoreError)
+  })
+})

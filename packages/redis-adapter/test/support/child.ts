@@ -1,0 +1,61 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+
+const packageDir = fileURLToPath(new URL('../../', import.meta.url))
+const outDir = `${packageDir}node_modules/.cache/mesa-redis-adapter-test`
+
+/**
+ * Bundles a fixture (with `@mesa/core` from source) into a plain ESM file that node runs directly; ioredis
+ * stays external and resolves from this package's node_modules.
+ */
+export async function bundleFixture(name: string): Promise<string> {
+  mkdirSync(outDir, { recursive: true })
+  const outfile = `${outDir}/${name}.mjs`
+  await build({
+    entryPoints: [`${packageDir}test/fixtures/${name}.ts`],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['ioredis'],
+    alias: { '@mesa/core': fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)) },
+    logLevel: 'error',
+  })
+  return outfile
+}
+
+/** Starts `node file` and resolves once it printed `line`. */
+export async function startChild(file: string, env: Record<string, string>, line: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child did not print ${line}:\n${output}`)), 10_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes(line)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`child exited with ${code}:\n${output}`))
+    })
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL')
+    throw error
+  })
+  return child
+}
+
+export async function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGKILL')
+  await exited
+}
