@@ -1,0 +1,392 @@
+import type { BackoffOptions } from '../backoff.js'
+import { CloseCode, isTerminalCloseCode } from '../close-codes.js'
+import type { Frame } from '../codec.js'
+import { TypedEmitter } from '../emitter.js'
+import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError } from '../errors.js'
+import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
+import { type HelloRule, PROTOCOL_VERSION, SUBPROTOCOL_V2 } from '../protocol-version.js'
+import type { AuthenticationResult, ResumePositions, ResyncReason } from '../stream-position.js'
+import { type AuthenticateOptions, Authentication } from './authentication.js'
+import { readFrame } from './frame.js'
+import { HeartbeatMonitor } from './heartbeat-monitor.js'
+import { type Hello, readHello } from './hello.js'
+import { OutgoingQueue } from './outgoing-queue.js'
+import { ReconnectScheduler } from './reconnect-scheduler.js'
+import type { SessionState } from './session-state.js'
+import { readPositions, StreamPositions } from './stream-positions.js'
+import { OPEN, openSocket, type WebSocketLike, type WebSocketTransport } from './websocket.js'
+import { AUTHENTICATE, AUTHENTICATE_ACK, DISPATCH, HEARTBEAT, HEARTBEAT_ACK_FRAME, HELLO } from './wire.js'
+
+export interface SessionOptions {
+  /** Open the connection in the constructor. Default true. */
+  autoConnect?: boolean
+  /**
+   * Reconnect on its own after the connection closes, except after `disconnect()` and after close codes that
+   * forbid it (`isTerminalCloseCode`: 1002, 1008, 4004). Default true.
+   */
+  reconnect?: boolean
+  /**
+   * Reconnect delays: exponential with full jitter. Defaults `{ base: 1000, factor: 2, max: 30000,
+   * resetAfter: 5000 }`; a server that announces `c_reconnect_interval` replaces `base` with it.
+   */
+  backoff?: BackoffOptions
+  /**
+   * ms of silence tolerated beyond the server's announced heartbeat interval before the server counts as
+   * unresponsive (close 4005, then reconnect). Default: half the interval, at least 1000.
+   */
+  heartbeatGrace?: number
+  /**
+   * ms to wait for the answer to an authentication before `authenticate()` rejects with a `timeout` error and
+   * the connection is renewed. Default: the server's `c_authentication_timeout`, else 10000.
+   */
+  authenticationTimeout?: number
+  /** Messages kept while they cannot be sent; `send()` throws `QueueFullError` beyond. Default 1000. */
+  maxQueueSize?: number
+  /** Sent as `CLIENT_VERSION` to servers with the `enforce_equal_versions` rule. Default `'2'`. */
+  version?: string
+  /** Positions to resume from, e.g. `client.positions` persisted by an earlier run. Default none. */
+  positions?: ResumePositions
+}
+
+export interface ConnectionInfo {
+  /** First connection of this client object. */
+  isInitialConnection: boolean
+  /** First connection since the client was created or last `disconnect()`ed. */
+  isInitialSessionConnection: boolean
+  /** The connection is a reconnect the client made on its own. */
+  isAutomaticReconnection: boolean
+}
+
+export interface DisconnectionInfo {
+  willAttemptReconnect: boolean
+  /** ms until the next attempt, when there is one. */
+  delay?: number
+}
+
+/** Message types when none are declared: any type name, data an object of unknown fields. */
+export type UntypedMessages = { [type: string]: AnyMessageData }
+
+export interface SessionEvents<In extends MessageMap = UntypedMessages, User = unknown> {
+  /** The socket opened. */
+  connected: [info: ConnectionInfo]
+  /** Same as `connected` (the spelling of Mesa 1.x's README). */
+  connection: [info: ConnectionInfo]
+  /** An application message (op 0); a synced one only once, in order. */
+  message: [message: MessageOf<In>]
+  disconnected: [code: number, reason: string, info: DisconnectionInfo]
+  /** The server accepted the credentials (also after each automatic re-authentication). */
+  authenticated: [result: AuthenticationResult<User>]
+  /** Missed messages could not be replayed: reload the application's state. `streams`: the new positions. */
+  resync: [reason: ResyncReason | undefined, streams: ResumePositions]
+  error: [error: Error]
+  stateChange: [state: SessionState, previous: SessionState]
+}
+
+interface Waiter {
+  resolve(): void
+  reject(error: Error): void
+}
+
+/**
+ * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
+ * sockets through `transport` (the browser's `WebSocket`, `ws`, or a factory).
+ */
+export class ClientSession<
+  In extends MessageMap = UntypedMessages,
+  Out extends MessageMap = In,
+  User = unknown,
+> extends TypedEmitter<SessionEvents<In, User>> {
+  readonly url: string
+  /** Rules of the last hello (1.x: `enforce_equal_versions`, `store_messages`, `sends_user_object`). */
+  rules: readonly string[] = []
+  #ws: WebSocketLike | undefined
+  /** The hello of the current socket; undefined until it arrives. */
+  #hello: Hello | undefined
+  /** The current socket negotiated protocol 2 (subprotocol accepted and announced in the hello). */
+  #v2 = false
+  #state: SessionState = 'closed'
+  /** The socket is waiting for re-authentication before queued and new messages may go out. */
+  #holding = false
+  /** Positions sent in the pending authentication's `x.resume`. */
+  #resumed: ResumePositions | undefined
+  #waiters: Waiter[] = []
+  #initial = true
+  #initialSession = true
+  readonly #transport: WebSocketTransport
+  readonly #reconnect: boolean
+  readonly #grace: number | undefined
+  readonly #authTimeout: number | undefined
+  readonly #version: string
+  readonly #queue: OutgoingQueue<Message<string, object>>
+  readonly #auth = new Authentication<User>()
+  readonly #streams: StreamPositions
+  readonly #monitor = new HeartbeatMonitor(() => this.#drop(CloseCode.ServerUnresponsive, 'server unresponsive'))
+  readonly #scheduler: ReconnectScheduler
+
+  constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
+    super()
+    if (typeof url !== 'string') throw new ConfigError('url must be a string')
+    this.url = url
+    this.#transport = transport
+    this.#reconnect = options.reconnect ?? true
+    this.#grace = numberOption('heartbeatGrace', options.heartbeatGrace, 0)
+    this.#authTimeout = numberOption('authenticationTimeout', options.authenticationTimeout, 1)
+    this.#queue = new OutgoingQueue(numberOption('maxQueueSize', options.maxQueueSize, 0) ?? 1000)
+    this.#version = options.version ?? String(PROTOCOL_VERSION)
+    this.#streams = new StreamPositions(options.positions)
+    this.#scheduler = new ReconnectScheduler(options.backoff ?? {}, () => {
+      try {
+        this.#open(true)
+      } catch (error) {
+        this.#setState('closed')
+        this.emit('error', error as Error)
+      }
+    })
+    if (options.autoConnect ?? true) this.#open(false)
+  }
+
+  get state(): SessionState {
+    return this.#state
+  }
+
+  /** The last delivered position in each redelivery stream: persist it to resume across restarts. */
+  get positions(): ResumePositions {
+    return this.#streams.snapshot
+  }
+
+  /** Messages waiting to be sent. */
+  get queued(): number {
+    return this.#queue.size
+  }
+
+  /** Protocol of the current connection: 2 when the server negotiated `mesa.v2`, else 1 (Mesa 1.x). */
+  get protocol(): number {
+    return this.#v2 ? 2 : 1
+  }
+
+  /**
+   * Opens the connection; resolves once it is open. Already open: resolves at once. Waiting for a reconnect:
+   * tries now. Rejects when this attempt closes before opening (reconnects go on as configured).
+   */
+  connect(): Promise<void> {
+    if (this.#ws?.readyState === OPEN) return Promise.resolve()
+    if (!this.#ws) {
+      try {
+        this.#open(false)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  /**
+   * Sends a message now, or queues it while there is no connection (or, after a reconnect, until the session
+   * is authenticated again).
+   * @throws QueueFullError when `maxQueueSize` messages are already queued.
+   */
+  send(message: MessageOf<Out>): void {
+    if (this.#ws?.readyState === OPEN && !this.#holding) this.#write(message.serialize())
+    else this.#queue.push(message)
+  }
+
+  /**
+   * Authenticates with `data` (merged with `{ shouldSync }` as in 1.x) and resolves with the user object the
+   * server returns (op 22's data). The credentials are kept: every reconnect re-authenticates with them.
+   * Called while reconnecting, it goes out once the next connection is open.
+   * Rejects with `AuthenticationError`: `rejected` (close 1008), `timeout`, `closed` (a connection closed
+   * first, or the session is closed), `superseded` (a later call replaced this one).
+   */
+  authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
+    if (this.#state === 'closed') return Promise.reject(new AuthenticationError('closed', 'not connected'))
+    const promise = this.#auth.request(data, options)
+    if (this.#hello) this.#sendCredentials()
+    return promise
+  }
+
+  /** Closes the connection for good: no reconnect, credentials forgotten. Queued messages stay queued. */
+  disconnect(code: number = CloseCode.Normal, reason = ''): void {
+    const ws = this.#ws
+    this.#scheduler.reset()
+    this.#initialSession = true
+    this.#auth.forget(new AuthenticationError('closed', 'disconnected'))
+    if (!ws) {
+      this.#setState('closed')
+      return
+    }
+    this.#closed(code, reason, false)
+    try {
+      ws.close(code, reason)
+    } catch {
+      // Not a code a client may send; close anyway.
+      ws.close()
+    }
+  }
+
+  /** Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). */
+  reconnectNow(): void {
+    if (this.#state === 'reconnecting') this.#open(true)
+  }
+
+  #open(automatic: boolean): void {
+    this.#scheduler.cancel()
+    let ws: WebSocketLike
+    try {
+      ws = openSocket(this.#transport, this.url, [SUBPROTOCOL_V2])
+    } catch (error) {
+      throw new ConfigError(`cannot open ${this.url}: ${error}`)
+    }
+    this.#ws = ws
+    this.#setState('connecting')
+    // Handlers stay attached after the session lets go of a socket (an `error` event without a listener
+    // would crash a `ws` socket) but ignore it from then on.
+    ws.onopen = () => ws === this.#ws && this.#opened(automatic)
+    ws.onmessage = (event) => ws === this.#ws && this.#received(event.data)
+    ws.onclose = (event) => ws === this.#ws && this.#closed(event.code, event.reason, true)
+    ws.onerror = (event) => {
+      const error = (event as { error?: unknown } | undefined)?.error
+      if (ws === this.#ws) this.emit('error', error instanceof Error ? error : new MesaError('socket-error', 'WebSocket error'))
+    }
+  }
+
+  #opened(automatic: boolean): void {
+    this.#scheduler.opened()
+    this.#holding = this.#auth.accepted
+    this.#setState('open')
+    const info: ConnectionInfo = {
+      isInitialConnection: this.#initial,
+      isInitialSessionConnection: this.#initialSession,
+      isAutomaticReconnection: automatic,
+    }
+    this.#initial = this.#initialSession = false
+    // Before `connected`: a message a listener sends must not overtake the ones queued earlier.
+    if (!this.#holding) this.#flush()
+    this.#settle()
+    this.emit('connected', info)
+    this.emit('connection', info)
+  }
+
+  #received(data: unknown): void {
+    this.#monitor.alive()
+    const frame = readFrame(data)
+    if (!frame) {
+      this.emit('error', new ProtocolError('invalid-frame', CloseCode.InvalidFrame, 'invalid frame from the server'))
+      return
+    }
+    const { op } = frame
+    if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
+    else if (op === HELLO) this.#greeted(frame)
+    else if (op === AUTHENTICATE_ACK) this.#accepted(frame)
+    else if (op === DISPATCH) this.#dispatch(frame)
+  }
+
+  #greeted({ d, x }: Frame): void {
+    const hello = readHello(d)
+    const { rules, heartbeatInterval } = hello
+    this.#hello = hello
+    // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
+    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && (x?.protocol as number) >= 2
+    this.rules = rules
+    if (hello.reconnectInterval) this.#scheduler.setBase(hello.reconnectInterval)
+    if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#grace ?? Math.max(1000, heartbeatInterval / 2))
+    if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
+      this.#write(new Message(DISPATCH, { v: this.#version }, 'CLIENT_VERSION').serialize())
+    }
+    if (this.#auth.credentials) this.#sendCredentials()
+  }
+
+  #sendCredentials(): void {
+    const { data, shouldSync } = this.#auth.credentials!
+    const frame: Frame = { op: AUTHENTICATE, d: { ...data, shouldSync } }
+    const resume = this.#streams.snapshot
+    this.#resumed = this.#v2 && shouldSync && (resume.user || resume.global) ? resume : undefined
+    if (this.#resumed) frame.x = { resume }
+    this.#write(JSON.stringify(frame))
+    this.#setState('authenticating')
+    const timeout = this.#authTimeout ?? this.#hello?.authenticationTimeout ?? 10_000
+    this.#auth.sent(timeout, () => {
+      this.#auth.fail(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
+      this.#drop(CloseCode.AuthenticationTimeout, 'authentication timeout')
+    })
+  }
+
+  #accepted({ d, x: ext }: Frame): void {
+    // Heads count only as the answer to this socket's authentication, never later (a user update).
+    const x = this.#state === 'authenticating' && this.#v2 ? ext : undefined
+    const streams = readPositions(x?.streams)
+    const recovered = x?.recovered !== false
+    const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
+    this.#streams.adopt(streams, recovered ? this.#resumed : undefined)
+    this.#resumed = undefined
+    const user = d as User
+    this.#setState('authenticated')
+    this.#auth.succeed(user)
+    if (this.#holding) {
+      this.#holding = false
+      this.#flush()
+    }
+    this.emit('authenticated', { user, recovered, reason, streams })
+    if (!recovered) this.emit('resync', reason, this.#streams.snapshot)
+  }
+
+  #dispatch({ op, d, t, s, o, x }: Frame): void {
+    if (s !== undefined && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s)) return
+    this.emit('message', new Message(op, d, t, o, s) as MessageOf<In>)
+  }
+
+  #flush(): void {
+    for (const message of this.#queue.drain()) this.#write(message.serialize())
+  }
+
+  #write(data: string): void {
+    this.#ws?.send(data)
+  }
+
+  /** Gives up on the current socket without waiting for its close handshake (the server may be gone). */
+  #drop(code: number, reason: string): void {
+    const ws = this.#ws
+    if (!ws) return
+    this.#closed(code, reason, true)
+    ws.close(code, reason)
+    ws.terminate?.()
+  }
+
+  #closed(code: number, reason: string, mayReconnect: boolean): void {
+    this.#ws = this.#hello = undefined
+    this.#v2 = this.#holding = false
+    this.#monitor.stop()
+    if (code === CloseCode.AuthenticationFailed) this.#auth.forget(new AuthenticationError('rejected', reason || 'rejected'))
+    else this.#auth.fail(new AuthenticationError('closed', `closed (${code})`))
+    this.#settle(new ConnectionClosedError(`closed (${code})`))
+    const retry = mayReconnect && this.#reconnect && !isTerminalCloseCode(code)
+    this.#setState(retry ? 'reconnecting' : 'closed')
+    this.emit('disconnected', code, reason, {
+      willAttemptReconnect: retry,
+      delay: retry ? this.#scheduler.schedule() : undefined,
+    })
+  }
+
+  /** Settles the callers waiting in `connect()`. */
+  #settle(error?: Error): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const waiter of waiters) {
+      if (error) waiter.reject(error)
+      else waiter.resolve()
+    }
+  }
+
+  #setState(state: SessionState): void {
+    const previous = this.#state
+    if (state === previous) return
+    this.#state = state
+    this.emit('stateChange', state, previous)
+  }
+}
+
+function numberOption(name: string, value: number | undefined, min: number): number | undefined {
+  if (value !== undefined && !(typeof value === 'number' && value >= min && Number.isFinite(value))) {
+    throw new ConfigError(`${name} must be a number >= ${min}`)
+  }
+  return value
+}

@@ -1,0 +1,65 @@
+import { isStreamPosition, type ResumePositions, type StreamKind } from '../stream-position.js'
+
+const KINDS: readonly StreamKind[] = ['user', 'global']
+
+/**
+ * The last delivered position in each redelivery stream. It makes delivery exactly-once on the client side
+ * (a replayed or re-sent message at or below the position is dropped) and is what the session resumes from.
+ */
+export class StreamPositions {
+  #current: ResumePositions = {}
+
+  constructor(initial?: ResumePositions) {
+    if (initial) this.adopt(readPositions(initial))
+  }
+
+  /** A copy, safe to persist and to pass back as `positions` when creating a client later. */
+  get snapshot(): ResumePositions {
+    const out: ResumePositions = {}
+    for (const kind of KINDS) {
+      const position = this.#current[kind]
+      if (position) out[kind] = { ...position }
+    }
+    return out
+  }
+
+  /**
+   * Whether a message at `seq` of the stream is new; a new one advances the position. Messages of a stream
+   * the session has no position in (the server announced none) are always new.
+   */
+  accept(kind: StreamKind, seq: number): boolean {
+    const position = this.#current[kind]
+    if (!position) return true
+    if (seq <= position.seq) return false
+    position.seq = seq
+    return true
+  }
+
+  /**
+   * Takes the heads (validated, see `readPositions`) the server announced on authentication. A stream the session asked to resume keeps its
+   * position when the server recovered it: the replay that follows moves it up to the head. Every other stream,
+   * or every stream after a failed recovery, starts at the head: what came before is not coming.
+   */
+  adopt(heads: ResumePositions, keep?: ResumePositions): void {
+    for (const kind of KINDS) {
+      const head = heads[kind]
+      if (!head) continue
+      const kept = keep?.[kind]
+      if (!(kept && kept.epoch === head.epoch && kept.seq <= head.seq)) {
+        this.#current[kind] = { epoch: head.epoch, seq: head.seq }
+      }
+    }
+  }
+}
+
+/** The valid stream positions in `value` (op 22's `x.streams`); anything malformed is left out. */
+export function readPositions(value: unknown): ResumePositions {
+  const out: ResumePositions = {}
+  if (typeof value === 'object' && value !== null) {
+    for (const kind of KINDS) {
+      const position = (value as Record<string, unknown>)[kind]
+      if (isStreamPosition(position)) out[kind] = { epoch: position.epoch, seq: position.seq }
+    }
+  }
+  return out
+}

@@ -1,0 +1,665 @@
+import type { IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import WebSocket, { WebSocketServer } from 'ws'
+import {
+  AuthenticationError,
+  ClientSession,
+  CloseCode,
+  ConfigError,
+  ConnectionClosedError,
+  type Frame,
+  Message,
+  QueueFullError,
+  SUBPROTOCOL_V2,
+  type SessionOptions,
+  type SessionState,
+  type WebSocketLike,
+} from '../src/index.js'
+
+const require = createRequire(import.meta.url)
+
+/**
+ * A scripted Mesa server: real `ws` sockets on 127.0.0.1, every frame a test wants sent written by hand, every
+ * frame the client sends recorded. It lets a test play the parts of the protocol a real server makes hard to
+ * reach on purpose (silence, replays with duplicates, trimmed history).
+ */
+class ScriptedServer {
+  readonly sockets: ServerSide[] = []
+  private readonly waiting: ((socket: ServerSide) => void)[] = []
+
+  private constructor(
+    private readonly wss: WebSocketServer,
+    readonly url: string,
+  ) {}
+
+  static async start(options: { v2?: boolean; hello?: (socket: ServerSide) => Frame | undefined } = {}) {
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      handleProtocols: (protocols) => (options.v2 !== false && protocols.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : false),
+    })
+    await new Promise<void>((resolve) => wss.once('listening', resolve))
+    const { port } = wss.address() as AddressInfo
+    const server = new ScriptedServer(wss, `ws://127.0.0.1:${port}`)
+    wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+      const side = new ServerSide(ws, req)
+      const hello = options.hello ? options.hello(side) : defaultHello(side)
+      if (hello) side.send(hello)
+      server.sockets.push(side)
+      const waiter = server.waiting.shift()
+      if (waiter) waiter(side)
+    })
+    return server
+  }
+
+  /** The n-th connection (0-based), once it exists. */
+  connection(n: number): Promise<ServerSide> {
+    const existing = this.sockets[n]
+    if (existing) return Promise.resolve(existing)
+    return within(`connection ${n}`, () => this.sockets[n])
+  }
+
+  close(): Promise<void> {
+    for (const client of this.wss.clients) client.terminate()
+    return new Promise((resolve) => this.wss.close(() => resolve()))
+  }
+}
+
+function defaultHello(side: ServerSide): Frame {
+  return side.protocol === SUBPROTOCOL_V2
+    ? { op: 10, d: { rules: ['sends_user_object'] }, x: { protocol: 2 } }
+    : { op: 10, d: { rules: ['sends_user_object'] } }
+}
+
+class ServerSide {
+  readonly frames: Frame[] = []
+  closeCode: number | undefined
+  readonly protocol: string
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly req: IncomingMessage,
+  ) {
+    this.protocol = ws.protocol
+    ws.on('message', (data) => this.frames.push(JSON.parse(String(data)) as Frame))
+    ws.on('close', (code) => {
+      this.closeCode = code
+    })
+  }
+
+  send(frame: Frame | string | Buffer): void {
+    this.ws.send(typeof frame === 'object' && !Buffer.isBuffer(frame) ? JSON.stringify(frame) : frame)
+  }
+
+  /** Resolves with the first frame with this opcode (and type) the client sent. */
+  frame(op: number, t?: string, after = 0): Promise<Frame> {
+    return within(`frame op ${op}${t ? ` ${t}` : ''}`, () =>
+      this.frames.slice(after).find((f) => f.op === op && (t === undefined || f.t === t)),
+    )
+  }
+
+  closed(): Promise<number> {
+    return within('server-side close', () => this.closeCode)
+  }
+}
+
+/** Polls `check` until it returns something other than undefined; fails after `ms`. */
+async function within<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Like `within`, but waits with setImmediate, for tests that fake the timer functions. */
+async function untilImmediate<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+function next<A extends unknown[]>(
+  session: ClientSession,
+  event: 'disconnected' | 'connected' | 'authenticated' | 'resync' | 'error' | 'message',
+  ms = 5000,
+): Promise<A> {
+  return new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), ms)
+    session.once(event, ((...args: A) => {
+      clearTimeout(timer)
+      resolve(args)
+    }) as never)
+  })
+}
+
+const cleanups: (() => unknown)[] = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Promise<ScriptedServer> {
+  const server = await ScriptedServer.start(options)
+  cleanups.push(() => server.close())
+  return server
+}
+
+function client(url: string, options?: SessionOptions): ClientSession {
+  const session = new ClientSession(url, WebSocket, options)
+  cleanups.push(() => session.disconnect())
+  return session
+}
+
+const ack = (d: Record<string, unknown>, x?: Record<string, unknown>): Frame => (x ? { op: 22, d, x } : { op: 22, d })
+const dispatch = (t: string, d: Record<string, unknown>, s?: number, st?: 'g'): Frame => {
+  const frame: Frame = { op: 0, d, t }
+  if (s !== undefined) frame.s = s
+  if (st) frame.x = { st }
+  return frame
+}
+
+describe('ClientSession: connection and hello', () => {
+  it('offers mesa.v2, goes connecting -> open, emits connected and connection, answers every heartbeat', async () => {
+    const server = await serve()
+    const states: SessionState[] = []
+    const session = new ClientSession(server.url, WebSocket, { autoConnect: false })
+    cleanups.push(() => session.disconnect())
+    session.on('stateChange', (state) => states.push(state))
+    const connected = next<[{ isInitialConnection: boolean }]>(session, 'connected')
+    const alias = next(session, 'connection' as 'connected')
+    expect(session.state).toBe('closed')
+    await session.connect()
+    const [info] = await connected
+    await alias
+    expect(info).toEqual({ isInitialConnection: true, isInitialSessionConnection: true, isAutomaticReconnection: false })
+    const side = await server.connection(0)
+    expect(side.req.headers['sec-websocket-protocol']).toBe(SUBPROTOCOL_V2)
+    side.send({ op: 1, d: {} })
+    side.send({ op: 1, d: { tries: 1, max: 3 } })
+    await within('two heartbeat acks', () => (side.frames.filter((f) => f.op === 11).length === 2 ? true : undefined))
+    expect(side.frames.filter((f) => f.op === 11)).toEqual([
+      { op: 11, d: {} },
+      { op: 11, d: {} },
+    ])
+    expect(states).toEqual(['connecting', 'open'])
+    expect(session.protocol).toBe(2)
+  })
+
+  it('sends CLIENT_VERSION with the configured version when the hello enforces equal versions', async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { rules: ['enforce_equal_versions'] } }) })
+    const session = client(server.url, { version: '1.5.8' })
+    const side = await server.connection(0)
+    expect(await side.frame(0, 'CLIENT_VERSION')).toEqual({ op: 0, d: { v: '1.5.8' }, t: 'CLIENT_VERSION' })
+    expect(session.rules).toEqual(['enforce_equal_versions'])
+  })
+
+  it('accepts a WebSocket factory as well as a class', async () => {
+    const server = await serve()
+    const offered: string[][] = []
+    const factory = new ClientSession(server.url, (url: string, protocols: string[]): WebSocketLike => {
+      offered.push(protocols)
+      return new WebSocket(url, protocols)
+    })
+    cleanups.push(() => factory.disconnect())
+    await factory.connect()
+    expect(offered).toEqual([[SUBPROTOCOL_V2]])
+    expect(factory.state).toBe('open')
+  })
+
+  it('rejects connect() with ConnectionClosedError when nothing listens, and reconnects meanwhile', async () => {
+    const server = await serve()
+    const url = server.url
+    await server.close()
+    const session = client(url, { autoConnect: false, backoff: { base: 60_000 } })
+    const errors: Error[] = []
+    session.on('error', (error) => errors.push(error))
+    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    await expect(session.connect()).rejects.toBeInstanceOf(ConnectionClosedError)
+    const [code, , info] = await disconnected
+    expect(code).toBe(1006)
+    expect(info.willAttemptReconnect).toBe(true)
+    expect(session.state).toBe('reconnecting')
+    expect(errors.length).toBeGreaterThan(0)
+  })
+
+  it('validates its options with ConfigError', () => {
+    expect(() => new ClientSession('ws://127.0.0.1:1', WebSocket, { maxQueueSize: -1, autoConnect: false })).toThrow(
+      ConfigError,
+    )
+    expect(() => new ClientSession('ws://127.0.0.1:1', WebSocket, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
+    expect(() => new ClientSession('not a url', WebSocket)).toThrow(ConfigError)
+  })
+
+  it('reports frames that are not Mesa frames as errors and carries on', async () => {
+    const server = await serve()
+    const session = client(server.url)
+    const side = await server.connection(0)
+    const errors: Error[] = []
+    session.on('error', (error) => errors.push(error))
+    const received: Message[] = []
+    session.on('message', (message) => received.push(message))
+    side.send('not json{')
+    side.send('{"op":"0","d":{}}')
+    side.send('{"op":0,"d":[]}')
+    side.send(Buffer.from('binary'))
+    side.send(dispatch('OK', { fine: true }))
+    await within('the good message', () => received[0])
+    expect(errors).toHaveLength(4)
+    expect(errors.every((error) => error.name === 'ProtocolError')).toBe(true)
+    expect(session.state).toBe('open')
+  })
+})
+
+describe('ClientSession: authentication', () => {
+  it('authenticates after the hello with data and shouldSync and resolves with the user object', async () => {
+    const server = await serve()
+    const session = client(server.url)
+    const states: SessionState[] = []
+    session.on('stateChange', (state) => states.push(state))
+    const side = await server.connection(0)
+    const result = session.authenticate({ token: 'abc' }, { shouldSync: false })
+    const auth = await side.frame(2)
+    expect(auth).toEqual({ op: 2, d: { token: 'abc', shouldSync: false } })
+    const authenticated = next<[{ user: unknown; recovered: boolean }]>(session, 'authenticated')
+    side.send(ack({ id: '1', name: 'Ada' }, { streams: { user: { epoch: 'e1', seq: 4 } }, recovered: true }))
+    await expect(result).resolves.toEqual({ id: '1', name: 'Ada' })
+    const [event] = await authenticated
+    expect(event).toEqual({
+      user: { id: '1', name: 'Ada' },
+      recovered: true,
+      reason: undefined,
+      streams: { user: { epoch: 'e1', seq: 4 } },
+    })
+    expect(session.positions).toEqual({ user: { epoch: 'e1', seq: 4 } })
+    expect(session.state).toBe('authenticated')
+    expect(states.slice(-2)).toEqual(['authenticating', 'authenticated'])
+  })
+
+  it('rejects with AuthenticationError rejected on close 1008 and does not reconnect', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 10 } })
+    const side = await server.connection(0)
+    const result = session.authenticate({ token: 'bad' })
+    await side.frame(2)
+    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    side.ws.close(CloseCode.AuthenticationFailed, 'bad token')
+    await expect(result).rejects.toMatchObject({ name: 'AuthenticationError', code: 'rejected', message: 'bad token' })
+    const [code, reason, info] = await disconnected
+    expect([code, reason, info.willAttemptReconnect]).toEqual([1008, 'bad token', false])
+    expect(session.state).toBe('closed')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(server.sockets).toHaveLength(1)
+  })
+
+  it('times out with the client-side timeout, closes with 4002 and authenticates again on the next connection', async () => {
+    const server = await serve()
+    const session = client(server.url, { authenticationTimeout: 100, backoff: { base: 10 } })
+    const first = await server.connection(0)
+    const result = session.authenticate({ token: 't' })
+    await expect(result).rejects.toMatchObject({ code: 'timeout' })
+    expect(await first.closed()).toBe(CloseCode.AuthenticationTimeout)
+    const second = await server.connection(1)
+    expect((await second.frame(2)).d).toEqual({ token: 't', shouldSync: true })
+    const authenticated = next(session, 'authenticated')
+    second.send(ack({ id: 'u' }))
+    await authenticated
+    expect(session.state).toBe('authenticated')
+  })
+
+  it("uses the hello's c_authentication_timeout when no timeout is configured", async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { c_authentication_timeout: 80, rules: [] } }) })
+    const session = client(server.url)
+    await server.connection(0)
+    await expect(session.authenticate({})).rejects.toMatchObject({ code: 'timeout', message: 'no answer within 80 ms' })
+  })
+
+  it('rejects when closed, and an older call when a newer one supersedes it', async () => {
+    const closed = new ClientSession('ws://127.0.0.1:1', WebSocket, { autoConnect: false })
+    await expect(closed.authenticate({})).rejects.toBeInstanceOf(AuthenticationError)
+    const server = await serve()
+    const session = client(server.url)
+    const side = await server.connection(0)
+    const older = session.authenticate({ n: 1 })
+    const newer = session.authenticate({ n: 2 })
+    await expect(older).rejects.toMatchObject({ code: 'superseded' })
+    await within('second op 2', () => (side.frames.filter((f) => f.op === 2).length === 2 ? true : undefined))
+    side.send(ack({ id: '2' }))
+    await expect(newer).resolves.toEqual({ id: '2' })
+  })
+
+  it('rejects a pending authentication with code closed when the connection drops', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 10 } })
+    const side = await server.connection(0)
+    const result = session.authenticate({})
+    await side.frame(2)
+    side.ws.terminate()
+    await expect(result).rejects.toMatchObject({ code: 'closed' })
+  })
+})
+
+describe('ClientSession: dead-server detection', () => {
+  it('closes with 4005 after the heartbeat interval plus grace without a frame, then reconnects', async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 50, rules: [] } }) })
+    const session = client(server.url, { heartbeatGrace: 50, backoff: { base: 10 } })
+    const first = await server.connection(0)
+    const [code, , info] = await next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    expect(code).toBe(CloseCode.ServerUnresponsive)
+    expect(info.willAttemptReconnect).toBe(true)
+    expect(await first.closed()).toBe(CloseCode.ServerUnresponsive)
+    const [connected] = await next<[{ isAutomaticReconnection: boolean; isInitialConnection: boolean }]>(
+      session,
+      'connected',
+    )
+    expect(connected.isAutomaticReconnection).toBe(true)
+    expect(connected.isInitialConnection).toBe(false)
+  })
+
+  it('stays connected while heartbeats keep coming', async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 30, rules: [] } }) })
+    const session = client(server.url, { heartbeatGrace: 300 })
+    const side = await server.connection(0)
+    let disconnects = 0
+    session.on('disconnected', () => disconnects++)
+    for (let i = 0; i < 20; i++) {
+      side.send({ op: 1, d: {} })
+      await new Promise((resolve) => setTimeout(resolve, 30))
+    }
+    expect(disconnects).toBe(0)
+    expect(session.state).toBe('open')
+  })
+
+  it('does not call a live server dead after this thread was frozen past the deadline', async () => {
+    // The server beats from another thread, so its heartbeats keep arriving while this one is blocked, as
+    // they do for a background tab whose timers are throttled or a laptop that slept.
+    const worker = new Worker(
+      `const { WebSocketServer } = require(${JSON.stringify(require.resolve('ws'))})
+      const { parentPort } = require('node:worker_threads')
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => parentPort.postMessage(wss.address().port))
+      wss.on('connection', (ws) => {
+        ws.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: 50, rules: [] } }))
+        const beat = setInterval(() => ws.send('{"op":1,"d":{}}'), 50)
+        ws.on('close', () => clearInterval(beat))
+      })
+      parentPort.on('message', () => wss.close(() => process.exit(0)))`,
+      { eval: true },
+    )
+    cleanups.push(() => worker.terminate())
+    const port = await new Promise<number>((resolve) => worker.once('message', resolve))
+    const session = client(`ws://127.0.0.1:${port}`, { heartbeatGrace: 50 })
+    const disconnects: number[] = []
+    session.on('disconnected', (code) => disconnects.push(code))
+    await within('open', () => (session.state === 'open' ? true : undefined))
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    const frozenUntil = Date.now() + 500
+    while (Date.now() < frozenUntil) {
+      // Blocked: no timer and no socket event runs here.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(disconnects).toEqual([])
+    expect(session.state).toBe('open')
+  })
+})
+
+describe('ClientSession: reconnection', () => {
+  it('backs off exponentially with full jitter from the hello base until a connection stays up', async () => {
+    // Every connection is closed by the server right after its hello: none is stable, so the ceiling grows.
+    const server = await serve({
+      hello: (side) => {
+        setTimeout(() => side.ws.close(1011, 'flaky'), 5)
+        return { op: 10, d: { c_reconnect_interval: 8, rules: [] } }
+      },
+    })
+    const draws: number[] = []
+    const session = client(server.url, {
+      backoff: {
+        factor: 2,
+        max: 1000,
+        random: () => {
+          draws.push(0.5)
+          return 0.5
+        },
+      },
+    })
+    const delays: number[] = []
+    session.on('disconnected', (_code, _reason, info) => {
+      if (info.delay !== undefined) delays.push(info.delay)
+    })
+    await within('five reconnects', () => (delays.length >= 5 ? true : undefined), 10_000)
+    // base 8 from the hello: ceilings 8, 16, 32, 64, 128; full jitter with random 0.5 gives half of each.
+    expect(delays.slice(0, 5)).toEqual([4, 8, 16, 32, 64])
+  })
+
+  it('does not reconnect after terminal close codes', async () => {
+    for (const code of [CloseCode.ProtocolError, CloseCode.DisconnectedByServer]) {
+      const server = await serve()
+      const session = client(server.url, { backoff: { base: 5 } })
+      const side = await server.connection(0)
+      const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+      side.ws.close(code, 'bye')
+      const [closeCode, , info] = await disconnected
+      expect(closeCode).toBe(code)
+      expect(info.willAttemptReconnect).toBe(false)
+      expect(session.state).toBe('closed')
+    }
+  })
+
+  it('does not reconnect after disconnect(), and connect() starts a new session', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 5 } })
+    const side = await server.connection(0)
+    await within('open', () => (session.state === 'open' ? true : undefined))
+    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    session.disconnect(4321, 'bye')
+    const [code, reason, info] = await disconnected
+    expect([code, reason, info.willAttemptReconnect]).toEqual([4321, 'bye', false])
+    expect(await side.closed()).toBe(4321)
+    expect(session.state).toBe('closed')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(server.sockets).toHaveLength(1)
+    const connected = next<[{ isInitialSessionConnection: boolean; isInitialConnection: boolean }]>(session, 'connected')
+    await session.connect()
+    const [info2] = await connected
+    expect(info2).toMatchObject({ isInitialSessionConnection: true, isInitialConnection: false })
+  })
+
+  it('reconnectNow() skips the backoff wait', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 60_000, max: 60_000, random: () => 0.99 } })
+    const side = await server.connection(0)
+    const disconnected = next<[number, string, { delay: number }]>(session, 'disconnected')
+    side.ws.close(1011, 'restart')
+    const [, , info] = await disconnected
+    expect(info.delay).toBeGreaterThan(50_000)
+    expect(session.state).toBe('reconnecting')
+    session.reconnectNow()
+    await server.connection(1)
+    await within('open again', () => (session.state === 'open' ? true : undefined))
+  })
+
+  it('runs at most two timers while connected and none after disconnect()', async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 1000, rules: [] } }) })
+    // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    cleanups.push(() => vi.useRealTimers())
+    const session = new ClientSession(server.url, WebSocket, { backoff: { base: 60_000 } })
+    cleanups.push(() => session.disconnect())
+    const side = await untilImmediate('connection', () => server.sockets[0])
+    const pending = session.authenticate({})
+    pending.catch(() => undefined)
+    await untilImmediate('op 2', () => side.frames.find((f) => f.op === 2))
+    // The heartbeat monitor and the authentication timeout.
+    expect(vi.getTimerCount()).toBe(2)
+    session.disconnect()
+    await expect(pending).rejects.toMatchObject({ code: 'closed' })
+    // ws's own close-handshake timer goes once the server has answered the close.
+    await untilImmediate('no timers', () => (vi.getTimerCount() === 0 ? true : undefined))
+    expect(session.state).toBe('closed')
+  })
+})
+
+describe('ClientSession: outgoing queue', () => {
+  it('queues while offline up to maxQueueSize, throws QueueFullError beyond, flushes in order on open', async () => {
+    const server = await serve()
+    const session = client(server.url, { autoConnect: false, maxQueueSize: 3 })
+    for (let i = 1; i <= 3; i++) session.send(new Message(0, { i }, 'N'))
+    expect(() => session.send(new Message(0, { i: 4 }, 'N'))).toThrow(QueueFullError)
+    expect(session.queued).toBe(3)
+    await session.connect()
+    const side = await server.connection(0)
+    await within('three messages', () => (side.frames.filter((f) => f.t === 'N').length === 3 ? true : undefined))
+    expect(side.frames.filter((f) => f.t === 'N').map((f) => f.d.i)).toEqual([1, 2, 3])
+    expect(session.queued).toBe(0)
+  })
+
+  it('after a reconnect, holds messages until re-authentication with the last credentials, then flushes them', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 10 } })
+    const first = await server.connection(0)
+    const auth = session.authenticate({ token: 'secret' })
+    await first.frame(2)
+    first.send(ack({ id: 'u1' }))
+    await auth
+    session.send(new Message(0, { n: 1 }, 'LIVE'))
+    await first.frame(0, 'LIVE')
+    first.ws.terminate()
+    await within('reconnecting', () => (session.state === 'reconnecting' ? true : undefined))
+    session.send(new Message(0, { n: 2 }, 'QUEUED'))
+    const second = await server.connection(1)
+    const reauth = await second.frame(2)
+    expect(reauth.d).toEqual({ token: 'secret', shouldSync: true })
+    session.send(new Message(0, { n: 3 }, 'QUEUED'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(second.frames.filter((f) => f.op === 0)).toEqual([])
+    const count = second.frames.length
+    const authenticated = next<[{ user: unknown }]>(session, 'authenticated')
+    second.send(ack({ id: 'u1' }))
+    expect((await authenticated)[0].user).toEqual({ id: 'u1' })
+    await within('flushed', () => (second.frames.filter((f) => f.t === 'QUEUED').length === 2 ? true : undefined))
+    expect(second.frames.slice(count).map((f) => f.d.n)).toEqual([2, 3])
+  })
+})
+
+describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
+  it('delivers each synced message once per stream, resumes from its positions and skips replayed duplicates', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 10 } })
+    const seen: string[] = []
+    session.on('message', (message) => seen.push(`${message.type}:${message.sequence ?? '-'}`))
+    const first = await server.connection(0)
+    const auth = session.authenticate({ token: 't' })
+    expect((await first.frame(2)).x).toBeUndefined()
+    first.send(
+      ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 5 }, global: { epoch: 'g1', seq: 2 } }, recovered: true }),
+    )
+    await auth
+    first.send(dispatch('U', {}, 6))
+    first.send(dispatch('U', {}, 6))
+    first.send(dispatch('U', {}, 5))
+    first.send(dispatch('G', {}, 3, 'g'))
+    first.send(dispatch('U', {}, 7))
+    first.send(dispatch('G', {}, 3, 'g'))
+    first.send(dispatch('TYPING', {}))
+    first.send(dispatch('TYPING', {}))
+    await within('all delivered', () => (seen.length === 5 ? true : undefined))
+    expect(seen).toEqual(['U:6', 'G:3', 'U:7', 'TYPING:-', 'TYPING:-'])
+    expect(session.positions).toEqual({ user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } })
+
+    first.ws.terminate()
+    const second = await server.connection(1)
+    const reauth = await second.frame(2)
+    expect(reauth.x).toEqual({ resume: { user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } } })
+    const authenticated = next<[{ recovered: boolean; streams: unknown }]>(session, 'authenticated')
+    second.send(
+      ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 9 }, global: { epoch: 'g1', seq: 3 } }, recovered: true }),
+    )
+    expect((await authenticated)[0]).toMatchObject({ recovered: true })
+    // Still at 7: the replay of 8 and 9 follows and must be delivered.
+    expect(session.positions.user).toEqual({ epoch: 'e1', seq: 7 })
+    for (const s of [7, 8, 8, 9, 10]) second.send(dispatch('U', {}, s))
+    await within('replay delivered', () => (seen.length === 8 ? true : undefined))
+    expect(seen.slice(5)).toEqual(['U:8', 'U:9', 'U:10'])
+  })
+
+  it('adopts the heads and emits resync with the reason when the server could not recover', async () => {
+    const server = await serve()
+    const session = client(server.url, {
+      backoff: { base: 10 },
+      positions: { user: { epoch: 'old', seq: 40 } },
+    })
+    const side = await server.connection(0)
+    const auth = session.authenticate({})
+    expect((await side.frame(2)).x).toEqual({ resume: { user: { epoch: 'old', seq: 40 } } })
+    const resync = next<[string, unknown]>(session, 'resync')
+    const authenticated = next<[{ recovered: boolean; reason: string }]>(session, 'authenticated')
+    side.send(ack({ id: 'u' }, { streams: { user: { epoch: 'new', seq: 3 } }, recovered: false, reason: 'epoch-changed' }))
+    await auth
+    expect(await resync).toEqual(['epoch-changed', { user: { epoch: 'new', seq: 3 } }])
+    expect((await authenticated)[0]).toMatchObject({ recovered: false, reason: 'epoch-changed' })
+    const seen: number[] = []
+    session.on('message', (message) => seen.push(message.sequence!))
+    for (const s of [3, 4]) side.send(dispatch('U', {}, s))
+    await within('live after resync', () => seen[0])
+    expect(seen).toEqual([4])
+  })
+
+  it('sends no resume when shouldSync is false, and adopts the heads', async () => {
+    const server = await serve()
+    const session = client(server.url, { positions: { user: { epoch: 'e', seq: 1 } } })
+    const side = await server.connection(0)
+    const auth = session.authenticate({}, { shouldSync: false })
+    expect((await side.frame(2)).x).toBeUndefined()
+    side.send(ack({}, { streams: { user: { epoch: 'e', seq: 10 } }, recovered: true }))
+    await auth
+    expect(session.positions).toEqual({ user: { epoch: 'e', seq: 10 } })
+  })
+})
+
+describe('ClientSession: Mesa 1.x servers', () => {
+  it('speaks 1.x when no subprotocol is accepted: no x, no dedup of the per-batch s', async () => {
+    const server = await serve({ v2: false })
+    // ws 8 fails a handshake whose answer names no subprotocol although one was offered (browsers accept it);
+    // offering none gives the same 1.x connection a browser gets from a server that refuses mesa.v2.
+    const session = new ClientSession(server.url, (url: string) => new WebSocket(url), {
+      positions: { user: { epoch: 'e', seq: 100 } },
+    })
+    cleanups.push(() => session.disconnect())
+    const side = await server.connection(0)
+    expect(side.protocol).toBe('')
+    const auth = session.authenticate({ token: 't' })
+    expect(await side.frame(2)).toEqual({ op: 2, d: { token: 't', shouldSync: true } })
+    side.send(ack({ id: 'u' }, { streams: { user: { epoch: 'x', seq: 1 } }, recovered: false }))
+    const resyncs: unknown[] = []
+    session.on('resync', (reason) => resyncs.push(reason))
+    await auth
+    const seen: number[] = []
+    session.on('message', (message) => seen.push(message.sequence!))
+    for (const s of [1, 2, 1, 2]) side.send(dispatch('M', {}, s))
+    await within('four messages', () => (seen.length === 4 ? true : undefined))
+    expect(seen).toEqual([1, 2, 1, 2])
+    expect(resyncs).toEqual([])
+    expect(session.protocol).toBe(1)
+  })
+
+  it('speaks 1.x to a server that echoes the subprotocol but sends a 1.x hello (ws 7 does that)', async () => {
+    const server = await serve({ hello: () => ({ op: 10, d: { rules: [] } }) })
+    const session = client(server.url, { positions: { user: { epoch: 'e', seq: 100 } } })
+    const side = await server.connection(0)
+    expect(side.protocol).toBe(SUBPROTOCOL_V2)
+    const auth = session.authenticate({})
+    expect((await side.frame(2)).x).toBeUndefined()
+    side.send(ack({}))
+    await auth
+    expect(session.protocol).toBe(1)
+  })
+})
