@@ -22,7 +22,7 @@ export type RedisClient = Redis | Cluster
  */
 const FAIL_FAST: RedisOptions = {
   maxRetriesPerRequest: 2,
-  retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+  retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
 }
 
 function isClusterOptions(input: RedisConnectionInput): input is ClusterConnectionOptions {
@@ -35,6 +35,8 @@ export class RedisConnections {
   readonly isCluster: boolean
   private readonly ownsCommand: boolean
   private readonly duplicates = new Set<RedisClient>()
+  private everReady = false
+  private failedToConnect = false
 
   constructor(input: RedisConnectionInput) {
     if (input instanceof Redis || input instanceof Cluster) {
@@ -54,6 +56,26 @@ export class RedisConnections {
       this.ownsCommand = true
     }
     this.isCluster = this.command instanceof Cluster
+    if (this.command.status === 'ready') this.everReady = true
+    this.command.on('ready', () => {
+      this.everReady = true
+    })
+    this.command.on('error', () => {
+      this.failedToConnect = true
+    })
+  }
+
+  /**
+   * Why a command cannot be sent now, if it cannot: the connection was lost (or never made) and is not back.
+   * Callers fail at once rather than wait in ioredis's offline queue for retries that may take seconds; a
+   * client that is still making its first connection is given the chance to finish.
+   */
+  unavailable(): string | undefined {
+    const { status } = this.command
+    if (status === 'ready') return undefined
+    if (status === 'end') return 'the connection to Redis is closed'
+    if (this.everReady || this.failedToConnect) return `Redis is unreachable (connection ${status})`
+    return undefined
   }
 
   /**

@@ -120,6 +120,8 @@ export class RedisPortalQueue implements PortalQueue {
   }
 
   async push(event: PortalEvent): Promise<void> {
+    const unavailable = this.connections.unavailable()
+    if (unavailable) throw new AdapterError(`Redis portal queue: push failed: ${unavailable}`)
     let added: unknown
     try {
       added = await PUSH.run(

@@ -1,5 +1,5 @@
 import { AdapterError, type Presence } from '@mesa/core'
-import type { RedisClient } from './connection.js'
+import type { RedisClient, RedisConnections } from './connection.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
 
@@ -74,12 +74,14 @@ export class RedisPresence implements Presence {
   private readonly timer: ReturnType<typeof setInterval>
   private ticking = false
   private stopped = false
+  private readonly client: RedisClient
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly connections: RedisConnections,
     private readonly keys: RedisKeys,
     private readonly options: RedisPresenceOptions,
   ) {
+    this.client = connections.command
     this.serverId = options.serverId
     this.aliveMs = Math.max(1, Math.ceil((options.ttlMs * 2) / 3))
     this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(options.ttlMs / 3)))
@@ -124,7 +126,7 @@ export class RedisPresence implements Presence {
    * whose liveness expired. Runs on the timer; the adapter also calls it after reconnecting.
    */
   async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return
+    if (this.ticking || this.stopped || this.connections.unavailable()) return
     this.ticking = true
     try {
       const alive = await HEARTBEAT.run(
@@ -179,6 +181,8 @@ export class RedisPresence implements Presence {
   }
 
   private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const unavailable = this.connections.unavailable()
+    if (unavailable) throw this.error(operation, new Error(unavailable))
     try {
       return await run()
     } catch (error) {

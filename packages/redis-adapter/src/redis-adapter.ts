@@ -77,8 +77,8 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       if (!this.closing) this.emit('error', error)
     }
     this.watch(this.client, 'command')
-    this.store = new RedisStreamStore(this.client, keys, this.connections.isCluster, options.retention)
-    this.presence = new RedisPresence(this.client, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
+    this.store = new RedisStreamStore(this.connections, keys, options.retention)
+    this.presence = new RedisPresence(this.connections, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
     this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
     this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
       this.watch(client, label),

@@ -57,6 +57,8 @@ export class Replication {
   async publish(envelope: Envelope): Promise<void> {
     const channel = this.channelNames[hash(routingKey(envelope)) % this.channelNames.length]!
     const payload = JSON.stringify(envelope)
+    const unavailable = this.connections.unavailable()
+    if (unavailable) throw new AdapterError(`Redis replication: publish failed: ${unavailable}`)
     try {
       const client = this.connections.command
       if (this.connections.isCluster) await client.spublish(channel, payload)

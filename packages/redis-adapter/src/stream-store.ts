@@ -11,7 +11,7 @@ import {
   type StreamPosition,
   isSequence,
 } from '@mesa/core'
-import type { RedisClient } from './connection.js'
+import type { RedisClient, RedisConnections } from './connection.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
 
@@ -161,13 +161,16 @@ function position(epoch: unknown, seq: unknown): StreamPosition {
 export class RedisStreamStore implements MessageStore {
   private readonly maxEntries: number
   private readonly maxAgeMs: number
+  private readonly client: RedisClient
+  private readonly isCluster: boolean
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly connections: RedisConnections,
     private readonly keys: RedisKeys,
-    private readonly isCluster: boolean,
     retention?: RetentionOptions,
   ) {
+    this.client = connections.command
+    this.isCluster = connections.isCluster
     const resolved = resolveRetention(retention)
     this.maxEntries = resolved.maxEntries
     this.maxAgeMs = resolved.maxAgeMs
@@ -268,6 +271,8 @@ export class RedisStreamStore implements MessageStore {
   }
 
   private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const unavailable = this.connections.unavailable()
+    if (unavailable) throw new StoreError(`Redis message store: ${operation} failed: ${unavailable}`)
     try {
       return await run()
     } catch (error) {

@@ -1,0 +1,120 @@
+import { AdapterError, type Envelope, StoreError } from '@mesa/core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { RedisAdapter } from '../src/index.js'
+import { RedisProcess, until } from './support/redis-process.js'
+
+let redis: RedisProcess
+const adapters: RedisAdapter[] = []
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown) => unhandled.push(reason)
+
+beforeAll(async () => {
+  redis = await RedisProcess.start()
+  process.on('unhandledRejection', onUnhandled)
+})
+afterEach(async () => {
+  await Promise.all(adapters.splice(0).map((a) => a.close()))
+  await redis.start()
+})
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled)
+  await redis?.destroy()
+})
+
+function adapter(namespace: string): { adapter: RedisAdapter; errors: Error[]; ready: () => number } {
+  const a = new RedisAdapter(redis.url, { namespace, presenceTtlMs: 600, portal: { claimIntervalMs: 50, blockMs: 200 } })
+  adapters.push(a)
+  const errors: Error[] = []
+  let readies = 0
+  a.on('error', (e) => errors.push(e))
+  a.on('ready', () => readies++)
+  return { adapter: a, errors, ready: () => readies }
+}
+
+const dispatch = (origin: string, n: number): Envelope => ({ kind: 'dispatch', origin, frame: `{"op":0,"d":${n}}` })
+
+describe('RedisAdapter when Redis stops and comes back', () => {
+  it('reports errors, rejects calls while down, then resubscribes and resumes', async () => {
+    const a = adapter('faults')
+    const b = adapter('faults')
+    const received: string[] = []
+    await b.adapter.subscribe('b', (e) => void received.push(e.kind === 'dispatch' ? e.frame : ''))
+    await b.adapter.presence.join('bob', 'b-socket')
+    const handled: string[] = []
+    await b.adapter.portal.consume({ consumerId: 'portal' }, (e) => void handled.push(e.clientId))
+    await a.adapter.publish(dispatch('a', 1))
+    const before = await a.adapter.store.append('user:bob', { frame: 'kept?' })
+    await until('the first message', () => received.length === 1)
+
+    // Traffic keeps flowing through the outage: every call settles, none escapes as an unhandled rejection.
+    const outcomes = { ok: 0, failed: 0 }
+    let n = 100
+    const traffic = setInterval(() => {
+      const i = n++
+      Promise.all([a.adapter.publish(dispatch('a', i)), a.adapter.store.append('user:carol', { frame: String(i) })]).then(
+        () => outcomes.ok++,
+        (error: unknown) => {
+          if (error instanceof AdapterError || error instanceof StoreError) outcomes.failed++
+          else throw error
+        },
+      )
+    }, 5)
+
+    await redis.kill()
+    await until('error events on both adapters', () => a.errors.length > 0 && b.errors.length > 0)
+    expect([...a.errors, ...b.errors].every((e) => e instanceof AdapterError)).toBe(true)
+    await expect(a.adapter.store.append('user:bob', { frame: 'lost' })).rejects.toBeInstanceOf(StoreError)
+    await expect(a.adapter.store.readAfter('user:bob', before)).rejects.toBeInstanceOf(StoreError)
+    await expect(a.adapter.publish(dispatch('a', 2))).rejects.toBeInstanceOf(AdapterError)
+    await expect(a.adapter.presence.isOnline('bob')).rejects.toBeInstanceOf(AdapterError)
+    await expect(
+      a.adapter.portal.push({ kind: 'connection', clientId: 'down', serverId: 'a', time: 0 }),
+    ).rejects.toBeInstanceOf(AdapterError)
+
+    await redis.start()
+    await until('ready on both adapters', () => a.ready() > 0 && b.ready() > 0, 15_000)
+
+    const okBefore = outcomes.ok
+    await until('traffic to succeed again', () => outcomes.ok > okBefore + 5)
+    clearInterval(traffic)
+    expect(outcomes.failed).toBeGreaterThan(0)
+    const seen = received.length
+    await a.adapter.publish(dispatch('a', 3))
+    await until('replication to resume', () => received.includes('{"op":0,"d":3}'))
+    expect(received[0]).toBe('{"op":0,"d":1}')
+    expect(received.length).toBeGreaterThan(seen)
+
+    // This Redis keeps no data across restarts: the history is gone and clients must be told so.
+    const read = await a.adapter.store.readAfter('user:bob', before)
+    expect(read.status).toBe('epoch-changed')
+    expect(read.head.epoch).not.toBe(before.epoch)
+    // Presence was lost with the data and registered again by its server.
+    expect(await a.adapter.presence.isOnline('bob')).toBe(true)
+
+    await a.adapter.portal.push({ kind: 'connection', clientId: 'after', serverId: 'a', time: 1 })
+    await until('the portal to resume', () => handled.includes('after'), 15_000)
+    expect(unhandled).toEqual([])
+  })
+
+  it('starts while Redis is down and becomes ready when it appears', async () => {
+    await redis.kill()
+    const a = adapter('faults-late')
+    await until('an error event', () => a.errors.length > 0)
+    await expect(a.adapter.store.head('s')).rejects.toBeInstanceOf(StoreError)
+    await redis.start()
+    await until('a store call to succeed', async () => {
+      try {
+        await a.adapter.store.head('s')
+        return true
+      } catch {
+        return false
+      }
+    })
+    const received: number[] = []
+    const other = adapter('faults-late')
+    await other.adapter.subscribe('other', () => void received.push(1))
+    await a.adapter.publish(dispatch('a', 1))
+    await until('delivery', () => received.length === 1)
+    expect(unhandled).toEqual([])
+  })
+})
