@@ -1,0 +1,94 @@
+import { type Envelope, userStream } from '@mesa/core'
+import { Cluster } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { RedisAdapter } from '../src/index.js'
+import { RedisCluster, until } from './support/redis-process.js'
+
+let cluster: RedisCluster
+const adapters: RedisAdapter[] = []
+const clients: Cluster[] = []
+
+beforeAll(async () => {
+  cluster = await RedisCluster.start()
+}, 60_000)
+afterEach(async () => {
+  await Promise.all(adapters.splice(0).map((a) => a.close()))
+  for (const client of clients.splice(0)) client.disconnect()
+})
+afterAll(async () => {
+  await cluster?.destroy()
+})
+
+function adapter(namespace: string, options: ConstructorParameters<typeof RedisAdapter>[1] = {}): RedisAdapter {
+  const a = new RedisAdapter({ cluster: cluster.startupNodes }, { namespace, ...options })
+  adapters.push(a)
+  return a
+}
+
+const dispatch = (origin: string, user: string): Envelope => ({
+  kind: 'dispatch',
+  origin,
+  frame: `{"op":0,"d":"${user}"}`,
+  recipients: [user],
+})
+
+/** Which master serves each key: the cluster spreads them when the hash tags differ. */
+async function mastersOf(keys: string[]): Promise<Set<number>> {
+  const probe = new Cluster(cluster.startupNodes)
+  clients.push(probe)
+  await probe.ping()
+  const masters = new Set<number>()
+  for (const key of keys) {
+    const slot = (await probe.cluster('KEYSLOT', key)) as number
+    const slots = (await probe.cluster('SLOTS')) as [number, number, [string, number]][]
+    const owner = slots.find(([from, to]) => slot >= from && slot <= to)
+    if (owner) masters.add(owner[2][1])
+  }
+  return masters
+}
+
+describe('RedisAdapter on a three-master Redis Cluster', () => {
+  it('replicates with sharded pub/sub over channels spread across the shards', async () => {
+    const a = adapter('cluster-repl')
+    const b = adapter('cluster-repl')
+    expect(a.client).toBeInstanceOf(Cluster)
+    const got: string[] = []
+    await b.subscribe('b', (e) => void got.push(e.kind === 'dispatch' ? e.frame : ''))
+    await a.subscribe('a', () => {})
+    const users = Array.from({ length: 50 }, (_, i) => `user${i}`)
+    for (const user of users) await a.publish(dispatch('a', user))
+    await until('every envelope', () => got.length === 50)
+    expect(new Set(got).size).toBe(50)
+    const channels = Array.from({ length: 16 }, (_, i) => `mesa:cluster-repl:bus:{cluster-repl:bus:${i}}`)
+    expect((await mastersOf(channels)).size).toBe(3)
+  })
+
+  it('stores streams on hash-tagged keys across shards, appendMany and readAfter included', async () => {
+    const a = adapter('cluster-store', { retention: { maxEntries: 5 } })
+    const items = Array.from({ length: 60 }, (_, i) => ({ stream: userStream(`u${i % 20}`), entry: { frame: `f${i}` } }))
+    const positions = await a.store.appendMany(items)
+    expect(positions.map((p) => p.seq)).toEqual(items.map((_, i) => Math.floor(i / 20) + 1))
+    const read = await a.store.readAfter(userStream('u3'), { epoch: positions[3]!.epoch, seq: 0 })
+    expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual(['f3', 'f23', 'f43'])
+    for (let i = 0; i < 10; i++) await a.store.append(userStream('u3'), { frame: `more${i}` })
+    expect(await a.store.size(userStream('u3'))).toBe(5)
+    expect((await a.store.readAfter(userStream('u3'), positions[3]!)).status).toBe('trimmed')
+    await a.store.setCursor(userStream('u3'), 'legacy', 4)
+    expect(await a.store.getCursor(userStream('u3'), 'legacy')).toBe(4)
+    const keys = Array.from({ length: 20 }, (_, i) => `mesa:cluster-store:stream:{cluster-store:user:u${i}}:e`)
+    expect((await mastersOf(keys)).size).toBeGreaterThan(1)
+  })
+
+  it('shares presence and the portal queue', async () => {
+    const a = adapter('cluster-misc', { presenceTtlMs: 600, portal: { claimIntervalMs: 50, blockMs: 200 } })
+    const b = adapter('cluster-misc', { presenceTtlMs: 600, portal: { claimIntervalMs: 50, blockMs: 200 } })
+    await a.presence.join('alice', 'a1')
+    await b.presence.join('bob', 'b1')
+    expect(await b.presence.areOnline(['alice', 'bob', 'carol'])).toEqual([true, true, false])
+    expect(await a.presence.onlineCount()).toBe(2)
+    const handled: string[] = []
+    await b.portal.consume({ consumerId: 'p' }, (e) => void handled.push(e.clientId))
+    for (let i = 0; i < 10; i++) await a.portal.push({ kind: 'connection', clientId: `c${i}`, serverId: 'a', time: i })
+    await until('portal events', () => handled.length === 10)
+  })
+})
