@@ -1,10 +1,13 @@
-import type { MessageMap, MessageOf } from '@mesa/core'
+import type { AnyMessageData, MessageMap, MessageOf } from '@mesa/core'
+
+/** The map used when none is given: any type name, data of unknown shape (client input, check it). */
+export type UntypedMessages = { [type: string]: AnyMessageData }
 
 /**
  * What a portal tells its listeners. User ids come first as in Mesa 1.x, where the portal's `clientId` was
  * the authenticated user's id; `clientId` here names the socket.
  */
-export interface PortalEvents<M extends MessageMap = MessageMap> {
+export interface PortalEvents<M extends MessageMap = UntypedMessages> {
   /** A socket connected to a server (not yet authenticated). */
   connection: [clientId: string, info: PortalEventInfo]
   /** A socket authenticated as `userId`. */
@@ -28,7 +31,7 @@ export interface PortalEventInfo {
 }
 
 /** One event as the `handler` option receives it, discriminated by `kind`. */
-export type PortalDelivery<M extends MessageMap = MessageMap> =
+export type PortalDelivery<M extends MessageMap = UntypedMessages> =
   | ({ kind: 'connection'; clientId: string } & PortalEventInfo)
   | ({ kind: 'authentication'; clientId: string; userId: string } & PortalEventInfo)
   | ({ kind: 'message'; clientId: string; userId: string | undefined; message: MessageOf<M> } & PortalEventInfo)

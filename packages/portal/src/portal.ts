@@ -10,10 +10,10 @@ import {
   TypedEmitter,
 } from '@mesa/core'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
-import type { PortalDelivery, PortalEventInfo, PortalEvents } from './events.js'
+import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
 import { checkAdapterArgument, resolveAdapter } from './resolve-adapter.js'
 
-export interface PortalOptions<M extends MessageMap = MessageMap> {
+export interface PortalOptions<M extends MessageMap = UntypedMessages> {
   /**
    * Namespace of the Redis adapter created when the first argument is a URL. With an Adapter it may be
    * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
@@ -41,7 +41,7 @@ type PortalState = 'starting' | 'ready' | 'closing' | 'closed'
  * as done only when its listeners returned without throwing and `handler` resolved; otherwise, or when the
  * portal dies first, the adapter's queue gives it again, so handling must tolerate repeats.
  */
-export class Portal<M extends MessageMap = MessageMap> extends TypedEmitter<PortalEvents<M>> {
+export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter<PortalEvents<M>> {
   readonly id: string
   private readonly reportAllEvents: boolean
   private readonly handler: PortalOptions<M>['handler']

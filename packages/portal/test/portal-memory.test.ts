@@ -230,7 +230,7 @@ describe('Portal with the memory adapter', () => {
     const shared = adapter()
     expect(() => new Portal({} as MemoryAdapter)).toThrow(ConfigError)
     expect(() => new Portal('')).toThrow(ConfigError)
-    expect(() => new Portal(shared, { namespace: 'other' })).toThrow(/differs from the adapter's namespace "mesa"/)
+    expect(() => new Portal(shared, { namespace: 'other' })).toThrow(/differs from the adapter's namespace "default"/)
     expect(() => new Portal(shared, { id: '' })).toThrow(ConfigError)
   })
 

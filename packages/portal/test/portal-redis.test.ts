@@ -1,0 +1,141 @@
+import type { PortalEvent } from '@mesa/core'
+import { RedisAdapter } from '@mesa/redis-adapter'
+import IORedis from 'ioredis'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Portal, type PortalOptions } from '../src/index.js'
+
+/** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const cleanups: (() => Promise<void>)[] = []
+const namespaces: string[] = []
+let counter = 0
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+afterAll(async () => {
+  const redis = new IORedis(REDIS_URL)
+  try {
+    for (const ns of namespaces) {
+      const keys = await redis.keys(`mesa:${ns}:*`)
+      if (keys.length > 0) await redis.del(...keys)
+    }
+  } finally {
+    redis.disconnect()
+  }
+})
+
+function namespace(): string {
+  const ns = `portal-test-${process.pid}-${counter++}`
+  namespaces.push(ns)
+  return ns
+}
+
+/** What a server does: push events to the namespace's portal queue. */
+function serverSide(ns: string): RedisAdapter {
+  const adapter = new RedisAdapter(REDIS_URL, { namespace: ns })
+  cleanups.push(() => adapter.close())
+  return adapter
+}
+
+function portal(url: string, options: PortalOptions = {}): Portal {
+  const created = new Portal(url, options)
+  created.on('error', () => {})
+  cleanups.push(() => created.close())
+  return created
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+function messageEvent(n: number): PortalEvent {
+  return { kind: 'message', clientId: `c${n}`, serverId: 's', userId: `u${n}`, frame: { op: 0, d: { n }, t: 'SAY' }, time: n }
+}
+
+describe('Portal on Redis, created from a URL', () => {
+  it('loads @mesa/redis-adapter, gives each event to exactly one of two portals and all to a reportAllEvents one', async () => {
+    const ns = namespace()
+    const server = serverSide(ns)
+    const got = new Map<string, number[]>([['a', []], ['b', []]])
+    for (const id of ['a', 'b']) {
+      const p = portal(REDIS_URL, { namespace: ns, id })
+      p.on('message', (message) => got.get(id)!.push(message.data.n as number))
+      await p.whenReady()
+    }
+    const observed: number[] = []
+    const observer = portal(REDIS_URL, { namespace: ns, reportAllEvents: true })
+    observer.on('message', (message) => observed.push(message.data.n as number))
+    await observer.whenReady()
+
+    const total = 20
+    for (let n = 0; n < total; n++) {
+      await server.portal.push(messageEvent(n))
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const all = () => [...got.values()].flat()
+    await waitFor('every event handled and observed', () => all().length >= total && observed.length >= total)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(all().sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, n) => n))
+    expect(got.get('a')!.length).toBeGreaterThan(0)
+    expect(got.get('b')!.length).toBeGreaterThan(0)
+    expect([...observed].sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, n) => n))
+  })
+
+  it('hands an event over to another portal when the one handling it closes mid-event', async () => {
+    const ns = namespace()
+    const server = serverSide(ns)
+    const started: number[] = []
+    const first = portal(REDIS_URL, {
+      namespace: ns,
+      id: 'first',
+      handler: (event) => {
+        if (event.kind === 'message') started.push(event.message.data.n as number)
+        return new Promise<void>(() => {})
+      },
+    })
+    await first.whenReady()
+    await server.portal.push(messageEvent(1))
+    await waitFor('the first portal to take it', () => started.length === 1)
+
+    const second: number[] = []
+    const other = portal(REDIS_URL, { namespace: ns, id: 'second' })
+    other.on('message', (message) => second.push(message.data.n as number))
+    await other.whenReady()
+    await first.close()
+    await waitFor('the second portal to get it', () => second.length === 1)
+    expect(second).toEqual([1])
+  })
+
+  it('redelivers an event whose listener threw', async () => {
+    const ns = namespace()
+    const server = serverSide(ns)
+    let attempts = 0
+    const done: number[] = []
+    const p = portal(REDIS_URL, { namespace: ns })
+    p.on('message', (message) => {
+      attempts++
+      if (attempts === 1) throw new Error('transient failure')
+      done.push(message.data.n as number)
+    })
+    await p.whenReady()
+    await server.portal.push(messageEvent(5))
+    await waitFor('the retry', () => done.length === 1)
+    expect(attempts).toBe(2)
+  })
+
+  it('keeps events pushed while no portal runs and delivers them when one starts', async () => {
+    const ns = namespace()
+    const server = serverSide(ns)
+    for (let n = 0; n < 5; n++) await server.portal.push(messageEvent(n))
+    const got: number[] = []
+    const late = portal(REDIS_URL, { namespace: ns })
+    late.on('message', (message) => got.push(message.data.n as number))
+    await waitFor('the waiting events', () => got.length === 5)
+    expect(got).toEqual([0, 1, 2, 3, 4])
+  })
+})
