@@ -1,1 +1,1 @@
-export {}
+export * from './prepare-dispatch.js'

@@ -1,0 +1,62 @@
+import type { IncomingMessage } from 'node:http'
+import type { MessageStore } from '@mesa/core'
+import type WebSocket from 'ws'
+import type { FrameWriter } from './frame-writer.js'
+import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+
+/** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
+export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User }) => void
+
+/** Decides whether a client's authentication data is valid (Mesa 1.x `client.authenticate`). */
+export type AuthenticateHandler<User> = (data: Record<string, unknown>, done: AuthenticateDone<User>) => void
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+const MAX_REASON_BYTES = 123
+
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason
+  let out = reason.slice(0, MAX_REASON_BYTES)
+  while (Buffer.byteLength(out) > MAX_REASON_BYTES - 3) out = out.slice(0, -1)
+  return `${out}...`
+}
+
+/** The server's state of one socket; `ServerClient` is its public face. */
+export class Connection<User = unknown> implements DeliveryTarget {
+  readonly delivery: SocketDelivery
+  userId: string | undefined
+  user: User | undefined
+  authenticated = false
+  /** An op 2 is being handled (the handler or the resume has not finished). */
+  authenticating = false
+  authenticator: AuthenticateHandler<User> | undefined
+  /** 1.x `shouldSync` of the last authentication. */
+  shouldSync = true
+  closed = false
+
+  constructor(
+    readonly socketId: string,
+    readonly ws: WebSocket,
+    readonly protocol: 1 | 2,
+    readonly request: IncomingMessage,
+    readonly connectedAt: number,
+    private readonly writer: FrameWriter,
+    private readonly onError: (error: Error) => void,
+    store: () => MessageStore,
+  ) {
+    this.delivery = new SocketDelivery(this, store)
+  }
+
+  write(frame: string): void {
+    this.writer.write(this.ws, frame)
+  }
+
+  report(error: Error): void {
+    this.onError(error)
+  }
+
+  /** Starts the closing handshake; the `close` event does the bookkeeping. */
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.CLOSING || this.ws.readyState === this.ws.CLOSED) return
+    this.ws.close(code, closeReason(reason))
+  }
+}

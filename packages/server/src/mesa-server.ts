@@ -1,0 +1,621 @@
+import type { IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import {
+  type Adapter,
+  AdapterError,
+  CloseCode,
+  ConnectionClosedError,
+  type DisconnectEnvelope,
+  type DispatchEnvelope,
+  type Envelope,
+  encodeMessage,
+  type Frame,
+  frameToMessage,
+  InternalType,
+  MemoryAdapter,
+  MesaError,
+  type Message,
+  type MessageMap,
+  type MessageOf,
+  Opcode,
+  type PortalEvent,
+  parseFrame,
+  ProtocolError,
+  prepareDispatch,
+  SUBPROTOCOL_V2,
+  TypedEmitter,
+} from '@mesa/core'
+import { nanoid } from 'nanoid'
+import { type RawData, type WebSocket, WebSocketServer } from 'ws'
+import { AuthenticationFlow } from './authentication-flow.js'
+import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
+import { Connection } from './connection.js'
+import { FrameWriter } from './frame-writer.js'
+import { HeartbeatSweep } from './heartbeat-sweep.js'
+import { type HelloFrames, helloFrames } from './hello.js'
+import { deliverLocally } from './local-delivery.js'
+import { type Middleware, MiddlewareChain } from './middleware.js'
+import { RecipientIndex } from './recipient-index.js'
+import { loadRedisAdapter } from './resolve-adapter.js'
+import { type ClientHost, ServerClient } from './server-client.js'
+
+export interface MesaEvents<In extends MessageMap, Out extends MessageMap, User> {
+  /** A socket connected (after hello was sent). */
+  connection: [client: ServerClient<In, Out, User>]
+  /** A message (op 0) from any client. */
+  message: [message: MessageOf<In>, client: ServerClient<In, Out, User>]
+  /** A socket closed; `code` and `reason` first, as in Mesa 1.x. */
+  disconnection: [code: number, reason: string, client: ServerClient<In, Out, User>]
+  /**
+   * Something went wrong that the server survived: a client's bad frame (`ProtocolError`, the socket was
+   * closed), a handler or listener that threw, the adapter or the store failing. Without a listener it is
+   * dropped, never thrown.
+   */
+  error: [error: Error, client?: ServerClient<In, Out, User>]
+}
+
+/** Messages the server can send: the application's, or 1.x `new Message(5, {}, 'DISCONNECT_CLIENT')`. */
+export type Sendable<Out extends MessageMap> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
+
+/** Messages kept per client with `options.storeMessages`, newest last. */
+const STORED_MESSAGES = 100
+/** After `close()` sent 1001, sockets that have not finished the closing handshake by then are cut. */
+const SHUTDOWN_GRACE_MS = 5000
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value))
+}
+
+function isMessage(value: unknown): value is Message<string, object> {
+  if (typeof value !== 'object' || value === null) return false
+  const { opcode, data, options } = value as Partial<Message<string, object>>
+  return Number.isInteger(opcode) && typeof data === 'object' && data !== null && typeof options === 'object'
+}
+
+function checkUserIds(name: string, ids: unknown): asserts ids is readonly string[] | undefined {
+  if (ids === undefined) return
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+    throw new MesaError('invalid-recipients', `${name} must be an array of user ids (strings)`)
+  }
+}
+
+function remember(list: Message<string, object>[], message: Message<string, object>): void {
+  if (list.push(message) > STORED_MESSAGES) list.shift()
+}
+
+/**
+ * A Mesa server: `new Mesa({ port })`, or `{ server }` to share an http(s) server.
+ *
+ * @typeParam In messages clients send (type name -> data); Out messages the server sends; User the user object
+ *   authenticate handlers produce.
+ */
+export class Mesa<
+  In extends MessageMap = MessageMap,
+  Out extends MessageMap = MessageMap,
+  User = unknown,
+> extends TypedEmitter<MesaEvents<In, Out, User>> {
+  /** Id of this server on the adapter (envelope origin, portal events). */
+  readonly id: string
+  private readonly config: ResolvedConfig
+  private readonly wss: WebSocketServer
+  private readonly adapterReady: Promise<Adapter>
+  private resolvedAdapter: Adapter | undefined
+  private readonly ownsAdapter: boolean
+  private readonly connections = new Set<Connection<User>>()
+  private readonly clients = new Map<Connection<User>, ServerClient<In, Out, User>>()
+  private readonly index = new RecipientIndex<Connection<User>>()
+  private readonly writer = new FrameWriter()
+  private readonly sweep: HeartbeatSweep<Connection<User>>
+  private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>
+  private readonly hello: HelloFrames
+  private readonly authentication: AuthenticationFlow<User>
+  private readonly ready: Promise<void>
+  private readonly subscription: Promise<(() => Promise<void>) | undefined>
+  private closing: Promise<void> | undefined
+  private readonly clientHost: ClientHost<Out, User>
+
+  constructor(options: MesaOptions = {}) {
+    super()
+    const config = resolveConfig(options)
+    this.config = config
+    this.id = config.id ?? `server-${nanoid()}`
+    this.hello = helloFrames(config)
+    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emitError(error, client))
+
+    let adapter: Adapter | Promise<Adapter>
+    if (config.adapter) adapter = config.adapter
+    else if (config.redis !== undefined) adapter = loadRedisAdapter(config.redis, config.namespace)
+    else adapter = new MemoryAdapter(config.namespace === undefined ? {} : { namespace: config.namespace })
+    this.ownsAdapter = config.adapter === undefined
+    if (adapter instanceof Promise) {
+      this.adapterReady = adapter.then((resolved) => {
+        this.resolvedAdapter = resolved
+        return resolved
+      })
+    } else {
+      this.resolvedAdapter = adapter
+      this.adapterReady = Promise.resolve(adapter)
+    }
+    this.adapterReady.catch((error: unknown) => this.report(toError(error)))
+
+    this.sweep = new HeartbeatSweep<Connection<User>>({
+      heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
+      maxAttempts: config.heartbeat.maxAttempts,
+      authenticationTimeout: config.authentication.timeout,
+      onBeat: (connection, tries, max) =>
+        connection.write(tries === undefined ? '{"op":1,"d":{}}' : `{"op":1,"d":{"tries":${tries},"max":${max}}}`),
+      onTimeout: (connection, cause) =>
+        cause === 'heartbeat'
+          ? connection.close(CloseCode.HeartbeatTimeout, `no heartbeat ack after ${config.heartbeat.maxAttempts} retries`)
+          : connection.close(CloseCode.AuthenticationTimeout, `not authenticated within ${config.authentication.timeout} ms`),
+    })
+
+    this.authentication = new AuthenticationFlow<User>({
+      config,
+      adapter: () => this.adapterReady,
+      register: (connection) => this.register(connection),
+      unregister: (connection) => this.unregister(connection),
+      authenticated: (connection) => {
+        const client = this.clients.get(connection)!
+        this.middleware.run('onAuthenticated', client)
+        this.portal({
+          kind: 'authentication',
+          clientId: connection.socketId,
+          serverId: this.id,
+          userId: connection.userId!,
+          time: Date.now(),
+        })
+      },
+      report: (error, connection) => this.report(error, connection),
+    })
+
+    this.clientHost = {
+      sendToClient: (connection, message) => this.sendToClient(connection, message),
+      authenticatorSet: (connection) => {
+        if (!connection.authenticated) this.sweep.expectAuthentication(connection, connection.connectedAt)
+      },
+      updateUser: (connection, id, user) => {
+        if (id !== connection.userId) {
+          this.unregister(connection)
+          connection.userId = id
+          connection.user = user
+          this.register(connection)
+        } else {
+          connection.user = user
+        }
+      },
+    }
+
+    this.wss = new WebSocketServer({
+      ...(config.server ? { server: config.server } : { port: config.port, host: config.host }),
+      ...(config.path === undefined ? {} : { path: config.path }),
+      maxPayload: config.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : false),
+    })
+    this.wss.on('connection', (ws, request) => this.accept(ws, request))
+    this.wss.on('error', (error) => this.report(error))
+
+    const bound = config.server
+      ? new Promise<void>((resolve, reject) => {
+          const server = config.server!
+          if (server.listening) return resolve()
+          server.once('listening', () => resolve())
+          server.once('error', reject)
+        })
+      : new Promise<void>((resolve, reject) => {
+          this.wss.once('listening', () => resolve())
+          this.wss.once('error', reject)
+        })
+    this.subscription = this.adapterReady.then(
+      (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
+      () => undefined,
+    )
+    this.subscription.catch((error: unknown) => this.report(toError(error)))
+    this.ready = Promise.all([bound, this.adapterReady, this.subscription]).then(() => undefined)
+    // Reported through `error` and `listening()`; unobserved, it must not be an unhandled rejection.
+    this.ready.catch(() => {})
+  }
+
+  /**
+   * Resolves once the server accepts connections (bound to its port, or its http server listening) and is
+   * subscribed to the adapter; rejects when listening failed (e.g. the port is taken) or the adapter could
+   * not be created.
+   */
+  listening(): Promise<void> {
+    return this.ready
+  }
+
+  /** The port connections are accepted on; undefined until listening. */
+  get port(): number | undefined {
+    const address = (this.config.server ?? this.wss).address() as AddressInfo | string | null
+    return typeof address === 'object' && address !== null ? address.port : undefined
+  }
+
+  /** The adapter's namespace. */
+  get namespace(): string {
+    return this.resolvedAdapter?.namespace ?? this.config.namespace ?? 'mesa'
+  }
+
+  /** The adapter in use (replication, presence, redelivery store, portal queue); undefined while a Redis one loads. */
+  get adapter(): Adapter | undefined {
+    return this.resolvedAdapter
+  }
+
+  /** Every connected client of this server. */
+  get clientList(): ServerClient<In, Out, User>[] {
+    return [...this.clients.values()]
+  }
+
+  /** Number of open sockets on this server. */
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  /** Adds middleware: `mesa.use(server => ({ onMessageReceived(message, client) { ... } }))`. */
+  use(middleware: Middleware<In, Out, User>): this {
+    if (typeof middleware !== 'function') throw new TypeError('mesa.use() takes a function (server) => handlers')
+    const handlers = middleware(this)
+    if (typeof handlers !== 'object' || handlers === null) {
+      throw new TypeError('a middleware must return an object of handlers (onConnection, onMessageSent, ...)')
+    }
+    this.middleware.add(handlers)
+    this.authentication.setReplayed(
+      this.middleware.has('onRedeliverUndeliverableMessages')
+        ? (connection, messages) =>
+            this.middleware.run('onRedeliverUndeliverableMessages', messages, this.clients.get(connection)!)
+        : undefined,
+    )
+    return this
+  }
+
+  /**
+   * Sends a message: no `recipients` = every socket, `['*']` = every authenticated user, else those user ids
+   * (each on every socket they have, on every server sharing the adapter); `excluding` user ids do not get it.
+   * With `sync.enabled` a synced message is stored first: the promise resolves once it is stored and
+   * published, and rejects with `StoreError` (store) or `AdapterError` (publish) otherwise.
+   * `new Message(5, {}, 'DISCONNECT_CLIENT')` closes the recipients' sockets everywhere instead.
+   */
+  send(message: Sendable<Out>, recipients?: readonly string[], excluding?: readonly string[]): Promise<void> {
+    const sending = this.sendNow(message, recipients, excluding)
+    // The caller gets the rejection; this keeps an unawaited send from becoming an unhandled rejection.
+    sending.catch((error: unknown) => this.report(toError(error)))
+    return sending
+  }
+
+  /**
+   * Stops accepting connections, closes every socket with 1001 (clients reconnect, possibly elsewhere) and
+   * resolves once all are closed (sockets that do not finish the handshake within 5 s are cut), every timer is
+   * cleared and the server left the adapter; an adapter the server created itself is closed. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
+    this.sweep.stop()
+    const closed = [...this.connections].map(
+      (connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())),
+    )
+    for (const connection of this.connections) connection.close(CloseCode.GoingAway, 'server shutting down')
+    if (closed.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          for (const connection of this.connections) connection.ws.terminate()
+          resolve()
+        }, SHUTDOWN_GRACE_MS)
+      })
+      await Promise.race([Promise.all(closed), grace])
+      clearTimeout(timer)
+      await Promise.all(closed)
+    }
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    const unsubscribe = await this.subscription.catch(() => undefined)
+    await unsubscribe?.().catch((error: unknown) => this.report(toError(error)))
+    if (this.ownsAdapter) {
+      const adapter = await this.adapterReady.catch(() => undefined)
+      await adapter?.close().catch((error: unknown) => this.report(toError(error)))
+    }
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage): void {
+    if (this.closing) {
+      ws.close(CloseCode.GoingAway, 'server shutting down')
+      return
+    }
+    const protocol = ws.protocol === SUBPROTOCOL_V2 ? 2 : 1
+    const connection: Connection<User> = new Connection<User>(
+      nanoid(),
+      ws,
+      protocol,
+      request,
+      Date.now(),
+      this.writer,
+      (error) => this.report(error, connection),
+      () => this.resolvedAdapter!.store,
+    )
+    const client = new ServerClient<In, Out, User>(connection, this.clientHost)
+    this.connections.add(connection)
+    this.clients.set(connection, client)
+    ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
+    ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
+    ws.on('error', (error) => this.socketError(connection, error))
+    connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)
+    this.sweep.add(connection)
+    if (this.config.authentication.required) this.sweep.expectAuthentication(connection, connection.connectedAt)
+    this.safeEmit('connection', client)
+    this.middleware.run('onConnection', client)
+    this.portal({ kind: 'connection', clientId: connection.socketId, serverId: this.id, time: Date.now() })
+  }
+
+  private receive(connection: Connection<User>, data: RawData, isBinary: boolean): void {
+    if (connection.closed) return
+    if (isBinary) {
+      this.reject(connection, new ProtocolError('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted'))
+      return
+    }
+    const parsed = parseFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'))
+    if (!parsed.ok) {
+      this.reject(connection, parsed.error)
+      return
+    }
+    const { frame } = parsed
+    switch (frame.op) {
+      case Opcode.HeartbeatAck:
+        this.sweep.ack(connection)
+        return
+      case Opcode.Authenticate:
+        this.authentication.receive(connection, frame)
+        return
+      case Opcode.Dispatch:
+        this.receiveMessage(connection, frame)
+        return
+      default:
+        this.reject(
+          connection,
+          new ProtocolError('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${frame.op} is sent by servers only`),
+        )
+    }
+  }
+
+  private receiveMessage(connection: Connection<User>, frame: Frame): void {
+    const { client: clientRules, authentication, options } = this.config
+    if (clientRules.enforceEqualVersions && frame.t === 'CLIENT_VERSION') {
+      const version = frame.d.v
+      if (version !== clientRules.version) {
+        this.reject(
+          connection,
+          new ProtocolError(
+            'version-mismatch',
+            CloseCode.ProtocolError,
+            `client version ${JSON.stringify(version)} differs from the server's ${JSON.stringify(clientRules.version)}`,
+          ),
+        )
+      }
+      return
+    }
+    // `authentication.required`: what an unauthenticated socket says is not taken.
+    if (authentication.required && !connection.authenticated) return
+    const client = this.clients.get(connection)!
+    const message = frameToMessage(frame) as MessageOf<In>
+    if (options.storeMessages) remember(client.messages.received, message)
+    this.safeEmit('message', message, client)
+    try {
+      client.emit('message', message)
+    } catch (error) {
+      this.report(toError(error), connection)
+    }
+    this.middleware.run('onMessageReceived', message, client)
+    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.id, frame, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    this.portal(event)
+  }
+
+  private reject(connection: Connection<User>, error: ProtocolError): void {
+    this.report(error, connection)
+    connection.close(error.closeCode, error.message)
+  }
+
+  private socketError(connection: Connection<User>, error: Error & { code?: string }): void {
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      // ws has already closed the socket with 1009.
+      this.report(
+        new ProtocolError('payload-too-large', CloseCode.MessageTooBig, `frame larger than maxPayload (${this.config.maxPayload} bytes)`),
+        connection,
+      )
+      return
+    }
+    this.report(new MesaError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)
+  }
+
+  private closed(connection: Connection<User>, code: number, reason: string): void {
+    if (connection.closed) return
+    connection.closed = true
+    this.sweep.remove(connection)
+    connection.delivery.dispose()
+    this.unregister(connection)
+    this.connections.delete(connection)
+    const client = this.clients.get(connection)!
+    this.clients.delete(connection)
+    try {
+      client.emit('disconnect', code, reason)
+    } catch (error) {
+      this.report(toError(error), connection)
+    }
+    this.safeEmit('disconnection', code, reason, client)
+    this.middleware.run('onDisconnection', client, code, reason)
+    const event: PortalEvent = { kind: 'disconnection', clientId: connection.socketId, serverId: this.id, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    this.portal(event)
+  }
+
+  /** The socket receives its user's messages from now on. */
+  private register(connection: Connection<User>): void {
+    const userId = connection.userId!
+    connection.authenticated = true
+    this.sweep.authenticated(connection)
+    this.index.add(userId, connection)
+    if (this.config.authentication.storeConnectedUsers) {
+      this.resolvedAdapter?.presence
+        .join(userId, connection.socketId)
+        .catch((error: unknown) => this.report(toError(error), connection))
+    }
+  }
+
+  private unregister(connection: Connection<User>): void {
+    const userId = connection.userId
+    if (!connection.authenticated || userId === undefined) return
+    this.index.remove(userId, connection)
+    if (this.config.authentication.storeConnectedUsers) {
+      this.resolvedAdapter?.presence
+        .leave(userId, connection.socketId)
+        .catch((error: unknown) => this.report(toError(error), connection))
+    }
+  }
+
+  private async sendNow(
+    message: Sendable<Out>,
+    recipients: readonly string[] | undefined,
+    excluding: readonly string[] | undefined,
+  ): Promise<void> {
+    if (!isMessage(message)) throw new MesaError('invalid-message', 'send() takes a Message')
+    checkUserIds('recipients', recipients)
+    checkUserIds('excluding', excluding)
+    if (this.closing) throw new ConnectionClosedError('the server is closed')
+    if (message.opcode === Opcode.Internal) {
+      if (message.type !== InternalType.DisconnectClient) {
+        throw new MesaError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
+      }
+      const ids = (recipients ?? []).filter((id) => id !== '*' && !excluding?.includes(id))
+      await this.disconnectUsers(ids)
+      return
+    }
+    const adapter = this.resolvedAdapter ?? (await this.adapterReady)
+    const envelope = await prepareDispatch(adapter, message, recipients, excluding, {
+      sync: this.config.sync.enabled,
+      origin: this.id,
+      onUndelivered: this.middleware.has('onUndeliverableMessageSent')
+        ? (userIds) => this.middleware.run('onUndeliverableMessageSent', message, userIds)
+        : undefined,
+    })
+    if (envelope.recipients?.length === 0) return
+    this.deliver(envelope, true, message)
+    try {
+      await adapter.publish(envelope)
+    } catch (error) {
+      throw error instanceof AdapterError
+        ? error
+        : new AdapterError(`publishing the message to other servers failed: ${toError(error).message}`, { cause: error })
+    }
+  }
+
+  private sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void> {
+    if (connection.authenticated && connection.userId !== undefined) return this.send(message, [connection.userId])
+    if (!isMessage(message)) return Promise.reject(new MesaError('invalid-message', 'send() takes a Message'))
+    if (message.opcode === Opcode.Internal) {
+      connection.close(CloseCode.DisconnectedByServer, 'disconnected by the server')
+      return Promise.resolve()
+    }
+    connection.delivery.write(encodeMessage(message))
+    this.sent([connection], message, true)
+    return Promise.resolve()
+  }
+
+  private deliver(envelope: DispatchEnvelope, fromHere: boolean, message?: Message<string, object>): void {
+    const collect = this.config.options.storeMessages || this.middleware.has('onMessageSent')
+    const sent = deliverLocally(
+      { all: this.connections, index: this.index, authenticatedOnly: this.config.authentication.required },
+      envelope,
+      collect,
+    )
+    if (sent === undefined || sent.length === 0) return
+    let delivered = message
+    if (delivered === undefined) {
+      const parsed = parseFrame(envelope.frame)
+      if (!parsed.ok) return
+      delivered = frameToMessage(parsed.frame)
+    }
+    this.sent(sent, delivered, fromHere)
+  }
+
+  private sent(connections: Connection<User>[], message: Message<string, object>, fromHere: boolean): void {
+    const clients = connections.map((connection) => this.clients.get(connection)!)
+    if (this.config.options.storeMessages) for (const client of clients) remember(client.messages.sent, message)
+    this.middleware.run('onMessageSent', message, clients, fromHere)
+  }
+
+  private receiveEnvelope(envelope: Envelope): void {
+    if (envelope.origin === this.id || this.closing) return
+    try {
+      if (envelope.kind === 'dispatch') {
+        if (typeof envelope.frame !== 'string') throw new AdapterError('received a dispatch envelope without a frame')
+        this.deliver(envelope, false)
+      } else if (envelope.kind === 'disconnect') {
+        this.closeUsers(envelope)
+      }
+    } catch (error) {
+      this.report(toError(error))
+    }
+  }
+
+  private async disconnectUsers(userIds: string[]): Promise<void> {
+    if (userIds.length === 0) return
+    const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.id, userIds }
+    this.closeUsers(envelope)
+    const adapter = this.resolvedAdapter ?? (await this.adapterReady)
+    await adapter.publish(envelope)
+  }
+
+  private closeUsers(envelope: DisconnectEnvelope): void {
+    const code = envelope.code ?? CloseCode.DisconnectedByServer
+    const reason = envelope.reason ?? 'disconnected by the server'
+    for (const userId of envelope.userIds) {
+      const sockets = this.index.get(userId)
+      if (sockets === undefined) continue
+      for (const connection of [...sockets]) connection.close(code, reason)
+    }
+  }
+
+  private portal(event: PortalEvent): void {
+    if (!this.config.portal.enabled) return
+    const adapter = this.resolvedAdapter
+    if (adapter === undefined) return
+    adapter.portal.push(event).catch((error: unknown) => this.report(toError(error)))
+  }
+
+  /** Reports a failure through `error` (on the client too) and the `onError` middleware. */
+  private report(error: Error, connection?: Connection<User>): void {
+    const client = connection === undefined ? undefined : this.clients.get(connection)
+    if (client) {
+      try {
+        client.emit('error', error)
+      } catch {
+        // A throwing client error listener must not hide the server's report.
+      }
+    }
+    this.emitError(error, client)
+    this.middleware.run('onError', error, client)
+  }
+
+  private emitError(error: Error, client?: ServerClient<In, Out, User>): void {
+    try {
+      this.emit('error', error, client)
+    } catch {
+      // The application's error listener threw; there is nobody left to tell.
+    }
+  }
+
+  private safeEmit<K extends 'connection' | 'message' | 'disconnection'>(
+    event: K,
+    ...args: MesaEvents<In, Out, User>[K]
+  ): void {
+    try {
+      this.emit(event, ...args)
+    } catch (error) {
+      this.report(toError(error))
+    }
+  }
+}

@@ -1,0 +1,186 @@
+import {
+  GLOBAL_STREAM,
+  type MessageStore,
+  type StoredEntry,
+  type StreamKind,
+  type StreamPosition,
+  StoreError,
+  userStream,
+  withSequence,
+} from '@mesa/core'
+
+/** `x` of a global-stream op 0 on v2 sockets. */
+export const GLOBAL_EXTENSION = '{"st":"g"}'
+
+/** What a socket's delivery writes to and reads from. */
+export interface DeliveryTarget {
+  readonly userId: string | undefined
+  readonly closed: boolean
+  write(frame: string): void
+  report(error: Error): void
+}
+
+interface Pending {
+  /** null: nothing to write, only the cursor advances (a broadcast that excluded this user). */
+  frame: string | null
+  kind: StreamKind | undefined
+  seq: number
+}
+
+/** The v2 frame of a stored entry: its sequence, and `x.st` for the global stream. */
+export function entryFrame(kind: StreamKind, entry: StoredEntry): string {
+  return withSequence(entry.frame, entry.seq, kind === 'global' ? GLOBAL_EXTENSION : undefined)
+}
+
+/** Whether a global-stream entry was meant for this user. */
+export function entryIsFor(entry: StoredEntry, userId: string | undefined): boolean {
+  return !(userId !== undefined && entry.excluding?.includes(userId))
+}
+
+export function streamName(kind: StreamKind, userId: string): string {
+  return kind === 'global' ? GLOBAL_STREAM : userStream(userId)
+}
+
+/**
+ * Ordered, gap-free delivery to one socket. Per stream it keeps the last sequence written (`cursors`): a live
+ * message at or below it is skipped, one beyond `cursor + 1` first gets the gap read from the store. While
+ * the socket is held (authentication with replay) or a gap is being read, everything for it queues up and
+ * leaves in order afterwards.
+ */
+export class SocketDelivery {
+  readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
+  private pending: Pending[] | undefined
+  private draining = false
+  private sleeping: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined
+
+  constructor(
+    private readonly target: DeliveryTarget,
+    private readonly store: () => MessageStore,
+  ) {}
+
+  /** Queues everything from now on until `release()`. */
+  hold(): void {
+    this.pending ??= []
+  }
+
+  get held(): boolean {
+    return this.pending !== undefined
+  }
+
+  /** Writes what was held (filling gaps first), then goes live. */
+  release(): void {
+    if (this.pending === undefined) return
+    void this.drain()
+  }
+
+  /** A frame outside any stream (unsynced message, protocol 1 socket). */
+  write(frame: string): void {
+    if (this.pending) this.pending.push({ frame, kind: undefined, seq: 0 })
+    else this.target.write(frame)
+  }
+
+  /** A frame at `seq` of a stream; `frame` null only advances the cursor. */
+  writeSequenced(kind: StreamKind, seq: number, frame: string | null): void {
+    if (this.pending) {
+      this.pending.push({ frame, kind, seq })
+      return
+    }
+    const cursor = this.cursors[kind]
+    if (cursor !== undefined && seq > cursor.seq + 1) {
+      this.pending = [{ frame, kind, seq }]
+      void this.drain()
+      return
+    }
+    this.emit(kind, seq, frame)
+  }
+
+  /** Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. */
+  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<void> {
+    let first = true
+    for (const entry of entries) {
+      if (this.target.closed) return
+      const cursor = this.cursors[kind]
+      if (cursor !== undefined && entry.seq <= cursor.seq) continue
+      const wanted = kind !== 'global' || entryIsFor(entry, this.target.userId)
+      if (wanted && interval > 0 && !first) await this.sleep(interval)
+      if (this.target.closed) return
+      this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
+      if (wanted) first = false
+    }
+  }
+
+  /** The socket closed: drop what is queued and wake a paced replay so it ends. */
+  dispose(): void {
+    this.pending = undefined
+    const sleeping = this.sleeping
+    this.sleeping = undefined
+    if (sleeping) {
+      clearTimeout(sleeping.timer)
+      sleeping.resolve()
+    }
+  }
+
+  private emit(kind: StreamKind, seq: number, frame: string | null): void {
+    const cursor = this.cursors[kind]
+    if (cursor !== undefined) {
+      if (seq <= cursor.seq) return
+      cursor.seq = seq
+    }
+    if (frame !== null) this.target.write(frame)
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleeping = undefined
+        resolve()
+      }, ms)
+      this.sleeping = { timer, resolve }
+    })
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    try {
+      let index = 0
+      while (this.pending !== undefined && index < this.pending.length) {
+        const item = this.pending[index++]!
+        if (item.kind === undefined) {
+          if (item.frame !== null) this.target.write(item.frame)
+          continue
+        }
+        const cursor = this.cursors[item.kind]
+        if (cursor !== undefined && item.seq > cursor.seq + 1) await this.fill(item.kind, cursor)
+        if (this.target.closed) return
+        this.emit(item.kind, item.seq, item.frame)
+      }
+      this.pending = undefined
+    } finally {
+      this.draining = false
+    }
+  }
+
+  /** Reads and writes what the store has after the cursor (a gap in live traffic). */
+  private async fill(kind: StreamKind, cursor: StreamPosition): Promise<void> {
+    const userId = this.target.userId
+    if (userId === undefined) return
+    const stream = streamName(kind, userId)
+    try {
+      const result = await this.store().readAfter(stream, { epoch: cursor.epoch, seq: cursor.seq })
+      if (result.status !== 'ok') {
+        this.target.report(
+          new StoreError(`cannot fill a gap in ${stream} after ${cursor.seq}: history ${result.status}; delivering on`),
+        )
+        return
+      }
+      for (const entry of result.entries) {
+        if (this.target.closed) return
+        const wanted = kind !== 'global' || entryIsFor(entry, userId)
+        this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
+      }
+    } catch (error) {
+      this.target.report(new StoreError(`cannot fill a gap in ${stream}: ${String(error)}`, { cause: error }))
+    }
+  }
+}

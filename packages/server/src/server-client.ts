@@ -1,0 +1,135 @@
+import type { IncomingMessage } from 'node:http'
+import {
+  CloseCode,
+  MesaError,
+  type Message,
+  type MessageMap,
+  type MessageOf,
+  TypedEmitter,
+} from '@mesa/core'
+import type { AuthenticateHandler, Connection } from './connection.js'
+
+export interface ServerClientEvents<In extends MessageMap> {
+  /** A message (op 0) from this client. */
+  message: [message: MessageOf<In>]
+  /** The socket closed. */
+  disconnect: [code: number, reason: string]
+  /** Something failed for this client (bad frame, failing handler); the server's `error` gets it too. */
+  error: [error: Error]
+}
+
+/** What a client needs from its server. */
+export interface ClientHost<Out extends MessageMap, User> {
+  sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void>
+  authenticatorSet(connection: Connection<User>): void
+  updateUser(connection: Connection<User>, id: string, user: User): void
+}
+
+/** Messages the server keeps per client with `options.storeMessages` (1.x rule `store_messages`). */
+export interface StoredMessages {
+  sent: Message<string, object>[]
+  received: Message<string, object>[]
+}
+
+/**
+ * One connected socket, as the application sees it (`mesa.on('connection', client => ...)`).
+ *
+ * @typeParam In messages clients send; Out messages the server sends; User the authenticated user object.
+ */
+export class ServerClient<
+  In extends MessageMap = MessageMap,
+  Out extends MessageMap = MessageMap,
+  User = unknown,
+> extends TypedEmitter<ServerClientEvents<In>> {
+  /** Filled with `options.storeMessages`. */
+  readonly messages: StoredMessages = { sent: [], received: [] }
+  readonly #connection: Connection<User>
+  readonly #host: ClientHost<Out, User>
+
+  constructor(connection: Connection<User>, host: ClientHost<Out, User>) {
+    super()
+    this.#connection = connection
+    this.#host = host
+  }
+
+  /** Id of this socket, unique across servers. */
+  get socketId(): string {
+    return this.#connection.socketId
+  }
+
+  /** The user id given by the authenticate handler (Mesa 1.x `client.id`); undefined before authentication. */
+  get id(): string | undefined {
+    return this.#connection.userId
+  }
+
+  /** Same as `id`. */
+  get userId(): string | undefined {
+    return this.#connection.userId
+  }
+
+  get user(): User | undefined {
+    return this.#connection.user
+  }
+
+  get authenticated(): boolean {
+    return this.#connection.authenticated
+  }
+
+  /** 2 when the client negotiated `mesa.v2`, 1 for Mesa 1.x clients. */
+  get protocol(): 1 | 2 {
+    return this.#connection.protocol
+  }
+
+  /** The HTTP upgrade request (headers, remote address). */
+  get request(): IncomingMessage {
+    return this.#connection.request
+  }
+
+  /**
+   * Sets the handler that validates this client's authentication (op 2). It gets the auth data (an object
+   * without prototype: keys like `__proto__` are plain data) and calls `done(error)` or `done(null, { id, user })`.
+   * From then on the client must authenticate within `authentication.timeout`.
+   */
+  authenticate(handler: AuthenticateHandler<User>): void {
+    if (typeof handler !== 'function') throw new TypeError('client.authenticate() takes a function (data, done) => void')
+    this.#connection.authenticator = handler
+    this.#host.authenticatorSet(this.#connection)
+  }
+
+  /**
+   * Sends a message to this client. As in Mesa 1.x, once the client is authenticated this is a send to its
+   * user (every socket of the user, stored for redelivery with `sync`); before, it goes to this socket only.
+   * Resolves once stored; rejects with `StoreError` when storing failed.
+   */
+  send(message: MessageOf<Out>): Promise<void> {
+    return this.#host.sendToClient(this.#connection, message)
+  }
+
+  /** Replaces the authenticated user's id and object (1.x `updateUser`); throws before authentication. */
+  updateUser(update: { id?: string | number; user: User }): void {
+    const connection = this.#connection
+    if (!connection.authenticated || connection.userId === undefined) {
+      throw new MesaError('not-authenticated', 'updateUser() needs an authenticated client')
+    }
+    const id = update.id === undefined ? connection.userId : String(update.id)
+    if (id.length === 0) throw new MesaError('invalid-user', 'updateUser(): the user id must not be empty')
+    this.#host.updateUser(connection, id, update.user)
+  }
+
+  /**
+   * Closes the socket. Default code `CloseCode.DisconnectedByServer` (4004), after which Mesa clients do not
+   * reconnect on their own. Any code a server may send (1000-1003, 1007-1014, 3000-4999) is accepted.
+   */
+  disconnect(code: number = CloseCode.DisconnectedByServer, reason = 'disconnected by the server'): void {
+    if (!isSendableCloseCode(code)) {
+      throw new MesaError('invalid-close-code', `disconnect(): ${String(code)} is not a close code a server may send`)
+    }
+    this.#connection.close(code, reason)
+  }
+}
+
+/** RFC 6455 codes an endpoint may put in a close frame (1004-1006 and 1015 are reserved). */
+export function isSendableCloseCode(code: number): boolean {
+  if (!Number.isInteger(code)) return false
+  return (code >= 1000 && code <= 1014 && (code < 1004 || code > 1006)) || (code >= 3000 && code <= 4999)
+}

@@ -1,0 +1,156 @@
+import { afterEach } from 'vitest'
+import WebSocket from 'ws'
+import { Mesa, type MesaOptions } from '../src/index.js'
+
+export interface WireFrame {
+  op: number
+  d: Record<string, unknown>
+  t?: string
+  s?: number
+  o?: { sync?: boolean }
+  x?: Record<string, unknown>
+}
+
+const DEFAULT_TIMEOUT = 5000
+
+/** A raw `ws` client speaking the wire protocol, so tests see the server's frames as they are. */
+export class TestSocket {
+  readonly frames: WireFrame[] = []
+  closeCode: number | undefined
+  closeReason: string | undefined
+  /** Answer op 1 with op 11 (a live client); set false to play a client that stopped acking. */
+  autoAck = true
+  readonly closed: Promise<{ code: number; reason: string }>
+  private readonly waiters = new Set<() => void>()
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('error', () => {})
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return
+      const frame = JSON.parse(String(data)) as WireFrame
+      this.frames.push(frame)
+      if (frame.op === 1 && this.autoAck) this.send({ op: 11, d: {} })
+      this.notify()
+    })
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code, reason) => {
+        this.closeCode = code
+        this.closeReason = reason.toString()
+        this.notify()
+        resolve({ code, reason: this.closeReason })
+      })
+    })
+  }
+
+  static async open(url: string, options: { v2?: boolean } = {}): Promise<TestSocket> {
+    const ws = options.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
+    const socket = new TestSocket(ws)
+    sockets.add(socket)
+    await socket.waitFor(() => socket.frames.some((f) => f.op === 10), 'hello')
+    return socket
+  }
+
+  get hello(): WireFrame {
+    return this.frames.find((f) => f.op === 10)!
+  }
+
+  /** op 0 frames received, in order. */
+  get messages(): WireFrame[] {
+    return this.frames.filter((f) => f.op === 0)
+  }
+
+  send(frame: object | string): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+
+  /** Sends op 2 and waits for op 22. */
+  async authenticate(data: Record<string, unknown>, x?: Record<string, unknown>): Promise<WireFrame> {
+    const before = this.frames.length
+    this.send(x ? { op: 2, d: data, x } : { op: 2, d: data })
+    await this.waitFor(() => this.frames.slice(before).some((f) => f.op === 22), 'op 22')
+    return this.frames.slice(before).find((f) => f.op === 22)!
+  }
+
+  /** Waits until `count` op 0 frames arrived. */
+  async waitMessages(count: number, timeout = DEFAULT_TIMEOUT): Promise<WireFrame[]> {
+    await this.waitFor(() => this.messages.length >= count, `${count} messages`, timeout)
+    return this.messages
+  }
+
+  waitClose(timeout = DEFAULT_TIMEOUT): Promise<{ code: number; reason: string }> {
+    return withTimeout(this.closed, timeout, 'close')
+  }
+
+  waitFor(predicate: () => boolean, what: string, timeout = DEFAULT_TIMEOUT): Promise<void> {
+    if (predicate()) return Promise.resolve()
+    return withTimeout(
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!predicate()) return
+          this.waiters.delete(check)
+          resolve()
+        }
+        this.waiters.add(check)
+      }),
+      timeout,
+      what,
+    )
+  }
+
+  close(code?: number): void {
+    this.ws.close(code)
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Resolves with the first emission of `event` (its arguments). */
+export function once<A extends unknown[]>(
+  emitter: { once(event: string, listener: (...args: A) => void): unknown },
+  event: string,
+  timeout = DEFAULT_TIMEOUT,
+): Promise<A> {
+  return withTimeout(new Promise<A>((resolve) => emitter.once(event, (...args: A) => resolve(args))), timeout, event)
+}
+
+const servers = new Set<Mesa>()
+const sockets = new Set<TestSocket>()
+
+/** Starts a server on 127.0.0.1, a free port; closed after the test. */
+export async function startServer(options: MesaOptions = {}): Promise<{ mesa: Mesa; url: string }> {
+  const mesa = new Mesa({ port: 0, host: '127.0.0.1', ...options })
+  servers.add(mesa)
+  await mesa.listening()
+  return { mesa, url: `ws://127.0.0.1:${mesa.port}${options.path ?? ''}` }
+}
+
+export function track(mesa: Mesa): Mesa {
+  servers.add(mesa)
+  return mesa
+}
+
+/** Lets pending I/O and microtasks run (for asserting that something did NOT arrive). */
+export function settle(ms = 50): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+afterEach(async () => {
+  for (const socket of sockets) socket.terminate()
+  sockets.clear()
+  await Promise.all([...servers].map((mesa) => mesa.close()))
+  servers.clear()
+})
