@@ -1,0 +1,85 @@
+import { type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
+import { RedisAdapter } from '@mesa/redis-adapter'
+import IORedis from 'ioredis'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Dispatcher } from '../src/index.js'
+
+/** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const cleanups: (() => Promise<void>)[] = []
+const namespaces: string[] = []
+let counter = 0
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+afterAll(async () => {
+  const redis = new IORedis(REDIS_URL)
+  try {
+    for (const ns of namespaces) {
+      const keys = await redis.keys(`mesa:${ns}:*`)
+      if (keys.length > 0) await redis.del(...keys)
+    }
+  } finally {
+    redis.disconnect()
+  }
+})
+
+function namespace(): string {
+  const ns = `dispatcher-test-${process.pid}-${counter++}`
+  namespaces.push(ns)
+  return ns
+}
+
+/** A server's view of the namespace: the envelopes it receives. */
+async function serverSide(ns: string): Promise<{ adapter: RedisAdapter; envelopes: Envelope[] }> {
+  const adapter = new RedisAdapter(REDIS_URL, { namespace: ns })
+  cleanups.push(() => adapter.close())
+  const envelopes: Envelope[] = []
+  await adapter.subscribe('server', (envelope) => envelopes.push(envelope))
+  return { adapter, envelopes }
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+describe('Dispatcher on Redis, created from a URL', () => {
+  it('loads @mesa/redis-adapter, stores with sync, and publishes to the servers of its namespace only', async () => {
+    const ns = namespace()
+    const server = await serverSide(ns)
+    const elsewhere = await serverSide(namespace())
+    const dispatcher = new Dispatcher(REDIS_URL, { namespace: ns, sync: true })
+    cleanups.push(() => dispatcher.close())
+
+    const message = new Message(0, { content: 'hi' }, 'NEW_MESSAGE')
+    await dispatcher.dispatch(message, ['u1', 'u2'])
+    await dispatcher.disconnect(['u3'])
+    await waitFor('both envelopes', () => server.envelopes.length === 2)
+
+    const dispatch = server.envelopes[0] as DispatchEnvelope
+    expect(dispatch).toMatchObject({ kind: 'dispatch', origin: dispatcher.id, recipients: ['u1', 'u2'] })
+    expect(dispatch.frame).toBe(encodeMessage(message))
+    expect(dispatch.sequences?.users).toEqual([1, 1])
+    expect(server.envelopes[1]).toEqual({ kind: 'disconnect', origin: dispatcher.id, userIds: ['u3'] })
+    const head = await server.adapter.store.head(userStream('u1'))
+    const read = await server.adapter.store.readAfter(userStream('u1'), { epoch: head.epoch, seq: 0 })
+    expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual([encodeMessage(message)])
+    expect(elsewhere.envelopes).toEqual([])
+  })
+
+  it('closes the adapter it created, after the sends under way', async () => {
+    const ns = namespace()
+    const server = await serverSide(ns)
+    const dispatcher = new Dispatcher(REDIS_URL, { namespace: ns })
+    const sends = Array.from({ length: 20 }, (_, n) => dispatcher.dispatch(new Message(0, { n }, 'N')))
+    await dispatcher.close()
+    await Promise.all(sends)
+    await waitFor('every envelope', () => server.envelopes.length === 20)
+    await expect(dispatcher.dispatch(new Message(0, {}, 'LATE'))).rejects.toThrow('the dispatcher is closed')
+  })
+})
