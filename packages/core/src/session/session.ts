@@ -113,10 +113,7 @@ export class ClientSession<
   #initial = true
   #initialSession = true
   readonly #transport: WebSocketTransport
-  readonly #reconnect: boolean
-  readonly #grace: number | undefined
-  readonly #authTimeout: number | undefined
-  readonly #version: string
+  readonly #options: SessionOptions
   readonly #queue: OutgoingQueue<Message<string, object>>
   readonly #auth = new Authentication<User>()
   readonly #streams: StreamPositions
@@ -127,12 +124,15 @@ export class ClientSession<
     super()
     if (typeof url !== 'string') throw new ConfigError('url must be a string')
     this.url = url
+    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize'] as const) {
+      const value = options[key]
+      if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+        throw new ConfigError(`${key} must be a number >= 0`)
+      }
+    }
     this.#transport = transport
-    this.#reconnect = options.reconnect ?? true
-    this.#grace = numberOption('heartbeatGrace', options.heartbeatGrace, 0)
-    this.#authTimeout = numberOption('authenticationTimeout', options.authenticationTimeout, 1)
-    this.#queue = new OutgoingQueue(numberOption('maxQueueSize', options.maxQueueSize, 0) ?? 1000)
-    this.#version = options.version ?? String(PROTOCOL_VERSION)
+    this.#options = options
+    this.#queue = new OutgoingQueue(options.maxQueueSize ?? 1000)
     this.#streams = new StreamPositions(options.positions)
     this.#scheduler = new ReconnectScheduler(options.backoff ?? {}, () => {
       try {
@@ -288,9 +288,9 @@ export class ClientSession<
     this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && (x?.protocol as number) >= 2
     this.rules = rules
     if (hello.reconnectInterval) this.#scheduler.setBase(hello.reconnectInterval)
-    if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#grace ?? Math.max(1000, heartbeatInterval / 2))
+    if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
-      this.#write(new Message(DISPATCH, { v: this.#version }, 'CLIENT_VERSION').serialize())
+      this.#write(new Message(DISPATCH, { v: this.#options.version ?? String(PROTOCOL_VERSION) }, 'CLIENT_VERSION').serialize())
     }
     if (this.#auth.credentials) this.#sendCredentials()
   }
@@ -303,7 +303,7 @@ export class ClientSession<
     if (this.#resumed) frame.x = { resume }
     this.#write(JSON.stringify(frame))
     this.#setState('authenticating')
-    const timeout = this.#authTimeout ?? this.#hello?.authenticationTimeout ?? 10_000
+    const timeout = this.#options.authenticationTimeout ?? this.#hello?.authenticationTimeout ?? 10_000
     this.#auth.sent(timeout, () => {
       this.#auth.fail(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
       this.#drop(CloseCode.AuthenticationTimeout, 'authentication timeout')
@@ -330,8 +330,8 @@ export class ClientSession<
   }
 
   #dispatch({ op, d, t, s, o, x }: Frame): void {
-    if (s !== undefined && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s)) return
-    this.emit('message', new Message(op, d, t, o, s) as MessageOf<In>)
+    if (s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s)) return
+    this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
   }
 
   #flush(): void {
@@ -358,7 +358,7 @@ export class ClientSession<
     if (code === CloseCode.AuthenticationFailed) this.#auth.forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#auth.fail(new AuthenticationError('closed', `closed (${code})`))
     this.#settle(new ConnectionClosedError(`closed (${code})`))
-    const retry = mayReconnect && this.#reconnect && !isTerminalCloseCode(code)
+    const retry = mayReconnect && this.#options.reconnect !== false && !isTerminalCloseCode(code)
     this.#setState(retry ? 'reconnecting' : 'closed')
     this.emit('disconnected', code, reason, {
       willAttemptReconnect: retry,
@@ -382,11 +382,4 @@ export class ClientSession<
     this.#state = state
     this.emit('stateChange', state, previous)
   }
-}
-
-function numberOption(name: string, value: number | undefined, min: number): number | undefined {
-  if (value !== undefined && !(typeof value === 'number' && value >= min && Number.isFinite(value))) {
-    throw new ConfigError(`${name} must be a number >= ${min}`)
-  }
-  return value
 }
