@@ -74,6 +74,10 @@ export class RedisPresence implements Presence {
   private readonly timer: ReturnType<typeof setInterval>
   private ticking = false
   private stopped = false
+  /** A join or leave failed, or Redis may have lost data: Redis must be brought back in line with `local`. */
+  private dirty = false
+  /** Bumped by every join and leave, so a reconcile that raced one knows to run again. */
+  private version = 0
   private readonly client: RedisClient
 
   constructor(
@@ -95,6 +99,7 @@ export class RedisPresence implements Presence {
 
   async join(userId: string, socketId: string): Promise<void> {
     this.local.set(socketId, userId)
+    this.version++
     await this.wrap('join', () =>
       JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
     )
@@ -102,6 +107,7 @@ export class RedisPresence implements Presence {
 
   async leave(userId: string, socketId: string): Promise<void> {
     if (this.local.get(socketId) === userId) this.local.delete(socketId)
+    this.version++
     await this.wrap('leave', () =>
       LEAVE.run(this.client, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
     )
@@ -134,9 +140,13 @@ export class RedisPresence implements Presence {
         [this.keys.presenceAlive(this.serverId), this.keys.presenceServers],
         [this.serverId, this.aliveMs],
       )
-      if (alive === 0 && this.local.size > 0) await this.rejoin()
+      if (alive === 0 || this.dirty) {
+        this.dirty = false
+        await this.reconcile()
+      }
       await this.removeDeadServers()
     } catch (error) {
+      this.dirty = true
       if (!this.stopped) this.options.onError(this.error('heartbeat', error))
     } finally {
       this.ticking = false
@@ -152,12 +162,31 @@ export class RedisPresence implements Presence {
     await REMOVE_SERVER.run(this.client, this.serverKeys(this.serverId), [this.serverId, '1'])
   }
 
-  private async rejoin(): Promise<void> {
+  /** Makes the next tick check this server's registrations against its local sockets (after an outage). */
+  markDirty(): void {
+    this.dirty = true
+  }
+
+  /**
+   * Only this server writes its sockets hash (others delete it whole once its liveness expired), so comparing
+   * it with `local` and applying the difference restores it, whatever was lost or left behind.
+   */
+  private async reconcile(): Promise<void> {
+    const version = this.version
+    const registered = await this.client.hgetall(this.keys.presenceSockets(this.serverId))
+    const stale = Object.keys(registered).filter((socketId) => !this.local.has(socketId))
+    await Promise.all(
+      stale.map((socketId) =>
+        LEAVE.run(this.client, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
+      ),
+    )
     const pairs: string[] = []
-    for (const [socketId, userId] of this.local) pairs.push(socketId, userId)
+    for (const [socketId, userId] of this.local) if (registered[socketId] !== userId) pairs.push(socketId, userId)
     for (let i = 0; i < pairs.length; i += REJOIN_CHUNK * 2) {
-      await JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, ...pairs.slice(i, i + REJOIN_CHUNK * 2)])
+      const chunk = pairs.slice(i, i + REJOIN_CHUNK * 2)
+      await JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, ...chunk])
     }
+    if (this.version !== version) this.dirty = true
   }
 
   private async removeDeadServers(): Promise<void> {
@@ -181,11 +210,16 @@ export class RedisPresence implements Presence {
   }
 
   private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const writes = operation === 'join' || operation === 'leave'
     const unavailable = this.connections.unavailable()
-    if (unavailable) throw this.error(operation, new Error(unavailable))
+    if (unavailable) {
+      if (writes) this.dirty = true
+      throw this.error(operation, new Error(unavailable))
+    }
     try {
       return await run()
     } catch (error) {
+      if (writes) this.dirty = true
       throw this.error(operation, error)
     }
   }

@@ -137,7 +137,8 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     this.down.delete(label)
     if (this.down.size > 0 || !this.outage || this.closing) return
     this.outage = false
-    // Redis may have lost our presence while it was away: refresh it before announcing recovery.
+    // Redis may have lost our presence, or missed joins and leaves, while it was away: reconcile first.
+    this.presence.markDirty()
     await this.presence.tick()
     if (!this.closing) this.emit('ready')
   }

@@ -40,9 +40,9 @@ async function mastersOf(keys: string[]): Promise<Set<number>> {
   const masters = new Set<number>()
   for (const key of keys) {
     const slot = (await probe.cluster('KEYSLOT', key)) as number
-    const slots = (await probe.cluster('SLOTS')) as [number, number, [string, number]][]
+    const slots = await probe.cluster('SLOTS')
     const owner = slots.find(([from, to]) => slot >= from && slot <= to)
-    if (owner) masters.add(owner[2][1])
+    if (owner?.[2]) masters.add(owner[2][1])
   }
   return masters
 }

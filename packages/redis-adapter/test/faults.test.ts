@@ -40,6 +40,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     const received: string[] = []
     await b.adapter.subscribe('b', (e) => void received.push(e.kind === 'dispatch' ? e.frame : ''))
     await b.adapter.presence.join('bob', 'b-socket')
+    await b.adapter.presence.join('tina', 't-socket')
     const handled: string[] = []
     await b.adapter.portal.consume({ consumerId: 'portal' }, (e) => void handled.push(e.clientId))
     await a.adapter.publish(dispatch('a', 1))
@@ -67,6 +68,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     await expect(a.adapter.store.readAfter('user:bob', before)).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.publish(dispatch('a', 2))).rejects.toBeInstanceOf(AdapterError)
     await expect(a.adapter.presence.isOnline('bob')).rejects.toBeInstanceOf(AdapterError)
+    await expect(b.adapter.presence.leave('tina', 't-socket')).rejects.toBeInstanceOf(AdapterError)
     await expect(
       a.adapter.portal.push({ kind: 'connection', clientId: 'down', serverId: 'a', time: 0 }),
     ).rejects.toBeInstanceOf(AdapterError)
@@ -89,7 +91,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     expect(read.status).toBe('epoch-changed')
     expect(read.head.epoch).not.toBe(before.epoch)
     // Presence was lost with the data and registered again by its server.
-    expect(await a.adapter.presence.isOnline('bob')).toBe(true)
+    expect(await a.adapter.presence.areOnline(['bob', 'tina'])).toEqual([true, false])
 
     await a.adapter.portal.push({ kind: 'connection', clientId: 'after', serverId: 'a', time: 1 })
     await until('the portal to resume', () => handled.includes('after'), 15_000)
