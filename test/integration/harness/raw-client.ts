@@ -25,6 +25,10 @@ export interface RawClientOptions {
   /** Offer the `mesa.v2` subprotocol (resume, live sequence numbers). Default false: a 1.x client. */
   v2?: boolean
   timeoutMs?: number
+  /** Positions to start from (a reconnecting client carries them over). Default none. */
+  positions?: Positions
+  /** Called for every message the application would see, besides collecting it in `delivered`. */
+  onDeliver?: (frame: WireFrame) => void
 }
 
 /**
@@ -45,12 +49,15 @@ export class RawClient {
   closeCode: number | undefined
   closeReason: string | undefined
   private readonly socket: WebSocket
+  private readonly onDeliver: ((frame: WireFrame) => void) | undefined
   private readonly waiters = new Set<() => void>()
   readonly closed: Promise<{ code: number; reason: string }>
 
   private constructor(url: string, options: RawClientOptions) {
     this.url = url
     this.v2 = options.v2 ?? false
+    this.positions = { ...options.positions }
+    this.onDeliver = options.onDeliver
     this.socket = this.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
     this.socket.on('error', () => {})
     this.socket.on('message', (data) => this.receive(String(data)))
@@ -184,15 +191,14 @@ export class RawClient {
   }
 
   private deliver(frame: WireFrame): void {
-    if (!this.v2 || frame.s === undefined) {
-      this.delivered.push(frame)
-      return
+    if (this.v2 && frame.s !== undefined) {
+      const kind = (frame.x as { st?: string } | undefined)?.st === 'g' ? 'global' : 'user'
+      const position = this.positions[kind]
+      if (position && frame.s <= position.seq) return
+      this.positions[kind] = { epoch: position?.epoch ?? '', seq: frame.s }
     }
-    const kind = (frame.x as { st?: string } | undefined)?.st === 'g' ? 'global' : 'user'
-    const position = this.positions[kind]
-    if (position && frame.s <= position.seq) return
-    this.positions[kind] = { epoch: position?.epoch ?? '', seq: frame.s }
     this.delivered.push(frame)
+    this.onDeliver?.(frame)
   }
 
   private notify(): void {

@@ -1,0 +1,85 @@
+import { Child } from './child.js'
+import { fixture } from './dist.js'
+import type { RedisServer } from './redis-server.js'
+import type { Scope } from './scope.js'
+
+export interface ServerProcessOptions {
+  namespace: string
+  sync?: boolean
+  portal?: boolean
+  /** The adapter's presence TTL (ms) for crashed servers. Default 15000. */
+  presenceTtlMs?: number
+}
+
+/** Starts `count` server processes on `redis`, killed (SIGKILL) when the scope is cleaned up. */
+export async function startServers(
+  scope: Scope,
+  redis: RedisServer,
+  count: number,
+  options: ServerProcessOptions,
+): Promise<Child[]> {
+  const started = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      Child.start(`server-${options.namespace}-${i}`, fixture('server.mjs'), {
+        REDIS_URL: redis.url,
+        NAMESPACE: options.namespace,
+        SYNC: options.sync ? '1' : '0',
+        PORTAL: options.portal ? '1' : '0',
+        PRESENCE_TTL_MS: String(options.presenceTtlMs ?? 15_000),
+      }),
+    ),
+  )
+  for (const child of started) scope.add(child, (c) => c.kill())
+  return started
+}
+
+/** ws:// URL of a server process. */
+export function urlOf(server: Child): string {
+  return `ws://127.0.0.1:${String(server.info.port)}`
+}
+
+/** A dispatcher process created from the Redis URL (it loads @mesa/redis-adapter lazily). */
+export async function startDispatcher(
+  scope: Scope,
+  redis: RedisServer,
+  options: { namespace: string; sync?: boolean },
+): Promise<Child> {
+  const child = await Child.start(`dispatcher-${options.namespace}`, fixture('dispatcher.mjs'), {
+    REDIS_URL: redis.url,
+    NAMESPACE: options.namespace,
+    SYNC: options.sync ? '1' : '0',
+  })
+  return scope.add(child, (c) => c.kill())
+}
+
+export interface PortalProcessOptions {
+  namespace: string
+  id?: string
+  reportAllEvents?: boolean
+  /** Handlers never finish: events stay in flight until the process dies. */
+  hold?: boolean
+  /** Claim timeout of the portal's own adapter; absent: the portal is created from the URL with defaults. */
+  claimTimeoutMs?: number
+}
+
+export async function startPortal(scope: Scope, redis: RedisServer, options: PortalProcessOptions): Promise<Child> {
+  const env: Record<string, string> = {
+    REDIS_URL: redis.url,
+    NAMESPACE: options.namespace,
+    REPORT_ALL: options.reportAllEvents ? '1' : '0',
+    HOLD: options.hold ? '1' : '0',
+  }
+  if (options.id !== undefined) env.PORTAL_ID = options.id
+  if (options.claimTimeoutMs !== undefined) env.CLAIM_TIMEOUT_MS = String(options.claimTimeoutMs)
+  const child = await Child.start(`portal-${options.id ?? options.namespace}`, fixture('portal.mjs'), env)
+  return scope.add(child, (c) => c.kill())
+}
+
+/** Fails with the children's output when one of them crashed (exited on its own with an error). */
+export function expectNoCrash(children: readonly Child[]): void {
+  const crashed = children.filter((child) => child.crashed)
+  if (crashed.length > 0) {
+    const details = crashed.map((c) => `${c.name} (${c.exitStatus}):\n${c.log}`).join('\n\n')
+    throw new Error(`child process(es) crashed:\n${details}`)
+  }
+}

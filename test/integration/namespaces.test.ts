@@ -1,0 +1,85 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Child } from './harness/child.js'
+import { assertBuilt } from './harness/dist.js'
+import { expectNoCrash, startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
+import { RawClient } from './harness/raw-client.js'
+import { RedisServer } from './harness/redis-server.js'
+import { Scope } from './harness/scope.js'
+import { waitFor } from './harness/wait.js'
+
+const scope = new Scope()
+let children: Child[] = []
+
+beforeAll(() => assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher', 'portal']))
+afterEach(async () => {
+  try {
+    expectNoCrash(children)
+  } finally {
+    children = []
+    await scope.cleanup()
+  }
+})
+
+describe('two namespaces on one Redis', () => {
+  it('never see each other: sends, stored messages, presence and portal events stay in their namespace', async () => {
+    const redis = scope.add(await RedisServer.start(), (r) => r.destroy())
+    const world = new Map<string, { servers: Child[]; dispatcher: Child; portal: Child; clients: RawClient[] }>()
+    for (const ns of ['alpha', 'beta']) {
+      const servers = await startServers(scope, redis, 2, { namespace: ns, sync: true, portal: true })
+      const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
+      const portal = await startPortal(scope, redis, { namespace: ns, id: `portal-${ns}` })
+      children.push(...servers, dispatcher, portal)
+      const clients = []
+      // The same user ids in both namespaces.
+      for (const [i, user] of ['u1', 'u2'].entries()) {
+        const c = scope.add(await RawClient.connect(urlOf(servers[i]!), { v2: true }), (s) => void s.terminate())
+        await c.authenticate({ id: user })
+        clients.push(c)
+      }
+      world.set(ns, { servers, dispatcher, portal, clients })
+    }
+    const alpha = world.get('alpha')!
+    const beta = world.get('beta')!
+
+    await alpha.dispatcher.call('dispatch', { d: {}, t: 'ALPHA_ALL' })
+    await alpha.dispatcher.call('dispatch', { d: {}, t: 'ALPHA_U1' }, ['u1'])
+    await alpha.servers[1]!.call('send', { d: {}, t: 'ALPHA_SERVER' }, ['*'])
+    await alpha.clients[0]!.waitForMessages(3)
+    await alpha.clients[1]!.waitForMessages(2)
+    alpha.clients[0]!.dispatch('FROM_ALPHA', {})
+
+    // Published after alpha's sends on the same Redis: once beta's clients have it, alpha's would have arrived.
+    await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_ALL' })
+    for (const c of beta.clients) await c.waitForMessages(1, 'BETA_ALL')
+    for (const c of beta.clients) expect(c.delivered.map((f) => f.t)).toEqual(['BETA_ALL'])
+    for (const c of alpha.clients) expect(c.delivered.some((f) => f.t === 'BETA_ALL')).toBe(false)
+    expect(alpha.clients[0]!.delivered.map((f) => f.t).sort()).toEqual(['ALPHA_ALL', 'ALPHA_SERVER', 'ALPHA_U1'])
+
+    await waitFor('alpha portal to get the client message', () =>
+      alpha.portal.eventsOf('portal').some((e) => e.event === 'message' && e.type === 'FROM_ALPHA'),
+    )
+    beta.clients[0]!.dispatch('FROM_BETA', {})
+    await waitFor('beta portal to get its client message', () =>
+      beta.portal.eventsOf('portal').some((e) => e.event === 'message' && e.type === 'FROM_BETA'),
+    )
+    expect(beta.portal.eventsOf('portal').some((e) => e.type === 'FROM_ALPHA')).toBe(false)
+    expect(alpha.portal.eventsOf('portal').some((e) => e.type === 'FROM_BETA')).toBe(false)
+
+    // Stored messages: u3, offline in both namespaces, gets back only its own namespace's backlog (1.x shouldSync).
+    await alpha.dispatcher.call('dispatch', { d: {}, t: 'ALPHA_FOR_U3' }, ['u3'])
+    await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_FOR_U3' }, ['u3'])
+    const u3 = scope.add(await RawClient.connect(urlOf(beta.servers[1]!)), (s) => void s.terminate())
+    await u3.authenticate({ id: 'u3' }, { shouldSync: true })
+    await u3.waitForMessages(1, 'BETA_FOR_U3')
+    await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_LATER' }, ['u3'])
+    await u3.waitForMessages(1, 'BETA_LATER')
+    expect(u3.delivered.map((f) => f.t)).toEqual(['BETA_FOR_U3', 'BETA_LATER'])
+
+    // Presence: u2 leaving beta leaves alpha's u2 online.
+    await beta.clients[1]!.close()
+    await waitFor('u2 offline in beta', async () => (await beta.servers[0]!.call('isOnline', 'u2')) === false)
+    expect(await alpha.servers[0]!.call('isOnline', 'u2')).toBe(true)
+    expect(await alpha.servers[0]!.call('onlineCount')).toBe(2)
+    expect(await beta.servers[0]!.call('onlineCount')).toBe(2)
+  })
+})
