@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -172,5 +172,55 @@ export class RedisCluster {
 
   async destroy(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.destroy()))
+  }
+}
+
+/** A Sentinel (redis-server --sentinel) watching one master under the name `mymaster`. */
+export class RedisSentinel {
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  static async start(master: RedisProcess): Promise<RedisSentinel> {
+    const port = await freePort()
+    const dir = mkdtempSync(join(tmpdir(), 'mesa-redis-sentinel-'))
+    const config = join(dir, 'sentinel.conf')
+    writeFileSync(
+      config,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        'sentinel down-after-milliseconds mymaster 2000',
+        '',
+      ].join('\n'),
+    )
+    const child = spawn('redis-server', [config, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    live.add(child)
+    child.once('exit', () => live.delete(child))
+    child.stdout?.resume()
+    child.stderr?.resume()
+    const sentinel = new RedisSentinel(port, child, dir)
+    await until('the sentinel to know its master', async () => {
+      try {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'sentinel', 'get-master-addr-by-name', 'mymaster'])
+        return stdout.includes(String(master.port))
+      } catch {
+        return false
+      }
+    })
+    return sentinel
+  }
+
+  async destroy(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
+      this.child.kill('SIGKILL')
+      await exited
+    }
+    rmSync(this.dir, { recursive: true, force: true })
   }
 }
