@@ -1,0 +1,172 @@
+import { MemoryAdapter } from '@mesa/core'
+import { Mesa, type MesaOptions, type ServerClient } from '@mesa/server'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client, type ClientOptions, Message } from '../src/index.js'
+
+/** @mesa/client-node against @mesa/server: real sockets on 127.0.0.1, protocol 2. */
+
+const cleanups: (() => unknown)[] = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+type Server = Mesa & { clientList: ServerClient[] }
+
+/** A server on 127.0.0.1 (a free port unless one is given) that authenticates `{ token: 'good', id }`. */
+async function server(options: MesaOptions = {}): Promise<{ mesa: Server; url: string; port: number }> {
+  const mesa = new Mesa({ port: 0, host: '127.0.0.1', ...options }) as Server
+  cleanups.push(() => mesa.close())
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => {
+      if (data.token === 'good') done(null, { id: String(data.id), user: { id: String(data.id), name: `user ${data.id}` } })
+      else done(new Error('bad token'))
+    })
+  })
+  await mesa.listening()
+  const port = mesa.port!
+  return { mesa, url: `ws://127.0.0.1:${port}`, port }
+}
+
+function client(url: string, options?: ClientOptions): Client {
+  const c = new Client(url, options)
+  cleanups.push(() => c.disconnect())
+  return c
+}
+
+async function within<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+describe('@mesa/client-node against @mesa/server', () => {
+  it('connects with protocol 2, authenticates, sends and receives', async () => {
+    const { mesa, url } = await server()
+    const fromClients: Message[] = []
+    mesa.on('message', (message) => fromClients.push(message as Message))
+    const c = client(url)
+    await c.connect()
+    const user = await c.authenticate({ token: 'good', id: 'ada' })
+    expect(user).toEqual({ id: 'ada', name: 'user ada' })
+    expect(c.protocol).toBe(2)
+    expect(c.state).toBe('authenticated')
+    const received: Message[] = []
+    c.on('message', (message) => received.push(message))
+    c.send(new Message(0, { status: 'online' }, 'STATUS_UPDATE'))
+    await within('message at the server', () => fromClients[0])
+    expect(fromClients[0]).toMatchObject({ type: 'STATUS_UPDATE', data: { status: 'online' } })
+    await mesa.send(new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE'), ['ada'])
+    await mesa.send(new Message(0, { content: 'not for ada' }, 'NEW_MESSAGE'), ['bob'])
+    await mesa.send(new Message(0, { all: true }, 'BROADCAST'))
+    await within('two messages', () => (received.length === 2 ? true : undefined))
+    expect(received.map((m) => [m.type, m.data])).toEqual([
+      ['NEW_MESSAGE', { content: 'Hey!' }],
+      ['BROADCAST', { all: true }],
+    ])
+  })
+
+  it('rejects a refused authentication with code rejected and stays closed', async () => {
+    const { mesa, url } = await server({ reconnect: { enabled: true, interval: 20 } })
+    const c = client(url)
+    await expect(c.authenticate({ token: 'bad' })).rejects.toMatchObject({ name: 'AuthenticationError', code: 'rejected' })
+    expect(c.state).toBe('closed')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(mesa.connectionCount).toBe(0)
+  })
+
+  it('answers the heartbeats of the server sweep and stays connected', async () => {
+    const { mesa, url } = await server({ heartbeat: { enabled: true, interval: 50, maxAttempts: 1 } })
+    const c = client(url)
+    let disconnects = 0
+    c.on('disconnected', () => disconnects++)
+    await c.authenticate({ token: 'good', id: 'h' })
+    // A client that did not answer would be closed after two intervals (about 100 ms).
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(disconnects).toBe(0)
+    expect(mesa.connectionCount).toBe(1)
+  })
+
+  it('reconnects after a server restart on the same port, re-authenticates, resumes what it missed and flushes its queue', async () => {
+    // One adapter outlives both server instances: its store is what the restarted server replays from.
+    const adapter = new MemoryAdapter()
+    cleanups.push(() => adapter.close())
+    const options: MesaOptions = { adapter, sync: { enabled: true }, reconnect: { enabled: true, interval: 20 } }
+    const first = await server(options)
+    const c = client(first.url, { backoff: { max: 100 } })
+    const seen: unknown[] = []
+    c.on('message', (message) => seen.push(message.data.n))
+    const disconnects: number[] = []
+    c.on('disconnected', (code) => disconnects.push(code))
+    const authentications: { recovered: boolean }[] = []
+    c.on('authenticated', (result) => authentications.push(result))
+    await c.authenticate({ token: 'good', id: 'u1' })
+    await first.mesa.send(new Message(0, { n: 1 }, 'N'), ['u1'])
+    await within('first message', () => (seen.length === 1 ? true : undefined))
+    const before = c.positions.user!
+    expect(before.seq).toBeGreaterThan(0)
+
+    await first.mesa.close()
+    await within('closed with 1001', () => (disconnects.includes(1001) ? true : undefined))
+    // Offline: this waits in the queue until the client is authenticated again.
+    c.send(new Message(0, { from: 'u1' }, 'WHILE_DOWN'))
+
+    const second = await server({ ...options, port: first.port })
+    const fromClients: Message[] = []
+    second.mesa.on('message', (message) => fromClients.push(message as Message))
+    // Sent while u1 may still be away: stored, then replayed on resume (or live if it is back already).
+    await second.mesa.send(new Message(0, { n: 2 }, 'N'), ['u1'])
+    await second.mesa.send(new Message(0, { n: 3 }, 'N'), ['u1'])
+    await within('re-authenticated', () => (authentications.length === 2 ? true : undefined))
+    expect(authentications[1]!.recovered).toBe(true)
+    await within('messages 2 and 3', () => (seen.length === 3 ? true : undefined))
+    await second.mesa.send(new Message(0, { n: 4 }, 'N'), ['u1'])
+    await within('message 4', () => (seen.length === 4 ? true : undefined))
+    expect(seen).toEqual([1, 2, 3, 4])
+    expect(c.positions.user).toEqual({ epoch: before.epoch, seq: before.seq + 3 })
+    await within('queued message at the server', () => fromClients.find((m) => m.type === 'WHILE_DOWN'))
+    expect(second.mesa.clientList.map((x) => x.id)).toEqual(['u1'])
+  })
+
+  it('resumes exactly once after the socket died silently', async () => {
+    const adapter = new MemoryAdapter()
+    cleanups.push(() => adapter.close())
+    const { mesa, url } = await server({ adapter, sync: { enabled: true }, reconnect: { enabled: true, interval: 20 } })
+    const c = client(url, { backoff: { base: 60_000, max: 60_000 } })
+    const seen: unknown[] = []
+    c.on('message', (message) => seen.push(message.data.n))
+    await c.authenticate({ token: 'good', id: 'u2' })
+    await mesa.send(new Message(0, { n: 1 }, 'N'), ['u2'])
+    await within('first', () => (seen.length === 1 ? true : undefined))
+    // Cut the TCP connection under the server's socket, no close frame; the client then waits for its (long)
+    // backoff.
+    mesa.clientList[0]!.request.socket.destroy()
+    await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
+    for (const n of [2, 3, 4]) await mesa.send(new Message(0, { n }, 'N'), ['u2'])
+    await mesa.send(new Message(0, { n: 'typing' }, 'TYPING', { sync: false }), ['u2'])
+    c.reconnectNow()
+    await within('replay', () => (seen.length === 4 ? true : undefined))
+    await mesa.send(new Message(0, { n: 5 }, 'N'), ['u2'])
+    await within('live', () => (seen.length === 5 ? true : undefined))
+    expect(seen).toEqual([1, 2, 3, 4, 5])
+  })
+
+  it('delivers each message once to every socket of a user, each with its own position', async () => {
+    const { mesa, url } = await server({ sync: { enabled: true } })
+    const a = client(url)
+    const b = client(url)
+    const seen: Record<string, unknown[]> = { a: [], b: [] }
+    a.on('message', (message) => seen.a!.push(message.data.n))
+    b.on('message', (message) => seen.b!.push(message.data.n))
+    await Promise.all([a.authenticate({ token: 'good', id: 'same' }), b.authenticate({ token: 'good', id: 'same' })])
+    for (const n of [1, 2, 3]) await mesa.send(new Message(0, { n }, 'N'), ['same'])
+    await mesa.send(new Message(0, { n: 'all' }, 'EVERYONE'), ['*'])
+    await within('both sockets', () => (seen.a!.length === 4 && seen.b!.length === 4 ? true : undefined))
+    expect(seen).toEqual({ a: [1, 2, 3, 'all'], b: [1, 2, 3, 'all'] })
+    expect(a.positions).toEqual(b.positions)
+  })
+})
