@@ -1,0 +1,102 @@
+import { MemoryAdapter, Message } from '@mesa/core'
+import { Mesa } from '@mesa/server'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RawClient } from '../../../test/integration/harness/raw-client.js'
+import { Dispatcher, DispatchEvent } from '../src/index.js'
+
+type Outgoing = { NOTE: { n: number } }
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** A real Mesa server and a dispatcher sharing one memory adapter. */
+async function setup(sync: boolean): Promise<{ url: string; dispatcher: Dispatcher<Outgoing> }> {
+  const adapter = new MemoryAdapter()
+  cleanups.push(() => adapter.close())
+  const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: sync } })
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => done(null, { id: String(data.id), user: {} }))
+  })
+  cleanups.push(() => mesa.close())
+  await mesa.listening()
+  const dispatcher = new Dispatcher<Outgoing>(adapter, { sync })
+  cleanups.push(() => dispatcher.close())
+  return { url: `ws://127.0.0.1:${mesa.port}`, dispatcher }
+}
+
+async function connect(url: string, userId?: string, v2 = true): Promise<RawClient> {
+  const c = await RawClient.connect(url, { v2 })
+  cleanups.push(() => c.terminate())
+  if (userId !== undefined) await c.authenticate({ id: userId })
+  return c
+}
+
+function note(n: number): Message<'NOTE', { n: number }> {
+  return new Message(0, { n }, 'NOTE')
+}
+
+/** The `n` of every NOTE a client saw. */
+function notes(c: RawClient): number[] {
+  return c.messagesOf('NOTE').map((f) => f.d.n as number)
+}
+
+describe('Dispatcher with a Mesa server', () => {
+  it('sends globally, to targets and excluding users; sockets get exactly what they should', async () => {
+    const { url, dispatcher } = await setup(false)
+    const u1a = await connect(url, 'u1')
+    const u1b = await connect(url, 'u1', false)
+    const u2 = await connect(url, 'u2')
+    const anonymous = await connect(url)
+
+    await dispatcher.dispatch(note(1))
+    await dispatcher.dispatch(note(2), ['u1'])
+    await dispatcher.dispatch(note(3), ['*'], ['u1'])
+    await dispatcher.dispatch(note(4), ['u2', 'u1'], ['u2'])
+    // A last message every authenticated socket gets: once it is there, everything before it is too.
+    await dispatcher.dispatch(new Message(0, { n: 99 }, 'NOTE'))
+    for (const c of [u1a, u1b, u2]) await c.waitFor('the last note', () => notes(c).includes(99))
+
+    expect(notes(u1a)).toEqual([1, 2, 4, 99])
+    expect(notes(u1b)).toEqual([1, 2, 4, 99])
+    expect(notes(u2)).toEqual([1, 3, 99])
+    // ['*'] means authenticated users: a socket that never authenticated gets none of it.
+    expect(notes(anonymous)).toEqual([])
+  })
+
+  it('closes every socket of a user on DISCONNECT_CLIENT, and only theirs', async () => {
+    const { url, dispatcher } = await setup(false)
+    const target = [await connect(url, 'troll'), await connect(url, 'troll', false)]
+    const other = await connect(url, 'nice')
+    await dispatcher.dispatch(new DispatchEvent('DISCONNECT_CLIENT', { reason: 'banned' }), ['troll'])
+    for (const c of target) expect(await c.closed).toEqual({ code: 4004, reason: 'banned' })
+    await dispatcher.disconnect(['nobody'])
+    await dispatcher.dispatch(note(1), ['nice'])
+    await other.waitFor('a note', () => notes(other).length === 1)
+    expect(other.isOpen).toBe(true)
+  })
+
+  it('with sync, gives an offline user what was sent meanwhile when they authenticate', async () => {
+    const { url, dispatcher } = await setup(true)
+    // A protocol 2 client resumes from the positions of its previous session.
+    const before = await connect(url, 'v2user')
+    const positions = { ...before.positions }
+    await before.close()
+    await dispatcher.dispatch(note(1), ['v2user', 'legacy'])
+    await dispatcher.dispatch(note(2), ['v2user', 'legacy'])
+    await dispatcher.dispatch(note(3))
+
+    const back = await connect(url)
+    const ack = await back.authenticate({ id: 'v2user' }, { resume: positions })
+    expect(ack.x).toMatchObject({ recovered: true })
+    await back.waitFor('the replay', () => notes(back).length === 3)
+    expect(notes(back)).toEqual([1, 2, 3])
+
+    // A Mesa 1.x client gets its targeted backlog with shouldSync.
+    const legacy = await connect(url, undefined, false)
+    await legacy.authenticate({ id: 'legacy' }, { shouldSync: true })
+    await legacy.waitFor('the backlog', () => notes(legacy).length === 2)
+    expect(notes(legacy)).toEqual([1, 2])
+  })
+})

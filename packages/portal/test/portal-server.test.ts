@@ -1,0 +1,133 @@
+import { MemoryAdapter } from '@mesa/core'
+import { Mesa } from '@mesa/server'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RawClient } from '../../../test/integration/harness/raw-client.js'
+import { Portal, type PortalOptions } from '../src/index.js'
+
+type Incoming = { SAY: { n: number } }
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** A real Mesa server with the portal on, sharing a memory adapter with the portals of the test. */
+async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string }> {
+  const adapter = new MemoryAdapter({ portal: { retryDelayMs: 5 } })
+  cleanups.push(() => adapter.close())
+  const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => done(null, { id: String(data.id), user: { id: data.id } }))
+  })
+  cleanups.push(() => mesa.close())
+  await mesa.listening()
+  return { adapter, url: `ws://127.0.0.1:${mesa.port}` }
+}
+
+function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming> = {}): Portal<Incoming> {
+  const created = new Portal<Incoming>(adapter, options)
+  cleanups.push(() => created.close())
+  return created
+}
+
+async function client(url: string, userId: string): Promise<RawClient> {
+  const c = await RawClient.connect(url, { v2: true })
+  cleanups.push(() => c.terminate())
+  await c.authenticate({ id: userId })
+  return c
+}
+
+describe('Portal with a Mesa server', () => {
+  it('gets connection, authentication, message and disconnection events from real sockets', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const p = portal(adapter)
+    const seen: string[] = []
+    let connectionClient: string | undefined
+    p.on('connection', (clientId) => {
+      connectionClient = clientId
+      seen.push('connection')
+    })
+    p.on('authentication', (userId, clientId) => seen.push(`authentication ${userId} ${clientId === connectionClient}`))
+    p.on('message', (message, userId) => seen.push(`message ${message.type} ${message.data.n} ${userId}`))
+    p.on('disconnection', (userId) => seen.push(`disconnection ${userId}`))
+    await p.whenReady()
+
+    const alice = await client(url, 'alice')
+    alice.dispatch('SAY', { n: 1 })
+    await waitFor('the message', () => seen.length === 3)
+    await alice.close()
+    await waitFor('the disconnection', () => seen.length === 4)
+    expect(seen).toEqual(['connection', 'authentication alice true', 'message SAY 1 alice', 'disconnection alice'])
+  })
+
+  it('gives each event to exactly one of two portals and every event to a reportAllEvents portal', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const handled = new Map<string, number[]>([['a', []], ['b', []]])
+    for (const id of ['a', 'b']) {
+      const p = portal(adapter, { id })
+      p.on('message', (message) => handled.get(id)!.push(message.data.n))
+      await p.whenReady()
+    }
+    const observed: number[] = []
+    const observer = portal(adapter, { id: 'observer', reportAllEvents: true })
+    observer.on('message', (message) => observed.push(message.data.n))
+    await observer.whenReady()
+
+    const bob = await client(url, 'bob')
+    for (let n = 0; n < 20; n++) bob.dispatch('SAY', { n })
+    const all = () => [...handled.values()].flat()
+    await waitFor('20 messages handled and observed', () => all().length === 20 && observed.length === 20)
+    const expected = Array.from({ length: 20 }, (_, n) => n)
+    expect([...all()].sort((x, y) => x - y)).toEqual(expected)
+    expect(handled.get('a')!.length).toBeGreaterThan(0)
+    expect(handled.get('b')!.length).toBeGreaterThan(0)
+    expect([...observed].sort((x, y) => x - y)).toEqual(expected)
+  })
+
+  it('gives the event to another portal when the one handling it is closed mid-event', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const taken: number[] = []
+    const first = portal(adapter, {
+      id: 'first',
+      handler: (event) => {
+        if (event.kind !== 'message') return
+        taken.push(event.message.data.n)
+        return new Promise<void>(() => {})
+      },
+    })
+    await first.whenReady()
+    const carol = await client(url, 'carol')
+    carol.dispatch('SAY', { n: 42 })
+    await waitFor('the first portal to take the message', () => taken.length === 1)
+
+    const second = portal(adapter, { id: 'second' })
+    const got: number[] = []
+    second.on('message', (message) => got.push(message.data.n))
+    await second.whenReady()
+    expect(got).toEqual([])
+    await first.close()
+    await waitFor('the second portal to get it', () => got.length === 1)
+    expect(got).toEqual([42])
+  })
+
+  it('keeps events while no portal runs and delivers them when one starts', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const dave = await client(url, 'dave')
+    for (let n = 0; n < 5; n++) dave.dispatch('SAY', { n })
+    await waitFor('the events to be queued', () => adapter.portal.pendingCount >= 7)
+
+    const late = portal(adapter)
+    const got: number[] = []
+    late.on('message', (message) => got.push(message.data.n))
+    await waitFor('the waiting messages', () => got.length === 5)
+    expect(got).toEqual([0, 1, 2, 3, 4])
+  })
+})
