@@ -39,8 +39,10 @@ describe('MemoryMessageStore', () => {
     const excluding = ['x']
     const position = await store.append('s', { frame: 'f', excluding })
     excluding.push('y')
+    await store.append('s', { frame: 'g', excluding: [], authenticatedOnly: false, undelivered: false })
     const read = await store.readAfter('s', { epoch: position.epoch, seq: 0 })
     expect(read.status === 'ok' && read.entries[0]!.excluding).toEqual(['x'])
+    expect(read.status === 'ok' && read.entries[1]).toEqual({ seq: 2, frame: 'g', time: expect.any(Number) })
   })
 
   it('creates the head with an epoch on first use and keeps it stable', async () => {

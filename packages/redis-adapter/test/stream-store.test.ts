@@ -120,6 +120,22 @@ describe('RedisStreamStore', () => {
     expect(await store.size(userStream('u7'))).toBe(2)
   })
 
+  it('keeps streams whose names contain braces and colons apart', async () => {
+    const { store } = scope.adapter()
+    const names = ['user:a}b', 'user:a', 'user:{a}', 'user:a}:e', 'global']
+    for (const [i, name] of names.entries()) {
+      for (let n = 0; n <= i; n++) await store.append(name, { frame: `${name}#${n}` })
+    }
+    for (const [i, name] of names.entries()) {
+      const head = await store.head(name)
+      expect(head.seq).toBe(i + 1)
+      const read = await store.readAfter(name, { epoch: head.epoch, seq: 0 })
+      expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual(
+        Array.from({ length: i + 1 }, (_, n) => `${name}#${n}`),
+      )
+    }
+  })
+
   it('clears entries but keeps head, and stores cursors', async () => {
     const { store } = scope.adapter()
     const p = await store.append('s', { frame: 'a' })

@@ -135,9 +135,10 @@ export class MemoryMessageStore implements MessageStore {
     const state = this.stateOf(stream)
     const seq = state.seq + 1
     const entry: StoredEntry = { frame: input.frame, seq, time: now }
-    if (input.excluding !== undefined) entry.excluding = input.excluding.slice()
-    if (input.authenticatedOnly !== undefined) entry.authenticatedOnly = input.authenticatedOnly
-    if (input.undelivered !== undefined) entry.undelivered = input.undelivered
+    // Only what carries meaning is kept, as the Redis store does, so both read back alike.
+    if (input.excluding && input.excluding.length > 0) entry.excluding = input.excluding.slice()
+    if (input.authenticatedOnly) entry.authenticatedOnly = true
+    if (input.undelivered) entry.undelivered = true
     state.seq = seq
     state.entries.push(entry)
     state.lastAppend = now
