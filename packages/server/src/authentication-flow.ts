@@ -14,9 +14,9 @@ import {
   type StoredEntry,
   type StreamKind,
   type StreamPosition,
-  toSafeRecord,
   userStream,
 } from '@mesa/core'
+import { sanitizeAuthData } from './auth-data.js'
 import type { ResolvedConfig } from './config.js'
 import type { Connection } from './connection.js'
 
@@ -100,7 +100,7 @@ export class AuthenticationFlow<User> {
       return
     }
     connection.authenticating = true
-    const data = toSafeRecord(frame.d)
+    const data = sanitizeAuthData(frame.d)
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 ? readResume(frame.x) : undefined
     let settled = false

@@ -125,6 +125,7 @@ export class HeartbeatSweep<S> {
       state.attempts++
       if (state.attempts > maxAttempts) {
         this.heartbeats.delete(socket)
+        this.deadlines.delete(socket)
         onTimeout(socket, 'heartbeat')
       } else {
         onBeat(socket, state.attempts, maxAttempts)

@@ -1,3 +1,4 @@
+import type { EventMap, TypedEmitter } from '@mesa/core'
 import { afterEach } from 'vitest'
 import WebSocket from 'ws'
 import { Mesa, type MesaOptions } from '../src/index.js'
@@ -119,12 +120,12 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 }
 
 /** Resolves with the first emission of `event` (its arguments). */
-export function once<A extends unknown[]>(
-  emitter: { once(event: string, listener: (...args: A) => void): unknown },
-  event: string,
+export function once<E extends EventMap<E>, K extends keyof E & string>(
+  emitter: TypedEmitter<E>,
+  event: K,
   timeout = DEFAULT_TIMEOUT,
-): Promise<A> {
-  return withTimeout(new Promise<A>((resolve) => emitter.once(event, (...args: A) => resolve(args))), timeout, event)
+): Promise<E[K]> {
+  return withTimeout(new Promise<E[K]>((resolve) => emitter.once(event, (...args: E[K]) => resolve(args))), timeout, event)
 }
 
 const servers = new Set<Mesa>()

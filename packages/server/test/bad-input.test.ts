@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { CloseCode, Message, ProtocolError } from '../src/index.js'
+import { once, startServer, TestSocket } from './helpers.js'
+
+type Case = [name: string, send: (socket: TestSocket) => void, code: number, errorCode: string]
+
+const cases: Case[] = [
+  ['malformed JSON', (s) => s.send('not json{'), CloseCode.InvalidFrame, 'invalid-json'],
+  ['a JSON array', (s) => s.send('[1,2]'), CloseCode.InvalidFrame, 'invalid-frame'],
+  ['op of the wrong type', (s) => s.send({ op: '0', d: {} }), CloseCode.InvalidFrame, 'invalid-frame'],
+  ['d of the wrong type', (s) => s.send({ op: 0, d: 'x' }), CloseCode.InvalidFrame, 'invalid-frame'],
+  ['t of the wrong type', (s) => s.send({ op: 0, d: {}, t: 5 }), CloseCode.InvalidFrame, 'invalid-frame'],
+  ['o.sync of the wrong type', (s) => s.send({ op: 0, d: {}, o: { sync: 'no' } }), CloseCode.InvalidFrame, 'invalid-frame'],
+  ['an unknown opcode', (s) => s.send({ op: 99, d: {} }), CloseCode.UnknownOpcode, 'unknown-opcode'],
+  ['op 5 (Internal) from a client', (s) => s.send({ op: 5, d: {}, t: 'DISCONNECT_CLIENT' }), CloseCode.UnknownOpcode, 'unknown-opcode'],
+  ['op 1 (server heartbeat) from a client', (s) => s.send({ op: 1, d: {} }), CloseCode.UnknownOpcode, 'unknown-opcode'],
+  ['op 10 (hello) from a client', (s) => s.send({ op: 10, d: { rules: [] } }), CloseCode.UnknownOpcode, 'unknown-opcode'],
+  ['a binary frame', (s) => s.ws.send(Buffer.from('{"op":0,"d":{}}')), CloseCode.UnsupportedData, 'binary-frame'],
+  ['a frame above maxPayload', (s) => s.send({ op: 0, d: { big: 'x'.repeat(2048) } }), CloseCode.MessageTooBig, 'payload-too-large'],
+]
+
+describe('bad input', () => {
+  it.each(cases)('%s: closes the offending socket with its code and reason, reports it, others go on', async (_, send, code, errorCode) => {
+    const { mesa, url } = await startServer({ maxPayload: 1024 })
+    const errored = once(mesa, 'error')
+    const bad = await TestSocket.open(url)
+    const good = await TestSocket.open(url)
+    send(bad)
+    const closed = await bad.waitClose()
+    expect(closed.code).toBe(code)
+    if (code !== CloseCode.MessageTooBig) expect(closed.reason.length).toBeGreaterThan(0)
+    const [error, client] = await errored
+    expect(error).toBeInstanceOf(ProtocolError)
+    expect((error as ProtocolError).code).toBe(errorCode)
+    expect((error as ProtocolError).closeCode).toBe(code)
+    expect(client?.socketId).toEqual(expect.any(String))
+    await mesa.send(new Message(0, { still: 'here' }, 'AFTER'))
+    expect((await good.waitMessages(1))[0]!.d).toEqual({ still: 'here' })
+    const echoed = once(mesa, 'message')
+    good.send({ op: 0, d: {}, t: 'GOOD' })
+    expect((await echoed)[0].type).toBe('GOOD')
+  })
+
+  it('survives a burst of garbage from many sockets without an error listener', async () => {
+    const { mesa, url } = await startServer()
+    const bad = await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
+    const good = await TestSocket.open(url)
+    for (const [i, socket] of bad.entries()) socket.send(i % 2 ? '{"op":' : { op: 42, d: {} })
+    await Promise.all(bad.map((socket) => socket.waitClose()))
+    await mesa.send(new Message(0, {}, 'AFTER'))
+    await good.waitMessages(1)
+  })
+
+  it('a message listener that throws is reported and the socket stays open', async () => {
+    const { mesa, url } = await startServer()
+    mesa.on('message', () => {
+      throw new Error('app bug')
+    })
+    const errored = once(mesa, 'error')
+    const socket = await TestSocket.open(url)
+    socket.send({ op: 0, d: {}, t: 'X' })
+    expect((await errored)[0].message).toBe('app bug')
+    await mesa.send(new Message(0, {}, 'STILL_OPEN'))
+    await socket.waitMessages(1)
+  })
+})

@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { HeartbeatSweep } from '../src/heartbeat-sweep.js'
+import { CloseCode } from '../src/index.js'
+import { startServer, TestSocket } from './helpers.js'
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('heartbeats', () => {
+  it('beats every socket with {} while it acks', async () => {
+    const { url } = await startServer({ heartbeat: { enabled: true, interval: 40 } })
+    const socket = await TestSocket.open(url)
+    expect(socket.hello.d.c_heartbeat_interval).toBe(40)
+    await socket.waitFor(() => socket.frames.filter((f) => f.op === 1).length >= 4, '4 heartbeats')
+    expect(socket.frames.filter((f) => f.op === 1).every((f) => JSON.stringify(f.d) === '{}')).toBe(true)
+    expect(socket.closeCode).toBeUndefined()
+  })
+
+  it('counts missed acks with { tries, max } and closes with 4003 after maxAttempts; an acking socket stays', async () => {
+    const { url } = await startServer({ heartbeat: { enabled: true, interval: 40, maxAttempts: 2 } })
+    const silent = await TestSocket.open(url)
+    silent.autoAck = false
+    const alive = await TestSocket.open(url)
+    const closed = await silent.waitClose()
+    expect(closed.code).toBe(CloseCode.HeartbeatTimeout)
+    const beats = silent.frames.filter((f) => f.op === 1).map((f) => f.d)
+    expect(beats).toEqual([{}, { tries: 1, max: 2 }, { tries: 2, max: 2 }])
+    expect(alive.closeCode).toBeUndefined()
+  })
+
+  it('uses one timer for all sockets, not one per socket', async () => {
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval')
+    const { url } = await startServer({ heartbeat: { enabled: true, interval: 1000 }, authentication: { timeout: 0 } })
+    await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
+    const sweepTimers = setIntervalSpy.mock.calls.filter(([, ms]) => ms === 1000)
+    expect(sweepTimers).toHaveLength(1)
+  })
+
+  it('the sweep stops its timer when the last socket goes and times out authentication on the same tick', () => {
+    vi.useFakeTimers()
+    try {
+      let now = 0
+      const beats: [string, number | undefined][] = []
+      const timeouts: [string, string][] = []
+      const sweep = new HeartbeatSweep<string>({
+        heartbeatInterval: 100,
+        maxAttempts: 5,
+        authenticationTimeout: 250,
+        onBeat: (socket, tries) => beats.push([socket, tries]),
+        onTimeout: (socket, cause) => timeouts.push([socket, cause]),
+        now: () => now,
+      })
+      sweep.add('a')
+      sweep.add('b')
+      sweep.expectAuthentication('b', 0)
+      const advance = (ms: number): void => {
+        for (let i = 0; i < ms / 25; i++) {
+          now += 25
+          vi.advanceTimersByTime(25)
+        }
+      }
+      advance(100)
+      sweep.ack('a')
+      advance(100)
+      expect(beats).toEqual([
+        ['a', undefined],
+        ['b', undefined],
+        ['a', undefined],
+        ['b', 1],
+      ])
+      advance(100)
+      expect(beats.slice(4)).toEqual([
+        ['a', 1],
+        ['b', 2],
+      ])
+      expect(timeouts).toEqual([['b', 'authentication']])
+      sweep.remove('a')
+      sweep.remove('b')
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
