@@ -35,10 +35,12 @@ class ScriptedServer {
     readonly url: string,
   ) {}
 
-  static async start(options: { v2?: boolean; hello?: (socket: ServerSide) => Frame | undefined } = {}) {
+  static async start(
+    options: { v2?: boolean; port?: number; hello?: (socket: ServerSide) => Frame | undefined } = {},
+  ) {
     const wss = new WebSocketServer({
       host: '127.0.0.1',
-      port: 0,
+      port: options.port ?? 0,
       handleProtocols: (protocols) => (options.v2 !== false && protocols.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : false),
     })
     await new Promise<void>((resolve) => wss.once('listening', resolve))
@@ -440,6 +442,51 @@ describe('ClientSession: reconnection', () => {
     expect(delays.slice(0, 5)).toEqual([4, 8, 16, 32, 64])
   })
 
+  it('resets the backoff after a connection that stayed up for resetAfter', async () => {
+    // The server closes connections 0-2 right after their hello, and connection 3 only after it stayed up
+    // longer than resetAfter: the delay after it starts again from the base (8 ms from the hello).
+    let count = 0
+    const server = await serve({
+      hello: (side) => {
+        const n = count++
+        setTimeout(() => side.ws.close(1011, 'flaky'), n === 3 ? 250 : 5)
+        return { op: 10, d: { c_reconnect_interval: 8, rules: [] } }
+      },
+    })
+    const session = client(server.url, { backoff: { resetAfter: 100, random: () => 0.5 } })
+    const delays: number[] = []
+    session.on('disconnected', (_code, _reason, info) => {
+      if (info.delay !== undefined) delays.push(info.delay)
+    })
+    await within('five closes', () => (delays.length >= 5 ? true : undefined), 10_000)
+    expect(delays.slice(0, 5)).toEqual([4, 8, 16, 4, 8])
+  })
+
+  it('also resets the backoff when the stable connection came after failed attempts', async () => {
+    const probe = await ScriptedServer.start()
+    const port = Number(new URL(probe.url).port)
+    await probe.close()
+    const session = client(`ws://127.0.0.1:${port}`, { backoff: { base: 4, resetAfter: 100, random: () => 0.5 } })
+    const delays: number[] = []
+    session.on('disconnected', (_code, _reason, info) => {
+      if (info.delay !== undefined) delays.push(info.delay)
+    })
+    // Nothing listens: the attempts fail and the ceiling grows (4, 8, 16...).
+    await within('three failed attempts', () => (delays.length >= 3 ? true : undefined))
+    const server = await serve({
+      port,
+      hello: (side) => {
+        setTimeout(() => side.ws.close(1011, 'restart'), 250)
+        return { op: 10, d: { c_reconnect_interval: 40, rules: [] } }
+      },
+    })
+    await server.connection(0)
+    const failed = delays.length
+    await within('the stable connection closed', () => (delays.length > failed ? true : undefined))
+    // Reset: half of the hello's base, not of a grown ceiling.
+    expect(delays[failed]).toBe(20)
+  })
+
   it('does not reconnect after terminal close codes', async () => {
     for (const code of [CloseCode.ProtocolError, CloseCode.DisconnectedByServer]) {
       const server = await serve()
@@ -532,9 +579,8 @@ describe('ClientSession: outgoing queue', () => {
     await auth
     session.send(new Message(0, { n: 1 }, 'LIVE'))
     await first.frame(0, 'LIVE')
+    session.once('disconnected', () => session.send(new Message(0, { n: 2 }, 'QUEUED')))
     first.ws.terminate()
-    await within('reconnecting', () => (session.state === 'reconnecting' ? true : undefined))
-    session.send(new Message(0, { n: 2 }, 'QUEUED'))
     const second = await server.connection(1)
     const reauth = await second.frame(2)
     expect(reauth.d).toEqual({ token: 'secret', shouldSync: true })

@@ -14,12 +14,16 @@ export class ReconnectScheduler {
     this.#backoff = new Backoff(options)
   }
 
-  /** Uses the server's announced reconnect interval as the base delay; the attempt count carries over. */
+  /**
+   * Uses the server's announced reconnect interval as the base delay. Called while connected (on the hello):
+   * the attempt count carries over and the connection counts as open from now.
+   */
   setBase(base: number): void {
     const attempts = this.#backoff.attempts
     if (base === this.#backoff.base) return
     this.#backoff = new Backoff({ ...this.#options, base })
     for (let i = 0; i < attempts; i++) this.#backoff.next()
+    this.opened()
   }
 
   opened(): void {
