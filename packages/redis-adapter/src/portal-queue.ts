@@ -69,6 +69,28 @@ local ms, seq = string.match(last, '^(%d+)-(%d+)$')
 return redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
 `)
 
+/**
+ * KEYS: events. ARGV: group, idle ms, and optionally one consumer name to check alone. Deletes consumers that
+ * own no pending event and have not read for that long (portals that closed or died): the group would
+ * otherwise list every portal that ever ran. Nothing is lost by deleting a live one: reading recreates it.
+ */
+const PRUNE_CONSUMERS = new LuaScript(`
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending, idle
+  for i = 1, #consumer, 2 do
+    if consumer[i] == 'name' then name = consumer[i + 1]
+    elseif consumer[i] == 'pending' then pending = consumer[i + 1]
+    elseif consumer[i] == 'idle' then idle = consumer[i + 1] end
+  end
+  if pending == 0 and (name == ARGV[3] or (ARGV[3] == nil and idle >= tonumber(ARGV[2]))) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    removed = removed + 1
+  end
+end
+return removed
+`)
+
 type RawEntry = [id: string, fields: string[]]
 type ReadReply = [stream: string, entries: RawEntry[]][] | null
 
@@ -104,6 +126,8 @@ export class RedisPortalQueue implements PortalQueue {
   private readonly concurrency: number
   private readonly claimIntervalMs: number
   private readonly blockMs: number
+  /** A consumer idle this long with nothing pending is a portal that is gone. */
+  private readonly staleConsumerMs: number
   private readonly consumers = new Set<{ close(): Promise<void> }>()
 
   constructor(
@@ -117,6 +141,7 @@ export class RedisPortalQueue implements PortalQueue {
     this.concurrency = positiveInteger('concurrency', options.concurrency ?? 64)
     this.claimIntervalMs = positiveInteger('claimIntervalMs', options.claimIntervalMs ?? 1000)
     this.blockMs = positiveInteger('blockMs', options.blockMs ?? 2000)
+    this.staleConsumerMs = Math.max(this.claimTimeoutMs * 2, this.blockMs * 10)
   }
 
   async push(event: PortalEvent): Promise<void> {
@@ -271,6 +296,7 @@ export class RedisPortalQueue implements PortalQueue {
         for (const [id, fields] of reply[1]) if (fields) handle(id, fields)
       }
       await TRIM_HANDLED.run(command, [key], [GROUP, Math.floor(this.maxPending / 2)])
+      await PRUNE_CONSUMERS.run(command, [key], [GROUP, this.staleConsumerMs])
     }
     let claiming = false
     const claimTimer = setInterval(() => {
@@ -300,7 +326,10 @@ export class RedisPortalQueue implements PortalQueue {
         await loop
         const unfinished = [...inFlight.keys()]
         inFlight.clear()
-        if (unfinished.length === 0) return
+        if (unfinished.length === 0) {
+          await PRUNE_CONSUMERS.run(command, [key], [GROUP, 0, consumerId]).catch(() => {})
+          return
+        }
         // Hand them over now rather than after the claim timeout.
         await command
           .xclaim(key, GROUP, consumerId, 0, ...unfinished, 'IDLE', this.claimTimeoutMs, 'JUSTID')

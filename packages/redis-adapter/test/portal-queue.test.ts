@@ -154,6 +154,45 @@ describe('RedisPortalQueue', () => {
     await until('the new events', () => handled === 35)
   })
 
+  it('removes the consumers of portals that closed or died once they own nothing', async () => {
+    const namespace = scope.namespace()
+    const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const options = { portal: { claimIntervalMs: 20, blockMs: 20, claimTimeoutMs: 50 } }
+    const server = scope.adapter({ namespace, ...options })
+    const names = async () =>
+      ((await scope.redis().xinfo('CONSUMERS', key, 'portals')) as string[][]).map((c) => c[1]!)
+
+    const closing = scope.adapter({ namespace, ...options })
+    let closingHandled = 0
+    const consumer = await closing.portal.consume({ consumerId: 'closing' }, () => {
+      closingHandled++
+    })
+    await server.portal.push(event(1))
+    await until('the closing portal to handle its event', () => closingHandled === 1)
+    expect(await names()).toContain('closing')
+    await consumer.close()
+    expect(await names()).not.toContain('closing')
+
+    const dying = scope.adapter({ namespace, ...options })
+    let taken = 0
+    await dying.portal.consume({ consumerId: 'dying' }, () => {
+      taken++
+      return new Promise<void>(() => {})
+    })
+    await server.portal.push(event(2))
+    await until('the dying portal to take its event', () => taken === 1)
+    // Its process is gone: its connections drop without acknowledging or handing over anything.
+    dying.client.disconnect()
+    await dying.close()
+    expect(await names()).toContain('dying')
+
+    const staying = scope.adapter({ namespace, ...options })
+    const handled: string[] = []
+    await staying.portal.consume({ consumerId: 'staying' }, (e) => void handled.push(e.clientId))
+    await until('the survivor to claim the event', () => handled.includes('c2'))
+    await until('the dead consumer to be pruned', async () => !(await names()).includes('dying'))
+  })
+
   it('recreates its group when Redis lost the stream', async () => {
     const namespace = scope.namespace()
     const adapter = scope.adapter({ namespace, portal: fast })
