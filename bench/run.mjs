@@ -1,0 +1,173 @@
+// `pnpm bench`: Mesa's hot paths against a baseline measured in the same run on the same machine.
+// Figures are ratios (machines here are shared and noisy; absolute numbers mean little).
+// Server cost is measured as this process's CPU time per delivered message; clients run in a child process.
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import { fork } from 'node:child_process'
+import { MemoryMessageStore, Message, encodeMessage } from '../packages/core/dist/index.js'
+import { Mesa } from '../packages/server/dist/index.js'
+import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
+
+const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 300)
+const BROADCASTS = Number(process.env.BENCH_BROADCASTS ?? 400)
+const TARGETED_SENDS = Number(process.env.BENCH_TARGETED ?? 3000)
+const TARGETED_SOCKETS = Number(process.env.BENCH_TARGETED_SOCKETS ?? 2000)
+const RECIPIENTS = 5
+
+function ask(clients, command) {
+  clients.send(command)
+  return once(clients, 'message').then(([reply]) => reply)
+}
+
+async function startClients(url, count, authenticate) {
+  const clients = fork(new URL('./clients-process.mjs', import.meta.url), [JSON.stringify({ url, count, authenticate })])
+  await ask(clients, 'open')
+  return clients
+}
+
+async function waitFor(clients, expected, deadlineMs = 120_000) {
+  const end = Date.now() + deadlineMs
+  for (;;) {
+    const { received } = await ask(clients, 'count')
+    if (received >= expected) return received
+    if (Date.now() > end) throw new Error(`only ${received} of ${expected} messages arrived`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Runs `send(i)` `count` times in batches of one event-loop tick; returns server CPU µs spent and wall ms. */
+async function measure(count, batch, send, clients, expected) {
+  const cpuStart = process.cpuUsage()
+  const wallStart = performance.now()
+  for (let i = 0; i < count; i += batch) {
+    for (let j = i; j < Math.min(count, i + batch); j++) send(j)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await waitFor(clients, expected)
+  const cpu = process.cpuUsage(cpuStart)
+  return { cpuMicros: cpu.user + cpu.system, wallMs: performance.now() - wallStart }
+}
+
+/** The 1.x way: a plain ws server that serializes per socket and writes each message on its own. */
+async function baselineServer() {
+  const http = createServer()
+  const wss = new WebSocketServer({ server: http })
+  const byConnection = new Map()
+  wss.on('connection', (ws) => {
+    ws.send(JSON.stringify({ op: 10, d: { rules: [] } }))
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString())
+      if (frame.op === 2) {
+        byConnection.set(ws, frame.d.id)
+        ws.send(JSON.stringify({ op: 22, d: {} }))
+      }
+    })
+  })
+  http.listen(0, '127.0.0.1')
+  await once(http, 'listening')
+  return {
+    url: `ws://127.0.0.1:${http.address().port}/baseline`,
+    broadcast(message) {
+      for (const ws of wss.clients) ws.send(JSON.stringify(message.toJSON()))
+    },
+    sendTo(message, recipients) {
+      // 1.x: scan every socket for every recipient.
+      for (const id of recipients) {
+        for (const ws of wss.clients) if (byConnection.get(ws) === id) ws.send(JSON.stringify(message.toJSON()))
+      }
+    },
+    async close() {
+      for (const ws of wss.clients) ws.terminate()
+      wss.close()
+      http.close()
+    },
+  }
+}
+
+async function mesaServer() {
+  const mesa = new Mesa({ port: 0 })
+  mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
+  await mesa.listening()
+  return {
+    url: `ws://127.0.0.1:${mesa.port}/`,
+    broadcast(message) {
+      mesa.send(message)
+    },
+    sendTo(message, recipients) {
+      mesa.send(message, recipients)
+    },
+    close: () => mesa.close(),
+  }
+}
+
+const payload = { content: 'The quick brown fox jumps over the lazy dog', author: { id: '42', name: 'Ada' }, tags: ['a', 'b', 'c'] }
+
+async function broadcastRun(makeServer) {
+  const server = await makeServer()
+  const clients = await startClients(server.url, SOCKETS, false)
+  const message = new Message(0, payload, 'NEW_MESSAGE')
+  const result = await measure(BROADCASTS, 20, () => server.broadcast(message), clients, SOCKETS * BROADCASTS)
+  await ask(clients, 'close')
+  await once(clients, 'exit')
+  await server.close()
+  return { ...result, perDelivery: result.cpuMicros / (SOCKETS * BROADCASTS) }
+}
+
+async function targetedRun(makeServer) {
+  const server = await makeServer()
+  const clients = await startClients(server.url, TARGETED_SOCKETS, true)
+  const message = new Message(0, payload, 'NEW_MESSAGE')
+  const recipients = Array.from({ length: TARGETED_SENDS }, (_, i) =>
+    Array.from({ length: RECIPIENTS }, (_, j) => `u${(i * 7 + j * 131) % TARGETED_SOCKETS}`),
+  )
+  const result = await measure(TARGETED_SENDS, 50, (i) => server.sendTo(message, recipients[i]), clients, TARGETED_SENDS * RECIPIENTS)
+  await ask(clients, 'close')
+  await once(clients, 'exit')
+  await server.close()
+  return { ...result, perSend: result.cpuMicros / TARGETED_SENDS }
+}
+
+function heapUsed() {
+  globalThis.gc?.()
+  return process.memoryUsage().heapUsed
+}
+
+async function storeRun() {
+  const users = 500
+  const perUser = 1000
+  const before = heapUsed()
+  // 1.x: an unbounded hash of arrays (`undelivered_messages`).
+  const legacy = new Map()
+  for (let u = 0; u < users; u++) for (let i = 0; i < perUser; i++) {
+    const list = legacy.get(`u${u}`) ?? []
+    list.push(JSON.stringify({ op: 0, d: { ...payload, i }, t: 'NEW_MESSAGE' }))
+    legacy.set(`u${u}`, list)
+  }
+  const legacyBytes = heapUsed() - before
+  legacy.clear()
+  const base = heapUsed()
+  const store = new MemoryMessageStore({ maxEntries: 100 })
+  for (let u = 0; u < users; u++) for (let i = 0; i < perUser; i++) {
+    await store.append(`user:u${u}`, { frame: encodeMessage(new Message(0, { ...payload, i }, 'NEW_MESSAGE')) })
+  }
+  const mesaBytes = heapUsed() - base
+  return { legacyBytes, mesaBytes, users, perUser }
+}
+
+const ratio = (a, b) => (a / b).toFixed(2)
+
+console.log(`Mesa benchmark: ${SOCKETS} sockets x ${BROADCASTS} broadcasts; ${TARGETED_SOCKETS} sockets x ${TARGETED_SENDS} targeted sends of ${RECIPIENTS} recipients`)
+const baseBroadcast = await broadcastRun(baselineServer)
+const mesaBroadcast = await broadcastRun(mesaServer)
+console.log(
+  `broadcast fan-out: server CPU per delivered message baseline ${baseBroadcast.perDelivery.toFixed(2)} µs, Mesa ${mesaBroadcast.perDelivery.toFixed(2)} µs -> Mesa is ${ratio(baseBroadcast.perDelivery, mesaBroadcast.perDelivery)}x cheaper; wall time ratio ${ratio(baseBroadcast.wallMs, mesaBroadcast.wallMs)}x`,
+)
+const baseTargeted = await targetedRun(baselineServer)
+const mesaTargeted = await targetedRun(mesaServer)
+console.log(
+  `targeted sends (${TARGETED_SOCKETS} sockets): server CPU per send baseline ${baseTargeted.perSend.toFixed(1)} µs, Mesa ${mesaTargeted.perSend.toFixed(1)} µs -> Mesa is ${ratio(baseTargeted.perSend, mesaTargeted.perSend)}x cheaper`,
+)
+const store = await storeRun()
+console.log(
+  `redelivery store, ${store.users} users x ${store.perUser} messages: 1.x unbounded hash ${(store.legacyBytes / 2 ** 20).toFixed(1)} MiB, Mesa bounded (100/stream) ${(store.mesaBytes / 2 ** 20).toFixed(1)} MiB -> ${ratio(store.legacyBytes, store.mesaBytes)}x smaller`,
+)
