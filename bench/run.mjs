@@ -144,6 +144,8 @@ async function storeRun() {
     legacy.set(`u${u}`, list)
   }
   const legacyBytes = heapUsed() - before
+  // Read after measuring so neither structure is collected before it is counted.
+  if (legacy.get('u0').length !== perUser) throw new Error('baseline lost messages')
   legacy.clear()
   const base = heapUsed()
   const store = new MemoryMessageStore({ maxEntries: 100 })
@@ -151,6 +153,8 @@ async function storeRun() {
     await store.append(`user:u${u}`, { frame: encodeMessage(new Message(0, { ...payload, i }, 'NEW_MESSAGE')) })
   }
   const mesaBytes = heapUsed() - base
+  const kept = await store.readAfter('user:u0', { epoch: (await store.head('user:u0')).epoch, seq: 0 })
+  if (kept.status !== 'trimmed') throw new Error(`the bounded store kept everything (${kept.status})`)
   return { legacyBytes, mesaBytes, users, perUser }
 }
 
