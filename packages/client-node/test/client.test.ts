@@ -135,7 +135,8 @@ describe('@mesa/client-node against @mesa/server', () => {
   it('resumes exactly once after the socket died silently', async () => {
     const adapter = new MemoryAdapter()
     cleanups.push(() => adapter.close())
-    const { mesa, url } = await server({ adapter, sync: { enabled: true }, reconnect: { enabled: true, interval: 20 } })
+    // No reconnect interval in the hello: the client's own long backoff applies, so it stays away until told.
+    const { mesa, url } = await server({ adapter, sync: { enabled: true } })
     const c = client(url, { backoff: { base: 60_000, max: 60_000 } })
     const seen: unknown[] = []
     c.on('message', (message) => seen.push(message.data.n))
@@ -168,5 +169,32 @@ describe('@mesa/client-node against @mesa/server', () => {
     await within('both sockets', () => (seen.a!.length === 4 && seen.b!.length === 4 ? true : undefined))
     expect(seen).toEqual({ a: [1, 2, 3, 'all'], b: [1, 2, 3, 'all'] })
     expect(a.positions).toEqual(b.positions)
+  })
+
+  it('is told when its missed history was trimmed away: resync with the reason, then live again', async () => {
+    const adapter = new MemoryAdapter({ retention: { maxEntries: 2 } })
+    cleanups.push(() => adapter.close())
+    // No reconnect interval in the hello: the client's own long backoff applies, so it stays away until told.
+    const { mesa, url } = await server({ adapter, sync: { enabled: true } })
+    const c = client(url, { backoff: { base: 60_000, max: 60_000 } })
+    const seen: unknown[] = []
+    c.on('message', (message) => seen.push(message.data.n))
+    const resyncs: unknown[] = []
+    c.on('resync', (reason, positions) => resyncs.push([reason, positions]))
+    await c.authenticate({ token: 'good', id: 'u3' })
+    await mesa.send(new Message(0, { n: 1 }, 'N'), ['u3'])
+    await within('first', () => (seen.length === 1 ? true : undefined))
+    const epoch = c.positions.user!.epoch
+    mesa.clientList[0]!.request.socket.destroy()
+    await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
+    // Five more while away; the store keeps the last two, so 2..4 are gone.
+    for (const n of [2, 3, 4, 5, 6]) await mesa.send(new Message(0, { n }, 'N'), ['u3'])
+    const authenticated = new Promise<{ recovered: boolean; reason?: string }>((resolve) => c.once('authenticated', resolve))
+    c.reconnectNow()
+    expect(await authenticated).toMatchObject({ recovered: false, reason: 'trimmed' })
+    expect(resyncs).toEqual([['trimmed', expect.objectContaining({ user: { epoch, seq: 6 } })]])
+    await mesa.send(new Message(0, { n: 7 }, 'N'), ['u3'])
+    await within('live after resync', () => (seen.length === 2 ? true : undefined))
+    expect(seen).toEqual([1, 7])
   })
 })
