@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import {
   type Adapter,
+  Backoff,
   ConfigError,
   frameToMessage,
   type MessageMap,
@@ -36,6 +37,12 @@ export interface PortalOptions<M extends MessageMap = UntypedMessages> {
 type PortalState = 'starting' | 'ready' | 'closing' | 'closed'
 
 /**
+ * Pauses between attempts to start consuming while the adapter fails (Redis unreachable at start): quick at
+ * first, then at most 10 s apart, jittered so that many portals restarting together do not retry in step.
+ */
+const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
+
+/**
  * Receives the client events of every Mesa server that shares the adapter (started with
  * `portal: { enabled: true }`). Load-balanced: each event goes to one portal. At least once: an event counts
  * as done only when its listeners returned without throwing and `handler` resolved; otherwise, or when the
@@ -51,6 +58,8 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
   private consumer: PortalConsumer | undefined
   private readonly started: Promise<void>
   private closing: Promise<void> | undefined
+  /** Ends the pause before the next attempt to start consuming, when `close()` is called during it. */
+  private cancelRetry: (() => void) | undefined
 
   /**
    * @param adapterOrUrl an `Adapter` shared with servers (the portal does not close it), or a Redis URL: the
@@ -98,11 +107,7 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
       this.adapter = adapter
       this.ownsAdapter = owned
       if (owned) adapter.on('error', this.forwardAdapterError)
-      if (this.state !== 'starting') throw new PortalClosedError()
-      const consumer = await adapter.portal.consume(
-        { consumerId: this.id, reportAllEvents: this.reportAllEvents },
-        (event) => this.handle(event),
-      )
+      const consumer = await this.consume(adapter)
       this.consumer = consumer
       if (this.state !== 'starting') {
         // close() ran while consume() was pending; it could not see the consumer, so stop it here.
@@ -117,8 +122,36 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
     }
   }
 
+  /**
+   * Starts consuming, retrying while the adapter fails (each failure is reported through `error`) until it
+   * succeeds or the portal is closed. A `ConfigError` is not retried: the same call would fail again.
+   */
+  private async consume(adapter: Adapter): Promise<PortalConsumer> {
+    const backoff = new Backoff(START_BACKOFF)
+    for (;;) {
+      if (this.state !== 'starting') throw new PortalClosedError()
+      try {
+        return await adapter.portal.consume({ consumerId: this.id, reportAllEvents: this.reportAllEvents }, (event) =>
+          this.handle(event),
+        )
+      } catch (error) {
+        if (error instanceof ConfigError) throw error
+        this.emit('error', toError(error))
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoff.next())
+        this.cancelRetry = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.cancelRetry = undefined
+    }
+  }
+
   private async shutdown(): Promise<void> {
     this.state = 'closing'
+    this.cancelRetry?.()
     await this.started.catch(() => {})
     const { consumer, adapter } = this
     this.consumer = undefined

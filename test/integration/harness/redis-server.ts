@@ -25,8 +25,9 @@ export class RedisServer {
     this.dir = mkdtempSync(join(tmpdir(), 'mesa-redis-'))
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort())
+  /** Starts one on `port` (default: a free one). */
+  static async start(port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()))
     await server.start()
     return server
   }
