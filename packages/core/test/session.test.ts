@@ -709,3 +709,53 @@ describe('ClientSession: Mesa 1.x servers', () => {
     expect(session.protocol).toBe(1)
   })
 })
+
+describe('ClientSession: typed message maps', () => {
+  it('types incoming messages as a union discriminated by type, and outgoing ones by the outgoing map', async () => {
+    // Type aliases, not interfaces: a map must have an index signature (`MessageMap`).
+    type Incoming = {
+      NEW_MESSAGE: { content: string }
+      STATUS: { online: boolean }
+    }
+    type Outgoing = {
+      TYPING: { room: string }
+    }
+    const server = await serve()
+    const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, WebSocket)
+    cleanups.push(() => session.disconnect())
+    const side = await server.connection(0)
+    const contents: string[] = []
+    session.on('message', (message) => {
+      if (message.type === 'NEW_MESSAGE') contents.push(message.data.content)
+      // @ts-expect-error: STATUS data has no content
+      else contents.push(message.data.content)
+    })
+    session.send(new Message(0, { room: 'a' }, 'TYPING'))
+    // @ts-expect-error: not an outgoing type
+    expect(() => session.send(new Message(0, { content: 'x' }, 'NEW_MESSAGE'))).not.toThrow()
+    side.send(dispatch('NEW_MESSAGE', { content: 'hi' }))
+    await within('typed message', () => contents[0])
+    expect(contents).toEqual(['hi'])
+    const user: Promise<{ id: string }> = session.authenticate({})
+    side.send(ack({ id: 'typed' }))
+    await expect(user).resolves.toEqual({ id: 'typed' })
+  })
+})
+
+describe('ClientSession: authenticate() while reconnecting', () => {
+  it('sends the credentials once the next connection has its hello', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 60_000, max: 60_000 } })
+    const first = await server.connection(0)
+    await within('open', () => (session.state === 'open' ? true : undefined))
+    first.ws.close(1011, 'restart')
+    await within('reconnecting', () => (session.state === 'reconnecting' ? true : undefined))
+    const result = session.authenticate({ token: 'later' })
+    session.reconnectNow()
+    const second = await server.connection(1)
+    expect((await second.frame(2)).d).toEqual({ token: 'later', shouldSync: true })
+    second.send(ack({ id: 'later' }))
+    await expect(result).resolves.toEqual({ id: 'later' })
+  })
+})
+
