@@ -21,6 +21,8 @@ export class TestSocket {
   closeReason: string | undefined
   /** Answer op 1 with op 11 (a live client); set false to play a client that stopped acking. */
   autoAck = true
+  /** Called with every frame as it arrives, before waiters are checked. */
+  readonly onFrame: ((frame: WireFrame) => void)[] = []
   readonly closed: Promise<{ code: number; reason: string }>
   private readonly waiters = new Set<() => void>()
 
@@ -31,6 +33,7 @@ export class TestSocket {
       const frame = JSON.parse(String(data)) as WireFrame
       this.frames.push(frame)
       if (frame.op === 1 && this.autoAck) this.send({ op: 11, d: {} })
+      for (const listener of this.onFrame) listener(frame)
       this.notify()
     })
     this.closed = new Promise((resolve) => {

@@ -6,7 +6,7 @@ import { settle, startServer, TestSocket, track } from './helpers.js'
 
 describe('graceful shutdown', () => {
   it('closes every socket with 1001, resolves once all are closed, and stops accepting', async () => {
-    const { mesa, url } = await startServer({ heartbeat: { enabled: true, interval: 20 }, authentication: { timeout: 100 } })
+    const { mesa, url } = await startServer({ heartbeat: { enabled: true, interval: 1000 }, authentication: { timeout: 1000 } })
     const disconnections: number[] = []
     mesa.on('disconnection', (code) => disconnections.push(code))
     const sockets = await Promise.all(Array.from({ length: 5 }, () => TestSocket.open(url)))

@@ -1,0 +1,380 @@
+import { MemoryAdapter, type StreamPosition, StoreError, userStream } from '@mesa/core'
+import { describe, expect, it, vi } from 'vitest'
+import { CloseCode, Message, Mesa, type MesaOptions } from '../src/index.js'
+import { settle, startServer, TestSocket, track, type WireFrame } from './helpers.js'
+
+interface Positions {
+  user?: StreamPosition
+  global?: StreamPosition
+}
+
+/** A synced server that authenticates `{ id }` as user `id`. */
+async function syncServer(options: MesaOptions = {}): Promise<{ mesa: Mesa; url: string; adapter: MemoryAdapter }> {
+  const adapter = (options.adapter as MemoryAdapter | undefined) ?? new MemoryAdapter()
+  const { mesa, url } = await startServer({ ...options, adapter, sync: { enabled: true, ...options.sync } })
+  mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
+  return { mesa, url, adapter }
+}
+
+/** A v2 client's view: positions it delivered up to, and the messages it delivered (s beyond the position). */
+class Tracker {
+  positions: Positions = {}
+  delivered: WireFrame[] = []
+
+  /** Reads op 22 (adopting heads unless resuming succeeded) and every op 0 after it in `socket`. */
+  follow(socket: TestSocket, resumed: boolean): void {
+    const ackIndex = socket.frames.findIndex((f) => f.op === 22)
+    const ack = socket.frames[ackIndex]!
+    const heads = (ack.x?.streams ?? {}) as Positions
+    if (!(resumed && ack.x?.recovered === true)) this.positions = { ...heads }
+    for (const kind of ['user', 'global'] as const) {
+      if (!this.positions[kind] && heads[kind]) this.positions[kind] = { ...heads[kind]! }
+    }
+    let index = ackIndex + 1
+    const pump = (): void => {
+      for (; index < socket.frames.length; index++) {
+        const frame = socket.frames[index]!
+        if (frame.op !== 0) continue
+        const kind = frame.x?.st === 'g' ? 'global' : 'user'
+        const position = this.positions[kind]
+        if (frame.s !== undefined && position) {
+          if (frame.s <= position.seq) continue
+          position.seq = frame.s
+        }
+        this.delivered.push(frame)
+      }
+    }
+    pump()
+    socket.onFrame.push(pump)
+  }
+
+  async connect(url: string, id: string): Promise<TestSocket> {
+    const socket = await TestSocket.open(url, { v2: true })
+    const resume = this.positions.user || this.positions.global
+    await socket.authenticate({ id }, resume ? { resume: this.positions } : undefined)
+    this.follow(socket, resume !== undefined)
+    return socket
+  }
+
+  numbers(): unknown[] {
+    return this.delivered.map((frame) => frame.d.n)
+  }
+}
+
+const send = (mesa: Mesa, n: number, to?: string[], type = 'M'): Promise<void> =>
+  mesa.send(new Message(0, { n }, type), to)
+
+describe('redelivery (protocol 2)', () => {
+  it('tells a client its stream heads when it authenticates, before any message', async () => {
+    const { url } = await syncServer()
+    const socket = await TestSocket.open(url, { v2: true })
+    const ack = await socket.authenticate({ id: 'fresh' })
+    expect(ack.d).toEqual({})
+    expect(ack.x).toEqual({
+      streams: { user: { epoch: expect.any(String), seq: 0 }, global: { epoch: expect.any(String), seq: 0 } },
+      recovered: true,
+    })
+  })
+
+  it('numbers live messages per stream: s in the user stream, s and x.st "g" in the global one; 1.x sockets see neither', async () => {
+    const { mesa, url } = await syncServer()
+    const v2 = await TestSocket.open(url, { v2: true })
+    await v2.authenticate({ id: 'u' })
+    const v1 = await TestSocket.open(url)
+    await v1.authenticate({ id: 'u' })
+    await send(mesa, 1, ['u'])
+    await send(mesa, 2)
+    await send(mesa, 3, ['u'])
+    expect((await v2.waitMessages(3)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
+      { n: 1, s: 1, x: undefined },
+      { n: 2, s: 1, x: { st: 'g' } },
+      { n: 3, s: 2, x: undefined },
+    ])
+    expect((await v1.waitMessages(3)).map((f) => Object.keys(f).sort().join())).toEqual(['d,op,t', 'd,op,t', 'd,op,t'])
+  })
+
+  it('replays what was missed after a clean disconnect, in order, then continues live', async () => {
+    const { mesa, url } = await syncServer()
+    const replayed: unknown[][] = []
+    mesa.use(() => ({ onRedeliverUndeliverableMessages: (messages) => void replayed.push(messages.map((m) => m.data)) }))
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'r')
+    await send(mesa, 1, ['r'])
+    await send(mesa, 2)
+    await first.waitMessages(2)
+    first.close()
+    await first.waitClose()
+    for (let n = 3; n <= 6; n++) await send(mesa, n, n % 2 ? ['r'] : undefined)
+    const second = await tracker.connect(url, 'r')
+    await send(mesa, 7, ['r'])
+    await second.waitFor(() => tracker.delivered.length === 7, '7 delivered')
+    expect(tracker.numbers()).toEqual([1, 2, 3, 5, 4, 6, 7])
+    expect(second.frames.find((f) => f.op === 22)!.x!.recovered).toBe(true)
+    expect(replayed).toEqual([[{ n: 3 }, { n: 5 }, { n: 4 }, { n: 6 }]])
+  })
+
+  it('replays messages written to a socket that was terminate()d abruptly', async () => {
+    const { mesa, url } = await syncServer()
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 't')
+    await send(mesa, 1, ['t'])
+    await first.waitMessages(1)
+    first.onFrame.length = 0
+    first.terminate()
+    // Written while the server may still think the socket is alive: lost on the wire, kept in the store.
+    await send(mesa, 2, ['t'])
+    await send(mesa, 3, ['t'])
+    await first.waitClose()
+    const second = await tracker.connect(url, 't')
+    await second.waitFor(() => tracker.delivered.length === 3, '3 delivered')
+    expect(tracker.numbers()).toEqual([1, 2, 3])
+  })
+
+  it('replays what went to a client that stopped acking heartbeats and was closed with 4003', async () => {
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'h')
+    await send(mesa, 1, ['h'])
+    await first.waitFor(() => tracker.delivered.length === 1, '1 delivered')
+    // The application hangs: it neither acks nor processes what arrives any more.
+    first.autoAck = false
+    first.onFrame.length = 0
+    await send(mesa, 2, ['h'])
+    await send(mesa, 3, ['h'])
+    expect((await first.waitClose()).code).toBe(CloseCode.HeartbeatTimeout)
+    const second = await tracker.connect(url, 'h')
+    await second.waitFor(() => tracker.delivered.length === 3, '3 delivered')
+    expect(tracker.numbers()).toEqual([1, 2, 3])
+  })
+
+  it('interleaves a paced replay with live messages: each once, in order, none skipped on the wire', async () => {
+    const { mesa, url } = await syncServer({ sync: { redeliveryInterval: 15 } })
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'i')
+    first.close()
+    await first.waitClose()
+    for (let n = 1; n <= 8; n++) await send(mesa, n, ['i'])
+    const second = await tracker.connect(url, 'i')
+    await second.waitMessages(1)
+    for (let n = 9; n <= 14; n++) void send(mesa, n, ['i'])
+    await second.waitFor(() => tracker.delivered.length === 14, '14 delivered')
+    expect(tracker.numbers()).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
+    expect(second.messages.map((f) => f.s)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
+  })
+
+  it('two sockets of one user: each gets every message once, the one that was away by replay', async () => {
+    const { mesa, url } = await syncServer()
+    const stays = new Tracker()
+    const leaves = new Tracker()
+    const staying = await stays.connect(url, 'two')
+    const away = await leaves.connect(url, 'two')
+    await send(mesa, 1, ['two'])
+    await away.waitFor(() => leaves.delivered.length === 1, 'first')
+    away.close()
+    await away.waitClose()
+    await send(mesa, 2, ['two'])
+    await send(mesa, 3)
+    const back = await leaves.connect(url, 'two')
+    await send(mesa, 4, ['two'])
+    await back.waitFor(() => leaves.delivered.length === 4, 'all on the returning socket')
+    await staying.waitFor(() => stays.delivered.length === 4, 'all on the staying socket')
+    expect(stays.numbers()).toEqual([1, 2, 3, 4])
+    expect(leaves.numbers()).toEqual([1, 2, 3, 4])
+  })
+
+  it('skips global messages that excluded the user, live and in replay, without reading gaps', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const tracker = new Tracker()
+    const socket = await tracker.connect(url, 'x')
+    const readAfter = vi.spyOn(adapter.store, 'readAfter')
+    await mesa.send(new Message(0, { n: 1 }, 'G'), ['*'], ['x'])
+    await mesa.send(new Message(0, { n: 2 }, 'G'), ['*'])
+    await socket.waitFor(() => tracker.delivered.length === 1, 'one')
+    expect(readAfter).not.toHaveBeenCalled()
+    socket.close()
+    await socket.waitClose()
+    await mesa.send(new Message(0, { n: 3 }, 'G'), ['*'], ['x'])
+    await mesa.send(new Message(0, { n: 4 }, 'G'))
+    const back = await tracker.connect(url, 'x')
+    await back.waitFor(() => tracker.delivered.length === 2, 'two')
+    await settle()
+    expect(tracker.numbers()).toEqual([2, 4])
+    expect(back.messages.map((f) => f.d.n)).toEqual([4])
+  })
+
+  it('fills a gap from the store when a later position arrives first', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const tracker = new Tracker()
+    const socket = await tracker.connect(url, 'g')
+    // Stored but its envelope never arrives here (e.g. published by a server whose message is still in flight).
+    await adapter.store.append(userStream('g'), { frame: '{"op":0,"d":{"n":1},"t":"M"}' })
+    await send(mesa, 2, ['g'])
+    await socket.waitFor(() => tracker.delivered.length === 2, 'both')
+    expect(tracker.numbers()).toEqual([1, 2])
+    expect(socket.messages.map((f) => f.s)).toEqual([1, 2])
+  })
+
+  it('tells a client whose position was trimmed away that it did not recover, and replays nothing', async () => {
+    const adapter = new MemoryAdapter({ retention: { maxEntries: 3 } })
+    const { mesa, url } = await syncServer({ adapter })
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'trim')
+    first.close()
+    await first.waitClose()
+    for (let n = 1; n <= 5; n++) await send(mesa, n, ['trim'])
+    const second = await tracker.connect(url, 'trim')
+    const ack = second.frames.find((f) => f.op === 22)!
+    expect(ack.x).toMatchObject({ recovered: false, reason: 'trimmed', streams: { user: { seq: 5 } } })
+    await send(mesa, 6, ['trim'])
+    await second.waitMessages(1)
+    await settle()
+    expect(second.messages.map((f) => f.d.n)).toEqual([6])
+  })
+
+  it('does not resume from another epoch', async () => {
+    const { url } = await syncServer()
+    const socket = await TestSocket.open(url, { v2: true })
+    const ack = await socket.authenticate({ id: 'e' }, { resume: { user: { epoch: 'from-another-history', seq: 3 } } })
+    expect(ack.x).toMatchObject({ recovered: false, reason: 'epoch-changed' })
+  })
+
+  it('never stores a message with sync: false, and sends it without s', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const tracker = new Tracker()
+    const socket = await tracker.connect(url, 'typing')
+    await mesa.send(new Message(0, { n: 1 }, 'TYPING', { sync: false }), ['typing'])
+    const [live] = await socket.waitMessages(1)
+    expect(live).toEqual({ op: 0, d: { n: 1 }, t: 'TYPING', o: { sync: false } })
+    socket.close()
+    await socket.waitClose()
+    await mesa.send(new Message(0, { n: 2 }, 'TYPING', { sync: false }), ['typing'])
+    await mesa.send(new Message(0, { n: 3 }, 'TYPING', { sync: false }))
+    expect(adapter.store.totalSize()).toBe(0)
+    const back = await tracker.connect(url, 'typing')
+    await settle()
+    expect(back.messages).toEqual([])
+  })
+
+  it('rejects send with StoreError when the store fails, and nobody gets the message', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const socket = await TestSocket.open(url, { v2: true })
+    await socket.authenticate({ id: 'sf' })
+    vi.spyOn(adapter.store, 'appendMany').mockRejectedValueOnce(new Error('disk full'))
+    vi.spyOn(adapter.store, 'append').mockRejectedValueOnce(new Error('disk full'))
+    const errors: Error[] = []
+    mesa.on('error', (error) => errors.push(error))
+    await expect(send(mesa, 1, ['sf'])).rejects.toBeInstanceOf(StoreError)
+    await expect(send(mesa, 2)).rejects.toThrow(/disk full/)
+    await send(mesa, 3, ['sf'])
+    const [only] = await socket.waitMessages(1)
+    await settle()
+    expect(socket.messages).toEqual([only])
+    expect(only!.d.n).toBe(3)
+    expect(errors.filter((error) => error instanceof StoreError)).toHaveLength(2)
+  })
+
+  it('client.send resolves once stored and rejects with StoreError when storing fails', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const connected = new Promise<import('../src/index.js').ServerClient>((resolve) => mesa.once('connection', resolve))
+    const socket = await TestSocket.open(url, { v2: true })
+    const client = await connected
+    await socket.authenticate({ id: 'cs' })
+    await client.send(new Message(0, { n: 1 }, 'M'))
+    expect(adapter.store.size(userStream('cs'))).toBe(1)
+    vi.spyOn(adapter.store, 'appendMany').mockRejectedValueOnce(new Error('store down'))
+    await expect(client.send(new Message(0, { n: 2 }, 'M'))).rejects.toBeInstanceOf(StoreError)
+  })
+
+  it('with sync disabled nothing is stored and no s is sent', async () => {
+    const adapter = new MemoryAdapter()
+    const { mesa, url } = await startServer({ adapter })
+    mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'n', user: {} })))
+    const socket = await TestSocket.open(url, { v2: true })
+    const ack = await socket.authenticate({})
+    expect(ack.x).toBeUndefined()
+    await send(mesa, 1, ['n'])
+    expect((await socket.waitMessages(1))[0]!.s).toBeUndefined()
+    expect(adapter.store.totalSize()).toBe(0)
+  })
+})
+
+describe('redelivery for Mesa 1.x clients', () => {
+  it('replays what was stored while the user was offline, with s = stored seq, once', async () => {
+    const { mesa, url } = await syncServer()
+    const undeliverable: [unknown, string[]][] = []
+    mesa.use(() => ({ onUndeliverableMessageSent: (message, ids) => void undeliverable.push([message.data, ids]) }))
+    const online = await TestSocket.open(url)
+    await online.authenticate({ id: 'legacy' })
+    await send(mesa, 1, ['legacy'])
+    await online.waitMessages(1)
+    online.close()
+    await online.waitClose()
+    await settle()
+    await send(mesa, 2, ['legacy', 'other'])
+    await send(mesa, 3, ['legacy'])
+    expect(undeliverable).toEqual([
+      [{ n: 2 }, ['legacy', 'other']],
+      [{ n: 3 }, ['legacy']],
+    ])
+    const back = await TestSocket.open(url)
+    await back.authenticate({ id: 'legacy', shouldSync: true })
+    expect((await back.waitMessages(2)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
+      { n: 2, s: 2, x: undefined },
+      { n: 3, s: 3, x: undefined },
+    ])
+    const again = await TestSocket.open(url)
+    await again.authenticate({ id: 'legacy' })
+    await settle()
+    expect(again.messages).toEqual([])
+  })
+
+  it('shouldSync: false clears the backlog', async () => {
+    const { mesa, url } = await syncServer()
+    await send(mesa, 1, ['clear'])
+    const noSync = await TestSocket.open(url)
+    await noSync.authenticate({ id: 'clear', shouldSync: false })
+    noSync.close()
+    await noSync.waitClose()
+    await settle()
+    const later = await TestSocket.open(url)
+    await later.authenticate({ id: 'clear', shouldSync: true })
+    await settle()
+    expect([...noSync.messages, ...later.messages]).toEqual([])
+  })
+
+  it('paces the 1.x replay by redeliveryInterval and still delivers live messages after it', async () => {
+    const { mesa, url } = await syncServer({ sync: { redeliveryInterval: 10 } })
+    for (let n = 1; n <= 4; n++) await send(mesa, n, ['slow'])
+    const socket = await TestSocket.open(url)
+    await socket.authenticate({ id: 'slow' })
+    await send(mesa, 5, ['slow'])
+    expect((await socket.waitMessages(5)).map((f) => [f.d.n, f.s])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, undefined],
+    ])
+  })
+})
+
+describe('a shared MemoryAdapter between two servers', () => {
+  it('a client moving to the other server resumes there', async () => {
+    const adapter = new MemoryAdapter()
+    const a = await syncServer({ adapter })
+    const b = track(new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: true } }))
+    b.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
+    await b.listening()
+    const tracker = new Tracker()
+    const onA = await tracker.connect(a.url, 'mover')
+    await send(a.mesa, 1, ['mover'])
+    await onA.waitFor(() => tracker.delivered.length === 1, 'one')
+    onA.terminate()
+    await send(a.mesa, 2, ['mover'])
+    await send(b, 3, ['mover'])
+    const onB = await tracker.connect(`ws://127.0.0.1:${b.port}`, 'mover')
+    await send(a.mesa, 4, ['mover'])
+    await onB.waitFor(() => tracker.delivered.length === 4, 'four')
+    expect(tracker.numbers()).toEqual([1, 2, 3, 4])
+  })
+})
