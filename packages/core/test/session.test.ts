@@ -556,16 +556,18 @@ describe('ClientSession: reconnection', () => {
 })
 
 describe('ClientSession: outgoing queue', () => {
-  it('queues while offline up to maxQueueSize, throws QueueFullError beyond, flushes in order on open', async () => {
+  it('queues while offline up to maxQueueSize, throws QueueFullError beyond, flushes in order on open, before connected', async () => {
     const server = await serve()
     const session = client(server.url, { autoConnect: false, maxQueueSize: 3 })
     for (let i = 1; i <= 3; i++) session.send(new Message(0, { i }, 'N'))
     expect(() => session.send(new Message(0, { i: 4 }, 'N'))).toThrow(QueueFullError)
     expect(session.queued).toBe(3)
+    // Sent from a `connected` listener: must not overtake what was queued before.
+    session.once('connected', () => session.send(new Message(0, { i: 'on connect' }, 'N')))
     await session.connect()
     const side = await server.connection(0)
-    await within('three messages', () => (side.frames.filter((f) => f.t === 'N').length === 3 ? true : undefined))
-    expect(side.frames.filter((f) => f.t === 'N').map((f) => f.d.i)).toEqual([1, 2, 3])
+    await within('four messages', () => (side.frames.filter((f) => f.t === 'N').length === 4 ? true : undefined))
+    expect(side.frames.filter((f) => f.t === 'N').map((f) => f.d.i)).toEqual([1, 2, 3, 'on connect'])
     expect(session.queued).toBe(0)
   })
 

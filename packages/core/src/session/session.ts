@@ -252,6 +252,8 @@ export class ClientSession<
   #opened(automatic: boolean): void {
     this.#scheduler.opened()
     this.#holding = this.#auth.accepted
+    // Before any event: a message a listener sends must not overtake the ones queued earlier.
+    if (!this.#holding) this.#flush()
     this.#setState('open')
     const info: ConnectionInfo = {
       isInitialConnection: this.#initial,
@@ -259,8 +261,6 @@ export class ClientSession<
       isAutomaticReconnection: automatic,
     }
     this.#initial = this.#initialSession = false
-    // Before `connected`: a message a listener sends must not overtake the ones queued earlier.
-    if (!this.#holding) this.#flush()
     this.#settle()
     this.emit('connected', info)
     this.emit('connection', info)
@@ -319,12 +319,12 @@ export class ClientSession<
     this.#streams.adopt(streams, recovered ? this.#resumed : undefined)
     this.#resumed = undefined
     const user = d as User
-    this.#setState('authenticated')
-    this.#auth.succeed(user)
     if (this.#holding) {
       this.#holding = false
       this.#flush()
     }
+    this.#setState('authenticated')
+    this.#auth.succeed(user)
     this.emit('authenticated', { user, recovered, reason, streams })
     if (!recovered) this.emit('resync', reason, this.#streams.snapshot)
   }
