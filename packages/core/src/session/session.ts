@@ -131,7 +131,7 @@ export class ClientSession<
       }
     }
     this.#transport = transport
-    this.#options = options
+    this.#options = { ...options }
     this.#queue = new OutgoingQueue(options.maxQueueSize ?? 1000)
     this.#streams = new StreamPositions(options.positions)
     this.#scheduler = new ReconnectScheduler(options.backoff ?? {}, () => {
