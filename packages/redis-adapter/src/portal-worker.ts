@@ -1,0 +1,228 @@
+import { AdapterError, type PortalEvent, type PortalHandler } from '@mesa/core'
+import type { RedisClient, RedisConnections } from './connection.js'
+import {
+  delay,
+  ENSURE_GROUP,
+  errorMessage,
+  GROUP,
+  PRUNE_CONSUMERS,
+  parseEvent,
+  type RawEntry,
+  type ReadReply,
+  TRIM_HANDLED,
+} from './portal-scripts.js'
+
+export interface PortalWorkerSettings {
+  claimTimeoutMs: number
+  maxPending: number
+  concurrency: number
+  claimIntervalMs: number
+  blockMs: number
+  /** A consumer idle this long with nothing pending is a portal that is gone. */
+  staleConsumerMs: number
+}
+
+/**
+ * One handling portal: a blocking XREADGROUP loop on its own connection, and a timer that XAUTOCLAIMs
+ * events other portals left unacknowledged past the claim timeout, trims handled events and prunes the
+ * consumers of portals that are gone.
+ */
+export class PortalWorker {
+  /** Entry id -> when this portal took it; an entry past its claim timeout no longer holds a slot. */
+  private readonly inFlight = new Map<string, number>()
+  private readonly command: RedisClient
+  private readonly reader: RedisClient
+  private readonly claimTimer: ReturnType<typeof setInterval>
+  private readonly loop: Promise<void>
+  private claiming = false
+  private closed = false
+  /** Set after a failure was reported, cleared by the next success: one error event per outage. */
+  private failing = false
+  private wake: (() => void) | undefined
+
+  private constructor(
+    private readonly connections: RedisConnections,
+    private readonly key: string,
+    private readonly consumerId: string,
+    private readonly handler: PortalHandler,
+    private readonly settings: PortalWorkerSettings,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.command = connections.command
+    this.reader = connections.duplicate('blocking')
+    // Failures surface through the commands of the read loop; this only keeps ioredis from logging them.
+    this.reader.on('error', () => {})
+    this.claimTimer = setInterval(() => this.claimTick(), settings.claimIntervalMs)
+    this.claimTimer.unref()
+    this.loop = this.readLoop()
+  }
+
+  static async start(
+    connections: RedisConnections,
+    key: string,
+    consumerId: string,
+    handler: PortalHandler,
+    settings: PortalWorkerSettings,
+    onError: (error: Error) => void,
+  ): Promise<PortalWorker> {
+    try {
+      await ENSURE_GROUP.run(connections.command, [key], [GROUP])
+    } catch (error) {
+      throw new AdapterError(`Redis portal queue: cannot create the consumer group: ${errorMessage(error)}`, {
+        cause: error,
+      })
+    }
+    return new PortalWorker(connections, key, consumerId, handler, settings, onError)
+  }
+
+  /** Stops reading and hands unfinished events to the other portals at once rather than after the claim timeout. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.claimTimer)
+    this.wake?.()
+    this.connections.release(this.reader)
+    await this.loop
+    const unfinished = [...this.inFlight.keys()]
+    this.inFlight.clear()
+    if (unfinished.length === 0) {
+      await PRUNE_CONSUMERS.run(this.command, [this.key], [GROUP, 0, this.consumerId]).catch(() => {})
+      return
+    }
+    await this.command
+      .xclaim(this.key, GROUP, this.consumerId, 0, ...unfinished, 'IDLE', this.settings.claimTimeoutMs, 'JUSTID')
+      .catch((error: unknown) =>
+        this.onError(
+          new AdapterError(`Redis portal queue: could not release events: ${errorMessage(error)}`, { cause: error }),
+        ),
+      )
+  }
+
+  private report(what: string, error: unknown): void {
+    if (this.closed || this.failing) return
+    this.failing = true
+    this.onError(
+      new AdapterError(`Redis portal queue (${this.consumerId}): ${what}: ${errorMessage(error)}`, { cause: error }),
+    )
+  }
+
+  private freeSlots(): number {
+    const expired = Date.now() - this.settings.claimTimeoutMs
+    for (const [id, takenAt] of this.inFlight) if (takenAt <= expired) this.inFlight.delete(id)
+    return this.settings.concurrency - this.inFlight.size
+  }
+
+  private handle(id: string, fields: string[]): void {
+    if (this.inFlight.has(id)) return
+    const event = parseEvent(fields)
+    if (!event) {
+      // Retrying cannot repair it: acknowledge so it does not circulate forever.
+      this.onError(new AdapterError(`Redis portal queue: dropped malformed event ${id}`))
+      this.ack(id)
+      return
+    }
+    this.inFlight.set(id, Date.now())
+    this.run(event).then(
+      () => {
+        this.finish(id)
+        this.ack(id)
+      },
+      () => {
+        this.finish(id)
+        // Looking idle for the whole claim timeout makes it the next XAUTOCLAIM's (by any portal) to retry.
+        this.command
+          .xclaim(this.key, GROUP, this.consumerId, 0, id, 'IDLE', this.settings.claimTimeoutMs, 'JUSTID')
+          .catch((error: unknown) => this.report('XCLAIM failed', error))
+      },
+    )
+  }
+
+  /** The handler's outcome as a promise, whether it throws, rejects or returns. */
+  private async run(event: PortalEvent): Promise<void> {
+    await this.handler(event)
+  }
+
+  private ack(id: string): void {
+    this.command.xack(this.key, GROUP, id).catch((error: unknown) => this.report('XACK failed', error))
+  }
+
+  private finish(id: string): void {
+    this.inFlight.delete(id)
+    this.wake?.()
+  }
+
+  private async readLoop(): Promise<void> {
+    while (!this.closed) {
+      const free = this.freeSlots()
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve
+          setTimeout(resolve, this.settings.claimIntervalMs).unref()
+        })
+        this.wake = undefined
+        continue
+      }
+      try {
+        const reply = (await this.reader.xreadgroup(
+          'GROUP',
+          GROUP,
+          this.consumerId,
+          'COUNT',
+          free,
+          'BLOCK',
+          this.settings.blockMs,
+          'STREAMS',
+          this.key,
+          '>',
+        )) as ReadReply
+        this.failing = false
+        for (const [, entries] of reply ?? []) for (const [id, fields] of entries) this.handle(id, fields)
+      } catch (error) {
+        if (this.closed) return
+        if (errorMessage(error).startsWith('NOGROUP')) {
+          // Redis lost the stream (restart without persistence): start over with an empty one.
+          await ENSURE_GROUP.run(this.command, [this.key], [GROUP]).catch((e: unknown) =>
+            this.report('cannot recreate the group', e),
+          )
+        } else {
+          this.report('read failed', error)
+          await delay(Math.min(this.settings.claimIntervalMs, 1000))
+        }
+      }
+    }
+  }
+
+  private claimTick(): void {
+    if (this.claiming || this.closed) return
+    this.claiming = true
+    this.claim()
+      .then(() => {
+        this.failing = false
+      })
+      .catch((error: unknown) => {
+        if (!errorMessage(error).startsWith('NOGROUP')) this.report('claim failed', error)
+      })
+      .finally(() => {
+        this.claiming = false
+      })
+  }
+
+  private async claim(): Promise<void> {
+    const free = this.freeSlots()
+    if (free > 0) {
+      const reply = (await this.command.xautoclaim(
+        this.key,
+        GROUP,
+        this.consumerId,
+        this.settings.claimTimeoutMs,
+        '0-0',
+        'COUNT',
+        free,
+      )) as [cursor: string, entries: RawEntry[], deleted?: string[]]
+      for (const [id, fields] of reply[1]) if (fields) this.handle(id, fields)
+    }
+    const { maxPending, staleConsumerMs } = this.settings
+    await TRIM_HANDLED.run(this.command, [this.key], [GROUP, Math.floor(maxPending / 2)])
+    await PRUNE_CONSUMERS.run(this.command, [this.key], [GROUP, staleConsumerMs])
+  }
+}
