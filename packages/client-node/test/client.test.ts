@@ -80,13 +80,13 @@ describe('@mesa/client-node against @mesa/server', () => {
   })
 
   it('answers the heartbeats of the server sweep and stays connected', async () => {
-    const { mesa, url } = await server({ heartbeat: { enabled: true, interval: 50, maxAttempts: 1 } })
+    const { mesa, url } = await server({ heartbeat: { enabled: true, interval: 100, maxAttempts: 2 } })
     const c = client(url)
     let disconnects = 0
     c.on('disconnected', () => disconnects++)
     await c.authenticate({ token: 'good', id: 'h' })
-    // A client that did not answer would be closed after two intervals (about 100 ms).
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // A client that did not answer would be closed after three intervals (about 300 ms).
+    await new Promise((resolve) => setTimeout(resolve, 800))
     expect(disconnects).toBe(0)
     expect(mesa.connectionCount).toBe(1)
   })

@@ -103,14 +103,14 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
   })
 
   it('answers every heartbeat, so the 1.x server never counts a missed one', async () => {
-    const legacy = await legacyServer({ heartbeat: { enabled: true, interval: 50, maxAttempts: 2 } })
+    const legacy = await legacyServer({ heartbeat: { enabled: true, interval: 100, maxAttempts: 2 } })
     const c = client(legacy.url)
     let disconnects = 0
     c.on('disconnected', () => disconnects++)
     await c.connect()
     const server = await within('server-side client', () => legacy.connections[0])
-    // Without acks the 1.x server closes after maxAttempts + 1 beats (about 150 ms here).
-    await new Promise((resolve) => setTimeout(resolve, 600))
+    // Without acks the 1.x server closes after maxAttempts + 1 silent beats (about 300 ms here).
+    await new Promise((resolve) => setTimeout(resolve, 800))
     expect(disconnects).toBe(0)
     expect(c.state).toBe('open')
     expect((server as unknown as { heartbeatAttempts: number }).heartbeatAttempts).toBe(0)

@@ -305,7 +305,7 @@ describe('ClientSession: authentication', () => {
 
   it('times out with the client-side timeout, closes with 4002 and authenticates again on the next connection', async () => {
     const server = await serve()
-    const session = client(server.url, { authenticationTimeout: 100, backoff: { base: 10 } })
+    const session = client(server.url, { authenticationTimeout: 300, backoff: { base: 10 } })
     const first = await server.connection(0)
     const result = session.authenticate({ token: 't' })
     await expect(result).rejects.toMatchObject({ code: 'timeout' })
@@ -368,12 +368,13 @@ describe('ClientSession: dead-server detection', () => {
   })
 
   it('stays connected while heartbeats keep coming', async () => {
+    // 1.5 s of beats every 30 ms against a 400 ms limit: several limits long, with room for a loaded machine.
     const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 30, rules: [] } }) })
-    const session = client(server.url, { heartbeatGrace: 300 })
+    const session = client(server.url, { heartbeatGrace: 370 })
     const side = await server.connection(0)
     let disconnects = 0
     session.on('disconnected', () => disconnects++)
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 50; i++) {
       side.send({ op: 1, d: {} })
       await new Promise((resolve) => setTimeout(resolve, 30))
     }
@@ -398,12 +399,13 @@ describe('ClientSession: dead-server detection', () => {
     )
     cleanups.push(() => worker.terminate())
     const port = await new Promise<number>((resolve) => worker.once('message', resolve))
-    const session = client(`ws://127.0.0.1:${port}`, { heartbeatGrace: 50 })
+    const session = client(`ws://127.0.0.1:${port}`, { heartbeatGrace: 250 })
     const disconnects: number[] = []
     session.on('disconnected', (code) => disconnects.push(code))
     await within('open', () => (session.state === 'open' ? true : undefined))
     await new Promise((resolve) => setTimeout(resolve, 120))
-    const frozenUntil = Date.now() + 500
+    // Frozen for well over the 300 ms limit (interval 50 + grace 250).
+    const frozenUntil = Date.now() + 800
     while (Date.now() < frozenUntil) {
       // Blocked: no timer and no socket event runs here.
     }
