@@ -57,12 +57,16 @@ export class RedisConnections {
     }
     this.isCluster = this.command instanceof Cluster
     if (this.command.status === 'ready') this.everReady = true
-    this.command.on('ready', () => {
-      this.everReady = true
-    })
-    this.command.on('error', () => {
-      this.failedToConnect = true
-    })
+    this.command.on('ready', this.onReady)
+    this.command.on('error', this.onError)
+  }
+
+  private readonly onReady = () => {
+    this.everReady = true
+  }
+
+  private readonly onError = () => {
+    this.failedToConnect = true
   }
 
   /**
@@ -100,6 +104,8 @@ export class RedisConnections {
   async close(): Promise<void> {
     for (const client of this.duplicates) client.disconnect()
     this.duplicates.clear()
+    this.command.off('ready', this.onReady)
+    this.command.off('error', this.onError)
     if (!this.ownsCommand || this.command.status === 'end') return
     if (this.command.status !== 'ready') {
       this.command.disconnect()

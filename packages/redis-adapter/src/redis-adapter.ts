@@ -55,6 +55,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   /** Connections currently down, by label. */
   private readonly down = new Set<string>()
   private outage = false
+  private readonly unwatch: (() => void)[] = []
   private closing: Promise<void> | undefined
 
   constructor(connection: RedisConnectionInput, options: RedisAdapterOptions = {}) {
@@ -105,11 +106,16 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     this.replication.close()
     await this.portal.close()
     // Best effort within a second: when Redis is down the survivors' sweep removes us after the TTL anyway.
+    let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
       this.presence.stop().catch(() => {}),
-      new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1000)
+      }),
     ])
+    clearTimeout(timer)
     await this.connections.close()
+    for (const stop of this.unwatch.splice(0)) stop()
   }
 
   private watch(client: RedisClient, label: string): void {
@@ -119,9 +125,17 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       this.outage = true
       this.emit('error', new AdapterError(`Redis ${label} connection: ${error.message}`, { cause: error }))
     }
+    const closed = () => lost(new Error('connection closed'))
+    const ready = () => void this.recovered(label)
     client.on('error', lost)
-    client.on('close', () => lost(new Error('connection closed')))
-    client.on('ready', () => void this.recovered(label))
+    client.on('close', closed)
+    client.on('ready', ready)
+    // A client passed in outlives the adapter: leave no listener behind on it.
+    this.unwatch.push(() => {
+      client.off('error', lost)
+      client.off('close', closed)
+      client.off('ready', ready)
+    })
   }
 
   private async recovered(label: string): Promise<void> {

@@ -133,6 +133,26 @@ describe('RedisAdapter replication', () => {
     await expect(a.subscribe('s', () => {})).rejects.toBeInstanceOf(AdapterError)
   })
 
+  it('uses a client passed in without closing it or leaving listeners on it', async () => {
+    const client = scope.redis()
+    await client.ping()
+    const listeners = () => client.listenerCount('error') + client.listenerCount('ready') + client.listenerCount('close')
+    const before = listeners()
+    const namespace = scope.namespace()
+    const a = new RedisAdapter(client, { namespace })
+    const b = scope.adapter({ namespace })
+    const got: string[] = []
+    await b.subscribe('b', (e) => void got.push(e.origin))
+    await a.subscribe('a', () => {})
+    await a.publish(dispatch('a'))
+    await until('delivery', () => got.length === 1)
+    expect((await a.store.append('s', { frame: 'x' })).seq).toBe(1)
+    await a.close()
+    expect(client.status).toBe('ready')
+    expect(await client.ping()).toBe('PONG')
+    expect(listeners()).toBe(before)
+  })
+
   it('rejects invalid options with ConfigError', () => {
     expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: 'a{b}' })).toThrow(/braces/)
     expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: '' })).toThrow(/namespace/)
