@@ -179,6 +179,8 @@ export class Mesa<
           this.unregister(connection)
           connection.userId = id
           connection.user = user
+          // The old user's position means nothing in the new user's stream.
+          connection.delivery.cursors.user = undefined
           this.register(connection)
         } else {
           connection.user = user
@@ -459,9 +461,7 @@ export class Mesa<
     this.sweep.authenticated(connection)
     this.index.add(userId, connection)
     if (this.config.authentication.storeConnectedUsers) {
-      this.resolvedAdapter?.presence
-        .join(userId, connection.socketId)
-        .catch((error: unknown) => this.report(toError(error), connection))
+      this.withAdapter((adapter) => adapter.presence.join(userId, connection.socketId), connection)
     }
   }
 
@@ -470,10 +470,13 @@ export class Mesa<
     if (!connection.authenticated || userId === undefined) return
     this.index.remove(userId, connection)
     if (this.config.authentication.storeConnectedUsers) {
-      this.resolvedAdapter?.presence
-        .leave(userId, connection.socketId)
-        .catch((error: unknown) => this.report(toError(error), connection))
+      this.withAdapter((adapter) => adapter.presence.leave(userId, connection.socketId), connection)
     }
+  }
+
+  /** Runs `task` once the adapter is there (a Redis one may still be loading), in call order; failures are reported. */
+  private withAdapter(task: (adapter: Adapter) => Promise<unknown>, connection?: Connection<User>): void {
+    this.adapterReady.then(task).catch((error: unknown) => this.report(toError(error), connection))
   }
 
   private async sendNow(
@@ -580,10 +583,7 @@ export class Mesa<
   }
 
   private portal(event: PortalEvent): void {
-    if (!this.config.portal.enabled) return
-    const adapter = this.resolvedAdapter
-    if (adapter === undefined) return
-    adapter.portal.push(event).catch((error: unknown) => this.report(toError(error)))
+    if (this.config.portal.enabled) this.withAdapter((adapter) => adapter.portal.push(event))
   }
 
   /** Reports a failure through `error` (on the client too) and the `onError` middleware. */

@@ -131,7 +131,11 @@ export function once<E extends EventMap<E>, K extends keyof E & string>(
   return withTimeout(new Promise<E[K]>((resolve) => emitter.once(event, (...args: E[K]) => resolve(args))), timeout, event)
 }
 
-const servers = new Set<Mesa>()
+interface Closable {
+  close(): Promise<void>
+}
+
+const servers = new Set<Closable>()
 const sockets = new Set<TestSocket>()
 
 /** Starts a server on 127.0.0.1, a free port; closed after the test. */
@@ -142,7 +146,8 @@ export async function startServer(options: MesaOptions = {}): Promise<{ mesa: Me
   return { mesa, url: `ws://127.0.0.1:${mesa.port}${options.path ?? ''}` }
 }
 
-export function track(mesa: Mesa): Mesa {
+/** Closes this server after the test. */
+export function track<S extends Closable>(mesa: S): S {
   servers.add(mesa)
   return mesa
 }
