@@ -92,11 +92,6 @@ export class RedisPresence implements Presence {
     this.timer.unref()
   }
 
-  /** Sockets this server registered. */
-  get localSocketCount(): number {
-    return this.local.size
-  }
-
   async join(userId: string, socketId: string): Promise<void> {
     this.local.set(socketId, userId)
     this.version++

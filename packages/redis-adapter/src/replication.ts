@@ -92,10 +92,6 @@ export class Replication {
     if (this.subscriber) await this.subscribeAll(this.subscriber)
   }
 
-  get subscriberClient(): RedisClient | undefined {
-    return this.subscriber
-  }
-
   close(): void {
     this.subscriptions.clear()
     if (this.subscriber) this.connections.release(this.subscriber)
