@@ -11,7 +11,7 @@ import {
 } from '@mesa/core'
 import { type DisconnectOptions, DispatchEvent } from './dispatch-event.js'
 import { DispatchError, DispatcherClosedError } from './errors.js'
-import { checkAdapterArgument, type ResolvedAdapter, resolveAdapter } from './resolve-adapter.js'
+import { checkAdapterArgument, type RedisConnection, type ResolvedAdapter, resolveAdapter } from './resolve-adapter.js'
 
 export interface DispatcherSyncOptions {
   /** Store synced messages for redelivery before publishing them. Default `false`. */
@@ -72,17 +72,18 @@ export class Dispatcher<M extends MessageMap = MessageMap> {
   private readonly inFlight = new Set<Promise<void>>()
 
   /**
-   * @param adapterOrUrl an `Adapter` shared with servers (the dispatcher does not close it), or a Redis URL:
-   *   the dispatcher then loads `@mesa/redis-adapter`, creates the adapter and closes it on `close()`.
+   * @param adapterOrRedis an `Adapter` shared with servers (the dispatcher does not close it), or a Redis URL or
+   *   connection options (as Mesa 1.x took): the dispatcher then loads `@mesa/redis-adapter`, creates the adapter
+   *   and closes it on `close()`.
    */
-  constructor(adapterOrUrl: Adapter | string, options: DispatcherOptions = {}) {
-    checkAdapterArgument(adapterOrUrl, options.namespace)
+  constructor(adapterOrRedis: Adapter | RedisConnection, options: DispatcherOptions = {}) {
+    checkAdapterArgument(adapterOrRedis, options.namespace)
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
       throw new ConfigError('Dispatcher: options.id must be a non-empty string')
     }
     this.id = options.id ?? `dispatcher-${randomUUID()}`
     this.sync = resolveSync(options.sync)
-    this.adapter = resolveAdapter(adapterOrUrl, options.namespace)
+    this.adapter = resolveAdapter(adapterOrRedis, options.namespace)
     // Failures surface from dispatch() and whenReady(); one nobody awaited must not be an unhandled rejection.
     this.adapter.catch(() => {})
   }

@@ -1,4 +1,4 @@
 export { Dispatcher, type DispatcherOptions, type DispatcherSyncOptions, type Dispatchable } from './dispatcher.js'
 export { DispatchEvent, type DispatchAction, type DispatchEventData, type DisconnectOptions } from './dispatch-event.js'
 export { DispatchError, type DispatchErrorCode, DispatcherClosedError } from './errors.js'
-export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
+export { REDIS_ADAPTER_PACKAGE, type RedisConnection } from './resolve-adapter.js'

@@ -1,13 +1,22 @@
 import { type Adapter, AdapterError, ConfigError } from '@mesa/core'
 
-/** The optional package a Redis URL needs; loaded only when a URL is given, so it stays an optional peer. */
+/** Names this package in error messages. */
+const OWNER = 'Dispatcher'
+
+/** The optional package a Redis connection needs; loaded only then, so it stays an optional peer. */
 export const REDIS_ADAPTER_PACKAGE = '@mesa/redis-adapter'
 
+/**
+ * Where Redis is, for `@mesa/redis-adapter` to connect to: a URL, or what its `createRedisAdapter` accepts
+ * besides (ioredis options, Cluster startup nodes, an ioredis client), as Mesa 1.x accepted ioredis options.
+ */
+export type RedisConnection = string | { readonly [option: string]: unknown }
+
 interface RedisAdapterModule {
-  createRedisAdapter(url: string, options?: { namespace?: string }): Adapter | Promise<Adapter>
+  createRedisAdapter(connection: RedisConnection, options?: { namespace?: string }): Adapter | Promise<Adapter>
 }
 
-/** An adapter to use, and whether this dispatcher created it (and so must close it). */
+/** An adapter to use, and whether it was created here (and so must be closed here). */
 export interface ResolvedAdapter {
   adapter: Adapter
   owned: boolean
@@ -28,15 +37,17 @@ export function isAdapter(value: unknown): value is Adapter {
 /** Checks the constructor argument synchronously, so a wrong type throws where the mistake was made. */
 export function checkAdapterArgument(value: unknown, namespace: string | undefined): void {
   if (typeof value === 'string') {
-    if (value.length === 0) throw new ConfigError('Dispatcher: the Redis URL is empty')
+    if (value.length === 0) throw new ConfigError(`${OWNER}: the Redis URL is empty`)
     return
   }
-  if (!isAdapter(value)) {
-    throw new ConfigError('Dispatcher: the first argument must be an Adapter (e.g. MemoryAdapter) or a Redis URL')
-  }
-  if (namespace !== undefined && namespace !== value.namespace) {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(
-      `Dispatcher: options.namespace "${namespace}" differs from the adapter's namespace "${value.namespace}"; ` +
+      `${OWNER}: the first argument must be an Adapter (e.g. MemoryAdapter), a Redis URL or Redis connection options`,
+    )
+  }
+  if (isAdapter(value) && namespace !== undefined && namespace !== value.namespace) {
+    throw new ConfigError(
+      `${OWNER}: options.namespace "${namespace}" differs from the adapter's namespace "${value.namespace}"; ` +
         'the namespace of an adapter is set where it is created',
     )
   }
@@ -51,11 +62,11 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
 }
 
 /**
- * Creates a Redis adapter from a URL by importing `@mesa/redis-adapter` at run time. The specifier is a
- * variable so bundlers leave it alone and the package is never required by anyone who passes an Adapter.
+ * Creates a Redis adapter by importing `@mesa/redis-adapter` at run time. The specifier is a variable so
+ * bundlers leave it alone and the package is never required by anyone who passes an Adapter.
  */
 export async function loadRedisAdapter(
-  url: string,
+  connection: RedisConnection,
   namespace: string | undefined,
   specifier: string = REDIS_ADAPTER_PACKAGE,
 ): Promise<Adapter> {
@@ -65,25 +76,25 @@ export async function loadRedisAdapter(
   } catch (error) {
     if (isModuleNotFound(error, specifier)) {
       throw new ConfigError(
-        `Dispatcher: a Redis URL needs the optional package ${specifier}, which is not installed; ` +
-          `install it (pnpm add ${specifier}) or pass an Adapter instead of a URL`,
+        `${OWNER}: a Redis connection needs the optional package ${specifier}, which is not installed; ` +
+          `install it (pnpm add ${specifier}) or pass an Adapter`,
       )
     }
-    throw new AdapterError(`Dispatcher: loading ${specifier} failed: ${String(error)}`, { cause: error })
+    throw new AdapterError(`${OWNER}: loading ${specifier} failed: ${String(error)}`, { cause: error })
   }
   if (typeof loaded.createRedisAdapter !== 'function') {
-    throw new AdapterError(`Dispatcher: ${specifier} does not export createRedisAdapter; check its version`)
+    throw new AdapterError(`${OWNER}: ${specifier} does not export createRedisAdapter; check its version`)
   }
-  const adapter = await loaded.createRedisAdapter(url, namespace === undefined ? {} : { namespace })
-  if (!isAdapter(adapter)) throw new AdapterError(`Dispatcher: ${specifier}'s createRedisAdapter returned no Adapter`)
+  const adapter = await loaded.createRedisAdapter(connection, namespace === undefined ? {} : { namespace })
+  if (!isAdapter(adapter)) throw new AdapterError(`${OWNER}: ${specifier}'s createRedisAdapter returned no Adapter`)
   return adapter
 }
 
 export async function resolveAdapter(
-  adapterOrUrl: Adapter | string,
+  adapterOrRedis: Adapter | RedisConnection,
   namespace: string | undefined,
   specifier?: string,
 ): Promise<ResolvedAdapter> {
-  if (typeof adapterOrUrl !== 'string') return { adapter: adapterOrUrl, owned: false }
-  return { adapter: await loadRedisAdapter(adapterOrUrl, namespace, specifier), owned: true }
+  if (isAdapter(adapterOrRedis)) return { adapter: adapterOrRedis, owned: false }
+  return { adapter: await loadRedisAdapter(adapterOrRedis, namespace, specifier), owned: true }
 }

@@ -167,6 +167,7 @@ describe('Dispatcher with the memory adapter', () => {
     const adapter = new MemoryAdapter({ namespace: 'a' })
     cleanups.push(() => adapter.close())
     expect(() => new Dispatcher(42 as unknown as string)).toThrow(ConfigError)
+    expect(() => new Dispatcher(null as unknown as string)).toThrow(ConfigError)
     expect(() => new Dispatcher(adapter, { namespace: 'b' })).toThrow(/differs from the adapter's namespace "a"/)
     expect(() => new Dispatcher(adapter, { sync: 'yes' as unknown as boolean })).toThrow(ConfigError)
     expect(() => new Dispatcher(adapter, { id: '' })).toThrow(ConfigError)

@@ -72,6 +72,16 @@ describe('Dispatcher on Redis, created from a URL', () => {
     expect(elsewhere.envelopes).toEqual([])
   })
 
+  it('takes ioredis connection options as Mesa 1.x did', async () => {
+    const ns = namespace()
+    const server = await serverSide(ns)
+    const dispatcher = new Dispatcher({ host: '127.0.0.1', port: 6379 }, { namespace: ns })
+    cleanups.push(() => dispatcher.close())
+    await dispatcher.dispatch(new Message(0, {}, 'HELLO'), ['u1'])
+    await waitFor('the envelope', () => server.envelopes.length === 1)
+    expect(server.envelopes[0]).toMatchObject({ kind: 'dispatch', recipients: ['u1'] })
+  })
+
   it('closes the adapter it created, after the sends under way', async () => {
     const ns = namespace()
     const server = await serverSide(ns)

@@ -12,7 +12,7 @@ import {
 } from '@mesa/core'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
 import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
-import { checkAdapterArgument, resolveAdapter } from './resolve-adapter.js'
+import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
 
 export interface PortalOptions<M extends MessageMap = UntypedMessages> {
   /**
@@ -62,12 +62,13 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
   private cancelRetry: (() => void) | undefined
 
   /**
-   * @param adapterOrUrl an `Adapter` shared with servers (the portal does not close it), or a Redis URL: the
-   *   portal then loads `@mesa/redis-adapter`, creates the adapter and closes it on `close()`.
+   * @param adapterOrRedis an `Adapter` shared with servers (the portal does not close it), or a Redis URL or
+   *   connection options (as Mesa 1.x took): the portal then loads `@mesa/redis-adapter`, creates the adapter
+   *   and closes it on `close()`.
    */
-  constructor(adapterOrUrl: Adapter | string, options: PortalOptions<M> = {}) {
+  constructor(adapterOrRedis: Adapter | RedisConnection, options: PortalOptions<M> = {}) {
     super()
-    checkAdapterArgument(adapterOrUrl, options.namespace)
+    checkAdapterArgument(adapterOrRedis, options.namespace)
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
       throw new ConfigError('Portal: options.id must be a non-empty string')
     }
@@ -77,7 +78,7 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
     this.id = options.id ?? randomUUID()
     this.reportAllEvents = options.reportAllEvents ?? false
     this.handler = options.handler
-    this.started = this.start(adapterOrUrl, options.namespace)
+    this.started = this.start(adapterOrRedis, options.namespace)
     // Failures are reported through `error` and `whenReady()`; an unobserved start must not be an unhandled rejection.
     this.started.catch(() => {})
   }
@@ -101,9 +102,9 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
     return this.closing
   }
 
-  private async start(adapterOrUrl: Adapter | string, namespace: string | undefined): Promise<void> {
+  private async start(adapterOrRedis: Adapter | RedisConnection, namespace: string | undefined): Promise<void> {
     try {
-      const { adapter, owned } = await resolveAdapter(adapterOrUrl, namespace)
+      const { adapter, owned } = await resolveAdapter(adapterOrRedis, namespace)
       this.adapter = adapter
       this.ownsAdapter = owned
       if (owned) adapter.on('error', this.forwardAdapterError)

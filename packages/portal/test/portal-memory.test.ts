@@ -228,7 +228,8 @@ describe('Portal with the memory adapter', () => {
 
   it('rejects bad arguments with a ConfigError', () => {
     const shared = adapter()
-    expect(() => new Portal({} as MemoryAdapter)).toThrow(ConfigError)
+    expect(() => new Portal(42 as unknown as string)).toThrow(ConfigError)
+    expect(() => new Portal([] as unknown as string)).toThrow(ConfigError)
     expect(() => new Portal('')).toThrow(ConfigError)
     expect(() => new Portal(shared, { namespace: 'other' })).toThrow(/differs from the adapter's namespace "default"/)
     expect(() => new Portal(shared, { id: '' })).toThrow(ConfigError)

@@ -141,6 +141,19 @@ describe('Portal on Redis, created from a URL', () => {
     expect(got).toEqual([0, 1, 2, 3, 4])
   })
 
+  it('takes ioredis connection options as Mesa 1.x did', async () => {
+    const ns = namespace()
+    const server = serverSide(ns)
+    const got: number[] = []
+    const p = new Portal({ host: '127.0.0.1', port: 6379 }, { namespace: ns })
+    cleanups.push(() => p.close())
+    p.on('message', (message) => got.push(message.data.n as number))
+    await p.whenReady()
+    await server.portal.push(messageEvent(3))
+    await waitFor('the event', () => got.length === 1)
+    expect(got).toEqual([3])
+  })
+
   it('keeps trying to start while Redis is unreachable, reporting errors, and consumes once it is up', async () => {
     const port = await freePort()
     const url = `redis://127.0.0.1:${port}`
