@@ -6,7 +6,9 @@ export class MesaError extends Error {
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.name = new.target.name
+    // Core's own classes spell their names out (minifiers rename classes in browser bundles); subclasses
+    // elsewhere get their class name.
+    this.name = new.target === MesaError ? 'MesaError' : new.target.name
     this.code = code
   }
 }
@@ -26,6 +28,7 @@ export class ProtocolError extends MesaError {
 
   constructor(code: ProtocolErrorCode, closeCode: CloseCode, message: string) {
     super(code, message)
+    this.name = 'ProtocolError'
     this.closeCode = closeCode
   }
 }
@@ -34,6 +37,7 @@ export class ProtocolError extends MesaError {
 export class ConfigError extends MesaError {
   constructor(message: string) {
     super('invalid-config', message)
+    this.name = 'ConfigError'
   }
 }
 
@@ -41,6 +45,7 @@ export class ConfigError extends MesaError {
 export class QueueFullError extends MesaError {
   constructor(limit: number) {
     super('queue-full', `the outgoing queue is full (${limit} messages); the message was not queued`)
+    this.name = 'QueueFullError'
   }
 }
 
@@ -52,6 +57,7 @@ export class AuthenticationError extends MesaError {
 
   constructor(code: AuthenticationErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options)
+    this.name = 'AuthenticationError'
   }
 }
 
@@ -59,6 +65,7 @@ export class AuthenticationError extends MesaError {
 export class ConnectionClosedError extends MesaError {
   constructor(message = 'the connection is closed') {
     super('connection-closed', message)
+    this.name = 'ConnectionClosedError'
   }
 }
 
@@ -66,6 +73,7 @@ export class ConnectionClosedError extends MesaError {
 export class StoreError extends MesaError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('store-failed', message, options)
+    this.name = 'StoreError'
   }
 }
 
@@ -73,5 +81,6 @@ export class StoreError extends MesaError {
 export class AdapterError extends MesaError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('adapter-failed', message, options)
+    this.name = 'AdapterError'
   }
 }

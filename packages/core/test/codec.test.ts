@@ -83,3 +83,15 @@ describe('toSafeRecord', () => {
     expect(Object.keys(safe)).toEqual(['__proto__', 'constructor', 'token'])
   })
 })
+
+describe('error names', () => {
+  it('survive minification because they are spelled out', async () => {
+    const { AuthenticationError, MesaError, ProtocolError, QueueFullError } = await import('../src/index.js')
+    expect(new MesaError('x', 'y').name).toBe('MesaError')
+    expect(new ProtocolError('invalid-json', 4000, 'bad').name).toBe('ProtocolError')
+    expect(new AuthenticationError('rejected', 'no').name).toBe('AuthenticationError')
+    expect(new QueueFullError(3).name).toBe('QueueFullError')
+    class AppError extends MesaError {}
+    expect(new AppError('app', 'failed').name).toBe('AppError')
+  })
+})
