@@ -1,0 +1,79 @@
+import { Client as Client1x, Message as Message1x } from '@cryb/mesa'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { Message } from '../src/index.js'
+import { settle } from './helpers.js'
+import { syncServer } from './tracker.js'
+
+type Received = { opcode: number; data: Record<string, unknown>; type?: string; sequence?: number }
+
+const closers: (() => void)[] = []
+afterEach(() => {
+  for (const close of closers.splice(0)) close()
+})
+
+function waitUntil(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const check = (): void => {
+      if (predicate()) resolve()
+      else if (Date.now() - started > ms) reject(new Error(`timed out waiting for ${what}`))
+      else setTimeout(check, 5)
+    }
+    check()
+  })
+}
+
+describe('Mesa 1.x clients against this server', () => {
+  it('@cryb/mesa 1.5.8 Client connects, authenticates, exchanges messages, answers heartbeats and gets its backlog', async () => {
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    const serverGot: string[] = []
+    mesa.on('message', (message) => serverGot.push(String(message.type)))
+    await mesa.send(new Message(0, { n: 1 }, 'WHILE_AWAY'), ['legacy'])
+    const client = new Client1x(url, { autoConnect: false })
+    closers.push(() => client.disconnect(1000))
+    const received: Received[] = []
+    client.on('message', (message: Received) => received.push(message))
+    client.on('error', () => {})
+    await client.connect()
+    const user = await client.authenticate({ id: 'legacy' })
+    expect(user).toEqual({})
+    client.send(new Message1x(0, { hi: true }, 'FROM_1X'))
+    await waitUntil(() => serverGot.includes('FROM_1X'), 'the 1.x message')
+    await mesa.send(new Message(0, { n: 2 }, 'LIVE'), ['legacy'])
+    await waitUntil(() => received.length >= 2, 'two messages')
+    expect(received.map((m) => [m.type, m.data.n, m.sequence])).toEqual([
+      ['WHILE_AWAY', 1, 1],
+      ['LIVE', 2, undefined],
+    ])
+    // Several heartbeat rounds with maxAttempts 1: still connected, so it answered them.
+    await settle(200)
+    await mesa.send(new Message(0, { n: 3 }, 'STILL_THERE'), ['legacy'])
+    await waitUntil(() => received.length >= 3, 'a third message')
+  })
+
+  it('mesa-js-client 1.4.8 connects, authenticates, exchanges messages and answers heartbeats', async () => {
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    // mesa-js-client picks the global WebSocket when its module loads; Node 20 has none.
+    const g = globalThis as { WebSocket?: unknown }
+    const hadWebSocket = 'WebSocket' in g
+    g.WebSocket ??= WebSocket
+    const { default: MesaJsClient } = await import('mesa-js-client')
+    if (!hadWebSocket) delete g.WebSocket
+    const client = new MesaJsClient(url, { autoConnect: false })
+    closers.push(() => client.disconnect(1000))
+    const received: Received[] = []
+    client.onMessage = (message: Received) => received.push(message)
+    client.onError = () => {}
+    const serverGot: string[] = []
+    mesa.on('message', (message) => serverGot.push(String(message.type)))
+    await client.connect()
+    await client.authenticate({ id: 'js' })
+    client.send(0, { hi: true }, 'FROM_JS')
+    await waitUntil(() => serverGot.includes('FROM_JS'), 'the js message')
+    await settle(200)
+    await mesa.send(new Message(0, { n: 1 }, 'LIVE'), ['js'])
+    await waitUntil(() => received.length >= 1, 'a message')
+    expect(received[0]).toMatchObject({ opcode: 0, data: { n: 1 }, type: 'LIVE' })
+  })
+})
