@@ -1,1 +1,25 @@
-export {}
+export { Client, Client as default, type ClientOptions } from './client.js'
+export {
+  type AuthenticateOptions,
+  AuthenticationError,
+  type AuthenticationResult,
+  CloseCode,
+  ConfigError,
+  ConnectionClosedError,
+  type ConnectionInfo,
+  type DisconnectionInfo,
+  isTerminalCloseCode,
+  Message,
+  type MessageMap,
+  type MessageOf,
+  type MessageOptions,
+  MesaError,
+  ProtocolError,
+  QueueFullError,
+  type ResumePositions,
+  type ResyncReason,
+  type SessionEvents,
+  type SessionState,
+  type StreamPosition,
+  type UntypedMessages,
+} from '@mesa/core'

@@ -1,0 +1,133 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  bundleClient,
+  Cleanup,
+  launchChromium,
+  MODULE_PAGE,
+  openPage,
+  pageLog,
+  type StaticServer,
+  serveFiles,
+  waitForLog,
+} from './harness.js'
+import { startScriptedServer } from './scripted-server.js'
+
+// Browser-specific behaviour against a scripted server, which can do what a Mesa server never does on
+// purpose: fall silent, or hold the reconnect window open for an hour.
+describe('browser client behaviour (Chromium)', () => {
+  let browser: Browser
+  let site: StaticServer
+  const cleanup = new Cleanup()
+
+  beforeAll(async () => {
+    const [bundle, launched] = await Promise.all([bundleClient('esm'), launchChromium()])
+    browser = launched
+    site = await serveFiles({
+      '/': { type: 'text/html', body: MODULE_PAGE },
+      '/mesa.js': { type: 'text/javascript', body: bundle },
+    })
+  })
+  afterAll(async () => {
+    await site?.close()
+    await browser?.close()
+  })
+  afterEach(() => cleanup.run())
+
+  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext()
+    cleanup.add(() => context.close())
+    const page = await context.newPage()
+    await openPage(page, `${site.origin}/`)
+    return { context, page }
+  }
+
+  it('offers the mesa.v2 subprotocol and answers heartbeats', async () => {
+    const server = await startScriptedServer((socket) => {
+      socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: 60_000, rules: [] }, x: { protocol: 2 } }))
+      socket.send(JSON.stringify({ op: 1, d: {} }))
+    })
+    cleanup.add(() => server.close())
+    const { page } = await newPage()
+    await page.evaluate((url) => (window as unknown as { start: (url: string) => void }).start(url), server.url)
+    await waitForLog(page, "log.states.includes('open')")
+    await expect.poll(() => server.frames.some(({ frame }) => frame.op === 11), { timeout: 10_000 }).toBe(true)
+    expect(server.offered[0]).toEqual(['mesa.v2'])
+  })
+
+  it('closes with 4005 and reconnects when the server falls silent past its heartbeat interval', async () => {
+    // The first connection announces 300 ms heartbeats and then never sends one; later ones behave.
+    const server = await startScriptedServer((socket, index) => {
+      socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: index === 0 ? 300 : 60_000, c_reconnect_interval: 50, rules: [] } }))
+    })
+    cleanup.add(() => server.close())
+    const { page } = await newPage()
+    await page.evaluate(
+      (url) => (window as unknown as { start: (url: string, o: object) => void }).start(url, { heartbeatGrace: 300 }),
+      server.url,
+    )
+    await waitForLog(page, 'log.connected.length >= 2')
+    const log = await pageLog(page)
+    expect(log.disconnected[0]).toMatchObject({ code: 4005, willAttemptReconnect: true })
+    expect(log.connected[1]).toMatchObject({ isAutomaticReconnection: true })
+    expect(server.sockets).toHaveLength(2)
+  })
+
+  it('reconnects at once on the online event instead of waiting out its backoff', async () => {
+    const server = await startScriptedServer((socket) => {
+      socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
+    })
+    cleanup.add(() => server.close())
+    const { context, page } = await newPage()
+    // An hour-long reconnect delay: only the `online` event can bring the client back within the test.
+    await page.evaluate(
+      (url) =>
+        (window as unknown as { start: (url: string, o: object) => void }).start(url, {
+          backoff: { base: 3_600_000, max: 3_600_000, random: () => 0.99 },
+        }),
+      server.url,
+    )
+    await waitForLog(page, "log.states.includes('open')")
+    await context.setOffline(true)
+    server.sockets[0]!.terminate()
+    await waitForLog(page, "log.states.at(-1) === 'reconnecting'")
+    expect(server.sockets).toHaveLength(1)
+    await context.setOffline(false)
+    await waitForLog(page, 'log.connected.length === 2')
+    const log = await pageLog(page)
+    expect(log.connected[1]).toMatchObject({ isAutomaticReconnection: true })
+    expect(server.sockets).toHaveLength(2)
+  })
+
+  it('removes its online listener once closed', async () => {
+    const server = await startScriptedServer((socket) => {
+      socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
+    })
+    cleanup.add(() => server.close())
+    const { context, page } = await newPage()
+    await page.evaluate((url) => {
+      const w = window as unknown as { onlineListeners: number; start: (url: string) => void }
+      const add = window.addEventListener.bind(window)
+      const remove = window.removeEventListener.bind(window)
+      w.onlineListeners = 0
+      window.addEventListener = ((type: string, ...rest: [EventListener]) => {
+        if (type === 'online') w.onlineListeners++
+        add(type, ...rest)
+      }) as typeof window.addEventListener
+      window.removeEventListener = ((type: string, ...rest: [EventListener]) => {
+        if (type === 'online') w.onlineListeners--
+        remove(type, ...rest)
+      }) as typeof window.removeEventListener
+      w.start(url)
+    }, server.url)
+    await waitForLog(page, "log.states.includes('open')")
+    expect(await page.evaluate(() => (window as unknown as { onlineListeners: number }).onlineListeners)).toBe(1)
+    await page.evaluate(() => (window as unknown as { client: { disconnect(): void } }).client.disconnect())
+    expect(await page.evaluate(() => (window as unknown as { onlineListeners: number }).onlineListeners)).toBe(0)
+    // A closed client stays closed when the network returns.
+    await context.setOffline(true)
+    await context.setOffline(false)
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)))
+    expect(server.sockets).toHaveLength(1)
+  })
+})
