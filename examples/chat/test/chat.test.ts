@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Cleanup, ensureBuilt, launchChromium } from '../../../packages/client-browser/test/harness.js'
+import { type ChatServer, startChatServer } from '../src/server.mjs'
+
+const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
+
+/** The texts of the current room's messages, as the page shows them. */
+function shownTexts(page: Page): Promise<string[]> {
+  return page.locator('#messages li .text').allTextContents()
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill('#text', text)
+  await page.press('#text', 'Enter')
+}
+
+describe('chat example in Chromium', () => {
+  let browser: Browser
+  let chat: ChatServer
+  const cleanup = new Cleanup()
+
+  beforeAll(async () => {
+    // The page loads the client's single-file build from dist, as a user of the example does.
+    ensureBuilt([{ name: 'client-browser', file: 'dist/mesa.js' }])
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  afterEach(() => cleanup.run())
+
+  async function open(name: string): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width: 960, height: 600 } })
+    cleanup.add(() => context.close())
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
+    cleanup.add(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
+    await page.goto(`${chat.url}?name=${name}`)
+    await page.locator('#state[data-state="online"]').waitFor()
+    return { context, page }
+  }
+
+  it('two pages chat; one goes offline, misses messages, comes back and shows them once, in order', async () => {
+    // Short heartbeats: the offline page notices its silent connection quickly.
+    chat = await startChatServer({ port: 0, heartbeatInterval: 400 })
+    cleanup.add(() => chat.close())
+    const alice = await open('alice')
+    const bob = await open('bob')
+    // Both joined #general: alice sees bob arrive.
+    await expect.poll(() => alice.page.locator('#members').textContent(), { timeout: 10_000 }).toContain('bob')
+
+    await say(alice.page, 'hi bob')
+    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['hi bob'])
+    await say(bob.page, 'hi alice')
+    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice'])
+
+    // Typing indicators reach the other member (sent with sync: false).
+    await alice.page.fill('#text', 'typ')
+    await alice.page.locator('#text').dispatchEvent('input')
+    await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
+    await alice.page.fill('#text', '')
+
+    await bob.context.setOffline(true)
+    await bob.page.locator('#state[data-state="offline"]').waitFor()
+    // Bob's client gives up on its silent socket (no heartbeat within interval + grace).
+    await bob.page.locator('body[data-mesa-state="reconnecting"]').waitFor({ timeout: 15_000 })
+    const missed = ['are you there?', 'the build is green', 'lunch at noon']
+    for (const text of missed) await say(alice.page, text)
+    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed])
+    expect(await shownTexts(bob.page)).toEqual(['hi bob', 'hi alice'])
+
+    await bob.context.setOffline(false)
+    await bob.page.locator('#state[data-state="online"]').waitFor({ timeout: 15_000 })
+    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed])
+    // Once each, in order, as the client delivered them (not only as the page deduplicates them).
+    const delivered = await bob.page.evaluate(() => (window as unknown as { chatDeliveries: string[] }).chatDeliveries)
+    expect(delivered).toEqual(['general:1', 'general:2', 'general:3', 'general:4', 'general:5'])
+
+    // And the conversation goes on.
+    await say(bob.page, 'back, sorry!')
+    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed, 'back, sorry!'])
+
+    await alice.page.fill('#text', 'see you')
+    await alice.page.locator('#text').dispatchEvent('input')
+    await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
+    mkdirSync(fileURLToPath(new URL('../../../docs/', import.meta.url)), { recursive: true })
+    await bob.page.screenshot({ path: screenshot })
+  })
+})
