@@ -60,13 +60,26 @@ describe('MemoryPortalQueue', () => {
     const error = await q.push(event(3)).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(PortalQueueFullError)
     expect((error as PortalQueueFullError).code).toBe('portal-queue-full')
-    expect((error as Error).message).toMatch(/3 events/)
+    expect((error as Error).message).toMatch(/3 unhandled events/)
     const got: string[] = []
     await q.consume({ consumerId: 'late' }, (e) => void got.push(e.clientId))
     await until(() => got.length === 3)
     expect(got).toEqual(['c0', 'c1', 'c2'])
     await q.push(event(4))
     await until(() => got.length === 4)
+  })
+
+  it('counts events being handled against maxPending until they finish', async () => {
+    const q = queue({ maxPending: 2 })
+    const finishers: (() => void)[] = []
+    await q.consume({ consumerId: 'slow' }, () => new Promise<void>((resolve) => finishers.push(resolve)))
+    await q.push(event(1))
+    await q.push(event(2))
+    await until(() => q.inFlightCount === 2)
+    await expect(q.push(event(3))).rejects.toBeInstanceOf(PortalQueueFullError)
+    finishers[0]!()
+    await until(() => q.inFlightCount === 1)
+    await q.push(event(3))
   })
 
   it('redelivers a rejected event to another consumer after retryDelayMs', async () => {

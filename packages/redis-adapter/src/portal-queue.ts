@@ -18,8 +18,8 @@ export interface RedisPortalQueueOptions {
   /** Time (ms) an event may stay unacknowledged before another portal claims it. Default 30000. */
   claimTimeoutMs?: number
   /**
-   * Events the stream may hold (waiting, in flight, or handled but not yet trimmed); beyond it `push`
-   * rejects with `PortalQueueFullError`. Default 10000.
+   * Unhandled events (waiting for a portal or in flight, counted from the oldest unacknowledged one); beyond
+   * it `push` rejects with `PortalQueueFullError`. Default 10000.
    */
   maxPending?: number
   /** Events one portal handles at once. Default 64. */

@@ -4,10 +4,39 @@ import { LuaScript } from './lua-script.js'
 /** The consumer group every handling portal of a namespace joins. */
 export const GROUP = 'portals'
 
-/** KEYS: events. ARGV: group, maxPending, payload. The group starts at 0: events pushed before any portal wait. */
-export const PUSH = new LuaScript(`
+/**
+ * Drops handled events: everything before the oldest unacknowledged one, or everything the group has
+ * delivered when none is unacknowledged.
+ */
+const TRIM_HANDLED_FUNCTION = `
+local function trimHandled(key, group)
+  local last
+  for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    local name, delivered
+    for i = 1, #info, 2 do
+      if info[i] == 'name' then name = info[i + 1] elseif info[i] == 'last-delivered-id' then delivered = info[i + 1] end
+    end
+    if name == group then last = delivered end
+  end
+  if not last then return 0 end
+  local pending = redis.call('XPENDING', key, group)
+  if pending[2] then return redis.call('XTRIM', key, 'MINID', pending[2]) end
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  return redis.call('XTRIM', key, 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+end
+`
+
+/**
+ * KEYS: events. ARGV: group, maxPending, payload. The group starts at 0, so events pushed before any portal
+ * runs wait for it. The bound counts unhandled events (waiting or in flight): handled ones are trimmed first.
+ */
+export const PUSH = new LuaScript(`${TRIM_HANDLED_FUNCTION}
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM') end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+local max = tonumber(ARGV[2])
+if redis.call('XLEN', KEYS[1]) >= max then
+  trimHandled(KEYS[1], ARGV[1])
+  if redis.call('XLEN', KEYS[1]) >= max then return 0 end
+end
 redis.call('XADD', KEYS[1], '*', 'e', ARGV[3])
 return 1
 `)
@@ -23,24 +52,12 @@ return ok and 1 or 0
 `)
 
 /**
- * KEYS: events. ARGV: group, keep. Drops handled events (before the oldest unacknowledged one, or everything
- * the group has delivered) once the stream holds more than \`keep\`: the rest stays for reportAllEvents readers.
+ * KEYS: events. ARGV: group, keep. Drops handled events once the stream holds more than `keep`: below
+ * that, they stay for reportAllEvents readers.
  */
-export const TRIM_HANDLED = new LuaScript(`
+export const TRIM_HANDLED = new LuaScript(`${TRIM_HANDLED_FUNCTION}
 if redis.call('XLEN', KEYS[1]) <= tonumber(ARGV[2]) then return 0 end
-local last
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, delivered
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then delivered = group[i + 1] end
-  end
-  if name == ARGV[1] then last = delivered end
-end
-if not last then return 0 end
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
-if pending[2] then return redis.call('XTRIM', KEYS[1], 'MINID', pending[2]) end
-local ms, seq = string.match(last, '^(%d+)-(%d+)$')
-return redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+return trimHandled(KEYS[1], ARGV[1])
 `)
 
 /**

@@ -12,7 +12,7 @@ import { unrefTimer } from './unref-timer.js'
 export interface MemoryPortalQueueOptions {
   /** Time (ms) a handler may run before its event is given to another portal. Default 30000. */
   claimTimeoutMs?: number
-  /** Events waiting for a portal; beyond this, `push` rejects with `PortalQueueFullError`. Default 10000. */
+  /** Unhandled events (waiting for a portal or being handled); beyond this, `push` rejects with `PortalQueueFullError`. Default 10000. */
   maxPending?: number
   /** Delay (ms) before an event whose handler rejected is offered again, so a failing handler cannot spin. Default 1000. */
   retryDelayMs?: number
@@ -90,7 +90,7 @@ export class MemoryPortalQueue implements PortalQueue {
 
   async push(event: PortalEvent): Promise<void> {
     if (this.closed) throw new AdapterError('the portal queue is closed')
-    if (this.pendingCount >= this.maxPending) throw new PortalQueueFullError(this.maxPending)
+    if (this.pendingCount + this.inFlight.size >= this.maxPending) throw new PortalQueueFullError(this.maxPending)
     for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
     this.pending.push({ event })
     this.schedulePump()

@@ -1,0 +1,70 @@
+import { type Adapter, MemoryAdapter, type PortalEvent, PortalQueueFullError } from '@mesa/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { until } from './support/redis-process.js'
+import { TestScope } from './support/scope.js'
+
+const scope = new TestScope()
+const memories: MemoryAdapter[] = []
+afterEach(async () => {
+  await Promise.all(memories.splice(0).map((m) => m.close()))
+  await scope.cleanup()
+})
+
+/** The same scenarios against both portal queues, through the `Adapter` interface the Portal uses. */
+const adapters: [string, () => Adapter][] = [
+  [
+    'MemoryPortalQueue',
+    () => {
+      const adapter = new MemoryAdapter({ portal: { maxPending: 20, retryDelayMs: 10, claimTimeoutMs: 300 } })
+      memories.push(adapter)
+      return adapter
+    },
+  ],
+  [
+    'RedisPortalQueue',
+    () => scope.adapter({ portal: { maxPending: 20, claimIntervalMs: 20, blockMs: 100, claimTimeoutMs: 300 } }),
+  ],
+]
+
+const event = (n: number): PortalEvent => ({ kind: 'connection', clientId: `c${n}`, serverId: 's', time: n })
+
+describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
+  it('holds events until a portal comes, then gives each to one portal and every event to observers', async () => {
+    const { portal } = create()
+    for (let i = 0; i < 20; i++) await portal.push(event(i))
+    await expect(portal.push(event(20))).rejects.toBeInstanceOf(PortalQueueFullError)
+    const handled: string[] = []
+    const observed: string[] = []
+    await portal.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
+    await portal.consume({ consumerId: 'one' }, (e) => void handled.push(e.clientId))
+    await portal.consume({ consumerId: 'two' }, (e) => void handled.push(e.clientId))
+    await until('the backlog', () => handled.length === 20)
+    // Handled events stop counting once acknowledged, which Redis learns a moment after the handler resolved.
+    await until('room in the queue', () => portal.push(event(100)).then(() => true, () => false))
+    for (let i = 101; i < 110; i++) await portal.push(event(i))
+    await until('new events', () => handled.length === 30 && observed.length === 10)
+    expect(new Set(handled).size).toBe(30)
+    expect(observed).toEqual(Array.from({ length: 10 }, (_, i) => `c${100 + i}`))
+  })
+
+  it('retries rejected events and events of a portal that closed or hung', async () => {
+    const { portal } = create()
+    const attempts: string[] = []
+    const hanging = await portal.consume({ consumerId: 'hangs' }, (e) => {
+      attempts.push(`hangs:${e.clientId}`)
+      return new Promise<void>(() => {})
+    })
+    await portal.push(event(1))
+    await until('taken', () => attempts.length === 1)
+    await hanging.close()
+    let failures = 0
+    await portal.consume({ consumerId: 'flaky' }, (e) => {
+      attempts.push(`flaky:${e.clientId}`)
+      if (failures++ < 2) throw new Error('not now')
+    })
+    await portal.push(event(2))
+    await until('both handled', () => attempts.filter((a) => a.startsWith('flaky')).length >= 4)
+    const succeeded = attempts.filter((a) => a.startsWith('flaky')).slice(2)
+    expect(succeeded.sort()).toEqual(['flaky:c1', 'flaky:c2'])
+  })
+})
