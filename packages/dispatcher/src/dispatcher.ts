@@ -20,7 +20,7 @@ export interface DispatcherSyncOptions {
 
 export interface DispatcherOptions {
   /**
-   * Namespace of the Redis adapter created when the first argument is a URL. With an Adapter it may be
+   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it may be
    * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
    */
   namespace?: string
@@ -77,6 +77,7 @@ export class Dispatcher<M extends MessageMap = MessageMap> {
    *   and closes it on `close()`.
    */
   constructor(adapterOrRedis: Adapter | RedisConnection, options: DispatcherOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new ConfigError('Dispatcher: options must be an object')
     checkAdapterArgument(adapterOrRedis, options.namespace)
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
       throw new ConfigError('Dispatcher: options.id must be a non-empty string')

@@ -171,6 +171,7 @@ describe('Dispatcher with the memory adapter', () => {
     expect(() => new Dispatcher(adapter, { namespace: 'b' })).toThrow(/differs from the adapter's namespace "a"/)
     expect(() => new Dispatcher(adapter, { sync: 'yes' as unknown as boolean })).toThrow(ConfigError)
     expect(() => new Dispatcher(adapter, { id: '' })).toThrow(ConfigError)
+    expect(() => new Dispatcher(adapter, null as never)).toThrow('options must be an object')
   })
 
   it('names the package to install when a URL is given without @mesa/redis-adapter', async () => {

@@ -16,7 +16,7 @@ import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './re
 
 export interface PortalOptions<M extends MessageMap = UntypedMessages> {
   /**
-   * Namespace of the Redis adapter created when the first argument is a URL. With an Adapter it may be
+   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it may be
    * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
    */
   namespace?: string
@@ -68,9 +68,13 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
    */
   constructor(adapterOrRedis: Adapter | RedisConnection, options: PortalOptions<M> = {}) {
     super()
+    if (typeof options !== 'object' || options === null) throw new ConfigError('Portal: options must be an object')
     checkAdapterArgument(adapterOrRedis, options.namespace)
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
       throw new ConfigError('Portal: options.id must be a non-empty string')
+    }
+    if (options.reportAllEvents !== undefined && typeof options.reportAllEvents !== 'boolean') {
+      throw new ConfigError('Portal: options.reportAllEvents must be a boolean')
     }
     if (options.handler !== undefined && typeof options.handler !== 'function') {
       throw new ConfigError('Portal: options.handler must be a function')

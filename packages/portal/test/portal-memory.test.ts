@@ -233,6 +233,9 @@ describe('Portal with the memory adapter', () => {
     expect(() => new Portal('')).toThrow(ConfigError)
     expect(() => new Portal(shared, { namespace: 'other' })).toThrow(/differs from the adapter's namespace "default"/)
     expect(() => new Portal(shared, { id: '' })).toThrow(ConfigError)
+    expect(() => new Portal(shared, null as never)).toThrow('options must be an object')
+    expect(() => new Portal(shared, { reportAllEvents: 'yes' as never })).toThrow(ConfigError)
+    expect(() => new Portal(shared, { handler: 'nope' as never })).toThrow(ConfigError)
   })
 
   it('names the package to install when a URL is given without @mesa/redis-adapter', async () => {
