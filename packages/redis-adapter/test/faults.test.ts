@@ -1,4 +1,5 @@
 import { AdapterError, type Envelope, StoreError } from '@mesa/core'
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
 import { RedisProcess, until } from './support/redis-process.js'
@@ -95,6 +96,25 @@ describe('RedisAdapter when Redis stops and comes back', () => {
 
     await a.adapter.portal.push({ kind: 'connection', clientId: 'after', serverId: 'a', time: 1 })
     await until('the portal to resume', () => handled.includes('after'), 15_000)
+    expect(unhandled).toEqual([])
+  })
+
+  it('resubscribes when only its pub/sub connection is dropped', async () => {
+    const a = adapter('faults-pubsub')
+    const b = adapter('faults-pubsub')
+    const received: string[] = []
+    await b.adapter.subscribe('b', (e) => void received.push(e.kind === 'dispatch' ? e.frame : ''))
+    const admin = new Redis(redis.url)
+    try {
+      await admin.client('KILL', 'TYPE', 'pubsub')
+    } finally {
+      admin.disconnect()
+    }
+    await until('the error event', () => b.errors.length > 0)
+    expect(b.errors[0]!.message).toMatch(/subscriber connection/)
+    await until('ready after resubscribing', () => b.ready() > 0)
+    await a.adapter.publish(dispatch('a', 1))
+    await until('delivery after resubscribing', () => received.length === 1)
     expect(unhandled).toEqual([])
   })
 
