@@ -46,7 +46,13 @@ describe('Redis restarting mid-stream', () => {
     )
     await waitFor('the stream to be under way', () => clients[0]!.messagesOf('G').length >= 20, 15_000)
     await redis.stop()
-    await delay(1000)
+    // Servers keep serving their own sockets while Redis is away: an unsynced send reaches the local clients,
+    // and the caller learns that it could not reach the other servers.
+    const local = servers[0]!.call('send', { d: {}, t: 'LOCAL', o: { sync: false } }, ['*'])
+    await expect(local).rejects.toMatchObject({ code: 'adapter-failed' })
+    const onFirstServer = clients.filter((_, i) => i % 3 === 0)
+    for (const c of onFirstServer) await waitFor('the local message', () => c.messagesOf('LOCAL').length === 1)
+    await delay(500)
     await redis.start()
     const during = await stream
     // Every send either resolved or rejected with a typed error; nothing in between.
@@ -63,6 +69,7 @@ describe('Redis restarting mid-stream', () => {
     const accepted = [...during.accepted, ...after.accepted]
     // The servers kept their sockets through the outage: no client had to reconnect.
     for (const c of clients) expect(c.acks).toHaveLength(1)
+    for (const c of clients.filter((_, i) => i % 3 !== 0)) expect(c.messagesOf('LOCAL')).toEqual([])
 
     for (const [i, c] of clients.entries()) {
       await waitFor(`w${i} to get every accepted message`, () => {
