@@ -1,6 +1,7 @@
 import {
   type Adapter,
   AuthenticationError,
+  CloseCode,
   type Frame,
   frameToMessage,
   GLOBAL_STREAM,
@@ -130,6 +131,8 @@ export class AuthenticationFlow<User> {
         (failure: unknown) => {
           connection.authenticating = false
           this.host.report(failure instanceof Error ? failure : new Error(String(failure)), connection)
+          // The client would wait for an op 22 that is not coming; closing lets it reconnect and try again.
+          connection.close(CloseCode.InternalError, 'authentication could not be completed')
         },
       )
     }
@@ -147,7 +150,7 @@ export class AuthenticationFlow<User> {
   private rejected(connection: Connection<User>, error: unknown): void {
     if (!this.host.config.authentication.disconnectOnFail) return
     const detail = error instanceof Error && error.message ? error.message : 'authentication failed'
-    connection.close(1008, detail)
+    connection.close(CloseCode.AuthenticationFailed, detail)
   }
 
   private async accept(

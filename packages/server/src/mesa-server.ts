@@ -79,6 +79,27 @@ function checkUserIds(name: string, ids: unknown): asserts ids is readonly strin
   }
 }
 
+/** Resolves once `target` listens; its `error` before that rejects. Leaves no listener behind on the app's server. */
+function whenListening(target: {
+  readonly listening?: boolean
+  once(event: 'listening' | 'error', listener: (error?: Error) => void): unknown
+  off(event: 'listening' | 'error', listener: (error?: Error) => void): unknown
+}): Promise<void> {
+  if (target.listening === true) return Promise.resolve()
+  return new Promise<void>((resolve, reject) => {
+    const listening = (): void => {
+      target.off('error', failed)
+      resolve()
+    }
+    const failed = (error?: Error): void => {
+      target.off('listening', listening)
+      reject(error)
+    }
+    target.once('listening', listening)
+    target.once('error', failed)
+  })
+}
+
 function remember(list: Message<string, object>[], message: Message<string, object>): void {
   if (list.push(message) > STORED_MESSAGES) list.shift()
 }
@@ -199,17 +220,7 @@ export class Mesa<
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
     this.wss.on('error', (error) => this.report(error))
 
-    const bound = config.server
-      ? new Promise<void>((resolve, reject) => {
-          const server = config.server!
-          if (server.listening) return resolve()
-          server.once('listening', () => resolve())
-          server.once('error', reject)
-        })
-      : new Promise<void>((resolve, reject) => {
-          this.wss.once('listening', () => resolve())
-          this.wss.once('error', reject)
-        })
+    const bound = whenListening(config.server ?? this.wss)
     this.subscription = this.adapterReady.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,

@@ -181,6 +181,19 @@ describe('redelivery (protocol 2)', () => {
     expect(ack.x).toMatchObject({ recovered: false, reason: 'epoch-changed' })
   })
 
+  it('answers recovered: false, store-unavailable when the store cannot be read, and still delivers live', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const errors: Error[] = []
+    mesa.on('error', (error) => errors.push(error))
+    vi.spyOn(adapter.store, 'head').mockRejectedValue(new Error('store down'))
+    const socket = await TestSocket.open(url, { v2: true })
+    const ack = await socket.authenticate({ id: 'down' }, { resume: { user: { epoch: 'e', seq: 1 } } })
+    expect(ack.x).toEqual({ streams: {}, recovered: false, reason: 'store-unavailable' })
+    expect(errors.map((error) => error.message)).toContain('store down')
+    await send(mesa, 1, ['down'])
+    expect((await socket.waitMessages(1))[0]!.d.n).toBe(1)
+  })
+
   it('never stores a message with sync: false, and sends it without s', async () => {
     const { mesa, url, adapter } = await syncServer()
     const tracker = new Tracker()
