@@ -65,25 +65,30 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     if (!Number.isSafeInteger(presenceTtlMs) || presenceTtlMs < 3) {
       throw new ConfigError(`presenceTtlMs must be an integer of at least 3 (ms), got ${String(presenceTtlMs)}`)
     }
-    this.connections = new RedisConnections(connection)
-    const channels = options.replicationChannels ?? (this.connections.isCluster ? 16 : 1)
-    if (!Number.isSafeInteger(channels) || channels < 1 || channels > 1024) {
-      this.connections.close().catch(() => {})
-      throw new ConfigError(`replicationChannels must be an integer from 1 to 1024, got ${String(channels)}`)
-    }
     this.namespace = keys.namespace
     this.serverId = options.serverId ?? randomUUID()
+    this.connections = new RedisConnections(connection)
     this.client = this.connections.command
     const onError = (error: Error) => {
       if (!this.closing) this.emit('error', error)
     }
+    try {
+      const channels = options.replicationChannels ?? (this.connections.isCluster ? 16 : 1)
+      if (!Number.isSafeInteger(channels) || channels < 1 || channels > 1024) {
+        throw new ConfigError(`replicationChannels must be an integer from 1 to 1024, got ${String(channels)}`)
+      }
+      this.store = new RedisStreamStore(this.connections, keys, options.retention)
+      this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
+      this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
+        this.watch(client, label),
+      )
+      // Last: it starts the heartbeat timer.
+      this.presence = new RedisPresence(this.connections, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
+    } catch (error) {
+      this.connections.close().catch(() => {})
+      throw error
+    }
     this.watch(this.client, 'command')
-    this.store = new RedisStreamStore(this.connections, keys, options.retention)
-    this.presence = new RedisPresence(this.connections, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
-    this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
-    this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
-      this.watch(client, label),
-    )
   }
 
   async publish(envelope: Envelope): Promise<void> {

@@ -1,4 +1,4 @@
-import { AdapterError, type Envelope } from '@mesa/core'
+import { AdapterError, ConfigError, type Envelope } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRedisAdapter, RedisAdapter } from '../src/index.js'
 import { until } from './support/redis-process.js'
@@ -157,5 +157,8 @@ describe('RedisAdapter replication', () => {
     expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: 'a{b}' })).toThrow(/braces/)
     expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: '' })).toThrow(/namespace/)
     expect(() => new RedisAdapter({ lazyConnect: true }, { presenceTtlMs: 0 })).toThrow(/presenceTtlMs/)
+    expect(() => new RedisAdapter(LOCAL_REDIS, { replicationChannels: 0 })).toThrow(/replicationChannels/)
+    expect(() => new RedisAdapter(LOCAL_REDIS, { portal: { maxPending: 0 } })).toThrow(ConfigError)
+    expect(() => new RedisAdapter(LOCAL_REDIS, { retention: { maxEntries: -1 } })).toThrow(ConfigError)
   })
 })
