@@ -149,7 +149,9 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       try {
         await this.replication.resubscribe()
       } catch (error) {
-        if (!this.closing) this.emit('error', new AdapterError('Redis replication: resubscribe failed', { cause: error }))
+        if (this.closing) return
+        this.emit('error', new AdapterError('Redis replication: resubscribe failed; retrying', { cause: error }))
+        setTimeout(() => void this.recovered(label), 1000).unref()
         return
       }
     }
