@@ -2,6 +2,8 @@ import { type DispatchEnvelope, encodeMessage, type Envelope, Message, userStrea
 import { RedisAdapter } from '@mesa/redis-adapter'
 import IORedis from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { freePort } from '../../../test/integration/harness/free-port.js'
+import { RedisServer } from '../../../test/integration/harness/redis-server.js'
 import { Dispatcher } from '../src/index.js'
 
 /** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
@@ -91,5 +93,38 @@ describe('Dispatcher on Redis, created from a URL', () => {
     await Promise.all(sends)
     await waitFor('every envelope', () => server.envelopes.length === 20)
     await expect(dispatcher.dispatch(new Message(0, {}, 'LATE'))).rejects.toThrow('the dispatcher is closed')
+  })
+
+  it('rejects sends with a typed error while Redis is unreachable, and delivers once it is up', async () => {
+    const port = await freePort()
+    const url = `redis://127.0.0.1:${port}`
+    const dispatcher = new Dispatcher(url, { namespace: 'unreachable', sync: true })
+    cleanups.push(() => dispatcher.close())
+    await expect(dispatcher.dispatch(new Message(0, {}, 'LOST'), ['u1'])).rejects.toMatchObject({
+      code: 'store-failed',
+    })
+    await expect(dispatcher.dispatch(new Message(0, {}, 'LOST'), ['u1'])).rejects.toMatchObject({
+      code: 'store-failed',
+    })
+
+    const redis = await RedisServer.start(port)
+    cleanups.push(() => redis.destroy())
+    const server = new RedisAdapter(url, { namespace: 'unreachable' })
+    cleanups.push(() => server.close())
+    const envelopes: Envelope[] = []
+    await server.subscribe('server', (envelope) => envelopes.push(envelope))
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      try {
+        await dispatcher.dispatch(new Message(0, {}, 'DELIVERED'), ['u1'])
+        break
+      } catch (error) {
+        if (Date.now() > deadline) throw error
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+    await waitFor('the envelope', () => envelopes.length === 1)
+    const head = await server.store.head(userStream('u1'))
+    expect(head.seq).toBe(1)
   })
 })
