@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CloseCode, Message, Mesa, type MiddlewareHandlers, type ServerClient } from '../src/index.js'
 import { once, settle, startServer, TestSocket, track } from './helpers.js'
 
@@ -185,6 +185,22 @@ describe('sending', () => {
     await socket.waitMessages(1)
     expect(client.messages.received.map((m) => m.type)).toEqual(['IN'])
     expect(client.messages.sent.map((m) => m.type)).toEqual(['OUT'])
+  })
+
+  it('serializes a message once however many sockets get it', async () => {
+    const { mesa, url } = await startServer({ sync: { enabled: true } })
+    acceptIds(mesa)
+    const sockets = await Promise.all(Array.from({ length: 10 }, (_, i) => user(url, `s${i}`, i % 2 === 0)))
+    const stringify = vi.spyOn(JSON, 'stringify')
+    try {
+      await mesa.send(new Message(0, { big: 'x'.repeat(1000) }, 'ONCE'))
+      await mesa.send(new Message(0, { big: 'y'.repeat(1000) }, 'TARGETED'), sockets.map((_, i) => `s${i}`))
+      const serializedData = stringify.mock.calls.filter(([value]) => typeof value === 'object' && value !== null && 'big' in value)
+      expect(serializedData).toHaveLength(2)
+    } finally {
+      stringify.mockRestore()
+    }
+    for (const socket of sockets) expect((await socket.waitMessages(2)).map((f) => f.t)).toEqual(['ONCE', 'TARGETED'])
   })
 
   it('writes a message sent to many sockets as the same frame, one per socket', async () => {
