@@ -1,5 +1,4 @@
-import { ClientSession, type MessageMap, type SessionOptions, type UntypedMessages } from '@mesa/core'
-import { reconnectWhenOnline } from './online-reconnect.js'
+import { ClientSession, type MessageMap, type SessionOptions, type SessionState, type UntypedMessages } from '@mesa/core'
 
 /**
  * Options of the browser client; every one is optional. Defaults: `autoConnect` true, `reconnect` true,
@@ -21,13 +20,15 @@ export class Client<
 > extends ClientSession<In, Out, User> {
   constructor(url: string, options: ClientOptions = {}) {
     super(url, WebSocket, options)
-    // Listen only while the session may reconnect, so a closed client leaves no listener behind on `window`.
-    let detach = this.state === 'closed' ? undefined : reconnectWhenOnline(this)
-    this.on('stateChange', (state) => {
-      if (state === 'closed') {
-        detach?.()
-        detach = undefined
-      } else detach ??= reconnectWhenOnline(this)
-    })
+    // Without a window or worker global (server-side rendering) there is no `online` event to follow.
+    if (typeof addEventListener !== 'function') return
+    // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while
+    // every attempt failed offline. Listening only while not closed leaves nothing behind on `window` once
+    // the client is closed; adding the same listener again is a no-op.
+    const online = () => this.reconnectNow()
+    const follow = (state: SessionState) =>
+      state === 'closed' ? removeEventListener('online', online) : addEventListener('online', online)
+    follow(this.state)
+    this.on('stateChange', follow)
   }
 }

@@ -105,25 +105,26 @@ describe('browser client behaviour (Chromium)', () => {
     })
     cleanup.add(() => server.close())
     const { context, page } = await newPage()
+    // Mirrors the DOM's bookkeeping: one entry per distinct listener, whatever the number of add calls.
     await page.evaluate((url) => {
-      const w = window as unknown as { onlineListeners: number; start: (url: string) => void }
+      const w = window as unknown as { online: Set<unknown>; start: (url: string) => void }
       const add = window.addEventListener.bind(window)
       const remove = window.removeEventListener.bind(window)
-      w.onlineListeners = 0
-      window.addEventListener = ((type: string, ...rest: [EventListener]) => {
-        if (type === 'online') w.onlineListeners++
-        add(type, ...rest)
+      w.online = new Set()
+      window.addEventListener = ((type: string, listener: EventListener) => {
+        if (type === 'online') w.online.add(listener)
+        add(type, listener)
       }) as typeof window.addEventListener
-      window.removeEventListener = ((type: string, ...rest: [EventListener]) => {
-        if (type === 'online') w.onlineListeners--
-        remove(type, ...rest)
+      window.removeEventListener = ((type: string, listener: EventListener) => {
+        if (type === 'online') w.online.delete(listener)
+        remove(type, listener)
       }) as typeof window.removeEventListener
       w.start(url)
     }, server.url)
     await waitForLog(page, "log.states.includes('open')")
-    expect(await page.evaluate(() => (window as unknown as { onlineListeners: number }).onlineListeners)).toBe(1)
+    expect(await page.evaluate(() => (window as unknown as { online: Set<unknown> }).online.size)).toBe(1)
     await page.evaluate(() => (window as unknown as { client: { disconnect(): void } }).client.disconnect())
-    expect(await page.evaluate(() => (window as unknown as { onlineListeners: number }).onlineListeners)).toBe(0)
+    expect(await page.evaluate(() => (window as unknown as { online: Set<unknown> }).online.size)).toBe(0)
     // A closed client stays closed when the network returns.
     await context.setOffline(true)
     await context.setOffline(false)
