@@ -49,7 +49,8 @@ function typesOf(frames: readonly WireFrame[]): string[] {
 describe('three server processes on one Redis', () => {
   it('deliver global, targeted and excluding sends from any server and from a dispatcher process', async () => {
     const ns = namespace()
-    const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true })
+    // The third server is configured the 1.x way, `redis: url`, and loads @mesa/redis-adapter itself.
+    const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true, shorthand: [2] })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
     children = [...servers, dispatcher]
     const urls = servers.map(urlOf)

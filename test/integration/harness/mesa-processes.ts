@@ -9,6 +9,8 @@ export interface ServerProcessOptions {
   portal?: boolean
   /** The adapter's presence TTL (ms) for crashed servers. Default 15000. */
   presenceTtlMs?: number
+  /** Indexes of the servers started with the 1.x shorthand `redis: url` (adapter defaults). Default none. */
+  shorthand?: readonly number[]
 }
 
 /** Starts `count` server processes on `redis`, killed (SIGKILL) when the scope is cleaned up. */
@@ -26,6 +28,7 @@ export async function startServers(
         SYNC: options.sync ? '1' : '0',
         PORTAL: options.portal ? '1' : '0',
         PRESENCE_TTL_MS: String(options.presenceTtlMs ?? 15_000),
+        SHORTHAND: options.shorthand?.includes(i) ? '1' : '0',
       }),
     ),
   )
