@@ -528,13 +528,17 @@ export class Mesa<
 
   private sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void> {
     if (connection.authenticated && connection.userId !== undefined) return this.send(message, [connection.userId])
-    if (!isMessage(message)) return Promise.reject(new MesaError('invalid-message', 'send() takes a Message'))
+    if (!isMessage(message)) {
+      const rejected = Promise.reject(new MesaError('invalid-message', 'send() takes a Message'))
+      rejected.catch((error: unknown) => this.report(toError(error), connection))
+      return rejected
+    }
     if (message.opcode === Opcode.Internal) {
       connection.close(CloseCode.DisconnectedByServer, 'disconnected by the server')
-      return Promise.resolve()
+    } else {
+      connection.delivery.write(encodeMessage(message))
+      this.sent([connection], message, true)
     }
-    connection.delivery.write(encodeMessage(message))
-    this.sent([connection], message, true)
     return Promise.resolve()
   }
 
@@ -556,6 +560,7 @@ export class Mesa<
   }
 
   private sent(connections: Connection<User>[], message: Message<string, object>, fromHere: boolean): void {
+    if (!this.config.options.storeMessages && !this.middleware.has('onMessageSent')) return
     const clients = connections.map((connection) => this.clients.get(connection)!)
     if (this.config.options.storeMessages) for (const client of clients) remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)

@@ -167,10 +167,24 @@ describe('sending', () => {
     expect((await socket.waitMessages(1)).map((f) => f.t)).toEqual(['TO_NEW'])
   })
 
-  it('rejects send() of something that is not a Message, or bad recipients', async () => {
-    const { mesa } = await startServer()
+  it('rejects send() of something that is not a Message, or bad recipients, also reported when not awaited', async () => {
+    const { mesa, url } = await startServer()
+    const errors: Error[] = []
+    mesa.on('error', (error) => errors.push(error))
+    const connected = once(mesa, 'connection')
+    await TestSocket.open(url)
+    const [client] = await connected
     await expect(mesa.send({} as never)).rejects.toThrow(/takes a Message/)
     await expect(mesa.send(new Message(0, {}, 'X'), 'alice' as never)).rejects.toThrow(/recipients/)
+    void mesa.send({} as never)
+    void client.send({} as never)
+    await settle()
+    expect(errors.map((error) => error.message)).toEqual([
+      'send() takes a Message',
+      'recipients must be an array of user ids (strings)',
+      'send() takes a Message',
+      'send() takes a Message',
+    ])
   })
 
   it('keeps sent and received messages with options.storeMessages', async () => {
