@@ -52,6 +52,10 @@ export function readResume(x: Record<string, unknown> | undefined): ResumePositi
   return out.user || out.global ? out : undefined
 }
 
+function isUserId(id: unknown): id is string | number {
+  return (typeof id === 'string' && id.length > 0) || (typeof id === 'number' && Number.isFinite(id))
+}
+
 function ackFrame(d: unknown, x?: Record<string, unknown>): string {
   const body = `{"op":${Opcode.AuthenticateAck},"d":${JSON.stringify(d ?? {})}`
   return x === undefined ? `${body}}` : `${body},"x":${JSON.stringify(x)}}`
@@ -114,17 +118,19 @@ export class AuthenticationFlow<User> {
         this.rejected(connection, error)
         return
       }
-      const id = result?.id
-      if (!((typeof id === 'string' && id.length > 0) || (typeof id === 'number' && Number.isFinite(id))) || result?.user === undefined) {
+      if (!isUserId(result?.id) || result?.user === undefined) {
         connection.authenticating = false
         this.host.report(
-          new MesaError('invalid-authentication-result', 'the authenticate handler must call done(null, { id, user }) with a non-empty id and a user'),
+          new MesaError(
+            'invalid-authentication-result',
+            'the authenticate handler must call done(null, { id, user }) with a non-empty id and a user',
+          ),
           connection,
         )
         this.rejected(connection, new Error('the server could not authenticate the client'))
         return
       }
-      this.accept(connection, String(id), result.user, shouldSync, resume).then(
+      this.accept(connection, String(result.id), result.user, shouldSync, resume).then(
         () => {
           connection.authenticating = false
         },
@@ -143,7 +149,8 @@ export class AuthenticationFlow<User> {
         new AuthenticationError('rejected', 'the authenticate handler threw', { cause: error }),
         connection,
       )
-      if (!settled) done(error)
+      // The handler's bug is for the server's logs, not for the client: it gets a plain reason.
+      if (!settled) done(new Error('authentication failed'))
     }
   }
 

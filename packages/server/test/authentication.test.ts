@@ -42,7 +42,7 @@ describe('authentication', () => {
     rejected.send({ op: 2, d: { token: 'nope' } })
     throwing.send({ op: 2, d: { mode: 'throw' } })
     expect(await rejected.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'bad token' })
-    expect((await throwing.waitClose()).code).toBe(CloseCode.AuthenticationFailed)
+    expect(await throwing.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
     expect(errors.some((error) => error.message.includes('threw'))).toBe(true)
   })
 
