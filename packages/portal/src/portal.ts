@@ -8,8 +8,8 @@ import {
   type MessageOf,
   type PortalConsumer,
   type PortalEvent,
-  TypedEmitter,
 } from '@mesa/core'
+import { CollectingEmitter } from './collecting-emitter.js'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
 import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
 import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
@@ -45,10 +45,11 @@ const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
 /**
  * Receives the client events of every Mesa server that shares the adapter (started with
  * `portal: { enabled: true }`). Load-balanced: each event goes to one portal. At least once: an event counts
- * as done only when its listeners returned without throwing and `handler` resolved; otherwise, or when the
- * portal dies first, the adapter's queue gives it again, so handling must tolerate repeats.
+ * as done only when its listeners returned without throwing, the promises of async listeners resolved, and
+ * `handler` resolved; otherwise, or when the portal dies first, the adapter's queue gives it again, so
+ * handling must tolerate repeats.
  */
-export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter<PortalEvents<M>> {
+export class Portal<M extends MessageMap = UntypedMessages> extends CollectingEmitter<PortalEvents<M>> {
   readonly id: string
   private readonly reportAllEvents: boolean
   private readonly handler: PortalOptions<M>['handler']
@@ -67,7 +68,10 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
    *   and closes it on `close()`.
    */
   constructor(adapterOrRedis: Adapter | RedisConnection, options: PortalOptions<M> = {}) {
-    super()
+    super((event, error) => {
+      // An async `error` listener that rejects is not reported through `error` again: that could loop.
+      if (event !== 'error') this.emit('error', toError(error))
+    })
     if (typeof options !== 'object' || options === null) throw new ConfigError('Portal: options must be an object')
     checkAdapterArgument(adapterOrRedis, options.namespace)
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
@@ -179,7 +183,9 @@ export class Portal<M extends MessageMap = UntypedMessages> extends TypedEmitter
     // After close() began, an event must not be acknowledged here: another portal will get it.
     if (this.state === 'closing' || this.state === 'closed') throw new PortalClosedError()
     try {
-      const delivery = this.emitEvent(event)
+      const { result: delivery, pending } = this.collect(() => this.emitEvent(event))
+      // Async listeners are part of the handling: the event is acknowledged once they all resolved.
+      if (pending.length > 0) await Promise.all(pending)
       if (this.handler) await this.handler(delivery)
     } catch (cause) {
       const error = new PortalHandlerError(event, cause)

@@ -161,6 +161,75 @@ describe('Portal with the memory adapter', () => {
     expect(handledBy).toEqual(['c1'])
   })
 
+  it('acknowledges only once async listeners resolved, and redelivers when one rejects', async () => {
+    const shared = adapter()
+    const p = portal(shared)
+    const errors: Error[] = []
+    p.on('error', (error) => errors.push(error))
+    let attempts = 0
+    let finish: () => void = () => {}
+    const saved: string[] = []
+    p.on('message', async (_message, _userId, clientId) => {
+      attempts++
+      if (attempts === 1) throw new Error('write failed')
+      await new Promise<void>((resolve) => {
+        finish = resolve
+      })
+      saved.push(clientId)
+    })
+    await p.whenReady()
+    await shared.portal.push(messageEvent(4))
+    await waitFor('the second attempt to be under way', () => attempts === 2)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(PortalHandlerError)
+    // Not acknowledged while the async listener runs.
+    expect(shared.portal.inFlightCount).toBe(1)
+    finish()
+    await waitFor('the acknowledgement', () => shared.portal.inFlightCount === 0)
+    expect(saved).toEqual(['c4'])
+    expect(shared.portal.pendingCount).toBe(0)
+  })
+
+  it('awaits async once-listeners, and off() removes async listeners', async () => {
+    const shared = adapter()
+    const p = portal(shared)
+    const calls: string[] = []
+    let release: () => void = () => {}
+    p.once('message', (_message, _userId, clientId) => {
+      calls.push(`once ${clientId}`)
+      return new Promise<void>((resolve) => {
+        release = resolve
+      })
+    })
+    const removed = async () => {
+      calls.push('removed')
+    }
+    p.on('message', removed)
+    p.off('message', removed)
+    await p.whenReady()
+    await shared.portal.push(messageEvent(1))
+    await waitFor('the once-listener', () => calls.length === 1)
+    expect(shared.portal.inFlightCount).toBe(1)
+    release()
+    await waitFor('the acknowledgement', () => shared.portal.inFlightCount === 0)
+    await shared.portal.push(messageEvent(2))
+    await waitFor('the second event to be handled', () => shared.portal.inFlightCount === 0 && shared.portal.pendingCount === 0)
+    expect(calls).toEqual(['once c1'])
+  })
+
+  it('reports a rejection of an async listener of ready through error instead of an unhandled rejection', async () => {
+    const shared = adapter()
+    const p = portal(shared)
+    const errors: Error[] = []
+    p.on('error', (error) => errors.push(error))
+    p.on('ready', async () => {
+      throw new Error('startup hook failed')
+    })
+    await p.whenReady()
+    await waitFor('the reported rejection', () => errors.length === 1)
+    expect(errors[0]?.message).toBe('startup hook failed')
+  })
+
   it('gives an event to another portal when the one handling it closes mid-event', async () => {
     const shared = adapter()
     let release: () => void = () => {}
