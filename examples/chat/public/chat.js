@@ -5,7 +5,7 @@ const $ = (id) => document.getElementById(id)
 const mesaPath = document.querySelector('meta[name="mesa-path"]')?.content ?? '/ws'
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${mesaPath}`
 
-/** room -> { epoch, lastId, messages: [], members: [], typing: Map<user, timer>, unread } */
+/** room -> { epoch, ids: Set, messages (sorted by id), members, typing: Map<user, timer>, unread } */
 const rooms = new Map()
 let current = 'general'
 let me
@@ -29,7 +29,7 @@ function showError(text) {
 function roomState(name) {
   let room = rooms.get(name)
   if (!room) {
-    room = { epoch: undefined, lastId: 0, messages: [], members: [], typing: new Map(), unread: 0 }
+    room = { epoch: undefined, ids: new Set(), messages: [], members: [], typing: new Map(), unread: 0 }
     rooms.set(name, room)
   }
   return room
@@ -39,18 +39,24 @@ function roomState(name) {
 function adoptEpoch(room, epoch) {
   if (room.epoch === epoch) return
   room.epoch = epoch
-  room.lastId = 0
+  room.ids = new Set()
   room.messages = []
 }
 
+/**
+ * Adds a message in id order; returns its index, or -1 when it is already shown (a join snapshot can
+ * overlap what was delivered). Ids order a room's messages even when two gateways deliver them.
+ */
 function addMessage(message) {
   const room = roomState(message.room)
   adoptEpoch(room, message.epoch)
-  if (message.id <= room.lastId) return false
-  room.lastId = message.id
-  room.messages.push(message)
+  if (room.ids.has(message.id)) return -1
+  room.ids.add(message.id)
+  let index = room.messages.length
+  while (index > 0 && room.messages[index - 1].id > message.id) index--
+  room.messages.splice(index, 0, message)
   if (message.room !== current) room.unread++
-  return true
+  return index
 }
 
 function renderRooms() {
@@ -141,9 +147,10 @@ const handlers = {
     const room = roomState(message.room)
     clearTimeout(room.typing.get(message.from))
     room.typing.delete(message.from)
-    if (!addMessage(message)) return
+    const index = addMessage(message)
+    if (index === -1) return
     if (message.room === current) {
-      $('messages').append(renderMessage(message))
+      $('messages').insertBefore(renderMessage(message), $('messages').children[index] ?? null)
       $('messages').scrollTop = $('messages').scrollHeight
       renderTyping()
     } else renderRooms()

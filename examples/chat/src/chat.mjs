@@ -1,5 +1,5 @@
 import { Message } from '@mesa/server'
-import { isRoomName, Rooms } from './rooms.mjs'
+import { isRoomName, MemoryRooms } from './rooms.mjs'
 
 /** User names double as user ids: the demo has no accounts, a name is who you are. */
 const USER_NAME = /^[A-Za-z0-9_.-]{1,24}$/
@@ -15,11 +15,13 @@ const MAX_TEXT = 2000
  * room, from, text, at }, TYPING { room, user, typing }, CHAT_ERROR { reason }.
  *
  * @param {import('@mesa/server').default} mesa
- * @param {{ rooms?: Rooms, log?: (level: string, msg: string, fields?: object) => void }} [options]
+ * @param {{ rooms?: MemoryRooms, log?: (level: string, msg: string, fields?: object) => void }} [options]
+ *   rooms: the room store (default: a `MemoryRooms`, this process only).
  */
-export function attachChat(mesa, { rooms = new Rooms(), log = () => {} } = {}) {
+export function attachChat(mesa, { rooms = new MemoryRooms(), log = () => {} } = {}) {
   const send = (message, recipients, excluding) => {
-    Promise.resolve(mesa.send(message, recipients, excluding)).catch((error) => {
+    if (recipients.length === 0) return
+    mesa.send(message, recipients, excluding).catch((error) => {
       log('error', 'send failed', { type: message.type, error: String(error?.message ?? error) })
     })
   }
@@ -27,6 +29,8 @@ export function attachChat(mesa, { rooms = new Rooms(), log = () => {} } = {}) {
   mesa.on('connection', (client) => {
     /** Set once authenticated; messages before that are refused. */
     let user
+    /** One message at a time per socket, so a client's messages take effect in the order it sent them. */
+    let handling = Promise.resolve()
 
     client.authenticate((data, done) => {
       const name = data?.name
@@ -39,8 +43,11 @@ export function attachChat(mesa, { rooms = new Rooms(), log = () => {} } = {}) {
       done(null, { id: name, user: { name } })
     })
 
-    client.on('message', (message) => {
-      const reply = (data, type) => client.send(new Message(0, data, type, { sync: false }))
+    const reply = (data, type) => {
+      client.send(new Message(0, data, type, { sync: false })).catch(() => {})
+    }
+
+    async function handle(message) {
       if (user === undefined) return reply({ reason: 'authenticate first' }, 'CHAT_ERROR')
       const data = message.data ?? {}
       const room = data.room
@@ -48,16 +55,16 @@ export function attachChat(mesa, { rooms = new Rooms(), log = () => {} } = {}) {
 
       switch (message.type) {
         case 'JOIN': {
-          if (!rooms.join(room, user)) return reply({ reason: `at most ${rooms.maxRoomsPerUser} rooms` }, 'CHAT_ERROR')
+          if (!(await rooms.join(room, user))) return reply({ reason: `at most ${rooms.maxRoomsPerUser} rooms` }, 'CHAT_ERROR')
           // A snapshot for this socket only: not stored, since a later JOIN fetches it again.
-          reply({ room, epoch: rooms.epoch(room), members: rooms.members(room), history: rooms.history(room) }, 'ROOM')
-          send(new Message(0, { room, user, joined: true }, 'MEMBER'), rooms.members(room), [user])
+          reply({ room, ...(await rooms.snapshot(room)) }, 'ROOM')
+          send(new Message(0, { room, user, joined: true }, 'MEMBER'), await rooms.members(room), [user])
           return
         }
         case 'LEAVE': {
-          if (!rooms.isMember(room, user)) return
-          rooms.leave(room, user)
-          send(new Message(0, { room, user, joined: false }, 'MEMBER'), rooms.members(room))
+          if (!(await rooms.isMember(room, user))) return
+          await rooms.leave(room, user)
+          send(new Message(0, { room, user, joined: false }, 'MEMBER'), await rooms.members(room))
           return
         }
         case 'SAY': {
@@ -65,20 +72,30 @@ export function attachChat(mesa, { rooms = new Rooms(), log = () => {} } = {}) {
           if (text.length === 0 || text.length > MAX_TEXT) {
             return reply({ reason: `a message is 1-${MAX_TEXT} characters` }, 'CHAT_ERROR')
           }
-          if (!rooms.isMember(room, user)) return reply({ reason: `join ${room} first` }, 'CHAT_ERROR')
-          const posted = rooms.post(room, user, text)
-          send(new Message(0, posted, 'NEW_MESSAGE'), rooms.members(room))
+          if (!(await rooms.isMember(room, user))) return reply({ reason: `join ${room} first` }, 'CHAT_ERROR')
+          const posted = await rooms.post(room, user, text)
+          send(new Message(0, posted, 'NEW_MESSAGE'), await rooms.members(room))
           return
         }
         case 'TYPING': {
-          if (!rooms.isMember(room, user)) return
+          if (!(await rooms.isMember(room, user))) return
           const typing = { room, user, typing: data.typing === true }
-          send(new Message(0, typing, 'TYPING', { sync: false }), rooms.members(room), [user])
+          send(new Message(0, typing, 'TYPING', { sync: false }), await rooms.members(room), [user])
           return
         }
         default:
           return reply({ reason: `unknown message type ${String(message.type)}` }, 'CHAT_ERROR')
       }
+    }
+
+    client.on('message', (message) => {
+      handling = handling
+        .then(() => handle(message))
+        .catch((error) => {
+          // A failing room store (Redis down) costs this message, not the process.
+          log('error', 'chat message failed', { user, type: message.type, error: String(error?.message ?? error) })
+          reply({ reason: 'the chat could not handle that; try again' }, 'CHAT_ERROR')
+        })
     })
   })
 

@@ -11,8 +11,14 @@ export function isRoomName(value) {
  * Chat rooms as recipient lists: a room is the set of user ids that joined it, and a message to the room is
  * one `mesa.send` to that list. Membership belongs to the user, not to a socket, so a member who is offline
  * stays a recipient and Mesa redelivers what they missed when they come back.
+ *
+ * A room store has these methods, all async so that a shared store (the gateway's Redis one) fits:
+ * `join(room, user)` (false when the user is in `maxRoomsPerUser` rooms already), `leave(room, user)`,
+ * `isMember(room, user)`, `members(room)`, `snapshot(room)` (`{ epoch, members, history }`),
+ * `post(room, from, text)` (the stored message, with an `id` increasing within the room's `epoch`), `close()`.
+ * This one keeps everything in the process.
  */
-export class Rooms {
+export class MemoryRooms {
   /**
    * @param {{ historySize?: number, maxRoomsPerUser?: number }} [options]
    *   historySize: messages kept per room for members who join later (default 50);
@@ -27,8 +33,7 @@ export class Rooms {
     this.memberships = new Map()
   }
 
-  /** Adds the user to the room; false when the user is already in `maxRoomsPerUser` other rooms. */
-  join(room, userId) {
+  async join(room, userId) {
     let joined = this.memberships.get(userId)
     if (joined?.has(room)) return true
     if (joined && joined.size >= this.maxRoomsPerUser) return false
@@ -41,34 +46,25 @@ export class Rooms {
     return true
   }
 
-  leave(room, userId) {
+  async leave(room, userId) {
     this.memberships.get(userId)?.delete(room)
-    const state = this.rooms.get(room)
-    if (!state) return
-    state.members.delete(userId)
-    if (state.members.size === 0) this.rooms.delete(room)
+    this.rooms.get(room)?.members.delete(userId)
   }
 
-  isMember(room, userId) {
+  async isMember(room, userId) {
     return this.rooms.get(room)?.members.has(userId) ?? false
   }
 
-  /** The room's recipient list. */
-  members(room) {
+  async members(room) {
     return [...(this.rooms.get(room)?.members ?? [])]
   }
 
-  history(room) {
-    return this.rooms.get(room)?.history.slice() ?? []
+  async snapshot(room) {
+    const state = this.room(room)
+    return { epoch: state.epoch, members: [...state.members], history: state.history.slice() }
   }
 
-  /** The room's epoch: a new one each time the room is created, since its ids then start again at 1. */
-  epoch(room) {
-    return this.room(room).epoch
-  }
-
-  /** Records a message; its `id` orders it within the room's epoch. */
-  post(room, from, text) {
+  async post(room, from, text) {
     const state = this.room(room)
     const message = { id: state.next++, epoch: state.epoch, room, from, text, at: Date.now() }
     state.history.push(message)
@@ -76,9 +72,12 @@ export class Rooms {
     return message
   }
 
+  async close() {}
+
   room(name) {
     let state = this.rooms.get(name)
     if (!state) {
+      // The epoch names this history: ids start again at 1 when a new process starts the room afresh.
       state = { members: new Set(), history: [], next: 1, epoch: randomUUID().slice(0, 8) }
       this.rooms.set(name, state)
     }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http'
 import { attachChat } from '@mesa/example-chat/chat'
 import { createPageHandler } from '@mesa/example-chat/page'
 import Mesa from '@mesa/server'
+import { RedisRooms } from './redis-rooms.mjs'
 
 /**
  * Starts a gateway: one http server carrying the Mesa WebSocket endpoint, a health check at `/healthz` and,
@@ -52,7 +53,10 @@ export async function startGateway(config, logger) {
     })
   })
   mesa.on('error', (error) => log('warn', 'mesa error', { error: error.message, code: error.code }))
-  if (config.chat) attachChat(mesa, { log })
+  // With Redis, rooms are shared too: a room's members may be connected to any gateway of the namespace.
+  const rooms = config.chat && config.redisUrl ? new RedisRooms(config.redisUrl, { namespace: config.namespace }) : undefined
+  rooms?.onError((error) => log('warn', 'chat rooms: redis error', { error: error.message }))
+  if (config.chat) attachChat(mesa, { log, ...(rooms ? { rooms } : {}) })
   if (adapter) adapter.on('error', (error) => log('warn', 'adapter error', { error: error.message }))
 
   await new Promise((resolve, reject) => {
@@ -82,6 +86,7 @@ export async function startGateway(config, logger) {
     close() {
       closing ??= (async () => {
         await mesa.close()
+        await rooms?.close()
         await adapter?.close()
         http.closeAllConnections()
         await new Promise((resolve) => http.close(() => resolve()))

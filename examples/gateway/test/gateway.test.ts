@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { Client, Message } from '@mesa/client-node'
+import Redis from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { Cleanup, ensureBuilt, until } from '../../../packages/client-browser/test/harness.js'
@@ -69,6 +72,7 @@ describe('gateway example', () => {
       { name: 'core', file: 'dist/index.js' },
       { name: 'server', file: 'dist/index.js' },
       { name: 'client-browser', file: 'dist/mesa.js' },
+      { name: 'redis-adapter', file: 'dist/index.js' },
     ])
   })
 
@@ -129,6 +133,57 @@ describe('gateway example', () => {
       expect(['debug', 'info', 'warn', 'error']).toContain(line.level)
     }
     expect(gateway.stderr.join('')).toBe('')
+  })
+
+  it('with REDIS_URL, two gateways share rooms and replicate: a message said on one reaches a member on the other', async () => {
+    const namespace = `gateway-test-${randomUUID().slice(0, 8)}`
+    const redis = new Redis('redis://127.0.0.1:6379')
+    cleanup.add(async () => {
+      // Everything both gateways stored: the adapter's keys and the chat's rooms.
+      for (const pattern of [`mesa:${namespace}:*`, `mesa:{${namespace}}*`, `mesa-chat:${namespace}:*`]) {
+        const keys = await redis.keys(pattern)
+        if (keys.length > 0) await redis.del(...keys)
+      }
+      await redis.quit()
+    })
+    const env = { PORT: '0', HOST: '127.0.0.1', NAMESPACE: namespace, REDIS_URL: 'redis://127.0.0.1:6379' }
+    const ports: number[] = []
+    for (const gateway of [runGateway(env, cleanup), runGateway(env, cleanup)]) {
+      cleanup.add(async () => {
+        gateway.child.kill('SIGTERM')
+        expect(await gateway.exit).toBe(0)
+      })
+      const listening = await until('a gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
+      expect(listening).toMatchObject({ adapter: 'redis', namespace })
+      ports.push(listening.port as number)
+    }
+
+    const join = async (port: number, name: string) => {
+      const client = new Client(`ws://127.0.0.1:${port}/ws`)
+      cleanup.add(() => client.disconnect())
+      const said: unknown[] = []
+      client.on('message', (message) => {
+        if (message.type === 'NEW_MESSAGE') said.push(message.data)
+      })
+      await client.authenticate({ name })
+      const joined = new Promise<void>((resolve) => client.on('message', (m) => m.type === 'ROOM' && resolve()))
+      client.send(new Message(0, { room: 'general' }, 'JOIN'))
+      await joined
+      return { client, said }
+    }
+    const alice = await join(ports[0]!, 'alice')
+    const bob = await join(ports[1]!, 'bob')
+    alice.client.send(new Message(0, { room: 'general', text: 'across gateways' }, 'SAY'))
+    bob.client.send(new Message(0, { room: 'general', text: 'and back' }, 'SAY'))
+    for (const member of [alice, bob]) {
+      await expect.poll(() => member.said.length, { timeout: 10_000 }).toBe(2)
+      expect(member.said).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ from: 'alice', text: 'across gateways', room: 'general' }),
+          expect.objectContaining({ from: 'bob', text: 'and back', room: 'general' }),
+        ]),
+      )
+    }
   })
 
   it('refuses to start with invalid variables, naming each in one JSON log line', async () => {
