@@ -26,7 +26,7 @@ function waitUntil(predicate: () => boolean, what: string, ms = 5000): Promise<v
 
 describe('Mesa 1.x clients against this server', () => {
   it('@cryb/mesa 1.5.8 Client connects, authenticates, exchanges messages, answers heartbeats and gets its backlog', async () => {
-    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 50, maxAttempts: 2 } })
     const serverGot: string[] = []
     mesa.on('message', (message) => serverGot.push(String(message.type)))
     await mesa.send(new Message(0, { n: 1 }, 'WHILE_AWAY'), ['legacy'])
@@ -46,14 +46,14 @@ describe('Mesa 1.x clients against this server', () => {
       ['WHILE_AWAY', 1, 1],
       ['LIVE', 2, undefined],
     ])
-    // Several heartbeat rounds with maxAttempts 1: still connected, so it answered them.
-    await settle(200)
+    // Unanswered, it would be closed after three rounds (150 ms): still connected, so it answered them.
+    await settle(400)
     await mesa.send(new Message(0, { n: 3 }, 'STILL_THERE'), ['legacy'])
     await waitUntil(() => received.length >= 3, 'a third message')
   })
 
   it('mesa-js-client 1.4.8 connects, authenticates, exchanges messages and answers heartbeats', async () => {
-    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 50, maxAttempts: 2 } })
     // mesa-js-client picks the global WebSocket when its module loads; Node 20 has none.
     const g = globalThis as { WebSocket?: unknown }
     const hadWebSocket = 'WebSocket' in g
@@ -71,7 +71,7 @@ describe('Mesa 1.x clients against this server', () => {
     await client.authenticate({ id: 'js' })
     client.send(0, { hi: true }, 'FROM_JS')
     await waitUntil(() => serverGot.includes('FROM_JS'), 'the js message')
-    await settle(200)
+    await settle(400)
     await mesa.send(new Message(0, { n: 1 }, 'LIVE'), ['js'])
     await waitUntil(() => received.length >= 1, 'a message')
     expect(received[0]).toMatchObject({ opcode: 0, data: { n: 1 }, type: 'LIVE' })

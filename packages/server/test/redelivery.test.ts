@@ -74,7 +74,7 @@ describe('redelivery (protocol 2)', () => {
   })
 
   it('replays what went to a client that stopped acking heartbeats and was closed with 4003', async () => {
-    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 30, maxAttempts: 1 } })
+    const { mesa, url } = await syncServer({ heartbeat: { enabled: true, interval: 50, maxAttempts: 2 } })
     const tracker = new Tracker()
     const first = await tracker.connect(url, 'h')
     await send(mesa, 1, ['h'])
