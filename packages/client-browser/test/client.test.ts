@@ -268,6 +268,28 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     expect(log.authenticated[1]).toMatchObject({ recovered: true })
   })
 
+  it('a page whose timers ran late (a long task, a throttled or suspended tab) does not take the server for dead', async () => {
+    const mesa = await server({ heartbeatInterval: 1000 })
+    const { page } = await newPage()
+    await signIn(page, mesa.url, 'hana', { heartbeatGrace: 200 })
+    // The main thread blocked for longer than interval + grace (1.2 s), though shorter than the server's own
+    // patience (3 unanswered beats): the dead-server check comes due while the server's heartbeats wait in the
+    // task queue. When the page runs again, the session must judge by those frames, not by the late timer.
+    await page.evaluate(() => {
+      const until = performance.now() + 2000
+      while (performance.now() < until) {
+        // busy: nothing else runs
+      }
+    })
+    await mesa.mesa.send(new Message(0, { n: 1 }, 'TICK'), ['hana'])
+    await waitForLog(page, 'log.messages.length === 1')
+    // Several intervals later, still on the first connection.
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 1000)))
+    const log = await pageLog(page)
+    expect(log.disconnected).toEqual([])
+    expect(log.connected).toHaveLength(1)
+  })
+
   it('runs mesa-js-client 1.4.8 (the 1.x browser client) in the page against our server', async () => {
     const mesa = await server({ heartbeatInterval: 200 })
     const { page } = await newPage('/legacy.html')
