@@ -223,8 +223,15 @@ function start(name) {
   })
   client.on('error', (error) => console.warn('mesa:', error))
   client.authenticate({ name }).catch((error) => {
-    setState('disconnected')
-    showError(`could not sign in: ${error.message}`)
+    // Closed or timed out: the client retries with the same name on its own. Rejected: ask again.
+    if (error.code !== 'rejected') return
+    client.disconnect()
+    localStorage.removeItem('mesa-chat-name')
+    rooms.clear()
+    $('chat').hidden = true
+    $('login').hidden = false
+    $('login-error').textContent = `Could not sign in as "${name}": ${error.message}`
+    setState('signed-out', 'signed out')
   })
 }
 

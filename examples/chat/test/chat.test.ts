@@ -90,4 +90,23 @@ describe('chat example in Chromium', () => {
     mkdirSync(fileURLToPath(new URL('../../../docs/', import.meta.url)), { recursive: true })
     await bob.page.screenshot({ path: screenshot })
   })
+
+  it('a name the server refuses brings the sign-in form back with the reason', async () => {
+    chat = await startChatServer({ port: 0 })
+    cleanup.add(() => chat.close())
+    const context = await browser.newContext()
+    cleanup.add(() => context.close())
+    const page = await context.newPage()
+    await page.goto(`${chat.url}?name=${encodeURIComponent('no spaces allowed')}`)
+    await page.locator('#login-error:not(:empty)').waitFor()
+    expect(await page.locator('#login-error').textContent()).toContain('a name is 1-24 letters')
+    expect(await page.locator('#login').isVisible()).toBe(true)
+    expect(await page.locator('#chat').isVisible()).toBe(false)
+    expect(await page.locator('#state').getAttribute('data-state')).toBe('signed-out')
+
+    await page.fill('#name', 'ivy')
+    await page.press('#name', 'Enter')
+    await page.locator('#state[data-state="online"]').waitFor()
+    await expect.poll(() => page.locator('#members').textContent(), { timeout: 10_000 }).toContain('ivy')
+  })
 })
