@@ -36,7 +36,10 @@ describe('prepareDispatch', () => {
     })
     expect(envelope.recipients).toEqual(['a', 'b'])
     expect(envelope.excluding).toBeUndefined()
-    expect(envelope.sequences).toEqual({ users: [1, 2] })
+    expect(envelope.sequences).toEqual({
+      users: [1, 2],
+      userEpochs: [(await adapter.store.head(userStream('a'))).epoch, (await adapter.store.head(userStream('b'))).epoch],
+    })
     expect(undelivered).toHaveBeenCalledWith(['b'])
     const head = await adapter.store.head(userStream('b'))
     const read = await adapter.store.readAfter(userStream('b'), { epoch: head.epoch, seq: 1 })

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { MessageStore } from '@mesa/core'
+import { CloseCode, type MessageStore } from '@mesa/core'
 import type WebSocket from 'ws'
 import type { FrameWriter } from './frame-writer.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
@@ -52,6 +52,11 @@ export class Connection<User = unknown> implements DeliveryTarget {
 
   report(error: Error): void {
     this.onError(error)
+  }
+
+  historyLost(reason: string): void {
+    // 1001: the client reconnects (to any server) and learns from its resume that it did not recover.
+    this.close(CloseCode.GoingAway, reason)
   }
 
   /** Starts the closing handshake; the `close` event does the bookkeeping. */

@@ -33,16 +33,17 @@ export function deliverLocally<User>(
       const v2 = connection.protocol === 2 && global !== undefined
       if (excluded !== undefined && connection.userId !== undefined && excluded.has(connection.userId)) {
         // Not for this user, but the position is taken: moving the cursor avoids reading a "gap" later.
-        if (v2 && connection.authenticated) connection.delivery.writeSequenced('global', global.seq, null)
+        if (v2 && connection.authenticated) connection.delivery.writeSequenced('global', global.seq, null, global.epoch)
         continue
       }
-      if (v2) connection.delivery.writeSequenced('global', global.seq, sequenced)
+      if (v2) connection.delivery.writeSequenced('global', global.seq, sequenced, global.epoch)
       else connection.delivery.write(frame)
       sent?.push(connection)
     }
     return sent
   }
   const users = sequences?.users
+  const epochs = sequences?.userEpochs
   for (let i = 0; i < recipients.length; i++) {
     const targets = sockets.index.get(recipients[i]!)
     if (targets === undefined) continue
@@ -51,7 +52,7 @@ export function deliverLocally<User>(
     for (const connection of targets) {
       if (connection.protocol === 2 && seq !== undefined) {
         sequenced ??= withSequence(frame, seq)
-        connection.delivery.writeSequenced('user', seq, sequenced)
+        connection.delivery.writeSequenced('user', seq, sequenced, epochs?.[i])
       } else {
         connection.delivery.write(frame)
       }

@@ -18,6 +18,12 @@ export interface DeliveryTarget {
   readonly closed: boolean
   write(frame: string): void
   report(error: Error): void
+  /**
+   * Part of the socket's history is gone (trimmed, or the stream got a new epoch): writing on would make its
+   * client skip or miss messages without knowing. The socket is closed so its client reconnects, resumes and
+   * is told it did not recover.
+   */
+  historyLost(reason: string): void
 }
 
 interface Pending {
@@ -25,6 +31,8 @@ interface Pending {
   frame: string | null
   kind: StreamKind | undefined
   seq: number
+  /** Epoch of the stream the position belongs to, when the sender knew it. */
+  epoch: string | undefined
 }
 
 /** The v2 frame of a stored entry: its sequence, and `x.st` for the global stream. */
@@ -51,6 +59,8 @@ export class SocketDelivery {
   readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
   private pending: Pending[] | undefined
   private draining = false
+  /** History was lost: the socket is being closed, nothing more is written. */
+  private lost = false
   private sleeping: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined
 
   constructor(
@@ -75,23 +85,23 @@ export class SocketDelivery {
 
   /** A frame outside any stream (unsynced message, protocol 1 socket). */
   write(frame: string): void {
-    if (this.pending) this.pending.push({ frame, kind: undefined, seq: 0 })
+    if (this.pending) this.pending.push({ frame, kind: undefined, seq: 0, epoch: undefined })
     else this.target.write(frame)
   }
 
-  /** A frame at `seq` of a stream; `frame` null only advances the cursor. */
-  writeSequenced(kind: StreamKind, seq: number, frame: string | null): void {
+  /** A frame at `seq` of a stream (of `epoch`, when known); `frame` null only advances the cursor. */
+  writeSequenced(kind: StreamKind, seq: number, frame: string | null, epoch?: string): void {
     if (this.pending) {
-      this.pending.push({ frame, kind, seq })
+      this.pending.push({ frame, kind, seq, epoch })
       return
     }
     const cursor = this.cursors[kind]
-    if (cursor !== undefined && seq > cursor.seq + 1) {
-      this.pending = [{ frame, kind, seq }]
+    if (cursor !== undefined && seq > cursor.seq + 1 && (epoch === undefined || epoch === cursor.epoch)) {
+      this.pending = [{ frame, kind, seq, epoch }]
       void this.drain()
       return
     }
-    this.emit(kind, seq, frame)
+    this.emit(kind, seq, frame, epoch)
   }
 
   /** Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. */
@@ -120,13 +130,24 @@ export class SocketDelivery {
     }
   }
 
-  private emit(kind: StreamKind, seq: number, frame: string | null): void {
+  private emit(kind: StreamKind, seq: number, frame: string | null, epoch?: string): void {
     const cursor = this.cursors[kind]
     if (cursor !== undefined) {
+      if (epoch !== undefined && epoch !== cursor.epoch) {
+        this.lose(`the ${kind} stream has a new epoch`)
+        return
+      }
       if (seq <= cursor.seq) return
       cursor.seq = seq
     }
     if (frame !== null) this.target.write(frame)
+  }
+
+  private lose(why: string): void {
+    if (this.lost) return
+    this.lost = true
+    this.pending = undefined
+    this.target.historyLost(`redelivery history lost (${why}); reconnect to resync`)
   }
 
   private sleep(ms: number): Promise<void> {
@@ -151,9 +172,10 @@ export class SocketDelivery {
           continue
         }
         const cursor = this.cursors[item.kind]
-        if (cursor !== undefined && item.seq > cursor.seq + 1) await this.fill(item.kind, cursor)
-        if (this.target.closed) return
-        this.emit(item.kind, item.seq, item.frame)
+        const sameEpoch = item.epoch === undefined || item.epoch === cursor?.epoch
+        if (cursor !== undefined && sameEpoch && item.seq > cursor.seq + 1) await this.fill(item.kind, cursor)
+        if (this.target.closed || this.lost) return
+        this.emit(item.kind, item.seq, item.frame, item.epoch)
       }
       this.pending = undefined
     } finally {
@@ -169,9 +191,7 @@ export class SocketDelivery {
     try {
       const result = await this.store().readAfter(stream, { epoch: cursor.epoch, seq: cursor.seq })
       if (result.status !== 'ok') {
-        this.target.report(
-          new StoreError(`cannot fill a gap in ${stream} after ${cursor.seq}: history ${result.status}; delivering on`),
-        )
+        this.lose(`${stream} after ${cursor.seq}: ${result.status}`)
         return
       }
       for (const entry of result.entries) {
@@ -180,6 +200,7 @@ export class SocketDelivery {
         this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
       }
     } catch (error) {
+      // The gap may still be readable later, but this socket cannot wait: it gets what is live.
       this.target.report(new StoreError(`cannot fill a gap in ${stream}: ${String(error)}`, { cause: error }))
     }
   }

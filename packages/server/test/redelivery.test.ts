@@ -157,6 +157,38 @@ describe('redelivery (protocol 2)', () => {
     expect(socket.messages.map((f) => f.s)).toEqual([1, 2])
   })
 
+  it('closes with 1001 a socket whose gap was trimmed away, so its client resumes and learns it did not recover', async () => {
+    const adapter = new MemoryAdapter({ retention: { maxEntries: 2 } })
+    const { mesa, url } = await syncServer({ adapter })
+    const tracker = new Tracker()
+    const socket = await tracker.connect(url, 'lost')
+    // Stored, but their envelopes never reached this server, and the store kept only the last two.
+    for (let n = 1; n <= 3; n++) await adapter.store.append(userStream('lost'), { frame: `{"op":0,"d":{"n":${n}},"t":"M"}` })
+    await send(mesa, 4, ['lost'])
+    const closed = await socket.waitClose()
+    expect(closed.code).toBe(CloseCode.GoingAway)
+    expect(closed.reason).toMatch(/redelivery history lost/)
+    expect(socket.messages).toEqual([])
+    const back = await tracker.connect(url, 'lost')
+    expect(back.frames.find((f) => f.op === 22)!.x).toMatchObject({ recovered: false, reason: 'trimmed' })
+  })
+
+  it('closes with 1001 a socket whose stream got a new epoch, instead of skipping what follows', async () => {
+    const { url, adapter } = await syncServer()
+    const tracker = new Tracker()
+    const socket = await tracker.connect(url, 'epoch')
+    await adapter.publish({
+      kind: 'dispatch',
+      origin: 'another-server',
+      frame: '{"op":0,"d":{"n":1},"t":"M"}',
+      recipients: ['epoch'],
+      sequences: { users: [1], userEpochs: ['a-new-history'] },
+    })
+    const closed = await socket.waitClose()
+    expect(closed.code).toBe(CloseCode.GoingAway)
+    expect(socket.messages).toEqual([])
+  })
+
   it('tells a client whose position was trimmed away that it did not recover, and replays nothing', async () => {
     const adapter = new MemoryAdapter({ retention: { maxEntries: 3 } })
     const { mesa, url } = await syncServer({ adapter })

@@ -17,9 +17,10 @@ export interface DispatchEnvelope {
   /**
    * Redelivery positions assigned before publishing, when the message was stored: `users[i]` is the
    * sequence number in the stream of `recipients[i]`; `global` is the position in the global stream for
-   * broadcasts (absent recipients or `['*']`).
+   * broadcasts (absent recipients or `['*']`). `userEpochs[i]` is the epoch of `users[i]`: a server whose
+   * socket holds a position from another epoch knows that history was lost, rather than skipping the message.
    */
-  sequences?: { users?: number[]; global?: StreamPosition }
+  sequences?: { users?: number[]; userEpochs?: string[]; global?: StreamPosition }
 }
 
 /** Close every socket of these users, on whichever server holds them (1.x `DISCONNECT_CLIENT`). */

@@ -95,7 +95,10 @@ export async function prepareDispatch(
   })
   try {
     const positions = await adapter.store.appendMany(items)
-    envelope.sequences = { users: positions.map((position) => position.seq) }
+    envelope.sequences = {
+      users: positions.map((position) => position.seq),
+      userEpochs: positions.map((position) => position.epoch),
+    }
   } catch (error) {
     throw storeFailure(`${targets.length} user stream(s)`, error)
   }
