@@ -190,13 +190,15 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
         return undefined
       } catch (error) {
         return {
+          // Spelled out in core, so it survives the minified bundle.
+          name: (error as Error).name,
           isAuthenticationError: error instanceof w.Mesa.AuthenticationError,
           isMesaError: error instanceof w.Mesa.MesaError,
           code: (error as { code?: string }).code,
         }
       }
     }, mesa.url)
-    expect(error).toEqual({ isAuthenticationError: true, isMesaError: true, code: 'rejected' })
+    expect(error).toEqual({ name: 'AuthenticationError', isAuthenticationError: true, isMesaError: true, code: 'rejected' })
     await waitForLog(page, "log.states.at(-1) === 'closed'")
     expect((await pageLog(page)).disconnected[0]).toMatchObject({ code: 1008, willAttemptReconnect: false })
   })
