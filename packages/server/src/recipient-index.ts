@@ -23,17 +23,4 @@ export class RecipientIndex<S> {
   get(userId: string): ReadonlySet<S> | undefined {
     return this.byUser.get(userId)
   }
-
-  has(userId: string): boolean {
-    return this.byUser.has(userId)
-  }
-
-  /** Number of distinct users with a socket here. */
-  get userCount(): number {
-    return this.byUser.size
-  }
-
-  userIds(): IterableIterator<string> {
-    return this.byUser.keys()
-  }
 }

@@ -73,10 +73,6 @@ export class SocketDelivery {
     this.pending ??= []
   }
 
-  get held(): boolean {
-    return this.pending !== undefined
-  }
-
   /** Writes what was held (filling gaps first), then goes live. */
   release(): void {
     if (this.pending === undefined) return

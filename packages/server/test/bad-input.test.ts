@@ -41,6 +41,16 @@ describe('bad input', () => {
     expect((await echoed)[0].type).toBe('GOOD')
   })
 
+  it('truncates a close reason to the 123 bytes a close frame allows', async () => {
+    const { url } = await startServer({ client: { enforceEqualVersions: true } })
+    const socket = await TestSocket.open(url)
+    socket.send({ op: 0, d: { v: 'é'.repeat(300) }, t: 'CLIENT_VERSION' })
+    const closed = await socket.waitClose()
+    expect(closed.code).toBe(CloseCode.ProtocolError)
+    expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123)
+    expect(closed.reason).toMatch(/^client version "é+\.\.\.$/)
+  })
+
   it('survives a burst of garbage from many sockets without an error listener', async () => {
     const { mesa, url } = await startServer()
     const bad = await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
