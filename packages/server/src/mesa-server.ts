@@ -123,7 +123,7 @@ export class Mesa<
   private resolvedAdapter: Adapter | undefined
   private readonly ownsAdapter: boolean
   private readonly connections = new Set<Connection<User>>()
-  private readonly clients = new Map<Connection<User>, ServerClient<In, Out, User>>()
+  private readonly clientOf = new Map<Connection<User>, ServerClient<In, Out, User>>()
   private readonly index = new RecipientIndex<Connection<User>>()
   private readonly writer = new FrameWriter()
   private readonly sweep: HeartbeatSweep<Connection<User>>
@@ -177,7 +177,7 @@ export class Mesa<
       register: (connection) => this.register(connection),
       unregister: (connection) => this.unregister(connection),
       authenticated: (connection) => {
-        const client = this.clients.get(connection)!
+        const client = this.clientOf.get(connection)!
         this.middleware.run('onAuthenticated', client)
         this.portal({
           kind: 'authentication',
@@ -256,9 +256,9 @@ export class Mesa<
     return this.resolvedAdapter
   }
 
-  /** Every connected client of this server. */
-  get clientList(): ServerClient<In, Out, User>[] {
-    return [...this.clients.values()]
+  /** Every connected client of this server (Mesa 1.x `server.clients`); a new array on each call. */
+  get clients(): ServerClient<In, Out, User>[] {
+    return [...this.clientOf.values()]
   }
 
   /** Number of open sockets on this server. */
@@ -277,7 +277,7 @@ export class Mesa<
     this.authentication.setReplayed(
       this.middleware.has('onRedeliverUndeliverableMessages')
         ? (connection, messages) =>
-            this.middleware.run('onRedeliverUndeliverableMessages', messages, this.clients.get(connection)!)
+            this.middleware.run('onRedeliverUndeliverableMessages', messages, this.clientOf.get(connection)!)
         : undefined,
     )
     return this
@@ -352,7 +352,7 @@ export class Mesa<
     )
     const client = new ServerClient<In, Out, User>(connection, this.clientHost)
     this.connections.add(connection)
-    this.clients.set(connection, client)
+    this.clientOf.set(connection, client)
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
     ws.on('error', (error) => this.socketError(connection, error))
@@ -412,7 +412,7 @@ export class Mesa<
     }
     // `authentication.required`: what an unauthenticated socket says is not taken.
     if (authentication.required && !connection.authenticated) return
-    const client = this.clients.get(connection)!
+    const client = this.clientOf.get(connection)!
     const message = frameToMessage(frame) as MessageOf<In>
     if (options.storeMessages) remember(client.messages.received, message)
     this.safeEmit('message', message, client)
@@ -451,8 +451,8 @@ export class Mesa<
     connection.delivery.dispose()
     this.unregister(connection)
     this.connections.delete(connection)
-    const client = this.clients.get(connection)!
-    this.clients.delete(connection)
+    const client = this.clientOf.get(connection)!
+    this.clientOf.delete(connection)
     try {
       client.emit('disconnect', code, reason)
     } catch (error) {
@@ -561,7 +561,7 @@ export class Mesa<
 
   private sent(connections: Connection<User>[], message: Message<string, object>, fromHere: boolean): void {
     if (!this.config.options.storeMessages && !this.middleware.has('onMessageSent')) return
-    const clients = connections.map((connection) => this.clients.get(connection)!)
+    const clients = connections.map((connection) => this.clientOf.get(connection)!)
     if (this.config.options.storeMessages) for (const client of clients) remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)
   }
@@ -604,7 +604,7 @@ export class Mesa<
 
   /** Reports a failure through `error` (on the client too) and the `onError` middleware. */
   private report(error: Error, connection?: Connection<User>): void {
-    const client = connection === undefined ? undefined : this.clients.get(connection)
+    const client = connection === undefined ? undefined : this.clientOf.get(connection)
     if (client) {
       try {
         client.emit('error', error)

@@ -115,12 +115,14 @@ describe('sending', () => {
     })
     const serverGone = once(mesa, 'disconnection')
     const socket = await TestSocket.open(url)
+    expect(mesa.clients).toHaveLength(1)
     socket.ws.close(4321, 'bye')
     expect(await clientGone).toEqual([4321, 'bye'])
     const [code, reason, client] = await serverGone
     expect([code, reason]).toEqual([4321, 'bye'])
     expect(client.socketId).toEqual(expect.any(String))
     expect(mesa.connectionCount).toBe(0)
+    expect(mesa.clients).toEqual([])
   })
 
   it('client.disconnect closes with 4004 by default, or the given code; bad codes throw', async () => {
