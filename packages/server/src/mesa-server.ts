@@ -2,16 +2,12 @@ import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
-  AdapterError,
   CloseCode,
   ConnectionClosedError,
-  type DisconnectEnvelope,
-  type DispatchEnvelope,
   type Envelope,
-  encodeMessage,
   type Frame,
   frameToMessage,
-  InternalType,
+  type InternalType,
   MemoryAdapter,
   MesaError,
   type Message,
@@ -21,7 +17,6 @@ import {
   type PortalEvent,
   parseFrame,
   ProtocolError,
-  prepareDispatch,
   SUBPROTOCOL_V2,
   TypedEmitter,
 } from '@mesa/core'
@@ -33,8 +28,8 @@ import { Connection } from './connection.js'
 import { FrameWriter } from './frame-writer.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { type HelloFrames, helloFrames } from './hello.js'
-import { deliverLocally } from './local-delivery.js'
 import { type Middleware, MiddlewareChain } from './middleware.js'
+import { Outbound } from './outbound.js'
 import { RecipientIndex } from './recipient-index.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
 import { type ClientHost, ServerClient } from './server-client.js'
@@ -64,19 +59,6 @@ const SHUTDOWN_GRACE_MS = 5000
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value))
-}
-
-function isMessage(value: unknown): value is Message<string, object> {
-  if (typeof value !== 'object' || value === null) return false
-  const { opcode, data, options } = value as Partial<Message<string, object>>
-  return Number.isInteger(opcode) && typeof data === 'object' && data !== null && typeof options === 'object'
-}
-
-function checkUserIds(name: string, ids: unknown): asserts ids is readonly string[] | undefined {
-  if (ids === undefined) return
-  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
-    throw new MesaError('invalid-recipients', `${name} must be an array of user ids (strings)`)
-  }
 }
 
 /** Resolves once `target` listens; its `error` before that rejects. Leaves no listener behind on the app's server. */
@@ -134,6 +116,7 @@ export class Mesa<
   private readonly subscription: Promise<(() => Promise<void>) | undefined>
   private closing: Promise<void> | undefined
   private readonly clientHost: ClientHost<Out, User>
+  private readonly outbound: Outbound<User>
 
   constructor(options: MesaOptions = {}) {
     super()
@@ -188,6 +171,20 @@ export class Mesa<
         })
       },
       report: (error, connection) => this.report(error, connection),
+    })
+
+    this.outbound = new Outbound<User>({
+      config,
+      id: this.id,
+      connections: this.connections,
+      index: this.index,
+      adapter: () => this.resolvedAdapter ?? this.adapterReady,
+      collecting: () => config.options.storeMessages || this.middleware.has('onMessageSent'),
+      sent: (connections, message, fromHere) => this.sent(connections, message, fromHere),
+      undeliverable: () =>
+        this.middleware.has('onUndeliverableMessageSent')
+          ? (message, userIds) => this.middleware.run('onUndeliverableMessageSent', message, userIds)
+          : undefined,
     })
 
     this.clientHost = {
@@ -291,7 +288,9 @@ export class Mesa<
    * `new Message(5, {}, 'DISCONNECT_CLIENT')` closes the recipients' sockets everywhere instead.
    */
   send(message: Sendable<Out>, recipients?: readonly string[], excluding?: readonly string[]): Promise<void> {
-    const sending = this.sendNow(message, recipients, excluding)
+    const sending = this.closing
+      ? Promise.reject(new ConnectionClosedError('the server is closed'))
+      : this.outbound.send(message, recipients, excluding)
     // The caller gets the rejection; this keeps an unawaited send from becoming an unhandled rejection.
     sending.catch((error: unknown) => this.report(toError(error)))
     return sending
@@ -490,111 +489,31 @@ export class Mesa<
     this.adapterReady.then(task).catch((error: unknown) => this.report(toError(error), connection))
   }
 
-  private async sendNow(
-    message: Sendable<Out>,
-    recipients: readonly string[] | undefined,
-    excluding: readonly string[] | undefined,
-  ): Promise<void> {
-    if (!isMessage(message)) throw new MesaError('invalid-message', 'send() takes a Message')
-    checkUserIds('recipients', recipients)
-    checkUserIds('excluding', excluding)
-    if (this.closing) throw new ConnectionClosedError('the server is closed')
-    if (message.opcode === Opcode.Internal) {
-      if (message.type !== InternalType.DisconnectClient) {
-        throw new MesaError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
-      }
-      const ids = (recipients ?? []).filter((id) => id !== '*' && !excluding?.includes(id))
-      await this.disconnectUsers(ids)
-      return
-    }
-    const adapter = this.resolvedAdapter ?? (await this.adapterReady)
-    const envelope = await prepareDispatch(adapter, message, recipients, excluding, {
-      sync: this.config.sync.enabled,
-      origin: this.id,
-      onUndelivered: this.middleware.has('onUndeliverableMessageSent')
-        ? (userIds) => this.middleware.run('onUndeliverableMessageSent', message, userIds)
-        : undefined,
-    })
-    if (envelope.recipients?.length === 0) return
-    this.deliver(envelope, true, message)
-    try {
-      await adapter.publish(envelope)
-    } catch (error) {
-      throw error instanceof AdapterError
-        ? error
-        : new AdapterError(`publishing the message to other servers failed: ${toError(error).message}`, { cause: error })
-    }
-  }
-
   private sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void> {
     if (connection.authenticated && connection.userId !== undefined) return this.send(message, [connection.userId])
-    if (!isMessage(message)) {
-      const rejected = Promise.reject(new MesaError('invalid-message', 'send() takes a Message'))
-      rejected.catch((error: unknown) => this.report(toError(error), connection))
+    try {
+      this.outbound.sendToSocket(connection, message)
+      return Promise.resolve()
+    } catch (error) {
+      this.report(toError(error), connection)
+      const rejected = Promise.reject(error)
+      rejected.catch(() => {})
       return rejected
     }
-    if (message.opcode === Opcode.Internal) {
-      connection.close(CloseCode.DisconnectedByServer, 'disconnected by the server')
-    } else {
-      connection.delivery.write(encodeMessage(message))
-      this.sent([connection], message, true)
-    }
-    return Promise.resolve()
-  }
-
-  private deliver(envelope: DispatchEnvelope, fromHere: boolean, message?: Message<string, object>): void {
-    const collect = this.config.options.storeMessages || this.middleware.has('onMessageSent')
-    const sent = deliverLocally(
-      { all: this.connections, index: this.index, authenticatedOnly: this.config.authentication.required },
-      envelope,
-      collect,
-    )
-    if (sent === undefined || sent.length === 0) return
-    let delivered = message
-    if (delivered === undefined) {
-      const parsed = parseFrame(envelope.frame)
-      if (!parsed.ok) return
-      delivered = frameToMessage(parsed.frame)
-    }
-    this.sent(sent, delivered, fromHere)
   }
 
   private sent(connections: Connection<User>[], message: Message<string, object>, fromHere: boolean): void {
-    if (!this.config.options.storeMessages && !this.middleware.has('onMessageSent')) return
     const clients = connections.map((connection) => this.clientOf.get(connection)!)
     if (this.config.options.storeMessages) for (const client of clients) remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)
   }
 
   private receiveEnvelope(envelope: Envelope): void {
-    if (envelope.origin === this.id || this.closing) return
+    if (this.closing) return
     try {
-      if (envelope.kind === 'dispatch') {
-        if (typeof envelope.frame !== 'string') throw new AdapterError('received a dispatch envelope without a frame')
-        this.deliver(envelope, false)
-      } else if (envelope.kind === 'disconnect') {
-        this.closeUsers(envelope)
-      }
+      this.outbound.receive(envelope)
     } catch (error) {
       this.report(toError(error))
-    }
-  }
-
-  private async disconnectUsers(userIds: string[]): Promise<void> {
-    if (userIds.length === 0) return
-    const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.id, userIds }
-    this.closeUsers(envelope)
-    const adapter = this.resolvedAdapter ?? (await this.adapterReady)
-    await adapter.publish(envelope)
-  }
-
-  private closeUsers(envelope: DisconnectEnvelope): void {
-    const code = envelope.code ?? CloseCode.DisconnectedByServer
-    const reason = envelope.reason ?? 'disconnected by the server'
-    for (const userId of envelope.userIds) {
-      const sockets = this.index.get(userId)
-      if (sockets === undefined) continue
-      for (const connection of [...sockets]) connection.close(code, reason)
     }
   }
 
