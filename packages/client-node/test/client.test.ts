@@ -129,7 +129,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     expect(seen).toEqual([1, 2, 3, 4])
     expect(c.positions.user).toEqual({ epoch: before.epoch, seq: before.seq + 3 })
     await within('queued message at the server', () => fromClients.find((m) => m.type === 'WHILE_DOWN'))
-    expect(second.mesa.clientList.map((x) => x.id)).toEqual(['u1'])
+    expect(second.mesa.clients.map((x) => x.id)).toEqual(['u1'])
   })
 
   it('resumes exactly once after the socket died silently', async () => {
@@ -145,7 +145,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     await within('first', () => (seen.length === 1 ? true : undefined))
     // Cut the TCP connection under the server's socket, no close frame; the client then waits for its (long)
     // backoff.
-    mesa.clientList[0]!.request.socket.destroy()
+    mesa.clients[0]!.request.socket.destroy()
     await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
     for (const n of [2, 3, 4]) await mesa.send(new Message(0, { n }, 'N'), ['u2'])
     await mesa.send(new Message(0, { n: 'typing' }, 'TYPING', { sync: false }), ['u2'])
@@ -185,7 +185,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     await mesa.send(new Message(0, { n: 1 }, 'N'), ['u3'])
     await within('first', () => (seen.length === 1 ? true : undefined))
     const epoch = c.positions.user!.epoch
-    mesa.clientList[0]!.request.socket.destroy()
+    mesa.clients[0]!.request.socket.destroy()
     await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
     // Five more while away; the store keeps the last two, so 2..4 are gone.
     for (const n of [2, 3, 4, 5, 6]) await mesa.send(new Message(0, { n }, 'N'), ['u3'])
