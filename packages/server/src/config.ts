@@ -81,6 +81,12 @@ export interface MesaOptions {
   redis?: string | Record<string, unknown>
   /** Largest accepted frame in bytes; a bigger one closes the socket with 1009. Default 1048576 (1 MiB). */
   maxPayload?: number
+  /**
+   * Bytes that may wait in a socket's send buffer. A client that reads slower than it is sent to would make
+   * the server hold ever more memory: past this bound its socket is cut (its client reconnects and, with
+   * `sync`, resumes what it missed). Default 16777216 (16 MiB).
+   */
+  maxBufferedAmount?: number
   /** Id of this server on the adapter (envelope origin, portal events). Default: random. */
   id?: string
   client?: ClientOptions
@@ -101,6 +107,7 @@ export interface ResolvedConfig {
   adapter: Adapter | undefined
   redis: string | Record<string, unknown> | undefined
   maxPayload: number
+  maxBufferedAmount: number
   id: string | undefined
   client: Required<ClientOptions>
   options: Required<ServerBehaviourOptions>
@@ -113,6 +120,7 @@ export interface ResolvedConfig {
 
 export const DEFAULT_PORT = 4000
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024
 /** Largest timer delay Node accepts; longer intervals would fire at once. */
 const MAX_DELAY = 2 ** 31 - 1
 
@@ -216,6 +224,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     adapter: options.adapter,
     redis: options.redis,
     maxPayload: integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 64, 2 ** 31 - 1),
+    maxBufferedAmount: integer('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, 1024, Number.MAX_SAFE_INTEGER),
     id: text('id', options.id),
     client: {
       enforceEqualVersions: bool('client.enforceEqualVersions', client.enforceEqualVersions, false),

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { CloseCode, type MessageStore } from '@mesa/core'
+import { CloseCode, MesaError, type MessageStore } from '@mesa/core'
 import type WebSocket from 'ws'
 import type { FrameWriter } from './frame-writer.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
@@ -47,7 +47,11 @@ export class Connection<User = unknown> implements DeliveryTarget {
   }
 
   write(frame: string): void {
-    this.writer.write(this.ws, frame)
+    if (this.writer.write(this.ws, frame) || this.ws.readyState !== this.ws.OPEN) return
+    // A close frame would wait behind everything buffered; cutting the socket frees it now, and its client
+    // reconnects and resumes.
+    this.onError(new MesaError('slow-consumer', 'a client did not keep up with what was sent to it; its socket was cut'))
+    this.ws.terminate()
   }
 
   report(error: Error): void {

@@ -19,7 +19,12 @@ export class FrameWriter {
     this.corked.clear()
   }
 
-  /** Writes one text frame; false when the socket is not open (the frame is dropped). */
+  constructor(private readonly maxBufferedAmount: number) {}
+
+  /**
+   * Writes one text frame. Returns false when the frame was not written: the socket is not open, or its
+   * client does not keep up (more than `maxBufferedAmount` bytes waiting): the caller then cuts the socket.
+   */
   write(ws: WebSocket, data: string): boolean {
     if (ws.readyState !== WebSocket.OPEN) return false
     // `_socket` is ws's underlying net.Socket; corking it batches ws's frame writes.
@@ -32,6 +37,7 @@ export class FrameWriter {
         queueMicrotask(this.flush)
       }
     }
+    if (ws.bufferedAmount > this.maxBufferedAmount) return false
     ws.send(data)
     return true
   }

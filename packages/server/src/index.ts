@@ -16,7 +16,7 @@ export type {
   ServerBehaviourOptions,
   SyncOptions,
 } from './config.js'
-export { DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
+export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
 export type { Middleware, MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
 export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
 export { LEGACY_CURSOR } from './authentication-flow.js'

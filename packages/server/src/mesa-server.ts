@@ -107,7 +107,7 @@ export class Mesa<
   private readonly connections = new Set<Connection<User>>()
   private readonly clientOf = new Map<Connection<User>, ServerClient<In, Out, User>>()
   private readonly index = new RecipientIndex<Connection<User>>()
-  private readonly writer = new FrameWriter()
+  private readonly writer: FrameWriter
   private readonly sweep: HeartbeatSweep<Connection<User>>
   private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>
   private readonly hello: HelloFrames
@@ -124,6 +124,7 @@ export class Mesa<
     this.config = config
     this.id = config.id ?? `server-${nanoid()}`
     this.hello = helloFrames(config)
+    this.writer = new FrameWriter(config.maxBufferedAmount)
     this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emitError(error, client))
 
     let adapter: Adapter | Promise<Adapter>

@@ -51,6 +51,29 @@ describe('bad input', () => {
     expect(closed.reason).toMatch(/^client version "é+\.\.\.$/)
   })
 
+  it('cuts a client that does not read what is sent to it, past maxBufferedAmount; others go on', async () => {
+    const { mesa, url } = await startServer({ maxBufferedAmount: 64 * 1024 })
+    const errors: Error[] = []
+    mesa.on('error', (error) => errors.push(error))
+    const slow = await TestSocket.open(url)
+    const good = await TestSocket.open(url)
+    const disconnected = once(mesa, 'disconnection', 20_000)
+    // The slow client stops reading: the server's send buffer for it fills up once TCP's buffers are full.
+    ;(slow.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    const chunk = 'x'.repeat(64 * 1024)
+    for (let i = 0; i < 200 && slow.closeCode === undefined; i++) {
+      await mesa.send(new Message(0, { i, chunk }, 'BULK'))
+      await new Promise((resolve) => setImmediate(resolve))
+      if (errors.some((error) => (error as { code?: string }).code === 'slow-consumer')) break
+    }
+    expect(errors.map((error) => (error as { code?: string }).code)).toContain('slow-consumer')
+    const [code] = await disconnected
+    expect(code).toBe(1006)
+    expect(mesa.connectionCount).toBe(1)
+    await mesa.send(new Message(0, {}, 'AFTER'))
+    await good.waitFor(() => good.messages.some((f) => f.t === 'AFTER'), 'AFTER', 10_000)
+  })
+
   it('survives a burst of garbage from many sockets without an error listener', async () => {
     const { mesa, url } = await startServer()
     const bad = await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
