@@ -15,7 +15,6 @@ import {
   type MessageOf,
   Opcode,
   type PortalEvent,
-  parseFrame,
   ProtocolError,
   SUBPROTOCOL_V2,
   TypedEmitter,
@@ -23,6 +22,7 @@ import {
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AuthenticationFlow } from './authentication-flow.js'
+import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
 import { Connection } from './connection.js'
 import { FrameWriter } from './frame-writer.js'
@@ -366,32 +366,15 @@ export class Mesa<
 
   private receive(connection: Connection<User>, data: RawData, isBinary: boolean): void {
     if (connection.closed) return
-    if (isBinary) {
-      this.reject(connection, new ProtocolError('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted'))
+    const read = readClientFrame(data, isBinary)
+    if (!read.ok) {
+      this.reject(connection, read.error)
       return
     }
-    const parsed = parseFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'))
-    if (!parsed.ok) {
-      this.reject(connection, parsed.error)
-      return
-    }
-    const { frame } = parsed
-    switch (frame.op) {
-      case Opcode.HeartbeatAck:
-        this.sweep.ack(connection)
-        return
-      case Opcode.Authenticate:
-        this.authentication.receive(connection, frame)
-        return
-      case Opcode.Dispatch:
-        this.receiveMessage(connection, frame)
-        return
-      default:
-        this.reject(
-          connection,
-          new ProtocolError('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${frame.op} is sent by servers only`),
-        )
-    }
+    const { frame } = read
+    if (frame.op === Opcode.HeartbeatAck) this.sweep.ack(connection)
+    else if (frame.op === Opcode.Authenticate) this.authentication.receive(connection, frame)
+    else this.receiveMessage(connection, frame)
   }
 
   private receiveMessage(connection: Connection<User>, frame: Frame): void {
