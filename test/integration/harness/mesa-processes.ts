@@ -1,6 +1,6 @@
 import { Child } from './child.js'
 import { fixture } from './dist.js'
-import type { RedisServer } from './redis-server.js'
+import type { RedisTarget } from './redis-server.js'
 import type { Scope } from './scope.js'
 
 export interface ServerProcessOptions {
@@ -16,14 +16,14 @@ export interface ServerProcessOptions {
 /** Starts `count` server processes on `redis`, killed (SIGKILL) when the scope is cleaned up. */
 export async function startServers(
   scope: Scope,
-  redis: RedisServer,
+  redis: RedisTarget,
   count: number,
   options: ServerProcessOptions,
 ): Promise<Child[]> {
   const started = await Promise.all(
     Array.from({ length: count }, (_, i) =>
       Child.start(`server-${options.namespace}-${i}`, fixture('server.mjs'), {
-        REDIS_URL: redis.url,
+        ...redis.connectionEnv,
         NAMESPACE: options.namespace,
         SYNC: options.sync ? '1' : '0',
         PORTAL: options.portal ? '1' : '0',
@@ -41,14 +41,14 @@ export function urlOf(server: Child): string {
   return `ws://127.0.0.1:${String(server.info.port)}`
 }
 
-/** A dispatcher process created from the Redis URL (it loads @mesa/redis-adapter lazily). */
+/** A dispatcher process created from where Redis is (it loads @mesa/redis-adapter lazily). */
 export async function startDispatcher(
   scope: Scope,
-  redis: RedisServer,
+  redis: RedisTarget,
   options: { namespace: string; sync?: boolean },
 ): Promise<Child> {
   const child = await Child.start(`dispatcher-${options.namespace}`, fixture('dispatcher.mjs'), {
-    REDIS_URL: redis.url,
+    ...redis.connectionEnv,
     NAMESPACE: options.namespace,
     SYNC: options.sync ? '1' : '0',
   })
@@ -61,13 +61,13 @@ export interface PortalProcessOptions {
   reportAllEvents?: boolean
   /** Handlers never finish: events stay in flight until the process dies. */
   hold?: boolean
-  /** Claim timeout of the portal's own adapter; absent: the portal is created from the URL with defaults. */
+  /** Claim timeout of the portal's own adapter; absent: the portal creates its adapter with the defaults. */
   claimTimeoutMs?: number
 }
 
-export async function startPortal(scope: Scope, redis: RedisServer, options: PortalProcessOptions): Promise<Child> {
+export async function startPortal(scope: Scope, redis: RedisTarget, options: PortalProcessOptions): Promise<Child> {
   const env: Record<string, string> = {
-    REDIS_URL: redis.url,
+    ...redis.connectionEnv,
     NAMESPACE: options.namespace,
     REPORT_ALL: options.reportAllEvents ? '1' : '0',
     HOLD: options.hold ? '1' : '0',

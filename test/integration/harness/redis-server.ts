@@ -11,17 +11,24 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
 
+/** Where fixture processes find Redis: the environment variables fixtures/redis-connection.mjs reads. */
+export interface RedisTarget {
+  readonly connectionEnv: Record<string, string>
+}
+
 /**
  * A private `redis-server` on a free port, with an append-only file fsynced on every write so that a
  * restart (`stop()` then `start()`) keeps the data, as a production Redis with AOF would.
  */
-export class RedisServer {
+export class RedisServer implements RedisTarget {
   readonly port: number
   private readonly dir: string
+  private readonly extraArgs: readonly string[]
   private child: ChildProcess | undefined
 
-  private constructor(port: number) {
+  constructor(port: number, extraArgs: readonly string[] = []) {
     this.port = port
+    this.extraArgs = extraArgs
     this.dir = mkdtempSync(join(tmpdir(), 'mesa-redis-'))
   }
 
@@ -34,6 +41,10 @@ export class RedisServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`
+  }
+
+  get connectionEnv(): Record<string, string> {
+    return { REDIS_URL: this.url }
   }
 
   get running(): boolean {
@@ -52,6 +63,7 @@ export class RedisServer {
         '--appendonly', 'yes',
         '--appendfsync', 'always',
         '--protected-mode', 'no',
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
