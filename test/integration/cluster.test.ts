@@ -35,7 +35,12 @@ afterEach(async () => {
 describe('server, dispatcher and portal processes on a Redis Cluster', () => {
   it('replicate sends, share presence, hand client events to the portal and survive a server kill -9', async () => {
     const ns = 'cluster'
-    const servers = await startServers(scope, cluster, 3, { namespace: ns, sync: true, portal: true, presenceTtlMs: 1500 })
+    const servers = await startServers(scope, cluster, 3, {
+      namespace: ns,
+      sync: true,
+      portal: true,
+      presenceTtlMs: 1500,
+    })
     const dispatcher = await startDispatcher(scope, cluster, { namespace: ns, sync: true })
     const portal = await startPortal(scope, cluster, { namespace: ns, id: 'cluster-portal' })
     children = [...servers, dispatcher, portal]
@@ -45,7 +50,10 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     const clients = new Map<string, ResumingClient>()
     for (const [i, user] of users.entries()) {
       const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)]
-      clients.set(user, scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()))
+      clients.set(
+        user,
+        scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()),
+      )
     }
     await waitFor('six users online', async () => (await servers[2]!.call<number>('onlineCount')) === 6)
 
@@ -57,7 +65,10 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     await servers[1]!.call('send', { d: { n: 0 }, t: 'BARRIER' }, ['*'])
     for (const c of clients.values()) await waitFor('the barriers', () => c.messagesOf('BARRIER').length === 3)
     for (const [user, c] of clients) {
-      const types = c.delivered.map((f) => f.t).filter((t) => t !== 'BARRIER').sort()
+      const types = c.delivered
+        .map((f) => f.t)
+        .filter((t) => t !== 'BARRIER')
+        .sort()
       const expected = ['ALL', ...(user === 'c2' ? [] : ['NOT_C2']), ...(['c0', 'c4'].includes(user) ? ['SOME'] : [])]
       expect({ user, types }).toEqual({ user, types: expected.sort() })
     }
@@ -71,7 +82,15 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     const lost = scope.add(await RawClient.connect(urls[0]!, { v2: true }), (c) => void c.terminate())
     await lost.authenticate({ id: 'lost' })
     const total = 80
-    const stream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>('stream', 'G', 1, total, ['*'], undefined, 5)
+    const stream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>(
+      'stream',
+      'G',
+      1,
+      total,
+      ['*'],
+      undefined,
+      5,
+    )
     await waitFor('the stream to be under way', () => clients.get('c0')!.messagesOf('G').length >= 10, 15_000)
     await servers[0]!.kill('SIGKILL')
     const { accepted, rejected } = await stream
@@ -82,7 +101,11 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
       await waitFor(`${user} to get the whole stream`, () => c.messagesOf('G').length >= total, 20_000)
       expect({ user, g: c.messagesOf('G').map((f) => f.d.n) }).toEqual({ user, g: expected })
     }
-    await waitFor('the dead server\'s user to go offline', async () => (await servers[1]!.call('isOnline', 'lost')) === false, 15_000)
+    await waitFor(
+      "the dead server's user to go offline",
+      async () => (await servers[1]!.call('isOnline', 'lost')) === false,
+      15_000,
+    )
     expect(await servers[2]!.call('onlineCount')).toBe(6)
   })
 })

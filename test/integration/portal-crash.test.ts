@@ -48,7 +48,11 @@ describe('a portal process crashing with events in flight', () => {
     await doomed.kill('SIGKILL')
     // No portal handles events now: these must wait.
     for (let n = 10; n < 15; n++) alice.dispatch('SAY', { n })
-    await waitFor('the observer to see all 15', () => observer.eventsOf('portal').filter((e) => e.event === 'message').length >= 15, 15_000)
+    await waitFor(
+      'the observer to see all 15',
+      () => observer.eventsOf('portal').filter((e) => e.event === 'message').length >= 15,
+      15_000,
+    )
 
     const survivor = await startPortal(scope, redis, { namespace: ns, id: 'survivor', claimTimeoutMs })
     children.push(survivor)
@@ -56,7 +60,10 @@ describe('a portal process crashing with events in flight', () => {
     const expected = Array.from({ length: 15 }, (_, n) => `${n % 2 === 0 || n >= 10 ? 'alice' : 'bob'}:${n}`)
     expect([...new Set(messagesHandled(survivor))].sort()).toEqual(expected.sort())
     // The connection and authentication events the doomed portal held were claimed too.
-    const authentications = survivor.eventsOf('portal').filter((e) => e.event === 'authentication').map((e) => e.userId)
+    const authentications = survivor
+      .eventsOf('portal')
+      .filter((e) => e.event === 'authentication')
+      .map((e) => e.userId)
     expect([...new Set(authentications)].sort()).toEqual(['alice', 'bob'])
   })
 })

@@ -42,7 +42,13 @@ describe('Redis restarting mid-stream', () => {
 
     const total = 200
     const stream = dispatcher.call<{ accepted: number[]; rejected: { n: number; code: string }[] }>(
-      'stream', 'G', 0, total, ['*'], undefined, 10,
+      'stream',
+      'G',
+      0,
+      total,
+      ['*'],
+      undefined,
+      10,
     )
     await waitFor('the stream to be under way', () => clients[0]!.messagesOf('G').length >= 20, 15_000)
     await redis.stop()
@@ -60,10 +66,15 @@ describe('Redis restarting mid-stream', () => {
     for (const failure of during.rejected) expect(['store-failed', 'adapter-failed']).toContain(failure.code)
 
     // Once the dispatcher's connection is back, every send is accepted again.
-    await waitFor('a send to be accepted again', async () => {
-      const probe = await dispatcher.call<{ accepted: number[] }>('stream', 'PROBE', 0, 1, ['nobody'])
-      return probe.accepted.length === 1
-    }, 15_000, 100)
+    await waitFor(
+      'a send to be accepted again',
+      async () => {
+        const probe = await dispatcher.call<{ accepted: number[] }>('stream', 'PROBE', 0, 1, ['nobody'])
+        return probe.accepted.length === 1
+      },
+      15_000,
+      100,
+    )
     const after = await dispatcher.call<{ accepted: number[]; rejected: unknown[] }>('stream', 'G', total, 50, ['*'])
     expect(after.rejected).toEqual([])
     const accepted = [...during.accepted, ...after.accepted]
@@ -72,10 +83,14 @@ describe('Redis restarting mid-stream', () => {
     for (const c of clients.filter((_, i) => i % 3 !== 0)) expect(c.messagesOf('LOCAL')).toEqual([])
 
     for (const [i, c] of clients.entries()) {
-      await waitFor(`w${i} to get every accepted message`, () => {
-        const got = new Set(numbers(c.messagesOf('G')))
-        return accepted.every((n) => got.has(n))
-      }, 20_000)
+      await waitFor(
+        `w${i} to get every accepted message`,
+        () => {
+          const got = new Set(numbers(c.messagesOf('G')))
+          return accepted.every((n) => got.has(n))
+        },
+        20_000,
+      )
       const got = numbers(c.messagesOf('G'))
       // No duplicates, in order (a message that was stored but whose publish failed may arrive too).
       expect(got).toEqual([...new Set(got)].sort((a, b) => a - b))
@@ -83,7 +98,8 @@ describe('Redis restarting mid-stream', () => {
 
     // Replication works again: a send through one server reaches clients on the others.
     await servers[1]!.call('send', { d: { n: -1 }, t: 'AFTER' }, ['*'])
-    for (const c of clients) await waitFor('the message after the restart', () => c.messagesOf('AFTER').length === 1, 15_000)
+    for (const c of clients)
+      await waitFor('the message after the restart', () => c.messagesOf('AFTER').length === 1, 15_000)
     for (const server of servers) {
       expect(server.eventsOf('adapter-error').length).toBeGreaterThan(0)
       await waitFor(`${server.name} to report recovery`, () => server.eventsOf('adapter-ready').length > 0, 15_000)

@@ -73,7 +73,8 @@ describe('three server processes on one Redis', () => {
     await dispatcher.call('dispatch', { d: {}, t: 'D_EXCLUDING' }, ['*'], ['u2', 'u4'])
     // Barriers: each origin's later message cannot overtake its earlier ones, so once every socket has all
     // four barriers, nothing else of these sends is still on its way.
-    for (const origin of [...servers, dispatcher]) await origin.call(origin === dispatcher ? 'dispatch' : 'send', { d: {}, t: 'BARRIER' }, ['*'])
+    for (const origin of [...servers, dispatcher])
+      await origin.call(origin === dispatcher ? 'dispatch' : 'send', { d: {}, t: 'BARRIER' }, ['*'])
     for (const socket of sockets.values()) await socket.waitForMessages(4, 'BARRIER')
 
     const expected: Record<string, string[]> = {
@@ -124,7 +125,11 @@ describe('three server processes on one Redis', () => {
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns })
     children = [...servers, dispatcher]
     const urls = servers.map(urlOf)
-    const target = [await client(urls[0]!, 'troll'), await client(urls[2]!, 'troll'), await client(urls[1]!, 'troll', false)]
+    const target = [
+      await client(urls[0]!, 'troll'),
+      await client(urls[2]!, 'troll'),
+      await client(urls[1]!, 'troll', false),
+    ]
     const bystander = await client(urls[0]!, 'nice')
 
     await dispatcher.call('disconnect', ['troll'], { reason: 'banned' })
@@ -182,7 +187,11 @@ describe('three server processes on one Redis', () => {
 
     const handled = () => portals.flatMap((p) => p.eventsOf('portal')).filter((e) => e.event === 'message')
     await waitFor('30 messages handled', () => handled().length >= 30, 15_000)
-    await waitFor('30 messages observed', () => observer.eventsOf('portal').filter((e) => e.event === 'message').length >= 30, 15_000)
+    await waitFor(
+      '30 messages observed',
+      () => observer.eventsOf('portal').filter((e) => e.event === 'message').length >= 30,
+      15_000,
+    )
 
     const keys = handled().map((e) => `${e.userId}:${(e.data as { n: number }).n}`)
     expect(new Set(keys).size).toBe(30)

@@ -40,7 +40,10 @@ describe('kill -9 of a server process mid-stream', () => {
     const clients = new Map<string, ResumingClient>()
     for (const [i, user] of users.entries()) {
       const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)]
-      clients.set(user, scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()))
+      clients.set(
+        user,
+        scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()),
+      )
     }
     // A user with one socket on the doomed server and no reconnection: presence must let it go.
     const lost = scope.add(await RawClient.connect(urls[0]!, { v2: true }), (c) => void c.terminate())
@@ -48,8 +51,24 @@ describe('kill -9 of a server process mid-stream', () => {
     await waitFor('7 users online', async () => (await servers[1]!.call<number>('onlineCount')) === 7)
 
     const total = 150
-    const globalStream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>('stream', 'G', 0, total, ['*'], undefined, 4)
-    const targetedStream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>('stream', 'T', 0, total, users, undefined, 4)
+    const globalStream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>(
+      'stream',
+      'G',
+      0,
+      total,
+      ['*'],
+      undefined,
+      4,
+    )
+    const targetedStream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>(
+      'stream',
+      'T',
+      0,
+      total,
+      users,
+      undefined,
+      4,
+    )
     const first = clients.get('r0')!
     await waitFor('the stream to be under way', () => first.messagesOf('G').length >= 30, 15_000)
     await servers[0]!.kill('SIGKILL')
@@ -63,7 +82,11 @@ describe('kill -9 of a server process mid-stream', () => {
 
     const expected = Array.from({ length: total }, (_, n) => n)
     for (const [user, c] of clients) {
-      await waitFor(`${user} to get every message`, () => c.messagesOf('G').length >= total && c.messagesOf('T').length >= total, 20_000)
+      await waitFor(
+        `${user} to get every message`,
+        () => c.messagesOf('G').length >= total && c.messagesOf('T').length >= total,
+        20_000,
+      )
       expect(c.failure).toBeUndefined()
       // Exactly once and in order, across the reconnect.
       expect({ user, g: numbers(c.messagesOf('G')) }).toEqual({ user, g: expected })
@@ -76,7 +99,7 @@ describe('kill -9 of a server process mid-stream', () => {
     }
 
     await waitFor(
-      'the dead server\'s user to go offline',
+      "the dead server's user to go offline",
       async () => (await servers[1]!.call('isOnline', 'lost')) === false,
       presenceTtlMs * 4 + 5000,
     )

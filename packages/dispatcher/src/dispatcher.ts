@@ -20,8 +20,8 @@ export interface DispatcherSyncOptions {
 
 export interface DispatcherOptions {
   /**
-   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it may be
-   * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
+   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it
+   * may be omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
    */
   namespace?: string
   /**
@@ -31,7 +31,7 @@ export interface DispatcherOptions {
    * Default `false`.
    */
   sync?: boolean | DispatcherSyncOptions
-  /** Origin id put on published envelopes. Default: a random UUID. */
+  /** Origin id put on published envelopes. Default: `dispatcher-` and a random UUID. */
   id?: string
 }
 
@@ -119,7 +119,10 @@ export class Dispatcher<M extends MessageMap = MessageMap> {
     }
     if (recipients.length === 0) return
     return this.track(async (adapter) => {
-      const envelope = await prepareDispatch(adapter, event, recipients, excluding, { sync: this.sync, origin: this.id })
+      const envelope = await prepareDispatch(adapter, event, recipients, excluding, {
+        sync: this.sync,
+        origin: this.id,
+      })
       await adapter.publish(envelope)
     })
   }

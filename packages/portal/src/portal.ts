@@ -16,8 +16,8 @@ import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './re
 
 export interface PortalOptions<M extends MessageMap = UntypedMessages> {
   /**
-   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it may be
-   * omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
+   * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it
+   * may be omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
    */
   namespace?: string
   /**

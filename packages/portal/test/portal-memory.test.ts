@@ -63,12 +63,7 @@ describe('Portal with the memory adapter', () => {
     await shared.portal.push({ kind: 'disconnection', clientId: 'c1', serverId: 's1', userId: 'u1', time: 4 })
     await waitFor('four events', () => deliveries.length === 4)
 
-    expect(seen).toEqual([
-      'connection c1 s1',
-      'authentication u1 c1',
-      'message hello 1 u1 c1',
-      'disconnection u1 c1',
-    ])
+    expect(seen).toEqual(['connection c1 s1', 'authentication u1 c1', 'message hello 1 u1 c1', 'disconnection u1 c1'])
     const message = deliveries[2]
     expect(message?.kind).toBe('message')
     if (message?.kind !== 'message') return
@@ -213,7 +208,10 @@ describe('Portal with the memory adapter', () => {
     release()
     await waitFor('the acknowledgement', () => shared.portal.inFlightCount === 0)
     await shared.portal.push(messageEvent(2))
-    await waitFor('the second event to be handled', () => shared.portal.inFlightCount === 0 && shared.portal.pendingCount === 0)
+    await waitFor(
+      'the second event to be handled',
+      () => shared.portal.inFlightCount === 0 && shared.portal.pendingCount === 0,
+    )
     expect(calls).toEqual(['once c1'])
   })
 

@@ -56,14 +56,24 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): 
 }
 
 function messageEvent(n: number): PortalEvent {
-  return { kind: 'message', clientId: `c${n}`, serverId: 's', userId: `u${n}`, frame: { op: 0, d: { n }, t: 'SAY' }, time: n }
+  return {
+    kind: 'message',
+    clientId: `c${n}`,
+    serverId: 's',
+    userId: `u${n}`,
+    frame: { op: 0, d: { n }, t: 'SAY' },
+    time: n,
+  }
 }
 
 describe('Portal on Redis, created from a URL', () => {
   it('loads @mesa/redis-adapter, gives each event to exactly one of two portals and all to a reportAllEvents one', async () => {
     const ns = namespace()
     const server = serverSide(ns)
-    const got = new Map<string, number[]>([['a', []], ['b', []]])
+    const got = new Map<string, number[]>([
+      ['a', []],
+      ['b', []],
+    ])
     for (const id of ['a', 'b']) {
       const p = portal(REDIS_URL, { namespace: ns, id })
       p.on('message', (message) => got.get(id)!.push(message.data.n as number))

@@ -70,7 +70,10 @@ describe('Portal with a Mesa server', () => {
 
   it('gives each event to exactly one of two portals and every event to a reportAllEvents portal', async () => {
     const { adapter, url } = await serverWithAdapter()
-    const handled = new Map<string, number[]>([['a', []], ['b', []]])
+    const handled = new Map<string, number[]>([
+      ['a', []],
+      ['b', []],
+    ])
     for (const id of ['a', 'b']) {
       const p = portal(adapter, { id })
       p.on('message', (message) => handled.get(id)!.push(message.data.n))

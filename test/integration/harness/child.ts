@@ -91,7 +91,12 @@ export class Child {
   }
 
   /** Starts `script` and waits for its `ready` report (with whatever `info` it sends, e.g. its port). */
-  static async start(name: string, script: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Child> {
+  static async start(
+    name: string,
+    script: string,
+    env: Record<string, string> = {},
+    timeoutMs = 15_000,
+  ): Promise<Child> {
     const child = new Child(name, script, env)
     const ready = new Promise<void>((resolve, reject) => {
       child.process.on('message', (message: FromChild) => {

@@ -33,6 +33,8 @@ export function assertBuilt(packages: readonly string[]): void {
     }
   }
   if (missing.length > 0) {
-    throw new Error(`multi-process tests run the built packages; run \`pnpm build\` first (no dist: ${missing.join(', ')})`)
+    throw new Error(
+      `multi-process tests run the built packages; run \`pnpm build\` first (no dist: ${missing.join(', ')})`,
+    )
   }
 }

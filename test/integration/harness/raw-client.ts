@@ -114,10 +114,14 @@ export class RawClient {
     const before = this.frames.length
     this.send(frame)
     let ack: WireFrame | undefined
-    await this.waitFor('op 22', () => {
-      ack = this.frames.slice(before).find((f) => f.op === 22)
-      return ack !== undefined || this.closeCode !== undefined
-    }, options.timeoutMs)
+    await this.waitFor(
+      'op 22',
+      () => {
+        ack = this.frames.slice(before).find((f) => f.op === 22)
+        return ack !== undefined || this.closeCode !== undefined
+      },
+      options.timeoutMs,
+    )
     if (!ack) throw new Error(`closed before authentication (${this.closeCode} ${this.closeReason})`)
     return ack
   }
@@ -143,7 +147,11 @@ export class RawClient {
   /** Waits until the application has seen `count` messages of `type` (any type when omitted). */
   async waitForMessages(count: number, type?: string, timeoutMs?: number): Promise<WireFrame[]> {
     const matching = () => this.delivered.filter((f) => type === undefined || f.t === type)
-    await this.waitFor(`${count} messages${type ? ` of type ${type}` : ''}`, () => matching().length >= count, timeoutMs)
+    await this.waitFor(
+      `${count} messages${type ? ` of type ${type}` : ''}`,
+      () => matching().length >= count,
+      timeoutMs,
+    )
     return matching()
   }
 

@@ -25,17 +25,22 @@ export class RedisCluster implements RedisTarget {
       for (let i = 0; i < 3; i++) {
         const port = await clusterPort()
         const node = new RedisServer(port, [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', `nodes-${port}.conf`,
-          '--cluster-node-timeout', '2000',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '2000',
         ])
         nodes.push(node)
         await node.start()
       }
       await run('redis-cli', [
-        '--cluster', 'create',
+        '--cluster',
+        'create',
         ...nodes.map((node) => `127.0.0.1:${node.port}`),
-        '--cluster-replicas', '0',
+        '--cluster-replicas',
+        '0',
         '--cluster-yes',
       ])
       const cluster = new RedisCluster(nodes)

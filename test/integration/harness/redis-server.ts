@@ -56,13 +56,20 @@ export class RedisServer implements RedisTarget {
     const child = spawn(
       'redis-server',
       [
-        '--port', String(this.port),
-        '--bind', '127.0.0.1',
-        '--dir', this.dir,
-        '--save', '',
-        '--appendonly', 'yes',
-        '--appendfsync', 'always',
-        '--protected-mode', 'no',
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--protected-mode',
+        'no',
         ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -79,7 +86,9 @@ export class RedisServer implements RedisTarget {
         }
       }
       child.stdout?.on('data', onData)
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)))
+      child.once('exit', (code) =>
+        reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)),
+      )
     })
     child.once('exit', () => {
       live.delete(child)

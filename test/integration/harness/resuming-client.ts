@@ -35,7 +35,11 @@ export class ResumingClient {
   }
 
   /** Connects to `urls[start]` (then the following ones as servers fail) and authenticates. */
-  static async connect(urls: readonly string[], start: number, options: ResumingClientOptions): Promise<ResumingClient> {
+  static async connect(
+    urls: readonly string[],
+    start: number,
+    options: ResumingClientOptions,
+  ): Promise<ResumingClient> {
     const client = new ResumingClient(urls, start, options)
     await client.attach()
     return client
@@ -106,6 +110,7 @@ export class ResumingClient {
         await delay(this.options.retryDelayMs)
       }
     }
-    if (!this.stopped) throw new Error(`gave up reconnecting after ${this.options.maxAttempts} attempts: ${String(lastError)}`)
+    if (!this.stopped)
+      throw new Error(`gave up reconnecting after ${this.options.maxAttempts} attempts: ${String(lastError)}`)
   }
 }
