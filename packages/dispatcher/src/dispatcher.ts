@@ -6,6 +6,7 @@ import {
   Message,
   type MessageMap,
   type MessageOf,
+  InternalType,
   Opcode,
   prepareDispatch,
 } from '@mesa/core'
@@ -107,15 +108,15 @@ export class Dispatcher<M extends MessageMap = MessageMap> {
   ): Promise<void> {
     checkUserIds('recipients', recipients)
     if (excluding !== undefined) checkUserIds('excluding', excluding)
-    if (event instanceof DispatchEvent) {
-      const targets = excluding === undefined ? recipients : recipients.filter((id) => !excluding.includes(id))
-      return this.disconnect(targets, event.data)
-    }
+    const targets = () => (excluding === undefined ? recipients : recipients.filter((id) => !excluding.includes(id)))
+    if (event instanceof DispatchEvent) return this.disconnect(targets(), event.data)
     if (!(event instanceof Message)) {
       throw new DispatchError('invalid-message', 'dispatch() takes a Message or a DispatchEvent')
     }
     if (event.opcode === Opcode.Internal) {
-      throw new DispatchError('invalid-message', 'opcode 5 is internal: use a DispatchEvent for DISCONNECT_CLIENT')
+      // Mesa 1.x code sends `new Message(5, {}, 'DISCONNECT_CLIENT')`, which its servers performed.
+      if (event.type === InternalType.DisconnectClient) return this.disconnect(targets())
+      throw new DispatchError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
     }
     if (recipients.length === 0) return
     return this.track(async (adapter) => {

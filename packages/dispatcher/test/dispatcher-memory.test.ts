@@ -119,10 +119,13 @@ describe('Dispatcher with the memory adapter', () => {
     const { envelopes, dispatcher } = await setup()
     await dispatcher.dispatch(new DispatchEvent('DISCONNECT_CLIENT', { reason: 'banned' }), ['u1', 'u2'], ['u2'])
     await dispatcher.disconnect(['u3'], { code: 4100 })
-    await settled(envelopes, 2)
+    // The Mesa 1.x spelling.
+    await dispatcher.dispatch(new Message(5, {}, 'DISCONNECT_CLIENT') as never, ['u4'])
+    await settled(envelopes, 3)
     expect(envelopes).toEqual([
       { kind: 'disconnect', origin: dispatcher.id, userIds: ['u1'], reason: 'banned' },
       { kind: 'disconnect', origin: dispatcher.id, userIds: ['u3'], code: 4100 },
+      { kind: 'disconnect', origin: dispatcher.id, userIds: ['u4'] },
     ])
   })
 
@@ -138,8 +141,8 @@ describe('Dispatcher with the memory adapter', () => {
       'excluding must hold non-empty strings',
     )
     await expect(dispatcher.dispatch({ opcode: 0, data: {} } as never)).rejects.toThrow('takes a Message')
-    await expect(dispatcher.dispatch(new Message(5, {}, 'DISCONNECT_CLIENT') as never)).rejects.toThrow(
-      'use a DispatchEvent',
+    await expect(dispatcher.dispatch(new Message(5, {}, 'REBOOT') as never)).rejects.toThrow(
+      'opcode 5 carries only DISCONNECT_CLIENT',
     )
     expect(() => new DispatchEvent('REBOOT' as 'DISCONNECT_CLIENT')).toThrow(DispatchError)
     expect(() => new DispatchEvent('DISCONNECT_CLIENT', { code: 1006 })).toThrow('1000 or within 3000-4999')
