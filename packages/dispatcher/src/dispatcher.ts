@@ -150,7 +150,7 @@ export class Dispatcher<M extends MessageMap = MessageMap> {
 
   /**
    * Sends nothing more: later calls reject with `DispatcherClosedError`. Sends already under way finish
-   * first; then a Redis adapter created from a URL is closed. Idempotent.
+   * first; then an adapter the dispatcher created is closed. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown()

@@ -102,8 +102,8 @@ export class Portal<M extends MessageMap = UntypedMessages> extends CollectingEm
   }
 
   /**
-   * Stops taking events. Events this portal took but did not finish are given to other portals; a Redis
-   * adapter created from a URL is closed. Idempotent.
+   * Stops taking events. Events this portal took but did not finish are given to other portals; an adapter
+   * the portal created is closed. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
