@@ -23,51 +23,50 @@ export class Backoff {
   readonly factor: number
   readonly max: number
   readonly resetAfter: number
-  private readonly random: () => number
-  private attempt = 0
-  private openedAt: number | undefined
+  readonly #random: () => number
+  #attempt = 0
+  #openedAt: number | undefined
 
   constructor(options: BackoffOptions = {}) {
-    this.base = positive('base', options.base ?? 1000)
-    this.factor = positive('factor', options.factor ?? 2)
-    this.max = positive('max', options.max ?? 30_000)
-    this.resetAfter = positive('resetAfter', options.resetAfter ?? 5000, true)
-    this.random = options.random ?? Math.random
-    if (this.factor < 1) throw new ConfigError(`backoff factor must be >= 1, got ${this.factor}`)
+    this.base = check('base', options.base ?? 1000, 0)
+    this.factor = check('factor', options.factor ?? 2, 1, true)
+    this.max = check('max', options.max ?? 30_000, 0)
+    this.resetAfter = check('resetAfter', options.resetAfter ?? 5000, 0, true)
+    this.#random = options.random ?? Math.random
   }
 
   /** Attempts made since the last reset. */
   get attempts(): number {
-    return this.attempt
+    return this.#attempt
   }
 
   /** The delay before the next attempt, in ms; counts the attempt. */
   next(): number {
-    const ceiling = Math.min(this.max, this.base * this.factor ** this.attempt)
-    this.attempt++
-    return Math.floor(this.random() * ceiling)
+    return Math.floor(this.#random() * Math.min(this.max, this.base * this.factor ** this.#attempt++))
   }
 
   /** Record that a connection opened at `now` (ms). */
   opened(now: number): void {
-    this.openedAt = now
+    this.#openedAt = now
   }
 
   /** Record that the connection closed at `now` (ms); a stable connection resets the count. */
   closed(now: number): void {
-    if (this.openedAt !== undefined && now - this.openedAt >= this.resetAfter) this.attempt = 0
-    this.openedAt = undefined
+    // Closed without having opened: `now - undefined` is NaN, which is never >= resetAfter.
+    if (now - this.#openedAt! >= this.resetAfter) this.#attempt = 0
+    this.#openedAt = undefined
   }
 
   reset(): void {
-    this.attempt = 0
-    this.openedAt = undefined
+    this.#attempt = 0
+    this.#openedAt = undefined
   }
 }
 
-function positive(name: string, value: number, allowZero = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new ConfigError(`backoff ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`)
+/** `value` if it is a finite number above `least` (or equal to it, with `orEqual`); else a ConfigError. */
+function check(name: string, value: number, least: number, orEqual?: boolean): number {
+  if (!(Number.isFinite(value) && (value > least || (orEqual && value === least)))) {
+    throw new ConfigError(`backoff ${name} must be a number ${orEqual ? '>=' : '>'} ${least}, got ${String(value)}`)
   }
   return value
 }

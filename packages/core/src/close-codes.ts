@@ -33,14 +33,9 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
 /**
  * Codes after which a client should not reconnect on its own: the server rejected it on purpose, so retrying
- * would only loop.
+ * would only loop. ProtocolError, AuthenticationFailed and DisconnectedByServer, as literals so that a bundle
+ * calling this does not need the `CloseCode` object.
  */
-const terminalCloseCodes: ReadonlySet<number> = new Set([
-  CloseCode.ProtocolError,
-  CloseCode.AuthenticationFailed,
-  CloseCode.DisconnectedByServer,
-])
-
 export function isTerminalCloseCode(code: number): boolean {
-  return terminalCloseCodes.has(code)
+  return code === 1002 || code === 1008 || code === 4004
 }

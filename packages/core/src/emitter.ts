@@ -6,13 +6,18 @@ export type EventMap<E> = { [K in keyof E]: unknown[] }
 
 type Listener<A extends unknown[]> = (...args: A) => void
 
+type Listeners<E extends EventMap<E>> = { [K in keyof E]?: Listener<E[K]>[] }
+
+// No prototype: an event named like an `Object.prototype` member must find no listeners.
+const noListeners = <E extends EventMap<E>>(): Listeners<E> => Object.create(null)
+
 export class TypedEmitter<E extends EventMap<E>> {
-  private readonly listeners: { [K in keyof E]?: Listener<E[K]>[] } = Object.create(null)
+  // Lists are replaced, never changed in place, so an emit in progress runs exactly the listeners it started
+  // with and needs no copy; an empty list is deleted.
+  #listeners: Listeners<E> = noListeners()
 
   on<K extends keyof E>(event: K, listener: Listener<E[K]>): this {
-    const list = this.listeners[event]
-    if (list) list.push(listener)
-    else this.listeners[event] = [listener]
+    this.#listeners[event] = [...(this.#listeners[event] ?? []), listener]
     return this
   }
 
@@ -25,34 +30,28 @@ export class TypedEmitter<E extends EventMap<E>> {
   }
 
   off<K extends keyof E>(event: K, listener: Listener<E[K]>): this {
-    const list = this.listeners[event]
-    if (!list) return this
+    const list = this.#listeners[event] ?? []
     const index = list.indexOf(listener)
-    if (index !== -1) list.splice(index, 1)
-    if (list.length === 0) delete this.listeners[event]
+    const rest = list.filter((_, i) => i !== index)
+    if (rest.length) this.#listeners[event] = rest
+    else delete this.#listeners[event]
     return this
   }
 
   removeAllListeners(event?: keyof E): this {
-    if (event === undefined) {
-      for (const key of Object.keys(this.listeners)) delete this.listeners[key as keyof E]
-    } else delete this.listeners[event]
+    if (event === undefined) this.#listeners = noListeners()
+    else delete this.#listeners[event]
     return this
   }
 
   listenerCount(event: keyof E): number {
-    return this.listeners[event]?.length ?? 0
+    return this.#listeners[event]?.length ?? 0
   }
 
   /** Returns whether any listener ran. Listeners added or removed during an emit take effect from the next one. */
   emit<K extends keyof E>(event: K, ...args: E[K]): boolean {
-    const list = this.listeners[event]
-    if (!list) return false
-    if (list.length === 1) {
-      list[0]!(...args)
-      return true
-    }
-    for (const listener of list.slice()) listener(...args)
-    return true
+    const list = this.#listeners[event]
+    for (const listener of list ?? []) listener(...args)
+    return !!list
   }
 }

@@ -6,8 +6,8 @@ export class MesaError extends Error {
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    // Core's own classes spell their names out (minifiers rename classes in browser bundles); subclasses
-    // elsewhere get their class name.
+    // Core's own classes spell their names out (minifiers rename classes in browser bundles): here, and as a
+    // `name` field in each subclass below. Subclasses elsewhere get their class name.
     this.name = new.target === MesaError ? 'MesaError' : new.target.name
     this.code = code
   }
@@ -23,29 +23,29 @@ export type ProtocolErrorCode =
 
 /** A peer sent something the protocol does not allow; `closeCode` is what the connection is closed with. */
 export class ProtocolError extends MesaError {
+  override name = 'ProtocolError'
   declare readonly code: ProtocolErrorCode
   readonly closeCode: CloseCode
 
   constructor(code: ProtocolErrorCode, closeCode: CloseCode, message: string) {
     super(code, message)
-    this.name = 'ProtocolError'
     this.closeCode = closeCode
   }
 }
 
 /** A constructor option has the wrong type or value. */
 export class ConfigError extends MesaError {
+  override name = 'ConfigError'
   constructor(message: string) {
     super('invalid-config', message)
-    this.name = 'ConfigError'
   }
 }
 
 /** The client's offline queue is at its bound; the message was not queued. */
 export class QueueFullError extends MesaError {
+  override name = 'QueueFullError'
   constructor(limit: number) {
-    super('queue-full', `the outgoing queue is full (${limit} messages); the message was not queued`)
-    this.name = 'QueueFullError'
+    super('queue-full', `outgoing queue full (${limit} messages): message not queued`)
   }
 }
 
@@ -53,34 +53,34 @@ export type AuthenticationErrorCode = 'rejected' | 'timeout' | 'closed' | 'super
 
 /** Authentication did not succeed. */
 export class AuthenticationError extends MesaError {
+  override name = 'AuthenticationError'
   declare readonly code: AuthenticationErrorCode
 
   constructor(code: AuthenticationErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options)
-    this.name = 'AuthenticationError'
   }
 }
 
 /** The operation needs an open connection and there is none (or it closed meanwhile). */
 export class ConnectionClosedError extends MesaError {
+  override name = 'ConnectionClosedError'
   constructor(message = 'the connection is closed') {
     super('connection-closed', message)
-    this.name = 'ConnectionClosedError'
   }
 }
 
 /** The message store failed; the message it was storing is not guaranteed to be redelivered. */
 export class StoreError extends MesaError {
+  override name = 'StoreError'
   constructor(message: string, options?: { cause?: unknown }) {
     super('store-failed', message, options)
-    this.name = 'StoreError'
   }
 }
 
 /** The adapter (replication, presence, portal queue) failed. */
 export class AdapterError extends MesaError {
+  override name = 'AdapterError'
   constructor(message: string, options?: { cause?: unknown }) {
     super('adapter-failed', message, options)
-    this.name = 'AdapterError'
   }
 }

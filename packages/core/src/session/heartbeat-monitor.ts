@@ -1,61 +1,64 @@
 import { now } from './clock.js'
 
+export interface HeartbeatMonitor {
+  /** Starts watching: a frame must come within `interval + grace` ms of the previous one. */
+  start(interval: number, grace: number): void
+  /** Records that the server just said something. Cheap: no timer is touched. */
+  alive(): void
+  stop(): void
+}
+
 /**
  * Notices a server that stopped talking: no frame for longer than the announced heartbeat interval plus a
- * grace period. Liveness is a timestamp compared when one timer fires, never a count of timer ticks, so
- * timers that a background tab throttles or a sleeping laptop suspends cannot add up to a false alarm.
+ * grace period, then calls `onSilent`. Liveness is a timestamp compared when one timer fires, never a count of
+ * timer ticks, so timers that a background tab throttles or a sleeping laptop suspends cannot add up to a false
+ * alarm. Closures rather than a class: their variables minify to single letters (browser size budget).
  */
-export class HeartbeatMonitor {
-  #last = 0
-  #limit = 0
-  #due = 0
-  #timer: ReturnType<typeof setTimeout> | undefined
+export function heartbeatMonitor(onSilent: () => void): HeartbeatMonitor {
+  /** When the server last said something. */
+  let last = 0
+  /** Longest silence tolerated; 0 while stopped. */
+  let limit = 0
+  /** When the pending check was meant to run. */
+  let due = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
   /** The check already gave the event loop one extra round after running late. */
-  #deferred = false
-  readonly #onSilent: () => void
+  let deferred = false
 
-  constructor(onSilent: () => void) {
-    this.#onSilent = onSilent
+  const arm = (delay: number) => {
+    due = now() + delay
+    timer = setTimeout(check, delay)
   }
-
-  /** Starts watching: a frame must come within `interval + grace` ms of the previous one. */
-  start(interval: number, grace: number): void {
-    this.#limit = interval + grace
-    this.alive()
-  }
-
-  /** Records that the server just said something. Cheap: no timer is touched. */
-  alive(): void {
-    this.#last = now()
-    this.#deferred = false
-    if (this.#limit && !this.#timer) this.#arm(this.#limit)
-  }
-
-  stop(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    this.#limit = 0
-  }
-
-  #arm(delay: number): void {
-    this.#due = now() + delay
-    this.#timer = setTimeout(this.#check, delay)
-  }
-
-  readonly #check = (): void => {
-    this.#timer = undefined
+  const check = () => {
+    timer = undefined
     const t = now()
-    const silent = t - this.#last
-    if (silent < this.#limit) {
-      this.#arm(this.#limit - silent)
-    } else if (!this.#deferred && t - this.#due > this.#limit / 4) {
+    const silent = t - last
+    if (silent < limit) arm(limit - silent)
+    else if (!deferred && t - due > limit / 4) {
       // A check that runs far behind schedule means this process or tab was frozen: frames that arrived
       // meanwhile may still wait in the event queue behind this timer. Let them in once before deciding.
-      this.#deferred = true
-      this.#arm(0)
+      deferred = true
+      arm(0)
     } else {
-      this.stop()
-      this.#onSilent()
+      monitor.stop()
+      onSilent()
     }
   }
+  const monitor: HeartbeatMonitor = {
+    start(interval, grace) {
+      limit = interval + grace
+      monitor.alive()
+    },
+    alive() {
+      last = now()
+      deferred = false
+      if (limit && !timer) arm(limit)
+    },
+    stop() {
+      clearTimeout(timer)
+      timer = undefined
+      limit = 0
+    },
+  }
+  return monitor
 }

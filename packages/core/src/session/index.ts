@@ -1,6 +1,6 @@
-export type { AuthenticateOptions } from './authentication.js'
 export type { Hello } from './hello.js'
 export type {
+  AuthenticateOptions,
   ConnectionInfo,
   DisconnectionInfo,
   SessionEvents,

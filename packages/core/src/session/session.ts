@@ -1,21 +1,33 @@
+import { Backoff } from '../backoff.js'
 import type { BackoffOptions } from '../backoff.js'
-import { CloseCode, isTerminalCloseCode } from '../close-codes.js'
+import { isTerminalCloseCode } from '../close-codes.js'
 import type { Frame } from '../codec.js'
 import { TypedEmitter } from '../emitter.js'
 import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError } from '../errors.js'
 import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
 import { type HelloRule, PROTOCOL_VERSION, SUBPROTOCOL_V2 } from '../protocol-version.js'
 import type { AuthenticationResult, ResumePositions, ResyncReason } from '../stream-position.js'
-import { type AuthenticateOptions, Authentication } from './authentication.js'
+import { now } from './clock.js'
 import { readFrame } from './frame.js'
-import { HeartbeatMonitor } from './heartbeat-monitor.js'
+import { heartbeatMonitor } from './heartbeat-monitor.js'
 import { type Hello, readHello } from './hello.js'
 import { OutgoingQueue } from './outgoing-queue.js'
-import { ReconnectScheduler } from './reconnect-scheduler.js'
 import type { SessionState } from './session-state.js'
 import { readPositions, StreamPositions } from './stream-positions.js'
 import { OPEN, openSocket, type WebSocketLike, type WebSocketTransport } from './websocket.js'
-import { AUTHENTICATE, AUTHENTICATE_ACK, DISPATCH, HEARTBEAT, HEARTBEAT_ACK_FRAME, HELLO } from './wire.js'
+import {
+  AUTHENTICATE,
+  AUTHENTICATE_ACK,
+  AUTHENTICATION_FAILED,
+  AUTHENTICATION_TIMEOUT,
+  DISPATCH,
+  HEARTBEAT,
+  HEARTBEAT_ACK_FRAME,
+  HELLO,
+  INVALID_FRAME,
+  NORMAL_CLOSURE,
+  SERVER_UNRESPONSIVE,
+} from './wire.js'
 
 export interface SessionOptions {
   /** Open the connection in the constructor. Default true. */
@@ -46,6 +58,14 @@ export interface SessionOptions {
   version?: string
   /** Positions to resume from, e.g. `client.positions` persisted by an earlier run. Default none. */
   positions?: ResumePositions
+}
+
+export interface AuthenticateOptions {
+  /**
+   * Mesa 1.x redelivery: `true` replays what was stored while the user was away, `false` drops it. Protocol 2
+   * clients also resume from their stream positions only when this is true. Default true.
+   */
+  shouldSync?: boolean
 }
 
 export interface ConnectionInfo {
@@ -82,10 +102,7 @@ export interface SessionEvents<In extends MessageMap = UntypedMessages, User = u
   stateChange: [state: SessionState, previous: SessionState]
 }
 
-interface Waiter {
-  resolve(): void
-  reject(error: Error): void
-}
+type Timer = ReturnType<typeof setTimeout> | undefined
 
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
@@ -109,16 +126,25 @@ export class ClientSession<
   #holding = false
   /** Positions sent in the pending authentication's `x.resume`. */
   #resumed: ResumePositions | undefined
-  #waiters: Waiter[] = []
+  /** Callers waiting in `connect()`, told the error when the attempt failed. */
+  #waiters: ((error?: Error) => void)[] = []
   #initial = true
   #initialSession = true
+  /** What to authenticate with; kept so that reconnects re-authenticate on their own. */
+  #credentials: [data: Record<string, unknown>, shouldSync: boolean] | undefined
+  /** The credentials were accepted once: after a reconnect, outgoing messages wait for re-authentication. */
+  #accepted = false
+  /** Settles the caller waiting on `authenticate()`. */
+  #authWaiter: ((error?: Error, user?: User) => void) | undefined
+  /** Bounds the wait for the answer to the credentials on the wire. */
+  #authTimer: Timer
+  #reconnectTimer: Timer
+  #backoff: Backoff
   readonly #transport: WebSocketTransport
   readonly #options: SessionOptions
   readonly #queue: OutgoingQueue<Message<string, object>>
-  readonly #auth = new Authentication<User>()
   readonly #streams: StreamPositions
-  readonly #monitor = new HeartbeatMonitor(() => this.#drop(CloseCode.ServerUnresponsive, 'server unresponsive'))
-  readonly #scheduler: ReconnectScheduler
+  readonly #monitor = heartbeatMonitor(() => this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive'))
 
   constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
     super()
@@ -134,14 +160,7 @@ export class ClientSession<
     this.#options = { ...options }
     this.#queue = new OutgoingQueue(options.maxQueueSize ?? 1000)
     this.#streams = new StreamPositions(options.positions)
-    this.#scheduler = new ReconnectScheduler(options.backoff ?? {}, () => {
-      try {
-        this.#open(true)
-      } catch (error) {
-        this.#setState('closed')
-        this.emit('error', error as Error)
-      }
-    })
+    this.#backoff = new Backoff(options.backoff)
     if (options.autoConnect ?? true) this.#open(false)
   }
 
@@ -177,7 +196,7 @@ export class ClientSession<
         return Promise.reject(error)
       }
     }
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+    return new Promise((resolve, reject) => this.#waiters.push((error) => (error ? reject(error) : resolve())))
   }
 
   /**
@@ -199,17 +218,23 @@ export class ClientSession<
    */
   authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
     if (this.#state === 'closed') return Promise.reject(new AuthenticationError('closed', 'not connected'))
-    const promise = this.#auth.request(data, options)
+    this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
+    this.#credentials = [data, options.shouldSync ?? true]
+    this.#accepted = false
+    const promise = new Promise<User>((resolve, reject) => {
+      this.#authWaiter = (error, user) => (error ? reject(error) : resolve(user as User))
+    })
     if (this.#hello) this.#sendCredentials()
     return promise
   }
 
   /** Closes the connection for good: no reconnect, credentials forgotten. Queued messages stay queued. */
-  disconnect(code: number = CloseCode.Normal, reason = ''): void {
+  disconnect(code: number = NORMAL_CLOSURE, reason = ''): void {
     const ws = this.#ws
-    this.#scheduler.reset()
+    clearTimeout(this.#reconnectTimer)
+    this.#backoff.reset()
     this.#initialSession = true
-    this.#auth.forget(new AuthenticationError('closed', 'disconnected'))
+    this.#forget(new AuthenticationError('closed', 'disconnected'))
     if (!ws) {
       this.#setState('closed')
       return
@@ -229,7 +254,7 @@ export class ClientSession<
   }
 
   #open(automatic: boolean): void {
-    this.#scheduler.cancel()
+    clearTimeout(this.#reconnectTimer)
     let ws: WebSocketLike
     try {
       ws = openSocket(this.#transport, this.url, [SUBPROTOCOL_V2])
@@ -250,8 +275,8 @@ export class ClientSession<
   }
 
   #opened(automatic: boolean): void {
-    this.#scheduler.opened()
-    this.#holding = this.#auth.accepted
+    this.#backoff.opened(now())
+    this.#holding = this.#accepted
     // Before any event: a message a listener sends must not overtake the ones queued earlier.
     if (!this.#holding) this.#flush()
     this.#setState('open')
@@ -270,47 +295,57 @@ export class ClientSession<
     this.#monitor.alive()
     const frame = readFrame(data)
     if (!frame) {
-      this.emit('error', new ProtocolError('invalid-frame', CloseCode.InvalidFrame, 'invalid frame from the server'))
+      this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME, 'invalid frame from the server'))
       return
     }
-    const { op } = frame
+    const { op, d, t, s, o, x } = frame
     if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
-    else if (op === HELLO) this.#greeted(frame)
-    else if (op === AUTHENTICATE_ACK) this.#accepted(frame)
-    else if (op === DISPATCH) this.#dispatch(frame)
+    else if (op === HELLO) this.#greeted(d, x)
+    else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
+    // A v2 stream position drops duplicates; 1.x numbers each redelivery batch from 1, so its `s` cannot.
+    else if (op === DISPATCH && !(s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s))) {
+      this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
+    }
   }
 
-  #greeted({ d, x }: Frame): void {
+  #greeted(d: Frame['d'], x: Frame['x']): void {
     const hello = readHello(d)
-    const { rules, heartbeatInterval } = hello
+    const { rules, heartbeatInterval, reconnectInterval } = hello
     this.#hello = hello
     // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
     this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && (x?.protocol as number) >= 2
     this.rules = rules
-    if (hello.reconnectInterval) this.#scheduler.setBase(hello.reconnectInterval)
+    if (reconnectInterval && reconnectInterval !== this.#backoff.base) {
+      // The server's reconnect interval becomes the base delay; the attempts made so far still count, and the
+      // connection counts as open from now.
+      const attempts = this.#backoff.attempts
+      this.#backoff = new Backoff({ ...this.#options.backoff, base: reconnectInterval })
+      while (this.#backoff.attempts < attempts) this.#backoff.next()
+      this.#backoff.opened(now())
+    }
     if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
-      this.#write(new Message(DISPATCH, { v: this.#options.version ?? String(PROTOCOL_VERSION) }, 'CLIENT_VERSION').serialize())
+      this.#write(new Message(DISPATCH, { v: this.#options.version ?? `${PROTOCOL_VERSION}` }, 'CLIENT_VERSION').serialize())
     }
-    if (this.#auth.credentials) this.#sendCredentials()
+    if (this.#credentials) this.#sendCredentials()
   }
 
   #sendCredentials(): void {
-    const { data, shouldSync } = this.#auth.credentials!
-    const frame: Frame = { op: AUTHENTICATE, d: { ...data, shouldSync } }
+    const [data, shouldSync] = this.#credentials!
     const resume = this.#streams.snapshot
     this.#resumed = this.#v2 && shouldSync && (resume.user || resume.global) ? resume : undefined
-    if (this.#resumed) frame.x = { resume }
-    this.#write(JSON.stringify(frame))
+    // JSON leaves `x` out when there is nothing to resume.
+    this.#write(JSON.stringify({ op: AUTHENTICATE, d: { ...data, shouldSync }, x: this.#resumed && { resume } }))
     this.#setState('authenticating')
-    const timeout = this.#options.authenticationTimeout ?? this.#hello?.authenticationTimeout ?? 10_000
-    this.#auth.sent(timeout, () => {
-      this.#auth.fail(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
-      this.#drop(CloseCode.AuthenticationTimeout, 'authentication timeout')
-    })
+    const timeout = this.#options.authenticationTimeout ?? this.#hello!.authenticationTimeout ?? 10_000
+    clearTimeout(this.#authTimer)
+    this.#authTimer = setTimeout(() => {
+      this.#settleAuth(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
+      this.#drop(AUTHENTICATION_TIMEOUT, 'authentication timeout')
+    }, timeout)
   }
 
-  #accepted({ d, x: ext }: Frame): void {
+  #acknowledged(user: User, ext: Frame['x']): void {
     // Heads count only as the answer to this socket's authentication, never later (a user update).
     const x = this.#state === 'authenticating' && this.#v2 ? ext : undefined
     const streams = readPositions(x?.streams)
@@ -318,20 +353,14 @@ export class ClientSession<
     const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
     this.#streams.adopt(streams, recovered ? this.#resumed : undefined)
     this.#resumed = undefined
-    const user = d as User
-    if (this.#holding) {
-      this.#holding = false
-      this.#flush()
-    }
+    // Nothing is queued unless the socket was holding: flushing is then a no-op.
+    this.#holding = false
+    this.#flush()
     this.#setState('authenticated')
-    this.#auth.succeed(user)
+    this.#accepted = true
+    this.#settleAuth(undefined, user)
     this.emit('authenticated', { user, recovered, reason, streams })
     if (!recovered) this.emit('resync', reason, this.#streams.snapshot)
-  }
-
-  #dispatch({ op, d, t, s, o, x }: Frame): void {
-    if (s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s)) return
-    this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
   }
 
   #flush(): void {
@@ -352,28 +381,50 @@ export class ClientSession<
   }
 
   #closed(code: number, reason: string, mayReconnect: boolean): void {
+    const closed = `closed (${code})`
     this.#ws = this.#hello = undefined
     this.#v2 = this.#holding = false
     this.#monitor.stop()
-    if (code === CloseCode.AuthenticationFailed) this.#auth.forget(new AuthenticationError('rejected', reason || 'rejected'))
-    else this.#auth.fail(new AuthenticationError('closed', `closed (${code})`))
-    this.#settle(new ConnectionClosedError(`closed (${code})`))
+    if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
+    else this.#settleAuth(new AuthenticationError('closed', closed))
+    this.#settle(new ConnectionClosedError(closed))
     const retry = mayReconnect && this.#options.reconnect !== false && !isTerminalCloseCode(code)
+    let delay: number | undefined
+    if (retry) {
+      // A connection that stayed up long enough resets the backoff.
+      this.#backoff.closed(now())
+      delay = this.#backoff.next()
+      this.#reconnectTimer = setTimeout(() => {
+        try {
+          this.#open(true)
+        } catch (error) {
+          this.#setState('closed')
+          this.emit('error', error as Error)
+        }
+      }, delay)
+    }
     this.#setState(retry ? 'reconnecting' : 'closed')
-    this.emit('disconnected', code, reason, {
-      willAttemptReconnect: retry,
-      delay: retry ? this.#scheduler.schedule() : undefined,
-    })
+    this.emit('disconnected', code, reason, { willAttemptReconnect: retry, delay })
   }
 
   /** Settles the callers waiting in `connect()`. */
   #settle(error?: Error): void {
-    const waiters = this.#waiters
-    this.#waiters = []
-    for (const waiter of waiters) {
-      if (error) waiter.reject(error)
-      else waiter.resolve()
-    }
+    for (const waiter of this.#waiters.splice(0)) waiter(error)
+  }
+
+  /** Settles the caller waiting on `authenticate()`, if any, and stops waiting for an answer on the wire. */
+  #settleAuth(error?: AuthenticationError, user?: User): void {
+    clearTimeout(this.#authTimer)
+    const waiter = this.#authWaiter
+    this.#authWaiter = undefined
+    waiter?.(error, user)
+  }
+
+  /** Forgets the credentials (rejected by the server, or an explicit disconnect). */
+  #forget(error: AuthenticationError): void {
+    this.#settleAuth(error)
+    this.#credentials = undefined
+    this.#accepted = false
   }
 
   #setState(state: SessionState): void {

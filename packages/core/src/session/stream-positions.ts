@@ -10,17 +10,12 @@ export class StreamPositions {
   #current: ResumePositions = {}
 
   constructor(initial?: ResumePositions) {
-    if (initial) this.adopt(readPositions(initial))
+    this.adopt(readPositions(initial))
   }
 
   /** A copy, safe to persist and to pass back as `positions` when creating a client later. */
   get snapshot(): ResumePositions {
-    const out: ResumePositions = {}
-    for (const kind of KINDS) {
-      const position = this.#current[kind]
-      if (position) out[kind] = { ...position }
-    }
-    return out
+    return readPositions(this.#current)
   }
 
   /**
@@ -29,37 +24,37 @@ export class StreamPositions {
    */
   accept(kind: StreamKind, seq: number): boolean {
     const position = this.#current[kind]
-    if (!position) return true
-    if (seq <= position.seq) return false
-    position.seq = seq
+    if (position) {
+      if (seq <= position.seq) return false
+      position.seq = seq
+    }
     return true
   }
 
   /**
-   * Takes the heads (validated, see `readPositions`) the server announced on authentication. A stream the session asked to resume keeps its
-   * position when the server recovered it: the replay that follows moves it up to the head. Every other stream,
-   * or every stream after a failed recovery, starts at the head: what came before is not coming.
+   * Takes the heads (validated, see `readPositions`) the server announced on authentication. A stream the
+   * session asked to resume keeps its position when the server recovered it: the replay that follows moves it
+   * up to the head. Every other stream, or every stream after a failed recovery, starts at the head: what came
+   * before is not coming.
    */
   adopt(heads: ResumePositions, keep?: ResumePositions): void {
     for (const kind of KINDS) {
       const head = heads[kind]
-      if (!head) continue
       const kept = keep?.[kind]
-      if (!(kept && kept.epoch === head.epoch && kept.seq <= head.seq)) {
-        this.#current[kind] = { epoch: head.epoch, seq: head.seq }
-      }
+      if (head && !(kept && kept.epoch === head.epoch && kept.seq <= head.seq)) this.#current[kind] = { ...head }
     }
   }
 }
 
-/** The valid stream positions in `value` (op 22's `x.streams`); anything malformed is left out. */
+/**
+ * Copies of the valid stream positions in `value` (op 22's `x.streams`, or positions given by the application):
+ * only `epoch` and `seq`, anything malformed left out.
+ */
 export function readPositions(value: unknown): ResumePositions {
   const out: ResumePositions = {}
-  if (typeof value === 'object' && value !== null) {
-    for (const kind of KINDS) {
-      const position = (value as Record<string, unknown>)[kind]
-      if (isStreamPosition(position)) out[kind] = { epoch: position.epoch, seq: position.seq }
-    }
+  for (const kind of KINDS) {
+    const position = (value as Record<string, unknown> | undefined)?.[kind]
+    if (isStreamPosition(position)) out[kind] = { epoch: position.epoch, seq: position.seq }
   }
   return out
 }

@@ -1,7 +1,9 @@
+import type { CloseCode } from '../close-codes.js'
 import type { Opcode } from '../opcodes.js'
 
-// The opcodes the session handles, as plain constants: a bundler inlines these as numbers, where the `Opcode`
-// object would cost the browser client bytes it counts. Typed from `Opcode`, so they cannot drift from it.
+// The opcodes and close codes the session uses, as plain constants: a bundler inlines these as numbers, where
+// the `Opcode` and `CloseCode` objects would cost the browser client bytes it counts. Typed from those objects,
+// so they cannot drift from them.
 export const DISPATCH: typeof Opcode.Dispatch = 0
 export const HEARTBEAT: typeof Opcode.Heartbeat = 1
 export const AUTHENTICATE: typeof Opcode.Authenticate = 2
@@ -9,3 +11,9 @@ export const HELLO: typeof Opcode.Hello = 10
 export const AUTHENTICATE_ACK: typeof Opcode.AuthenticateAck = 22
 /** Frame answering every heartbeat (op 11). */
 export const HEARTBEAT_ACK_FRAME = '{"op":11,"d":{}}'
+
+export const NORMAL_CLOSURE: typeof CloseCode.Normal = 1000
+export const AUTHENTICATION_FAILED: typeof CloseCode.AuthenticationFailed = 1008
+export const INVALID_FRAME: typeof CloseCode.InvalidFrame = 4000
+export const AUTHENTICATION_TIMEOUT: typeof CloseCode.AuthenticationTimeout = 4002
+export const SERVER_UNRESPONSIVE: typeof CloseCode.ServerUnresponsive = 4005
