@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http'
-import { CloseCode, MesaError, type MessageStore } from '@mesa/core'
+import { CloseCode, MesaError } from '@mesa/core'
 import type WebSocket from 'ws'
 import type { FrameWriter } from './frame-writer.js'
+import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
 
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
@@ -41,9 +42,9 @@ export class Connection<User = unknown> implements DeliveryTarget {
     readonly connectedAt: number,
     private readonly writer: FrameWriter,
     private readonly onError: (error: Error) => void,
-    store: () => MessageStore,
+    readGap: GapReader,
   ) {
-    this.delivery = new SocketDelivery(this, store)
+    this.delivery = new SocketDelivery(this, readGap)
   }
 
   write(frame: string): void {

@@ -26,6 +26,7 @@ import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
 import { Connection } from './connection.js'
 import { FrameWriter } from './frame-writer.js'
+import { sharedGapReader } from './gap-reader.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { type HelloFrames, helloFrames } from './hello.js'
 import { type Middleware, MiddlewareChain } from './middleware.js'
@@ -117,6 +118,8 @@ export class Mesa<
   private closing: Promise<void> | undefined
   private readonly clientHost: ClientHost<Out, User>
   private readonly outbound: Outbound<User>
+  /** Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read. */
+  private readonly readGap = sharedGapReader(() => this.resolvedAdapter!.store)
 
   constructor(options: MesaOptions = {}) {
     super()
@@ -348,7 +351,7 @@ export class Mesa<
       Date.now(),
       this.writer,
       (error) => this.report(error, connection),
-      () => this.resolvedAdapter!.store,
+      this.readGap,
     )
     const client = new ServerClient<In, Out, User>(connection, this.clientHost)
     this.connections.add(connection)

@@ -1,6 +1,5 @@
 import {
   GLOBAL_STREAM,
-  type MessageStore,
   type StoredEntry,
   type StreamKind,
   type StreamPosition,
@@ -8,6 +7,7 @@ import {
   userStream,
   withSequence,
 } from '@mesa/core'
+import type { GapReader } from './gap-reader.js'
 
 /** `x` of a global-stream op 0 on v2 sockets. */
 export const GLOBAL_EXTENSION = '{"st":"g"}'
@@ -65,7 +65,7 @@ export class SocketDelivery {
 
   constructor(
     private readonly target: DeliveryTarget,
-    private readonly store: () => MessageStore,
+    private readonly readGap: GapReader,
   ) {}
 
   /** Queues everything from now on until `release()`. */
@@ -185,7 +185,7 @@ export class SocketDelivery {
     if (userId === undefined) return
     const stream = streamName(kind, userId)
     try {
-      const result = await this.store().readAfter(stream, { epoch: cursor.epoch, seq: cursor.seq })
+      const result = await this.readGap(stream, cursor)
       if (result.status !== 'ok') {
         this.lose(`${stream} after ${cursor.seq}: ${result.status}`)
         return

@@ -1,4 +1,4 @@
-import { MemoryAdapter, StoreError, userStream } from '@mesa/core'
+import { GLOBAL_STREAM, MemoryAdapter, StoreError, userStream } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { settle, startServer, TestSocket, track } from './helpers.js'
@@ -155,6 +155,20 @@ describe('redelivery (protocol 2)', () => {
     await socket.waitFor(() => tracker.delivered.length === 2, 'both')
     expect(tracker.numbers()).toEqual([1, 2])
     expect(socket.messages.map((f) => f.s)).toEqual([1, 2])
+  })
+
+  it('reads a global gap from the store once for all the sockets that hit it', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    const trackers = [new Tracker(), new Tracker(), new Tracker()]
+    const sockets = await Promise.all(trackers.map((tracker, i) => tracker.connect(url, `g${i}`)))
+    const readAfter = vi.spyOn(adapter.store, 'readAfter')
+    await adapter.store.append(GLOBAL_STREAM, { frame: '{"op":0,"d":{"n":1},"t":"M"}' })
+    await send(mesa, 2)
+    for (const [i, tracker] of trackers.entries()) {
+      await sockets[i]!.waitFor(() => tracker.delivered.length === 2, 'both')
+      expect(tracker.numbers()).toEqual([1, 2])
+    }
+    expect(readAfter).toHaveBeenCalledTimes(1)
   })
 
   it('closes with 1001 a socket whose gap was trimmed away, so its client resumes and learns it did not recover', async () => {
