@@ -19,10 +19,11 @@ export interface BackoffOptions {
  * back in synchronized waves (Mesa 1.x's fixed interval did the latter).
  */
 export class Backoff {
-  readonly base: number
-  readonly factor: number
-  readonly max: number
-  readonly resetAfter: number
+  // `declare`: assigned in the constructor, so field declarations would only add bytes to browser bundles.
+  declare readonly base: number
+  declare readonly factor: number
+  declare readonly max: number
+  declare readonly resetAfter: number
   readonly #random: () => number
   #attempt = 0
   #openedAt: number | undefined

@@ -2,7 +2,8 @@ import type { CloseCode } from './close-codes.js'
 
 /** Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people. */
 export class MesaError extends Error {
-  readonly code: string
+  // `declare` fields are assigned in constructors: declarations would only add bytes to browser bundles.
+  declare readonly code: string
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -25,7 +26,7 @@ export type ProtocolErrorCode =
 export class ProtocolError extends MesaError {
   override name = 'ProtocolError'
   declare readonly code: ProtocolErrorCode
-  readonly closeCode: CloseCode
+  declare readonly closeCode: CloseCode
 
   constructor(code: ProtocolErrorCode, closeCode: CloseCode, message: string) {
     super(code, message)

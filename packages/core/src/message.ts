@@ -14,12 +14,13 @@ export type AnyMessageData = Record<string, unknown>
  * One Mesa message. Construction mirrors 1.x: `new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE')`.
  */
 export class Message<T extends string = string, D extends object = AnyMessageData> {
-  readonly opcode: number
-  readonly data: D
-  readonly type: T | undefined
-  readonly options: Required<MessageOptions>
+  // `declare`: assigned in the constructor, so field declarations would only add bytes to browser bundles.
+  declare readonly opcode: number
+  declare readonly data: D
+  declare readonly type: T | undefined
+  declare readonly options: Required<MessageOptions>
   /** Position in the message's redelivery stream, when it has one. */
-  sequence: number | undefined
+  declare sequence: number | undefined
 
   constructor(opcode: number, data: D, type?: T, options: MessageOptions = {}, sequence?: number) {
     this.opcode = opcode
@@ -46,12 +47,9 @@ export class Message<T extends string = string, D extends object = AnyMessageDat
 export type MessageOf<M extends MessageMap> = { [K in keyof M & string]: Message<K, M[K]> }[keyof M & string]
 
 /** Encodes a message into one frame; callers that send one message to many sockets call this once. */
-export function encodeMessage(message: Message<string, object>, sequence?: number): string {
-  let out = `{"op":${message.opcode},"d":${JSON.stringify(message.data)}`
-  if (message.type !== undefined) out += `,"t":${JSON.stringify(message.type)}`
-  if (sequence !== undefined) out += `,"s":${sequence}`
-  if (!message.options.sync) out += ',"o":{"sync":false}'
-  return `${out}}`
+export function encodeMessage({ opcode: op, data: d, type: t, options }: Message<string, object>, sequence?: number): string {
+  // JSON leaves out the fields that are undefined.
+  return JSON.stringify({ op, d, t, s: sequence, o: options.sync ? undefined : { sync: false } })
 }
 
 /**

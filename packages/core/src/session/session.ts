@@ -104,6 +104,17 @@ export interface SessionEvents<In extends MessageMap = UntypedMessages, User = u
 
 type Timer = ReturnType<typeof setTimeout> | undefined
 
+/** Callers waiting on a promise of the session, told the error or the value. */
+type Waiters = ((error?: Error, value?: unknown) => void)[]
+
+/** A promise settled by the next `settle(waiters)`. */
+const wait = <T>(waiters: Waiters) =>
+  new Promise<T>((resolve, reject) => waiters.push((error, value) => (error ? reject(error) : resolve(value as T))))
+
+const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
+  for (const waiter of waiters.splice(0)) waiter(error, value)
+}
+
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
  * sockets through `transport` (the browser's `WebSocket`, `ws`, or a factory).
@@ -113,7 +124,7 @@ export class ClientSession<
   Out extends MessageMap = In,
   User = unknown,
 > extends TypedEmitter<SessionEvents<In, User>> {
-  readonly url: string
+  declare readonly url: string
   /** Rules of the last hello (1.x: `enforce_equal_versions`, `store_messages`, `sends_user_object`). */
   rules: readonly string[] = []
   #ws: WebSocketLike | undefined
@@ -126,16 +137,16 @@ export class ClientSession<
   #holding = false
   /** Positions sent in the pending authentication's `x.resume`. */
   #resumed: ResumePositions | undefined
-  /** Callers waiting in `connect()`, told the error when the attempt failed. */
-  #waiters: ((error?: Error) => void)[] = []
+  /** Callers waiting in `connect()`. */
+  readonly #waiters: Waiters = []
   #initial = true
   #initialSession = true
   /** What to authenticate with; kept so that reconnects re-authenticate on their own. */
   #credentials: [data: Record<string, unknown>, shouldSync: boolean] | undefined
   /** The credentials were accepted once: after a reconnect, outgoing messages wait for re-authentication. */
   #accepted = false
-  /** Settles the caller waiting on `authenticate()`. */
-  #authWaiter: ((error?: Error, user?: User) => void) | undefined
+  /** The caller waiting on `authenticate()`. */
+  readonly #authWaiters: Waiters = []
   /** Bounds the wait for the answer to the credentials on the wire. */
   #authTimer: Timer
   #reconnectTimer: Timer
@@ -196,7 +207,7 @@ export class ClientSession<
         return Promise.reject(error)
       }
     }
-    return new Promise((resolve, reject) => this.#waiters.push((error) => (error ? reject(error) : resolve())))
+    return wait(this.#waiters)
   }
 
   /**
@@ -221,31 +232,18 @@ export class ClientSession<
     this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
     this.#credentials = [data, options.shouldSync ?? true]
     this.#accepted = false
-    const promise = new Promise<User>((resolve, reject) => {
-      this.#authWaiter = (error, user) => (error ? reject(error) : resolve(user as User))
-    })
+    const promise = wait<User>(this.#authWaiters)
     if (this.#hello) this.#sendCredentials()
     return promise
   }
 
   /** Closes the connection for good: no reconnect, credentials forgotten. Queued messages stay queued. */
   disconnect(code: number = NORMAL_CLOSURE, reason = ''): void {
-    const ws = this.#ws
     clearTimeout(this.#reconnectTimer)
     this.#backoff.reset()
     this.#initialSession = true
     this.#forget(new AuthenticationError('closed', 'disconnected'))
-    if (!ws) {
-      this.#setState('closed')
-      return
-    }
-    this.#closed(code, reason, false)
-    try {
-      ws.close(code, reason)
-    } catch {
-      // Not a code a client may send; close anyway.
-      ws.close()
-    }
+    this.#drop(code, reason, false)
   }
 
   /** Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). */
@@ -286,7 +284,7 @@ export class ClientSession<
       isAutomaticReconnection: automatic,
     }
     this.#initial = this.#initialSession = false
-    this.#settle()
+    settle(this.#waiters)
     this.emit('connected', info)
     this.emit('connection', info)
   }
@@ -371,13 +369,24 @@ export class ClientSession<
     this.#ws?.send(data)
   }
 
-  /** Gives up on the current socket without waiting for its close handshake (the server may be gone). */
-  #drop(code: number, reason: string): void {
+  /**
+   * Lets go of the current socket at once (the session is closed when there is none). Unless this is the end of
+   * the session, it does not wait for the close handshake either: the server may be gone.
+   */
+  #drop(code: number, reason: string, mayReconnect = true): void {
     const ws = this.#ws
-    if (!ws) return
-    this.#closed(code, reason, true)
-    ws.close(code, reason)
-    ws.terminate?.()
+    if (!ws) {
+      this.#setState('closed')
+      return
+    }
+    this.#closed(code, reason, mayReconnect)
+    try {
+      ws.close(code, reason)
+    } catch {
+      // Not a code a client may send (`disconnect()`); close anyway.
+      ws.close()
+    }
+    if (mayReconnect) ws.terminate?.()
   }
 
   #closed(code: number, reason: string, mayReconnect: boolean): void {
@@ -387,7 +396,7 @@ export class ClientSession<
     this.#monitor.stop()
     if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#settleAuth(new AuthenticationError('closed', closed))
-    this.#settle(new ConnectionClosedError(closed))
+    settle(this.#waiters, new ConnectionClosedError(closed))
     const retry = mayReconnect && this.#options.reconnect !== false && !isTerminalCloseCode(code)
     let delay: number | undefined
     if (retry) {
@@ -407,17 +416,10 @@ export class ClientSession<
     this.emit('disconnected', code, reason, { willAttemptReconnect: retry, delay })
   }
 
-  /** Settles the callers waiting in `connect()`. */
-  #settle(error?: Error): void {
-    for (const waiter of this.#waiters.splice(0)) waiter(error)
-  }
-
   /** Settles the caller waiting on `authenticate()`, if any, and stops waiting for an answer on the wire. */
   #settleAuth(error?: AuthenticationError, user?: User): void {
     clearTimeout(this.#authTimer)
-    const waiter = this.#authWaiter
-    this.#authWaiter = undefined
-    waiter?.(error, user)
+    settle(this.#authWaiters, error, user)
   }
 
   /** Forgets the credentials (rejected by the server, or an explicit disconnect). */
