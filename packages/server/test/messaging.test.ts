@@ -253,6 +253,31 @@ describe('server options', () => {
     }
   })
 
+  it('listening() waits for an http server that starts listening after the Mesa server was created', async () => {
+    const http = createServer()
+    const mesa = track(new Mesa({ server: http }))
+    const errorListeners = http.listenerCount('error')
+    let ready = false
+    const listening = mesa.listening().then(() => {
+      ready = true
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(ready).toBe(false)
+    expect(mesa.port).toBeUndefined()
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    try {
+      await listening
+      // The one Mesa added to learn about a failed listen is gone (ws keeps its own).
+      expect(http.listenerCount('error')).toBe(errorListeners - 1)
+      const socket = await TestSocket.open(`ws://127.0.0.1:${mesa.port}`)
+      expect(socket.hello.op).toBe(10)
+      await mesa.close()
+    } finally {
+      http.closeAllConnections()
+      await new Promise((resolve) => http.close(resolve))
+    }
+  })
+
   it('negotiates mesa.v2 and says so in hello; 1.x sockets see no x', async () => {
     const { url } = await startServer()
     const v2 = await TestSocket.open(url, { v2: true })
