@@ -287,6 +287,25 @@ describe('redelivery (protocol 2)', () => {
     await expect(client.send(new Message(0, { n: 2 }, 'M'))).rejects.toBeInstanceOf(StoreError)
   })
 
+  it('after updateUser moves a socket to another user, the messages of that user reach it', async () => {
+    const { mesa, url } = await syncServer()
+    const connected = new Promise<import('../src/index.js').ServerClient>((resolve) => mesa.once('connection', resolve))
+    const socket = await TestSocket.open(url, { v2: true })
+    const client = await connected
+    await socket.authenticate({ id: 'before' })
+    for (let n = 1; n <= 3; n++) await send(mesa, n, ['before'])
+    await socket.waitMessages(3)
+    client.updateUser({ id: 'after', user: {} })
+    await send(mesa, 4, ['after'])
+    const frames = await socket.waitMessages(4)
+    expect(frames.map((f) => [f.d.n, f.s])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 1],
+    ])
+  })
+
   it('with sync disabled nothing is stored and no s is sent', async () => {
     const adapter = new MemoryAdapter()
     const { mesa, url } = await startServer({ adapter })
