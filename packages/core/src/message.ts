@@ -35,11 +35,9 @@ export class Message<T extends string = string, D extends object = AnyMessageDat
     return encodeMessage(this, this.sequence)
   }
 
+  /** The frame's fields; an absent type or sequence is undefined, which JSON leaves out. */
   toJSON(): { op: number; d: D; t?: T; s?: number } {
-    const frame: { op: number; d: D; t?: T; s?: number } = { op: this.opcode, d: this.data }
-    if (this.type !== undefined) frame.t = this.type
-    if (this.sequence !== undefined) frame.s = this.sequence
-    return frame
+    return { op: this.opcode, d: this.data, t: this.type, s: this.sequence }
   }
 }
 

@@ -19,26 +19,19 @@ export function heartbeatMonitor(onSilent: () => void): HeartbeatMonitor {
   let last = 0
   /** Longest silence tolerated; 0 while stopped. */
   let limit = 0
-  /** When the pending check was meant to run. */
-  let due = 0
   let timer: ReturnType<typeof setTimeout> | undefined
-  /** The check already gave the event loop one extra round after running late. */
+  /** The check already gave the event loop one extra round before deciding. */
   let deferred = false
 
-  const arm = (delay: number) => {
-    due = now() + delay
-    timer = setTimeout(check, delay)
-  }
-  const check = () => {
+  const check = (): void => {
     timer = undefined
-    const t = now()
-    const silent = t - last
-    if (silent < limit) arm(limit - silent)
-    else if (!deferred && t - due > limit / 4) {
-      // A check that runs far behind schedule means this process or tab was frozen: frames that arrived
-      // meanwhile may still wait in the event queue behind this timer. Let them in once before deciding.
+    const silent = now() - last
+    if (silent < limit) timer = setTimeout(check, limit - silent)
+    else if (!deferred) {
+      // When this process or tab was frozen (or just busy), frames that arrived meanwhile may still wait in the
+      // event queue behind this timer. Let them in once before deciding; a live server costs one extra round.
       deferred = true
-      arm(0)
+      timer = setTimeout(check)
     } else {
       monitor.stop()
       onSilent()
@@ -52,7 +45,7 @@ export function heartbeatMonitor(onSilent: () => void): HeartbeatMonitor {
     alive() {
       last = now()
       deferred = false
-      if (limit && !timer) arm(limit)
+      if (limit && !timer) timer = setTimeout(check, limit)
     },
     stop() {
       clearTimeout(timer)
