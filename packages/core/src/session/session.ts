@@ -133,8 +133,6 @@ export class ClientSession<
   /** The current socket negotiated protocol 2 (subprotocol accepted and announced in the hello). */
   #v2 = false
   #state: SessionState = 'closed'
-  /** The socket is waiting for re-authentication before queued and new messages may go out. */
-  #holding = false
   /** Positions sent in the pending authentication's `x.resume`. */
   #resumed: ResumePositions | undefined
   /** Callers waiting in `connect()`. */
@@ -198,15 +196,10 @@ export class ClientSession<
    * Opens the connection; resolves once it is open. Already open: resolves at once. Waiting for a reconnect:
    * tries now. Rejects when this attempt closes before opening (reconnects go on as configured).
    */
-  connect(): Promise<void> {
-    if (this.#ws?.readyState === OPEN) return Promise.resolve()
-    if (!this.#ws) {
-      try {
-        this.#open(false)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
+  async connect(): Promise<void> {
+    if (this.#ws?.readyState === OPEN) return
+    // Async: a transport that cannot open the URL rejects the promise.
+    if (!this.#ws) this.#open(false)
     return wait(this.#waiters)
   }
 
@@ -216,7 +209,10 @@ export class ClientSession<
    * @throws QueueFullError when `maxQueueSize` messages are already queued.
    */
   send(message: MessageOf<Out>): void {
-    if (this.#ws?.readyState === OPEN && !this.#holding) this.#write(message.serialize())
+    // Once accepted, credentials are presented again on every connection, and messages wait for the answer.
+    if (this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')) {
+      this.#write(message.serialize())
+    }
     else this.#queue.push(message)
   }
 
@@ -227,8 +223,8 @@ export class ClientSession<
    * Rejects with `AuthenticationError`: `rejected` (close 1008), `timeout`, `closed` (a connection closed
    * first, or the session is closed), `superseded` (a later call replaced this one).
    */
-  authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
-    if (this.#state === 'closed') return Promise.reject(new AuthenticationError('closed', 'not connected'))
+  async authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
+    if (this.#state === 'closed') throw new AuthenticationError('closed', 'not connected')
     this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
     this.#credentials = [data, options.shouldSync ?? true]
     this.#accepted = false
@@ -257,6 +253,8 @@ export class ClientSession<
     try {
       ws = openSocket(this.#transport, this.url, [SUBPROTOCOL_V2])
     } catch (error) {
+      // A transport that cannot open this URL will not later either: nothing more is tried.
+      this.#setState('closed')
       throw new ConfigError(`cannot open ${this.url}: ${error}`)
     }
     this.#ws = ws
@@ -274,9 +272,8 @@ export class ClientSession<
 
   #opened(automatic: boolean): void {
     this.#backoff.opened(now())
-    this.#holding = this.#accepted
     // Before any event: a message a listener sends must not overtake the ones queued earlier.
-    if (!this.#holding) this.#flush()
+    if (!this.#accepted) this.#flush()
     this.#setState('open')
     const info: ConnectionInfo = {
       isInitialConnection: this.#initial,
@@ -351,8 +348,7 @@ export class ClientSession<
     const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
     this.#streams.adopt(streams, recovered ? this.#resumed : undefined)
     this.#resumed = undefined
-    // Nothing is queued unless the socket was holding: flushing is then a no-op.
-    this.#holding = false
+    // What waited for this answer goes out now (after a first authentication there is nothing).
     this.#flush()
     this.#setState('authenticated')
     this.#accepted = true
@@ -392,7 +388,7 @@ export class ClientSession<
   #closed(code: number, reason: string, mayReconnect: boolean): void {
     const closed = `closed (${code})`
     this.#ws = this.#hello = undefined
-    this.#v2 = this.#holding = false
+    this.#v2 = false
     this.#monitor.stop()
     if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#settleAuth(new AuthenticationError('closed', closed))
@@ -407,7 +403,6 @@ export class ClientSession<
         try {
           this.#open(true)
         } catch (error) {
-          this.#setState('closed')
           this.emit('error', error as Error)
         }
       }, delay)
