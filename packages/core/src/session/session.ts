@@ -212,8 +212,7 @@ export class ClientSession<
     // Once accepted, credentials are presented again on every connection, and messages wait for the answer.
     if (this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')) {
       this.#write(message.serialize())
-    }
-    else this.#queue.push(message)
+    } else this.#queue.push(message)
   }
 
   /**
