@@ -2,7 +2,7 @@ import { QueueFullError } from '../errors.js'
 
 /** Messages sent while they cannot go out yet, bounded so that a long outage cannot exhaust memory. */
 export class OutgoingQueue<T> {
-  #items: T[] = []
+  readonly #items: T[] = []
   readonly #limit: number
 
   constructor(limit: number) {
@@ -21,8 +21,6 @@ export class OutgoingQueue<T> {
 
   /** Empties the queue, returning what it held in the order it was queued. */
   drain(): T[] {
-    const items = this.#items
-    this.#items = []
-    return items
+    return this.#items.splice(0)
   }
 }
