@@ -4,6 +4,7 @@ import IORedis from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../../test/integration/harness/free-port.js'
 import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { withTimeout } from '../../../test/integration/harness/wait.js'
 import { Portal, type PortalOptions } from '../src/index.js'
 
 /** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
@@ -183,10 +184,6 @@ describe('Portal on Redis, created from a URL', () => {
     cleanups.push(() => adapter.close())
     await adapter.portal.push(messageEvent(1))
     await waitFor('the event', () => got.length === 1)
-    // Closed while Redis still runs: closing a Redis portal consumer during an outage does not finish (see the
-    // redis-adapter's blocking reader), which is not what this test is about.
-    await p.close()
-    await adapter.close()
   })
 
   it('stops retrying when closed before Redis was reachable', async () => {
@@ -196,5 +193,22 @@ describe('Portal on Redis, created from a URL', () => {
     await waitFor('a reported failure', () => errors.length > 0)
     await p.close()
     await expect(p.whenReady()).rejects.toThrow('the portal is closed')
+  })
+
+  it('closes while Redis is down, a handling portal and a reportAllEvents one alike', async () => {
+    const redis = await RedisServer.start()
+    cleanups.push(() => redis.destroy())
+    const handling = new Portal(redis.url, { namespace: 'outage-close' })
+    const observing = new Portal(redis.url, { namespace: 'outage-close', reportAllEvents: true })
+    for (const p of [handling, observing]) {
+      p.on('error', () => {})
+      cleanups.push(() => p.close())
+      await p.whenReady()
+    }
+    await redis.stop('SIGKILL')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await withTimeout('the handling portal to close', handling.close(), 10_000)
+    await withTimeout('the observing portal to close', observing.close(), 10_000)
+    expect(handling.isReady).toBe(false)
   })
 })

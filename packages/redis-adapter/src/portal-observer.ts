@@ -50,8 +50,11 @@ export class PortalObserver {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // While Redis is down, ioredis keeps the blocking read queued and disconnect() never rejects it, so the loop
+    // would never return; a reader that is up rejects its read at once and the loop ends.
+    const readStuck = this.reader.status !== 'ready'
     this.connections.release(this.reader)
-    await this.loop
+    if (!readStuck) await this.loop
   }
 
   private async readLoop(): Promise<void> {

@@ -81,8 +81,11 @@ export class PortalWorker {
     this.closed = true
     clearInterval(this.claimTimer)
     this.wake?.()
+    // While Redis is down, ioredis keeps the blocking read queued and disconnect() never rejects it, so the loop
+    // would never return; a reader that is up rejects its read at once and the loop ends.
+    const readStuck = this.reader.status !== 'ready'
     this.connections.release(this.reader)
-    await this.loop
+    if (!readStuck) await this.loop
     const unfinished = [...this.inFlight.keys()]
     this.inFlight.clear()
     if (unfinished.length === 0) {
