@@ -56,17 +56,18 @@ function describeLag(c: ChaosClient, want: { user: Seen[]; global: Seen[] }): st
  * recipients): both are stored in the global stream.
  */
 const MODES = [
-  { name: "targeted sends and ['*'] broadcasts", everySocket: false },
-  { name: "targeted sends and broadcasts to ['*'] and to every socket", everySocket: true },
+  { name: "targeted sends and ['*'] broadcasts", everySocket: false, redeliveryInterval: 0 },
+  { name: "targeted sends and ['*'] broadcasts, replays paced 1 ms apart", everySocket: false, redeliveryInterval: 1 },
+  { name: "targeted sends and broadcasts to ['*'] and to every socket", everySocket: true, redeliveryInterval: 0 },
 ]
 
-describe.each(MODES)('redelivery chaos: $name', ({ everySocket }) => {
+describe.each(MODES)('redelivery chaos: $name', ({ everySocket, redeliveryInterval }) => {
   it(`${USERS} users, ${SENDS} sends, ${KILLS} abrupt socket kills: each client gets 1..n of each stream, once, in order`, async () => {
     const started = Date.now()
     const adapter = new MemoryAdapter({ retention: { maxEntries: 10_000 } })
     const server = await startServer(scope, {
       adapter,
-      sync: { enabled: true },
+      sync: { enabled: true, redeliveryInterval },
       heartbeat: { enabled: true, interval: 1000, maxAttempts: 3 },
     })
     const ids = Array.from({ length: USERS }, (_, i) => `u${i}`)
@@ -198,7 +199,7 @@ describe.each(MODES)('redelivery chaos: $name', ({ everySocket }) => {
 
     const deliveries = clients.reduce((total, c) => total + c.user.length + c.global.length, 0)
     console.info(
-      `chaos (seed ${SEED}, ${everySocket ? 'every-socket and [*]' : '[*]'} broadcasts): ${USERS} users on ${clients.length} sockets, ${SENDS} sends ` +
+      `chaos (seed ${SEED}, ${everySocket ? 'every-socket and [*]' : '[*]'} broadcasts, replay pacing ${redeliveryInterval} ms): ${USERS} users on ${clients.length} sockets, ${SENDS} sends ` +
         `(${broadcasts.size} broadcasts, ${SENDS - broadcasts.size} targeted), ${deliveries} deliveries checked, ` +
         `${kills()} kills (${serverKills} server-side, ${clientKills} client-side), ${reconnects} reconnects, ` +
         `stream ${streamed - started} ms, total ${Date.now() - started} ms`,
