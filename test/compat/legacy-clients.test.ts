@@ -293,6 +293,40 @@ describe.each([crybMesa, mesaJsClient])('$name against this server', (kind) => {
     expect(server.errors).toEqual([])
   })
 
+  it('authentication.required: nothing taken from or broadcast to an unauthenticated 1.x socket, which is closed at the timeout', async () => {
+    const server = await serverFor({ authentication: { required: true, timeout: 300 } })
+    const atServer: unknown[] = []
+    server.mesa.on('message', (message) => atServer.push(message.type))
+    const member = await authenticated(kind, server, 'ada')
+    const stranger = await kind.create(scope, server.url)
+    await stranger.connect()
+    stranger.send('IGNORED', {})
+    member.send('TAKEN', {})
+    await waitFor('the authenticated message', () => atServer.includes('TAKEN'))
+    await server.mesa.send(new Message(0, {}, 'EVERYONE'))
+    await waitFor('the broadcast at the member', () => typesOf(member).includes('EVERYONE'))
+    await waitFor('the stranger to be closed', () => stranger.closes.length > 0)
+    expect(stranger.closes[0]!.code).toBe(CloseCode.AuthenticationTimeout)
+    expect(typesOf(stranger)).toEqual([])
+    expect(atServer).toEqual(['TAKEN'])
+    expect(member.closes).toEqual([])
+  })
+
+  it('reconnects on its own at the announced interval after an abrupt cut, and authenticates again', async () => {
+    const server = await serverFor({ reconnect: { enabled: true, interval: 50 } })
+    const client = await authenticated(kind, server, 'ada')
+    expect(client.frames[0]!.d.c_reconnect_interval).toBe(50)
+    server.mesa.clients[0]!.request.socket.destroy()
+    await waitFor('a second hello', () => client.frames.filter((frame) => frame.op === 10).length === 2)
+    expect(client.closes).toHaveLength(1)
+    // 1.x does not re-authenticate by itself: the application does, as 1.x applications do.
+    await client.authenticate({ id: 'ada' })
+    await server.mesa.send(new Message(0, {}, 'AFTER_RECONNECT'), ['ada'])
+    await waitFor('a message after the reconnect', () => typesOf(client).includes('AFTER_RECONNECT'))
+    expect(server.mesa.connectionCount).toBe(1)
+    expect(protocol2Fields(client.frames)).toEqual([])
+  })
+
   it('beside a protocol 2 socket of the same server, never gets x or a live s', async () => {
     const server = await serverFor({ sync: { enabled: true }, heartbeat: { enabled: true, interval: 50_000 } })
     const legacy = await authenticated(kind, server, 'old')
