@@ -1,7 +1,7 @@
 import { Client, type Message } from '@mesa/client-node'
 import { Message as ServerMessage } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor } from '../compat/support.js'
+import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
 
 /**
  * The chaos test's failure, reduced: a broadcast to every socket (no recipients) that reaches a reconnecting
@@ -21,7 +21,7 @@ describe('a broadcast between a reconnect and its authentication', () => {
     scope.defer(() => client.disconnect())
     const seen: [unknown, number | undefined][] = []
     client.on('message', (message: Message) => seen.push([message.data.n, message.sequence]))
-    await client.authenticate({ id: 'ada' })
+    await withTimeout('the authentication', client.authenticate({ id: 'ada' }))
     await broadcast(1)
     await waitFor('the first broadcast', () => seen.length === 1)
 

@@ -1,7 +1,7 @@
 import { GLOBAL_STREAM, MemoryAdapter, type MesaError, type StoredEntry, userStream } from '@mesa/core'
 import { Message } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor } from '../compat/support.js'
+import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
 import { ChaosClient, random, type Seen } from './chaos-support.js'
 
 /**
@@ -85,7 +85,11 @@ describe.each(MODES)('redelivery chaos: $name', ({ everySocket, redeliveryInterv
         if (info.isAutomaticReconnection) reconnects++
       })
     }
-    await Promise.all(clients.map(({ client, userId }) => client.authenticate({ id: userId })))
+    await withTimeout(
+      'every client to authenticate',
+      Promise.all(clients.map(({ client, userId }) => client.authenticate({ id: userId }))),
+      15_000,
+    )
 
     const rng = random(SEED)
     /** Targeted numbers each user was sent, in the order the sends were made. */

@@ -2,7 +2,7 @@ import { GLOBAL_STREAM, MemoryAdapter, type ResyncReason, userStream } from '@me
 import { Client, type Message } from '@mesa/client-node'
 import { Message as ServerMessage } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor } from '../compat/support.js'
+import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
 import { random } from './chaos-support.js'
 
 /**
@@ -41,9 +41,9 @@ describe('in-memory store bounds', () => {
       })
       return { id, client, seen }
     })
-    await Promise.all(live.map(({ client, id }) => client.authenticate({ id })))
+    await withTimeout('the live clients to authenticate', Promise.all(live.map(({ client, id }) => client.authenticate({ id }))))
     const away = new Client(server.url)
-    await away.authenticate({ id: 'u4' })
+    await withTimeout('u4 to authenticate', away.authenticate({ id: 'u4' }))
     const positions = away.positions
     away.disconnect()
 
@@ -100,7 +100,7 @@ describe('in-memory store bounds', () => {
     const replayed: unknown[] = []
     back.on('message', (message: Message) => replayed.push(message.data))
     const result = new Promise((resolve) => back.once('authenticated', resolve))
-    await back.authenticate({ id: 'u4' })
+    await withTimeout('u4 to authenticate again', back.authenticate({ id: 'u4' }))
     expect(await result).toMatchObject({ recovered: false, reason: 'trimmed' })
     expect(resyncs).toEqual(['trimmed'])
     expect(back.positions.user?.seq).toBe(sentTo.get('u4'))

@@ -368,7 +368,7 @@ describe('a v2 client and a 1.x client of the same user', () => {
     scope.defer(() => modern.disconnect())
     const modernGot: [unknown, number | undefined][] = []
     modern.on('message', (message) => modernGot.push([message.data.n, message.sequence]))
-    await modern.authenticate({ id: 'ada' })
+    await withTimeout('the v2 authentication', modern.authenticate({ id: 'ada' }))
     expect(modern.protocol).toBe(2)
     const legacy = await authenticated(crybMesa, server, 'ada')
     for (let n = 1; n <= 3; n++) await server.mesa.send(new Message(0, { n }, 'NOTE'), ['ada'])
