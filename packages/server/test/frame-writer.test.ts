@@ -1,0 +1,69 @@
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import * as ws from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
+import { FrameWriter } from '../src/frame-writer.js'
+
+const cleanup: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+  vi.restoreAllMocks()
+})
+
+async function pairs(count: number): Promise<{ server: WebSocket[]; received: string[][] }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false })
+  cleanup.push(() => new Promise<void>((resolve) => wss.close(() => resolve())))
+  await once(wss, 'listening')
+  const server: WebSocket[] = []
+  const received: string[][] = []
+  wss.on('connection', (ws) => server.push(ws))
+  for (let i = 0; i < count; i++) {
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`)
+    const inbox: string[] = []
+    received.push(inbox)
+    client.on('message', (data) => inbox.push(data.toString()))
+    cleanup.push(() => client.terminate())
+    await once(client, 'open')
+  }
+  while (server.length < count) await new Promise((resolve) => setImmediate(resolve))
+  return { server, received }
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+describe('FrameWriter', () => {
+  it('frames a string once for every socket that gets it within a tick, and the frames arrive intact', async () => {
+    const { server, received } = await pairs(5)
+    const frameSpy = vi.spyOn((ws as unknown as { Sender: { frame: () => Buffer[] } }).Sender, 'frame')
+    const writer = new FrameWriter(16 * 2 ** 20)
+    const broadcast = JSON.stringify({ op: 0, d: { text: 'héllo ✓', long: 'x'.repeat(70_000) }, t: 'NEWS' })
+    for (const ws of server) expect(writer.write(ws, broadcast)).toBe(true)
+    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(true)
+    expect(frameSpy).toHaveBeenCalledTimes(2)
+    await until(() => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
+    for (const inbox of received) expect(inbox[0]).toBe(broadcast)
+    expect(received[0]![1]).toBe('{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')
+  })
+
+  it('keeps order with frames ws has queued, and refuses sockets that are not open or not keeping up', async () => {
+    const { server, received } = await pairs(2)
+    const writer = new FrameWriter(16 * 2 ** 20)
+    server[0]!.send('{"op":0,"d":{"n":1}}')
+    writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
+    await until(() => received[0]!.length === 2)
+    expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}'])
+    const tiny = new FrameWriter(0)
+    expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(true)
+    expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+    server[1]!.terminate()
+    await once(server[1]!, 'close')
+    expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+  })
+})
