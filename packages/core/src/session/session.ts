@@ -297,7 +297,7 @@ export class ClientSession<
     else if (op === HELLO) this.#greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
     // A v2 stream position drops duplicates; 1.x numbers each redelivery batch from 1, so its `s` cannot.
-    else if (op === DISPATCH && !(s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s))) {
+    else if (op === DISPATCH && !(s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s, !!this.#credentials && this.#state !== 'authenticated'))) {
       this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
     }
   }

@@ -20,12 +20,14 @@ export class StreamPositions {
 
   /**
    * Whether a message at `seq` of the stream is new; a new one advances the position. Messages of a stream
-   * the session has no position in (the server announced none) are always new.
+   * the session has no position in (the server announced none) are always new. `resuming`: the socket is
+   * waiting for the answer to a resume; the replay that follows brings this message in order, so taking it
+   * now would move the position past the messages missed before it.
    */
-  accept(kind: StreamKind, seq: number): boolean {
+  accept(kind: StreamKind, seq: number, resuming?: boolean): boolean {
     const position = this.#current[kind]
     if (position) {
-      if (seq <= position.seq) return false
+      if (resuming || seq <= position.seq) return false
       position.seq = seq
     }
     return true
