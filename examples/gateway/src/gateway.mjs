@@ -46,10 +46,10 @@ export async function startGateway(config, logger) {
 
   mesa.on('connection', (client) => {
     connections++
-    log('debug', 'connection', { clientId: client.id })
+    log('debug', 'connection', { clientId: client.socketId })
     client.on('disconnect', (code, reason) => {
       connections--
-      log('debug', 'disconnection', { clientId: client.id, userId: client.userId, code, reason: String(reason ?? '') })
+      log('debug', 'disconnection', { clientId: client.socketId, userId: client.userId, code, reason: String(reason ?? '') })
     })
   })
   mesa.on('error', (error) => log('warn', 'mesa error', { error: error.message, code: error.code }))
