@@ -1,0 +1,107 @@
+import { AdapterError, ConfigError } from '../errors.js'
+import type { Adapter } from './adapter.js'
+
+/** The optional package a Redis connection needs; loaded only then, so it stays an optional peer. */
+export const REDIS_ADAPTER_PACKAGE = '@mesa/redis-adapter'
+
+/**
+ * Where Redis is, for `@mesa/redis-adapter` to connect to: a URL, or what its `createRedisAdapter` accepts
+ * besides (ioredis options, Cluster startup nodes, an ioredis client), as Mesa 1.x accepted ioredis options.
+ */
+export type RedisConnection = string | { readonly [option: string]: unknown }
+
+interface RedisAdapterModule {
+  createRedisAdapter(connection: RedisConnection, options?: { namespace?: string }): Adapter | Promise<Adapter>
+}
+
+/** An adapter to use, and whether it was created here (and so must be closed here). */
+export interface ResolvedAdapter {
+  adapter: Adapter
+  owned: boolean
+}
+
+export function isAdapter(value: unknown): value is Adapter {
+  if (typeof value !== 'object' || value === null) return false
+  const candidate = value as Partial<Record<keyof Adapter, unknown>>
+  return (
+    typeof candidate.publish === 'function' &&
+    typeof candidate.subscribe === 'function' &&
+    typeof candidate.close === 'function' &&
+    typeof candidate.portal === 'object' &&
+    candidate.portal !== null
+  )
+}
+
+/** Checks the constructor argument synchronously, so a wrong type throws where the mistake was made. */
+function isModuleNotFound(error: unknown, specifier: string): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+  // A missing dependency of the adapter (ioredis) is a different failure from the adapter itself being absent.
+  return notFound && typeof message === 'string' && message.includes(specifier)
+}
+
+/**
+ * The adapter argument handling of a Portal or Dispatcher (an Adapter, a Redis URL or Redis connection
+ * options), with errors that name `owner`. `@mesa/redis-adapter` is imported at run time only when a URL or
+ * options are given, so nobody who passes an Adapter needs it.
+ */
+export function redisAdapterLoader(owner: string) {
+  function checkAdapterArgument(value: unknown, namespace: string | undefined): void {
+    if (typeof value === 'string') {
+      if (value.length === 0) throw new ConfigError(`${owner}: the Redis URL is empty`)
+      return
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ConfigError(
+        `${owner}: the first argument must be an Adapter (e.g. MemoryAdapter), a Redis URL or Redis connection options`,
+      )
+    }
+    if (isAdapter(value) && namespace !== undefined && namespace !== value.namespace) {
+      throw new ConfigError(
+        `${owner}: options.namespace "${namespace}" differs from the adapter's namespace "${value.namespace}"; ` +
+          'the namespace of an adapter is set where it is created',
+      )
+    }
+  }
+
+  /**
+   * Creates a Redis adapter by importing `@mesa/redis-adapter` at run time. The specifier is a variable so
+   * bundlers leave it alone and the package is never required by anyone who passes an Adapter.
+   */
+  async function loadRedisAdapter(
+    connection: RedisConnection,
+    namespace: string | undefined,
+    specifier: string = REDIS_ADAPTER_PACKAGE,
+  ): Promise<Adapter> {
+    let loaded: Partial<RedisAdapterModule>
+    try {
+      loaded = (await import(specifier)) as Partial<RedisAdapterModule>
+    } catch (error) {
+      if (isModuleNotFound(error, specifier)) {
+        throw new ConfigError(
+          `${owner}: a Redis connection needs the optional package ${specifier}, which is not installed; ` +
+            `install it (pnpm add ${specifier}) or pass an Adapter`,
+        )
+      }
+      throw new AdapterError(`${owner}: loading ${specifier} failed: ${String(error)}`, { cause: error })
+    }
+    if (typeof loaded.createRedisAdapter !== 'function') {
+      throw new AdapterError(`${owner}: ${specifier} does not export createRedisAdapter; check its version`)
+    }
+    const adapter = await loaded.createRedisAdapter(connection, namespace === undefined ? {} : { namespace })
+    if (!isAdapter(adapter)) throw new AdapterError(`${owner}: ${specifier}'s createRedisAdapter returned no Adapter`)
+    return adapter
+  }
+
+  async function resolveAdapter(
+    adapterOrRedis: Adapter | RedisConnection,
+    namespace: string | undefined,
+    specifier?: string,
+  ): Promise<ResolvedAdapter> {
+    if (isAdapter(adapterOrRedis)) return { adapter: adapterOrRedis, owned: false }
+    return { adapter: await loadRedisAdapter(adapterOrRedis, namespace, specifier), owned: true }
+  }
+
+  return { checkAdapterArgument, loadRedisAdapter, resolveAdapter }
+}
