@@ -2,4 +2,7 @@ import { redisAdapterLoader } from '@mesa/core'
 
 export { REDIS_ADAPTER_PACKAGE, type RedisConnection, type ResolvedAdapter } from '@mesa/core'
 
-export const { checkAdapterArgument, loadRedisAdapter, resolveAdapter } = redisAdapterLoader('Portal')
+export const { checkAdapterArgument, loadRedisAdapter, resolveAdapter } = redisAdapterLoader(
+  'Portal',
+  (specifier) => import(specifier),
+)

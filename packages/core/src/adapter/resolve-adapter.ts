@@ -44,9 +44,11 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
 /**
  * The adapter argument handling of a Portal or Dispatcher (an Adapter, a Redis URL or Redis connection
  * options), with errors that name `owner`. `@mesa/redis-adapter` is imported at run time only when a URL or
- * options are given, so nobody who passes an Adapter needs it.
+ * options are given, so nobody who passes an Adapter needs it. `importModule` is the caller's own
+ * `(specifier) => import(specifier)`: a module is resolved from the package that imports it, and it is the
+ * Portal's or Dispatcher's package that has `@mesa/redis-adapter` beside it, not core.
  */
-export function redisAdapterLoader(owner: string) {
+export function redisAdapterLoader(owner: string, importModule: (specifier: string) => Promise<unknown>) {
   function checkAdapterArgument(value: unknown, namespace: string | undefined): void {
     if (typeof value === 'string') {
       if (value.length === 0) throw new ConfigError(`${owner}: the Redis URL is empty`)
@@ -76,7 +78,7 @@ export function redisAdapterLoader(owner: string) {
   ): Promise<Adapter> {
     let loaded: Partial<RedisAdapterModule>
     try {
-      loaded = (await import(specifier)) as Partial<RedisAdapterModule>
+      loaded = (await importModule(specifier)) as Partial<RedisAdapterModule>
     } catch (error) {
       if (isModuleNotFound(error, specifier)) {
         throw new ConfigError(
