@@ -1,6 +1,6 @@
 import { type Adapter, AdapterError, type Envelope, MemoryAdapter } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { until } from './support/redis-process.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
@@ -38,12 +38,12 @@ describe.each(pairs)('Adapter contract: %s', (_name, create) => {
     const envelope: Envelope = { kind: 'dispatch', origin: 'server-a', frame: '{"op":0}', recipients: ['*'] }
     await a.publish(envelope)
     await b.publish({ kind: 'disconnect', origin: 'server-b', userIds: ['u'] })
-    await until('both envelopes', () => got.length === 2)
+    await waitFor('both envelopes', () => got.length === 2)
     expect(got.sort()).toEqual(['a<-server-b', 'b<-server-a'])
     await stopB()
     await a.publish(envelope)
     await b.publish({ kind: 'disconnect', origin: 'dispatcher', userIds: ['u'] })
-    await until('the last envelope', () => got.includes('a<-dispatcher'))
+    await waitFor('the last envelope', () => got.includes('a<-dispatcher'))
     expect(got).toHaveLength(3)
   })
 

@@ -2,7 +2,8 @@ import { type Envelope, userStream } from '@mesa/core'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisCluster, until } from './support/redis-process.js'
+import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 
 let cluster: RedisCluster
 const adapters: RedisAdapter[] = []
@@ -57,7 +58,7 @@ describe('RedisAdapter on a three-master Redis Cluster', () => {
     await a.subscribe('a', () => {})
     const users = Array.from({ length: 50 }, (_, i) => `user${i}`)
     for (const user of users) await a.publish(dispatch('a', user))
-    await until('every envelope', () => got.length === 50)
+    await waitFor('every envelope', () => got.length === 50)
     expect(new Set(got).size).toBe(50)
     const channels = Array.from({ length: 16 }, (_, i) => `mesa:cluster-repl:bus:{cluster-repl:bus:${i}}`)
     expect((await mastersOf(channels)).size).toBe(3)
@@ -89,6 +90,6 @@ describe('RedisAdapter on a three-master Redis Cluster', () => {
     const handled: string[] = []
     await b.portal.consume({ consumerId: 'p' }, (e) => void handled.push(e.clientId))
     for (let i = 0; i < 10; i++) await a.portal.push({ kind: 'connection', clientId: `c${i}`, serverId: 'a', time: i })
-    await until('portal events', () => handled.length === 10)
+    await waitFor('portal events', () => handled.length === 10)
   })
 })

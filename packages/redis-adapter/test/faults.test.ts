@@ -2,15 +2,19 @@ import { AdapterError, type Envelope, StoreError } from '@mesa/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisProcess, until } from './support/redis-process.js'
+import { freePort } from '../../../test/integration/harness/free-port.js'
+import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 
-let redis: RedisProcess
+let redis: RedisServer
 const adapters: RedisAdapter[] = []
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 
 beforeAll(async () => {
-  redis = await RedisProcess.start()
+  // Keeps nothing across a restart, as a cache-only Redis: clients must be told their history is gone.
+  redis = new RedisServer(await freePort(), { persistent: false })
+  await redis.start()
   process.on('unhandledRejection', onUnhandled)
 })
 afterEach(async () => {
@@ -46,7 +50,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     await b.adapter.portal.consume({ consumerId: 'portal' }, (e) => void handled.push(e.clientId))
     await a.adapter.publish(dispatch('a', 1))
     const before = await a.adapter.store.append('user:bob', { frame: 'kept?' })
-    await until('the first message', () => received.length === 1)
+    await waitFor('the first message', () => received.length === 1)
 
     // Traffic keeps flowing through the outage: every call settles, none escapes as an unhandled rejection.
     const outcomes = { ok: 0, failed: 0 }
@@ -62,8 +66,8 @@ describe('RedisAdapter when Redis stops and comes back', () => {
       )
     }, 5)
 
-    await redis.kill()
-    await until('error events on both adapters', () => a.errors.length > 0 && b.errors.length > 0)
+    await redis.stop('SIGKILL')
+    await waitFor('error events on both adapters', () => a.errors.length > 0 && b.errors.length > 0)
     expect([...a.errors, ...b.errors].every((e) => e instanceof AdapterError)).toBe(true)
     await expect(a.adapter.store.append('user:bob', { frame: 'lost' })).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.store.readAfter('user:bob', before)).rejects.toBeInstanceOf(StoreError)
@@ -75,15 +79,15 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     ).rejects.toBeInstanceOf(AdapterError)
 
     await redis.start()
-    await until('ready on both adapters', () => a.ready() > 0 && b.ready() > 0, 15_000)
+    await waitFor('ready on both adapters', () => a.ready() > 0 && b.ready() > 0, 15_000)
 
     const okBefore = outcomes.ok
-    await until('traffic to succeed again', () => outcomes.ok > okBefore + 5)
+    await waitFor('traffic to succeed again', () => outcomes.ok > okBefore + 5)
     clearInterval(traffic)
     expect(outcomes.failed).toBeGreaterThan(0)
     const seen = received.length
     await a.adapter.publish(dispatch('a', 3))
-    await until('replication to resume', () => received.includes('{"op":0,"d":3}'))
+    await waitFor('replication to resume', () => received.includes('{"op":0,"d":3}'))
     expect(received[0]).toBe('{"op":0,"d":1}')
     expect(received.length).toBeGreaterThan(seen)
 
@@ -95,7 +99,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     expect(await a.adapter.presence.areOnline(['bob', 'tina'])).toEqual([true, false])
 
     await a.adapter.portal.push({ kind: 'connection', clientId: 'after', serverId: 'a', time: 1 })
-    await until('the portal to resume', () => handled.includes('after'), 15_000)
+    await waitFor('the portal to resume', () => handled.includes('after'), 15_000)
     expect(unhandled).toEqual([])
   })
 
@@ -110,21 +114,21 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     } finally {
       admin.disconnect()
     }
-    await until('the error event', () => b.errors.length > 0)
+    await waitFor('the error event', () => b.errors.length > 0)
     expect(b.errors[0]!.message).toMatch(/subscriber connection/)
-    await until('ready after resubscribing', () => b.ready() > 0)
+    await waitFor('ready after resubscribing', () => b.ready() > 0)
     await a.adapter.publish(dispatch('a', 1))
-    await until('delivery after resubscribing', () => received.length === 1)
+    await waitFor('delivery after resubscribing', () => received.length === 1)
     expect(unhandled).toEqual([])
   })
 
   it('starts while Redis is down and becomes ready when it appears', async () => {
-    await redis.kill()
+    await redis.stop('SIGKILL')
     const a = adapter('faults-late')
-    await until('an error event', () => a.errors.length > 0)
+    await waitFor('an error event', () => a.errors.length > 0)
     await expect(a.adapter.store.head('s')).rejects.toBeInstanceOf(StoreError)
     await redis.start()
-    await until('a store call to succeed', async () => {
+    await waitFor('a store call to succeed', async () => {
       try {
         await a.adapter.store.head('s')
         return true
@@ -136,7 +140,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     const other = adapter('faults-late')
     await other.adapter.subscribe('other', () => void received.push(1))
     await a.adapter.publish(dispatch('a', 1))
-    await until('delivery', () => received.length === 1)
+    await waitFor('delivery', () => received.length === 1)
     expect(unhandled).toEqual([])
   })
 })

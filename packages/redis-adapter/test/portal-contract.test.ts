@@ -1,6 +1,6 @@
 import { type Adapter, MemoryAdapter, type PortalEvent, PortalQueueFullError } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { until } from './support/redis-process.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
@@ -38,11 +38,11 @@ describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
     await portal.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
     await portal.consume({ consumerId: 'one' }, (e) => void handled.push(e.clientId))
     await portal.consume({ consumerId: 'two' }, (e) => void handled.push(e.clientId))
-    await until('the backlog', () => handled.length === 20)
+    await waitFor('the backlog', () => handled.length === 20)
     // Handled events stop counting once acknowledged, which Redis learns a moment after the handler resolved.
-    await until('room in the queue', () => portal.push(event(100)).then(() => true, () => false))
+    await waitFor('room in the queue', () => portal.push(event(100)).then(() => true, () => false))
     for (let i = 101; i < 110; i++) await portal.push(event(i))
-    await until('new events', () => handled.length === 30 && observed.length === 10)
+    await waitFor('new events', () => handled.length === 30 && observed.length === 10)
     expect(new Set(handled).size).toBe(30)
     expect(observed).toEqual(Array.from({ length: 10 }, (_, i) => `c${100 + i}`))
   })
@@ -55,7 +55,7 @@ describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
       return new Promise<void>(() => {})
     })
     await portal.push(event(1))
-    await until('taken', () => attempts.length === 1)
+    await waitFor('taken', () => attempts.length === 1)
     await hanging.close()
     let failures = 0
     await portal.consume({ consumerId: 'flaky' }, (e) => {
@@ -63,7 +63,7 @@ describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
       if (failures++ < 2) throw new Error('not now')
     })
     await portal.push(event(2))
-    await until('both handled', () => attempts.filter((a) => a.startsWith('flaky')).length >= 4)
+    await waitFor('both handled', () => attempts.filter((a) => a.startsWith('flaky')).length >= 4)
     const succeeded = attempts.filter((a) => a.startsWith('flaky')).slice(2)
     expect(succeeded.sort()).toEqual(['flaky:c1', 'flaky:c2'])
   })

@@ -2,7 +2,7 @@ import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcess } from 'node:child_process'
 import { bundleFixture, killChild, startChild } from './support/child.js'
-import { until } from './support/redis-process.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
@@ -34,7 +34,7 @@ describe('RedisPortalQueue', () => {
     await p1.portal.consume({ consumerId: 'one' }, (e) => void byPortal.one!.push(e.clientId))
     await p2.portal.consume({ consumerId: 'two' }, (e) => void byPortal.two!.push(e.clientId))
     for (let i = 10; i < 200; i++) await server.portal.push(event(i))
-    await until('every event', () => byPortal.one!.length + byPortal.two!.length >= 200)
+    await waitFor('every event', () => byPortal.one!.length + byPortal.two!.length >= 200)
     await new Promise((resolve) => setTimeout(resolve, 200))
     const all = [...byPortal.one!, ...byPortal.two!]
     expect(all).toHaveLength(200)
@@ -48,7 +48,7 @@ describe('RedisPortalQueue', () => {
     const got: PortalEvent[] = []
     await adapter.portal.consume({ consumerId: 'p' }, (e) => void got.push(e))
     await adapter.portal.push(event(7))
-    await until('the event', () => got.length === 1)
+    await waitFor('the event', () => got.length === 1)
     expect(got[0]).toEqual(event(7))
   })
 
@@ -62,9 +62,9 @@ describe('RedisPortalQueue', () => {
       throw new Error('handler failed')
     })
     await a.portal.push(event(1))
-    await until('the first attempt', () => attempts.length >= 1)
+    await waitFor('the first attempt', () => attempts.length >= 1)
     await b.portal.consume({ consumerId: 'steady' }, (e) => void attempts.push(`steady:${e.clientId}`))
-    await until('the retry on the steady portal', () => attempts.includes('steady:c1'))
+    await waitFor('the retry on the steady portal', () => attempts.includes('steady:c1'))
     expect(attempts[0]).toBe('flaky:c1')
   })
 
@@ -82,12 +82,12 @@ describe('RedisPortalQueue', () => {
       output += chunk.toString()
     })
     for (let i = 0; i < 5; i++) await server.portal.push(event(i))
-    await until('the doomed portal to take them', () => output.includes('taken 5'))
+    await waitFor('the doomed portal to take them', () => output.includes('taken 5'))
     await killChild(child)
     const survivor = scope.adapter({ namespace, portal: { ...fast, claimTimeoutMs: 300 } })
     const handled: string[] = []
     await survivor.portal.consume({ consumerId: 'survivor' }, (e) => void handled.push(e.clientId))
-    await until('the survivor to claim every event', () => handled.length === 5)
+    await waitFor('the survivor to claim every event', () => handled.length === 5)
     expect(handled.sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
   })
 
@@ -100,7 +100,7 @@ describe('RedisPortalQueue', () => {
       if (calls.length === 1) return new Promise<void>(() => {})
     })
     await adapter.portal.push(event(1))
-    await until('the second attempt', () => calls.length === 2)
+    await waitFor('the second attempt', () => calls.length === 2)
     expect(calls).toEqual(['c1', 'c1'])
   })
 
@@ -114,12 +114,12 @@ describe('RedisPortalQueue', () => {
       return new Promise<void>(() => {})
     })
     await server.portal.push(event(1))
-    await until('taken', () => taken === 1)
+    await waitFor('taken', () => taken === 1)
     await consumer.close()
     const other = scope.adapter({ namespace, portal: fast })
     const handled: string[] = []
     await other.portal.consume({ consumerId: 'other' }, (e) => void handled.push(e.clientId))
-    await until('the handover', () => handled.length === 1)
+    await waitFor('the handover', () => handled.length === 1)
   })
 
   it('gives reportAllEvents portals every event besides the handling portal', async () => {
@@ -132,7 +132,7 @@ describe('RedisPortalQueue', () => {
     await watcher.portal.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
     await worker.portal.consume({ consumerId: 'work' }, (e) => void handled.push(e.clientId))
     for (let i = 0; i < 20; i++) await server.portal.push(event(i))
-    await until('both to see all', () => observed.length === 20 && handled.length === 20)
+    await waitFor('both to see all', () => observed.length === 20 && handled.length === 20)
     expect(observed).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`))
   })
 
@@ -147,11 +147,11 @@ describe('RedisPortalQueue', () => {
     await worker.portal.consume({ consumerId: 'w' }, () => {
       handled++
     })
-    await until('the backlog to be handled', () => handled === 20)
+    await waitFor('the backlog to be handled', () => handled === 20)
     const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
-    await until('handled events to be trimmed', async () => (await scope.redis().xlen(key)) <= 10)
+    await waitFor('handled events to be trimmed', async () => (await scope.redis().xlen(key)) <= 10)
     for (let i = 0; i < 15; i++) await server.portal.push(event(100 + i))
-    await until('the new events', () => handled === 35)
+    await waitFor('the new events', () => handled === 35)
   })
 
   it('removes the consumers of portals that closed or died once they own nothing', async () => {
@@ -168,7 +168,7 @@ describe('RedisPortalQueue', () => {
       closingHandled++
     })
     await server.portal.push(event(1))
-    await until('the closing portal to handle its event', () => closingHandled === 1)
+    await waitFor('the closing portal to handle its event', () => closingHandled === 1)
     expect(await names()).toContain('closing')
     await consumer.close()
     expect(await names()).not.toContain('closing')
@@ -180,7 +180,7 @@ describe('RedisPortalQueue', () => {
       return new Promise<void>(() => {})
     })
     await server.portal.push(event(2))
-    await until('the dying portal to take its event', () => taken === 1)
+    await waitFor('the dying portal to take its event', () => taken === 1)
     // Its process is gone: its connections drop without acknowledging or handing over anything.
     dying.client.disconnect()
     await dying.close()
@@ -189,8 +189,8 @@ describe('RedisPortalQueue', () => {
     const staying = scope.adapter({ namespace, ...options })
     const handled: string[] = []
     await staying.portal.consume({ consumerId: 'staying' }, (e) => void handled.push(e.clientId))
-    await until('the survivor to claim the event', () => handled.includes('c2'))
-    await until('the dead consumer to be pruned', async () => !(await names()).includes('dying'))
+    await waitFor('the survivor to claim the event', () => handled.includes('c2'))
+    await waitFor('the dead consumer to be pruned', async () => !(await names()).includes('dying'))
   })
 
   it('recreates its group when Redis lost the stream', async () => {
@@ -200,6 +200,6 @@ describe('RedisPortalQueue', () => {
     await adapter.portal.consume({ consumerId: 'p' }, (e) => void handled.push(e.clientId))
     await scope.redis().del(`mesa:${namespace}:portal:{${namespace}:portal}:events`)
     await adapter.portal.push(event(1))
-    await until('the event after the loss', () => handled.length === 1)
+    await waitFor('the event after the loss', () => handled.length === 1)
   })
 })

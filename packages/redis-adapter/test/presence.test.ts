@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { bundleFixture, killChild, startChild } from './support/child.js'
-import { until } from './support/redis-process.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
@@ -51,7 +51,7 @@ describe('RedisPresence', () => {
     await killChild(child)
     // Expected within the TTL (the key lives two thirds of it, a sweep follows within a third); the deadline
     // is generous because shared machines stall.
-    await until('the dead server to be cleaned up', async () => !(await survivor.presence.isOnline('doomed')), 10_000)
+    await waitFor('the dead server to be cleaned up', async () => !(await survivor.presence.isOnline('doomed')), 10_000)
     expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([false, true])
     expect(await survivor.presence.onlineCount()).toBe(1)
     const keys = await scope.keysOf(namespace)
@@ -66,7 +66,7 @@ describe('RedisPresence', () => {
     const keys = await scope.keysOf(namespace)
     await scope.redis().del(...keys)
     expect(await a.presence.onlineCount()).toBe(0)
-    await until('re-registration', async () => (await a.presence.onlineCount()) === 2, 3000)
+    await waitFor('re-registration', async () => (await a.presence.onlineCount()) === 2, 3000)
     expect(await a.presence.areOnline(['u1', 'u2'])).toEqual([true, true])
   })
 

@@ -1,7 +1,7 @@
 import { AdapterError, ConfigError, type Envelope } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRedisAdapter, RedisAdapter } from '../src/index.js'
-import { until } from './support/redis-process.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
@@ -25,7 +25,7 @@ describe('RedisAdapter replication', () => {
     await b.subscribe('server-c', (e) => void got.push(`c<-${e.origin}`))
     await a.publish(dispatch('server-a', ['u1']))
     await b.publish({ kind: 'disconnect', origin: 'dispatcher', userIds: ['u2'], code: 4000 })
-    await until('every delivery', () => got.length === 5)
+    await waitFor('every delivery', () => got.length === 5)
     expect(got.sort()).toEqual(['a<-dispatcher', 'b<-dispatcher', 'b<-server-a', 'c<-dispatcher', 'c<-server-a'])
   })
 
@@ -38,7 +38,7 @@ describe('RedisAdapter replication', () => {
     await spy.subscribe(`mesa:${namespace}:bus:{${namespace}:bus:0}`)
     const envelope = dispatch('s', Array.from({ length: 500 }, (_, i) => `user${i}`))
     await adapter.publish(envelope)
-    await until('the message', () => raw.length === 1)
+    await waitFor('the message', () => raw.length === 1)
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(raw).toHaveLength(1)
     expect(JSON.parse(raw[0]!)).toEqual(envelope)
@@ -51,10 +51,10 @@ describe('RedisAdapter replication', () => {
     const unsubscribe = await a.subscribe('x', (e) => void got.push(e.origin))
     await a.subscribe('marker', (e) => void got.push(`marker:${e.origin}`))
     await a.publish(dispatch('one'))
-    await until('first', () => got.length === 2)
+    await waitFor('first', () => got.length === 2)
     await unsubscribe()
     await a.publish(dispatch('two'))
-    await until('second', () => got.includes('marker:two'))
+    await waitFor('second', () => got.includes('marker:two'))
     expect(got.filter((o) => !o.startsWith('marker'))).toEqual(['one'])
   })
 
@@ -68,7 +68,7 @@ describe('RedisAdapter replication', () => {
     await b.subscribe('sb', (e) => void gotB.push(e.origin))
     await a.publish(dispatch('from-a'))
     await b.publish(dispatch('from-b'))
-    await until('both', () => gotA.length === 1 && gotB.length === 1)
+    await waitFor('both', () => gotA.length === 1 && gotB.length === 1)
     expect(gotA).toEqual(['from-a'])
     expect(gotB).toEqual(['from-b'])
 
@@ -97,7 +97,7 @@ describe('RedisAdapter replication', () => {
     await scope.redis().publish(`mesa:${namespace}:bus:{${namespace}:bus:0}`, 'not json{')
     await scope.redis().publish(`mesa:${namespace}:bus:{${namespace}:bus:0}`, '{"kind":"other","origin":"x"}')
     await a.publish(dispatch('ok'))
-    await until('the valid envelope', () => got.length === 1)
+    await waitFor('the valid envelope', () => got.length === 1)
     expect(errors.map((e) => e.message)).toEqual([
       expect.stringContaining('malformed envelope: not json{'),
       expect.stringContaining('malformed envelope'),
@@ -114,7 +114,7 @@ describe('RedisAdapter replication', () => {
     await b.subscribe('b', (e) => void got.push(e.kind === 'dispatch' ? e.recipients?.[0] ?? '*' : ''))
     const recipients = Array.from({ length: 40 }, (_, i) => `user${i % 8}`)
     for (const user of recipients) await a.publish(dispatch('a', [user]))
-    await until('all', () => got.length === 40)
+    await waitFor('all', () => got.length === 40)
     for (let u = 0; u < 8; u++) {
       expect(got.filter((r) => r === `user${u}`)).toHaveLength(5)
     }
@@ -145,7 +145,7 @@ describe('RedisAdapter replication', () => {
     await b.subscribe('b', (e) => void got.push(e.origin))
     await a.subscribe('a', () => {})
     await a.publish(dispatch('a'))
-    await until('delivery', () => got.length === 1)
+    await waitFor('delivery', () => got.length === 1)
     expect((await a.store.append('s', { frame: 'x' })).seq).toBe(1)
     await a.close()
     expect(client.status).toBe('ready')

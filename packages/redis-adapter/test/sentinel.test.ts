@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisProcess, RedisSentinel, until } from './support/redis-process.js'
+import { RedisSentinel } from '../../../test/integration/harness/redis-sentinel.js'
+import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 
-let master: RedisProcess
+let master: RedisServer
 let sentinel: RedisSentinel
 
 beforeAll(async () => {
-  master = await RedisProcess.start()
+  master = await RedisServer.start()
   sentinel = await RedisSentinel.start(master)
 })
 afterAll(async () => {
@@ -23,7 +25,7 @@ describe('RedisAdapter through Redis Sentinel', () => {
       const got: string[] = []
       await b.subscribe('b', (e) => void got.push(e.origin))
       await a.publish({ kind: 'dispatch', origin: 'a', frame: '{}' })
-      await until('replication', () => got.length === 1)
+      await waitFor('replication', () => got.length === 1)
       const position = await a.store.append('user:u', { frame: 'x' })
       const read = await b.store.readAfter('user:u', { epoch: position.epoch, seq: 0 })
       expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual(['x'])

@@ -24,14 +24,9 @@ export class RedisCluster implements RedisTarget {
     try {
       for (let i = 0; i < 3; i++) {
         const port = await clusterPort()
-        const node = new RedisServer(port, [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          '2000',
-        ])
+        const node = new RedisServer(port, {
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+        })
         nodes.push(node)
         await node.start()
       }

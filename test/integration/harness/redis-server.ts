@@ -16,23 +16,33 @@ export interface RedisTarget {
   readonly connectionEnv: Record<string, string>
 }
 
-/**
- * A private `redis-server` on a free port, with an append-only file fsynced on every write so that a
- * restart (`stop()` then `start()`) keeps the data, as a production Redis with AOF would.
- */
+export interface RedisServerOptions {
+  /**
+   * true (default): an append-only file fsynced on every write, so that a restart (`stop()` then `start()`)
+   * keeps the data, as a production Redis with AOF would. false: nothing is kept, so a restart loses
+   * everything, as a cache-only Redis would.
+   */
+  persistent?: boolean
+  /** More `redis-server` arguments (cluster mode, for one). */
+  args?: readonly string[]
+}
+
+/** A private `redis-server` on a free port; `destroy()` stops it and deletes its data directory. */
 export class RedisServer implements RedisTarget {
   readonly port: number
   private readonly dir: string
-  private readonly extraArgs: readonly string[]
+  private readonly args: readonly string[]
   private child: ChildProcess | undefined
 
-  constructor(port: number, extraArgs: readonly string[] = []) {
+  constructor(port: number, options: RedisServerOptions = {}) {
     this.port = port
-    this.extraArgs = extraArgs
+    const persistence =
+      options.persistent === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always']
+    this.args = [...persistence, ...(options.args ?? [])]
     this.dir = mkdtempSync(join(tmpdir(), 'mesa-redis-'))
   }
 
-  /** Starts one on `port` (default: a free one). */
+  /** Starts a persistent one on `port` (default: a free one). */
   static async start(port?: number): Promise<RedisServer> {
     const server = new RedisServer(port ?? (await freePort()))
     await server.start()
@@ -64,13 +74,9 @@ export class RedisServer implements RedisTarget {
         this.dir,
         '--save',
         '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
         '--protected-mode',
         'no',
-        ...this.extraArgs,
+        ...this.args,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
