@@ -1,53 +1,26 @@
 import { type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
-import IORedis from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../../test/integration/harness/free-port.js'
+import { LOCAL_REDIS_URL, LocalNamespaces } from '../../../test/integration/harness/local-redis.js'
 import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { Scope } from '../../../test/integration/harness/scope.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
 import { Dispatcher } from '../src/index.js'
 
-/** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
-const REDIS_URL = 'redis://127.0.0.1:6379'
-const cleanups: (() => Promise<void>)[] = []
-const namespaces: string[] = []
-let counter = 0
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  const redis = new IORedis(REDIS_URL)
-  try {
-    for (const ns of namespaces) {
-      const keys = await redis.keys(`mesa:${ns}:*`)
-      if (keys.length > 0) await redis.del(...keys)
-    }
-  } finally {
-    redis.disconnect()
-  }
-})
-
-function namespace(): string {
-  const ns = `dispatcher-test-${process.pid}-${counter++}`
-  namespaces.push(ns)
-  return ns
-}
+const scope = new Scope()
+const namespaces = new LocalNamespaces('dispatcher-test')
+afterEach(() => scope.cleanup())
+afterAll(() => namespaces.deleteKeys())
+const namespace = () => namespaces.next()
 
 /** A server's view of the namespace: the envelopes it receives. */
 async function serverSide(ns: string): Promise<{ adapter: RedisAdapter; envelopes: Envelope[] }> {
-  const adapter = new RedisAdapter(REDIS_URL, { namespace: ns })
-  cleanups.push(() => adapter.close())
+  const adapter = new RedisAdapter(LOCAL_REDIS_URL, { namespace: ns })
+  scope.defer(() => adapter.close())
   const envelopes: Envelope[] = []
   await adapter.subscribe('server', (envelope) => envelopes.push(envelope))
   return { adapter, envelopes }
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 describe('Dispatcher on Redis, created from a URL', () => {
@@ -55,8 +28,8 @@ describe('Dispatcher on Redis, created from a URL', () => {
     const ns = namespace()
     const server = await serverSide(ns)
     const elsewhere = await serverSide(namespace())
-    const dispatcher = new Dispatcher(REDIS_URL, { namespace: ns, sync: true })
-    cleanups.push(() => dispatcher.close())
+    const dispatcher = new Dispatcher(LOCAL_REDIS_URL, { namespace: ns, sync: true })
+    scope.defer(() => dispatcher.close())
 
     const message = new Message(0, { content: 'hi' }, 'NEW_MESSAGE')
     await dispatcher.dispatch(message, ['u1', 'u2'])
@@ -78,7 +51,7 @@ describe('Dispatcher on Redis, created from a URL', () => {
     const ns = namespace()
     const server = await serverSide(ns)
     const dispatcher = new Dispatcher({ host: '127.0.0.1', port: 6379 }, { namespace: ns })
-    cleanups.push(() => dispatcher.close())
+    scope.defer(() => dispatcher.close())
     await dispatcher.dispatch(new Message(0, {}, 'HELLO'), ['u1'])
     await waitFor('the envelope', () => server.envelopes.length === 1)
     expect(server.envelopes[0]).toMatchObject({ kind: 'dispatch', recipients: ['u1'] })
@@ -87,7 +60,7 @@ describe('Dispatcher on Redis, created from a URL', () => {
   it('closes the adapter it created, after the sends under way', async () => {
     const ns = namespace()
     const server = await serverSide(ns)
-    const dispatcher = new Dispatcher(REDIS_URL, { namespace: ns })
+    const dispatcher = new Dispatcher(LOCAL_REDIS_URL, { namespace: ns })
     const sends = Array.from({ length: 20 }, (_, n) => dispatcher.dispatch(new Message(0, { n }, 'N')))
     await dispatcher.close()
     await Promise.all(sends)
@@ -99,7 +72,7 @@ describe('Dispatcher on Redis, created from a URL', () => {
     const port = await freePort()
     const url = `redis://127.0.0.1:${port}`
     const dispatcher = new Dispatcher(url, { namespace: 'unreachable', sync: true })
-    cleanups.push(() => dispatcher.close())
+    scope.defer(() => dispatcher.close())
     await expect(dispatcher.dispatch(new Message(0, {}, 'LOST'), ['u1'])).rejects.toMatchObject({
       code: 'store-failed',
     })
@@ -108,9 +81,9 @@ describe('Dispatcher on Redis, created from a URL', () => {
     })
 
     const redis = await RedisServer.start(port)
-    cleanups.push(() => redis.destroy())
+    scope.defer(() => redis.destroy())
     const server = new RedisAdapter(url, { namespace: 'unreachable' })
-    cleanups.push(() => server.close())
+    scope.defer(() => server.close())
     const envelopes: Envelope[] = []
     await server.subscribe('server', (envelope) => envelopes.push(envelope))
     const deadline = Date.now() + 10_000

@@ -1,59 +1,31 @@
 import type { PortalEvent } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
-import IORedis from 'ioredis'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../../test/integration/harness/free-port.js'
+import { LOCAL_REDIS_URL, LocalNamespaces } from '../../../test/integration/harness/local-redis.js'
 import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { withTimeout } from '../../../test/integration/harness/wait.js'
+import { Scope } from '../../../test/integration/harness/scope.js'
+import { waitFor, withTimeout } from '../../../test/integration/harness/wait.js'
 import { Portal, type PortalOptions } from '../src/index.js'
 
-/** The shared Redis of the development machine; every test uses its own namespace and deletes its keys. */
-const REDIS_URL = 'redis://127.0.0.1:6379'
-const cleanups: (() => Promise<void>)[] = []
-const namespaces: string[] = []
-let counter = 0
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  const redis = new IORedis(REDIS_URL)
-  try {
-    for (const ns of namespaces) {
-      const keys = await redis.keys(`mesa:${ns}:*`)
-      if (keys.length > 0) await redis.del(...keys)
-    }
-  } finally {
-    redis.disconnect()
-  }
-})
-
-function namespace(): string {
-  const ns = `portal-test-${process.pid}-${counter++}`
-  namespaces.push(ns)
-  return ns
-}
+const scope = new Scope()
+const namespaces = new LocalNamespaces('portal-test')
+afterEach(() => scope.cleanup())
+afterAll(() => namespaces.deleteKeys())
+const namespace = () => namespaces.next()
 
 /** What a server does: push events to the namespace's portal queue. */
 function serverSide(ns: string): RedisAdapter {
-  const adapter = new RedisAdapter(REDIS_URL, { namespace: ns })
-  cleanups.push(() => adapter.close())
+  const adapter = new RedisAdapter(LOCAL_REDIS_URL, { namespace: ns })
+  scope.defer(() => adapter.close())
   return adapter
 }
 
 function portal(url: string, options: PortalOptions = {}): Portal {
   const created = new Portal(url, options)
   created.on('error', () => {})
-  cleanups.push(() => created.close())
+  scope.defer(() => created.close())
   return created
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 function messageEvent(n: number): PortalEvent {
@@ -76,12 +48,12 @@ describe('Portal on Redis, created from a URL', () => {
       ['b', []],
     ])
     for (const id of ['a', 'b']) {
-      const p = portal(REDIS_URL, { namespace: ns, id })
+      const p = portal(LOCAL_REDIS_URL, { namespace: ns, id })
       p.on('message', (message) => got.get(id)!.push(message.data.n as number))
       await p.whenReady()
     }
     const observed: number[] = []
-    const observer = portal(REDIS_URL, { namespace: ns, reportAllEvents: true })
+    const observer = portal(LOCAL_REDIS_URL, { namespace: ns, reportAllEvents: true })
     observer.on('message', (message) => observed.push(message.data.n as number))
     await observer.whenReady()
 
@@ -103,7 +75,7 @@ describe('Portal on Redis, created from a URL', () => {
     const ns = namespace()
     const server = serverSide(ns)
     const started: number[] = []
-    const first = portal(REDIS_URL, {
+    const first = portal(LOCAL_REDIS_URL, {
       namespace: ns,
       id: 'first',
       handler: (event) => {
@@ -116,7 +88,7 @@ describe('Portal on Redis, created from a URL', () => {
     await waitFor('the first portal to take it', () => started.length === 1)
 
     const second: number[] = []
-    const other = portal(REDIS_URL, { namespace: ns, id: 'second' })
+    const other = portal(LOCAL_REDIS_URL, { namespace: ns, id: 'second' })
     other.on('message', (message) => second.push(message.data.n as number))
     await other.whenReady()
     await first.close()
@@ -129,7 +101,7 @@ describe('Portal on Redis, created from a URL', () => {
     const server = serverSide(ns)
     let attempts = 0
     const done: number[] = []
-    const p = portal(REDIS_URL, { namespace: ns })
+    const p = portal(LOCAL_REDIS_URL, { namespace: ns })
     p.on('message', (message) => {
       attempts++
       if (attempts === 1) throw new Error('transient failure')
@@ -146,7 +118,7 @@ describe('Portal on Redis, created from a URL', () => {
     const server = serverSide(ns)
     for (let n = 0; n < 5; n++) await server.portal.push(messageEvent(n))
     const got: number[] = []
-    const late = portal(REDIS_URL, { namespace: ns })
+    const late = portal(LOCAL_REDIS_URL, { namespace: ns })
     late.on('message', (message) => got.push(message.data.n as number))
     await waitFor('the waiting events', () => got.length === 5)
     expect(got).toEqual([0, 1, 2, 3, 4])
@@ -157,7 +129,7 @@ describe('Portal on Redis, created from a URL', () => {
     const server = serverSide(ns)
     const got: number[] = []
     const p = new Portal({ host: '127.0.0.1', port: 6379 }, { namespace: ns })
-    cleanups.push(() => p.close())
+    scope.defer(() => p.close())
     p.on('message', (message) => got.push(message.data.n as number))
     await p.whenReady()
     await server.portal.push(messageEvent(3))
@@ -169,7 +141,7 @@ describe('Portal on Redis, created from a URL', () => {
     const port = await freePort()
     const url = `redis://127.0.0.1:${port}`
     const p = new Portal(url, { namespace: 'unreachable-at-start' })
-    cleanups.push(() => p.close())
+    scope.defer(() => p.close())
     const errors: Error[] = []
     p.on('error', (error) => errors.push(error))
     const got: number[] = []
@@ -178,10 +150,10 @@ describe('Portal on Redis, created from a URL', () => {
     expect(p.isReady).toBe(false)
 
     const redis = await RedisServer.start(port)
-    cleanups.push(() => redis.destroy())
+    scope.defer(() => redis.destroy())
     await p.whenReady()
     const adapter = new RedisAdapter(url, { namespace: 'unreachable-at-start' })
-    cleanups.push(() => adapter.close())
+    scope.defer(() => adapter.close())
     await adapter.portal.push(messageEvent(1))
     await waitFor('the event', () => got.length === 1)
   })
@@ -197,12 +169,12 @@ describe('Portal on Redis, created from a URL', () => {
 
   it('closes while Redis is down, a handling portal and a reportAllEvents one alike', async () => {
     const redis = await RedisServer.start()
-    cleanups.push(() => redis.destroy())
+    scope.defer(() => redis.destroy())
     const handling = new Portal(redis.url, { namespace: 'outage-close' })
     const observing = new Portal(redis.url, { namespace: 'outage-close', reportAllEvents: true })
     for (const p of [handling, observing]) {
       p.on('error', () => {})
-      cleanups.push(() => p.close())
+      scope.defer(() => p.close())
       await p.whenReady()
     }
     await redis.stop('SIGKILL')
