@@ -1,10 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RawClient } from './harness/raw-client.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { authenticatedClient, resumingClients } from './harness/clients.js'
+import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
 import { RedisCluster } from './harness/redis-cluster.js'
-import { ResumingClient } from './harness/resuming-client.js'
+import { scenario } from './harness/scenario.js'
 import { Scope } from './harness/scope.js'
 import { waitFor } from './harness/wait.js'
 
@@ -13,24 +11,14 @@ import { waitFor } from './harness/wait.js'
  * in their own processes, each given the Cluster's startup nodes (the dispatcher and portal as connection
  * options, loading @mesa/redis-adapter themselves).
  */
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
 let cluster: RedisCluster
 const fileScope = new Scope()
-const scope = new Scope()
-let children: Child[] = []
 
 beforeAll(async () => {
-  assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
   cluster = fileScope.add(await RedisCluster.start(), (c) => c.destroy())
 }, 60_000)
 afterAll(() => fileScope.cleanup())
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
 
 describe('server, dispatcher and portal processes on a Redis Cluster', () => {
   it('replicate sends, share presence, hand client events to the portal and survive a server kill -9', async () => {
@@ -43,18 +31,11 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     })
     const dispatcher = await startDispatcher(scope, cluster, { namespace: ns, sync: true })
     const portal = await startPortal(scope, cluster, { namespace: ns, id: 'cluster-portal' })
-    children = [...servers, dispatcher, portal]
+    watch(...servers, dispatcher, portal)
     const urls = servers.map(urlOf)
 
     const users = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5']
-    const clients = new Map<string, ResumingClient>()
-    for (const [i, user] of users.entries()) {
-      const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)]
-      clients.set(
-        user,
-        scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()),
-      )
-    }
+    const clients = await resumingClients(scope, urls, users)
     await waitFor('six users online', async () => (await servers[2]!.call<number>('onlineCount')) === 6)
 
     await servers[0]!.call('send', { d: { n: 0 }, t: 'ALL' }, ['*'])
@@ -79,8 +60,7 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     )
 
     // A user whose only socket is on the server about to die, without reconnection.
-    const lost = scope.add(await RawClient.connect(urls[0]!, { v2: true }), (c) => void c.terminate())
-    await lost.authenticate({ id: 'lost' })
+    await authenticatedClient(scope, urls[0]!, 'lost')
     const total = 80
     const stream = dispatcher.call<{ accepted: number[]; rejected: unknown[] }>(
       'stream',

@@ -1,24 +1,13 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
+import { authenticatedClient } from './harness/clients.js'
+import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
 import { RawClient } from './harness/raw-client.js'
 import { RedisServer } from './harness/redis-server.js'
-import { Scope } from './harness/scope.js'
+import { scenario } from './harness/scenario.js'
 import { waitFor } from './harness/wait.js'
 
-const scope = new Scope()
-let children: Child[] = []
-
-beforeAll(() => assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher', 'portal']))
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
 
 describe('two namespaces on one Redis', () => {
   it('never see each other: sends, stored messages, presence and portal events stay in their namespace', async () => {
@@ -28,13 +17,11 @@ describe('two namespaces on one Redis', () => {
       const servers = await startServers(scope, redis, 2, { namespace: ns, sync: true, portal: true })
       const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
       const portal = await startPortal(scope, redis, { namespace: ns, id: `portal-${ns}` })
-      children.push(...servers, dispatcher, portal)
+      watch(...servers, dispatcher, portal)
       const clients = []
       // The same user ids in both namespaces.
       for (const [i, user] of ['u1', 'u2'].entries()) {
-        const c = scope.add(await RawClient.connect(urlOf(servers[i]!), { v2: true }), (s) => void s.terminate())
-        await c.authenticate({ id: user })
-        clients.push(c)
+        clients.push(await authenticatedClient(scope, urlOf(servers[i]!), user))
       }
       world.set(ns, { servers, dispatcher, portal, clients })
     }

@@ -1,24 +1,12 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RawClient } from './harness/raw-client.js'
+import { authenticatedClient } from './harness/clients.js'
+import { startPortal, startServers, urlOf } from './harness/mesa-processes.js'
 import { RedisServer } from './harness/redis-server.js'
-import { Scope } from './harness/scope.js'
+import { scenario } from './harness/scenario.js'
 import { waitFor } from './harness/wait.js'
 
-const scope = new Scope()
-let children: Child[] = []
-
-beforeAll(() => assertBuilt(['core', 'server', 'redis-adapter', 'portal']))
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'portal'])
 
 function messagesHandled(portal: Child): string[] {
   return portal
@@ -35,13 +23,11 @@ describe('a portal process crashing with events in flight', () => {
     const servers = await startServers(scope, redis, 2, { namespace: ns, portal: true })
     const doomed = await startPortal(scope, redis, { namespace: ns, id: 'doomed', hold: true, claimTimeoutMs })
     const observer = await startPortal(scope, redis, { namespace: ns, id: 'observer', reportAllEvents: true })
-    children = [...servers, observer]
+    watch(...servers, observer)
     const urls = servers.map(urlOf)
 
-    const alice = scope.add(await RawClient.connect(urls[0]!, { v2: true }), (c) => void c.terminate())
-    await alice.authenticate({ id: 'alice' })
-    const bob = scope.add(await RawClient.connect(urls[1]!, { v2: true }), (c) => void c.terminate())
-    await bob.authenticate({ id: 'bob' })
+    const alice = await authenticatedClient(scope, urls[0]!, 'alice')
+    const bob = await authenticatedClient(scope, urls[1]!, 'bob')
     for (let n = 0; n < 10; n++) (n % 2 === 0 ? alice : bob).dispatch('SAY', { n })
     await waitFor('the doomed portal to hold all ten', () => messagesHandled(doomed).length === 10, 15_000)
 
@@ -55,7 +41,7 @@ describe('a portal process crashing with events in flight', () => {
     )
 
     const survivor = await startPortal(scope, redis, { namespace: ns, id: 'survivor', claimTimeoutMs })
-    children.push(survivor)
+    watch(survivor)
     await waitFor('the survivor to handle all 15', () => new Set(messagesHandled(survivor)).size === 15, 20_000)
     const expected = Array.from({ length: 15 }, (_, n) => `${n % 2 === 0 || n >= 10 ? 'alice' : 'bob'}:${n}`)
     expect([...new Set(messagesHandled(survivor))].sort()).toEqual(expected.sort())

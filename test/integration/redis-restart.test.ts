@@ -1,25 +1,12 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
+import { describe, expect, it } from 'vitest'
+import { resumingClients } from './harness/clients.js'
+import { startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
 import type { WireFrame } from './harness/raw-client.js'
 import { RedisServer } from './harness/redis-server.js'
-import { ResumingClient } from './harness/resuming-client.js'
-import { Scope } from './harness/scope.js'
+import { scenario } from './harness/scenario.js'
 import { delay, waitFor } from './harness/wait.js'
 
-const scope = new Scope()
-let children: Child[] = []
-
-beforeAll(() => assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher']))
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher'])
 
 function numbers(frames: readonly WireFrame[]): number[] {
   return frames.map((frame) => frame.d.n as number)
@@ -31,14 +18,11 @@ describe('Redis restarting mid-stream', () => {
     const ns = 'restart'
     const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
-    children = [...servers, dispatcher]
+    watch(...servers, dispatcher)
     const urls = servers.map(urlOf)
 
-    const clients: ResumingClient[] = []
-    for (let i = 0; i < 6; i++) {
-      const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)]
-      clients.push(scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: `w${i}` } }), (c) => c.close()))
-    }
+    const users = Array.from({ length: 6 }, (_, i) => `w${i}`)
+    const clients = [...(await resumingClients(scope, urls, users)).values()]
 
     const total = 200
     const stream = dispatcher.call<{ accepted: number[]; rejected: { n: number; code: string }[] }>(

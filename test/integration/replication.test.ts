@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { authenticatedClient } from './harness/clients.js'
+import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
 import { RawClient, type WireFrame } from './harness/raw-client.js'
 import { RedisServer } from './harness/redis-server.js'
+import { scenario } from './harness/scenario.js'
 import { Scope } from './harness/scope.js'
 import { waitFor } from './harness/wait.js'
 
@@ -11,35 +11,21 @@ import { waitFor } from './harness/wait.js'
  * Issue 4: three server processes on one Redis, clients spread over them, a dispatcher in a fourth process
  * and a portal in a fifth.
  */
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
 let redis: RedisServer
 const fileScope = new Scope()
-const scope = new Scope()
-let children: Child[] = []
 let namespaceCounter = 0
 
 beforeAll(async () => {
-  assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
   redis = fileScope.add(await RedisServer.start(), (r) => r.destroy())
 })
 afterAll(() => fileScope.cleanup())
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
 
 function namespace(): string {
   return `replication-${process.pid}-${namespaceCounter++}`
 }
 
-async function client(url: string, userId: string, v2 = true): Promise<RawClient> {
-  const connected = scope.add(await RawClient.connect(url, { v2 }), (c) => void c.terminate())
-  await connected.authenticate({ id: userId })
-  return connected
-}
+const client = (url: string, userId: string, v2 = true) => authenticatedClient(scope, url, userId, v2)
 
 /** Types of the messages a client's application saw, in order. */
 function typesOf(frames: readonly WireFrame[]): string[] {
@@ -52,7 +38,7 @@ describe('three server processes on one Redis', () => {
     // The third server is configured the 1.x way, `redis: url`, and loads @mesa/redis-adapter itself.
     const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true, shorthand: [2] })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
-    children = [...servers, dispatcher]
+    watch(...servers, dispatcher)
     const urls = servers.map(urlOf)
 
     // u0..u5 spread over the servers; `multi` has a socket on server 0 and one on server 1; `legacy` is a 1.x client.
@@ -100,7 +86,7 @@ describe('three server processes on one Redis', () => {
   it('share presence: every server sees users connected to the others, and a user is online while any socket is', async () => {
     const ns = namespace()
     const servers = await startServers(scope, redis, 3, { namespace: ns })
-    children = servers
+    watch(...servers)
     const urls = servers.map(urlOf)
     const a = await client(urls[0]!, 'alice')
     const b0 = await client(urls[1]!, 'bob')
@@ -123,7 +109,7 @@ describe('three server processes on one Redis', () => {
     const ns = namespace()
     const servers = await startServers(scope, redis, 3, { namespace: ns })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns })
-    children = [...servers, dispatcher]
+    watch(...servers, dispatcher)
     const urls = servers.map(urlOf)
     const target = [
       await client(urls[0]!, 'troll'),
@@ -146,7 +132,7 @@ describe('three server processes on one Redis', () => {
     const ns = namespace()
     const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
-    children = [...servers, dispatcher]
+    watch(...servers, dispatcher)
     const urls = servers.map(urlOf)
 
     // A v2 client that was here before: it resumes from its positions on a different server.
@@ -178,7 +164,7 @@ describe('three server processes on one Redis', () => {
       await startPortal(scope, redis, { namespace: ns, id: 'p2' }),
     ]
     const observer = await startPortal(scope, redis, { namespace: ns, id: 'observer', reportAllEvents: true })
-    children = [...servers, ...portals, observer]
+    watch(...servers, ...portals, observer)
     const urls = servers.map(urlOf)
 
     const clients = []

@@ -1,25 +1,12 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { assertBuilt } from './harness/dist.js'
-import { expectNoCrash, startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
-import { RawClient, type WireFrame } from './harness/raw-client.js'
+import { describe, expect, it } from 'vitest'
+import { authenticatedClient, resumingClients } from './harness/clients.js'
+import { startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
+import type { WireFrame } from './harness/raw-client.js'
 import { RedisServer } from './harness/redis-server.js'
-import { ResumingClient } from './harness/resuming-client.js'
-import { Scope } from './harness/scope.js'
+import { scenario } from './harness/scenario.js'
 import { waitFor } from './harness/wait.js'
 
-const scope = new Scope()
-let children: Child[] = []
-
-beforeAll(() => assertBuilt(['core', 'server', 'redis-adapter', 'dispatcher']))
-afterEach(async () => {
-  try {
-    expectNoCrash(children)
-  } finally {
-    children = []
-    await scope.cleanup()
-  }
-})
+const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher'])
 
 function numbers(frames: readonly WireFrame[]): number[] {
   return frames.map((frame) => frame.d.n as number)
@@ -32,22 +19,14 @@ describe('kill -9 of a server process mid-stream', () => {
     const ns = 'crash'
     const servers = await startServers(scope, redis, 3, { namespace: ns, sync: true, presenceTtlMs })
     const dispatcher = await startDispatcher(scope, redis, { namespace: ns, sync: true })
-    children = [...servers, dispatcher]
+    watch(...servers, dispatcher)
     const urls = servers.map(urlOf)
 
     // Six users, two per server; each reconnects to the next server in its list when its server dies.
     const users = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5']
-    const clients = new Map<string, ResumingClient>()
-    for (const [i, user] of users.entries()) {
-      const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)]
-      clients.set(
-        user,
-        scope.add(await ResumingClient.connect(rotated, 0, { auth: { id: user } }), (c) => c.close()),
-      )
-    }
+    const clients = await resumingClients(scope, urls, users)
     // A user with one socket on the doomed server and no reconnection: presence must let it go.
-    const lost = scope.add(await RawClient.connect(urls[0]!, { v2: true }), (c) => void c.terminate())
-    await lost.authenticate({ id: 'lost' })
+    await authenticatedClient(scope, urls[0]!, 'lost')
     await waitFor('7 users online', async () => (await servers[1]!.call<number>('onlineCount')) === 7)
 
     const total = 150
