@@ -1,4 +1,8 @@
 import { Mesa, type MesaOptions } from '@mesa/server'
+import type { Scope } from '../integration/harness/scope.js'
+import { waitFor as poll, withTimeout as settleWithin } from '../integration/harness/wait.js'
+
+export { Scope } from '../integration/harness/scope.js'
 
 /** A frame as it crossed the wire, parsed. */
 export interface WireFrame {
@@ -10,54 +14,17 @@ export interface WireFrame {
   x?: Record<string, unknown>
 }
 
-/**
- * Resources a test created, released in reverse order by `cleanup()` (called from `afterEach`). A failing
- * release does not stop the others; the first failure is rethrown at the end.
- */
-export class Scope {
-  private readonly releases: (() => Promise<void> | void)[] = []
-
-  defer(release: () => Promise<void> | void): void {
-    this.releases.push(release)
-  }
-
-  async cleanup(): Promise<void> {
-    let failure: unknown
-    for (const release of this.releases.splice(0).reverse()) {
-      try {
-        await release()
-      } catch (error) {
-        failure ??= error
-      }
-    }
-    if (failure !== undefined) throw failure
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
+/** The compat and chaos tests fail fast: a broken server fails them at their first wait, not at the test timeout. */
+const WAIT_MS = 5000
 
 /** Polls `check` until it holds; rejects naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 5000, intervalMs = 5): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(intervalMs)
-  }
+export function waitFor(what: string, check: () => boolean, timeoutMs = WAIT_MS, intervalMs = 5): Promise<void> {
+  return poll(what, check, timeoutMs, intervalMs)
 }
 
 /** Rejects naming `what` when `promise` has not settled within `timeoutMs`. */
-export async function withTimeout<T>(what: string, promise: Promise<T>, timeoutMs = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+export function withTimeout<T>(what: string, promise: Promise<T>, timeoutMs = WAIT_MS): Promise<T> {
+  return settleWithin(what, promise, timeoutMs)
 }
 
 export interface TestUser {
