@@ -32,13 +32,63 @@ export function isAdapter(value: unknown): value is Adapter {
   )
 }
 
-/** Checks the constructor argument synchronously, so a wrong type throws where the mistake was made. */
 function isModuleNotFound(error: unknown, specifier: string): boolean {
   if (typeof error !== 'object' || error === null) return false
   const { code, message } = error as { code?: unknown; message?: unknown }
   const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
   // A missing dependency of the adapter (ioredis) is a different failure from the adapter itself being absent.
-  return notFound && typeof message === 'string' && message.includes(specifier)
+  // Its message names the adapter too, unquoted, in the path of the importing file: so match the quoted name.
+  return notFound && typeof message === 'string' && message.includes(`'${specifier}'`)
+}
+
+/**
+ * Who asked for `@mesa/redis-adapter`, so that the errors of loading it say what the user wrote and what to
+ * write instead: the package is imported by Portal and Dispatcher, and required synchronously by the server.
+ */
+export interface RedisAdapterRequester {
+  /** Starts every message: `Portal`, `Dispatcher`, `Mesa`. */
+  readonly owner: string
+  /** What needs the package: `a Redis connection`, `option "redis"`. */
+  readonly need: string
+  /** What to pass instead of installing it: `an Adapter`, `an Adapter as option "adapter"`. */
+  readonly alternative: string
+}
+
+/** The error to throw when importing or requiring `specifier` failed: not installed, or failing to load. */
+export function redisAdapterLoadError(requester: RedisAdapterRequester, specifier: string, error: unknown): Error {
+  const { owner, need, alternative } = requester
+  if (isModuleNotFound(error, specifier)) {
+    return new ConfigError(
+      `${owner}: ${need} needs the optional package ${specifier}, which is not installed; ` +
+        `install it (pnpm add ${specifier}) or pass ${alternative}`,
+    )
+  }
+  return new AdapterError(`${owner}: loading ${specifier} failed: ${String(error)}`, { cause: error })
+}
+
+/**
+ * Creates the adapter with the `createRedisAdapter` of the loaded `specifier` module, checking that the
+ * module has one (a wrong version of the package) and that it returned an Adapter. Synchronous when
+ * `createRedisAdapter` is, so the server's constructor-time path stays synchronous.
+ */
+export function createLoadedRedisAdapter(
+  requester: RedisAdapterRequester,
+  specifier: string,
+  loaded: unknown,
+  connection: RedisConnection,
+  namespace: string | undefined,
+): Adapter | Promise<Adapter> {
+  const { owner } = requester
+  const create = (loaded as Partial<RedisAdapterModule> | null | undefined)?.createRedisAdapter
+  if (typeof create !== 'function') {
+    throw new AdapterError(`${owner}: ${specifier} does not export createRedisAdapter; check its version`)
+  }
+  const checked = (adapter: unknown): Adapter => {
+    if (!isAdapter(adapter)) throw new AdapterError(`${owner}: ${specifier}'s createRedisAdapter returned no Adapter`)
+    return adapter
+  }
+  const created = create(connection, namespace === undefined ? {} : { namespace })
+  return created instanceof Promise ? created.then(checked) : checked(created)
 }
 
 /**
@@ -49,6 +99,7 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
  * Portal's or Dispatcher's package that has `@mesa/redis-adapter` beside it, not core.
  */
 export function redisAdapterLoader(owner: string, importModule: (specifier: string) => Promise<unknown>) {
+  /** Checks the constructor argument synchronously, so a wrong type throws where the mistake was made. */
   function checkAdapterArgument(value: unknown, namespace: string | undefined): void {
     if (typeof value === 'string') {
       if (value.length === 0) throw new ConfigError(`${owner}: the Redis URL is empty`)
@@ -67,6 +118,8 @@ export function redisAdapterLoader(owner: string, importModule: (specifier: stri
     }
   }
 
+  const requester: RedisAdapterRequester = { owner, need: 'a Redis connection', alternative: 'an Adapter' }
+
   /**
    * Creates a Redis adapter by importing `@mesa/redis-adapter` at run time. The specifier is a variable so
    * bundlers leave it alone and the package is never required by anyone who passes an Adapter.
@@ -76,24 +129,13 @@ export function redisAdapterLoader(owner: string, importModule: (specifier: stri
     namespace: string | undefined,
     specifier: string = REDIS_ADAPTER_PACKAGE,
   ): Promise<Adapter> {
-    let loaded: Partial<RedisAdapterModule>
+    let loaded: unknown
     try {
-      loaded = (await importModule(specifier)) as Partial<RedisAdapterModule>
+      loaded = await importModule(specifier)
     } catch (error) {
-      if (isModuleNotFound(error, specifier)) {
-        throw new ConfigError(
-          `${owner}: a Redis connection needs the optional package ${specifier}, which is not installed; ` +
-            `install it (pnpm add ${specifier}) or pass an Adapter`,
-        )
-      }
-      throw new AdapterError(`${owner}: loading ${specifier} failed: ${String(error)}`, { cause: error })
+      throw redisAdapterLoadError(requester, specifier, error)
     }
-    if (typeof loaded.createRedisAdapter !== 'function') {
-      throw new AdapterError(`${owner}: ${specifier} does not export createRedisAdapter; check its version`)
-    }
-    const adapter = await loaded.createRedisAdapter(connection, namespace === undefined ? {} : { namespace })
-    if (!isAdapter(adapter)) throw new AdapterError(`${owner}: ${specifier}'s createRedisAdapter returned no Adapter`)
-    return adapter
+    return createLoadedRedisAdapter(requester, specifier, loaded, connection, namespace)
   }
 
   async function resolveAdapter(
