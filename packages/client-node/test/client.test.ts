@@ -1,22 +1,21 @@
 import { MemoryAdapter } from '@mesa/core'
 import { Mesa, type MesaOptions, type ServerClient } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Client, type ClientOptions, Message } from '../src/index.js'
+import { Scope } from '../../../test/integration/harness/scope.js'
+import { type Client, type ClientOptions, Message } from '../src/index.js'
+import { openClient, within } from './support.js'
 
 /** @mesa/client-node against @mesa/server: real sockets on 127.0.0.1, protocol 2. */
 
-const cleanups: (() => unknown)[] = []
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 type Server = Mesa & { clientList: ServerClient[] }
 
 /** A server on 127.0.0.1 (a free port unless one is given) that authenticates `{ token: 'good', id }`. */
 async function server(options: MesaOptions = {}): Promise<{ mesa: Server; url: string; port: number }> {
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', ...options }) as Server
-  cleanups.push(() => mesa.close())
+  scope.defer(() => mesa.close())
   mesa.on('connection', (client) => {
     client.authenticate((data, done) => {
       if (data.token === 'good') done(null, { id: String(data.id), user: { id: String(data.id), name: `user ${data.id}` } })
@@ -28,21 +27,7 @@ async function server(options: MesaOptions = {}): Promise<{ mesa: Server; url: s
   return { mesa, url: `ws://127.0.0.1:${port}`, port }
 }
 
-function client(url: string, options?: ClientOptions): Client {
-  const c = new Client(url, options)
-  cleanups.push(() => c.disconnect())
-  return c
-}
-
-async function within<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+const client = (url: string, options?: ClientOptions): Client => openClient(scope, url, options)
 
 describe('@mesa/client-node against @mesa/server', () => {
   it('connects with protocol 2, authenticates, sends and receives', async () => {
@@ -94,7 +79,7 @@ describe('@mesa/client-node against @mesa/server', () => {
   it('reconnects after a server restart on the same port, re-authenticates, resumes what it missed and flushes its queue', async () => {
     // One adapter outlives both server instances: its store is what the restarted server replays from.
     const adapter = new MemoryAdapter()
-    cleanups.push(() => adapter.close())
+    scope.defer(() => adapter.close())
     const options: MesaOptions = { adapter, sync: { enabled: true }, reconnect: { enabled: true, interval: 20 } }
     const first = await server(options)
     const c = client(first.url, { backoff: { max: 100 } })
@@ -134,7 +119,7 @@ describe('@mesa/client-node against @mesa/server', () => {
 
   it('resumes exactly once after the socket died silently', async () => {
     const adapter = new MemoryAdapter()
-    cleanups.push(() => adapter.close())
+    scope.defer(() => adapter.close())
     // No reconnect interval in the hello: the client's own long backoff applies, so it stays away until told.
     const { mesa, url } = await server({ adapter, sync: { enabled: true } })
     const c = client(url, { backoff: { base: 60_000, max: 60_000 } })
@@ -173,7 +158,7 @@ describe('@mesa/client-node against @mesa/server', () => {
 
   it('is told when its missed history was trimmed away: resync with the reason, then live again', async () => {
     const adapter = new MemoryAdapter({ retention: { maxEntries: 2 } })
-    cleanups.push(() => adapter.close())
+    scope.defer(() => adapter.close())
     // No reconnect interval in the hello: the client's own long backoff applies, so it stays away until told.
     const { mesa, url } = await server({ adapter, sync: { enabled: true } })
     const c = client(url, { backoff: { base: 60_000, max: 60_000 } })

@@ -3,17 +3,17 @@ import type { AddressInfo } from 'node:net'
 import Mesa, { Message as LegacyMessage } from '@cryb/mesa'
 import type LegacyClient from '@cryb/mesa/lib/server/client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AuthenticationError, Client, type ClientOptions, Message } from '../src/index.js'
+import { Scope } from '../../../test/integration/harness/scope.js'
+import { waitFor } from '../../../test/integration/harness/wait.js'
+import { AuthenticationError, type Client, type ClientOptions, Message } from '../src/index.js'
+import { openClient, within } from './support.js'
 
 /** Our client against the Mesa 1.x server (`@cryb/mesa@1.5.8`, on ws 7), as existing deployments run it. */
 
 type LegacyServer = InstanceType<typeof Mesa>
 
-const cleanups: (() => unknown)[] = []
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 interface Legacy {
   mesa: LegacyServer
@@ -42,7 +42,7 @@ async function legacyServer(config: Record<string, unknown> = {}): Promise<Legac
       else done(new Error('bad token'))
     })
   })
-  cleanups.push(
+  scope.defer(
     () =>
       new Promise<void>((resolve) => {
         mesa.close()
@@ -53,21 +53,7 @@ async function legacyServer(config: Record<string, unknown> = {}): Promise<Legac
   return { mesa, url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`, connections, received }
 }
 
-function client(url: string, options?: ClientOptions): Client {
-  const c = new Client(url, options)
-  cleanups.push(() => c.disconnect())
-  return c
-}
-
-async function within<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+const client = (url: string, options?: ClientOptions): Client => openClient(scope, url, options)
 
 describe('@mesa/client-node against the Mesa 1.x server', () => {
   it('connects, speaks protocol 1, authenticates and resolves with the user object', async () => {
@@ -155,7 +141,7 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
       redis: 'redis://127.0.0.1:6379',
       sync: { enabled: true },
     })
-    cleanups.push(async () => {
+    scope.defer(async () => {
       await legacy.mesa.redis.del(`undelivered_messages_${namespace}`, `connected_clients_${namespace}`)
       await legacy.mesa.redis.decr(`connected_clients_count_${namespace}`)
       await legacy.mesa.redis.del(`connected_clients_count_${namespace}`)
@@ -170,11 +156,7 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
       // the backlog loses concurrent appends).
       for (const n of [1, 2, 3]) {
         await legacy.mesa.send(new LegacyMessage(0, { batch, n }, 'MISSED'), ['42'])
-        const deadline = Date.now() + 5000
-        while ((await storedFor('42')) < n) {
-          if (Date.now() > deadline) throw new Error(`message ${n} was not stored`)
-          await new Promise((resolve) => setTimeout(resolve, 5))
-        }
+        await waitFor(`message ${n} to be stored`, async () => (await storedFor('42')) >= n, 5000, 5)
       }
       const c = client(legacy.url)
       const seen: (number | undefined)[] = []
