@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup'
+import { singleFileBuilds, singleFileOptions } from './single-file-builds.mjs'
 
 export default defineConfig([
   // For bundlers: @mesa/core stays an import so an application that also uses it gets one copy.
@@ -9,23 +10,23 @@ export default defineConfig([
     platform: 'browser',
     target: 'es2022',
     sourcemap: true,
-    // Runs in parallel with the single-file build below, which writes mesa.* into the same folder.
+    // Runs in parallel with the single-file builds below, which write mesa.* into the same folder.
     clean: ['!mesa.*'],
     shims: false,
   },
-  // Single files with @mesa/core inlined, for pages without a bundler: `mesa.js` for
-  // `<script type="module">`, `mesa.global.js` for a plain `<script>` tag (global `Mesa`).
-  {
-    entry: { mesa: 'src/index.ts' },
-    format: ['esm', 'iife'],
-    globalName: 'Mesa',
+  // Single files with @mesa/core inlined, for pages without a bundler (see single-file-builds.mjs).
+  ...singleFileBuilds.map(({ file, entry, format }) => ({
+    entry: { [file.replace(/\.js$/, '')]: entry },
+    format: [format],
+    // `mesa.global.js` is named in full above: no `.global` suffix added for the IIFE format.
+    outExtension: () => ({ js: '.js' }),
     noExternal: ['@mesa/core'],
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
+    platform: singleFileOptions.platform,
+    target: singleFileOptions.target,
+    minify: singleFileOptions.minify,
     sourcemap: true,
     clean: false,
     dts: false,
     shims: false,
-  },
+  })),
 ])

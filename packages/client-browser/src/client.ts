@@ -19,7 +19,7 @@ export class Client<
   User = unknown,
 > extends ClientSession<In, Out, User> {
   constructor(url: string, options: ClientOptions = {}) {
-    super(url, WebSocket, options)
+    super(url, (address, protocols) => new WebSocket(address, protocols), options)
     // Without a window or worker global (server-side rendering) there is no `online` event to follow.
     if (typeof addEventListener !== 'function') return
     // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while

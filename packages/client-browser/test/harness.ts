@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
 
 /** Debian's chromium, driven by playwright-core: nothing downloads a browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium'
@@ -19,20 +20,17 @@ export function launchChromium(): Promise<Browser> {
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 
 /**
- * The single-file client, bundled from the sources with the settings of the `mesa.*` build in
- * tsup.config.ts (core inlined, minified, browser platform), so the tests never run a stale `dist/`.
+ * A single-file build of the client (single-file-builds.mjs: the settings tsup uses), bundled from the sources
+ * so the tests never run a stale `dist/`.
  */
 export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
+  const { entry } = singleFileBuilds.find((build) => build.format === format)!
   const result = await build({
+    ...singleFileOptions,
     absWorkingDir: root,
-    entryPoints: ['packages/client-browser/src/index.ts'],
-    bundle: true,
+    entryPoints: [`packages/client-browser/${entry}`],
     write: false,
-    minify: true,
     format,
-    globalName: format === 'iife' ? 'Mesa' : undefined,
-    platform: 'browser',
-    target: 'es2022',
     tsconfig: 'tsconfig.json',
     logLevel: 'silent',
   })

@@ -1,11 +1,11 @@
-import { ConfigError } from './errors.js'
+import { checkNumber } from './check-number.js'
 
 export interface BackoffOptions {
-  /** First delay ceiling in ms. Default 1000. */
+  /** First delay ceiling in ms, at least 1. Default 1000. */
   base?: number
-  /** Growth of the ceiling per failed attempt. Default 2. */
+  /** Growth of the ceiling per failed attempt, at least 1. Default 2. */
   factor?: number
-  /** Largest delay ceiling in ms. Default 30000. */
+  /** Largest delay ceiling in ms, at least 1. Default 30000. */
   max?: number
   /** A connection that stayed open this long (ms) resets the attempt count. Default 5000. */
   resetAfter?: number
@@ -20,7 +20,8 @@ export interface BackoffOptions {
  */
 export class Backoff {
   // `declare`: assigned in the constructor, so field declarations would only add bytes to browser bundles.
-  declare readonly base: number
+  /** First delay ceiling; a client replaces it with the reconnect interval its server announces. */
+  declare base: number
   declare readonly factor: number
   declare readonly max: number
   declare readonly resetAfter: number
@@ -28,12 +29,13 @@ export class Backoff {
   #attempt = 0
   #openedAt: number | undefined
 
-  constructor(options: BackoffOptions = {}) {
-    this.base = check('base', options.base ?? 1000, 0)
-    this.factor = check('factor', options.factor ?? 2, 1, true)
-    this.max = check('max', options.max ?? 30_000, 0)
-    this.resetAfter = check('resetAfter', options.resetAfter ?? 5000, 0, true)
-    this.#random = options.random ?? Math.random
+  /** @throws ConfigError when an option is not a finite number at or above its least value. */
+  constructor({ base, factor, max, resetAfter, random }: BackoffOptions = {}) {
+    this.base = checkNumber('backoff.base', base, 1) ?? 1000
+    this.factor = checkNumber('backoff.factor', factor, 1) ?? 2
+    this.max = checkNumber('backoff.max', max, 1) ?? 30_000
+    this.resetAfter = checkNumber('backoff.resetAfter', resetAfter) ?? 5000
+    this.#random = random ?? Math.random
   }
 
   /** Attempts made since the last reset. */
@@ -62,12 +64,4 @@ export class Backoff {
     this.#attempt = 0
     this.#openedAt = undefined
   }
-}
-
-/** `value` if it is a finite number above `least` (or equal to it, with `orEqual`); else a ConfigError. */
-function check(name: string, value: number, least: number, orEqual?: boolean): number {
-  if (!(Number.isFinite(value) && (value > least || (orEqual && value === least)))) {
-    throw new ConfigError(`backoff ${name} must be a number ${orEqual ? '>=' : '>'} ${least}, got ${String(value)}`)
-  }
-  return value
 }

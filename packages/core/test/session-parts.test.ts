@@ -1,44 +1,50 @@
 import { describe, expect, it } from 'vitest'
-import { QueueFullError } from '../src/index.js'
+import type { ResumePositions } from '../src/index.js'
 import { readFrame } from '../src/session/frame.js'
-import { readHello } from '../src/session/hello.js'
-import { OutgoingQueue } from '../src/session/outgoing-queue.js'
-import { readPositions, StreamPositions } from '../src/session/stream-positions.js'
+import { helloDuration, helloRules } from '../src/session/hello.js'
+import { acceptSequence, adoptHeads, readPositions } from '../src/session/stream-positions.js'
 
-describe('StreamPositions', () => {
+describe('stream positions', () => {
   it('accepts only sequences above the position of their stream, advancing it', () => {
-    const positions = new StreamPositions({ user: { epoch: 'u', seq: 5 } })
-    expect([6, 6, 5, 8, 7].map((s) => positions.accept('user', s))).toEqual([true, false, false, true, false])
-    expect(positions.snapshot).toEqual({ user: { epoch: 'u', seq: 8 } })
+    const positions = readPositions({ user: { epoch: 'u', seq: 5 } })
+    expect([6, 6, 5, 8, 7].map((s) => acceptSequence(positions, 'user', s))).toEqual([true, false, false, true, false])
+    expect(positions).toEqual({ user: { epoch: 'u', seq: 8 } })
     // No position in the global stream: nothing to compare with, everything is new and nothing is tracked.
-    expect([1, 1].map((s) => positions.accept('global', s))).toEqual([true, true])
-    expect(positions.snapshot.global).toBeUndefined()
+    expect([1, 1].map((s) => acceptSequence(positions, 'global', s))).toEqual([true, true])
+    expect(positions.global).toBeUndefined()
+    // While a resume is pending, the replay brings the message: taking it now would skip the ones before it.
+    expect(acceptSequence(positions, 'user', 9, true)).toBe(false)
+    expect(positions.user!.seq).toBe(8)
   })
 
   it('keeps a resumed position the server recovered, and takes the head otherwise', () => {
-    const positions = new StreamPositions({ user: { epoch: 'u', seq: 5 }, global: { epoch: 'g', seq: 2 } })
-    const resumed = positions.snapshot
-    positions.adopt({ user: { epoch: 'u', seq: 9 }, global: { epoch: 'other', seq: 1 } }, resumed)
-    expect(positions.snapshot).toEqual({ user: { epoch: 'u', seq: 5 }, global: { epoch: 'other', seq: 1 } })
+    const positions: ResumePositions = { user: { epoch: 'u', seq: 5 }, global: { epoch: 'g', seq: 2 } }
+    const resumed = readPositions(positions)
+    adoptHeads(positions, { user: { epoch: 'u', seq: 9 }, global: { epoch: 'other', seq: 1 } }, resumed)
+    expect(positions).toEqual({ user: { epoch: 'u', seq: 5 }, global: { epoch: 'other', seq: 1 } })
     // Ahead of the head in the same epoch cannot be right: the head wins.
-    positions.adopt({ user: { epoch: 'u', seq: 3 } }, { user: { epoch: 'u', seq: 5 } })
-    expect(positions.snapshot.user).toEqual({ epoch: 'u', seq: 3 })
+    adoptHeads(positions, { user: { epoch: 'u', seq: 3 } }, { user: { epoch: 'u', seq: 5 } })
+    expect(positions.user).toEqual({ epoch: 'u', seq: 3 })
     // Not resumed (or not recovered): every announced head is taken.
-    positions.adopt({ user: { epoch: 'u', seq: 20 } })
-    expect(positions.snapshot.user).toEqual({ epoch: 'u', seq: 20 })
+    adoptHeads(positions, { user: { epoch: 'u', seq: 20 } })
+    expect(positions.user).toEqual({ epoch: 'u', seq: 20 })
   })
 
-  it('hands out copies, and ignores malformed positions', () => {
-    const positions = new StreamPositions({ user: { epoch: '', seq: 1 }, global: { epoch: 'g', seq: -1 } })
-    expect(positions.snapshot).toEqual({})
+  it('reads copies, and ignores malformed positions', () => {
+    expect(readPositions({ user: { epoch: '', seq: 1 }, global: { epoch: 'g', seq: -1 } })).toEqual({})
     expect(readPositions({ user: { epoch: 'e', seq: 1.5 }, global: { epoch: 'g', seq: 4, extra: true } })).toEqual({
       global: { epoch: 'g', seq: 4 },
     })
     expect(readPositions('nope')).toEqual({})
-    positions.adopt({ user: { epoch: 'e', seq: 1 } })
-    const copy = positions.snapshot
+    const positions = readPositions({ user: { epoch: 'e', seq: 1 } })
+    const copy = readPositions(positions)
     copy.user!.seq = 99
-    expect(positions.snapshot.user!.seq).toBe(1)
+    expect(positions.user!.seq).toBe(1)
+    // A head is copied too: the session advancing its position must not change the object it was given.
+    const head = { epoch: 'e', seq: 2 }
+    adoptHeads(positions, { user: head })
+    acceptSequence(positions, 'user', 3)
+    expect(head.seq).toBe(2)
   })
 })
 
@@ -62,36 +68,19 @@ describe('readFrame', () => {
   })
 })
 
-describe('readHello', () => {
+describe('hello', () => {
   it('reads intervals and rules, treating values of the wrong type as absent', () => {
-    expect(
-      readHello({ c_heartbeat_interval: 10_000, c_reconnect_interval: 5000, c_authentication_timeout: 10_000, rules: ['store_messages'] }),
-    ).toEqual({
-      heartbeatInterval: 10_000,
-      reconnectInterval: 5000,
-      authenticationTimeout: 10_000,
-      rules: ['store_messages'],
-    })
+    const hello = { c_heartbeat_interval: 10_000, c_reconnect_interval: 5000, c_authentication_timeout: 10_000, rules: ['store_messages'] }
+    expect(helloDuration(hello, 'c_heartbeat_interval')).toBe(10_000)
+    expect(helloDuration(hello, 'c_reconnect_interval')).toBe(5000)
+    expect(helloDuration(hello, 'c_authentication_timeout')).toBe(10_000)
+    expect(helloRules(hello)).toEqual(['store_messages'])
+    const odd = { c_heartbeat_interval: '10', c_reconnect_interval: -1, c_authentication_timeout: 2 ** 40 }
+    expect(helloDuration(odd, 'c_heartbeat_interval')).toBeUndefined()
+    expect(helloDuration(odd, 'c_reconnect_interval')).toBeUndefined()
+    expect(helloDuration(odd, 'c_authentication_timeout')).toBeUndefined()
     // 1.x omits `rules` when there are none.
-    expect(readHello({ c_heartbeat_interval: '10', c_reconnect_interval: -1, c_authentication_timeout: 2 ** 40 })).toEqual({
-      heartbeatInterval: undefined,
-      reconnectInterval: undefined,
-      authenticationTimeout: undefined,
-      rules: [],
-    })
-    expect(readHello({ rules: ['a', 1, null] }).rules).toEqual(['a'])
-  })
-})
-
-describe('OutgoingQueue', () => {
-  it('keeps order, bounds its size and drains completely', () => {
-    const queue = new OutgoingQueue<number>(2)
-    queue.push(1)
-    queue.push(2)
-    expect(() => queue.push(3)).toThrow(QueueFullError)
-    expect(queue.size).toBe(2)
-    expect(queue.drain()).toEqual([1, 2])
-    expect(queue.size).toBe(0)
-    expect(() => new OutgoingQueue<number>(0).push(1)).toThrow(QueueFullError)
+    expect(helloRules(odd)).toEqual([])
+    expect(helloRules({ rules: ['a', 1, null] })).toEqual(['a'])
   })
 })

@@ -21,6 +21,9 @@ import {
 
 const require = createRequire(import.meta.url)
 
+/** Opens `ws` sockets: the transport the Node client gives the session. */
+const wsTransport = (url: string, protocols: string[]) => new WebSocket(url, protocols)
+
 /**
  * A scripted Mesa server: real `ws` sockets on 127.0.0.1, every frame a test wants sent written by hand, every
  * frame the client sends recorded. It lets a test play the parts of the protocol a real server makes hard to
@@ -157,7 +160,7 @@ async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Prom
 }
 
 function client(url: string, options?: SessionOptions): ClientSession {
-  const session = new ClientSession(url, WebSocket, options)
+  const session = new ClientSession(url, wsTransport, options)
   cleanups.push(() => session.disconnect())
   return session
 }
@@ -174,7 +177,7 @@ describe('ClientSession: connection and hello', () => {
   it('offers mesa.v2, goes connecting -> open, emits connected and connection, answers every heartbeat', async () => {
     const server = await serve()
     const states: SessionState[] = []
-    const session = new ClientSession(server.url, WebSocket, { autoConnect: false })
+    const session = new ClientSession(server.url, wsTransport, { autoConnect: false })
     cleanups.push(() => session.disconnect())
     session.on('stateChange', (state) => states.push(state))
     const connected = next<[{ isInitialConnection: boolean }]>(session, 'connected')
@@ -205,7 +208,7 @@ describe('ClientSession: connection and hello', () => {
     expect(session.rules).toEqual(['enforce_equal_versions'])
   })
 
-  it('accepts a WebSocket factory as well as a class', async () => {
+  it('opens its sockets through the transport, offering the v2 subprotocol', async () => {
     const server = await serve()
     const offered: string[][] = []
     const factory = new ClientSession(server.url, (url: string, protocols: string[]): WebSocketLike => {
@@ -235,11 +238,15 @@ describe('ClientSession: connection and hello', () => {
   })
 
   it('validates its options with ConfigError', () => {
-    expect(() => new ClientSession('ws://127.0.0.1:1', WebSocket, { maxQueueSize: -1, autoConnect: false })).toThrow(
+    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { maxQueueSize: -1, autoConnect: false })).toThrow(
       ConfigError,
     )
-    expect(() => new ClientSession('ws://127.0.0.1:1', WebSocket, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
-    expect(() => new ClientSession('not a url', WebSocket)).toThrow(ConfigError)
+    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
+    expect(() => new ClientSession('not a url', wsTransport)).toThrow(ConfigError)
+    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow(/url must be a string/)
+    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { backoff: { base: 0 }, autoConnect: false })).toThrow(
+      /backoff.base must be a number >= 1, got 0/,
+    )
   })
 
   it('reports frames that are not Mesa frames as errors and carries on', async () => {
@@ -326,7 +333,7 @@ describe('ClientSession: authentication', () => {
   })
 
   it('rejects when closed, and an older call when a newer one supersedes it', async () => {
-    const closed = new ClientSession('ws://127.0.0.1:1', WebSocket, { autoConnect: false })
+    const closed = new ClientSession('ws://127.0.0.1:1', wsTransport, { autoConnect: false })
     await expect(closed.authenticate({})).rejects.toBeInstanceOf(AuthenticationError)
     const server = await serve()
     const session = client(server.url)
@@ -541,7 +548,7 @@ describe('ClientSession: reconnection', () => {
     // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     cleanups.push(() => vi.useRealTimers())
-    const session = new ClientSession(server.url, WebSocket, { backoff: { base: 60_000 } })
+    const session = new ClientSession(server.url, wsTransport, { backoff: { base: 60_000 } })
     cleanups.push(() => session.disconnect())
     const side = await untilImmediate('connection', () => server.sockets[0])
     const pending = session.authenticate({})
@@ -725,7 +732,7 @@ describe('ClientSession: typed message maps', () => {
       TYPING: { room: string }
     }
     const server = await serve()
-    const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, WebSocket)
+    const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, wsTransport)
     cleanups.push(() => session.disconnect())
     const side = await server.connection(0)
     const contents: string[] = []

@@ -1,28 +1,17 @@
-/** What the server announces in its hello (op 10). */
-export interface Hello {
-  /** ms between the server's heartbeats; absent when the server sends none. */
-  heartbeatInterval: number | undefined
-  /** Base delay of reconnects, ms. */
-  reconnectInterval: number | undefined
-  /** ms the server waits for authentication. */
-  authenticationTimeout: number | undefined
-  /** 1.x rules such as `enforce_equal_versions`. */
-  rules: string[]
-}
+/** The fields of the server's hello (op 10) that announce durations in ms. */
+export type HelloDuration = 'c_heartbeat_interval' | 'c_reconnect_interval' | 'c_authentication_timeout'
 
 /**
- * Reads a hello leniently: a field of the wrong type counts as absent, because a server announcing an odd
+ * Reads the hello leniently, one field when it is needed (a hello object with named fields would cost the
+ * browser client bytes): a field of the wrong type counts as absent, because a server announcing an odd
  * interval must not stop the client from working.
  */
-export function readHello(d: Record<string, unknown>): Hello {
-  return {
-    heartbeatInterval: duration(d.c_heartbeat_interval),
-    reconnectInterval: duration(d.c_reconnect_interval),
-    authenticationTimeout: duration(d.c_authentication_timeout),
-    rules: Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : [],
-  }
+export function helloDuration(d: Record<string, unknown>, field: HelloDuration): number | undefined {
+  const value = d[field]
+  return typeof value === 'number' && value > 0 && value < 2 ** 31 ? value : undefined
 }
 
-function duration(value: unknown): number | undefined {
-  return typeof value === 'number' && value > 0 && value < 2 ** 31 ? value : undefined
+/** 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none. */
+export function helloRules(d: Record<string, unknown>): string[] {
+  return Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
 }

@@ -1,4 +1,3 @@
-export type { Hello } from './hello.js'
 export type {
   AuthenticateOptions,
   ConnectionInfo,

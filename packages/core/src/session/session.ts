@@ -1,20 +1,20 @@
 import { Backoff } from '../backoff.js'
+import { checkNumber } from '../check-number.js'
 import type { BackoffOptions } from '../backoff.js'
 import { isTerminalCloseCode } from '../close-codes.js'
 import type { Frame } from '../codec.js'
 import { TypedEmitter } from '../emitter.js'
-import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError } from '../errors.js'
+import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError, QueueFullError } from '../errors.js'
 import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
 import { type HelloRule, PROTOCOL_VERSION, SUBPROTOCOL_V2 } from '../protocol-version.js'
 import type { AuthenticationResult, ResumePositions, ResyncReason } from '../stream-position.js'
 import { now } from './clock.js'
 import { readFrame } from './frame.js'
 import { heartbeatMonitor } from './heartbeat-monitor.js'
-import { type Hello, readHello } from './hello.js'
-import { OutgoingQueue } from './outgoing-queue.js'
+import { helloDuration, helloRules } from './hello.js'
 import type { SessionState } from './session-state.js'
-import { readPositions, StreamPositions } from './stream-positions.js'
-import { OPEN, openSocket, type WebSocketLike, type WebSocketTransport } from './websocket.js'
+import { acceptSequence, adoptHeads, readPositions } from './stream-positions.js'
+import { OPEN, type WebSocketLike, type WebSocketTransport } from './websocket.js'
 import {
   AUTHENTICATE,
   AUTHENTICATE_ACK,
@@ -117,7 +117,7 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
 
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
- * sockets through `transport` (the browser's `WebSocket`, `ws`, or a factory).
+ * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
  */
 export class ClientSession<
   In extends MessageMap = UntypedMessages,
@@ -128,8 +128,8 @@ export class ClientSession<
   /** Rules of the last hello (1.x: `enforce_equal_versions`, `store_messages`, `sends_user_object`). */
   rules: readonly string[] = []
   #ws: WebSocketLike | undefined
-  /** The hello of the current socket; undefined until it arrives. */
-  #hello: Hello | undefined
+  /** The hello of the current socket (op 10's data); undefined until it arrives. */
+  #hello: Frame['d'] | undefined
   /** The current socket negotiated protocol 2 (subprotocol accepted and announced in the hello). */
   #v2 = false
   #state: SessionState = 'closed'
@@ -148,27 +148,23 @@ export class ClientSession<
   /** Bounds the wait for the answer to the credentials on the wire. */
   #authTimer: Timer
   #reconnectTimer: Timer
-  #backoff: Backoff
+  readonly #backoff: Backoff
   readonly #transport: WebSocketTransport
   readonly #options: SessionOptions
-  readonly #queue: OutgoingQueue<Message<string, object>>
-  readonly #streams: StreamPositions
+  /** Messages waiting for a connection (or re-authentication), bounded by `maxQueueSize`. */
+  readonly #queue: Message<string, object>[] = []
+  /** The last delivered position in each redelivery stream. */
+  readonly #streams: ResumePositions
   readonly #monitor = heartbeatMonitor(() => this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive'))
 
   constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
     super()
     if (typeof url !== 'string') throw new ConfigError('url must be a string')
     this.url = url
-    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize'] as const) {
-      const value = options[key]
-      if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
-        throw new ConfigError(`${key} must be a number >= 0`)
-      }
-    }
+    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize'] as const) checkNumber(key, options[key])
     this.#transport = transport
     this.#options = { ...options }
-    this.#queue = new OutgoingQueue(options.maxQueueSize ?? 1000)
-    this.#streams = new StreamPositions(options.positions)
+    this.#streams = readPositions(options.positions)
     this.#backoff = new Backoff(options.backoff)
     if (options.autoConnect ?? true) this.#open(false)
   }
@@ -179,12 +175,12 @@ export class ClientSession<
 
   /** The last delivered position in each redelivery stream: persist it to resume across restarts. */
   get positions(): ResumePositions {
-    return this.#streams.snapshot
+    return readPositions(this.#streams)
   }
 
   /** Messages waiting to be sent. */
   get queued(): number {
-    return this.#queue.size
+    return this.#queue.length
   }
 
   /** Protocol of the current connection: 2 when the server negotiated `mesa.v2`, else 1 (Mesa 1.x). */
@@ -212,7 +208,12 @@ export class ClientSession<
     // Once accepted, credentials are presented again on every connection, and messages wait for the answer.
     if (this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')) {
       this.#write(message.serialize())
-    } else this.#queue.push(message)
+    } else {
+      const limit = this.#options.maxQueueSize ?? 1000
+      // Bounded so that a long outage cannot exhaust memory.
+      if (this.#queue.length >= limit) throw new QueueFullError(limit)
+      this.#queue.push(message)
+    }
   }
 
   /**
@@ -250,7 +251,7 @@ export class ClientSession<
     clearTimeout(this.#reconnectTimer)
     let ws: WebSocketLike
     try {
-      ws = openSocket(this.#transport, this.url, [SUBPROTOCOL_V2])
+      ws = this.#transport(this.url, [SUBPROTOCOL_V2])
     } catch (error) {
       // A transport that cannot open this URL will not later either: nothing more is tried.
       this.#setState('closed')
@@ -297,26 +298,21 @@ export class ClientSession<
     else if (op === HELLO) this.#greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
     // A v2 stream position drops duplicates; 1.x numbers each redelivery batch from 1, so its `s` cannot.
-    else if (op === DISPATCH && !(s != null && this.#v2 && !this.#streams.accept(x?.st === 'g' ? 'global' : 'user', s, !!this.#credentials && this.#state !== 'authenticated'))) {
+    else if (op === DISPATCH && !(s != null && this.#v2 && !acceptSequence(this.#streams, x?.st === 'g' ? 'global' : 'user', s, !!this.#credentials && this.#state !== 'authenticated'))) {
       this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
     }
   }
 
   #greeted(d: Frame['d'], x: Frame['x']): void {
-    const hello = readHello(d)
-    const { rules, heartbeatInterval, reconnectInterval } = hello
-    this.#hello = hello
+    const rules = helloRules(d)
+    const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
+    const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
+    this.#hello = d
     // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
     this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && (x?.protocol as number) >= 2
     this.rules = rules
-    if (reconnectInterval && reconnectInterval !== this.#backoff.base) {
-      // The server's reconnect interval becomes the base delay; the attempts made so far still count, and the
-      // connection counts as open from now.
-      const attempts = this.#backoff.attempts
-      this.#backoff = new Backoff({ ...this.#options.backoff, base: reconnectInterval })
-      while (this.#backoff.attempts < attempts) this.#backoff.next()
-      this.#backoff.opened(now())
-    }
+    // The server's reconnect interval becomes the base delay; the attempts made so far still count.
+    if (reconnectInterval) this.#backoff.base = reconnectInterval
     if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
       this.#write(new Message(DISPATCH, { v: this.#options.version ?? `${PROTOCOL_VERSION}` }, 'CLIENT_VERSION').serialize())
@@ -326,12 +322,12 @@ export class ClientSession<
 
   #sendCredentials(): void {
     const [data, shouldSync] = this.#credentials!
-    const resume = this.#streams.snapshot
+    const resume = readPositions(this.#streams)
     this.#resumed = this.#v2 && shouldSync && (resume.user || resume.global) ? resume : undefined
     // JSON leaves `x` out when there is nothing to resume.
     this.#write(JSON.stringify({ op: AUTHENTICATE, d: { ...data, shouldSync }, x: this.#resumed && { resume } }))
     this.#setState('authenticating')
-    const timeout = this.#options.authenticationTimeout ?? this.#hello!.authenticationTimeout ?? 10_000
+    const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
     clearTimeout(this.#authTimer)
     this.#authTimer = setTimeout(() => {
       this.#settleAuth(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
@@ -345,7 +341,7 @@ export class ClientSession<
     const streams = readPositions(x?.streams)
     const recovered = x?.recovered !== false
     const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
-    this.#streams.adopt(streams, recovered ? this.#resumed : undefined)
+    adoptHeads(this.#streams, streams, recovered ? this.#resumed : undefined)
     this.#resumed = undefined
     // What waited for this answer goes out now (after a first authentication there is nothing).
     this.#flush()
@@ -353,11 +349,11 @@ export class ClientSession<
     this.#accepted = true
     this.#settleAuth(undefined, user)
     this.emit('authenticated', { user, recovered, reason, streams })
-    if (!recovered) this.emit('resync', reason, this.#streams.snapshot)
+    if (!recovered) this.emit('resync', reason, readPositions(this.#streams))
   }
 
   #flush(): void {
-    for (const message of this.#queue.drain()) this.#write(message.serialize())
+    for (const message of this.#queue.splice(0)) this.#write(message.serialize())
   }
 
   #write(data: string): void {

@@ -22,18 +22,11 @@ export interface WebSocketLike {
  */
 export type SocketHandler<E> = { handle(event: E): void }['handle'] | null
 
-/** Opens a socket: a WebSocket class (`WebSocket`, `ws`) or a function returning one. */
-export type WebSocketTransport =
-  | (new (url: string, protocols: string[]) => WebSocketLike)
-  | ((url: string, protocols: string[]) => WebSocketLike)
+/**
+ * Opens a socket: `(url, protocols) => new WebSocket(url, protocols)`, or the same with `ws` and its options.
+ * A factory rather than a class, so that a client can pass its own constructor options.
+ */
+export type WebSocketTransport = (url: string, protocols: string[]) => WebSocketLike
 
 /** `WebSocket.OPEN`; the constant is not on every implementation's instances. */
 export const OPEN = 1
-
-export function openSocket(transport: WebSocketTransport, url: string, protocols: string[]): WebSocketLike {
-  // Classes and native constructors have a prototype, arrow-function factories do not; `new` on a plain
-  // function factory still returns the object it returns.
-  return transport.prototype
-    ? new (transport as new (url: string, protocols: string[]) => WebSocketLike)(url, protocols)
-    : (transport as (url: string, protocols: string[]) => WebSocketLike)(url, protocols)
-}
