@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import {
   type MessageStore,
   type ReadResult,
+  type RetainedEntries,
   type RetentionOptions,
   resolveRetention,
   type StoreAppend,
@@ -103,6 +104,26 @@ if #entries == 0 or entries[1][1] ~= firstId or tonumber(entries[1][2][2]) < now
   return { 'trimmed', epoch, seq }
 end
 return { 'ok', epoch, seq, entries }
+`)
+
+/**
+ * KEYS: entries, head. ARGV: epoch candidate, after, maxAgeMs. Entries past maxAge count as trimmed, as in
+ * READ_AFTER. Returns epoch, seq, complete (1/0), entries.
+ */
+const READ_RETAINED = new LuaScript(`${HELPERS}
+local epoch, seq = ensureHead(KEYS[1], KEYS[2], ARGV[1])
+local after = tonumber(ARGV[2])
+if after >= seq then return { epoch, seq, 1, {} } end
+local firstId = string.format('%d-0', after + 1)
+local entries = redis.call('XRANGE', KEYS[1], firstId, '+')
+local oldest = nowMs() - tonumber(ARGV[3])
+local skip = 0
+while skip < #entries and tonumber(entries[skip + 1][2][2]) < oldest do skip = skip + 1 end
+local kept = {}
+for i = skip + 1, #entries do kept[#kept + 1] = entries[i] end
+local complete = 0
+if skip == 0 and #entries > 0 and entries[1][1] == firstId then complete = 1 end
+return { epoch, seq, complete, kept }
 `)
 
 /** KEYS: entries. ARGV: maxEntries, maxAgeMs. */
@@ -220,6 +241,18 @@ export class RedisStreamStore implements MessageStore {
       const head = position(reply[1], reply[2])
       if (reply[0] !== 'ok') return { status: reply[0], head }
       return { status: 'ok', entries: (reply[3] ?? []).map(decodeEntry), head }
+    })
+  }
+
+  async readRetained(stream: string, after: number): Promise<RetainedEntries> {
+    if (!isSequence(after)) throw new StoreError(`readRetained after must be a sequence, got ${String(after)}`)
+    return this.wrap('readRetained', async () => {
+      const [epoch, seq, complete, entries] = (await READ_RETAINED.run(this.client, this.streamKeys(stream), [
+        newEpoch(),
+        after,
+        this.maxAgeMs,
+      ])) as [string, number, number, RawEntry[]]
+      return { entries: entries.map(decodeEntry), head: position(epoch, seq), complete: complete === 1 }
     })
   }
 

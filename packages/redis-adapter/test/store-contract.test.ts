@@ -57,4 +57,33 @@ describe.each(stores)('MessageStore contract: %s', (_name, create) => {
     expect(await store.getCursor('user:u', 'legacy')).toBe(7)
     expect(await store.head('user:u')).toEqual({ epoch, seq: 7 })
   })
+
+  it('reads what is still retained after a sequence, and says whether anything was trimmed', async () => {
+    const store = create()
+    const frames = (result: { entries: { seq: number; frame: string }[] }) => result.entries.map((e) => [e.seq, e.frame])
+    for (let i = 1; i <= 8; i++) await store.append('user:r', { frame: `m${i}`, undelivered: i % 2 === 0 })
+    const { epoch } = await store.head('user:r')
+    // 1..3 were trimmed (five kept): after 0 or 2, what is left is 4..8 and the answer says it is not complete.
+    for (const after of [0, 2]) {
+      const retained = await store.readRetained('user:r', after)
+      expect(retained.complete).toBe(false)
+      expect(retained.head).toEqual({ epoch, seq: 8 })
+      expect(frames(retained)).toEqual([4, 5, 6, 7, 8].map((seq) => [seq, `m${seq}`]))
+    }
+    const whole = await store.readRetained('user:r', 3)
+    expect(whole.complete).toBe(true)
+    expect(whole.entries.map((e) => [e.seq, e.undelivered === true])).toEqual([
+      [4, true],
+      [5, false],
+      [6, true],
+      [7, false],
+      [8, true],
+    ])
+    expect(await store.readRetained('user:r', 6)).toMatchObject({ complete: true, entries: [{ seq: 7 }, { seq: 8 }] })
+    expect(await store.readRetained('user:r', 8)).toEqual({ entries: [], head: { epoch, seq: 8 }, complete: true })
+    expect(await store.readRetained('user:r', 99)).toEqual({ entries: [], head: { epoch, seq: 8 }, complete: true })
+    await store.clear('user:r')
+    expect(await store.readRetained('user:r', 5)).toEqual({ entries: [], head: { epoch, seq: 8 }, complete: false })
+    await expect(store.readRetained('user:r', -1)).rejects.toThrow(/readRetained after must be a sequence/)
+  })
 })

@@ -101,6 +101,19 @@ describe('RedisStreamStore', () => {
     expect(await store.getCursor('s', 'legacy')).toBe(1)
   })
 
+  it('leaves entries past maxAgeMs out of readRetained even before a trim removed them', async () => {
+    const { store } = scope.adapter({ retention: { maxAgeMs: 1000 } })
+    await store.append('aged', { frame: 'old', undelivered: true })
+    await new Promise((resolve) => setTimeout(resolve, 700))
+    await store.append('aged', { frame: 'young', undelivered: true })
+    // `old` is now past maxAgeMs but still in the stream: no append has trimmed since it aged out.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const retained = await store.readRetained('aged', 0)
+    expect(retained.entries.map((entry) => entry.frame)).toEqual(['young'])
+    expect(retained.complete).toBe(false)
+    expect(await store.readRetained('aged', 1)).toMatchObject({ complete: true, entries: [{ seq: 2, frame: 'young' }] })
+  })
+
   it('appends to many streams in one call, in order, and trims on demand', async () => {
     const { store } = scope.adapter({ retention: { maxEntries: 3 } })
     const items = Array.from({ length: 600 }, (_, i) => ({

@@ -262,7 +262,10 @@ export class AuthenticationFlow<User> {
     return recovered ? replays : []
   }
 
-  /** Mesa 1.x: what was stored while the user was offline, after the `legacy` cursor; `shouldSync: false` drops it. */
+  /**
+   * Mesa 1.x: what was stored while the user was offline and is still retained, after the `legacy` cursor;
+   * `shouldSync: false` drops it.
+   */
   private async legacy(
     connection: Connection<User>,
     adapter: Adapter,
@@ -281,18 +284,22 @@ export class AuthenticationFlow<User> {
         return []
       }
       const after = Math.min(await store.getCursor(stream, LEGACY_CURSOR), head.seq)
-      const result = await store.readAfter(stream, { epoch: head.epoch, seq: after })
-      const last = result.status === 'ok' && result.entries.length > 0 ? result.entries.at(-1)!.seq : result.head.seq
+      // A 1.x client cannot be told that part of its backlog is gone: it gets what is left, the server reports
+      // the gap.
+      const { entries, head: now, complete } = await store.readRetained(stream, after)
       // Moved before the replay is written, so a second socket of the user does not replay the same entries.
-      await store.setCursor(stream, LEGACY_CURSOR, last)
-      if (result.status !== 'ok') {
+      await store.setCursor(stream, LEGACY_CURSOR, entries.at(-1)?.seq ?? now.seq)
+      const undelivered = entries.filter((entry) => entry.undelivered === true)
+      if (!complete) {
         this.host.report(
-          new MesaError('history-lost', `stored messages of user ${id} were ${result.status}; the 1.x client gets none`),
+          new MesaError(
+            'history-lost',
+            `stored messages of user ${id} were trimmed before its 1.x client came back; it gets the ${undelivered.length} still stored`,
+          ),
           connection,
         )
-        return []
       }
-      return [['user', result.entries.filter((entry) => entry.undelivered === true)]]
+      return [['user', undelivered]]
     } catch (error) {
       this.host.report(error instanceof Error ? error : new Error(String(error)), connection)
       return []

@@ -1,4 +1,4 @@
-import { GLOBAL_STREAM, MemoryAdapter, StoreError, userStream } from '@mesa/core'
+import { GLOBAL_STREAM, MemoryAdapter, type MesaError, StoreError, userStream } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { settle, startServer, TestSocket, track } from './helpers.js'
@@ -347,6 +347,33 @@ describe('redelivery for Mesa 1.x clients', () => {
     await again.authenticate({ id: 'legacy' })
     await settle()
     expect(again.messages).toEqual([])
+  })
+
+  it('gives a 1.x client what is still stored when part of its backlog was trimmed, and reports the gap', async () => {
+    const adapter = new MemoryAdapter({ retention: { maxEntries: 3 } })
+    const { mesa, url } = await syncServer({ adapter })
+    const errors: MesaError[] = []
+    mesa.on('error', (error) => errors.push(error as MesaError))
+    for (let n = 1; n <= 5; n++) await send(mesa, n, ['trimmed'])
+    const back = await TestSocket.open(url)
+    await back.authenticate({ id: 'trimmed', shouldSync: true })
+    expect((await back.waitMessages(3)).map(({ d, s }) => [d.n, s])).toEqual([
+      [3, 3],
+      [4, 4],
+      [5, 5],
+    ])
+    expect(errors.map(({ code, message }) => ({ code, message }))).toEqual([
+      {
+        code: 'history-lost',
+        message: 'stored messages of user trimmed were trimmed before its 1.x client came back; it gets the 3 still stored',
+      },
+    ])
+    // The cursor moved past the replay: the next socket of the user gets nothing again.
+    const again = await TestSocket.open(url)
+    await again.authenticate({ id: 'trimmed' })
+    await settle()
+    expect(again.messages).toEqual([])
+    expect(errors).toHaveLength(1)
   })
 
   it('shouldSync: false clears the backlog', async () => {

@@ -37,6 +37,14 @@ export type ReadResult =
   /** The position belongs to another history of the stream. */
   | { status: 'epoch-changed'; head: StreamPosition }
 
+/** What a stream still retains after a sequence number (see `MessageStore.readRetained`). */
+export interface RetainedEntries {
+  entries: StoredEntry[]
+  head: StreamPosition
+  /** Nothing after the sequence number was trimmed: `entries` is the whole history since. */
+  complete: boolean
+}
+
 export interface RetentionOptions {
   /** Entries kept per stream. Default 1000. */
   maxEntries?: number
@@ -64,6 +72,12 @@ export interface MessageStore {
    * silently partial history.
    */
   readAfter(stream: string, position: StreamPosition, limit?: number): Promise<ReadResult>
+  /**
+   * Every entry the stream still retains after sequence `after` of its current epoch, oldest first, leaving out
+   * what was trimmed. For Mesa 1.x clients, which cannot be told that history is missing: they get what is
+   * left (the server reports the gap), where protocol 2 clients get `readAfter`'s all or nothing.
+   */
+  readRetained(stream: string, after: number): Promise<RetainedEntries>
   /** Drops entries beyond the retention bounds (appends trim too; this is for idle streams). */
   trim(stream: string): Promise<void>
   /** Drops every entry of the stream; its head (epoch, sequence) stays. */

@@ -1,6 +1,7 @@
 import type {
   MessageStore,
   ReadResult,
+  RetainedEntries,
   RetentionOptions,
   StoreAppend,
   StoredEntry,
@@ -92,6 +93,20 @@ export class MemoryMessageStore implements MessageStore {
     const from = state.start + (position.seq + 1 - first.seq)
     const to = limit === undefined ? state.entries.length : Math.min(state.entries.length, from + limit)
     return { status: 'ok', entries: state.entries.slice(from, to), head }
+  }
+
+  async readRetained(stream: string, after: number): Promise<RetainedEntries> {
+    if (!isSequence(after)) throw new StoreError(`readRetained after must be a sequence, got ${String(after)}`)
+    const now = this.now()
+    this.expireIdle(now)
+    const state = this.stateOf(stream)
+    this.trimState(stream, state, now)
+    const head = { epoch: state.epoch, seq: state.seq }
+    if (after >= state.seq) return { entries: [], head, complete: true }
+    const first = state.entries[state.start]
+    if (!first) return { entries: [], head, complete: false }
+    const from = state.start + Math.max(0, after + 1 - first.seq)
+    return { entries: state.entries.slice(from), head, complete: first.seq <= after + 1 }
   }
 
   async trim(stream: string): Promise<void> {
