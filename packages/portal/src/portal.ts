@@ -25,7 +25,10 @@ export interface PortalOptions<M extends MessageMap = UntypedMessages> {
    * acknowledgement does not stand in for the handling portal's. Default `false`.
    */
   reportAllEvents?: boolean
-  /** Unique id of this portal among those sharing the adapter. Default: a random UUID. */
+  /**
+   * Unique id of this portal among those sharing the adapter; servers get it in `onPortalJoin` and
+   * `onPortalLeave`. Default: a random UUID.
+   */
   id?: string
   /**
    * Called for every event after the listeners; the event is acknowledged when the returned promise
@@ -48,6 +51,10 @@ const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
  * as done only when its listeners returned without throwing, the promises of async listeners resolved, and
  * `handler` resolved; otherwise, or when the portal dies first, the adapter's queue gives it again, so
  * handling must tolerate repeats.
+ *
+ * While it consumes, the portal is a member of the queue under its `id`: the adapter registers it when
+ * consuming starts (servers call `onPortalJoin`), keeps it alive, and removes it on `close()` or, when the
+ * process died, once its liveness lapsed (servers call `onPortalLeave`).
  */
 export class Portal<M extends MessageMap = UntypedMessages> extends CollectingEmitter<PortalEvents<M>> {
   readonly id: string

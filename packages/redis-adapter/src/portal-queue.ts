@@ -5,11 +5,15 @@ import {
   type PortalConsumerOptions,
   type PortalEvent,
   type PortalHandler,
+  type PortalMembershipListener,
   type PortalQueue,
   PortalQueueFullError,
 } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
 import type { RedisKeys } from './keys.js'
+import { PortalMembers } from './portal-members.js'
+import { MembershipStore } from './portal-membership.js'
+import { MembershipWatch } from './portal-membership-watch.js'
 import { PortalObserver } from './portal-observer.js'
 import { errorMessage, GROUP, PUSH } from './portal-scripts.js'
 import { PortalWorker, type PortalWorkerSettings } from './portal-worker.js'
@@ -28,7 +32,14 @@ export interface RedisPortalQueueOptions {
   claimIntervalMs?: number
   /** How long (ms) one blocking read waits for new events before reading again. Default 2000. */
   blockMs?: number
+  /**
+   * How long (ms) a portal that stopped without closing (crash, SIGKILL) stays a member: servers get its
+   * `onPortalLeave` at most this much later. Its membership is refreshed every third of it. Default 15000.
+   */
+  memberTtlMs?: number
 }
+
+export const DEFAULT_MEMBER_TTL_MS = 15_000
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -44,10 +55,20 @@ function positiveInteger(name: string, value: number): number {
  * event is marked claimable at once, so the next claim (within `claimIntervalMs`, by any portal) retries it.
  * `reportAllEvents` portals read the stream with their own cursor (XREAD) and observe every event pushed
  * while they consume, best effort; they take no share of the handling.
+ *
+ * Every consumer is a member of the namespace's portals while it consumes (`watchMembers`), kept alive by one
+ * timer per adapter and removed when it closes or, if its process died, once its `memberTtlMs` lapsed.
  */
 export class RedisPortalQueue implements PortalQueue {
   private readonly settings: PortalWorkerSettings
-  private readonly consumers = new Set<PortalWorker | PortalObserver>()
+  private readonly consumers = new Set<PortalConsumer>()
+  private readonly membership: MembershipStore
+  private readonly members: PortalMembers
+  private readonly memberTtlMs: number
+  private watch: Promise<MembershipWatch> | undefined
+  /** `watchMembers` calls holding the watch (started or starting): it closes when none remains. */
+  private watchUsers = 0
+  private closed = false
 
   constructor(
     private readonly connections: RedisConnections,
@@ -65,6 +86,13 @@ export class RedisPortalQueue implements PortalQueue {
       blockMs,
       staleConsumerMs: Math.max(claimTimeoutMs * 2, blockMs * 10),
     }
+    const memberTtlMs = options.memberTtlMs ?? DEFAULT_MEMBER_TTL_MS
+    if (!Number.isSafeInteger(memberTtlMs) || memberTtlMs < 3) {
+      throw new ConfigError(`portal.memberTtlMs must be an integer of at least 3 (ms), got ${String(memberTtlMs)}`)
+    }
+    this.memberTtlMs = memberTtlMs
+    this.membership = new MembershipStore(connections, keys)
+    this.members = new PortalMembers(this.membership, connections, memberTtlMs, onError)
   }
 
   async push(event: PortalEvent): Promise<void> {
@@ -88,23 +116,75 @@ export class RedisPortalQueue implements PortalQueue {
     if (typeof consumerId !== 'string' || consumerId.length === 0) {
       throw new ConfigError('consumerId must be a non-empty string')
     }
+    if (this.closed) throw new AdapterError('Redis portal queue: closed')
     const key = this.keys.portalEvents
-    const consumer = options.reportAllEvents
+    const reader = options.reportAllEvents
       ? await PortalObserver.start(this.connections, key, handler, this.settings.blockMs, this.onError)
       : await PortalWorker.start(this.connections, key, consumerId, handler, this.settings, this.onError)
-    this.consumers.add(consumer)
-    return {
-      close: async () => {
-        this.consumers.delete(consumer)
-        await consumer.close()
+    try {
+      await this.members.add(consumerId)
+    } catch (error) {
+      await reader.close()
+      throw error
+    }
+    let closing: Promise<void> | undefined
+    const consumer: PortalConsumer = {
+      // The portal leaves once it stopped reading, so a watcher never sees it gone while it still takes events.
+      close: () => {
+        closing ??= (async () => {
+          this.consumers.delete(consumer)
+          await reader.close()
+          await this.members.remove(consumerId)
+        })()
+        return closing
       },
+    }
+    this.consumers.add(consumer)
+    return consumer
+  }
+
+  async watchMembers(listener: PortalMembershipListener): Promise<() => Promise<void>> {
+    if (typeof listener !== 'function') throw new ConfigError('watchMembers takes a listener function')
+    if (this.closed) throw new AdapterError('Redis portal queue: closed')
+    this.watchUsers++
+    this.watch ??= MembershipWatch.start(
+      this.membership,
+      this.connections,
+      { intervalMs: Math.max(1, Math.floor(this.memberTtlMs / 3)), graceMs: this.memberTtlMs },
+      this.onError,
+    )
+    const starting = this.watch
+    let watch: MembershipWatch
+    try {
+      watch = await starting
+    } catch (error) {
+      // Another call may have started a new watch since: only a failed one is forgotten.
+      if (this.watch === starting) this.watch = undefined
+      this.watchUsers--
+      throw error
+    }
+    if (this.closed) throw new AdapterError('Redis portal queue: closed')
+    const watcher = watch.add(listener)
+    return async () => {
+      if (watch.remove(watcher)) await this.releaseWatch()
     }
   }
 
-  /** Stops every consumer of this adapter. */
+  /** Stops every consumer of this adapter (they leave the membership) and the membership watch. */
   async close(): Promise<void> {
-    const consumers = [...this.consumers]
-    this.consumers.clear()
-    await Promise.all(consumers.map((consumer) => consumer.close()))
+    this.closed = true
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()))
+    this.members.close()
+    const watch = this.watch
+    this.watch = undefined
+    await (await watch?.catch(() => undefined))?.close()
+  }
+
+  private async releaseWatch(): Promise<void> {
+    this.watchUsers--
+    if (this.watchUsers > 0 || !this.watch) return
+    const watch = this.watch
+    this.watch = undefined
+    await (await watch.catch(() => undefined))?.close()
   }
 }

@@ -15,6 +15,7 @@ import {
   type MessageOf,
   Opcode,
   type PortalEvent,
+  type PortalMembershipEvent,
   ProtocolError,
   SUBPROTOCOL_V2,
   TypedEmitter,
@@ -115,6 +116,8 @@ export class Mesa<
   private readonly authentication: AuthenticationFlow<User>
   private readonly ready: Promise<void>
   private readonly subscription: Promise<(() => Promise<void>) | undefined>
+  /** Watches which portals consume, once middleware has `onPortalJoin` or `onPortalLeave`. */
+  private portalMembership: Promise<(() => Promise<void>) | undefined> | undefined
   private closing: Promise<void> | undefined
   private readonly clientHost: ClientHost<Out, User>
   private readonly outbound: Outbound<User>
@@ -281,6 +284,7 @@ export class Mesa<
             this.middleware.run('onRedeliverUndeliverableMessages', messages, this.clientOf.get(connection)!)
         : undefined,
     )
+    if (this.middleware.has('onPortalJoin') || this.middleware.has('onPortalLeave')) this.watchPortals()
     return this
   }
 
@@ -331,6 +335,8 @@ export class Mesa<
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
     const unsubscribe = await this.subscription.catch(() => undefined)
     await unsubscribe?.().catch((error: unknown) => this.report(toError(error)))
+    const unwatch = await this.portalMembership
+    await unwatch?.().catch((error: unknown) => this.report(toError(error)))
     if (this.ownsAdapter) {
       const adapter = await this.adapterReady.catch(() => undefined)
       await adapter?.close().catch((error: unknown) => this.report(toError(error)))
@@ -502,6 +508,30 @@ export class Mesa<
     } catch (error) {
       this.report(toError(error))
     }
+  }
+
+  /**
+   * One watch for the server's life, started by the first middleware that wants it: servers without those
+   * hooks open nothing for it (on Redis, a connection and a timer).
+   */
+  private watchPortals(): void {
+    if (this.portalMembership || this.closing) return
+    this.portalMembership = this.adapterReady.then(
+      (adapter) =>
+        adapter.portal
+          .watchMembers((event) => this.portalMembershipChanged(event))
+          .catch((error: unknown) => {
+            this.report(toError(error))
+            return undefined
+          }),
+      // The constructor reports an adapter that could not be created.
+      () => undefined,
+    )
+  }
+
+  private portalMembershipChanged(event: PortalMembershipEvent): void {
+    if (this.closing) return
+    this.middleware.run(event.kind === 'join' ? 'onPortalJoin' : 'onPortalLeave', event.portalId)
   }
 
   private portal(event: PortalEvent): void {

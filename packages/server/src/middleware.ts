@@ -17,10 +17,14 @@ export interface MiddlewareHandlers<
   onConnection?(client: Client): void | Promise<void>
   onDisconnection?(client: Client, code: number, reason: string): void | Promise<void>
   /**
-   * Mesa 1.x called these when a portal joined or left its Redis pool. The portal queue needs no pool and has
-   * no membership events, so this server never calls them; they are accepted so 1.x middleware still loads.
+   * A portal (its `id`) started consuming the adapter's portal queue: on every server sharing the adapter, for
+   * each portal already running when the hook is added, then for each that starts.
    */
   onPortalJoin?(id: string): void | Promise<void>
+  /**
+   * That portal stopped: it closed, or it died and its liveness lapsed (on Redis within the adapter's
+   * `portal.memberTtlMs`). Follows that portal's `onPortalJoin` on this server.
+   */
   onPortalLeave?(id: string): void | Promise<void>
   /** A synced targeted message was stored for users that were offline (what 1.x clients get back on `shouldSync`). */
   onUndeliverableMessageSent?(message: AnyMessage, userIds: string[]): void | Promise<void>

@@ -23,11 +23,35 @@ export interface PortalConsumer {
 }
 
 /**
+ * A portal started consuming from the queue (`join`), or stopped: it closed its consumer, or it died and its
+ * liveness lapsed (`leave`). `portalId` is the `consumerId` it consumes under.
+ */
+export interface PortalMembershipEvent {
+  kind: 'join' | 'leave'
+  portalId: string
+}
+
+/**
+ * Receives membership changes. It must not throw: what it throws is dropped (the Redis adapter reports it as
+ * an `error` event).
+ */
+export type PortalMembershipListener = (event: PortalMembershipEvent) => void
+
+/**
  * Load-balanced, at-least-once delivery of client events to portals: each event goes to exactly one live
  * portal; events taken by a portal that died before finishing are given to another after
  * `claimTimeoutMs`; with no portal running, events wait (up to a bound) instead of vanishing.
+ *
+ * Every consumer, `reportAllEvents` ones included, is a member of the queue from `consume()` until its
+ * `close()`, or until it dies (an implementation shared by processes detects that with a liveness TTL).
  */
 export interface PortalQueue {
   push(event: PortalEvent): Promise<void>
   consume(options: PortalConsumerOptions, handler: PortalHandler): Promise<PortalConsumer>
+  /**
+   * Reports which portals consume, across everything sharing the queue. Each current member is reported as a
+   * `join` before the promise resolves; then every change, in order. For one listener a portal alternates
+   * `join` and `leave`, starting with `join`. Resolves with the function that stops the reports.
+   */
+  watchMembers(listener: PortalMembershipListener): Promise<() => Promise<void>>
 }

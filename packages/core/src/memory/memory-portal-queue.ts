@@ -3,6 +3,8 @@ import type {
   PortalConsumerOptions,
   PortalEvent,
   PortalHandler,
+  PortalMembershipEvent,
+  PortalMembershipListener,
   PortalQueue,
 } from '../adapter/portal-queue.js'
 import { AdapterError, ConfigError } from '../errors.js'
@@ -25,6 +27,10 @@ export const DEFAULT_RETRY_DELAY_MS = 1000
 interface Consumer {
   readonly id: string
   readonly handler: PortalHandler
+}
+
+interface Watcher {
+  readonly listener: PortalMembershipListener
 }
 
 interface Waiting {
@@ -50,7 +56,8 @@ function positiveInteger(name: string, value: number): number {
  * Portal queue for one process. Consumers without `reportAllEvents` share the events round robin, each
  * event handled by one of them at least once; consumers with `reportAllEvents` observe every event pushed
  * while they consume (best effort: a rejection is not retried) and take no share of the handling, so with
- * only observers running, events wait for a handling portal.
+ * only observers running, events wait for a handling portal. Membership needs no liveness check here: a
+ * consumer in this process leaves only by closing.
  */
 export class MemoryPortalQueue implements PortalQueue {
   private readonly claimTimeoutMs: number
@@ -63,6 +70,7 @@ export class MemoryPortalQueue implements PortalQueue {
   /** In delivery order, which is also deadline order since every delivery gets the same timeout. */
   private readonly inFlight = new Map<number, Delivery>()
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly watchers = new Set<Watcher>()
   private claimTimer: ReturnType<typeof setTimeout> | undefined
   private nextDeliveryId = 0
   private nextWorker = 0
@@ -111,7 +119,23 @@ export class MemoryPortalQueue implements PortalQueue {
       this.workers.push(consumer)
       this.schedulePump()
     }
+    this.announce({ kind: 'join', portalId: consumerId })
     return { close: async () => this.release(consumer) }
+  }
+
+  async watchMembers(listener: PortalMembershipListener): Promise<() => Promise<void>> {
+    if (this.closed) throw new AdapterError('the portal queue is closed')
+    if (typeof listener !== 'function') throw new ConfigError('watchMembers takes a listener function')
+    const watcher: Watcher = { listener }
+    // Taken together with the registration: changes after it reach the watcher through announce(), whose
+    // microtasks are queued after this function's continuation, so the snapshot is delivered first.
+    const current = [...this.workers, ...this.observers].map((consumer) => consumer.id)
+    this.watchers.add(watcher)
+    await undefined
+    for (const portalId of current) this.notify(watcher, { kind: 'join', portalId })
+    return async () => {
+      this.watchers.delete(watcher)
+    }
   }
 
   /** Stops every consumer and timer and drops waiting events. Idempotent. */
@@ -123,6 +147,7 @@ export class MemoryPortalQueue implements PortalQueue {
     this.pending.length = 0
     this.retries.length = 0
     this.inFlight.clear()
+    this.watchers.clear()
     if (this.claimTimer !== undefined) clearTimeout(this.claimTimer)
     this.claimTimer = undefined
     for (const timer of this.retryTimers) clearTimeout(timer)
@@ -131,9 +156,13 @@ export class MemoryPortalQueue implements PortalQueue {
 
   private release(consumer: Consumer): void {
     const observerIndex = this.observers.indexOf(consumer)
-    if (observerIndex !== -1) this.observers.splice(observerIndex, 1)
+    if (observerIndex !== -1) {
+      this.observers.splice(observerIndex, 1)
+      this.announce({ kind: 'leave', portalId: consumer.id })
+    }
     const workerIndex = this.workers.indexOf(consumer)
     if (workerIndex === -1) return
+    this.announce({ kind: 'leave', portalId: consumer.id })
     this.workers.splice(workerIndex, 1)
     if (this.nextWorker > workerIndex) this.nextWorker--
     const unfinished: Waiting[] = []
@@ -225,6 +254,27 @@ export class MemoryPortalQueue implements PortalQueue {
     }
     this.armClaimTimer()
     this.schedulePump()
+  }
+
+  /**
+   * Tells the watchers registered now, in a microtask so that a listener never runs inside `consume()` or
+   * `close()`; one registered later has this change in its snapshot already.
+   */
+  private announce(event: PortalMembershipEvent): void {
+    if (this.watchers.size === 0) return
+    const targets = [...this.watchers]
+    queueMicrotask(() => {
+      for (const watcher of targets) this.notify(watcher, event)
+    })
+  }
+
+  private notify(watcher: Watcher, event: PortalMembershipEvent): void {
+    if (!this.watchers.has(watcher)) return
+    try {
+      watcher.listener(event)
+    } catch {
+      // The interface asks listeners not to throw; one that does must not stop the others.
+    }
   }
 
   private observe(observer: Consumer, event: PortalEvent): void {
