@@ -23,6 +23,12 @@ export interface RedisKeys {
   presenceAlive(serverId: string): string
   /** The portal event stream. */
   readonly portalEvents: string
+  /** Sorted set of the portals consuming the queue, scored by when their liveness lapses. */
+  readonly portalMembers: string
+  /** Hash `{ epoch, version }` numbering the membership changes. */
+  readonly portalMembersVersion: string
+  /** Channel announcing each membership change (a shard channel on a Cluster). */
+  readonly portalMembershipChannel: string
   /** Replication channel `index` (0-based). */
   replicationChannel(index: number): string
 }
@@ -40,6 +46,7 @@ export function validateNamespace(namespace: string): string {
 export function createKeys(namespace: string): RedisKeys {
   const base = `mesa:${validateNamespace(namespace)}`
   const presence = `${base}:presence:{${namespace}:presence}`
+  const portal = `${base}:portal:{${namespace}:portal}`
   const stream = (name: string, part: string) => `${base}:stream:{${namespace}:${name}}:${part}`
   return {
     namespace,
@@ -50,7 +57,12 @@ export function createKeys(namespace: string): RedisKeys {
     presenceUsers: `${presence}:users`,
     presenceSockets: (serverId) => `${presence}:sockets:${serverId}`,
     presenceAlive: (serverId) => `${presence}:alive:${serverId}`,
-    portalEvents: `${base}:portal:{${namespace}:portal}:events`,
+    // One hash tag for the queue and its membership: a Cluster script may only touch keys and shard channels of
+    // its own slot.
+    portalEvents: `${portal}:events`,
+    portalMembers: `${portal}:members`,
+    portalMembersVersion: `${portal}:members-version`,
+    portalMembershipChannel: `${portal}:membership`,
     replicationChannel: (index) => `${base}:bus:{${namespace}:bus:${index}}`,
   }
 }

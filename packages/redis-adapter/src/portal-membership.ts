@@ -84,9 +84,8 @@ export function parseAnnouncement(message: string): Announcement | undefined {
 
 /**
  * The portals consuming one namespace's queue, in Redis: a sorted set of portal ids scored by when their
- * liveness lapses, a version hash and a channel announcing each change. The keys and the channel are named
- * after the event stream's key, so they share its hash tag: one slot on a Cluster, where a script may only
- * touch keys and shard channels of its own slot.
+ * liveness lapses, a version hash and a channel announcing each change, all in the event stream's hash slot
+ * (see `createKeys`).
  */
 export class MembershipStore {
   readonly channel: string
@@ -97,9 +96,8 @@ export class MembershipStore {
     private readonly connections: RedisConnections,
     keys: RedisKeys,
   ) {
-    const base = keys.portalEvents.replace(/:events$/, '')
-    this.keys = [`${base}:members`, `${base}:members-version`]
-    this.channel = `${base}:membership`
+    this.keys = [keys.portalMembers, keys.portalMembersVersion]
+    this.channel = keys.portalMembershipChannel
     this.publish = connections.isCluster ? 'SPUBLISH' : 'PUBLISH'
   }
 
