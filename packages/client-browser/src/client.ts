@@ -14,8 +14,8 @@ export type ClientOptions = SessionOptions
  * detection by timestamps), it reconnects as soon as the browser reports it is `online` again.
  */
 export class Client<
-  In extends MessageMap = UntypedMessages,
-  Out extends MessageMap = In,
+  In extends MessageMap<In> = UntypedMessages,
+  Out extends MessageMap<Out> = In,
   User = unknown,
 > extends ClientSession<In, Out, User> {
   constructor(url: string, options: ClientOptions = {}) {

@@ -15,8 +15,8 @@ export interface ClientOptions extends SessionOptions {
  * order) with the API of Mesa 1.x's `Client`.
  */
 export class Client<
-  In extends MessageMap = UntypedMessages,
-  Out extends MessageMap = In,
+  In extends MessageMap<In> = UntypedMessages,
+  Out extends MessageMap<Out> = In,
   User = unknown,
 > extends ClientSession<In, Out, User> {
   constructor(url: string, options: ClientOptions = {}) {

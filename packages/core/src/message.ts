@@ -5,8 +5,12 @@ export interface MessageOptions {
   sync?: boolean
 }
 
-/** Names of message types mapped to their data, e.g. `{ NEW_MESSAGE: { content: string } }`. */
-export type MessageMap = { [type: string]: object }
+/**
+ * Names of message types mapped to their data, e.g. `{ NEW_MESSAGE: { content: string } }`. Type parameters
+ * are constrained by `MessageMap<M>`, so an `interface` works as well as a type alias: an interface has no
+ * index signature and would not extend `{ [type: string]: object }`.
+ */
+export type MessageMap<M = { [type: string]: object }> = { [K in keyof M]: object }
 
 export type AnyMessageData = Record<string, unknown>
 
@@ -42,7 +46,7 @@ export class Message<T extends string = string, D extends object = AnyMessageDat
 }
 
 /** A message of any of the types in `M`, discriminated by `type`. */
-export type MessageOf<M extends MessageMap> = { [K in keyof M & string]: Message<K, M[K]> }[keyof M & string]
+export type MessageOf<M extends MessageMap<M>> = { [K in keyof M & string]: Message<K, M[K]> }[keyof M & string]
 
 /** Encodes a message into one frame; callers that send one message to many sockets call this once. */
 export function encodeMessage({ opcode: op, data: d, type: t, options }: Message<string, object>, sequence?: number): string {

@@ -37,7 +37,7 @@ export interface DispatcherOptions {
 }
 
 /** What `dispatch` accepts: a message of the map `M`, or an instruction for servers. */
-export type Dispatchable<M extends MessageMap = MessageMap> = MessageOf<M> | DispatchEvent
+export type Dispatchable<M extends MessageMap<M> = MessageMap> = MessageOf<M> | DispatchEvent
 
 function resolveSync(sync: DispatcherOptions['sync']): boolean {
   if (sync === undefined) return false
@@ -65,7 +65,7 @@ function checkUserIds(what: string, ids: unknown): asserts ids is readonly strin
  * server sharing it, and each delivers it to its own sockets. `dispatch` resolves once the message is stored
  * (with `sync`) and published; it rejects when either failed, so a caller knows the message may not arrive.
  */
-export class Dispatcher<M extends MessageMap = MessageMap> {
+export class Dispatcher<M extends MessageMap<M> = MessageMap> {
   readonly id: string
   private readonly sync: boolean
   private readonly adapter: Promise<ResolvedAdapter>

@@ -7,7 +7,7 @@ export type UntypedMessages = { [type: string]: AnyMessageData }
  * What a portal tells its listeners. User ids come first as in Mesa 1.x, where the portal's `clientId` was
  * the authenticated user's id; `clientId` here names the socket.
  */
-export interface PortalEvents<M extends MessageMap = UntypedMessages> {
+export interface PortalEvents<M extends MessageMap<M> = UntypedMessages> {
   /** A socket connected to a server (not yet authenticated). */
   connection: [clientId: string, info: PortalEventInfo]
   /** A socket authenticated as `userId`. */
@@ -31,7 +31,7 @@ export interface PortalEventInfo {
 }
 
 /** One event as the `handler` option receives it, discriminated by `kind`. */
-export type PortalDelivery<M extends MessageMap = UntypedMessages> =
+export type PortalDelivery<M extends MessageMap<M> = UntypedMessages> =
   | ({ kind: 'connection'; clientId: string } & PortalEventInfo)
   | ({ kind: 'authentication'; clientId: string; userId: string } & PortalEventInfo)
   | ({ kind: 'message'; clientId: string; userId: string | undefined; message: MessageOf<M> } & PortalEventInfo)

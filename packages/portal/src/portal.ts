@@ -14,7 +14,7 @@ import { PortalClosedError, PortalHandlerError } from './errors.js'
 import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
 import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
 
-export interface PortalOptions<M extends MessageMap = UntypedMessages> {
+export interface PortalOptions<M extends MessageMap<M> = UntypedMessages> {
   /**
    * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it
    * may be omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
@@ -56,7 +56,7 @@ const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
  * consuming starts (servers call `onPortalJoin`), keeps it alive, and removes it on `close()` or, when the
  * process died, once its liveness lapsed (servers call `onPortalLeave`).
  */
-export class Portal<M extends MessageMap = UntypedMessages> extends CollectingEmitter<PortalEvents<M>> {
+export class Portal<M extends MessageMap<M> = UntypedMessages> extends CollectingEmitter<PortalEvents<M>> {
   readonly id: string
   private readonly reportAllEvents: boolean
   private readonly handler: PortalOptions<M>['handler']

@@ -16,8 +16,8 @@ function adapter(): MemoryAdapter {
   return created
 }
 
-function portal<M extends ChatMap = ChatMap>(...args: ConstructorParameters<typeof Portal<M>>): Portal<M> {
-  const created = new Portal<M>(...args)
+function portal(...args: ConstructorParameters<typeof Portal<ChatMap>>): Portal<ChatMap> {
+  const created = new Portal<ChatMap>(...args)
   cleanups.push(() => created.close())
   return created
 }

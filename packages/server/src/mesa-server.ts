@@ -36,7 +36,7 @@ import { RecipientIndex } from './recipient-index.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
 import { type ClientHost, ServerClient } from './server-client.js'
 
-export interface MesaEvents<In extends MessageMap, Out extends MessageMap, User> {
+export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
   /** A socket connected (after hello was sent). */
   connection: [client: ServerClient<In, Out, User>]
   /** A message (op 0) from any client. */
@@ -52,7 +52,7 @@ export interface MesaEvents<In extends MessageMap, Out extends MessageMap, User>
 }
 
 /** Messages the server can send: the application's, or 1.x `new Message(5, {}, 'DISCONNECT_CLIENT')`. */
-export type Sendable<Out extends MessageMap> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
+export type Sendable<Out extends MessageMap<Out>> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
 
 /** Messages kept per client with `options.storeMessages`, newest last. */
 const STORED_MESSAGES = 100
@@ -95,8 +95,8 @@ function remember(list: Message<string, object>[], message: Message<string, obje
  *   authenticate handlers produce.
  */
 export class Mesa<
-  In extends MessageMap = MessageMap,
-  Out extends MessageMap = MessageMap,
+  In extends MessageMap<In> = MessageMap,
+  Out extends MessageMap<Out> = MessageMap,
   User = unknown,
 > extends TypedEmitter<MesaEvents<In, Out, User>> {
   /** Id of this server on the adapter (envelope origin, portal events). */

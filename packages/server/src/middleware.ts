@@ -9,8 +9,8 @@ type AnyMessage = Message<string, object>
  * or rejects is reported through the server's `error` event and the others still run.
  */
 export interface MiddlewareHandlers<
-  In extends MessageMap = MessageMap,
-  Out extends MessageMap = MessageMap,
+  In extends MessageMap<In> = MessageMap,
+  Out extends MessageMap<Out> = MessageMap,
   User = unknown,
   Client = ServerClient<In, Out, User>,
 > {
@@ -38,7 +38,7 @@ export interface MiddlewareHandlers<
 }
 
 /** `mesa.use(server => handlers)`, as in Mesa 1.x. */
-export type Middleware<In extends MessageMap = MessageMap, Out extends MessageMap = MessageMap, User = unknown> = (
+export type Middleware<In extends MessageMap<In> = MessageMap, Out extends MessageMap<Out> = MessageMap, User = unknown> = (
   server: Mesa<In, Out, User>,
 ) => MiddlewareHandlers<In, Out, User>
 

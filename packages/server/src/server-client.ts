@@ -9,7 +9,7 @@ import {
 } from '@mesa/core'
 import type { AuthenticateHandler, Connection } from './connection.js'
 
-export interface ServerClientEvents<In extends MessageMap> {
+export interface ServerClientEvents<In extends MessageMap<In>> {
   /** A message (op 0) from this client. */
   message: [message: MessageOf<In>]
   /** The socket closed. */
@@ -19,7 +19,7 @@ export interface ServerClientEvents<In extends MessageMap> {
 }
 
 /** What a client needs from its server. */
-export interface ClientHost<Out extends MessageMap, User> {
+export interface ClientHost<Out extends MessageMap<Out>, User> {
   sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void>
   authenticatorSet(connection: Connection<User>): void
   updateUser(connection: Connection<User>, id: string, user: User): void
@@ -37,8 +37,8 @@ export interface StoredMessages {
  * @typeParam In messages clients send; Out messages the server sends; User the authenticated user object.
  */
 export class ServerClient<
-  In extends MessageMap = MessageMap,
-  Out extends MessageMap = MessageMap,
+  In extends MessageMap<In> = MessageMap,
+  Out extends MessageMap<Out> = MessageMap,
   User = unknown,
 > extends TypedEmitter<ServerClientEvents<In>> {
   /** Filled with `options.storeMessages`. */

@@ -86,7 +86,7 @@ export interface DisconnectionInfo {
 /** Message types when none are declared: any type name, data an object of unknown fields. */
 export type UntypedMessages = { [type: string]: AnyMessageData }
 
-export interface SessionEvents<In extends MessageMap = UntypedMessages, User = unknown> {
+export interface SessionEvents<In extends MessageMap<In> = UntypedMessages, User = unknown> {
   /** The socket opened. */
   connected: [info: ConnectionInfo]
   /** Same as `connected` (the spelling of Mesa 1.x's README). */
@@ -120,8 +120,8 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
  * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
  */
 export class ClientSession<
-  In extends MessageMap = UntypedMessages,
-  Out extends MessageMap = In,
+  In extends MessageMap<In> = UntypedMessages,
+  Out extends MessageMap<Out> = In,
   User = unknown,
 > extends TypedEmitter<SessionEvents<In, User>> {
   declare readonly url: string
