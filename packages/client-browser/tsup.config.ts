@@ -1,19 +1,11 @@
 import { defineConfig } from 'tsup'
+import { packageBuild } from '../../tsup.base.js'
 import { singleFileBuilds, singleFileOptions } from './single-file-builds.mjs'
 
 export default defineConfig([
-  // For bundlers: @mesa/core stays an import so an application that also uses it gets one copy.
-  {
-    entry: ['src/index.ts'],
-    format: ['esm', 'cjs'],
-    dts: { compilerOptions: { composite: false, paths: {}, baseUrl: '.' } },
-    platform: 'browser',
-    target: 'es2022',
-    sourcemap: true,
-    // Runs in parallel with the single-file builds below, which write mesa.* into the same folder.
-    clean: ['!mesa.*'],
-    shims: false,
-  },
+  // For bundlers: @mesa/core stays an import so an application that also uses it gets one copy. Runs in
+  // parallel with the single-file builds below, which write mesa.* into the same folder.
+  packageBuild({ platform: 'browser', clean: ['!mesa.*'], shims: false }),
   // Single files with @mesa/core inlined, for pages without a bundler (see single-file-builds.mjs).
   ...singleFileBuilds.map(({ file, entry, format }) => ({
     entry: { [file.replace(/\.js$/, '')]: entry },

@@ -1,12 +1,5 @@
 import { defineConfig } from 'tsup'
+import { packageBuild } from '../../tsup.base.js'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: { compilerOptions: { composite: false, paths: {}, baseUrl: '.' } },
-  platform: 'neutral',
-  target: 'es2022',
-  sourcemap: true,
-  clean: true,
-  shims: false,
-})
+// Platform-neutral: core runs in browsers as well as in Node.
+export default defineConfig(packageBuild({ platform: 'neutral', shims: false }))

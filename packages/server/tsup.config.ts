@@ -1,12 +1,4 @@
 import { defineConfig } from 'tsup'
+import { packageBuild } from '../../tsup.base.js'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: { compilerOptions: { composite: false, paths: {}, baseUrl: '.' } },
-  platform: 'node',
-  target: 'es2022',
-  sourcemap: true,
-  clean: true,
-  shims: true,
-})
+export default defineConfig(packageBuild())
