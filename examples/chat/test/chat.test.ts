@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { CHROMIUM_ARGS, CHROMIUM_PATH, Cleanup, ensureBuilt } from '../../../packages/client-browser/test/harness.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureBuilt, Scope } from '../../../packages/client-browser/test/harness.js'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
@@ -60,7 +60,7 @@ async function say(page: Page, text: string): Promise<void> {
 describe('chat example in Chromium', () => {
   let browser: Browser
   let chat: ChatServer
-  const cleanup = new Cleanup()
+  const scope = new Scope()
 
   beforeAll(async () => {
     // The page loads the client's single-file build from dist, as a user of the example does.
@@ -70,15 +70,15 @@ describe('chat example in Chromium', () => {
   afterAll(async () => {
     await browser?.close()
   })
-  afterEach(() => cleanup.run())
+  afterEach(() => scope.cleanup())
 
   async function open(name: string): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext(PAGE_SETTINGS)
-    cleanup.add(() => context.close())
+    scope.defer(() => context.close())
     const page = await context.newPage()
     const errors: string[] = []
     page.on('pageerror', (error) => errors.push(error.message))
-    cleanup.add(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
+    scope.defer(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
     await page.goto(`${chat.url}?name=${name}`)
     await page.locator('#state[data-state="online"]').waitFor()
     return { context, page }
@@ -87,10 +87,12 @@ describe('chat example in Chromium', () => {
   it('two pages chat; one goes offline, misses messages, comes back and shows them once, in order', async () => {
     // Only Date is faked, and it advances in real time: every timer and timeout of the server runs as usual.
     vi.useFakeTimers({ toFake: ['Date'], now: SCREENSHOT_CLOCK, shouldAdvanceTime: true })
-    cleanup.add(() => vi.useRealTimers())
+    scope.defer(() => {
+      vi.useRealTimers()
+    })
     // Short heartbeats: the offline page notices its silent connection quickly.
     chat = await startChatServer({ port: 0, heartbeatInterval: 400 })
-    cleanup.add(() => chat.close())
+    scope.defer(() => chat.close())
     const alice = await open('alice')
     const bob = await open('bob')
     // Both joined #general: alice sees bob arrive.
@@ -141,9 +143,9 @@ describe('chat example in Chromium', () => {
 
   it('a name the server refuses brings the sign-in form back with the reason', async () => {
     chat = await startChatServer({ port: 0 })
-    cleanup.add(() => chat.close())
+    scope.defer(() => chat.close())
     const context = await browser.newContext()
-    cleanup.add(() => context.close())
+    scope.defer(() => context.close())
     const page = await context.newPage()
     await page.goto(`${chat.url}?name=${encodeURIComponent('no spaces allowed')}`)
     await page.locator('#login-error:not(:empty)').waitFor()

@@ -1,19 +1,19 @@
 import { Client, Message } from '@mesa/client-node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Cleanup } from '../../../packages/client-browser/test/harness.js'
+import { Scope } from '../../../packages/client-browser/test/harness.js'
 import { startEchoServer } from '../src/echo.mjs'
 
 describe('echo example', () => {
-  const cleanup = new Cleanup()
-  afterEach(() => cleanup.run())
+  const scope = new Scope()
+  afterEach(() => scope.cleanup())
 
   it('sends every message back to its sender, with its type, data and sync option', async () => {
     const mesa = await startEchoServer({ port: 0 })
-    cleanup.add(() => mesa.close())
+    scope.defer(() => mesa.close())
     const client = new Client(`ws://127.0.0.1:${mesa.port}`)
-    cleanup.add(() => client.disconnect())
+    scope.defer(() => client.disconnect())
     const other = new Client(`ws://127.0.0.1:${mesa.port}`)
-    cleanup.add(() => other.disconnect())
+    scope.defer(() => other.disconnect())
     const echoed: Message[] = []
     const overheard: Message[] = []
     client.on('message', (message) => echoed.push(message))

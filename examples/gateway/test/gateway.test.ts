@@ -5,7 +5,7 @@ import { Client, Message } from '@mesa/client-node'
 import Redis from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { Cleanup, ensureBuilt, until } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, Scope, until } from '../../../packages/client-browser/test/harness.js'
 
 const main = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
 
@@ -25,7 +25,7 @@ interface Gateway {
 }
 
 /** Runs the gateway as `pnpm start` does (`node examples/gateway/src/main.mjs`), with only `env` set. */
-function runGateway(env: Record<string, string>, cleanup: Cleanup): Gateway {
+function runGateway(env: Record<string, string>, scope: Scope): Gateway {
   const child = spawn(process.execPath, [main], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,7 +42,7 @@ function runGateway(env: Record<string, string>, cleanup: Cleanup): Gateway {
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk))
   // 'close', not 'exit': stdout is drained by then, so every log line has been read.
   const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
-  cleanup.add(async () => {
+  scope.defer(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
       await exit
@@ -63,8 +63,8 @@ function closed(ws: WebSocket): Promise<number> {
 }
 
 describe('gateway example', () => {
-  const cleanup = new Cleanup()
-  afterEach(() => cleanup.run())
+  const scope = new Scope()
+  afterEach(() => scope.cleanup())
 
   beforeAll(() => {
     // The gateway runs as a child process on the built packages, and serves the client's single-file build.
@@ -88,7 +88,7 @@ describe('gateway example', () => {
         AUTH_TIMEOUT: '300',
         LOG_LEVEL: 'debug',
       },
-      cleanup,
+      scope,
     )
     const listening = await until('the gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
     expect(listening).toMatchObject({ level: 'info', host: '127.0.0.1', path: '/realtime', namespace: 'gateway-test', adapter: 'memory', chat: true })
@@ -111,7 +111,7 @@ describe('gateway example', () => {
 
     // Mesa answers on MESA_PATH with the configured intervals, and negotiates protocol 2.
     const ws = new WebSocket(`ws://127.0.0.1:${port}/realtime`, ['mesa.v2'])
-    cleanup.add(() => ws.terminate())
+    scope.defer(() => ws.terminate())
     const hello = await nextFrame(ws)
     expect(ws.protocol).toBe('mesa.v2')
     expect(hello).toMatchObject({ op: 10, d: { c_heartbeat_interval: 5000, c_reconnect_interval: 250 } })
@@ -120,7 +120,7 @@ describe('gateway example', () => {
 
     // AUTH_TIMEOUT applies: a socket that never authenticates is closed with 4002.
     const idle = new WebSocket(`ws://127.0.0.1:${port}/realtime`)
-    cleanup.add(() => idle.terminate())
+    scope.defer(() => idle.terminate())
     expect(await closed(idle)).toBe(4002)
 
     const goingAway = closed(ws)
@@ -138,7 +138,7 @@ describe('gateway example', () => {
   it('with REDIS_URL, two gateways share rooms and replicate: a message said on one reaches a member on the other', async () => {
     const namespace = `gateway-test-${randomUUID().slice(0, 8)}`
     const redis = new Redis('redis://127.0.0.1:6379')
-    cleanup.add(async () => {
+    scope.defer(async () => {
       // Everything both gateways stored: the adapter's keys and the chat's rooms.
       for (const pattern of [`mesa:${namespace}:*`, `mesa:{${namespace}}*`, `mesa-chat:${namespace}:*`]) {
         const keys = await redis.keys(pattern)
@@ -148,8 +148,8 @@ describe('gateway example', () => {
     })
     const env = { PORT: '0', HOST: '127.0.0.1', NAMESPACE: namespace, REDIS_URL: 'redis://127.0.0.1:6379' }
     const ports: number[] = []
-    for (const gateway of [runGateway(env, cleanup), runGateway(env, cleanup)]) {
-      cleanup.add(async () => {
+    for (const gateway of [runGateway(env, scope), runGateway(env, scope)]) {
+      scope.defer(async () => {
         gateway.child.kill('SIGTERM')
         expect(await gateway.exit).toBe(0)
       })
@@ -160,7 +160,7 @@ describe('gateway example', () => {
 
     const join = async (port: number, name: string) => {
       const client = new Client(`ws://127.0.0.1:${port}/ws`)
-      cleanup.add(() => client.disconnect())
+      scope.defer(() => client.disconnect())
       const said: unknown[] = []
       client.on('message', (message) => {
         if (message.type === 'NEW_MESSAGE') said.push(message.data)
@@ -187,7 +187,7 @@ describe('gateway example', () => {
   })
 
   it('refuses to start with invalid variables, naming each in one JSON log line', async () => {
-    const gateway = runGateway({ PORT: 'http', HEARTBEAT_ENABLED: 'sometimes' }, cleanup)
+    const gateway = runGateway({ PORT: 'http', HEARTBEAT_ENABLED: 'sometimes' }, scope)
     expect(await gateway.exit).toBe(1)
     expect(gateway.logs).toHaveLength(1)
     const [line] = gateway.logs

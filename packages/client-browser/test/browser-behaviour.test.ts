@@ -2,13 +2,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   bundleClient,
-  Cleanup,
   launchChromium,
   MODULE_PAGE,
   openPage,
   pageLog,
-  type StaticServer,
+  Scope,
   serveFiles,
+  type StaticServer,
   waitForLog,
 } from './harness.js'
 import { startScriptedServer } from './scripted-server.js'
@@ -18,7 +18,7 @@ import { startScriptedServer } from './scripted-server.js'
 describe('browser client behaviour (Chromium)', () => {
   let browser: Browser
   let site: StaticServer
-  const cleanup = new Cleanup()
+  const scope = new Scope()
 
   beforeAll(async () => {
     const [bundle, launched] = await Promise.all([bundleClient('esm'), launchChromium()])
@@ -32,11 +32,11 @@ describe('browser client behaviour (Chromium)', () => {
     await site?.close()
     await browser?.close()
   })
-  afterEach(() => cleanup.run())
+  afterEach(() => scope.cleanup())
 
   async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext()
-    cleanup.add(() => context.close())
+    scope.defer(() => context.close())
     const page = await context.newPage()
     await openPage(page, `${site.origin}/`)
     return { context, page }
@@ -47,7 +47,7 @@ describe('browser client behaviour (Chromium)', () => {
       socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: 60_000, rules: [] }, x: { protocol: 2 } }))
       socket.send(JSON.stringify({ op: 1, d: {} }))
     })
-    cleanup.add(() => server.close())
+    scope.defer(() => server.close())
     const { page } = await newPage()
     await page.evaluate((url) => (window as unknown as { start: (url: string) => void }).start(url), server.url)
     await waitForLog(page, "log.states.includes('open')")
@@ -60,7 +60,7 @@ describe('browser client behaviour (Chromium)', () => {
     const server = await startScriptedServer((socket, index) => {
       socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: index === 0 ? 300 : 60_000, c_reconnect_interval: 50, rules: [] } }))
     })
-    cleanup.add(() => server.close())
+    scope.defer(() => server.close())
     const { page } = await newPage()
     await page.evaluate(
       (url) => (window as unknown as { start: (url: string, o: object) => void }).start(url, { heartbeatGrace: 300 }),
@@ -77,7 +77,7 @@ describe('browser client behaviour (Chromium)', () => {
     const server = await startScriptedServer((socket) => {
       socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
     })
-    cleanup.add(() => server.close())
+    scope.defer(() => server.close())
     const { context, page } = await newPage()
     // An hour-long reconnect delay: only the `online` event can bring the client back within the test.
     await page.evaluate(
@@ -103,7 +103,7 @@ describe('browser client behaviour (Chromium)', () => {
     const server = await startScriptedServer((socket) => {
       socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
     })
-    cleanup.add(() => server.close())
+    scope.defer(() => server.close())
     const { context, page } = await newPage()
     // Mirrors the DOM's bookkeeping: one entry per distinct listener, whatever the number of add calls.
     await page.evaluate((url) => {

@@ -6,16 +6,16 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   bundleClient,
-  Cleanup,
   GLOBAL_PAGE,
+  launchChromium,
   LEGACY_PAGE,
   legacyClientSource,
-  launchChromium,
   MODULE_PAGE,
   openPage,
   pageLog,
-  type StaticServer,
+  Scope,
   serveFiles,
+  type StaticServer,
   until,
   waitForLog,
 } from './harness.js'
@@ -97,7 +97,7 @@ type PageWindow = {
 describe('@mesa/client-browser in Chromium against @mesa/server', () => {
   let browser: Browser
   let site: StaticServer
-  const cleanup = new Cleanup()
+  const scope = new Scope()
 
   beforeAll(async () => {
     const [esm, iife, legacy, launched] = await Promise.all([
@@ -120,11 +120,11 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     await site?.close()
     await browser?.close()
   })
-  afterEach(() => cleanup.run())
+  afterEach(() => scope.cleanup())
 
   async function newPage(path = '/'): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext()
-    cleanup.add(() => context.close())
+    scope.defer(() => context.close())
     const page = await context.newPage()
     await openPage(page, `${site.origin}${path}`)
     return { context, page }
@@ -132,7 +132,7 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
 
   async function server(options?: Parameters<typeof startServer>[0]): Promise<Running> {
     const running = await startServer(options)
-    cleanup.add(() => running.close())
+    scope.defer(() => running.close())
     return running
   }
 

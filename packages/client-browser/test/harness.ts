@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createServer, type Server } from 'node:http'
@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { newestMtime } from '../../../test/integration/harness/dist.js'
 import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
+
+export { Scope } from '../../../test/integration/harness/scope.js'
 
 /** Debian's chromium, driven by playwright-core: nothing downloads a browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium'
@@ -35,15 +38,6 @@ export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
     logLevel: 'silent',
   })
   return result.outputFiles[0]!.text
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs)
-  }
-  return newest
 }
 
 /**
@@ -154,27 +148,6 @@ export async function waitForLog(page: Page, predicate: string, timeout = 15_000
 export async function openPage(page: Page, url: string): Promise<void> {
   await page.goto(url)
   await page.waitForFunction(() => (window as unknown as { mesaReady?: boolean }).mesaReady === true)
-}
-
-/** Runs teardown steps in reverse order of registration, all of them even when some fail. */
-export class Cleanup {
-  private readonly steps: (() => unknown)[] = []
-
-  add(step: () => unknown): void {
-    this.steps.push(step)
-  }
-
-  async run(): Promise<void> {
-    const errors: unknown[] = []
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step()
-      } catch (error) {
-        errors.push(error)
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed')
-  }
 }
 
 /** Resolves when `check` returns a value other than undefined; rejects with `what` after `timeoutMs`. */

@@ -1,16 +1,10 @@
-import type { EventMap, TypedEmitter } from '@mesa/core'
+import type { EventMap, Frame, TypedEmitter } from '@mesa/core'
 import { afterEach } from 'vitest'
 import WebSocket from 'ws'
 import { Mesa, type MesaOptions } from '../src/index.js'
 
-export interface WireFrame {
-  op: number
-  d: Record<string, unknown>
-  t?: string
-  s?: number
-  o?: { sync?: boolean }
-  x?: Record<string, unknown>
-}
+/** A frame as the tests see it (parsed JSON): the wire shape of core's `Frame`. */
+export type WireFrame = Frame
 
 const DEFAULT_TIMEOUT = 5000
 

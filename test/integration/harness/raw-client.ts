@@ -1,25 +1,12 @@
+import type { Frame, ResumePositions, StreamPosition } from '@mesa/core'
 import WebSocket from 'ws'
 import { withTimeout } from './wait.js'
 
-/** A frame as the tests see it (parsed JSON). */
-export interface WireFrame {
-  op: number
-  d: Record<string, unknown>
-  t?: string
-  s?: number
-  o?: { sync?: boolean }
-  x?: Record<string, unknown>
-}
+/** A frame as the tests see it (parsed JSON): the wire shape of core's `Frame`. */
+export type WireFrame = Frame
 
-export interface Position {
-  epoch: string
-  seq: number
-}
-
-export interface Positions {
-  user?: Position
-  global?: Position
-}
+export type Position = StreamPosition
+export type Positions = ResumePositions
 
 export interface RawClientOptions {
   /** Offer the `mesa.v2` subprotocol (resume, live sequence numbers). Default false: a 1.x client. */
