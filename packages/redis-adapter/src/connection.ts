@@ -25,6 +25,9 @@ const FAIL_FAST: RedisOptions = {
   retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
 }
 
+/** How often a Cluster subscriber re-reads the slot map (unless `clusterOptions.slotsRefreshInterval` is set). */
+export const SUBSCRIBER_SLOTS_REFRESH_MS = 1000
+
 function isClusterOptions(input: RedisConnectionInput): input is ClusterConnectionOptions {
   return typeof input === 'object' && input !== null && 'cluster' in input && Array.isArray(input.cluster)
 }
@@ -84,12 +87,23 @@ export class RedisConnections {
 
   /**
    * A new connection with the command connection's settings. Cluster duplicates for pub/sub use sharded
-   * subscribers, so each channel is served by the shard that owns its slot.
+   * subscribers, so each channel is served by the shard that owns its slot, and re-read the slot map
+   * periodically: when a slot moves, Redis drops the subscriptions to its channels with an unsolicited
+   * SUNSUBSCRIBE that ioredis does not act on, and only a refresh that sees the new map subscribes again on
+   * the new owner (a subscriber, which sends no keyed commands, never gets a MOVED that would trigger one).
    */
   duplicate(purpose: 'subscriber' | 'blocking'): RedisClient {
     const client =
       this.command instanceof Cluster
-        ? this.command.duplicate(undefined, purpose === 'subscriber' ? { shardedSubscribers: true } : {})
+        ? this.command.duplicate(
+            undefined,
+            purpose === 'subscriber'
+              ? {
+                  shardedSubscribers: true,
+                  slotsRefreshInterval: this.command.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS,
+                }
+              : {},
+          )
         : this.command.duplicate(purpose === 'blocking' ? { maxRetriesPerRequest: null } : {})
     this.duplicates.add(client)
     return client
