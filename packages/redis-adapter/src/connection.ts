@@ -25,6 +25,13 @@ const FAIL_FAST: RedisOptions = {
   retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
 }
 
+/**
+ * Through Sentinel, leave a master as soon as Sentinel announces its replacement (`+switch-master`). A master
+ * that `SENTINEL FAILOVER` replaced stays up and keeps accepting writes until Sentinel reconfigures it as a
+ * replica, seconds later, and those writes are then lost; without this, ioredis stays on it until then.
+ */
+const SENTINEL: RedisOptions = { failoverDetector: true }
+
 /** How often a Cluster subscriber re-reads the slot map (unless `clusterOptions.slotsRefreshInterval` is set). */
 export const SUBSCRIBER_SLOTS_REFRESH_MS = 1000
 
@@ -55,7 +62,7 @@ export class RedisConnections {
       })
       this.ownsCommand = true
     } else {
-      this.command = new Redis({ ...FAIL_FAST, ...input })
+      this.command = new Redis({ ...FAIL_FAST, ...(input.sentinels ? SENTINEL : {}), ...input })
       this.ownsCommand = true
     }
     this.isCluster = this.command instanceof Cluster
