@@ -292,7 +292,9 @@ export class Mesa<
    * Sends a message: no `recipients` = every socket, `['*']` = every authenticated user, else those user ids
    * (each on every socket they have, on every server sharing the adapter); `excluding` user ids do not get it.
    * With `sync.enabled` a synced message is stored first: the promise resolves once it is stored and
-   * published, and rejects with `StoreError` (store) or `AdapterError` (publish) otherwise.
+   * published, and rejects with `StoreError` (store: nobody got it) or `AdapterError` (publish) otherwise. After
+   * an `AdapterError` a synced message is stored and reaches other servers' recipients through redelivery:
+   * sending it again would deliver it twice.
    * `new Message(5, {}, 'DISCONNECT_CLIENT')` closes the recipients' sockets everywhere instead.
    */
   send(message: Sendable<Out>, recipients?: readonly string[], excluding?: readonly string[]): Promise<void> {
