@@ -1,8 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Message } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
-import { Mesa } from '@mesa/server'
 import { build } from 'esbuild'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Child } from '../../../test/integration/harness/child.js'
@@ -11,6 +9,7 @@ import { RawClient } from '../../../test/integration/harness/raw-client.js'
 import { Scope } from '../../../test/integration/harness/scope.js'
 import { waitFor } from '../../../test/integration/harness/wait.js'
 import { Portal } from '../src/index.js'
+import { membershipServer } from './membership-server.js'
 
 const scope = new Scope()
 const namespaces = new LocalNamespaces('portal-membership')
@@ -26,27 +25,8 @@ function redisAdapter(ns: string, memberTtlMs?: number): RedisAdapter {
   return adapter
 }
 
-/** A real server on its own Redis adapter whose middleware records the membership hooks and broadcasts joins. */
-async function server(ns: string, memberTtlMs?: number): Promise<{ hooks: string[]; url: string }> {
-  const adapter = redisAdapter(ns, memberTtlMs)
-  const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
-  mesa.on('connection', (client) => {
-    client.authenticate((data, done) => done(null, { id: String(data.id), user: {} }))
-  })
-  const hooks: string[] = []
-  mesa.use((server) => ({
-    onPortalJoin(id) {
-      hooks.push(`join ${id}`)
-      return server.send(new Message(0, { id }, 'PORTAL_JOINED'))
-    },
-    onPortalLeave(id) {
-      hooks.push(`leave ${id}`)
-    },
-  }))
-  scope.defer(() => mesa.close())
-  await mesa.listening()
-  return { hooks, url: `ws://127.0.0.1:${mesa.port}` }
-}
+/** A real server on its own Redis adapter, recording the membership hooks (see `membershipServer`). */
+const server = (ns: string, memberTtlMs?: number) => membershipServer(scope, redisAdapter(ns, memberTtlMs))
 
 const packageDir = fileURLToPath(new URL('../', import.meta.url))
 const source = (name: string) => fileURLToPath(new URL(`../../${name}/src/index.ts`, import.meta.url))

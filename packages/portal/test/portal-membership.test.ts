@@ -5,6 +5,7 @@ import { RawClient } from '../../../test/integration/harness/raw-client.js'
 import { Scope } from '../../../test/integration/harness/scope.js'
 import { waitFor } from '../../../test/integration/harness/wait.js'
 import { Portal } from '../src/index.js'
+import { membershipServer } from './membership-server.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
@@ -15,30 +16,7 @@ function memoryAdapter(): MemoryAdapter {
   return adapter
 }
 
-/**
- * A real server with portal events on, whose middleware records the membership hooks and tells every
- * connected socket about them, so the hooks' effect travels over the wire.
- */
-async function server(adapter: MemoryAdapter): Promise<{ mesa: Mesa; hooks: string[]; url: string }> {
-  const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
-  mesa.on('connection', (client) => {
-    client.authenticate((data, done) => done(null, { id: String(data.id), user: {} }))
-  })
-  const hooks: string[] = []
-  mesa.use((server) => ({
-    onPortalJoin(id) {
-      hooks.push(`join ${id}`)
-      return server.send(new Message(0, { id }, 'PORTAL_JOINED'))
-    },
-    onPortalLeave(id) {
-      hooks.push(`leave ${id}`)
-      return server.send(new Message(0, { id }, 'PORTAL_LEFT'))
-    },
-  }))
-  scope.defer(() => mesa.close())
-  await mesa.listening()
-  return { mesa, hooks, url: `ws://127.0.0.1:${mesa.port}` }
-}
+const server = (adapter: MemoryAdapter) => membershipServer(scope, adapter)
 
 function portal(adapter: MemoryAdapter, id?: string): Portal {
   const created = new Portal(adapter, id === undefined ? {} : { id })

@@ -1,69 +1,24 @@
-import { AdapterError, GLOBAL_STREAM, StoreError, userStream } from '@mesa/core'
-import { Client, Message } from '@mesa/client-node'
-import { Mesa } from '@mesa/server'
+import { AdapterError, StoreError } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
 import { RedisSentinelGroup } from '../../../test/integration/harness/redis-sentinel-group.js'
 import { Scope } from '../../../test/integration/harness/scope.js'
 import { delay, waitFor } from '../../../test/integration/harness/wait.js'
+import {
+  expectDelivered,
+  expectEachSendStoredOnce,
+  type Sent,
+  storedByTarget,
+  type Target,
+  twoServers,
+} from './support/two-servers.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
 
-type Payload = { n: number }
-/** `alice` is on server a, `bob` on server b; `*` is a broadcast to every authenticated user. */
-type Target = 'alice' | 'bob' | '*'
-
-interface Node {
-  adapter: RedisAdapter
-  mesa: Mesa
-  url: string
-  errors: Error[]
-  readies: number[]
-}
-
-interface Sent {
-  n: number
-  target: Target
-  outcome: 'pending' | 'sent' | Error
-}
-
-/** A Mesa server with sync on a RedisAdapter that finds the master through the group's sentinels. */
-async function node(group: RedisSentinelGroup, namespace: string): Promise<Node> {
-  const adapter = scope.add(new RedisAdapter(group.connection, { namespace }), (a) => a.close())
-  const errors: Error[] = []
-  const readies: number[] = []
-  adapter.on('error', (error) => errors.push(error))
-  adapter.on('ready', () => readies.push(errors.length))
-  const mesa = scope.add(new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: true } }), (m) => m.close())
-  mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
-  await mesa.listening()
-  return { adapter, mesa, url: `ws://127.0.0.1:${mesa.port}`, errors, readies }
-}
-
-/** An authenticated client-node client recording the `n` of every message it gets and every disconnect. */
-async function user(url: string, id: string): Promise<{ got: number[]; drops: number[] }> {
-  const client = scope.add(new Client(url), (c) => c.disconnect())
-  const got: number[] = []
-  const drops: number[] = []
-  client.on('message', (message) => got.push((message.data as Payload).n))
-  client.on('disconnected', (code: number) => drops.push(code))
-  await client.authenticate({ id })
-  return { got, drops }
-}
-
-/** The `n` of each entry of `stream`, in sequence order, as the (new) master holds them. */
-async function stored(adapter: RedisAdapter, stream: string): Promise<number[]> {
-  const { epoch } = await adapter.store.head(stream)
-  const read = await adapter.store.readAfter(stream, { epoch, seq: 0 })
-  if (read.status !== 'ok') throw new Error(`${stream}: ${read.status}`)
-  return read.entries.map((entry) => (JSON.parse(entry.frame) as { d: Payload }).d.n)
-}
-
 /**
- * A master, a replica and three sentinels; servers a and b on adapters through the sentinels; alice on a, bob
- * on b; `round()` sends from a to bob and from b to alice (each reaching its user only through replication)
- * and a broadcast from each, recording every outcome in `sends`.
+ * A master, a replica and three sentinels; servers a and b on adapters through the sentinels, alice on a and
+ * bob on b (`twoServers`, whose rounds record every outcome in `sends`); and the checks both failovers end with.
  */
 async function setup() {
   const group = scope.add(await RedisSentinelGroup.start({ downAfterMs: 1000, failoverTimeoutMs: 3000 }), (g) =>
@@ -73,27 +28,8 @@ async function setup() {
   const onUnhandled = (reason: unknown) => unhandled.push(reason)
   process.on('unhandledRejection', onUnhandled)
   scope.defer(() => void process.off('unhandledRejection', onUnhandled))
-  const a = await node(group, 'failover')
-  const b = await node(group, 'failover')
-  const alice = await user(a.url, 'alice')
-  const bob = await user(b.url, 'bob')
-
-  const sends: Sent[] = []
-  const send = async (from: Node, target: Target): Promise<Sent> => {
-    const record: Sent = { n: sends.length, target, outcome: 'pending' }
-    sends.push(record)
-    const message = new Message(0, { n: record.n }, target === '*' ? 'EVERYONE' : 'TO_USER')
-    try {
-      await from.mesa.send(message, [target])
-      record.outcome = 'sent'
-    } catch (error) {
-      record.outcome = error as Error
-    }
-    return record
-  }
-  const round = () => Promise.all([send(a, 'bob'), send(b, 'alice'), send(a, '*'), send(b, '*')])
-  for (let i = 0; i < 5; i++) await round()
-  await waitFor('the first rounds', () => alice.got.length === 15 && bob.got.length === 15)
+  const servers = await twoServers(scope, () => new RedisAdapter(group.connection, { namespace: 'failover' }))
+  const { a, b, alice, bob, sends, round } = servers
 
   /** Both adapters are on the promoted replica, having reported the switch as AdapterError events, then ready. */
   const checkOnPromotedReplica = async () => {
@@ -120,45 +56,23 @@ async function setup() {
 
   /** What the promoted replica holds per target; each client got exactly that, once each and in order. */
   const checkDelivered = async (): Promise<Record<Target, number[]>> => {
-    const streams: Record<Target, number[]> = {
-      alice: await stored(a.adapter, userStream('alice')),
-      bob: await stored(a.adapter, userStream('bob')),
-      '*': await stored(a.adapter, GLOBAL_STREAM),
-    }
-    for (const [client, own] of [
-      [alice, streams.alice],
-      [bob, streams.bob],
-    ] as const) {
-      const only = (stream: number[]) => client.got.filter((n) => stream.includes(n))
-      expect(only(own)).toEqual(own)
-      expect(only(streams['*'])).toEqual(streams['*'])
-      expect(client.got).toHaveLength(own.length + streams['*'].length)
-      // The websockets never dropped: a Redis failover is invisible to clients.
-      expect(client.drops).toEqual([])
-    }
+    const streams = await storedByTarget(a.adapter)
+    // The websockets never dropped: a Redis failover is invisible to clients.
+    expectDelivered(servers, streams)
     expect(unhandled).toEqual([])
     return streams
   }
 
-  return { group, a, b, sends, round, checkOnPromotedReplica, checkLastRound, checkDelivered }
+  const { keepSending } = servers
+  return { group, a, b, sends, keepSending, checkOnPromotedReplica, checkLastRound, checkDelivered }
 }
 
 describe('RedisAdapter through a Sentinel failover', () => {
   it('kill -9 of the master: reconnects to the promoted replica, replication resumes, every send either resolves or rejects with a typed error, and clients get exactly what was stored', async () => {
-    const { group, a, b, sends, round, checkOnPromotedReplica, checkLastRound, checkDelivered } = await setup()
+    const { group, a, b, sends, keepSending, checkOnPromotedReplica, checkLastRound, checkDelivered } = await setup()
 
     // Sends keep going, one round at a time, through the whole failover.
-    let flowing = true
-    const traffic = (async () => {
-      while (flowing) {
-        await round()
-        await delay(20)
-      }
-    })()
-    scope.defer(async () => {
-      flowing = false
-      await traffic
-    })
+    const stopSending = keepSending(20)
     await delay(100)
     // The master stalls before it dies, so that sends are certainly in flight (written, unanswered) when it
     // does; its replica has everything acknowledged so far (replication being asynchronous, writes it had not
@@ -177,8 +91,7 @@ describe('RedisAdapter through a Sentinel failover', () => {
     )
     await waitFor('both adapters to be ready again', () => a.readies.length > 0 && b.readies.length > 0, 10_000)
     await waitFor('sends to succeed again', () => sends.slice(-8).every((s) => s.outcome === 'sent'), 10_000)
-    flowing = false
-    await traffic
+    await stopSending()
 
     await checkOnPromotedReplica()
     await checkLastRound()
@@ -217,9 +130,6 @@ describe('RedisAdapter through a Sentinel failover', () => {
     await checkLastRound()
     const streams = await checkDelivered()
     expect(sends.filter((s) => s.outcome !== 'sent')).toEqual([])
-    for (const target of ['alice', 'bob', '*'] as const) {
-      const sorted = [...streams[target]].sort((x, y) => x - y)
-      expect(sorted).toEqual(sends.filter((s) => s.target === target).map((s) => s.n))
-    }
+    expectEachSendStoredOnce(streams, sends)
   }, 30_000)
 })

@@ -1,18 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort } from './free-port.js'
+import { MASTER_NAME, RedisSentinel } from './redis-sentinel.js'
 import { RedisServer } from './redis-server.js'
-import { waitFor, withTimeout } from './wait.js'
-
-const MASTER_NAME = 'mymaster'
-const live = new Set<ChildProcess>()
-// A test worker that dies must not leave sentinels behind.
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
+import { waitFor } from './wait.js'
 
 export interface RedisSentinelGroupOptions {
   /** Sentinels watching the master (quorum: a majority of them). Default 3. */
@@ -47,48 +37,6 @@ function records(reply: unknown): Record<string, string>[] {
   })
 }
 
-/** One `redis-server --sentinel` with a configuration file of its own (Sentinel rewrites it). */
-class SentinelProcess {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-  ) {}
-
-  static async start(masterPort: number, quorum: number, options: Required<RedisSentinelGroupOptions>) {
-    const port = await freePort()
-    const dir = mkdtempSync(join(tmpdir(), 'mesa-redis-sentinel-'))
-    const config = join(dir, 'sentinel.conf')
-    writeFileSync(
-      config,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        `dir ${dir}`,
-        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} ${quorum}`,
-        `sentinel down-after-milliseconds ${MASTER_NAME} ${options.downAfterMs}`,
-        `sentinel failover-timeout ${MASTER_NAME} ${options.failoverTimeoutMs}`,
-        '',
-      ].join('\n'),
-    )
-    const child = spawn('redis-server', [config, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    live.add(child)
-    child.once('exit', () => live.delete(child))
-    child.stdout?.resume()
-    child.stderr?.resume()
-    return new SentinelProcess(port, child, dir)
-  }
-
-  async destroy(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
-      this.child.kill('SIGKILL')
-      await withTimeout('a sentinel to exit', exited, 5000)
-    }
-    rmSync(this.dir, { recursive: true, force: true })
-  }
-}
-
 /**
  * A master, one replica and a group of Sentinels (quorum: their majority) watching them as `mymaster`, all on
  * free ports without persistence. `start()` returns once every sentinel knows the replica and the other
@@ -98,7 +46,7 @@ export class RedisSentinelGroup {
   private constructor(
     readonly master: RedisServer,
     readonly replica: RedisServer,
-    private readonly sentinels: SentinelProcess[],
+    private readonly sentinels: RedisSentinel[],
   ) {}
 
   static async start(options: RedisSentinelGroupOptions = {}): Promise<RedisSentinelGroup> {
@@ -112,7 +60,7 @@ export class RedisSentinelGroup {
       persistent: false,
       args: ['--replicaof', '127.0.0.1', String(master.port)],
     })
-    const sentinels: SentinelProcess[] = []
+    const sentinels: RedisSentinel[] = []
     const group = new RedisSentinelGroup(master, replica, sentinels)
     try {
       await master.start()
@@ -125,7 +73,13 @@ export class RedisSentinelGroup {
       )
       const quorum = Math.floor(settings.sentinels / 2) + 1
       for (let i = 0; i < settings.sentinels; i++) {
-        sentinels.push(await SentinelProcess.start(master.port, quorum, settings))
+        sentinels.push(
+          await RedisSentinel.spawn(master.port, {
+            quorum,
+            downAfterMs: settings.downAfterMs,
+            failoverTimeoutMs: settings.failoverTimeoutMs,
+          }),
+        )
       }
       // Sentinels find each other through hello messages on the master, published every 2 s.
       await waitFor('every sentinel to know the replica and the other sentinels', () => group.settled(), 15_000, 100)

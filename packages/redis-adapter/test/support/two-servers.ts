@@ -1,0 +1,156 @@
+import { GLOBAL_STREAM, userStream } from '@mesa/core'
+import { Client, Message } from '@mesa/client-node'
+import { Mesa } from '@mesa/server'
+import { expect } from 'vitest'
+import type { RedisAdapter } from '../../src/index.js'
+import type { Scope } from '../../../../test/integration/harness/scope.js'
+import { delay, waitFor } from '../../../../test/integration/harness/wait.js'
+
+export type Payload = { n: number }
+/** `alice` is on server a, `bob` on server b; `*` is a broadcast to every authenticated user. */
+export type Target = 'alice' | 'bob' | '*'
+
+export interface Node {
+  adapter: RedisAdapter
+  mesa: Mesa
+  url: string
+  errors: Error[]
+  /** `errors.length` at each `ready` the adapter emitted. */
+  readies: number[]
+}
+
+export interface User {
+  got: number[]
+  drops: number[]
+}
+
+export interface Sent {
+  n: number
+  target: Target
+  outcome: 'pending' | 'sent' | Error
+}
+
+export interface TwoServers {
+  a: Node
+  b: Node
+  alice: User
+  bob: User
+  /** Every send so far, in the order it started; `n` is its index. */
+  sends: Sent[]
+  /** a sends to bob, b to alice (each reaches its user only through replication), and both broadcast. */
+  round: () => Promise<Sent[]>
+  /** Sends round after round, `pauseMs` apart, until the returned `stop()` (or the scope's cleanup) ends it. */
+  keepSending: (pauseMs: number) => () => Promise<void>
+}
+
+/** A Mesa server with sync on `adapter`, recording the adapter's errors and readies. */
+async function node(scope: Scope, redis: RedisAdapter): Promise<Node> {
+  const adapter = scope.add(redis, (a) => a.close())
+  const errors: Error[] = []
+  const readies: number[] = []
+  adapter.on('error', (error) => errors.push(error))
+  adapter.on('ready', () => readies.push(errors.length))
+  const mesa = scope.add(new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: true } }), (m) => m.close())
+  mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
+  await mesa.listening()
+  return { adapter, mesa, url: `ws://127.0.0.1:${mesa.port}`, errors, readies }
+}
+
+/** An authenticated client-node client recording the `n` of every message it gets and every disconnect. */
+async function user(scope: Scope, url: string, id: string): Promise<User> {
+  const client = scope.add(new Client(url), (c) => c.disconnect())
+  const got: number[] = []
+  const drops: number[] = []
+  client.on('message', (message) => got.push((message.data as Payload).n))
+  client.on('disconnected', (code: number) => drops.push(code))
+  await client.authenticate({ id })
+  return { got, drops }
+}
+
+/**
+ * Servers a and b, each on an adapter from `adapter()`; alice on a, bob on b; five rounds sent and received,
+ * so replication works before the test disturbs Redis.
+ */
+export async function twoServers(scope: Scope, adapter: () => RedisAdapter): Promise<TwoServers> {
+  const a = await node(scope, adapter())
+  const b = await node(scope, adapter())
+  const alice = await user(scope, a.url, 'alice')
+  const bob = await user(scope, b.url, 'bob')
+
+  const sends: Sent[] = []
+  const send = async (from: Node, target: Target): Promise<Sent> => {
+    const record: Sent = { n: sends.length, target, outcome: 'pending' }
+    sends.push(record)
+    const message = new Message(0, { n: record.n }, target === '*' ? 'EVERYONE' : 'TO_USER')
+    try {
+      await from.mesa.send(message, [target])
+      record.outcome = 'sent'
+    } catch (error) {
+      record.outcome = error as Error
+    }
+    return record
+  }
+  const round = () => Promise.all([send(a, 'bob'), send(b, 'alice'), send(a, '*'), send(b, '*')])
+  for (let i = 0; i < 5; i++) await round()
+  await waitFor('the first rounds', () => alice.got.length === 15 && bob.got.length === 15)
+  const keepSending = (pauseMs: number) => {
+    let flowing = true
+    const traffic = (async () => {
+      while (flowing) {
+        await round()
+        await delay(pauseMs)
+      }
+    })()
+    const stop = async () => {
+      flowing = false
+      await traffic
+    }
+    scope.defer(stop)
+    return stop
+  }
+  return { a, b, alice, bob, sends, round, keepSending }
+}
+
+/** The `n` of each entry of `stream`, in sequence order, as the store `adapter` is on holds them. */
+async function stored(adapter: RedisAdapter, stream: string): Promise<number[]> {
+  const { epoch } = await adapter.store.head(stream)
+  const read = await adapter.store.readAfter(stream, { epoch, seq: 0 })
+  if (read.status !== 'ok') throw new Error(`${stream}: ${read.status}`)
+  return read.entries.map((entry) => (JSON.parse(entry.frame) as { d: Payload }).d.n)
+}
+
+/** What each target's stream holds, read through `adapter`. */
+export async function storedByTarget(adapter: RedisAdapter): Promise<Record<Target, number[]>> {
+  return {
+    alice: await stored(adapter, userStream('alice')),
+    bob: await stored(adapter, userStream('bob')),
+    '*': await stored(adapter, GLOBAL_STREAM),
+  }
+}
+
+/**
+ * Each stream holds every send to its target once. Both servers broadcast at once: the global stream's order
+ * is the order their appends ran in, so the streams are compared sorted.
+ */
+export function expectEachSendStoredOnce(streams: Record<Target, number[]>, sends: Sent[]): void {
+  for (const target of ['alice', 'bob', '*'] as const) {
+    const sorted = [...streams[target]].sort((x, y) => x - y)
+    expect(sorted).toEqual(sends.filter((s) => s.target === target).map((s) => s.n))
+  }
+}
+
+/**
+ * Each client got exactly what its streams hold, once each and in order, and its websocket never dropped.
+ */
+export function expectDelivered({ alice, bob }: TwoServers, streams: Record<Target, number[]>): void {
+  for (const [client, own] of [
+    [alice, streams.alice],
+    [bob, streams.bob],
+  ] as const) {
+    const only = (stream: number[]) => client.got.filter((n) => stream.includes(n))
+    expect(only(own)).toEqual(own)
+    expect(only(streams['*'])).toEqual(streams['*'])
+    expect(client.got).toHaveLength(own.length + streams['*'].length)
+    expect(client.drops).toEqual([])
+  }
+}
