@@ -25,16 +25,25 @@ local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local NO_REPLID = string.rep('0', 40)
 local function ensureHead(e, h, candidate)
-  local head = redis.call('HMGET', h, 'epoch', 'seq')
-  if not head[1] then
-    -- A missing head means this history is lost (first use, restart without persistence, eviction): entries
-    -- still present belong to the old epoch and would collide with the restarted sequence.
-    redis.call('DEL', e)
-    redis.call('HSET', h, 'epoch', candidate, 'seq', 0)
-    return candidate, 0
+  local head = redis.call('HMGET', h, 'epoch', 'seq', 'master')
+  local info = redis.call('INFO', 'replication')
+  local master = string.match(info, 'master_replid:(%x+)')
+  -- Set when this node was promoted from replica (Sentinel or Cluster failover) since it started.
+  local promoted = string.match(info, 'master_replid2:(%x+)') ~= NO_REPLID
+  if head[1] and (head[3] == master or not promoted) then
+    -- Same master, or one restarted from its own persistence: the history is this node's.
+    if head[3] ~= master then redis.call('HSET', h, 'master', master) end
+    return head[1], tonumber(head[2] or '0')
   end
-  return head[1], tonumber(head[2] or '0')
+  -- No head: this history is lost (first use, restart without persistence, eviction). Or a head written under
+  -- the master this node took over from: replication is asynchronous, so what that master acknowledged last
+  -- may be missing here, and continuing the sequence would give those numbers to other messages. Either way a
+  -- new epoch; entries still present belong to the old one.
+  redis.call('DEL', e)
+  redis.call('HSET', h, 'epoch', candidate, 'seq', 0, 'master', master)
+  return candidate, 0
 end
 local function trimAge(e, cutoff)
   local first = redis.call('XRANGE', e, '-', '+', 'COUNT', 1)
@@ -126,6 +135,25 @@ if skip == 0 and #entries > 0 and entries[1][1] == firstId then complete = 1 end
 return { epoch, seq, complete, kept }
 `)
 
+/**
+ * Named cursors are stored as `<epoch>:<seq>`: a cursor of an earlier epoch reads as 0, since the new epoch
+ * numbers its entries from 1 again. KEYS: head, cursors. ARGV: name (and seq, to set). A value without an
+ * epoch (written before cursors had one) reads as it is.
+ */
+const GET_CURSOR = new LuaScript(`
+local value = redis.call('HGET', KEYS[2], ARGV[1])
+if not value then return 0 end
+local epoch, seq = string.match(value, '^(.*):(%d+)$')
+if not epoch then return tonumber(value) end
+if epoch ~= (redis.call('HGET', KEYS[1], 'epoch') or '') then return 0 end
+return tonumber(seq)
+`)
+
+const SET_CURSOR = new LuaScript(`
+redis.call('HSET', KEYS[2], ARGV[1], (redis.call('HGET', KEYS[1], 'epoch') or '') .. ':' .. ARGV[2])
+return 1
+`)
+
 /** KEYS: entries. ARGV: maxEntries, maxAgeMs. */
 const TRIM = new LuaScript(`${HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -175,9 +203,10 @@ function position(epoch: unknown, seq: unknown): StreamPosition {
 /**
  * Redelivery history on Redis Streams, one stream per Mesa stream. Appends are atomic Lua scripts that bump
  * the head's sequence and XADD with exact MAXLEN and age trimming (MINID), so a stream never holds more than
- * `maxEntries` entries nor any older than `maxAgeMs`. The head hash has no expiry: it survives trimming,
- * and when it is gone (Redis restarted without persistence) a new epoch is created so clients are told
- * `epoch-changed`. Kept for idle streams: the head (epoch, seq) and named cursors.
+ * `maxEntries` entries nor any older than `maxAgeMs`. The head hash has no expiry: it survives trimming.
+ * A new epoch is created, so that clients are told `epoch-changed`, when the head is gone (Redis restarted
+ * without persistence) and when it was written under the master this node took over from in a failover
+ * (the head records the master's replication id). Kept for idle streams: the head and named cursors.
  */
 export class RedisStreamStore implements MessageStore {
   private readonly maxEntries: number
@@ -267,13 +296,13 @@ export class RedisStreamStore implements MessageStore {
   }
 
   async getCursor(stream: string, name: string): Promise<number> {
-    const value = await this.wrap('getCursor', () => this.client.hget(this.keys.streamCursors(stream), name))
-    return value === null ? 0 : Number(value)
+    const value = await this.wrap('getCursor', () => GET_CURSOR.run(this.client, this.cursorKeys(stream), [name]))
+    return Number(value)
   }
 
   async setCursor(stream: string, name: string, seq: number): Promise<void> {
     if (!isSequence(seq)) throw new StoreError(`cursor must be a non-negative safe integer, got ${String(seq)}`)
-    await this.wrap('setCursor', () => this.client.hset(this.keys.streamCursors(stream), name, seq))
+    await this.wrap('setCursor', () => SET_CURSOR.run(this.client, this.cursorKeys(stream), [name, seq]))
   }
 
   /** Entries the stream currently retains (for monitoring and tests). */
@@ -297,6 +326,10 @@ export class RedisStreamStore implements MessageStore {
     const positions: StreamPosition[] = []
     for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
     return positions
+  }
+
+  private cursorKeys(stream: string): [string, string] {
+    return [this.keys.streamHead(stream), this.keys.streamCursors(stream)]
   }
 
   private streamKeys(stream: string): [string, string] {

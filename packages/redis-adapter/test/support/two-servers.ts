@@ -1,4 +1,4 @@
-import { GLOBAL_STREAM, userStream } from '@mesa/core'
+import { GLOBAL_STREAM, type ResumePositions, type ResyncReason, type StreamKind, userStream } from '@mesa/core'
 import { Client, Message } from '@mesa/client-node'
 import { Mesa } from '@mesa/server'
 import { expect } from 'vitest'
@@ -22,6 +22,8 @@ export interface Node {
 export interface User {
   got: number[]
   drops: number[]
+  /** Each `resync`: its reason, the heads it announced, and how many messages the client had got before. */
+  resyncs: { reason: ResyncReason | undefined; streams: ResumePositions; at: number }[]
 }
 
 export interface Sent {
@@ -56,15 +58,17 @@ async function node(scope: Scope, redis: RedisAdapter): Promise<Node> {
   return { adapter, mesa, url: `ws://127.0.0.1:${mesa.port}`, errors, readies }
 }
 
-/** An authenticated client-node client recording the `n` of every message it gets and every disconnect. */
+/** An authenticated client-node client recording the `n` of every message it gets, every disconnect and resync. */
 async function user(scope: Scope, url: string, id: string): Promise<User> {
   const client = scope.add(new Client(url), (c) => c.disconnect())
   const got: number[] = []
   const drops: number[] = []
+  const resyncs: User['resyncs'] = []
   client.on('message', (message) => got.push((message.data as Payload).n))
   client.on('disconnected', (code: number) => drops.push(code))
+  client.on('resync', (reason, streams) => resyncs.push({ reason, streams, at: got.length }))
   await client.authenticate({ id })
-  return { got, drops }
+  return { got, drops, resyncs }
 }
 
 /**
@@ -111,10 +115,10 @@ export async function twoServers(scope: Scope, adapter: () => RedisAdapter): Pro
   return { a, b, alice, bob, sends, round, keepSending }
 }
 
-/** The `n` of each entry of `stream`, in sequence order, as the store `adapter` is on holds them. */
-async function stored(adapter: RedisAdapter, stream: string): Promise<number[]> {
+/** The `n` of each entry of `stream` after `seq` (all by default), in sequence order, as `adapter`'s store holds them. */
+async function stored(adapter: RedisAdapter, stream: string, seq = 0): Promise<number[]> {
   const { epoch } = await adapter.store.head(stream)
-  const read = await adapter.store.readAfter(stream, { epoch, seq: 0 })
+  const read = await adapter.store.readAfter(stream, { epoch, seq })
   if (read.status !== 'ok') throw new Error(`${stream}: ${read.status}`)
   return read.entries.map((entry) => (JSON.parse(entry.frame) as { d: Payload }).d.n)
 }
@@ -152,5 +156,34 @@ export function expectDelivered({ alice, bob }: TwoServers, streams: Record<Targ
     expect(only(streams['*'])).toEqual(streams['*'])
     expect(client.got).toHaveLength(own.length + streams['*'].length)
     expect(client.drops).toEqual([])
+  }
+}
+
+/**
+ * After the store started new epochs (a failover): each client was told to resync because of them, dropping
+ * its websocket once or more on the way; since its last resync it got exactly what its streams hold after the
+ * heads that resync announced, once each and in order; and it never got a message twice.
+ */
+export async function expectResynced({ alice, bob }: TwoServers, adapter: RedisAdapter): Promise<void> {
+  for (const [client, id] of [
+    [alice, 'alice'],
+    [bob, 'bob'],
+  ] as const) {
+    expect(client.resyncs.length).toBeGreaterThan(0)
+    expect(client.resyncs.every((r) => r.reason === 'epoch-changed')).toBe(true)
+    expect(client.drops.length).toBeGreaterThan(0)
+    expect(new Set(client.got).size).toBe(client.got.length)
+    const last = client.resyncs.at(-1)!
+    const after = client.got.slice(last.at)
+    const since = async (kind: StreamKind, stream: string) => {
+      const head = last.streams[kind]
+      expect(head, `${id}: the ${kind} head its resync announced`).toBeDefined()
+      return stored(adapter, stream, head!.seq)
+    }
+    const own = await since('user', userStream(id))
+    const global = await since('global', GLOBAL_STREAM)
+    expect(after.filter((n) => own.includes(n))).toEqual(own)
+    expect(after.filter((n) => global.includes(n))).toEqual(global)
+    expect(after).toHaveLength(own.length + global.length)
   }
 }
