@@ -4,7 +4,7 @@ import { createKeys, RedisAdapter } from '../src/index.js'
 import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
 import { Scope } from '../../../test/integration/harness/scope.js'
 import { delay, waitFor } from '../../../test/integration/harness/wait.js'
-import { expectResyncedWhere, type Target, twoServers } from './support/two-servers.js'
+import { expectResyncedWhere, expectRoundDelivered, type Target, twoServers } from './support/two-servers.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
@@ -72,13 +72,7 @@ async function setup(target: Target) {
       () => resyncing.every((c) => c.resyncs.length > 0),
       10_000,
     )
-    const last = await round()
-    expect(last.map((s) => s.outcome)).toEqual(['sent', 'sent', 'sent', 'sent'])
-    const [toBob, toAlice, fromA, fromB] = last.map((s) => s.n) as [number, number, number, number]
-    await waitFor('the last round', () => alice.got.includes(toAlice) && bob.got.includes(toBob))
-    await waitFor('both last broadcasts', () =>
-      [alice, bob].every(({ got }) => got.includes(fromA) && got.includes(fromB)),
-    )
+    await expectRoundDelivered(servers)
   }
 
   /**

@@ -4,7 +4,7 @@ import { RedisAdapter } from '../src/index.js'
 import { RedisSentinelGroup } from '../../../test/integration/harness/redis-sentinel-group.js'
 import { Scope } from '../../../test/integration/harness/scope.js'
 import { delay, waitFor } from '../../../test/integration/harness/wait.js'
-import { expectResynced, twoServers } from './support/two-servers.js'
+import { expectResynced, expectRoundDelivered, twoServers } from './support/two-servers.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
@@ -45,13 +45,7 @@ async function setup() {
   const checkLastRound = async () => {
     if (alice.resyncs.length === 0 || bob.resyncs.length === 0) await round()
     await waitFor('both clients to resync', () => alice.resyncs.length > 0 && bob.resyncs.length > 0, 10_000)
-    const last = await round()
-    expect(last.map((s) => s.outcome)).toEqual(['sent', 'sent', 'sent', 'sent'])
-    const [toBob, toAlice, fromA, fromB] = last.map((s) => s.n) as [number, number, number, number]
-    await waitFor('the last round', () => alice.got.includes(toAlice) && bob.got.includes(toBob))
-    await waitFor('both last broadcasts', () =>
-      [alice, bob].every(({ got }) => got.includes(fromA) && got.includes(fromB)),
-    )
+    await expectRoundDelivered(servers)
   }
 
   /**

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
+import { ask } from './redis-ask.js'
 import { freePort, isPortFree } from './free-port.js'
 import { RedisServer, type RedisTarget } from './redis-server.js'
 import { waitFor } from './wait.js'
@@ -30,20 +30,6 @@ async function clusterPort(): Promise<number> {
     if (port + 10_000 <= 65_535 && (await isPortFree(port + 10_000))) return port
   }
   throw new Error('no port with a free cluster bus port found in 20 attempts')
-}
-
-/** Runs `command` on a short-lived connection to 127.0.0.1:`port`; null when the port does not answer. */
-async function ask(port: number, command: string, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return await client.call(command, ...args)
-  } catch {
-    return null
-  } finally {
-    client.disconnect()
-  }
 }
 
 function field(info: unknown, name: string): string | undefined {

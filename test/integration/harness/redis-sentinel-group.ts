@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { ask } from './redis-ask.js'
 import { freePort } from './free-port.js'
 import { MASTER_NAME, RedisSentinel } from './redis-sentinel.js'
 import { RedisServer } from './redis-server.js'
@@ -11,20 +11,6 @@ export interface RedisSentinelGroupOptions {
   downAfterMs?: number
   /** `sentinel failover-timeout`. Default 3000. */
   failoverTimeoutMs?: number
-}
-
-/** Runs `command` on a short-lived connection to 127.0.0.1:`port`; null when the port does not answer. */
-async function ask(port: number, command: string, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return await client.call(command, ...args)
-  } catch {
-    return null
-  } finally {
-    client.disconnect()
-  }
 }
 
 /** A reply of `SENTINEL REPLICAS|SENTINELS` (flat field/value arrays) as objects. */

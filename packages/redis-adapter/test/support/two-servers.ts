@@ -215,3 +215,12 @@ async function expectClientResynced(client: User, id: 'alice' | 'bob', adapter: 
   expect(after.filter((n) => global.includes(n))).toEqual(global)
   expect(after).toHaveLength(own.length + global.length)
 }
+
+/** A round sent now reaches bob from a and alice from b, and both broadcasts reach both clients, live. */
+export async function expectRoundDelivered({ alice, bob, round }: TwoServers): Promise<void> {
+  const last = await round()
+  expect(last.map((s) => s.outcome)).toEqual(['sent', 'sent', 'sent', 'sent'])
+  const [toBob, toAlice, fromA, fromB] = last.map((s) => s.n) as [number, number, number, number]
+  await waitFor('the last round', () => alice.got.includes(toAlice) && bob.got.includes(toBob))
+  await waitFor('both last broadcasts', () => [alice, bob].every(({ got }) => got.includes(fromA) && got.includes(fromB)))
+}
