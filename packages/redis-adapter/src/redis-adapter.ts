@@ -9,6 +9,7 @@ import {
   type RetentionOptions,
   TypedEmitter,
 } from '@mesa/core'
+import { Cluster } from 'ioredis'
 import { type RedisClient, type RedisConnectionInput, RedisConnections } from './connection.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
@@ -135,11 +136,34 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     client.on('error', lost)
     client.on('close', closed)
     client.on('ready', ready)
+    // A Cluster stays `ready` while one of its masters is gone (its slots fail until a replica takes over):
+    // only its node connections tell. It is back once a slot map refresh has dropped the failed nodes (a
+    // replica took over) or finds them connected again.
+    const failed = new Set<string>()
+    const nodeLost = (error: Error, address: string) => {
+      failed.add(address)
+      lost(new Error(`node ${address}: ${error.message}`))
+    }
+    const refreshed = () => {
+      if (failed.size === 0 || !(client instanceof Cluster)) return
+      const nodes = new Map(client.nodes().map((node) => [`${node.options.host}:${node.options.port}`, node]))
+      for (const address of failed) {
+        const node = nodes.get(address)
+        if (!node || node.status === 'ready') failed.delete(address)
+      }
+      if (failed.size === 0) ready()
+    }
+    if (client instanceof Cluster) {
+      client.on('node error', nodeLost)
+      client.on('refresh', refreshed)
+    }
     // A client passed in outlives the adapter: leave no listener behind on it.
     this.unwatch.push(() => {
       client.off('error', lost)
       client.off('close', closed)
       client.off('ready', ready)
+      client.off('node error', nodeLost)
+      client.off('refresh', refreshed)
     })
   }
 

@@ -133,5 +133,10 @@ describe('RedisAdapter through a Cluster master failover', () => {
 
     await checkLastRound()
     await checkOutcome()
+    // Both adapters reported losing the master's node, and ready once every master was connected again.
+    for (const { errors, readies } of [servers.a, servers.b]) {
+      expect(errors.some((e) => /node 127\.0\.0\.1:\d+/.test(e.message))).toBe(true)
+      await waitFor('a ready after the last error', () => readies.at(-1) === errors.length, 10_000)
+    }
   }, 30_000)
 })
