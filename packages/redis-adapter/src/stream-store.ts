@@ -28,10 +28,12 @@ end
 local NO_REPLID = string.rep('0', 40)
 local function ensureHead(e, h, candidate)
   local head = redis.call('HMGET', h, 'epoch', 'seq', 'master')
-  local info = redis.call('INFO', 'replication')
-  local master = string.match(info, 'master_replid:(%x+)')
+  local info = redis.pcall('INFO', 'replication')
+  -- A user whose ACL denies INFO gets no failover detection rather than no store.
+  if type(info) ~= 'string' then info = '' end
+  local master = string.match(info, 'master_replid:(%x+)') or ''
   -- Set when this node was promoted from replica (Sentinel or Cluster failover) since it started.
-  local promoted = string.match(info, 'master_replid2:(%x+)') ~= NO_REPLID
+  local promoted = (string.match(info, 'master_replid2:(%x+)') or NO_REPLID) ~= NO_REPLID
   if head[1] and (head[3] == master or not promoted) then
     -- Same master, or one restarted from its own persistence: the history is this node's.
     if head[3] ~= master then redis.call('HSET', h, 'master', master) end

@@ -73,6 +73,19 @@ describe('RedisStreamStore across a change of master', () => {
     expect(await store.append(STREAM, { frame: 'm4' })).toEqual({ epoch, seq: 4 })
   })
 
+  it('works for a user whose ACL denies INFO, without telling a promoted master apart', async () => {
+    const master = scope.add(await RedisServer.start(), (r) => r.destroy())
+    await clientOf(master).call('ACL', 'SETUSER', 'mesa', 'on', '>secret', '~*', '&*', '+@all', '-info')
+    const adapter = scope.add(
+      new RedisAdapter(`redis://mesa:secret@127.0.0.1:${master.port}`, { namespace: NAMESPACE }),
+      (a) => a.close(),
+    )
+    await expect(adapter.client.call('INFO', 'replication')).rejects.toThrow(/NOPERM/)
+    const epoch = await history(adapter)
+    expect(await adapter.store.head(STREAM)).toEqual({ epoch, seq: 3 })
+    expect(await adapter.store.getCursor(STREAM, 'legacy')).toBe(2)
+  })
+
   it('reads a cursor written before cursors carried their epoch as it is', async () => {
     const master = scope.add(await RedisServer.start(), (r) => r.destroy())
     const adapter = adapterOn(master)
