@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureBuilt, Scope } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, launchChromium, Scope } from '../../../packages/client-browser/test/harness.js'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
@@ -17,7 +17,7 @@ const PAGE_SETTINGS = { viewport: { width: 960, height: 600 }, timezoneId: 'UTC'
  * With partial raster Chromium repaints only what changed, and the antialiased edge of the state badge then
  * depends on what the badge showed before (offline, reconnecting): whole repaints make the pixels the same.
  */
-const BROWSER_ARGS = [...CHROMIUM_ARGS, '--disable-partial-raster']
+const BROWSER_ARGS = ['--disable-partial-raster']
 
 /**
  * Whether two PNGs look different: other sizes, or a pixel with a channel off by more than an eighth of its
@@ -65,7 +65,7 @@ describe('chat example in Chromium', () => {
   beforeAll(async () => {
     // The page loads the client's single-file build from dist, as a user of the example does.
     ensureBuilt([{ name: 'client-browser', file: 'dist/mesa.js' }])
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: BROWSER_ARGS })
+    browser = await launchChromium(BROWSER_ARGS)
   })
   afterAll(async () => {
     await browser?.close()

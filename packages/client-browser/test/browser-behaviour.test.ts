@@ -1,14 +1,10 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
+  browserSite,
   bundleClient,
-  launchChromium,
   MODULE_PAGE,
-  openPage,
   pageLog,
   Scope,
-  serveFiles,
-  type StaticServer,
   waitForLog,
 } from './harness.js'
 import { startScriptedServer } from './scripted-server.js'
@@ -16,31 +12,14 @@ import { startScriptedServer } from './scripted-server.js'
 // Browser-specific behaviour against a scripted server, which can do what a Mesa server never does on
 // purpose: fall silent, or hold the reconnect window open for an hour.
 describe('browser client behaviour (Chromium)', () => {
-  let browser: Browser
-  let site: StaticServer
   const scope = new Scope()
-
-  beforeAll(async () => {
-    const [bundle, launched] = await Promise.all([bundleClient('esm'), launchChromium()])
-    browser = launched
-    site = await serveFiles({
+  const { newPage } = browserSite(
+    async () => ({
       '/': { type: 'text/html', body: MODULE_PAGE },
-      '/mesa.js': { type: 'text/javascript', body: bundle },
-    })
-  })
-  afterAll(async () => {
-    await site?.close()
-    await browser?.close()
-  })
-  afterEach(() => scope.cleanup())
-
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext()
-    scope.defer(() => context.close())
-    const page = await context.newPage()
-    await openPage(page, `${site.origin}/`)
-    return { context, page }
-  }
+      '/mesa.js': { type: 'text/javascript', body: await bundleClient('esm') },
+    }),
+    scope,
+  )
 
   it('offers the mesa.v2 subprotocol and answers heartbeats', async () => {
     const server = await startScriptedServer((socket) => {

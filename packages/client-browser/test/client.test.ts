@@ -2,20 +2,17 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { MemoryAdapter } from '@mesa/core'
 import Mesa, { Message } from '@mesa/server'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import {
+  browserSite,
   bundleClient,
   GLOBAL_PAGE,
-  launchChromium,
   LEGACY_PAGE,
   legacyClientSource,
   MODULE_PAGE,
-  openPage,
   pageLog,
   Scope,
-  serveFiles,
-  type StaticServer,
   until,
   waitForLog,
 } from './harness.js'
@@ -95,40 +92,18 @@ type PageWindow = {
 }
 
 describe('@mesa/client-browser in Chromium against @mesa/server', () => {
-  let browser: Browser
-  let site: StaticServer
   const scope = new Scope()
-
-  beforeAll(async () => {
-    const [esm, iife, legacy, launched] = await Promise.all([
-      bundleClient('esm'),
-      bundleClient('iife'),
-      legacyClientSource(),
-      launchChromium(),
-    ])
-    browser = launched
-    site = await serveFiles({
+  const { newPage } = browserSite(async () => {
+    const [esm, iife, legacy] = await Promise.all([bundleClient('esm'), bundleClient('iife'), legacyClientSource()])
+    return {
       '/': { type: 'text/html', body: MODULE_PAGE },
       '/global.html': { type: 'text/html', body: GLOBAL_PAGE },
       '/legacy.html': { type: 'text/html', body: LEGACY_PAGE },
       '/mesa.js': { type: 'text/javascript', body: esm },
       '/mesa.global.js': { type: 'text/javascript', body: iife },
       '/mesa-js-client.umd.js': { type: 'text/javascript', body: legacy },
-    })
-  })
-  afterAll(async () => {
-    await site?.close()
-    await browser?.close()
-  })
-  afterEach(() => scope.cleanup())
-
-  async function newPage(path = '/'): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext()
-    scope.defer(() => context.close())
-    const page = await context.newPage()
-    await openPage(page, `${site.origin}${path}`)
-    return { context, page }
-  }
+    }
+  }, scope)
 
   async function server(options?: Parameters<typeof startServer>[0]): Promise<Running> {
     const running = await startServer(options)

@@ -6,9 +6,12 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { newestMtime } from '../../../test/integration/harness/dist.js'
 import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
+
+import type { Scope } from '../../../test/integration/harness/scope.js'
 
 export { Scope } from '../../../test/integration/harness/scope.js'
 
@@ -16,8 +19,9 @@ export { Scope } from '../../../test/integration/harness/scope.js'
 export const CHROMIUM_PATH = '/usr/bin/chromium'
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+/** `extraArgs`: Chromium flags beyond the shared ones. */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] })
 }
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
@@ -158,5 +162,34 @@ export async function until<T>(what: string, check: () => T | undefined, timeout
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/**
+ * Chromium and a site serving the files `files()` gives, for the tests of one `describe`: started in
+ * `beforeAll`, closed in `afterAll`; `scope` is cleaned up after each test, closing the pages opened meanwhile.
+ */
+export function browserSite(files: () => Promise<Record<string, StaticFile>>, scope: Scope) {
+  let browser: Browser | undefined
+  let site: StaticServer | undefined
+  beforeAll(async () => {
+    const [served, launched] = await Promise.all([files().then(serveFiles), launchChromium()])
+    site = served
+    browser = launched
+  })
+  afterAll(async () => {
+    await site?.close()
+    await browser?.close()
+  })
+  afterEach(() => scope.cleanup())
+  return {
+    /** Opens `path` of the site in a page of its own context, closed after the test, once the page is ready. */
+    async newPage(path = '/'): Promise<{ context: BrowserContext; page: Page }> {
+      const context = await browser!.newContext()
+      scope.defer(() => context.close())
+      const page = await context.newPage()
+      await openPage(page, `${site!.origin}${path}`)
+      return { context, page }
+    },
   }
 }

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process'
 import { AdapterError, ConfigError, type PortalMembershipEvent } from '@mesa/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
@@ -6,22 +5,17 @@ import { freePort } from '../../../test/integration/harness/free-port.js'
 import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
 import { RedisServer } from '../../../test/integration/harness/redis-server.js'
 import { waitFor } from '../../../test/integration/harness/wait.js'
-import { bundleFixture, killChild, startChild } from './support/child.js'
+import { childFixture, killChild } from './support/child.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const children: ChildProcess[] = []
+const fixture = childFixture('member-portal', scope)
 const unwatches: (() => Promise<void>)[] = []
+// Registered after childFixture's: runs before it (after-hooks run in reverse), while the children live.
 afterEach(async () => {
   await Promise.all(unwatches.splice(0).map((unwatch) => unwatch()))
-  await Promise.all(children.splice(0).map(killChild))
-  await scope.cleanup()
 })
 
-let fixture = ''
-beforeAll(async () => {
-  fixture = await bundleFixture('member-portal')
-})
 
 async function watch(adapter: RedisAdapter): Promise<string[]> {
   const events: string[] = []
@@ -75,12 +69,10 @@ describe('RedisPortalQueue membership', () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: { memberTtlMs: 900 } })
     const events = await watch(server)
-    const child = await startChild(
-      fixture,
+    const child = await fixture.start(
       { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, MEMBER_TTL_MS: '900', PORTAL_ID: 'doomed' },
       'consuming',
     )
-    children.push(child)
     await waitFor('the join', () => events.length === 1)
     expect(events).toEqual(['join doomed'])
     await killChild(child)
@@ -96,12 +88,10 @@ describe('RedisPortalQueue membership', () => {
     const portals = scope.adapter({ namespace, portal: { memberTtlMs: 1500 } })
     const events = await watch(server)
     await portals.portal.consume({ consumerId: 'survivor' }, noop)
-    const ghost = await startChild(
-      fixture,
+    const ghost = await fixture.start(
       { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, MEMBER_TTL_MS: '1500', PORTAL_ID: 'ghost' },
       'consuming',
     )
-    children.push(ghost)
     await waitFor('the joins', () => events.length === 2)
 
     const redis = scope.redis()

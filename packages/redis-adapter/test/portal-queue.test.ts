@@ -1,21 +1,12 @@
 import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { ChildProcess } from 'node:child_process'
-import { bundleFixture, killChild, startChild } from './support/child.js'
+import { describe, expect, it } from 'vitest'
+import { childFixture, killChild } from './support/child.js'
 import { waitFor } from '../../../test/integration/harness/wait.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const children: ChildProcess[] = []
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(killChild))
-  await scope.cleanup()
-})
+const fixture = childFixture('portal-worker', scope)
 
-let fixture = ''
-beforeAll(async () => {
-  fixture = await bundleFixture('portal-worker')
-})
 
 function event(n: number): PortalEvent {
   return { kind: 'message', clientId: `c${n}`, serverId: 'srv', userId: 'u', frame: { op: 0, d: { n } }, time: n }
@@ -71,12 +62,10 @@ describe('RedisPortalQueue', () => {
   it('reclaims events in flight on a portal process killed with SIGKILL', async () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: fast })
-    const child = await startChild(
-      fixture,
+    const child = await fixture.start(
       { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, CLAIM_TIMEOUT_MS: '300' },
       'consuming',
     )
-    children.push(child)
     let output = ''
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString()

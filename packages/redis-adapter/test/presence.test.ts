@@ -1,20 +1,11 @@
-import type { ChildProcess } from 'node:child_process'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { bundleFixture, killChild, startChild } from './support/child.js'
+import { describe, expect, it } from 'vitest'
+import { childFixture, killChild } from './support/child.js'
 import { waitFor } from '../../../test/integration/harness/wait.js'
 import { LOCAL_REDIS, TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const children: ChildProcess[] = []
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(killChild))
-  await scope.cleanup()
-})
+const fixture = childFixture('presence-server', scope)
 
-let fixture = ''
-beforeAll(async () => {
-  fixture = await bundleFixture('presence-server')
-})
 
 describe('RedisPresence', () => {
   it('tracks users across servers, online while any socket remains', async () => {
@@ -40,12 +31,10 @@ describe('RedisPresence', () => {
     const ttl = 900
     const survivor = scope.adapter({ namespace, presenceTtlMs: ttl })
     await survivor.presence.join('shared', 's-1')
-    const child = await startChild(
-      fixture,
+    const child = await fixture.start(
       { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' },
       'joined',
     )
-    children.push(child)
     expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([true, true])
     expect(await survivor.presence.onlineCount()).toBe(2)
     await killChild(child)

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { afterEach, beforeAll } from 'vitest'
 
 const packageDir = fileURLToPath(new URL('../../', import.meta.url))
 const outDir = `${packageDir}node_modules/.cache/mesa-redis-adapter-test`
@@ -58,4 +59,28 @@ export async function killChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGKILL')
   await exited
+}
+
+/**
+ * For a test file whose tests run fixture `name` in child processes: bundles it once (`beforeAll`), and after
+ * each test kills the children `start` made, then cleans up `scope`.
+ */
+export function childFixture(name: string, scope: { cleanup(): Promise<void> }) {
+  const children: ChildProcess[] = []
+  let file = ''
+  beforeAll(async () => {
+    file = await bundleFixture(name)
+  })
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map(killChild))
+    await scope.cleanup()
+  })
+  return {
+    /** Starts the fixture with `env`; resolves once it printed `line`. */
+    async start(env: Record<string, string>, line: string): Promise<ChildProcess> {
+      const child = await startChild(file, env, line)
+      children.push(child)
+      return child
+    },
+  }
 }
