@@ -8,3 +8,9 @@ export function checkNumber(name: string, value: number | undefined, least = 0):
   if (value === undefined || (Number.isFinite(value) && value >= least)) return value
   throw new ConfigError(`${name} must be a number >= ${least}, got ${value}`)
 }
+
+/** `value` when it is a safe integer >= 1; a ConfigError naming the option otherwise. */
+export function checkPositiveInteger(name: string, value: number): number {
+  if (Number.isSafeInteger(value) && value >= 1) return value
+  throw new ConfigError(`${name} must be a positive integer, got ${String(value)}`)
+}

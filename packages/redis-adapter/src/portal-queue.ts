@@ -1,5 +1,6 @@
 import {
   AdapterError,
+  checkPositiveInteger,
   ConfigError,
   type PortalConsumer,
   type PortalConsumerOptions,
@@ -41,13 +42,6 @@ export interface RedisPortalQueueOptions {
 
 export const DEFAULT_MEMBER_TTL_MS = 15_000
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigError(`portal.${name} must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
 /**
  * Portal queue on a Redis stream with one consumer group. Portals without `reportAllEvents` read it with
  * XREADGROUP (each event goes to one of them), acknowledge with XACK once their handler resolves, and
@@ -76,13 +70,13 @@ export class RedisPortalQueue implements PortalQueue {
     private readonly onError: (error: Error) => void,
     options: RedisPortalQueueOptions = {},
   ) {
-    const claimTimeoutMs = positiveInteger('claimTimeoutMs', options.claimTimeoutMs ?? 30_000)
-    const blockMs = positiveInteger('blockMs', options.blockMs ?? 2000)
+    const claimTimeoutMs = checkPositiveInteger('portal.claimTimeoutMs', options.claimTimeoutMs ?? 30_000)
+    const blockMs = checkPositiveInteger('portal.blockMs', options.blockMs ?? 2000)
     this.settings = {
       claimTimeoutMs,
-      maxPending: positiveInteger('maxPending', options.maxPending ?? 10_000),
-      concurrency: positiveInteger('concurrency', options.concurrency ?? 64),
-      claimIntervalMs: positiveInteger('claimIntervalMs', options.claimIntervalMs ?? 1000),
+      maxPending: checkPositiveInteger('portal.maxPending', options.maxPending ?? 10_000),
+      concurrency: checkPositiveInteger('portal.concurrency', options.concurrency ?? 64),
+      claimIntervalMs: checkPositiveInteger('portal.claimIntervalMs', options.claimIntervalMs ?? 1000),
       blockMs,
       staleConsumerMs: Math.max(claimTimeoutMs * 2, blockMs * 10),
     }

@@ -7,6 +7,7 @@ import type {
   PortalMembershipListener,
   PortalQueue,
 } from '../adapter/portal-queue.js'
+import { checkPositiveInteger } from '../check-number.js'
 import { AdapterError, ConfigError } from '../errors.js'
 import { PortalQueueFullError } from './portal-queue-full-error.js'
 import { unrefTimer } from './unref-timer.js'
@@ -45,13 +46,6 @@ interface Delivery {
   readonly deadline: number
 }
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigError(`portal.${name} must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
 /**
  * Portal queue for one process. Consumers without `reportAllEvents` share the events round robin, each
  * event handled by one of them at least once; consumers with `reportAllEvents` observe every event pushed
@@ -78,8 +72,8 @@ export class MemoryPortalQueue implements PortalQueue {
   private closed = false
 
   constructor(options: MemoryPortalQueueOptions = {}) {
-    this.claimTimeoutMs = positiveInteger('claimTimeoutMs', options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS)
-    this.maxPending = positiveInteger('maxPending', options.maxPending ?? DEFAULT_MAX_PENDING)
+    this.claimTimeoutMs = checkPositiveInteger('portal.claimTimeoutMs', options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS)
+    this.maxPending = checkPositiveInteger('portal.maxPending', options.maxPending ?? DEFAULT_MAX_PENDING)
     this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS
     if (!Number.isSafeInteger(this.retryDelayMs) || this.retryDelayMs < 0) {
       throw new ConfigError(`portal.retryDelayMs must be a non-negative integer, got ${String(this.retryDelayMs)}`)

@@ -1,5 +1,5 @@
 import type { RetentionOptions } from '../adapter/message-store.js'
-import { ConfigError } from '../errors.js'
+import { checkPositiveInteger } from '../check-number.js'
 
 /** Entries kept per stream when `RetentionOptions.maxEntries` is not given. */
 export const DEFAULT_MAX_ENTRIES = 1000
@@ -8,13 +8,8 @@ export const DEFAULT_MAX_AGE_MS = 24 * 60 * 60 * 1000
 
 /** Retention bounds with defaults applied; shared by every store so they read the options the same way. */
 export function resolveRetention(options: RetentionOptions = {}): Required<RetentionOptions> {
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
-  const maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new ConfigError(`retention.maxEntries must be a positive integer, got ${String(maxEntries)}`)
+  return {
+    maxEntries: checkPositiveInteger('retention.maxEntries', options.maxEntries ?? DEFAULT_MAX_ENTRIES),
+    maxAgeMs: checkPositiveInteger('retention.maxAgeMs', options.maxAgeMs ?? DEFAULT_MAX_AGE_MS),
   }
-  if (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 1) {
-    throw new ConfigError(`retention.maxAgeMs must be a positive integer (ms), got ${String(maxAgeMs)}`)
-  }
-  return { maxEntries, maxAgeMs }
 }
