@@ -2,7 +2,7 @@ import { Mesa } from './mesa-server.js'
 
 export default Mesa
 export { Mesa }
-export type { MesaEvents, Sendable } from './mesa-server.js'
+export type { CloseOptions, MesaEvents, Sendable } from './mesa-server.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
 export type { AuthenticateDone, AuthenticateHandler } from './connection.js'

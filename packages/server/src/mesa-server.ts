@@ -34,7 +34,7 @@ import { type Middleware, MiddlewareChain } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { RecipientIndex } from './recipient-index.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
-import { type ClientHost, ServerClient } from './server-client.js'
+import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 
 export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
   /** A socket connected (after hello was sent). */
@@ -53,6 +53,24 @@ export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Ou
 
 /** Messages the server can send: the application's, or 1.x `new Message(5, {}, 'DISCONNECT_CLIENT')`. */
 export type Sendable<Out extends MessageMap<Out>> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
+
+/** How `mesa.close()` closes the sockets. */
+export interface CloseOptions {
+  /** Close code every socket gets. Default `CloseCode.GoingAway` (1001). */
+  code?: number
+  /** Close reason (at most 123 bytes are sent). Default `'server shutting down'`. */
+  reason?: string
+}
+
+function checkCloseOptions(options: CloseOptions): Required<CloseOptions> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('mesa.close() takes an options object')
+  const { code = CloseCode.GoingAway, reason = 'server shutting down' } = options
+  if (!isSendableCloseCode(code)) {
+    throw new MesaError('invalid-close-code', `close(): ${String(code)} is not a close code a server may send`)
+  }
+  if (typeof reason !== 'string') throw new TypeError('close(): reason must be a string')
+  return { code, reason }
+}
 
 /** Messages kept per client with `options.storeMessages`, newest last. */
 const STORED_MESSAGES = 100
@@ -307,21 +325,23 @@ export class Mesa<
   }
 
   /**
-   * Stops accepting connections, closes every socket with 1001 (clients reconnect, possibly elsewhere) and
-   * resolves once all are closed (sockets that do not finish the handshake within 5 s are cut), every timer is
-   * cleared and the server left the adapter; an adapter the server created itself is closed. Idempotent.
+   * Stops accepting connections, closes every socket with `code` (default 1001; clients reconnect, possibly
+   * elsewhere: a draining gateway sends 1012, `CloseCode.ServiceRestart`) and resolves once all are closed
+   * (sockets that do not finish the handshake within 5 s are cut), every timer is cleared and the server left
+   * the adapter; an adapter the server created itself is closed. Idempotent: later calls get the first call's
+   * promise, whatever their options.
    */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown()
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(checkCloseOptions(options))
     return this.closing
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown({ code, reason }: Required<CloseOptions>): Promise<void> {
     this.sweep.stop()
     const closed = [...this.connections].map(
       (connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())),
     )
-    for (const connection of this.connections) connection.close(CloseCode.GoingAway, 'server shutting down')
+    for (const connection of this.connections) connection.close(code, reason)
     if (closed.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       const grace = new Promise<void>((resolve) => {

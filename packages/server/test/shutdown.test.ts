@@ -24,6 +24,14 @@ describe('graceful shutdown', () => {
     expect(mesa.close()).toBe(mesa.close())
   })
 
+  it('closes with the code and reason given (a draining gateway: 1012), and rejects codes a server may not send', async () => {
+    const { mesa, url } = await startServer()
+    const socket = await TestSocket.open(url)
+    expect(() => mesa.close({ code: 1006 })).toThrow(/not a close code/)
+    await mesa.close({ code: CloseCode.ServiceRestart, reason: 'restarting' })
+    expect(await socket.waitClose()).toMatchObject({ code: 1012, reason: 'restarting' })
+  })
+
   it('closes the adapter it created, but not one it was given, and leaves it', async () => {
     const shared = new MemoryAdapter()
     const mesa = track(new Mesa({ port: 0, host: '127.0.0.1', adapter: shared }))

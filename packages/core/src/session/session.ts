@@ -34,7 +34,7 @@ export interface SessionOptions {
   autoConnect?: boolean
   /**
    * Reconnect on its own after the connection closes, except after `disconnect()` and after close codes that
-   * forbid it (`isTerminalCloseCode`: 1002, 1008, 4004). Default true.
+   * forbid it (`isTerminalCloseCode`: 1002, 1008, 4004, 4009). Default true.
    */
   reconnect?: boolean
   /**
