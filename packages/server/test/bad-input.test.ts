@@ -84,6 +84,22 @@ describe('bad input', () => {
     await good.waitMessages(1)
   })
 
+  it('a message listener that rejects is reported (never an unhandled rejection) and later listeners still run', async () => {
+    const { mesa, url } = await startServer()
+    const ran: string[] = []
+    mesa.on('message', async () => {
+      ran.push('async')
+      throw new Error('async app bug')
+    })
+    mesa.on('message', () => void ran.push('sync'))
+    const errored = once(mesa, 'error')
+    const socket = await TestSocket.open(url)
+    socket.send({ op: 0, d: {}, t: 'X' })
+    const [error] = await errored
+    expect((error.cause as Error).message).toBe('async app bug')
+    expect(ran).toEqual(['async', 'sync'])
+  })
+
   it('a message listener that throws is reported and the socket stays open', async () => {
     const { mesa, url } = await startServer()
     mesa.on('message', () => {
@@ -92,7 +108,9 @@ describe('bad input', () => {
     const errored = once(mesa, 'error')
     const socket = await TestSocket.open(url)
     socket.send({ op: 0, d: {}, t: 'X' })
-    expect((await errored)[0].message).toBe('app bug')
+    const [error] = await errored
+    expect(error).toMatchObject({ name: 'ServerError', code: 'handler-failed' })
+    expect((error.cause as Error).message).toBe('app bug')
     await mesa.send(new Message(0, {}, 'STILL_OPEN'))
     await socket.waitMessages(1)
   })
