@@ -94,6 +94,12 @@ function whenListening(target: {
   })
 }
 
+/** Bytes of a frame as ws hands it over (a Buffer unless fragments were kept apart). */
+function rawLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, part) => total + part.length, 0)
+  return data.byteLength
+}
+
 /**
  * A Mesa server: `new Mesa({ port })`, or `{ server }` to share an http(s) server.
  *
@@ -373,6 +379,7 @@ export class Mesa<
 
   private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
     if (connection.closed) return
+    this.stats.bytesIn += rawLength(data)
     const read = readClientFrame(data, isBinary)
     if (!read.ok) {
       this.reject(connection, read.error)
