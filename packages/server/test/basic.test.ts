@@ -7,7 +7,10 @@ describe('Mesa server basics', () => {
     const { mesa, url } = await startServer()
     const connected = once(mesa, 'connection')
     const socket = await TestSocket.open(url)
-    expect(socket.hello).toEqual({ op: 10, d: { c_authentication_timeout: 10000, rules: ['sends_user_object'] } })
+    expect(socket.hello).toEqual({
+      op: 10,
+      d: { c_heartbeat_interval: 10000, c_authentication_timeout: 10000, rules: ['sends_user_object'] },
+    })
     const [client] = await connected
     const received = once(client, 'message')
     socket.send({ op: 0, d: { hi: 1 }, t: 'HELLO' })
