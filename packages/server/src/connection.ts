@@ -33,6 +33,8 @@ export interface SocketContext {
   readonly stats: MesaStats
   /** Reports a failure of this socket (`error` on the client and the server). */
   report(error: Error, connection: Connection): void
+  /** The server started closing this socket: it is cut if the handshake does not finish in time. */
+  closing(connection: Connection): void
 }
 
 /**
@@ -48,6 +50,9 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   /** An op 2 is being handled (the handler or the resume has not finished). */
   authenticating = false
   authenticator: AuthenticateHandler<User> | undefined
+  /** The server decided to close the socket: what it sends from now on is ignored. */
+  closing = false
+  /** The socket closed (its `close` event ran). */
   closed = false
 
   constructor(
@@ -79,9 +84,15 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
     this.close(CloseCode.GoingAway, reason)
   }
 
-  /** Starts the closing handshake; the `close` event does the bookkeeping. */
+  /**
+   * Starts the closing handshake. Input stops at once: a client that ignores the close frame feeds nothing more
+   * to the application, and is cut after `limits.closeTimeout`. The `close` event does the bookkeeping.
+   */
   close(code: number, reason: string): void {
+    if (this.closing || this.closed) return
+    this.closing = true
     if (this.ws.readyState === this.ws.CLOSING || this.ws.readyState === this.ws.CLOSED) return
     this.ws.close(code, closeReason(reason))
+    this.context.closing(this as Connection)
   }
 }

@@ -170,12 +170,18 @@ export class Mesa<
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
       maxAttempts: config.heartbeat.maxAttempts,
       authenticationTimeout: config.authentication.timeout,
+      closeTimeout: config.limits.closeTimeout,
       onBeat: (connection, tries, max) =>
         connection.write(tries === undefined ? HEARTBEAT_FRAME : encodeFrame({ op: Opcode.Heartbeat, d: { tries, max } })),
-      onTimeout: (connection, cause) =>
-        cause === 'heartbeat'
-          ? connection.close(CloseCode.HeartbeatTimeout, `no heartbeat ack after ${config.heartbeat.maxAttempts} retries`)
-          : connection.close(CloseCode.AuthenticationTimeout, `not authenticated within ${config.authentication.timeout} ms`),
+      onTimeout: (connection, cause) => {
+        if (cause === 'heartbeat') {
+          connection.close(CloseCode.HeartbeatTimeout, `no heartbeat ack after ${config.heartbeat.maxAttempts} retries`)
+        } else if (cause === 'authentication') {
+          connection.close(CloseCode.AuthenticationTimeout, `not authenticated within ${config.authentication.timeout} ms`)
+        } else {
+          connection.ws.terminate()
+        }
+      },
     })
     this.registry = new ConnectionRegistry<User, ServerClient<In, Out, User>>(
       this.sweep,
@@ -211,6 +217,7 @@ export class Mesa<
       readGap: sharedGapReader(() => this.adapterHandle.current!.store),
       stats: this.stats,
       report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
+      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
     }
     this.clientHost = {
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
@@ -378,7 +385,8 @@ export class Mesa<
   }
 
   private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
-    if (connection.closed) return
+    // Once the server decided to close a socket, nothing it sends reaches the application (or `error`).
+    if (connection.closing || connection.closed) return
     this.stats.bytesIn += rawLength(data)
     const read = readClientFrame(data, isBinary)
     if (!read.ok) {
