@@ -163,8 +163,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   listening = true
   const { port } = http.address() as AddressInfo
   const host = config.host ?? 'localhost'
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   log.info(
     {
+      url,
       port,
       host: config.host ?? null,
       path: config.path,
@@ -201,7 +203,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     adapter,
     dispatcher,
     port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     ready,
     close() {
       closing ??= drain()

@@ -1,4 +1,5 @@
 export { type Gateway, type GatewayOptions, type RequestHandler, startGateway } from './gateway.js'
+export { type GatewayHooks, runGateway, SHUTDOWN_TIMEOUT_MS } from './run.js'
 export {
   CONFIG_FILE_VARIABLE,
   type GatewayConfig,
