@@ -16,7 +16,7 @@ export interface GatewayLogger {
 
 /** The default logger: pino, one JSON object per line on stdout, at `level`. */
 export function createLogger(level: LogLevel): GatewayLogger {
-  return pino({ level, base: { service: 'mesa-gateway' } })
+  return pino({ level, base: { service: 'mesa-gateway', pid: process.pid } })
 }
 
 /** The fields of an error worth a log line: its message and stable code, not a stack for expected failures. */

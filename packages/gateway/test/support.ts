@@ -112,28 +112,46 @@ export interface Process {
   exit: Promise<number | null>
 }
 
+/**
+ * Runs `command` in a process group of its own: `npx` runs the gateway under `sh`, and a cleanup that killed `npx`
+ * alone would leave the gateway running. The group is killed with the scope if anything of it still runs.
+ */
 export function runProcess(scope: Scope, command: string, args: string[], options: { cwd?: string; env: Record<string, string> }): Process {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const logs = jsonLines(child)
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk
   })
-  // 'close', not 'exit': stdout is drained by then, so every log line has been read.
+  // 'close', not 'exit': stdout is drained by then (every process of the group closed it), so every line was read.
   const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
+  let closed = false
+  void exit.then(() => {
+    closed = true
+  })
   scope.defer(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exit
+    if (closed) return
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {
+      // The group is gone already.
     }
+    await exit
   })
   return { child, logs, stderr: () => stderr, exit }
 }
 
+/** The pid of the gateway itself (its log lines carry it), to signal it as an orchestrator would. */
+export function gatewayPid(gateway: Process): number {
+  const line = gateway.logs.find((entry) => entry.msg === 'gateway listening')
+  if (line === undefined) throw new Error('the gateway is not listening yet')
+  return line.pid as number
+}
+
 /** Waits for the `gateway listening` line; its port. */
-export async function listeningPort(process: Process, timeoutMs = 20_000): Promise<number> {
-  await waitFor('the gateway to listen', () => process.logs.some((line) => line.msg === 'gateway listening') || process.child.exitCode !== null, timeoutMs)
-  const line = process.logs.find((entry) => entry.msg === 'gateway listening')
-  if (line === undefined) throw new Error(`the gateway exited (${process.child.exitCode}): ${process.stderr()}`)
+export async function listeningPort(gateway: Process, timeoutMs = 20_000): Promise<number> {
+  await waitFor('the gateway to listen', () => gateway.logs.some((line) => line.msg === 'gateway listening') || gateway.child.exitCode !== null, timeoutMs)
+  const line = gateway.logs.find((entry) => entry.msg === 'gateway listening')
+  if (line === undefined) throw new Error(`the gateway exited (${gateway.child.exitCode}): ${gateway.stderr()}`)
   return line.port as number
 }
