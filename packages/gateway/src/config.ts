@@ -53,7 +53,9 @@ export interface GatewayConfig {
   staticDir?: string
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] }
+type DeepPartial<T> = {
+  [K in keyof T]?: NonNullable<T[K]> extends unknown[] ? T[K] : NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> : T[K]
+}
 
 /** The configuration as given in code or in the JSON file: any setting may be left out. */
 export type GatewaySettings = DeepPartial<GatewayConfig>

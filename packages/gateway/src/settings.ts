@@ -171,7 +171,7 @@ export const SETTINGS = {
   retentionMaxEntries: setting('retention.maxEntries', 'MESA_RETENTION_MAX_ENTRIES', integer(1, 10_000_000), 1000),
   retentionMaxAge: setting('retention.maxAgeMs', 'MESA_RETENTION_MAX_AGE', integer(1000, 365 * DAY), DAY),
   maxPayload: setting('limits.maxPayload', 'MESA_MAX_PAYLOAD', integer(64, 2 ** 31 - 1), MIB),
-  maxBufferedAmount: setting('limits.maxBufferedAmount', 'MESA_MAX_BUFFERED_AMOUNT', integer(1024, Number.MAX_SAFE_INTEGER), 16 * MIB),
+  maxBufferedAmount: setting('limits.maxBufferedAmount', 'MESA_MAX_BUFFERED_AMOUNT', integer(1024, Number.MAX_SAFE_INTEGER), MIB),
   maxRequestBody: setting('limits.maxRequestBody', 'MESA_MAX_REQUEST_BODY', integer(64, 64 * MIB), MIB),
   allowedOrigins: setting(
     'allowedOrigins',

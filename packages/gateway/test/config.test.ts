@@ -39,7 +39,7 @@ describe('gateway configuration', () => {
       authentication: { required: true, timeout: 10_000, sendUserObject: true },
       sync: { enabled: true, redeliveryInterval: 0 },
       retention: { maxEntries: 1000, maxAgeMs: 24 * 3_600_000 },
-      limits: { maxPayload: 1024 * 1024, maxBufferedAmount: 16 * 1024 * 1024, maxRequestBody: 1024 * 1024 },
+      limits: { maxPayload: 1024 * 1024, maxBufferedAmount: 1024 * 1024, maxRequestBody: 1024 * 1024 },
       allowedOrigins: [],
       logLevel: 'info',
     })
@@ -66,7 +66,7 @@ describe('gateway configuration', () => {
       MESA_RETENTION_MAX_ENTRIES: '50',
       MESA_RETENTION_MAX_AGE: '60000',
       MESA_MAX_PAYLOAD: '65536',
-      MESA_MAX_BUFFERED_AMOUNT: '1048576',
+      MESA_MAX_BUFFERED_AMOUNT: '2097152',
       MESA_MAX_REQUEST_BODY: '4096',
       MESA_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:3000',
       MESA_API_KEY: 'k'.repeat(24),
@@ -89,7 +89,7 @@ describe('gateway configuration', () => {
       authentication: { required: false, timeout: 3000, sendUserObject: false },
       sync: { enabled: false, redeliveryInterval: 5 },
       retention: { maxEntries: 50, maxAgeMs: 60_000 },
-      limits: { maxPayload: 65_536, maxBufferedAmount: 1_048_576, maxRequestBody: 4096 },
+      limits: { maxPayload: 65_536, maxBufferedAmount: 2_097_152, maxRequestBody: 4096 },
       allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
       apiKey: 'k'.repeat(24),
       jwt: {
