@@ -54,10 +54,11 @@ $('sign-out').addEventListener('click', async () => {
   setState('signed-out')
 })
 
-/** One polyline per series, scaled to the chart's 600x140 view box. */
-function drawChart(svg, samples, series) {
+/** One polyline per series, scaled to the chart's 600x140 view box; the top of the scale is labelled. */
+function drawChart(svg, label, unit, samples, series) {
   const max = Math.max(1, ...samples.flatMap((sample) => series.map(({ key }) => sample[key])))
   const step = samples.length > 1 ? 600 / (samples.length - 1) : 0
+  label.textContent = `${max}${unit}`
   svg.replaceChildren(
     ...series.map(({ key, className }) => {
       const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline')
@@ -68,6 +69,8 @@ function drawChart(svg, samples, series) {
   )
 }
 
+const kilobytes = (bytes) => `${((bytes ?? 0) / 1024).toFixed(1)} KB/s`
+
 function render(snapshot) {
   const latest = snapshot.samples.at(-1) ?? { connections: 0, authenticated: 0 }
   document.body.dataset.samples = String(snapshot.samples.length)
@@ -75,11 +78,16 @@ function render(snapshot) {
   $('authenticated').textContent = latest.authenticated
   $('users-online').textContent = snapshot.usersOnline ?? '?'
   $('portal-count').textContent = snapshot.portals.length
-  drawChart($('connections-chart'), snapshot.samples, [
+  drawChart($('connections-chart'), $('connections-max'), '', snapshot.samples, [
     { key: 'connections', className: 'total' },
     { key: 'authenticated', className: 'auth' },
   ])
-  $('window').textContent = `last ${snapshot.samples.length} s`
+  drawChart($('messages-chart'), $('messages-max'), ' /s', snapshot.samples, [
+    { key: 'messagesIn', className: 'in' },
+    { key: 'messagesOut', className: 'out' },
+  ])
+  $('rates').textContent = `${latest.messagesIn ?? 0} in, ${latest.messagesOut ?? 0} out now · ${kilobytes(latest.bytesIn)} in, ${kilobytes(latest.bytesOut)} out`
+  for (const label of document.querySelectorAll('.window')) label.textContent = `last ${snapshot.samples.length} s`
 
   const { adapter } = snapshot
   $('adapter-kind').textContent = adapter.kind
