@@ -83,11 +83,21 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
   afterAll(() => rmSync(project, { recursive: true, force: true }))
   afterEach(() => scope.cleanup())
 
-  /** `npx mesa-gateway` in the project, with only these variables (and PATH, HOME). */
+  /**
+   * `npx mesa-gateway` in the project, with only these variables (and PATH, HOME). npm's update notice would
+   * print to stderr, which the tests expect empty.
+   */
   const gateway = (env: Record<string, string>): Process =>
     runProcess(scope, 'npx', ['mesa-gateway'], {
       cwd: project,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? project, MESA_HOST: '127.0.0.1', MESA_PORT: '0', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? project,
+        npm_config_update_notifier: 'false',
+        MESA_HOST: '127.0.0.1',
+        MESA_PORT: '0',
+        ...env,
+      },
     })
   const curl = async (args: string[]) => JSON.parse((await run('curl', ['-s', ...args])).stdout) as unknown
 
