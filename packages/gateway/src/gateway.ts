@@ -116,6 +116,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     mesa.on('connection', (client) => client.authenticate(handler))
   }
   options.setup?.(mesa)
+  if (config.jwt === undefined && options.setup === undefined && config.authentication.required) {
+    log.warn({}, 'no JWT key is configured (MESA_JWT_SECRET, MESA_JWT_PUBLIC_KEY or MESA_JWT_JWKS_URL): clients cannot authenticate')
+  }
 
   const admin = new AdminPage({ mesa, health, authorized, apiKey: config.apiKey, log })
 

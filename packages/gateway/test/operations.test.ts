@@ -71,6 +71,8 @@ describe('gateway operations', () => {
 
   it('refuses WebSockets from other origins unless allowed; clients without Origin pass', async () => {
     const same = await gatewayInProcess(scope)
+    // Without a JWT key (and no code of its own) nobody can authenticate: said at start.
+    expect(same.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^no JWT key is configured/) }))
     const host = `http://127.0.0.1:${same.gateway.port}`
     expect(await upgradeStatus(same.ws)).toBe(101)
     expect(await upgradeStatus(same.ws, host)).toBe(101)
