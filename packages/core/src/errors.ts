@@ -70,18 +70,31 @@ export class ConnectionClosedError extends MesaError {
   }
 }
 
+/**
+ * `store-timeout`: the store did not answer in time. Unlike a plain failure, the write may still be carried out
+ * when the store catches up: the message may then be stored and redelivered.
+ */
+export type StoreErrorCode = 'store-failed' | 'store-timeout'
+
 /** The message store failed; the message it was storing is not guaranteed to be redelivered. */
 export class StoreError extends MesaError {
   override name = 'StoreError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('store-failed', message, options)
+  declare readonly code: StoreErrorCode
+
+  constructor(message: string, options?: { cause?: unknown; code?: StoreErrorCode }) {
+    super(options?.code ?? 'store-failed', message, options)
   }
 }
+
+/** `adapter-timeout`: the adapter's backend did not answer in time (the operation may still be carried out later). */
+export type AdapterErrorCode = 'adapter-failed' | 'adapter-timeout'
 
 /** The adapter (replication, presence, portal queue) failed. */
 export class AdapterError extends MesaError {
   override name = 'AdapterError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('adapter-failed', message, options)
+  declare readonly code: AdapterErrorCode
+
+  constructor(message: string, options?: { cause?: unknown; code?: AdapterErrorCode }) {
+    super(options?.code ?? 'adapter-failed', message, options)
   }
 }
