@@ -40,7 +40,7 @@ const DUPLICATE: RedisOptions = { disconnectTimeout: 0 }
 export const SUBSCRIBER_SLOTS_REFRESH_MS = 1000
 
 /** How long (ms) a command may go unanswered when `commandTimeoutMs` is not given. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 5000
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 
 /**
  * Redis did not answer a command within `commandTimeoutMs` (a hung or overloaded server, a connection that
