@@ -144,8 +144,11 @@ export class ClientSession<
   readonly #waiters: Waiters = []
   #initial = true
   #initialSession = true
-  /** What to authenticate with; kept so that reconnects re-authenticate on their own. */
-  #credentials: [data: Record<string, unknown>, shouldSync: boolean] | undefined
+  /**
+   * What to authenticate with, op 2's data (`{ ...data, shouldSync }` as in 1.x); kept so that reconnects
+   * re-authenticate on their own.
+   */
+  #credentials: { shouldSync: boolean } | undefined
   /** The credentials were accepted once: after a reconnect, outgoing messages wait for re-authentication. */
   #accepted = false
   /** The caller waiting on `authenticate()`. */
@@ -251,7 +254,7 @@ export class ClientSession<
   async authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
     if (this.#state === 'closed') throw new AuthenticationError('closed', 'not connected')
     this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
-    this.#credentials = [data, options.shouldSync ?? true]
+    this.#credentials = { ...data, shouldSync: options.shouldSync ?? true }
     this.#accepted = false
     const promise = wait<User>(this.#authWaiters)
     if (this.#hello) this.#sendCredentials()
@@ -362,11 +365,11 @@ export class ClientSession<
   }
 
   #sendCredentials(): void {
-    const [data, shouldSync] = this.#credentials!
+    const d = this.#credentials!
     const resume = readPositions(this.#streams)
-    this.#resumed = this.#v2 && shouldSync && (resume.user || resume.global) ? resume : undefined
+    this.#resumed = this.#v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
     // JSON leaves `x` out when there is nothing to resume.
-    this.#write(JSON.stringify({ op: AUTHENTICATE, d: { ...data, shouldSync }, x: this.#resumed && { resume } }))
+    this.#write(JSON.stringify({ op: AUTHENTICATE, d, x: this.#resumed && { resume } }))
     this.#setState('authenticating')
     const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
     clearTimeout(this.#authTimer)
