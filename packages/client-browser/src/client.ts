@@ -4,7 +4,8 @@ import { ClientSession, type MessageMap, type SessionOptions, type SessionState,
  * Options of the browser client; every one is optional. Defaults: `autoConnect` true, `reconnect` true,
  * `backoff` `{ base: 1000, factor: 2, max: 30000, resetAfter: 5000 }` (the server's reconnect interval
  * replaces `base`), `heartbeatGrace` half the server's heartbeat interval (at least 1000 ms),
- * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `positions` none.
+ * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `maxQueueBytes` 1048576 (1 MiB),
+ * `positions` none.
  */
 export type ClientOptions = SessionOptions
 

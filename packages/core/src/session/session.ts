@@ -123,6 +123,10 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
  * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
+ *
+ * Written for the browser client's size budget (packages/client-browser/README.md, "Size"): state lives in
+ * private fields, which minify to two characters, rather than in helper objects whose method names cannot be
+ * minified, and steps with a single caller (reading a frame, dropping replays, adopting heads) are written in place.
  */
 export class ClientSession<
   In extends MessageMap<In> = UntypedMessages,
@@ -156,7 +160,10 @@ export class ClientSession<
   /** Bounds the wait for the answer to the credentials on the wire. */
   #authTimer: Timer
   #reconnectTimer: Timer
-  /** Reconnect delays; `base` becomes the server's reconnect interval once announced. */
+  /**
+   * Reconnect delays; `base` becomes the server's reconnect interval once announced. Settings and a count rather
+   * than a `Backoff`: the session also decides when a connection was stable enough to start counting again.
+   */
   readonly #backoff: BackoffSettings
   /** Reconnect attempts since the last stable connection. */
   #attempt = 0
