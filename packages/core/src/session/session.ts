@@ -327,7 +327,8 @@ export class ClientSession<
     try {
       frame = JSON.parse(data as string)
     } catch {}
-    // Not text (a binary frame), not JSON, or not a Mesa frame.
+    // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
+    // rejected here), not JSON, or not a Mesa frame.
     if (typeof data !== 'string' || !isFrame(frame)) {
       this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME, 'invalid frame from the server'))
       return
