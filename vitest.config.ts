@@ -2,10 +2,15 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+const testKit = (file: string) => fileURLToPath(new URL(`./packages/test-kit/src/${file}`, import.meta.url))
 
 export default defineConfig({
   resolve: {
+    // The test kit's subpaths come first: an alias also matches the paths below it.
     alias: {
+      '@mesa/test-kit/browser': testKit('browser.ts'),
+      '@mesa/test-kit/rpc': testKit('rpc.mjs'),
+      '@mesa/test-kit': testKit('index.ts'),
       '@mesa/core': pkg('core'),
       '@mesa/server': pkg('server'),
       '@mesa/client-node': pkg('client-node'),

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { ensureBuilt, launchChromium, Scope } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, Scope } from '@mesa/test-kit'
+import { launchChromium } from '@mesa/test-kit/browser'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))

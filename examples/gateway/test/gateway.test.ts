@@ -5,7 +5,7 @@ import { Client, Message } from '@mesa/client-node'
 import Redis from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { ensureBuilt, Scope, until } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, Scope, waitFor } from '@mesa/test-kit'
 
 const main = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
 
@@ -90,7 +90,7 @@ describe('gateway example', () => {
       },
       scope,
     )
-    const listening = await until('the gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
+    const listening = await waitFor('the gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
     expect(listening).toMatchObject({ level: 'info', host: '127.0.0.1', path: '/realtime', namespace: 'gateway-test', adapter: 'memory', chat: true })
     const port = listening.port as number
     const origin = `http://127.0.0.1:${port}`
@@ -153,7 +153,7 @@ describe('gateway example', () => {
         gateway.child.kill('SIGTERM')
         expect(await gateway.exit).toBe(0)
       })
-      const listening = await until('a gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
+      const listening = await waitFor('a gateway to listen', () => gateway.logs.find((l) => l.msg === 'gateway listening'))
       expect(listening).toMatchObject({ adapter: 'redis', namespace })
       ports.push(listening.port as number)
     }

@@ -1,30 +1,10 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import type { BrowserContext, Browser, Page } from 'playwright-core'
 import { build } from 'esbuild'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { REPO_ROOT, type Scope } from '@mesa/test-kit'
+import { launchChromium, serveFiles, type StaticFile, type StaticServer } from '@mesa/test-kit/browser'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { newestMtime } from '../../../test/integration/harness/dist.js'
 import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
-
-import type { Scope } from '../../../test/integration/harness/scope.js'
-
-export { Scope } from '../../../test/integration/harness/scope.js'
-
-/** Debian's chromium, driven by playwright-core: nothing downloads a browser. */
-export const CHROMIUM_PATH = '/usr/bin/chromium'
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-
-/** `extraArgs`: Chromium flags beyond the shared ones. */
-export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] })
-}
-
-const root = fileURLToPath(new URL('../../../', import.meta.url))
 
 /**
  * A single-file build of the client (single-file-builds.mjs: the settings tsup uses), bundled from the sources
@@ -34,7 +14,7 @@ export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
   const { entry } = singleFileBuilds.find((build) => build.format === format)!
   const result = await build({
     ...singleFileOptions,
-    absWorkingDir: root,
+    absWorkingDir: REPO_ROOT,
     entryPoints: [`packages/client-browser/${entry}`],
     write: false,
     format,
@@ -44,57 +24,9 @@ export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
   return result.outputFiles[0]!.text
 }
 
-/**
- * Builds the packages whose `dist/` (checked through `file`, relative to the package) is missing or older
- * than their sources. Tests that serve the built client or run packages in child processes need it; under
- * `pnpm test` everything is already built and nothing happens.
- */
-export function ensureBuilt(packages: readonly { name: string; file: string }[]): void {
-  const stale = packages.filter(({ name, file }) => {
-    const dist = join(root, 'packages', name, file)
-    return !existsSync(dist) || newestMtime(join(root, 'packages', name, 'src')) > statSync(dist).mtimeMs
-  })
-  if (stale.length === 0) return
-  const filters = stale.flatMap(({ name }) => ['--filter', `@mesa/${name}`])
-  execFileSync('pnpm', [...filters, 'build'], { cwd: root, stdio: 'pipe', timeout: 120_000 })
-}
-
 /** The 1.x browser client's UMD build (global `MesaClient`), as a page of an existing app would load it. */
 export function legacyClientSource(): Promise<string> {
-  return readFile(`${root}node_modules/mesa-js-client/lib/mesa-js-client.umd.js`, 'utf8')
-}
-
-export interface StaticFile {
-  type: string
-  body: string
-}
-
-export interface StaticServer {
-  /** `http://127.0.0.1:<port>` */
-  origin: string
-  close(): Promise<void>
-}
-
-/** Serves fixed files on 127.0.0.1 and a free port; anything else is a 404. */
-export async function serveFiles(files: Record<string, StaticFile>): Promise<StaticServer> {
-  const server: Server = createServer((req, res) => {
-    const file = files[new URL(req.url ?? '/', 'http://localhost').pathname]
-    if (!file) {
-      res.writeHead(404).end()
-      return
-    }
-    res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  return readFile(`${REPO_ROOT}node_modules/mesa-js-client/lib/mesa-js-client.umd.js`, 'utf8')
 }
 
 /**
@@ -152,17 +84,6 @@ export async function waitForLog(page: Page, predicate: string, timeout = 15_000
 export async function openPage(page: Page, url: string): Promise<void> {
   await page.goto(url)
   await page.waitForFunction(() => (window as unknown as { mesaReady?: boolean }).mesaReady === true)
-}
-
-/** Resolves when `check` returns a value other than undefined; rejects with `what` after `timeoutMs`. */
-export async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { delay } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AdapterError, type Envelope, MemoryAdapter } from '../src/index.js'
 
@@ -25,7 +26,7 @@ describe('MemoryAdapter', () => {
     const second = a.publish({ kind: 'disconnect', origin: 'dispatcher', userIds: ['u'] })
     expect(got).toEqual([])
     await Promise.all([first, second])
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await delay(0)
     expect(got).toEqual(['s2:s1', 's3:s1', 's1:dispatcher', 's2:dispatcher', 's3:dispatcher'])
   })
 
@@ -39,11 +40,11 @@ describe('MemoryAdapter', () => {
     })
     const unsubscribe = await a.subscribe('x', (e) => void order.push(`x got ${e.origin}`))
     await a.publish(dispatch('x'))
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await delay(0)
     expect(order).toEqual(['echo got x', 'echo done', 'x got echo'])
     await unsubscribe()
     await a.publish(dispatch('echo'))
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await delay(0)
     expect(order).toHaveLength(3)
   })
 
@@ -59,7 +60,7 @@ describe('MemoryAdapter', () => {
       delivered = true
     })
     await a.publish(dispatch('other'))
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await delay(0)
     expect(delivered).toBe(true)
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(AdapterError)
@@ -91,7 +92,7 @@ describe('MemoryAdapter', () => {
     const published = a.publish(dispatch('o'))
     const closing = a.close()
     await Promise.all([published, closing, a.close()])
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await delay(0)
     expect(got).toBe(0)
     await expect(a.publish(dispatch('o'))).rejects.toBeInstanceOf(AdapterError)
     await expect(a.subscribe('s', () => {})).rejects.toBeInstanceOf(AdapterError)

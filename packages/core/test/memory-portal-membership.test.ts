@@ -1,3 +1,4 @@
+import { delay } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AdapterError, ConfigError, MemoryAdapter, MemoryPortalQueue, type PortalMembershipEvent } from '../src/index.js'
 
@@ -17,9 +18,6 @@ function recorder(): { events: string[]; listener: (event: PortalMembershipEvent
   return { events, listener: (event) => void events.push(`${event.kind} ${event.portalId}`) }
 }
 
-/** Lets the queue's microtasks run. */
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
-
 describe('MemoryPortalQueue membership', () => {
   it('reports current members before watchMembers resolves, then each join and leave in order', async () => {
     const q = queue()
@@ -33,12 +31,12 @@ describe('MemoryPortalQueue membership', () => {
     await a.close()
     await a.close()
     await observer.close()
-    await settle()
+    await delay(0)
     expect(events).toEqual(['join a', 'join watcher-of-all', 'join b', 'leave a', 'leave watcher-of-all'])
 
     await unwatch()
     await b.close()
-    await settle()
+    await delay(0)
     expect(events).toHaveLength(5)
   })
 
@@ -54,7 +52,7 @@ describe('MemoryPortalQueue membership', () => {
     const consumer = await consuming
     await watching
     await consumer.close()
-    await settle()
+    await delay(0)
     expect(first.events).toEqual(['join p', 'leave p'])
     expect(second.events).toEqual(['join p', 'leave p'])
   })
@@ -73,7 +71,7 @@ describe('MemoryPortalQueue membership', () => {
       await adapter.portal.watchMembers(server2.listener)
       const consumer = await adapter.portal.consume({ consumerId: 'portal-1' }, () => {})
       await consumer.close()
-      await settle()
+      await delay(0)
       expect(thrower.calls).toBe(2)
       expect(server1.events).toEqual(['join portal-1', 'leave portal-1'])
       expect(server2.events).toEqual(server1.events)
@@ -89,7 +87,7 @@ describe('MemoryPortalQueue membership', () => {
     await q.watchMembers(listener)
     await q.consume({ consumerId: 'x' }, () => {})
     q.close()
-    await settle()
+    await delay(0)
     // Closing the queue ends the watch: no leave is reported for consumers dropped with it.
     expect(events).toEqual(['join x'])
     await expect(q.watchMembers(listener)).rejects.toBeInstanceOf(AdapterError)

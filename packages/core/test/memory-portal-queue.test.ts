@@ -1,3 +1,4 @@
+import { delay, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ConfigError,
@@ -9,14 +10,6 @@ import {
 
 function event(n: number): PortalEvent {
   return { kind: 'connection', clientId: `c${n}`, serverId: 'srv', time: n }
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 const queues: MemoryPortalQueue[] = []
@@ -36,7 +29,7 @@ describe('MemoryPortalQueue', () => {
     const seen: Record<string, string[]> = { a: [], b: [], c: [] }
     for (const id of ['a', 'b', 'c']) await q.consume({ consumerId: id }, (e) => void seen[id]!.push(e.clientId))
     for (let i = 0; i < 9; i++) await q.push(event(i))
-    await until(() => q.pendingCount === 0 && q.inFlightCount === 0)
+    await waitFor("q.pendingCount === 0 && q.inFlightCount === 0", () => q.pendingCount === 0 && q.inFlightCount === 0)
     const all = [...seen.a!, ...seen.b!, ...seen.c!].sort()
     expect(all).toEqual(Array.from({ length: 9 }, (_, i) => `c${i}`).sort())
     expect([seen.a!.length, seen.b!.length, seen.c!.length]).toEqual([3, 3, 3])
@@ -51,7 +44,7 @@ describe('MemoryPortalQueue', () => {
     const pushed = q.push(event(1))
     expect(called).toBe(false)
     await pushed
-    await until(() => called)
+    await waitFor("called", () => called)
   })
 
   it('lets events wait for a consumer and rejects beyond maxPending', async () => {
@@ -63,10 +56,10 @@ describe('MemoryPortalQueue', () => {
     expect((error as Error).message).toMatch(/3 unhandled events/)
     const got: string[] = []
     await q.consume({ consumerId: 'late' }, (e) => void got.push(e.clientId))
-    await until(() => got.length === 3)
+    await waitFor("got.length === 3", () => got.length === 3)
     expect(got).toEqual(['c0', 'c1', 'c2'])
     await q.push(event(4))
-    await until(() => got.length === 4)
+    await waitFor("got.length === 4", () => got.length === 4)
   })
 
   it('counts events being handled against maxPending until they finish', async () => {
@@ -75,10 +68,10 @@ describe('MemoryPortalQueue', () => {
     await q.consume({ consumerId: 'slow' }, () => new Promise<void>((resolve) => finishers.push(resolve)))
     await q.push(event(1))
     await q.push(event(2))
-    await until(() => q.inFlightCount === 2)
+    await waitFor("q.inFlightCount === 2", () => q.inFlightCount === 2)
     await expect(q.push(event(3))).rejects.toBeInstanceOf(PortalQueueFullError)
     finishers[0]!()
-    await until(() => q.inFlightCount === 1)
+    await waitFor("q.inFlightCount === 1", () => q.inFlightCount === 1)
     await q.push(event(3))
   })
 
@@ -91,7 +84,7 @@ describe('MemoryPortalQueue', () => {
     })
     await q.consume({ consumerId: 'good' }, () => void handledBy.push('good'))
     await q.push(event(1))
-    await until(() => handledBy.includes('good'))
+    await waitFor("handledBy.includes('good')", () => handledBy.includes('good'))
     expect(handledBy).toEqual(['bad', 'good'])
   })
 
@@ -103,7 +96,7 @@ describe('MemoryPortalQueue', () => {
       if (attempts < 3) throw new Error('not yet')
     })
     await q.push(event(1))
-    await until(() => attempts === 3 && q.inFlightCount === 0)
+    await waitFor("attempts === 3 && q.inFlightCount === 0", () => attempts === 3 && q.inFlightCount === 0)
     expect(q.pendingCount).toBe(0)
   })
 
@@ -111,11 +104,11 @@ describe('MemoryPortalQueue', () => {
     const q = queue()
     const hanging = await q.consume({ consumerId: 'hangs' }, () => new Promise<void>(() => {}))
     await q.push(event(1))
-    await until(() => q.inFlightCount === 1)
+    await waitFor("q.inFlightCount === 1", () => q.inFlightCount === 1)
     const got: string[] = []
     await q.consume({ consumerId: 'other' }, (e) => void got.push(e.clientId))
     await hanging.close()
-    await until(() => got.length === 1)
+    await waitFor("got.length === 1", () => got.length === 1)
     expect(got).toEqual(['c1'])
   })
 
@@ -128,9 +121,9 @@ describe('MemoryPortalQueue', () => {
     })
     await q.consume({ consumerId: 'ok' }, () => void handledBy.push('ok'))
     await q.push(event(1))
-    await until(() => handledBy.includes('ok'))
+    await waitFor("handledBy.includes('ok')", () => handledBy.includes('ok'))
     expect(handledBy).toEqual(['stuck', 'ok'])
-    await until(() => q.inFlightCount === 0)
+    await waitFor("q.inFlightCount === 0", () => q.inFlightCount === 0)
   })
 
   it('ignores the late settlement of a reclaimed event', async () => {
@@ -142,9 +135,9 @@ describe('MemoryPortalQueue', () => {
       if (calls === 1) return new Promise<void>((resolve) => (release = resolve))
     })
     await q.push(event(1))
-    await until(() => calls === 2)
+    await waitFor("calls === 2", () => calls === 2)
     release()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await delay(20)
     expect(calls).toBe(2)
     expect(q.inFlightCount).toBe(0)
   })
@@ -155,12 +148,12 @@ describe('MemoryPortalQueue', () => {
     const handled: string[] = []
     await q.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
     await q.push(event(0))
-    await until(() => observed.length === 1)
+    await waitFor("observed.length === 1", () => observed.length === 1)
     expect(q.pendingCount).toBe(1)
     await q.consume({ consumerId: 'w1' }, (e) => void handled.push(e.clientId))
     await q.consume({ consumerId: 'w2' }, (e) => void handled.push(e.clientId))
     for (let i = 1; i < 5; i++) await q.push(event(i))
-    await until(() => observed.length === 5 && handled.length === 5)
+    await waitFor("observed.length === 5 && handled.length === 5", () => observed.length === 5 && handled.length === 5)
     expect(observed).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
     expect([...handled].sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
   })
@@ -176,7 +169,7 @@ describe('MemoryPortalQueue', () => {
     })
     await q.consume({ consumerId: 'w' }, (e) => void handled.push(e.clientId))
     await q.push(event(1))
-    await until(() => handled.length === 1)
+    await waitFor("handled.length === 1", () => handled.length === 1)
   })
 
   it('rejects duplicate consumer ids, bad options and use after close', async () => {

@@ -1,6 +1,6 @@
 import { type Adapter, MemoryAdapter, type PortalEvent, PortalQueueFullError } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { waitFor } from '@mesa/test-kit'
 import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()

@@ -1,12 +1,10 @@
 import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
-import { describe, expect, it } from 'vitest'
-import { childFixture, killChild } from './support/child.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
-import { LOCAL_REDIS, TestScope } from './support/scope.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { delay, LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'
+import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const fixture = childFixture('portal-worker', scope)
-
+afterEach(() => scope.cleanup())
 
 function event(n: number): PortalEvent {
   return { kind: 'message', clientId: `c${n}`, serverId: 'srv', userId: 'u', frame: { op: 0, d: { n } }, time: n }
@@ -26,7 +24,7 @@ describe('RedisPortalQueue', () => {
     await p2.portal.consume({ consumerId: 'two' }, (e) => void byPortal.two!.push(e.clientId))
     for (let i = 10; i < 200; i++) await server.portal.push(event(i))
     await waitFor('every event', () => byPortal.one!.length + byPortal.two!.length >= 200)
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await delay(200)
     const all = [...byPortal.one!, ...byPortal.two!]
     expect(all).toHaveLength(200)
     expect(new Set(all).size).toBe(200)
@@ -62,17 +60,10 @@ describe('RedisPortalQueue', () => {
   it('reclaims events in flight on a portal process killed with SIGKILL', async () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: fast })
-    const child = await fixture.start(
-      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, CLAIM_TIMEOUT_MS: '300' },
-      'consuming',
-    )
-    let output = ''
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-    })
+    const child = await scope.fixture('portal-worker', { REDIS_URL: LOCAL_REDIS_URL, NAMESPACE: namespace, CLAIM_TIMEOUT_MS: '300' })
     for (let i = 0; i < 5; i++) await server.portal.push(event(i))
-    await waitFor('the doomed portal to take them', () => output.includes('taken 5'))
-    await killChild(child)
+    await waitFor('the doomed portal to take them', () => child.eventsOf('taken').length === 5)
+    await child.kill()
     const survivor = scope.adapter({ namespace, portal: { ...fast, claimTimeoutMs: 300 } })
     const handled: string[] = []
     await survivor.portal.consume({ consumerId: 'survivor' }, (e) => void handled.push(e.clientId))

@@ -1,11 +1,9 @@
-import { describe, expect, it } from 'vitest'
-import { childFixture, killChild } from './support/child.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
-import { LOCAL_REDIS, TestScope } from './support/scope.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'
+import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const fixture = childFixture('presence-server', scope)
-
+afterEach(() => scope.cleanup())
 
 describe('RedisPresence', () => {
   it('tracks users across servers, online while any socket remains', async () => {
@@ -31,13 +29,10 @@ describe('RedisPresence', () => {
     const ttl = 900
     const survivor = scope.adapter({ namespace, presenceTtlMs: ttl })
     await survivor.presence.join('shared', 's-1')
-    const child = await fixture.start(
-      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' },
-      'joined',
-    )
+    const child = await scope.fixture('presence-server', { REDIS_URL: LOCAL_REDIS_URL, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' })
     expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([true, true])
     expect(await survivor.presence.onlineCount()).toBe(2)
-    await killChild(child)
+    await child.kill()
     // Expected within the TTL (the key lives two thirds of it, a sweep follows within a third); the deadline
     // is generous because shared machines stall.
     await waitFor('the dead server to be cleaned up', async () => !(await survivor.presence.isOnline('doomed')), 10_000)

@@ -1,8 +1,8 @@
 import { AdapterError, ConfigError, type Envelope } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRedisAdapter, RedisAdapter } from '../src/index.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
-import { LOCAL_REDIS, TestScope } from './support/scope.js'
+import { delay, LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'
+import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
 afterEach(() => scope.cleanup())
@@ -39,7 +39,7 @@ describe('RedisAdapter replication', () => {
     const envelope = dispatch('s', Array.from({ length: 500 }, (_, i) => `user${i}`))
     await adapter.publish(envelope)
     await waitFor('the message', () => raw.length === 1)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await delay(50)
     expect(raw).toHaveLength(1)
     expect(JSON.parse(raw[0]!)).toEqual(envelope)
   })
@@ -123,7 +123,7 @@ describe('RedisAdapter replication', () => {
   })
 
   it('closes idempotently, rejects later calls and removes its connections', async () => {
-    const a = createRedisAdapter(LOCAL_REDIS, { namespace: scope.namespace() })
+    const a = createRedisAdapter(LOCAL_REDIS_URL, { namespace: scope.namespace() })
     expect(a).toBeInstanceOf(RedisAdapter)
     await a.subscribe('s', () => {})
     await Promise.all([a.close(), a.close()])
@@ -154,11 +154,11 @@ describe('RedisAdapter replication', () => {
   })
 
   it('rejects invalid options with ConfigError', () => {
-    expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: 'a{b}' })).toThrow(/braces/)
-    expect(() => new RedisAdapter(LOCAL_REDIS, { namespace: '' })).toThrow(/namespace/)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { namespace: 'a{b}' })).toThrow(/braces/)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { namespace: '' })).toThrow(/namespace/)
     expect(() => new RedisAdapter({ lazyConnect: true }, { presenceTtlMs: 0 })).toThrow(/presenceTtlMs/)
-    expect(() => new RedisAdapter(LOCAL_REDIS, { replicationChannels: 0 })).toThrow(/replicationChannels/)
-    expect(() => new RedisAdapter(LOCAL_REDIS, { portal: { maxPending: 0 } })).toThrow(ConfigError)
-    expect(() => new RedisAdapter(LOCAL_REDIS, { retention: { maxEntries: -1 } })).toThrow(ConfigError)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { replicationChannels: 0 })).toThrow(/replicationChannels/)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { portal: { maxPending: 0 } })).toThrow(ConfigError)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { retention: { maxEntries: -1 } })).toThrow(ConfigError)
   })
 })

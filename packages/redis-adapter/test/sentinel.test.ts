@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisSentinel } from '../../../test/integration/harness/redis-sentinel.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { RedisSentinel, RedisServer, waitFor } from '@mesa/test-kit'
 
 let master: RedisServer
 let sentinel: RedisSentinel

@@ -1,4 +1,5 @@
 import { StoreError, userStream } from '@mesa/core'
+import { delay } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TestScope } from './support/scope.js'
 
@@ -87,14 +88,14 @@ describe('RedisStreamStore', () => {
     const ttl = await scope.redis().pttl(`mesa:${adapter.namespace}:stream:{${adapter.namespace}:s}:e`)
     expect(ttl).toBeGreaterThan(0)
     expect(ttl).toBeLessThanOrEqual(300)
-    await new Promise((resolve) => setTimeout(resolve, 400))
+    await delay(400)
     expect((await store.readAfter('s', { epoch: first.epoch, seq: 0 })).status).toBe('trimmed')
     const second = await store.append('s', { frame: 'new' })
     expect(second).toEqual({ epoch: first.epoch, seq: 2 })
     expect(await store.size('s')).toBe(1)
     const fromFirst = await store.readAfter('s', first)
     expect(fromFirst.status === 'ok' && fromFirst.entries.map((e) => e.frame)).toEqual(['new'])
-    await new Promise((resolve) => setTimeout(resolve, 400))
+    await delay(400)
     await store.trim('s')
     expect(await store.size('s')).toBe(0)
     expect(await store.head('s')).toEqual(second)
@@ -104,10 +105,10 @@ describe('RedisStreamStore', () => {
   it('leaves entries past maxAgeMs out of readRetained even before a trim removed them', async () => {
     const { store } = scope.adapter({ retention: { maxAgeMs: 1000 } })
     await store.append('aged', { frame: 'old', undelivered: true })
-    await new Promise((resolve) => setTimeout(resolve, 700))
+    await delay(700)
     await store.append('aged', { frame: 'young', undelivered: true })
     // `old` is now past maxAgeMs but still in the stream: no append has trimmed since it aged out.
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await delay(500)
     const retained = await store.readRetained('aged', 0)
     expect(retained.entries.map((entry) => entry.frame)).toEqual(['young'])
     expect(retained.complete).toBe(false)

@@ -1,15 +1,16 @@
 import { ConnectionClosedError, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { delay, } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
-import { settle, startServer, TestSocket, track } from './helpers.js'
+import { connect, startServer, track } from './helpers.js'
 
 describe('graceful shutdown', () => {
   it('closes every socket with 1001, resolves once all are closed, and stops accepting', async () => {
     const { mesa, url } = await startServer({ heartbeat: { enabled: true, interval: 1000 }, authentication: { timeout: 1000 } })
     const disconnections: number[] = []
     mesa.on('disconnection', (code) => disconnections.push(code))
-    const sockets = await Promise.all(Array.from({ length: 5 }, () => TestSocket.open(url)))
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => connect(url)))
     await mesa.close()
     expect(mesa.connectionCount).toBe(0)
     expect(disconnections).toEqual([1001, 1001, 1001, 1001, 1001])
@@ -30,11 +31,11 @@ describe('graceful shutdown', () => {
     const other = track(new Mesa({ port: 0, host: '127.0.0.1', adapter: shared }))
     await Promise.all([mesa.listening(), other.listening()])
     other.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'u', user: {} })))
-    const socket = await TestSocket.open(`ws://127.0.0.1:${other.port}`)
+    const socket = await connect(`ws://127.0.0.1:${other.port}`)
     await socket.authenticate({})
     await mesa.close()
     await other.send(new Message(0, {}, 'AFTER'), ['u'])
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
     await shared.publish({ kind: 'disconnect', origin: 'test', userIds: ['u'] })
     expect((await socket.waitClose()).code).toBe(CloseCode.DisconnectedByServer)
 
@@ -48,20 +49,20 @@ describe('graceful shutdown', () => {
   it('leaves no timer behind: a paced replay in progress ends with the close', async () => {
     const { mesa, url } = await startServer({ sync: { enabled: true, redeliveryInterval: 10_000 } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'r', user: {} })))
-    const first = await TestSocket.open(url, { v2: true })
+    const first = await connect(url, { v2: true })
     const ack = await first.authenticate({})
     const position = (ack.x!.streams as { user: { epoch: string; seq: number } }).user
     first.close()
     await first.waitClose()
     await mesa.send(new Message(0, { n: 1 }, 'M'), ['r'])
     await mesa.send(new Message(0, { n: 2 }, 'M'), ['r'])
-    const second = await TestSocket.open(url, { v2: true })
+    const second = await connect(url, { v2: true })
     await second.authenticate({}, { resume: { user: position } })
-    await second.waitMessages(1)
+    await second.waitForMessages(1)
     const started = Date.now()
     await mesa.close()
     expect(Date.now() - started).toBeLessThan(5000)
-    await settle()
+    await delay(50)
     expect(second.messages).toHaveLength(1)
   })
 })

@@ -3,14 +3,15 @@
  * A failing release does not stop the others; the first failure is rethrown at the end.
  */
 export class Scope {
-  private readonly releases: (() => Promise<void> | void)[] = []
+  private readonly releases: (() => unknown)[] = []
 
-  add<T>(resource: T, release: (resource: T) => Promise<void> | void): T {
+  add<T>(resource: T, release: (resource: T) => unknown): T {
     this.releases.push(() => release(resource))
     return resource
   }
 
-  defer(release: () => Promise<void> | void): void {
+  /** Runs `release` (awaiting what it returns) at cleanup. */
+  defer(release: () => unknown): void {
     this.releases.push(release)
   }
 

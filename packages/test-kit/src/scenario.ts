@@ -1,6 +1,6 @@
 import { afterEach, beforeAll } from 'vitest'
 import type { Child } from './child.js'
-import { assertBuilt } from './dist.js'
+import { assertBuilt } from './builds.js'
 import { expectNoCrash } from './mesa-processes.js'
 import { Scope } from './scope.js'
 

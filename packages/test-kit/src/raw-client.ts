@@ -5,51 +5,65 @@ import { withTimeout } from './wait.js'
 /** A frame as the tests see it (parsed JSON): the wire shape of core's `Frame`. */
 export type WireFrame = Frame
 
+/** The `d.n` of each frame: the numbers tests (and the fixtures' senders) count their messages with. */
+export function numbersOf(frames: readonly WireFrame[]): number[] {
+  return frames.map((frame) => frame.d.n as number)
+}
+
 export type Position = StreamPosition
 export type Positions = ResumePositions
 
 export interface RawClientOptions {
   /** Offer the `mesa.v2` subprotocol (resume, live sequence numbers). Default false: a 1.x client. */
   v2?: boolean
+  /** How long `connect` waits for the hello. Default 10 s. */
   timeoutMs?: number
   /** Positions to start from (a reconnecting client carries them over). Default none. */
   positions?: Positions
   /** Called for every message the application would see, besides collecting it in `delivered`. */
   onDeliver?: (frame: WireFrame) => void
+  /** Answer heartbeats (op 1) with op 11. Default true; false plays a client that stopped acking. */
+  autoAck?: boolean
 }
 
 /**
  * A Mesa client written against the wire protocol with nothing but `ws`, so tests check the server's frames
- * rather than a client library's interpretation of them. Answers heartbeats; as a v2 client it keeps its
- * positions per stream and delivers a sequenced message only when it is past that position, as the
- * protocol prescribes.
+ * rather than a client library's interpretation of them. `frames` and `messages` are what the server sent,
+ * as it sent them. Answers heartbeats (unless `autoAck` is off); as a v2 client it keeps its positions per
+ * stream and delivers a sequenced message only when it is past that position, as the protocol prescribes:
+ * `delivered` is what an application would see.
  */
 export class RawClient {
   readonly url: string
   readonly v2: boolean
+  /** The socket itself, for what the protocol does not do (binary frames, pausing the TCP socket). */
+  readonly ws: WebSocket
   /** Every frame received, in order. */
   readonly frames: WireFrame[] = []
   /** op 0 frames the application would see: duplicates (s at or below the position) dropped on v2. */
   readonly delivered: WireFrame[] = []
   positions: Positions = {}
-  hello: WireFrame | undefined
+  /** Answer op 1 with op 11; set false to play a client that stopped acking. */
+  autoAck: boolean
   closeCode: number | undefined
   closeReason: string | undefined
-  private readonly socket: WebSocket
+  readonly closed: Promise<{ code: number; reason: string }>
   private readonly onDeliver: ((frame: WireFrame) => void) | undefined
   private readonly waiters = new Set<() => void>()
-  readonly closed: Promise<{ code: number; reason: string }>
 
   private constructor(url: string, options: RawClientOptions) {
     this.url = url
     this.v2 = options.v2 ?? false
     this.positions = { ...options.positions }
     this.onDeliver = options.onDeliver
-    this.socket = this.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
-    this.socket.on('error', () => {})
-    this.socket.on('message', (data) => this.receive(String(data)))
+    this.autoAck = options.autoAck ?? true
+    this.ws = this.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
+    this.ws.on('error', () => {})
+    this.ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.receive(String(data))
+    })
     this.closed = new Promise((resolve) => {
-      this.socket.once('close', (code, reason) => {
+      this.ws.once('close', (code, reason) => {
         this.closeCode = code
         this.closeReason = reason.toString()
         this.notify()
@@ -62,7 +76,7 @@ export class RawClient {
   static async connect(url: string, options: RawClientOptions = {}): Promise<RawClient> {
     const client = new RawClient(url, options)
     try {
-      await client.waitFor('hello', () => client.hello !== undefined, options.timeoutMs)
+      await client.waitFor('hello', () => client.frames.some((f) => f.op === 10), options.timeoutMs)
     } catch (error) {
       client.terminate()
       throw error
@@ -70,17 +84,30 @@ export class RawClient {
     return client
   }
 
+  /** The hello (op 10) the server opened with. */
+  get hello(): WireFrame {
+    const hello = this.frames.find((f) => f.op === 10)
+    if (!hello) throw new Error(`no hello from ${this.url} yet`)
+    return hello
+  }
+
+  /** Every op 0 frame received, in order, duplicates included. */
+  get messages(): WireFrame[] {
+    return this.frames.filter((f) => f.op === 0)
+  }
+
   get isOpen(): boolean {
-    return this.socket.readyState === WebSocket.OPEN
+    return this.ws.readyState === WebSocket.OPEN
   }
 
   /** The subprotocol the server accepted ('' for a 1.x connection). */
   get protocol(): string {
-    return this.socket.protocol
+    return this.ws.protocol
   }
 
-  send(frame: WireFrame | string): void {
-    if (this.isOpen) this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  /** Sends a frame (serialized as JSON) or a string as it is; nothing once the socket is no longer open. */
+  send(frame: object | string): void {
+    if (this.isOpen) this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
   }
 
   /**
@@ -131,15 +158,19 @@ export class RawClient {
     return withTimeout(`${what} on ${this.url}`, done, timeoutMs).finally(() => this.waiters.delete(waiter))
   }
 
+  /** Waits until `count` op 0 frames of `type` (any type when omitted) arrived, duplicates included. */
+  waitForMessages(count: number, type?: string, timeoutMs?: number): Promise<WireFrame[]> {
+    return this.waitForCount(() => this.messages, 'messages', count, type, timeoutMs)
+  }
+
   /** Waits until the application has seen `count` messages of `type` (any type when omitted). */
-  async waitForMessages(count: number, type?: string, timeoutMs?: number): Promise<WireFrame[]> {
-    const matching = () => this.delivered.filter((f) => type === undefined || f.t === type)
-    await this.waitFor(
-      `${count} messages${type ? ` of type ${type}` : ''}`,
-      () => matching().length >= count,
-      timeoutMs,
-    )
-    return matching()
+  waitForDelivered(count: number, type?: string, timeoutMs?: number): Promise<WireFrame[]> {
+    return this.waitForCount(() => this.delivered, 'delivered messages', count, type, timeoutMs)
+  }
+
+  /** Resolves with the close code and reason once the socket closed. */
+  waitClose(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+    return withTimeout(`close of ${this.url}`, this.closed, timeoutMs)
   }
 
   messagesOf(type: string): WireFrame[] {
@@ -147,14 +178,26 @@ export class RawClient {
   }
 
   close(code = 1000): Promise<{ code: number; reason: string }> {
-    if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
-      this.socket.close(code)
+    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) {
+      this.ws.close(code)
     }
     return this.closed
   }
 
   terminate(): void {
-    this.socket.terminate()
+    this.ws.terminate()
+  }
+
+  private async waitForCount(
+    list: () => WireFrame[],
+    what: string,
+    count: number,
+    type: string | undefined,
+    timeoutMs: number | undefined,
+  ): Promise<WireFrame[]> {
+    const matching = () => list().filter((f) => type === undefined || f.t === type)
+    await this.waitFor(`${count} ${what}${type ? ` of type ${type}` : ''}`, () => matching().length >= count, timeoutMs)
+    return matching()
   }
 
   private receive(raw: string): void {
@@ -165,8 +208,7 @@ export class RawClient {
       throw new Error(`the server sent a frame that is not JSON: ${raw}`)
     }
     this.frames.push(frame)
-    if (frame.op === 10 && !this.hello) this.hello = frame
-    if (frame.op === 1) this.send({ op: 11, d: {} })
+    if (frame.op === 1 && this.autoAck) this.send({ op: 11, d: {} })
     if (frame.op === 22 && this.v2) this.adoptHeads(frame)
     if (frame.op === 0) this.deliver(frame)
     this.notify()

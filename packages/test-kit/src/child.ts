@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process'
+import { bundleFixture } from './fixture-bundle.js'
 import { withTimeout } from './wait.js'
 
 interface ReadyMessage {
@@ -18,7 +19,7 @@ interface EventMessage {
 }
 type FromChild = ReadyMessage | ReplyMessage | EventMessage
 
-/** Something a fixture reported (`report({ kind, ... })` in fixtures/rpc.mjs). */
+/** Something a fixture reported (`report({ kind, ... })` of `@mesa/test-kit/rpc`). */
 export interface ChildEvent {
   kind: string
   [field: string]: unknown
@@ -46,8 +47,9 @@ process.once('exit', () => {
 const MAX_OUTPUT = 64 * 1024
 
 /**
- * A fixture process (fixtures/*.mjs) driven over the IPC channel: `call(method, ...args)` runs one of the
- * methods it serves; `events` collects what it reports. Every child is killed when the test process exits.
+ * A fixture process driven over the IPC channel: the fixture serves methods and reports events with
+ * `@mesa/test-kit/rpc` (`src/rpc.mjs`); `call(method, ...args)` runs one of its methods, `events` collects
+ * what it reports. Every child is killed when the test process exits.
  */
 export class Child {
   readonly name: string
@@ -90,14 +92,18 @@ export class Child {
     })
   }
 
-  /** Starts `script` and waits for its `ready` report (with whatever `info` it sends, e.g. its port). */
+  /**
+   * Starts `script` and waits for its `ready` report (with whatever `info` it sends, e.g. its port). A `.ts`
+   * script is bundled first, with the workspace packages from their sources (see `bundleFixture`).
+   */
   static async start(
     name: string,
     script: string,
     env: Record<string, string> = {},
     timeoutMs = 15_000,
   ): Promise<Child> {
-    const child = new Child(name, script, env)
+    const file = script.endsWith('.ts') ? await bundleFixture(script) : script
+    const child = new Child(name, file, env)
     const ready = new Promise<void>((resolve, reject) => {
       child.process.on('message', (message: FromChild) => {
         if (message.type === 'ready') {

@@ -1,17 +1,33 @@
-import { fileURLToPath } from 'node:url'
+import { Child, ChildCallError, fixture, RedisServer, Scope, waitFor } from '@mesa/test-kit'
 import IORedis from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Child, ChildCallError } from './harness/child.js'
-import { RedisServer } from './harness/redis-server.js'
-import { Scope } from './harness/scope.js'
-import { waitFor } from './harness/wait.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
 
-const echo = fileURLToPath(new URL('./fixtures/echo.mjs', import.meta.url))
+const echo = fixture('echo.mjs')
 
-describe('integration harness', () => {
+describe('test kit', () => {
+  it('waits for a check to hold and resolves with what it found, or fails naming what it waited for', async () => {
+    let polls = 0
+    expect(await waitFor('the third poll', () => ++polls >= 3 && { polls }, 1000, 1)).toEqual({ polls: 3 })
+    expect(await waitFor('zero', async () => 0)).toBe(0)
+    await expect(waitFor('nothing', () => undefined, 30, 5)).rejects.toThrow('timed out after 30 ms waiting for nothing')
+  })
+
+  it('releases what a scope holds in reverse order, all of them even when one release fails', async () => {
+    const released: string[] = []
+    const local = new Scope()
+    local.add('a', (name) => void released.push(name))
+    local.defer(() => {
+      throw new Error('b failed')
+    })
+    local.add('c', (name) => void released.push(name))
+    await expect(local.cleanup()).rejects.toThrow('b failed')
+    expect(released).toEqual(['c', 'a'])
+    await local.cleanup()
+  })
+
   it('runs a child, calls it, collects its events, and kills it with SIGKILL', async () => {
     const child = scope.add(await Child.start('echo', echo), (c) => c.kill())
     expect(child.info.pid).toBe(child.pid)

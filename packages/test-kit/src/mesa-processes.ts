@@ -1,5 +1,5 @@
 import { Child } from './child.js'
-import { fixture } from './dist.js'
+import { fixture } from './builds.js'
 import type { RedisTarget } from './redis-server.js'
 import type { Scope } from './scope.js'
 
