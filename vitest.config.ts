@@ -18,6 +18,7 @@ export default defineConfig({
       '@mesa/redis-adapter': pkg('redis-adapter'),
       '@mesa/portal': pkg('portal'),
       '@mesa/dispatcher': pkg('dispatcher'),
+      '@mesa/adapter-kit': pkg('adapter-kit'),
     },
   },
   test: {

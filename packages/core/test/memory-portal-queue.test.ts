@@ -1,4 +1,4 @@
-import { delay, waitFor } from '@mesa/test-kit'
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ConfigError,
@@ -12,17 +12,15 @@ function event(n: number): PortalEvent {
   return { kind: 'connection', clientId: `c${n}`, serverId: 'srv', time: n }
 }
 
-const queues: MemoryPortalQueue[] = []
+const scope = new Scope()
+afterEach(() => scope.cleanup())
+
 function queue(options?: MemoryPortalQueueOptions): MemoryPortalQueue {
-  const q = new MemoryPortalQueue(options)
-  queues.push(q)
-  return q
+  return scope.add(new MemoryPortalQueue(options), (q) => q.close())
 }
 
-afterEach(() => {
-  for (const q of queues.splice(0)) q.close()
-})
-
+// What every portal queue must do is in the adapter contract (memory-adapter-contract.test.ts); these are the
+// memory queue's own ways: round robin, counts, retry delay.
 describe('MemoryPortalQueue', () => {
   it('gives each event to exactly one consumer, round robin, asynchronously', async () => {
     const q = queue()
@@ -33,18 +31,6 @@ describe('MemoryPortalQueue', () => {
     const all = [...seen.a!, ...seen.b!, ...seen.c!].sort()
     expect(all).toEqual(Array.from({ length: 9 }, (_, i) => `c${i}`).sort())
     expect([seen.a!.length, seen.b!.length, seen.c!.length]).toEqual([3, 3, 3])
-  })
-
-  it('does not call handlers synchronously from push', async () => {
-    const q = queue()
-    let called = false
-    await q.consume({ consumerId: 'a' }, () => {
-      called = true
-    })
-    const pushed = q.push(event(1))
-    expect(called).toBe(false)
-    await pushed
-    await waitFor("called", () => called)
   })
 
   it('lets events wait for a consumer and rejects beyond maxPending', async () => {
@@ -73,57 +59,6 @@ describe('MemoryPortalQueue', () => {
     finishers[0]!()
     await waitFor("q.inFlightCount === 1", () => q.inFlightCount === 1)
     await q.push(event(3))
-  })
-
-  it('redelivers a rejected event to another consumer after retryDelayMs', async () => {
-    const q = queue({ retryDelayMs: 10 })
-    const handledBy: string[] = []
-    await q.consume({ consumerId: 'bad' }, async () => {
-      handledBy.push('bad')
-      throw new Error('boom')
-    })
-    await q.consume({ consumerId: 'good' }, () => void handledBy.push('good'))
-    await q.push(event(1))
-    await waitFor("handledBy.includes('good')", () => handledBy.includes('good'))
-    expect(handledBy).toEqual(['bad', 'good'])
-  })
-
-  it('treats a handler that throws synchronously like a rejection', async () => {
-    const q = queue({ retryDelayMs: 1 })
-    let attempts = 0
-    await q.consume({ consumerId: 'a' }, () => {
-      attempts++
-      if (attempts < 3) throw new Error('not yet')
-    })
-    await q.push(event(1))
-    await waitFor("attempts === 3 && q.inFlightCount === 0", () => attempts === 3 && q.inFlightCount === 0)
-    expect(q.pendingCount).toBe(0)
-  })
-
-  it('gives the unfinished events of a closing consumer to another one', async () => {
-    const q = queue()
-    const hanging = await q.consume({ consumerId: 'hangs' }, () => new Promise<void>(() => {}))
-    await q.push(event(1))
-    await waitFor("q.inFlightCount === 1", () => q.inFlightCount === 1)
-    const got: string[] = []
-    await q.consume({ consumerId: 'other' }, (e) => void got.push(e.clientId))
-    await hanging.close()
-    await waitFor("got.length === 1", () => got.length === 1)
-    expect(got).toEqual(['c1'])
-  })
-
-  it('reclaims an event whose handler never settles after claimTimeoutMs', async () => {
-    const q = queue({ claimTimeoutMs: 30 })
-    const handledBy: string[] = []
-    await q.consume({ consumerId: 'stuck' }, () => {
-      handledBy.push('stuck')
-      return new Promise<void>(() => {})
-    })
-    await q.consume({ consumerId: 'ok' }, () => void handledBy.push('ok'))
-    await q.push(event(1))
-    await waitFor("handledBy.includes('ok')", () => handledBy.includes('ok'))
-    expect(handledBy).toEqual(['stuck', 'ok'])
-    await waitFor("q.inFlightCount === 0", () => q.inFlightCount === 0)
   })
 
   it('ignores the late settlement of a reclaimed event', async () => {

@@ -108,10 +108,6 @@ export class RedisPresence implements Presence {
     )
   }
 
-  async isOnline(userId: string): Promise<boolean> {
-    return (await this.wrap('isOnline', () => this.client.hexists(this.keys.presenceUsers, userId))) === 1
-  }
-
   async areOnline(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return []
     const counts = await this.wrap('areOnline', () => this.client.hmget(this.keys.presenceUsers, ...userIds))

@@ -156,14 +156,6 @@ redis.call('HSET', KEYS[2], ARGV[1], (redis.call('HGET', KEYS[1], 'epoch') or ''
 return 1
 `)
 
-/** KEYS: entries. ARGV: maxEntries, maxAgeMs. */
-const TRIM = new LuaScript(`${HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
-trimAge(KEYS[1], nowMs() - tonumber(ARGV[2]))
-return 1
-`)
-
 /** Entries per script call: one call runs atomically in Redis, so huge fan-outs are split to keep it responsive. */
 const APPEND_CHUNK = 256
 
@@ -285,16 +277,6 @@ export class RedisStreamStore implements MessageStore {
       ])) as [string, number, number, RawEntry[]]
       return { entries: entries.map(decodeEntry), head: position(epoch, seq), complete: complete === 1 }
     })
-  }
-
-  async trim(stream: string): Promise<void> {
-    await this.wrap('trim', () =>
-      TRIM.run(this.client, [this.keys.streamEntries(stream)], [this.maxEntries, this.maxAgeMs]),
-    )
-  }
-
-  async clear(stream: string): Promise<void> {
-    await this.wrap('clear', () => this.client.del(this.keys.streamEntries(stream)))
   }
 
   async getCursor(stream: string, name: string): Promise<number> {

@@ -72,7 +72,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     await expect(a.adapter.store.append('user:bob', { frame: 'lost' })).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.store.readAfter('user:bob', before)).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.publish(dispatch('a', 2))).rejects.toBeInstanceOf(AdapterError)
-    await expect(a.adapter.presence.isOnline('bob')).rejects.toBeInstanceOf(AdapterError)
+    await expect(a.adapter.presence.areOnline(['bob'])).rejects.toBeInstanceOf(AdapterError)
     await expect(b.adapter.presence.leave('tina', 't-socket')).rejects.toBeInstanceOf(AdapterError)
     await expect(
       a.adapter.portal.push({ kind: 'connection', clientId: 'down', serverId: 'a', time: 0 }),

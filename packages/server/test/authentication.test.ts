@@ -116,18 +116,18 @@ describe('authentication', () => {
     mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
     const sockets = await Promise.all([0, 1, 2].map(() => connect(url)))
     for (const socket of sockets) await socket.authenticate({ id: 'same' })
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(true)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([true])
     sockets[0]!.close()
     await sockets[0]!.waitClose()
     await mesa.send(new Message(0, {}, 'AFTER'), ['same'])
     await sockets[1]!.waitForMessages(1)
     await sockets[2]!.waitForMessages(1)
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(true)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([true])
     sockets[1]!.close()
     sockets[2]!.close()
     await Promise.all([sockets[1]!.waitClose(), sockets[2]!.waitClose()])
     await delay(50)
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(false)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([false])
   })
 
   it('storeConnectedUsers: false keeps presence untouched', async () => {
@@ -135,7 +135,7 @@ describe('authentication', () => {
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'p', user: {} })))
     const socket = await connect(url)
     await socket.authenticate({})
-    expect(await mesa.adapter!.presence.isOnline('p')).toBe(false)
+    expect(await mesa.adapter!.presence.areOnline(['p'])).toEqual([false])
   })
 
   it('auth data with __proto__ / constructor / prototype keys cannot change any prototype', async () => {
