@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { basename, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BuildablePackage, buildablePackages, buildChanged } from '../../scripts/build-changed.mjs'
+import { type BuildablePackage, buildablePackages, stalePackages } from '../../scripts/build-changed.mjs'
 import { LOCAL_REDIS_URL, LocalNamespaces } from '../integration/harness/local-redis.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -75,8 +75,12 @@ const packed = new Map<string, Packed>()
 const namespaces = new LocalNamespaces('packaging')
 
 beforeAll(async () => {
-  // `pnpm test` has just built everything; run alone, this brings stale builds up to date first.
-  buildChanged()
+  // `pnpm test` has just built everything. Building here instead would rewrite dist/ under the other test files
+  // that run meanwhile.
+  const stale = stalePackages()
+  if (stale.length > 0) {
+    throw new Error(`the tarballs hold the builds; run \`pnpm build\` first (stale or missing: ${stale.join(', ')})`)
+  }
   project = mkdtempSync(join(tmpdir(), 'mesa-packaging-'))
   const tarballs = join(project, 'tarballs')
   mkdirSync(tarballs)
