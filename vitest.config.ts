@@ -19,6 +19,7 @@ export default defineConfig({
       '@mesa/portal': pkg('portal'),
       '@mesa/dispatcher': pkg('dispatcher'),
       '@mesa/adapter-kit': pkg('adapter-kit'),
+      '@mesa/gateway': pkg('gateway'),
     },
   },
   test: {

@@ -107,6 +107,59 @@ export function storeContract(test: ContractTest): void {
     expect((await store.readAfter('user:other', { ...(await store.head('user:other')), seq: 0 })).status).toBe('ok')
   })
 
+  test('keeps at most maxBytes per stream, counting frames and excluding lists in UTF-8 bytes', async (t) => {
+    const { store } = await t.adapter({ retention: { maxBytes: 60 } })
+    const accented = `${'é'.repeat(8)}${'😀'.repeat(2)}`
+    // 20, 20 (13 + ["abc"] 7) and 24 ('é' is 2 bytes, '😀' 4) bytes.
+    const first = await store.append('user:b', { frame: 'a'.repeat(20) })
+    await store.append('user:b', { frame: 'b'.repeat(13), excluding: ['abc'] })
+    await store.append('user:b', { frame: accented })
+    const { epoch } = first
+    // 64 bytes: the first is dropped.
+    expect(await store.readAfter('user:b', { epoch, seq: 0 })).toEqual({ status: 'trimmed', head: { epoch, seq: 3 } })
+    expect(frames(await store.readAfter('user:b', first))).toEqual([
+      [2, 'b'.repeat(13)],
+      [3, accented],
+    ])
+    expect(await store.readRetained('user:b', 0)).toMatchObject({ complete: false, entries: [{ seq: 2 }, { seq: 3 }] })
+    await store.append('user:b', { frame: 'd'.repeat(16) })
+    expect(frames(await store.readAfter('user:b', { epoch, seq: 2 }))).toEqual([
+      [3, accented],
+      [4, 'd'.repeat(16)],
+    ])
+    // Larger than the bound on its own: nothing is kept, yet the head moves on.
+    const big = await store.append('user:b', { frame: 'e'.repeat(61) })
+    expect(big).toEqual({ epoch, seq: 5 })
+    expect((await store.readAfter('user:b', { epoch, seq: 4 })).status).toBe('trimmed')
+    expect(await store.readAfter('user:b', big)).toEqual({ status: 'ok', entries: [], head: big })
+    expect(await store.readRetained('user:b', 3)).toEqual({ entries: [], head: big, complete: false })
+    await store.append('user:b', { frame: 'f' })
+    expect(frames(await store.readAfter('user:b', big))).toEqual([[6, 'f']])
+  })
+
+  test('bounds each stream by the first of maxEntries and maxBytes to be reached', async (t) => {
+    const { store } = await t.adapter({ retention: { maxEntries: 3, maxBytes: 30 } })
+    const e28 = 'e'.repeat(28)
+    const positions = await store.appendMany(
+      ['aaaaaaaaaa', 'bbbbbbbbbb', 'cc', 'dd'].map((frame) => ({ stream: 'user:m', entry: { frame } })),
+    )
+    const { epoch } = positions[0]!
+    // Four entries, 24 bytes: the count bound drops the first.
+    expect(await store.readAfter('user:m', { epoch, seq: 0 })).toEqual({ status: 'trimmed', head: { epoch, seq: 4 } })
+    expect(frames(await store.readAfter('user:m', { epoch, seq: 1 }))).toEqual([
+      [2, 'bbbbbbbbbb'],
+      [3, 'cc'],
+      [4, 'dd'],
+    ])
+    await store.appendMany([{ stream: 'user:m', entry: { frame: e28 } }])
+    // The count bound drops bb; cc, dd and the 28 bytes would make 32: the byte bound drops cc too.
+    expect(await store.readAfter('user:m', { epoch, seq: 2 })).toEqual({ status: 'trimmed', head: { epoch, seq: 5 } })
+    expect(frames(await store.readAfter('user:m', { epoch, seq: 3 }))).toEqual([
+      [4, 'dd'],
+      [5, e28],
+    ])
+  })
+
   test('gives what a stream retains after a sequence, saying whether nothing was trimmed since (readRetained)', async (t) => {
     const { store } = await t.adapter({ retention: { maxEntries: 5 } })
     for (let i = 1; i <= 8; i++) await store.append('user:r', { frame: `m${i}`, undelivered: i % 2 === 0 })

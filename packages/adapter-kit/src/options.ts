@@ -11,14 +11,21 @@ export interface ContractSettings {
    * nothing. Unique per test (from `AdapterContractOptions.namespace`).
    */
   readonly namespace: string
-  /** Retention of the message store: entries kept per stream, and their maximum age (ms). */
-  readonly retention: { readonly maxEntries: number; readonly maxAgeMs: number }
   /**
-   * The portal queue: `maxPending` unhandled events (waiting or being handled) before `push` rejects with
-   * `PortalQueueFullError`; `claimTimeoutMs` after which an event a portal took but did not finish goes to
-   * another.
+   * Retention of the message store: entries kept per stream, their maximum age (ms), and the bytes kept per
+   * stream (each entry's frame and `excluding` list as JSON, in UTF-8).
    */
-  readonly portal: { readonly maxPending: number; readonly claimTimeoutMs: number }
+  readonly retention: { readonly maxEntries: number; readonly maxAgeMs: number; readonly maxBytes: number }
+  /**
+   * The portal queue: `maxPending` unhandled events (waiting or being handled), or `maxPendingBytes` of them
+   * (each event as its JSON in UTF-8), before `push` rejects with `PortalQueueFullError`; `claimTimeoutMs`
+   * after which an event a portal took but did not finish goes to another.
+   */
+  readonly portal: {
+    readonly maxPending: number
+    readonly maxPendingBytes: number
+    readonly claimTimeoutMs: number
+  }
   /**
    * The clock the store stamps and ages entries with (ms since the Unix epoch), for adapters that take one
    * (`clock: 'injected'`); the kit moves it forward instead of waiting. Ignore it otherwise.
@@ -65,6 +72,6 @@ export interface AdapterContractOptions<A extends Adapter = Adapter> {
 
 /** The settings every test starts from; a test overrides what it is about. */
 export const DEFAULT_SETTINGS = {
-  retention: { maxEntries: 1000, maxAgeMs: 24 * 60 * 60 * 1000 },
-  portal: { maxPending: 1000, claimTimeoutMs: 30_000 },
+  retention: { maxEntries: 1000, maxAgeMs: 24 * 60 * 60 * 1000, maxBytes: 16 * 1024 * 1024 },
+  portal: { maxPending: 1000, maxPendingBytes: 64 * 1024 * 1024, claimTimeoutMs: 30_000 },
 } as const

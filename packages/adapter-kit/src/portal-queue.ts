@@ -53,6 +53,32 @@ export function portalQueueContract(test: ContractTest): void {
     expect(observed).toEqual(Array.from({ length: 10 }, (_, i) => `c${100 + i}`))
   })
 
+  test('bounds the bytes of unhandled events by maxPendingBytes, each event as its JSON in UTF-8', async (t) => {
+    const accented: PortalEvent = { kind: 'connection', clientId: 'é😀', serverId: 's', time: 0 }
+    const size = JSON.stringify(event(1)).length
+    // Two bytes for 'é' and four for '😀', where the string has three UTF-16 code units for them.
+    const accentedSize = JSON.stringify(accented).length + 3
+    const bound = size * 2 + accentedSize
+    const [server, portals] = await t.pair({ portal: { maxPendingBytes: bound } })
+    await server.portal.push(event(1))
+    await server.portal.push(accented)
+    await server.portal.push(event(2))
+    const full = await server.portal.push(event(3)).catch((e: unknown) => e)
+    expect(full).toBeInstanceOf(PortalQueueFullError)
+    expect(full).toMatchObject({ bound: 'maxPendingBytes', limit: bound })
+    // An event larger than the whole bound never fits.
+    await expect(server.portal.push({ ...event(4), clientId: 'x'.repeat(size * 3) })).rejects.toMatchObject({
+      bound: 'maxPendingBytes',
+    })
+    const handled: string[] = []
+    await portals.portal.consume({ consumerId: 'one' }, (e) => void handled.push(e.clientId))
+    await t.until('the backlog', () => handled.length === 3)
+    // Handled events stop counting once acknowledged, which a shared backend learns a moment after the handler.
+    await t.until('room in the queue', () => server.portal.push(event(3)).then(() => true, () => false))
+    await t.until('the new event', () => handled.length === 4)
+    expect(handled).toEqual(['c1', 'é😀', 'c2', 'c3'])
+  })
+
   test('gives each event to one portal, spreading the events over the portals of every adapter', async (t) => {
     const namespace = t.namespace()
     const server = await t.adapter({ namespace })

@@ -114,3 +114,4 @@ export function browserSite(files: () => Promise<Record<string, StaticFile>>, sc
     },
   }
 }
+

@@ -15,6 +15,10 @@ export const CloseCode = {
   /** Frame above `maxPayload`. */
   MessageTooBig: 1009,
   InternalError: 1011,
+  /** The server is restarting (a gateway draining on SIGTERM): reconnect, with jitter, probably elsewhere. */
+  ServiceRestart: 1012,
+  /** The server is overloaded (its bound on bytes waiting to be sent across sockets is reached): retry later. */
+  TryAgainLater: 1013,
   /** The frame is not JSON, or its fields have the wrong shape or type. */
   InvalidFrame: 4000,
   /** A well-formed frame with an opcode a client may not send. */
@@ -27,15 +31,23 @@ export const CloseCode = {
   DisconnectedByServer: 4004,
   /** A client-side close: the client saw no heartbeat for longer than the announced interval and grace. */
   ServerUnresponsive: 4005,
+  /** The socket sent more messages or bytes per second than its rate limit allows. */
+  RateLimited: 4006,
+  /** The client did not read what was sent to it: more than `maxBufferedAmount` bytes waited for it. */
+  SlowConsumer: 4007,
+  /** The authentication expired and was not renewed in time. */
+  AuthenticationExpired: 4008,
+  /** The user already has as many connections as the server allows. */
+  TooManyConnections: 4009,
 } as const
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
 /**
  * Codes after which a client should not reconnect on its own: the server rejected it on purpose, so retrying
- * would only loop. ProtocolError, AuthenticationFailed and DisconnectedByServer, as literals so that a bundle
- * calling this does not need the `CloseCode` object.
+ * would only loop. ProtocolError, AuthenticationFailed, DisconnectedByServer and TooManyConnections, as literals
+ * so that a bundle calling this does not need the `CloseCode` object.
  */
 export function isTerminalCloseCode(code: number): boolean {
-  return code === 1002 || code === 1008 || code === 4004
+  return code === 1002 || code === 1008 || code === 4004 || code === 4009
 }

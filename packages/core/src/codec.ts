@@ -74,6 +74,15 @@ export function parseFrame(raw: string): ParseResult {
   return { ok: true, frame }
 }
 
+/**
+ * Encodes a frame that is not an application message (an acknowledgement, a heartbeat with `{ tries, max }`):
+ * fields left undefined are left out, as JSON does.
+ */
+export function encodeFrame(frame: Frame): string {
+  const { op, d, t, s, o, x } = frame
+  return JSON.stringify({ op, d, t, s, o, x })
+}
+
 /** The `Message` a frame carries. */
 export function frameToMessage(frame: Frame): Message<string, Record<string, unknown>> {
   const options = frame.o?.sync === false ? { sync: false } : {}

@@ -54,6 +54,9 @@ export function encodeMessage({ opcode: op, data: d, type: t, options }: Message
   return JSON.stringify({ op, d, t, s: sequence, o: options.sync ? undefined : { sync: false } })
 }
 
+/** `x` of an op 0 in the global stream, for protocol 2 sockets (absent: the user's own stream). */
+export const GLOBAL_EXTENSION = '{"st":"g"}'
+
 /**
  * Adds a sequence number (and v2 frame extensions) to an encoded frame without re-serializing its data:
  * per-recipient sequence numbers then cost one string concatenation, not a JSON.stringify.

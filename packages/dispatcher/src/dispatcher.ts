@@ -9,6 +9,7 @@ import {
   InternalType,
   Opcode,
   prepareDispatch,
+  userIdsProblem,
 } from '@mesa/core'
 import { type DisconnectOptions, DispatchEvent } from './dispatch-event.js'
 import { DispatchError, DispatcherClosedError } from './errors.js'
@@ -51,13 +52,10 @@ function resolveSync(sync: DispatcherOptions['sync']): boolean {
   throw new ConfigError('Dispatcher: options.sync must be a boolean or { enabled: boolean }')
 }
 
-function checkUserIds(what: string, ids: unknown): asserts ids is readonly string[] {
-  if (!Array.isArray(ids)) throw new DispatchError('invalid-recipients', `${what} must be an array of user ids`)
-  for (const id of ids) {
-    if (typeof id !== 'string' || id.length === 0) {
-      throw new DispatchError('invalid-recipients', `${what} must hold non-empty strings, got ${JSON.stringify(id)}`)
-    }
-  }
+/** The rule `mesa.send` applies too (`userIdsProblem`), with this package's error. */
+function checkUserIds(what: string, ids: unknown, allowEveryone = true): asserts ids is readonly string[] {
+  const problem = userIdsProblem(what, ids, allowEveryone)
+  if (problem !== undefined) throw new DispatchError('invalid-recipients', problem)
 }
 
 /**
@@ -133,13 +131,7 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap> {
    * close code 4004, after which Mesa clients do not reconnect on their own.
    */
   async disconnect(userIds: readonly string[], options: DisconnectOptions = {}): Promise<void> {
-    checkUserIds('userIds', userIds)
-    if (userIds.includes('*')) {
-      throw new DispatchError(
-        'invalid-recipients',
-        'DISCONNECT_CLIENT needs the user ids to disconnect; "*" (everyone) is refused',
-      )
-    }
+    checkUserIds('DISCONNECT_CLIENT user ids', userIds, false)
     const { code, reason } = new DispatchEvent('DISCONNECT_CLIENT', options).data
     if (userIds.length === 0) return
     const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.id, userIds: [...userIds] }

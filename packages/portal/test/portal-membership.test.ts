@@ -96,7 +96,10 @@ describe('onPortalJoin / onPortalLeave with the memory adapter', () => {
     const p = portal(adapter, 'fragile')
     await p.whenReady()
     await p.close()
-    const expected = ['join hook broke on fragile', 'leave hook broke on fragile']
+    const expected = [
+      'middleware onPortalJoin failed: join hook broke on fragile',
+      'middleware onPortalLeave failed: leave hook broke on fragile',
+    ]
     await waitFor('both failures to be reported', () => reported.length === 2 && emitted.length === 2)
     expect(reported).toEqual(expected)
     expect(emitted).toEqual(expected)

@@ -1,9 +1,12 @@
-import type { Server as HttpServer } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import { type Adapter, ConfigError, PROTOCOL_VERSION } from '@mesa/core'
 
 export interface HeartbeatOptions {
-  /** Send op 1 heartbeats and close sockets that stop answering. Default false. */
+  /**
+   * Send op 1 heartbeats and close sockets that stop answering, so that dead sockets are reaped. Default true
+   * (Mesa 1.x: false; both 1.x client generations answer heartbeats).
+   */
   enabled?: boolean
   /** ms between heartbeats (announced in hello as `c_heartbeat_interval`). Default 10000. */
   interval?: number
@@ -33,7 +36,66 @@ export interface AuthenticationOptions {
   disconnectOnFail?: boolean
   /** Record authenticated users in the adapter's presence (needed to flag messages for offline 1.x users). Default true. */
   storeConnectedUsers?: boolean
+  /**
+   * Credentials a client may give with the WebSocket upgrade, as a query parameter (`?token=…`, what a browser can
+   * do) or a request header; the authenticate handler gets them as `context.credentials` (third argument), and
+   * `verifyConnection` can read them from the request. Default: none.
+   */
+  upgradeCredentials?: { query?: string; header?: string }
 }
+
+/** Per-socket rate limit: a token bucket per socket, refilled by the time elapsed (no timer). */
+export interface RateLimitOptions {
+  /** Messages (frames of any opcode) per second a socket may send on average. Default 200. */
+  messagesPerSecond?: number
+  /** Messages a socket may send at once above the average. Default 500. */
+  messageBurst?: number
+  /** Bytes per second a socket may send on average. Default 1048576 (1 MiB). */
+  bytesPerSecond?: number
+  /** Bytes a socket may send at once above the average; at least `maxPayload`. Default 4194304 (4 MiB). */
+  byteBurst?: number
+  /**
+   * Over the limit: `'close'` the socket with `CloseCode.RateLimited` (4006), or `'drop'` the frame and report a
+   * `ServerError` (`rate-limited`) through `error`, at most once per second per socket. Default `'close'`.
+   */
+  action?: 'close' | 'drop'
+}
+
+/** Bounds that protect a server from its clients. Every one has a safe default. */
+export interface LimitsOptions {
+  /** Largest frame a socket may send before it authenticated, bytes (1009 beyond). Default 32768 (32 KiB). */
+  maxPayloadBeforeAuthentication?: number
+  /** Deepest nesting of objects and arrays in a client frame (4000 beyond). Default 32. */
+  maxDepth?: number
+  /** Most object keys and array elements in one client frame, all levels counted (4000 beyond). Default 20000. */
+  maxKeys?: number
+  /** Per-socket rate limit; `false` turns it off. Defaults above. */
+  rate?: RateLimitOptions | false
+  /** Sockets one IP address may have open at once (HTTP 429 at the upgrade beyond); 0: no cap. Default 0. */
+  maxConnectionsPerIp?: number
+  /**
+   * Sockets one user may have authenticated at once; the newest beyond is closed with
+   * `CloseCode.TooManyConnections` (4009); 0: no cap. Default 0.
+   */
+  maxConnectionsPerUser?: number
+  /**
+   * Bytes waiting in the send buffers of all sockets together; beyond, the sockets holding the most are closed
+   * with `CloseCode.TryAgainLater` (1013) until the total is under the bound again. Default 268435456 (256 MiB).
+   */
+  maxBufferedBytes?: number
+  /** Bytes of `client.messages` kept per client with `options.storeMessages` (beside the 100 messages). Default 1048576. */
+  maxStoredMessageBytes?: number
+  /** ms a socket the server closed has to finish the closing handshake before it is cut. Default 2000. */
+  closeTimeout?: number
+  /**
+   * ms an HTTP client has to send its upgrade request, on servers Mesa creates (Node's `headersTimeout` and
+   * `requestTimeout`, 60 s and 300 s by default, let slow clients hold sockets). Default 10000.
+   */
+  handshakeTimeout?: number
+}
+
+/** What `verifyConnection` answers: accept (`true`), refuse with 403 (`false`), or refuse with this status. */
+export type ConnectionVerdict = boolean | { status: number; reason?: string }
 
 export interface SyncOptions {
   /** Store synced messages and redeliver what a client missed (see the README). Default false. */
@@ -83,12 +145,25 @@ export interface MesaOptions {
   maxPayload?: number
   /**
    * Bytes that may wait in a socket's send buffer. A client that reads slower than it is sent to would make
-   * the server hold ever more memory: past this bound its socket is cut (its client reconnects and, with
-   * `sync`, resumes what it missed). Default 16777216 (16 MiB).
+   * the server hold ever more memory: past this bound nothing more is written to it and it is closed with
+   * `CloseCode.SlowConsumer` (4007; its client reconnects and, with `sync`, resumes what it missed).
+   * Default 1048576 (1 MiB; Mesa 1.x had no bound, the first Mesa 2 releases 16 MiB).
    */
   maxBufferedAmount?: number
   /** Id of this server on the adapter (envelope origin, portal events). Default: random. */
   id?: string
+  /**
+   * Origins (`Origin` header, e.g. `'https://app.example.com'`) whose pages may connect; others get HTTP 403 at
+   * the upgrade. Requests without an `Origin` (not from a browser) pass. Default: every origin.
+   */
+  allowedOrigins?: readonly string[]
+  /**
+   * Decides at the HTTP upgrade, before any WebSocket exists, whether to accept a connection (sync or async):
+   * `true` accepts, `false` answers 403, `{ status, reason }` that status (e.g. 401). A throw or rejection
+   * answers 500 and is reported through `error`. Default: accept.
+   */
+  verifyConnection?: (request: IncomingMessage) => ConnectionVerdict | Promise<ConnectionVerdict>
+  limits?: LimitsOptions
   client?: ClientOptions
   options?: ServerBehaviourOptions
   sync?: SyncOptions
@@ -109,18 +184,50 @@ export interface ResolvedConfig {
   maxPayload: number
   maxBufferedAmount: number
   id: string | undefined
+  allowedOrigins: readonly string[] | undefined
+  verifyConnection: MesaOptions['verifyConnection']
+  limits: ResolvedLimits
   client: Required<ClientOptions>
   options: Required<ServerBehaviourOptions>
   sync: Required<SyncOptions>
   portal: Required<PortalOptions>
   heartbeat: Required<HeartbeatOptions>
   reconnect: Required<ReconnectOptions>
-  authentication: Required<AuthenticationOptions>
+  authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
+    upgradeCredentials: { query: string | undefined; header: string | undefined }
+  }
+}
+
+export interface ResolvedLimits {
+  maxPayloadBeforeAuthentication: number
+  maxDepth: number
+  maxKeys: number
+  /** undefined: no rate limit. */
+  rate: Required<RateLimitOptions> | undefined
+  maxConnectionsPerIp: number
+  maxConnectionsPerUser: number
+  maxBufferedBytes: number
+  maxStoredMessageBytes: number
+  closeTimeout: number
+  handshakeTimeout: number
 }
 
 export const DEFAULT_PORT = 4000
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
-export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 1024 * 1024
+/** Defaults of `limits`, documented on `LimitsOptions`. */
+export const DEFAULT_LIMITS = {
+  maxPayloadBeforeAuthentication: 32 * 1024,
+  maxDepth: 32,
+  maxKeys: 20_000,
+  rate: { messagesPerSecond: 200, messageBurst: 500, bytesPerSecond: 1024 * 1024, byteBurst: 4 * 1024 * 1024, action: 'close' },
+  maxConnectionsPerIp: 0,
+  maxConnectionsPerUser: 0,
+  maxBufferedBytes: 256 * 1024 * 1024,
+  maxStoredMessageBytes: 1024 * 1024,
+  closeTimeout: 2000,
+  handshakeTimeout: 10_000,
+} as const satisfies ResolvedLimits
 /** Largest timer delay Node accepts; longer intervals would fire at once. */
 const MAX_DELAY = 2 ** 31 - 1
 
@@ -140,9 +247,120 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function section(name: string, value: unknown): Record<string, unknown> {
+/** Every option name of each section, checked against the option types so the lists cannot drift from them. */
+const KNOWN_OPTIONS = {
+  '': {
+    port: true,
+    host: true,
+    server: true,
+    path: true,
+    namespace: true,
+    adapter: true,
+    redis: true,
+    maxPayload: true,
+    maxBufferedAmount: true,
+    id: true,
+    allowedOrigins: true,
+    verifyConnection: true,
+    limits: true,
+    client: true,
+    options: true,
+    sync: true,
+    portal: true,
+    heartbeat: true,
+    reconnect: true,
+    authentication: true,
+  } satisfies Record<keyof MesaOptions, true>,
+  client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
+  options: { storeMessages: true } satisfies Record<keyof ServerBehaviourOptions, true>,
+  sync: { enabled: true, redeliveryInterval: true } satisfies Record<keyof SyncOptions, true>,
+  portal: { enabled: true, distributeLoad: true } satisfies Record<keyof PortalOptions, true>,
+  heartbeat: { enabled: true, interval: true, maxAttempts: true } satisfies Record<keyof HeartbeatOptions, true>,
+  reconnect: { enabled: true, interval: true } satisfies Record<keyof ReconnectOptions, true>,
+  authentication: {
+    timeout: true,
+    required: true,
+    sendUserObject: true,
+    disconnectOnFail: true,
+    storeConnectedUsers: true,
+    upgradeCredentials: true,
+  } satisfies Record<keyof AuthenticationOptions, true>,
+  'authentication.upgradeCredentials': { query: true, header: true } satisfies Record<
+    keyof NonNullable<AuthenticationOptions['upgradeCredentials']>,
+    true
+  >,
+  limits: {
+    maxPayloadBeforeAuthentication: true,
+    maxDepth: true,
+    maxKeys: true,
+    rate: true,
+    maxConnectionsPerIp: true,
+    maxConnectionsPerUser: true,
+    maxBufferedBytes: true,
+    maxStoredMessageBytes: true,
+    closeTimeout: true,
+    handshakeTimeout: true,
+  } satisfies Record<keyof LimitsOptions, true>,
+  'limits.rate': {
+    messagesPerSecond: true,
+    messageBurst: true,
+    bytesPerSecond: true,
+    byteBurst: true,
+    action: true,
+  } satisfies Record<keyof RateLimitOptions, true>,
+} as const
+
+type SectionName = keyof typeof KNOWN_OPTIONS
+
+/** Edit distance with transpositions (optimal string alignment): `hearbeat` is 1 from `heartbeat`. */
+function distance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let best = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, rows[i - 2]![j - 2]! + 1)
+      rows[i]![j] = best
+    }
+  }
+  return rows[a.length]![b.length]!
+}
+
+/** The known name closest to `name`, when it is close enough to be what was meant. */
+export function closestOption(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Number.POSITIVE_INFINITY
+  for (const candidate of known) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined
+}
+
+/**
+ * Rejects an option the section does not have (JavaScript callers get no compiler to catch `hearbeat`), naming
+ * the closest valid one.
+ */
+function checkKnown(section: SectionName, value: Record<string, unknown>): void {
+  const known = Object.keys(KNOWN_OPTIONS[section])
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue
+    const prefix = section === '' ? '' : `${section}.`
+    const suggestion = closestOption(key, known)
+    throw new ConfigError(
+      `Mesa: unknown option "${prefix}${key}"${suggestion === undefined ? '' : `; did you mean "${prefix}${suggestion}"?`}`,
+    )
+  }
+}
+
+function section(name: Exclude<SectionName, ''>, value: unknown): Record<string, unknown> {
   if (value === undefined) return {}
   if (!isObject(value)) fail(name, 'an object', value)
+  checkKnown(name, value)
   return value
 }
 
@@ -158,6 +376,12 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
     fail(name, `an integer from ${min} to ${max}`, value)
   }
   return value
+}
+
+/** A port: an integer, or a string of digits (`process.env.PORT`). */
+function port(value: unknown): number {
+  if (typeof value === 'string' && /^\d{1,5}$/.test(value)) return integer('port', Number(value), DEFAULT_PORT, 0, 65535)
+  return integer('port', value, DEFAULT_PORT, 0, 65535)
 }
 
 function text(name: string, value: unknown): string | undefined {
@@ -184,7 +408,9 @@ function isHttpServer(value: unknown): value is HttpServer {
 
 /** Validates every option and fills in the documented defaults; throws `ConfigError` naming the option. */
 export function resolveConfig(input: unknown): ResolvedConfig {
-  const options = section('options', input) as MesaOptions & Record<string, unknown>
+  if (input !== undefined && !isObject(input)) fail('options', 'an object', input)
+  const options = (input ?? {}) as MesaOptions & Record<string, unknown>
+  checkKnown('', options)
   if (options.server !== undefined && !isHttpServer(options.server)) {
     fail('server', 'an http or https server', options.server)
   }
@@ -205,6 +431,16 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       `Mesa: option "namespace" must equal the adapter's namespace "${options.adapter.namespace}", got ${describe(namespace)}`,
     )
   }
+  const allowedOrigins = options.allowedOrigins
+  if (
+    allowedOrigins !== undefined &&
+    !(Array.isArray(allowedOrigins) && allowedOrigins.every((origin) => typeof origin === 'string' && origin.length > 0))
+  ) {
+    fail('allowedOrigins', 'an array of origins (non-empty strings)', allowedOrigins)
+  }
+  if (options.verifyConnection !== undefined && typeof options.verifyConnection !== 'function') {
+    fail('verifyConnection', 'a function (request) => boolean | { status, reason }', options.verifyConnection)
+  }
 
   const client = section('client', options.client)
   const behaviour = section('options', options.options)
@@ -213,19 +449,24 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   const heartbeat = section('heartbeat', options.heartbeat)
   const reconnect = section('reconnect', options.reconnect)
   const authentication = section('authentication', options.authentication)
+  const upgradeCredentials = section('authentication.upgradeCredentials', authentication.upgradeCredentials)
   const version = client.version === undefined ? String(PROTOCOL_VERSION) : text('client.version', client.version)!
+  const maxPayload = integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 64, 2 ** 31 - 1)
 
   return {
-    port: integer('port', options.port, DEFAULT_PORT, 0, 65535),
+    port: port(options.port),
     host: text('host', options.host),
     server: options.server,
     path,
     namespace,
     adapter: options.adapter,
     redis: options.redis,
-    maxPayload: integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 64, 2 ** 31 - 1),
+    maxPayload,
     maxBufferedAmount: integer('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, 1024, Number.MAX_SAFE_INTEGER),
     id: text('id', options.id),
+    allowedOrigins: allowedOrigins === undefined ? undefined : [...allowedOrigins],
+    verifyConnection: options.verifyConnection,
+    limits: resolveLimits(options.limits, maxPayload),
     client: {
       enforceEqualVersions: bool('client.enforceEqualVersions', client.enforceEqualVersions, false),
       version,
@@ -240,7 +481,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       distributeLoad: bool('portal.distributeLoad', portal.distributeLoad, true),
     },
     heartbeat: {
-      enabled: bool('heartbeat.enabled', heartbeat.enabled, false),
+      enabled: bool('heartbeat.enabled', heartbeat.enabled, true),
       interval: integer('heartbeat.interval', heartbeat.interval, 10_000, 1, MAX_DELAY),
       maxAttempts: integer('heartbeat.maxAttempts', heartbeat.maxAttempts, 3, 0, 1_000_000),
     },
@@ -254,6 +495,61 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       sendUserObject: bool('authentication.sendUserObject', authentication.sendUserObject, true),
       disconnectOnFail: bool('authentication.disconnectOnFail', authentication.disconnectOnFail, true),
       storeConnectedUsers: bool('authentication.storeConnectedUsers', authentication.storeConnectedUsers, true),
+      upgradeCredentials: {
+        query: text('authentication.upgradeCredentials.query', upgradeCredentials.query),
+        header: headerName(upgradeCredentials.header),
+      },
     },
+  }
+}
+
+function headerName(value: unknown): string | undefined {
+  const name = text('authentication.upgradeCredentials.header', value)
+  if (name !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    fail('authentication.upgradeCredentials.header', 'an HTTP header name', name)
+  }
+  return name?.toLowerCase()
+}
+
+function resolveLimits(value: unknown, maxPayload: number): ResolvedLimits {
+  const limits = section('limits', value)
+  const defaults = DEFAULT_LIMITS
+  const count = (name: keyof LimitsOptions, fallback: number, min: number): number =>
+    integer(`limits.${name}`, limits[name], fallback, min, Number.MAX_SAFE_INTEGER)
+  return {
+    maxPayloadBeforeAuthentication: Math.min(
+      integer('limits.maxPayloadBeforeAuthentication', limits.maxPayloadBeforeAuthentication, defaults.maxPayloadBeforeAuthentication, 64, 2 ** 31 - 1),
+      maxPayload,
+    ),
+    maxDepth: integer('limits.maxDepth', limits.maxDepth, defaults.maxDepth, 1, 10_000),
+    maxKeys: count('maxKeys', defaults.maxKeys, 1),
+    rate: resolveRate(limits.rate, maxPayload),
+    maxConnectionsPerIp: count('maxConnectionsPerIp', defaults.maxConnectionsPerIp, 0),
+    maxConnectionsPerUser: count('maxConnectionsPerUser', defaults.maxConnectionsPerUser, 0),
+    maxBufferedBytes: count('maxBufferedBytes', defaults.maxBufferedBytes, 1024),
+    maxStoredMessageBytes: count('maxStoredMessageBytes', defaults.maxStoredMessageBytes, 0),
+    closeTimeout: integer('limits.closeTimeout', limits.closeTimeout, defaults.closeTimeout, 1, MAX_DELAY),
+    handshakeTimeout: integer('limits.handshakeTimeout', limits.handshakeTimeout, defaults.handshakeTimeout, 1, MAX_DELAY),
+  }
+}
+
+function resolveRate(value: unknown, maxPayload: number): Required<RateLimitOptions> | undefined {
+  if (value === false) return undefined
+  const rate = section('limits.rate', value)
+  const defaults = DEFAULT_LIMITS.rate
+  const positive = (name: keyof RateLimitOptions, fallback: number): number =>
+    integer(`limits.rate.${name}`, rate[name], fallback, 1, Number.MAX_SAFE_INTEGER)
+  const byteBurst = positive('byteBurst', Math.max(defaults.byteBurst, maxPayload))
+  if (byteBurst < maxPayload) {
+    fail('limits.rate.byteBurst', `at least maxPayload (${maxPayload}), or a frame of maxPayload bytes could never pass`, byteBurst)
+  }
+  const action = rate.action ?? defaults.action
+  if (action !== 'close' && action !== 'drop') fail('limits.rate.action', '"close" or "drop"', action)
+  return {
+    messagesPerSecond: positive('messagesPerSecond', defaults.messagesPerSecond),
+    messageBurst: positive('messageBurst', defaults.messageBurst),
+    bytesPerSecond: positive('bytesPerSecond', defaults.bytesPerSecond),
+    byteBurst,
+    action,
   }
 }

@@ -1,15 +1,20 @@
 import type { IncomingMessage } from 'node:http'
-import { CloseCode, MesaError } from '@mesa/core'
+import { CloseCode } from '@mesa/core'
 import type WebSocket from 'ws'
+import { ServerError } from './errors.js'
 import type { FrameWriter } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { MesaStats } from './stats.js'
 
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
 export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User }) => void
 
-/** Decides whether a client's authentication data is valid (Mesa 1.x `client.authenticate`). */
-export type AuthenticateHandler<User> = (data: Record<string, unknown>, done: AuthenticateDone<User>) => void
+/**
+ * Decides whether a client's authentication data is valid (Mesa 1.x `client.authenticate`). It may be `async`:
+ * a rejected promise fails the authentication (generic reason to the client) and is reported through `error`.
+ */
+export type AuthenticateHandler<User> = (data: Record<string, unknown>, done: AuthenticateDone<User>) => void | Promise<void>
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const MAX_REASON_BYTES = 123
@@ -21,17 +26,33 @@ export function closeReason(reason: string): string {
   return `${out}...`
 }
 
-/** The server's state of one socket; `ServerClient` is its public face. */
-export class Connection<User = unknown> implements DeliveryTarget {
+/** What every socket of a server shares: one object, so each connection holds one reference instead of several. */
+export interface SocketContext {
+  readonly writer: FrameWriter
+  readonly readGap: GapReader
+  readonly stats: MesaStats
+  /** Reports a failure of this socket (`error` on the client and the server). */
+  report(error: Error, connection: Connection): void
+  /** The server started closing this socket: it is cut if the handshake does not finish in time. */
+  closing(connection: Connection): void
+}
+
+/**
+ * The server's state of one socket. `client` is its public face (`ServerClient`), set once by the server right
+ * after construction; `C` is its type, which the modules that never touch it leave `unknown`.
+ */
+export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   readonly delivery: SocketDelivery
+  declare client: C
   userId: string | undefined
   user: User | undefined
   authenticated = false
   /** An op 2 is being handled (the handler or the resume has not finished). */
   authenticating = false
   authenticator: AuthenticateHandler<User> | undefined
-  /** 1.x `shouldSync` of the last authentication. */
-  shouldSync = true
+  /** The server decided to close the socket: what it sends from now on is ignored. */
+  closing = false
+  /** The socket closed (its `close` event ran). */
   closed = false
 
   constructor(
@@ -40,23 +61,22 @@ export class Connection<User = unknown> implements DeliveryTarget {
     readonly protocol: 1 | 2,
     readonly request: IncomingMessage,
     readonly connectedAt: number,
-    private readonly writer: FrameWriter,
-    private readonly onError: (error: Error) => void,
-    readGap: GapReader,
+    private readonly context: SocketContext,
   ) {
-    this.delivery = new SocketDelivery(this, readGap)
+    this.delivery = new SocketDelivery(this, context.readGap)
   }
 
   write(frame: string): void {
-    if (this.writer.write(this.ws, frame) || this.ws.readyState !== this.ws.OPEN) return
+    if (this.context.writer.write(this.ws, frame) || this.ws.readyState !== this.ws.OPEN) return
     // A close frame would wait behind everything buffered; cutting the socket frees it now, and its client
     // reconnects and resumes.
-    this.onError(new MesaError('slow-consumer', 'a client did not keep up with what was sent to it; its socket was cut'))
+    this.context.stats.slowConsumerCuts++
+    this.report(new ServerError('slow-consumer', 'a client did not keep up with what was sent to it; its socket was cut'))
     this.ws.terminate()
   }
 
   report(error: Error): void {
-    this.onError(error)
+    this.context.report(error, this as Connection)
   }
 
   historyLost(reason: string): void {
@@ -64,9 +84,15 @@ export class Connection<User = unknown> implements DeliveryTarget {
     this.close(CloseCode.GoingAway, reason)
   }
 
-  /** Starts the closing handshake; the `close` event does the bookkeeping. */
+  /**
+   * Starts the closing handshake. Input stops at once: a client that ignores the close frame feeds nothing more
+   * to the application, and is cut after `limits.closeTimeout`. The `close` event does the bookkeeping.
+   */
   close(code: number, reason: string): void {
+    if (this.closing || this.closed) return
+    this.closing = true
     if (this.ws.readyState === this.ws.CLOSING || this.ws.readyState === this.ws.CLOSED) return
     this.ws.close(code, closeReason(reason))
+    this.context.closing(this as Connection)
   }
 }

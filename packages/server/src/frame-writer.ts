@@ -40,7 +40,11 @@ export class FrameWriter {
     this.framed.clear()
   }
 
-  constructor(private readonly maxBufferedAmount: number) {}
+  constructor(
+    private readonly maxBufferedAmount: number,
+    /** Counts frames and bytes written (`messagesOut`, `bytesOut`). */
+    private readonly stats: { messagesOut: number; bytesOut: number },
+  ) {}
 
   /**
    * Writes one text frame. Returns false when the frame was not written: the socket is not open, or its
@@ -50,6 +54,7 @@ export class FrameWriter {
     if (socket.readyState !== WebSocket.OPEN) return false
     const { _socket: stream, _sender: sender } = socket as unknown as WebSocketInternals
     if (stream === undefined || sender === undefined) {
+      this.count(data)
       socket.send(data)
       return true
     }
@@ -63,6 +68,7 @@ export class FrameWriter {
     }
     if (socket.bufferedAmount > this.maxBufferedAmount) return false
     if (sender._state !== SENDER_IDLE || sender._queue.length > 0) {
+      this.count(data)
       socket.send(data)
       return true
     }
@@ -71,7 +77,15 @@ export class FrameWriter {
       frame = Buffer.concat(Sender.frame(Buffer.from(data), TEXT_FRAME))
       this.framed.set(data, frame)
     }
+    this.stats.messagesOut++
+    this.stats.bytesOut += frame.length
     stream.write(frame)
     return true
+  }
+
+  /** Counts a frame that goes through `ws.send` (rare: no direct write possible). */
+  private count(data: string): void {
+    this.stats.messagesOut++
+    this.stats.bytesOut += Buffer.byteLength(data)
   }
 }

@@ -5,9 +5,12 @@ export interface SweepOptions<S> {
   maxAttempts: number
   /** ms a socket has to authenticate; 0 disables the check. */
   authenticationTimeout: number
+  /** ms a socket the server closed has to finish the closing handshake. */
+  closeTimeout: number
   /** Sends a heartbeat: `tries` is set after missed acks (1.x op 1 `{ tries, max }`). */
   onBeat(socket: S, tries: number | undefined, max: number): void
-  onTimeout(socket: S, cause: 'heartbeat' | 'authentication'): void
+  /** `close`: the closing handshake did not finish in time; the socket is to be cut. */
+  onTimeout(socket: S, cause: 'heartbeat' | 'authentication' | 'close'): void
   now?: () => number
 }
 
@@ -19,21 +22,32 @@ interface HeartbeatState {
 
 /** Finest resolution of the authentication timeout, as a fraction of it (and at least this many ms). */
 const AUTH_RESOLUTION_FRACTION = 10
+/** Finest resolution of the close timeout, as a fraction of it: a cut may come up to a quarter late. */
+const CLOSE_RESOLUTION_FRACTION = 4
 const MIN_TICK = 10
 
 /**
  * One timer for every socket of a server: each tick sends the heartbeat round when it is due (1.x semantics:
- * a socket that did not ack the previous beat gets `{ tries, max }`, and is timed out after `maxAttempts`) and
- * times out sockets that did not authenticate in time. The timer runs only while there are sockets.
+ * a socket that did not ack the previous beat gets `{ tries, max }`, and is timed out after `maxAttempts`),
+ * times out sockets that did not authenticate in time, and cuts sockets that did not finish a closing handshake
+ * the server started. The timer runs only while there are sockets.
  */
 export class HeartbeatSweep<S> {
   private readonly heartbeats = new Map<S, HeartbeatState>()
   /** Sockets expected to authenticate, with their deadline. */
   private readonly deadlines = new Map<S, number>()
+  /** Sockets the server is closing, with the deadline of their closing handshake. */
+  private readonly closings = new Map<S, number>()
   private readonly tickMs: number
   private readonly now: () => number
   private timer: ReturnType<typeof setInterval> | undefined
   private nextRound = 0
+  /**
+   * Closing handshakes are watched by a second timer, finer than the heartbeat round, that runs only while some
+   * socket is closing: still one timer for all of them.
+   */
+  private readonly closeTickMs: number
+  private closeTimer: ReturnType<typeof setInterval> | undefined
 
   constructor(private readonly options: SweepOptions<S>) {
     this.now = options.now ?? Date.now
@@ -42,6 +56,7 @@ export class HeartbeatSweep<S> {
         ? Math.max(MIN_TICK, Math.floor(options.authenticationTimeout / AUTH_RESOLUTION_FRACTION))
         : Number.POSITIVE_INFINITY
     this.tickMs = Math.min(options.heartbeatInterval ?? Number.POSITIVE_INFINITY, authTick)
+    this.closeTickMs = Math.max(MIN_TICK, Math.floor(options.closeTimeout / CLOSE_RESOLUTION_FRACTION))
   }
 
   /** Starts heartbeating a socket (no-op when heartbeats are off). */
@@ -69,18 +84,38 @@ export class HeartbeatSweep<S> {
     this.stopIfIdle()
   }
 
+  /**
+   * The server started closing the socket: it is no longer beaten or expected to authenticate, and is handed to
+   * `onTimeout(socket, 'close')` if it is still there after `closeTimeout`.
+   */
+  closing(socket: S): void {
+    this.heartbeats.delete(socket)
+    this.deadlines.delete(socket)
+    this.closings.set(socket, this.now() + this.options.closeTimeout)
+    if (this.closeTimer === undefined) {
+      this.closeTimer = setInterval(() => this.cutLateClosings(), this.closeTickMs)
+      this.closeTimer.unref?.()
+    }
+    this.stopIfIdle()
+  }
+
   remove(socket: S): void {
     this.heartbeats.delete(socket)
     this.deadlines.delete(socket)
+    this.closings.delete(socket)
     this.stopIfIdle()
+    this.stopClosingTimerIfIdle()
   }
 
   /** Stops the timer and forgets every socket. */
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined
+    clearInterval(this.closeTimer)
+    this.closeTimer = undefined
     this.heartbeats.clear()
     this.deadlines.clear()
+    this.closings.clear()
   }
 
   private ensureRunning(): void {
@@ -95,6 +130,23 @@ export class HeartbeatSweep<S> {
       clearInterval(this.timer)
       this.timer = undefined
     }
+  }
+
+  private stopClosingTimerIfIdle(): void {
+    if (this.closings.size === 0 && this.closeTimer !== undefined) {
+      clearInterval(this.closeTimer)
+      this.closeTimer = undefined
+    }
+  }
+
+  private cutLateClosings(): void {
+    const now = this.now()
+    for (const [socket, deadline] of this.closings) {
+      if (now < deadline) continue
+      this.closings.delete(socket)
+      this.options.onTimeout(socket, 'close')
+    }
+    this.stopClosingTimerIfIdle()
   }
 
   private tick(): void {

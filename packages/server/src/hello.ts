@@ -1,4 +1,4 @@
-import { HelloRule, Opcode, PROTOCOL_VERSION } from '@mesa/core'
+import { encodeFrame, HelloRule, Opcode, PROTOCOL_VERSION } from '@mesa/core'
 import type { ResolvedConfig } from './config.js'
 
 /** The hello (op 10) for 1.x sockets and for `mesa.v2` sockets, encoded once per server. */
@@ -18,6 +18,8 @@ export function helloFrames(config: ResolvedConfig): HelloFrames {
   if (config.authentication.sendUserObject) rules.push(HelloRule.SendsUserObject)
   // 1.x clients read `rules` without a null check: it is always an array.
   d.rules = rules
-  const body = `{"op":${Opcode.Hello},"d":${JSON.stringify(d)}`
-  return { v1: `${body}}`, v2: `${body},"x":{"protocol":${PROTOCOL_VERSION}}}` }
+  return {
+    v1: encodeFrame({ op: Opcode.Hello, d }),
+    v2: encodeFrame({ op: Opcode.Hello, d, x: { protocol: PROTOCOL_VERSION } }),
+  }
 }

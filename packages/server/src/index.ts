@@ -2,9 +2,11 @@ import { Mesa } from './mesa-server.js'
 
 export default Mesa
 export { Mesa }
-export type { MesaEvents, Sendable } from './mesa-server.js'
+export type { CloseOptions, MesaEvents, Middleware, Sendable } from './mesa-server.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
+export { ServerError, type ServerErrorCode } from './errors.js'
+export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler } from './connection.js'
 export type {
   AuthenticationOptions,
@@ -17,9 +19,9 @@ export type {
   SyncOptions,
 } from './config.js'
 export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
-export type { Middleware, MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
+export type { MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
 export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
-export { LEGACY_CURSOR } from './authentication-flow.js'
+export { LEGACY_CURSOR } from './stream-resume.js'
 export {
   CloseCode,
   ConfigError,

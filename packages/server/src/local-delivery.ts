@@ -1,12 +1,11 @@
-import { ALL_AUTHENTICATED, type DispatchEnvelope, withSequence } from '@mesa/core'
+import { ALL_AUTHENTICATED, type DispatchEnvelope, GLOBAL_EXTENSION, withSequence } from '@mesa/core'
 import type { Connection } from './connection.js'
-import { GLOBAL_EXTENSION } from './redelivery.js'
 import type { RecipientIndex } from './recipient-index.js'
 
-export interface LocalSockets<User> {
+export interface LocalSockets<User, C = unknown> {
   /** Every open socket of this server. */
-  all: ReadonlySet<Connection<User>>
-  index: RecipientIndex<Connection<User>>
+  all: ReadonlySet<Connection<User, C>>
+  index: RecipientIndex<Connection<User, C>>
   /** `authentication.required`: broadcasts skip unauthenticated sockets. */
   authenticatedOnly: boolean
 }
@@ -16,13 +15,13 @@ export interface LocalSockets<User> {
  * sequenced variant, built once per message (global stream) or once per recipient (user streams), never per
  * socket. Returns the sockets written to when `collect` is set (for `onMessageSent` and `storeMessages`).
  */
-export function deliverLocally<User>(
-  sockets: LocalSockets<User>,
+export function deliverLocally<User, C>(
+  sockets: LocalSockets<User, C>,
   envelope: DispatchEnvelope,
   collect: boolean,
-): Connection<User>[] | undefined {
+): Connection<User, C>[] | undefined {
   const { frame, recipients, excluding, sequences } = envelope
-  const sent = collect ? ([] as Connection<User>[]) : undefined
+  const sent = collect ? ([] as Connection<User, C>[]) : undefined
   if (recipients === undefined || recipients.includes(ALL_AUTHENTICATED)) {
     const authenticatedOnly = recipients !== undefined || sockets.authenticatedOnly
     const excluded = excluding !== undefined && excluding.length > 0 ? new Set(excluding) : undefined

@@ -4,64 +4,74 @@ import {
   type Adapter,
   CloseCode,
   ConnectionClosedError,
+  encodeFrame,
   type Envelope,
   type Frame,
   frameToMessage,
   type InternalType,
   MemoryAdapter,
-  MesaError,
   type Message,
   type MessageMap,
   type MessageOf,
   Opcode,
-  type PortalEvent,
   type PortalMembershipEvent,
   ProtocolError,
   SUBPROTOCOL_V2,
-  TypedEmitter,
 } from '@mesa/core'
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
+import { AdapterHandle } from './adapter-handle.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
-import { Connection } from './connection.js'
+import { Connection, type SocketContext } from './connection.js'
+import { ServerError, toError } from './errors.js'
 import { FrameWriter } from './frame-writer.js'
 import { sharedGapReader } from './gap-reader.js'
+import { GuardedEmitter } from './guarded-emitter.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { type HelloFrames, helloFrames } from './hello.js'
-import { type Middleware, MiddlewareChain } from './middleware.js'
+import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
-import { RecipientIndex } from './recipient-index.js'
+import { ConnectionRegistry } from './registry.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
-import { type ClientHost, ServerClient } from './server-client.js'
+import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
+import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
+import { createStats, type MesaStats } from './stats.js'
 
-export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
-  /** A socket connected (after hello was sent). */
-  connection: [client: ServerClient<In, Out, User>]
-  /** A message (op 0) from any client. */
-  message: [message: MessageOf<In>, client: ServerClient<In, Out, User>]
-  /** A socket closed; `code` and `reason` first, as in Mesa 1.x. */
-  disconnection: [code: number, reason: string, client: ServerClient<In, Out, User>]
-  /**
-   * Something went wrong that the server survived: a client's bad frame (`ProtocolError`, the socket was
-   * closed), a handler or listener that threw, the adapter or the store failing. Without a listener it is
-   * dropped, never thrown.
-   */
-  error: [error: Error, client?: ServerClient<In, Out, User>]
-}
+export type { MesaEvents } from './server-events.js'
 
 /** Messages the server can send: the application's, or 1.x `new Message(5, {}, 'DISCONNECT_CLIENT')`. */
 export type Sendable<Out extends MessageMap<Out>> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
 
-/** Messages kept per client with `options.storeMessages`, newest last. */
-const STORED_MESSAGES = 100
-/** After `close()` sent 1001, sockets that have not finished the closing handshake by then are cut. */
+/** `mesa.use(server => handlers)`, as in Mesa 1.x. */
+export type Middleware<In extends MessageMap<In> = MessageMap, Out extends MessageMap<Out> = MessageMap, User = unknown> = (
+  server: Mesa<In, Out, User>,
+) => MiddlewareHandlers<In, Out, User>
+
+/** How `mesa.close()` closes the sockets. */
+export interface CloseOptions {
+  /** Close code every socket gets. Default `CloseCode.GoingAway` (1001). */
+  code?: number
+  /** Close reason (at most 123 bytes are sent). Default `'server shutting down'`. */
+  reason?: string
+}
+
+function checkCloseOptions(options: CloseOptions): Required<CloseOptions> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('mesa.close() takes an options object')
+  const { code = CloseCode.GoingAway, reason = 'server shutting down' } = options
+  if (!isSendableCloseCode(code)) {
+    throw new ServerError('invalid-close-code', `close(): ${String(code)} is not a close code a server may send`)
+  }
+  if (typeof reason !== 'string') throw new TypeError('close(): reason must be a string')
+  return { code, reason }
+}
+
+/** After `close()` sent its close frame, sockets that have not finished the closing handshake by then are cut. */
 const SHUTDOWN_GRACE_MS = 5000
 
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value))
-}
+/** The heartbeat frame; after a missed ack 1.x sends `{ tries, max }` instead. */
+const HEARTBEAT_FRAME = encodeFrame({ op: Opcode.Heartbeat, d: {} })
 
 /** Resolves once `target` listens; its `error` before that rejects. Leaves no listener behind on the app's server. */
 function whenListening(target: {
@@ -84,12 +94,21 @@ function whenListening(target: {
   })
 }
 
-function remember(list: Message<string, object>[], message: Message<string, object>): void {
-  if (list.push(message) > STORED_MESSAGES) list.shift()
+/** Bytes of a frame as ws hands it over (a Buffer unless fragments were kept apart). */
+function rawLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, part) => total + part.length, 0)
+  return data.byteLength
 }
 
 /**
  * A Mesa server: `new Mesa({ port })`, or `{ server }` to share an http(s) server.
+ *
+ * The modules it wires, and the way data flows through them (`docs/architecture.md` has the picture):
+ * - a socket's life: `ConnectionRegistry` (set, recipient index, presence, sweep), `HeartbeatSweep` (one timer);
+ * - what clients send: `readClientFrame` -> heartbeat ack, `AuthenticationFlow`, or a message;
+ * - what the server sends: `Outbound` -> `prepareDispatch` (store) -> `deliverLocally` -> `SocketDelivery`
+ *   (order, gaps) -> `Connection.write` -> `FrameWriter` (frame once, cork per tick), then `adapter.publish`;
+ * - what happens is announced once by `ServerEvents` (emitters, middleware, portal queue, `client.messages`).
  *
  * @typeParam In messages clients send (type name -> data); Out messages the server sends; User the user object
  *   authenticate handlers produce.
@@ -98,119 +117,112 @@ export class Mesa<
   In extends MessageMap<In> = MessageMap,
   Out extends MessageMap<Out> = MessageMap,
   User = unknown,
-> extends TypedEmitter<MesaEvents<In, Out, User>> {
+> extends GuardedEmitter<MesaEvents<In, Out, User>> {
   /** Id of this server on the adapter (envelope origin, portal events). */
   readonly id: string
+  /** Counters and gauges of what this server does (`@mesa/server/metrics` exposes them to Prometheus). */
+  readonly stats: MesaStats = createStats()
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
-  private readonly adapterReady: Promise<Adapter>
-  private resolvedAdapter: Adapter | undefined
-  private readonly ownsAdapter: boolean
-  private readonly connections = new Set<Connection<User>>()
-  private readonly clientOf = new Map<Connection<User>, ServerClient<In, Out, User>>()
-  private readonly index = new RecipientIndex<Connection<User>>()
-  private readonly writer: FrameWriter
-  private readonly sweep: HeartbeatSweep<Connection<User>>
+  private readonly adapterHandle: AdapterHandle
+  private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
+  private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
   private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>
+  private readonly events: ServerEvents<In, Out, User>
   private readonly hello: HelloFrames
-  private readonly authentication: AuthenticationFlow<User>
+  private readonly authentication: AuthenticationFlow<In, Out, User>
+  private readonly outbound: Outbound<In, Out, User>
+  private readonly socketContext: SocketContext
+  private readonly clientHost: ClientHost<Out, User>
   private readonly ready: Promise<void>
   private readonly subscription: Promise<(() => Promise<void>) | undefined>
   /** Watches which portals consume, once middleware has `onPortalJoin` or `onPortalLeave`. */
   private portalMembership: Promise<(() => Promise<void>) | undefined> | undefined
   private closing: Promise<void> | undefined
-  private readonly clientHost: ClientHost<Out, User>
-  private readonly outbound: Outbound<User>
-  /** Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read. */
-  private readonly readGap = sharedGapReader(() => this.resolvedAdapter!.store)
 
   constructor(options: MesaOptions = {}) {
-    super()
+    // A failing `error` listener has nobody left to tell; every other failing listener is reported as an error.
+    super((error, event) => {
+      if (event !== 'error') this.events.error(error)
+    })
     const config = resolveConfig(options)
     this.config = config
     this.id = config.id ?? `server-${nanoid()}`
     this.hello = helloFrames(config)
-    this.writer = new FrameWriter(config.maxBufferedAmount)
-    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emitError(error, client))
 
     let adapter: Adapter | Promise<Adapter>
     if (config.adapter) adapter = config.adapter
     else if (config.redis !== undefined) adapter = loadRedisAdapter(config.redis, config.namespace)
     else adapter = new MemoryAdapter(config.namespace === undefined ? {} : { namespace: config.namespace })
-    this.ownsAdapter = config.adapter === undefined
-    if (adapter instanceof Promise) {
-      this.adapterReady = adapter.then((resolved) => {
-        this.resolvedAdapter = resolved
-        return resolved
-      })
-    } else {
-      this.resolvedAdapter = adapter
-      this.adapterReady = Promise.resolve(adapter)
-    }
-    this.adapterReady.catch((error: unknown) => this.report(toError(error)))
+    this.adapterHandle = new AdapterHandle(adapter, config.adapter === undefined)
+    this.adapterHandle.ready.catch((error: unknown) => this.events.error(toError(error)))
 
-    this.sweep = new HeartbeatSweep<Connection<User>>({
+    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emit('error', error, client))
+    this.events = new ServerEvents<In, Out, User>(
+      this,
+      this.middleware,
+      this.adapterHandle,
+      this.id,
+      config.portal.enabled,
+      config.options.storeMessages,
+    )
+    this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
       maxAttempts: config.heartbeat.maxAttempts,
       authenticationTimeout: config.authentication.timeout,
+      closeTimeout: config.limits.closeTimeout,
       onBeat: (connection, tries, max) =>
-        connection.write(tries === undefined ? '{"op":1,"d":{}}' : `{"op":1,"d":{"tries":${tries},"max":${max}}}`),
-      onTimeout: (connection, cause) =>
-        cause === 'heartbeat'
-          ? connection.close(CloseCode.HeartbeatTimeout, `no heartbeat ack after ${config.heartbeat.maxAttempts} retries`)
-          : connection.close(CloseCode.AuthenticationTimeout, `not authenticated within ${config.authentication.timeout} ms`),
-    })
-
-    this.authentication = new AuthenticationFlow<User>({
-      config,
-      adapter: () => this.adapterReady,
-      register: (connection) => this.register(connection),
-      unregister: (connection) => this.unregister(connection),
-      authenticated: (connection) => {
-        const client = this.clientOf.get(connection)!
-        this.middleware.run('onAuthenticated', client)
-        this.portal({
-          kind: 'authentication',
-          clientId: connection.socketId,
-          serverId: this.id,
-          userId: connection.userId!,
-          time: Date.now(),
-        })
-      },
-      report: (error, connection) => this.report(error, connection),
-    })
-
-    this.outbound = new Outbound<User>({
-      config,
-      id: this.id,
-      connections: this.connections,
-      index: this.index,
-      adapter: () => this.resolvedAdapter ?? this.adapterReady,
-      collecting: () => config.options.storeMessages || this.middleware.has('onMessageSent'),
-      sent: (connections, message, fromHere) => this.sent(connections, message, fromHere),
-      undeliverable: () =>
-        this.middleware.has('onUndeliverableMessageSent')
-          ? (message, userIds) => this.middleware.run('onUndeliverableMessageSent', message, userIds)
-          : undefined,
-    })
-
-    this.clientHost = {
-      sendToClient: (connection, message) => this.sendToClient(connection, message),
-      authenticatorSet: (connection) => {
-        if (!connection.authenticated) this.sweep.expectAuthentication(connection, connection.connectedAt)
-      },
-      updateUser: (connection, id, user) => {
-        if (id !== connection.userId) {
-          this.unregister(connection)
-          connection.userId = id
-          connection.user = user
-          // The old user's position means nothing in the new user's stream.
-          connection.delivery.cursors.user = undefined
-          this.register(connection)
+        connection.write(tries === undefined ? HEARTBEAT_FRAME : encodeFrame({ op: Opcode.Heartbeat, d: { tries, max } })),
+      onTimeout: (connection, cause) => {
+        if (cause === 'heartbeat') {
+          connection.close(CloseCode.HeartbeatTimeout, `no heartbeat ack after ${config.heartbeat.maxAttempts} retries`)
+        } else if (cause === 'authentication') {
+          connection.close(CloseCode.AuthenticationTimeout, `not authenticated within ${config.authentication.timeout} ms`)
         } else {
-          connection.user = user
+          connection.ws.terminate()
         }
       },
+    })
+    this.registry = new ConnectionRegistry<User, ServerClient<In, Out, User>>(
+      this.sweep,
+      this.stats,
+      this.adapterHandle,
+      config.authentication.storeConnectedUsers,
+      config.authentication.required,
+      (error, connection) => this.events.error(error, connection),
+    )
+    this.authentication = new AuthenticationFlow<In, Out, User>(
+      {
+        sendUserObject: config.authentication.sendUserObject,
+        disconnectOnFail: config.authentication.disconnectOnFail,
+        sync: config.sync.enabled,
+        redeliveryInterval: config.sync.redeliveryInterval,
+      },
+      this.adapterHandle,
+      this.registry,
+      this.events,
+      this.stats,
+    )
+    this.outbound = new Outbound<In, Out, User>(
+      this.id,
+      { sync: config.sync.enabled, authenticatedOnly: config.authentication.required },
+      this.registry,
+      this.adapterHandle,
+      this.events,
+      this.stats,
+    )
+    this.socketContext = {
+      writer: new FrameWriter(config.maxBufferedAmount, this.stats),
+      // Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read.
+      readGap: sharedGapReader(() => this.adapterHandle.current!.store),
+      stats: this.stats,
+      report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
+      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
+    }
+    this.clientHost = {
+      sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
+      authenticatorSet: (connection) => this.registry.expectAuthentication(connection as ServerConnection<In, Out, User>),
+      updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
     }
 
     this.wss = new WebSocketServer({
@@ -222,15 +234,15 @@ export class Mesa<
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : false),
     })
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
-    this.wss.on('error', (error) => this.report(error))
+    this.wss.on('error', (error) => this.events.error(error))
 
     const bound = whenListening(config.server ?? this.wss)
-    this.subscription = this.adapterReady.then(
+    this.subscription = this.adapterHandle.ready.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,
     )
-    this.subscription.catch((error: unknown) => this.report(toError(error)))
-    this.ready = Promise.all([bound, this.adapterReady, this.subscription]).then(() => undefined)
+    this.subscription.catch((error: unknown) => this.events.error(toError(error)))
+    this.ready = Promise.all([bound, this.adapterHandle.ready, this.subscription]).then(() => undefined)
     // Reported through `error` and `listening()`; unobserved, it must not be an unhandled rejection.
     this.ready.catch(() => {})
   }
@@ -252,22 +264,22 @@ export class Mesa<
 
   /** The adapter's namespace. */
   get namespace(): string {
-    return this.resolvedAdapter?.namespace ?? this.config.namespace ?? 'mesa'
+    return this.adapterHandle.current?.namespace ?? this.config.namespace ?? 'mesa'
   }
 
   /** The adapter in use (replication, presence, redelivery store, portal queue); undefined while a Redis one loads. */
   get adapter(): Adapter | undefined {
-    return this.resolvedAdapter
+    return this.adapterHandle.current
   }
 
   /** Every connected client of this server (Mesa 1.x `server.clients`); a new array on each call. */
   get clients(): ServerClient<In, Out, User>[] {
-    return [...this.clientOf.values()]
+    return Array.from(this.registry.all, (connection) => connection.client)
   }
 
   /** Number of open sockets on this server. */
   get connectionCount(): number {
-    return this.connections.size
+    return this.registry.all.size
   }
 
   /** Adds middleware: `mesa.use(server => ({ onMessageReceived(message, client) { ... } }))`. */
@@ -277,56 +289,56 @@ export class Mesa<
     if (typeof handlers !== 'object' || handlers === null) {
       throw new TypeError('a middleware must return an object of handlers (onConnection, onMessageSent, ...)')
     }
-    this.middleware.add(handlers)
-    this.authentication.setReplayed(
-      this.middleware.has('onRedeliverUndeliverableMessages')
-        ? (connection, messages) =>
-            this.middleware.run('onRedeliverUndeliverableMessages', messages, this.clientOf.get(connection)!)
-        : undefined,
-    )
+    this.middleware.add(handlers as MiddlewareHandlers<MessageMap, MessageMap, unknown, ServerClient<In, Out, User>>)
     if (this.middleware.has('onPortalJoin') || this.middleware.has('onPortalLeave')) this.watchPortals()
     return this
   }
 
   /**
    * Sends a message: no `recipients` = every socket, `['*']` = every authenticated user, else those user ids
-   * (each on every socket they have, on every server sharing the adapter); `excluding` user ids do not get it.
-   * With `sync.enabled` a synced message is stored first: the promise resolves once it is stored and
-   * published, and rejects with `StoreError` (store: nobody got it) or `AdapterError` (publish) otherwise. After
-   * an `AdapterError` a synced message is stored and reaches other servers' recipients through redelivery:
-   * sending it again would deliver it twice.
-   * `new Message(5, {}, 'DISCONNECT_CLIENT')` closes the recipients' sockets everywhere instead.
+   * (non-empty strings; each on every socket they have, on every server sharing the adapter); `excluding` user
+   * ids do not get it. With `sync.enabled` a synced message is stored first: the promise resolves once it is
+   * stored and published, and rejects with `StoreError` (store: nobody got it) or `AdapterError` (publish)
+   * otherwise. After an `AdapterError` a synced message is stored and reaches other servers' recipients through
+   * redelivery: sending it again would deliver it twice. Bad arguments reject with `ServerError`
+   * (`invalid-message`, `invalid-recipients`).
+   * `new Message(5, {}, 'DISCONNECT_CLIENT')` closes the recipients' sockets everywhere instead; it needs user
+   * ids (`'*'` is refused).
    */
   send(message: Sendable<Out>, recipients?: readonly string[], excluding?: readonly string[]): Promise<void> {
     const sending = this.closing
       ? Promise.reject(new ConnectionClosedError('the server is closed'))
       : this.outbound.send(message, recipients, excluding)
     // The caller gets the rejection; this keeps an unawaited send from becoming an unhandled rejection.
-    sending.catch((error: unknown) => this.report(toError(error)))
+    sending.catch((error: unknown) => {
+      this.stats.sendFailures++
+      this.events.error(toError(error))
+    })
     return sending
   }
 
   /**
-   * Stops accepting connections, closes every socket with 1001 (clients reconnect, possibly elsewhere) and
-   * resolves once all are closed (sockets that do not finish the handshake within 5 s are cut), every timer is
-   * cleared and the server left the adapter; an adapter the server created itself is closed. Idempotent.
+   * Stops accepting connections, closes every socket with `code` (default 1001; clients reconnect, possibly
+   * elsewhere: a draining gateway sends 1012, `CloseCode.ServiceRestart`) and resolves once all are closed
+   * (sockets that do not finish the handshake within 5 s are cut), every timer is cleared and the server left
+   * the adapter; an adapter the server created itself is closed. Idempotent: later calls get the first call's
+   * promise, whatever their options.
    */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown()
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(checkCloseOptions(options))
     return this.closing
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown({ code, reason }: Required<CloseOptions>): Promise<void> {
     this.sweep.stop()
-    const closed = [...this.connections].map(
-      (connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())),
-    )
-    for (const connection of this.connections) connection.close(CloseCode.GoingAway, 'server shutting down')
+    const connections = [...this.registry.all]
+    const closed = connections.map((connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())))
+    for (const connection of connections) connection.close(code, reason)
     if (closed.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          for (const connection of this.connections) connection.ws.terminate()
+          for (const connection of this.registry.all) connection.ws.terminate()
           resolve()
         }, SHUTDOWN_GRACE_MS)
       })
@@ -335,13 +347,14 @@ export class Mesa<
       await Promise.all(closed)
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    const report = (error: unknown): void => this.events.error(toError(error))
     const unsubscribe = await this.subscription.catch(() => undefined)
-    await unsubscribe?.().catch((error: unknown) => this.report(toError(error)))
+    await unsubscribe?.().catch(report)
     const unwatch = await this.portalMembership
-    await unwatch?.().catch((error: unknown) => this.report(toError(error)))
-    if (this.ownsAdapter) {
-      const adapter = await this.adapterReady.catch(() => undefined)
-      await adapter?.close().catch((error: unknown) => this.report(toError(error)))
+    await unwatch?.().catch(report)
+    if (this.adapterHandle.owned) {
+      const adapter = await this.adapterHandle.ready.catch(() => undefined)
+      await adapter?.close().catch(report)
     }
   }
 
@@ -351,32 +364,30 @@ export class Mesa<
       return
     }
     const protocol = ws.protocol === SUBPROTOCOL_V2 ? 2 : 1
-    const connection: Connection<User> = new Connection<User>(
+    const connection = new Connection<User, ServerClient<In, Out, User>>(
       nanoid(),
       ws,
       protocol,
       request,
       Date.now(),
-      this.writer,
-      (error) => this.report(error, connection),
-      this.readGap,
+      this.socketContext,
     )
-    const client = new ServerClient<In, Out, User>(connection, this.clientHost)
-    this.connections.add(connection)
-    this.clientOf.set(connection, client)
+    connection.client = new ServerClient<In, Out, User>(connection, this.clientHost, (error, event) =>
+      // A failing `error` listener of the client is reported to the server's listeners only.
+      event === 'error' ? this.emit('error', error, connection.client) : this.events.error(error, connection),
+    )
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
     ws.on('error', (error) => this.socketError(connection, error))
+    this.registry.add(connection)
     connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)
-    this.sweep.add(connection)
-    if (this.config.authentication.required) this.sweep.expectAuthentication(connection, connection.connectedAt)
-    this.safeEmit('connection', client)
-    this.middleware.run('onConnection', client)
-    this.portal({ kind: 'connection', clientId: connection.socketId, serverId: this.id, time: Date.now() })
+    this.events.connection(connection)
   }
 
-  private receive(connection: Connection<User>, data: RawData, isBinary: boolean): void {
-    if (connection.closed) return
+  private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
+    // Once the server decided to close a socket, nothing it sends reaches the application (or `error`).
+    if (connection.closing || connection.closed) return
+    this.stats.bytesIn += rawLength(data)
     const read = readClientFrame(data, isBinary)
     if (!read.ok) {
       this.reject(connection, read.error)
@@ -388,8 +399,8 @@ export class Mesa<
     else this.receiveMessage(connection, frame)
   }
 
-  private receiveMessage(connection: Connection<User>, frame: Frame): void {
-    const { client: clientRules, authentication, options } = this.config
+  private receiveMessage(connection: ServerConnection<In, Out, User>, frame: Frame): void {
+    const { client: clientRules, authentication } = this.config
     if (clientRules.enforceEqualVersions && frame.t === 'CLIENT_VERSION') {
       const version = frame.d.v
       if (version !== clientRules.version) {
@@ -406,101 +417,46 @@ export class Mesa<
     }
     // `authentication.required`: what an unauthenticated socket says is not taken.
     if (authentication.required && !connection.authenticated) return
-    const client = this.clientOf.get(connection)!
-    const message = frameToMessage(frame) as MessageOf<In>
-    if (options.storeMessages) remember(client.messages.received, message)
-    this.safeEmit('message', message, client)
-    try {
-      client.emit('message', message)
-    } catch (error) {
-      this.report(toError(error), connection)
-    }
-    this.middleware.run('onMessageReceived', message, client)
-    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.id, frame, time: Date.now() }
-    if (connection.userId !== undefined) event.userId = connection.userId
-    this.portal(event)
+    this.stats.messagesIn++
+    this.events.message(connection, frameToMessage(frame) as MessageOf<In>, frame)
   }
 
-  private reject(connection: Connection<User>, error: ProtocolError): void {
-    this.report(error, connection)
+  private reject(connection: ServerConnection<In, Out, User>, error: ProtocolError): void {
+    this.events.error(error, connection)
     connection.close(error.closeCode, error.message)
   }
 
-  private socketError(connection: Connection<User>, error: Error & { code?: string }): void {
+  private socketError(connection: ServerConnection<In, Out, User>, error: Error & { code?: string }): void {
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       // ws has already closed the socket with 1009.
-      this.report(
+      this.events.error(
         new ProtocolError('payload-too-large', CloseCode.MessageTooBig, `frame larger than maxPayload (${this.config.maxPayload} bytes)`),
         connection,
       )
       return
     }
-    this.report(new MesaError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)
+    this.events.error(new ServerError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)
   }
 
-  private closed(connection: Connection<User>, code: number, reason: string): void {
+  private closed(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
     if (connection.closed) return
     connection.closed = true
-    this.sweep.remove(connection)
     connection.delivery.dispose()
-    this.unregister(connection)
-    this.connections.delete(connection)
-    const client = this.clientOf.get(connection)!
-    this.clientOf.delete(connection)
-    try {
-      client.emit('disconnect', code, reason)
-    } catch (error) {
-      this.report(toError(error), connection)
-    }
-    this.safeEmit('disconnection', code, reason, client)
-    this.middleware.run('onDisconnection', client, code, reason)
-    const event: PortalEvent = { kind: 'disconnection', clientId: connection.socketId, serverId: this.id, time: Date.now() }
-    if (connection.userId !== undefined) event.userId = connection.userId
-    this.portal(event)
+    this.registry.remove(connection)
+    this.events.disconnection(connection, code, reason)
   }
 
-  /** The socket receives its user's messages from now on. */
-  private register(connection: Connection<User>): void {
-    const userId = connection.userId!
-    connection.authenticated = true
-    this.sweep.authenticated(connection)
-    this.index.add(userId, connection)
-    if (this.config.authentication.storeConnectedUsers) {
-      this.withAdapter((adapter) => adapter.presence.join(userId, connection.socketId), connection)
-    }
-  }
-
-  private unregister(connection: Connection<User>): void {
-    const userId = connection.userId
-    if (!connection.authenticated || userId === undefined) return
-    this.index.remove(userId, connection)
-    if (this.config.authentication.storeConnectedUsers) {
-      this.withAdapter((adapter) => adapter.presence.leave(userId, connection.socketId), connection)
-    }
-  }
-
-  /** Runs `task` once the adapter is there (a Redis one may still be loading), in call order; failures are reported. */
-  private withAdapter(task: (adapter: Adapter) => Promise<unknown>, connection?: Connection<User>): void {
-    this.adapterReady.then(task).catch((error: unknown) => this.report(toError(error), connection))
-  }
-
-  private sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void> {
+  private sendToClient(connection: ServerConnection<In, Out, User>, message: MessageOf<Out>): Promise<void> {
     if (connection.authenticated && connection.userId !== undefined) return this.send(message, [connection.userId])
     try {
       this.outbound.sendToSocket(connection, message)
       return Promise.resolve()
     } catch (error) {
-      this.report(toError(error), connection)
+      this.events.error(toError(error), connection)
       const rejected = Promise.reject(error)
       rejected.catch(() => {})
       return rejected
     }
-  }
-
-  private sent(connections: Connection<User>[], message: Message<string, object>, fromHere: boolean): void {
-    const clients = connections.map((connection) => this.clientOf.get(connection)!)
-    if (this.config.options.storeMessages) for (const client of clients) remember(client.messages.sent, message)
-    this.middleware.run('onMessageSent', message, clients, fromHere)
   }
 
   private receiveEnvelope(envelope: Envelope): void {
@@ -508,7 +464,7 @@ export class Mesa<
     try {
       this.outbound.receive(envelope)
     } catch (error) {
-      this.report(toError(error))
+      this.events.error(toError(error))
     }
   }
 
@@ -518,12 +474,12 @@ export class Mesa<
    */
   private watchPortals(): void {
     if (this.portalMembership || this.closing) return
-    this.portalMembership = this.adapterReady.then(
+    this.portalMembership = this.adapterHandle.ready.then(
       (adapter) =>
         adapter.portal
           .watchMembers((event) => this.portalMembershipChanged(event))
           .catch((error: unknown) => {
-            this.report(toError(error))
+            this.events.error(toError(error))
             return undefined
           }),
       // The constructor reports an adapter that could not be created.
@@ -532,44 +488,6 @@ export class Mesa<
   }
 
   private portalMembershipChanged(event: PortalMembershipEvent): void {
-    if (this.closing) return
-    this.middleware.run(event.kind === 'join' ? 'onPortalJoin' : 'onPortalLeave', event.portalId)
-  }
-
-  private portal(event: PortalEvent): void {
-    if (this.config.portal.enabled) this.withAdapter((adapter) => adapter.portal.push(event))
-  }
-
-  /** Reports a failure through `error` (on the client too) and the `onError` middleware. */
-  private report(error: Error, connection?: Connection<User>): void {
-    const client = connection === undefined ? undefined : this.clientOf.get(connection)
-    if (client) {
-      try {
-        client.emit('error', error)
-      } catch {
-        // A throwing client error listener must not hide the server's report.
-      }
-    }
-    this.emitError(error, client)
-    this.middleware.run('onError', error, client)
-  }
-
-  private emitError(error: Error, client?: ServerClient<In, Out, User>): void {
-    try {
-      this.emit('error', error, client)
-    } catch {
-      // The application's error listener threw; there is nobody left to tell.
-    }
-  }
-
-  private safeEmit<K extends 'connection' | 'message' | 'disconnection'>(
-    event: K,
-    ...args: MesaEvents<In, Out, User>[K]
-  ): void {
-    try {
-      this.emit(event, ...args)
-    } catch (error) {
-      this.report(toError(error))
-    }
+    if (!this.closing) this.events.portalMembership(event.kind, event.portalId)
   }
 }

@@ -1,5 +1,6 @@
 import type { Message, MessageMap } from '@mesa/core'
-import type { Mesa } from './mesa-server.js'
+import { ServerError, toError } from './errors.js'
+import { isThenable } from './guarded-emitter.js'
 import type { ServerClient } from './server-client.js'
 
 type AnyMessage = Message<string, object>
@@ -37,18 +38,9 @@ export interface MiddlewareHandlers<
   onError?(error: Error, client?: Client): void | Promise<void>
 }
 
-/** `mesa.use(server => handlers)`, as in Mesa 1.x. */
-export type Middleware<In extends MessageMap<In> = MessageMap, Out extends MessageMap<Out> = MessageMap, User = unknown> = (
-  server: Mesa<In, Out, User>,
-) => MiddlewareHandlers<In, Out, User>
-
 export type MiddlewareEvent = keyof MiddlewareHandlers
 
 type Args<C, K extends MiddlewareEvent> = Parameters<NonNullable<MiddlewareHandlers<MessageMap, MessageMap, unknown, C>[K]>>
-
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value))
-}
 
 /** Runs the handlers registered with `use`, isolating the server from their failures. */
 export class MiddlewareChain<C> {
@@ -73,7 +65,7 @@ export class MiddlewareChain<C> {
       if (typeof handler !== 'function') continue
       try {
         const result = handler.apply(handlers, args)
-        if (result instanceof Promise) result.catch((error: unknown) => this.failed(event, error, args))
+        if (isThenable(result)) result.then(undefined, (error: unknown) => this.failed(event, error, args))
       } catch (error) {
         this.failed(event, error, args)
       }
@@ -82,7 +74,10 @@ export class MiddlewareChain<C> {
 
   private failed<K extends MiddlewareEvent>(event: K, error: unknown, args: Args<C, K>): void {
     const client = event === 'onError' ? (args[1] as C | undefined) : undefined
-    const wrapped = toError(error)
+    const wrapped =
+      event === 'onError'
+        ? toError(error)
+        : new ServerError('handler-failed', `middleware ${event} failed: ${toError(error).message}`, { cause: error })
     this.report(wrapped, client)
     // An onError handler that fails is reported once, not fed back to onError.
     if (event !== 'onError') this.run('onError', wrapped, client)

@@ -1,5 +1,4 @@
 import {
-  type Adapter,
   AdapterError,
   CloseCode,
   type DisconnectEnvelope,
@@ -8,32 +7,22 @@ import {
   encodeMessage,
   frameToMessage,
   InternalType,
-  MesaError,
   type Message,
+  type MessageMap,
   Opcode,
   parseFrame,
   prepareDispatch,
+  userIdsProblem,
 } from '@mesa/core'
-import type { ResolvedConfig } from './config.js'
-import type { Connection } from './connection.js'
+import type { AdapterHandle } from './adapter-handle.js'
+import { ServerError, toError } from './errors.js'
 import { deliverLocally } from './local-delivery.js'
-import type { RecipientIndex } from './recipient-index.js'
+import type { ConnectionRegistry } from './registry.js'
+import type { ServerClient } from './server-client.js'
+import type { ServerConnection, ServerEvents } from './server-events.js'
+import { type MesaStats, timed } from './stats.js'
 
 type AnyMessage = Message<string, object>
-
-/** What the send path needs from its server. */
-export interface OutboundHost<User> {
-  readonly config: ResolvedConfig
-  readonly id: string
-  readonly connections: ReadonlySet<Connection<User>>
-  readonly index: RecipientIndex<Connection<User>>
-  adapter(): Adapter | Promise<Adapter>
-  /** Someone wants to know which sockets got a message (`onMessageSent`, `storeMessages`). */
-  collecting(): boolean
-  sent(connections: Connection<User>[], message: AnyMessage, fromHere: boolean): void
-  /** `onUndeliverableMessageSent`, or undefined when nobody listens. */
-  undeliverable(): ((message: AnyMessage, userIds: string[]) => void) | undefined
-}
 
 export function isMessage(value: unknown): value is AnyMessage {
   if (typeof value !== 'object' || value === null) return false
@@ -41,51 +30,55 @@ export function isMessage(value: unknown): value is AnyMessage {
   return Number.isInteger(opcode) && typeof data === 'object' && data !== null && typeof options === 'object'
 }
 
-function checkUserIds(name: string, ids: unknown): asserts ids is readonly string[] | undefined {
+/** The rule the Dispatcher applies too (`userIdsProblem`), with the server's error. */
+function checkUserIds(what: string, ids: unknown, allowEveryone: boolean): asserts ids is readonly string[] | undefined {
   if (ids === undefined) return
-  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
-    throw new MesaError('invalid-recipients', `${name} must be an array of user ids (strings)`)
-  }
-}
-
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value))
+  const problem = userIdsProblem(what, ids, allowEveryone)
+  if (problem !== undefined) throw new ServerError('invalid-recipients', problem)
 }
 
 /**
- * The send path: stores (through `prepareDispatch`), writes to this server's sockets, publishes to the others;
- * and delivers what the others publish.
+ * The send path, one way: `send` checks the message, stores it (`prepareDispatch`, when synced), writes it to
+ * this server's sockets (`deliverLocally`) and publishes it to the others; `receive` delivers what the others
+ * publish. It tells `events` which sockets got what; nothing flows back into the server.
  */
-export class Outbound<User> {
-  constructor(private readonly host: OutboundHost<User>) {}
+export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
+  constructor(
+    private readonly origin: string,
+    private readonly settings: { sync: boolean; authenticatedOnly: boolean },
+    private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>,
+    private readonly adapter: AdapterHandle,
+    private readonly events: ServerEvents<In, Out, User>,
+    private readonly stats: MesaStats,
+  ) {}
 
   /** `mesa.send`: see its documentation. */
-  async send(
-    message: AnyMessage,
-    recipients: readonly string[] | undefined,
-    excluding: readonly string[] | undefined,
-  ): Promise<void> {
-    if (!isMessage(message)) throw new MesaError('invalid-message', 'send() takes a Message')
-    checkUserIds('recipients', recipients)
-    checkUserIds('excluding', excluding)
+  async send(message: AnyMessage, recipients: readonly string[] | undefined, excluding: readonly string[] | undefined): Promise<void> {
+    if (!isMessage(message)) throw new ServerError('invalid-message', 'send() takes a Message')
     if (message.opcode === Opcode.Internal) {
       if (message.type !== InternalType.DisconnectClient) {
-        throw new MesaError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
+        throw new ServerError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
       }
-      await this.disconnect((recipients ?? []).filter((id) => id !== '*' && !excluding?.includes(id)))
+      checkUserIds('DISCONNECT_CLIENT user ids', recipients, false)
+      checkUserIds('excluding', excluding, true)
+      await this.disconnect((recipients ?? []).filter((id) => !excluding?.includes(id)))
       return
     }
-    const adapter = await this.host.adapter()
-    const undeliverable = this.host.undeliverable()
-    const envelope = await prepareDispatch(adapter, message, recipients, excluding, {
-      sync: this.host.config.sync.enabled,
-      origin: this.host.id,
-      onUndelivered: undeliverable && ((userIds) => undeliverable(message, userIds)),
-    })
+    checkUserIds('recipients', recipients, true)
+    checkUserIds('excluding', excluding, true)
+    const adapter = await this.adapter.get()
+    const undeliverable = this.events.undeliverable
+    const envelope = await timed(this.stats, () =>
+      prepareDispatch(adapter, message, recipients, excluding, {
+        sync: this.settings.sync,
+        origin: this.origin,
+        onUndelivered: undeliverable && ((userIds) => undeliverable(message, userIds)),
+      }),
+    )
     if (envelope.recipients?.length === 0) return
     this.deliver(envelope, true, message)
     try {
-      await adapter.publish(envelope)
+      await timed(this.stats, () => adapter.publish(envelope))
     } catch (error) {
       throw error instanceof AdapterError
         ? error
@@ -94,19 +87,19 @@ export class Outbound<User> {
   }
 
   /** `client.send` before authentication: this socket only, outside any stream. */
-  sendToSocket(connection: Connection<User>, message: AnyMessage): void {
-    if (!isMessage(message)) throw new MesaError('invalid-message', 'send() takes a Message')
+  sendToSocket(connection: ServerConnection<In, Out, User>, message: AnyMessage): void {
+    if (!isMessage(message)) throw new ServerError('invalid-message', 'send() takes a Message')
     if (message.opcode === Opcode.Internal) {
       connection.close(CloseCode.DisconnectedByServer, 'disconnected by the server')
       return
     }
     connection.delivery.write(encodeMessage(message))
-    if (this.host.collecting()) this.host.sent([connection], message, true)
+    if (this.events.collectingSent) this.events.sent([connection], message, true)
   }
 
   /** An envelope from another server or a dispatcher. */
   receive(envelope: Envelope): void {
-    if (envelope.origin === this.host.id) return
+    if (envelope.origin === this.origin) return
     if (envelope.kind === 'dispatch') {
       if (typeof envelope.frame !== 'string') throw new AdapterError('received a dispatch envelope without a frame')
       this.deliver(envelope, false)
@@ -116,10 +109,9 @@ export class Outbound<User> {
   }
 
   private deliver(envelope: DispatchEnvelope, fromHere: boolean, message?: AnyMessage): void {
-    const { config, connections, index } = this.host
-    const collect = this.host.collecting()
+    const collect = this.events.collectingSent
     const sent = deliverLocally(
-      { all: connections, index, authenticatedOnly: config.authentication.required },
+      { all: this.registry.all, index: this.registry.index, authenticatedOnly: this.settings.authenticatedOnly },
       envelope,
       collect,
     )
@@ -130,22 +122,22 @@ export class Outbound<User> {
       if (!parsed.ok) return
       delivered = frameToMessage(parsed.frame)
     }
-    this.host.sent(sent, delivered, fromHere)
+    this.events.sent(sent, delivered, fromHere)
   }
 
   private async disconnect(userIds: string[]): Promise<void> {
     if (userIds.length === 0) return
-    const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.host.id, userIds }
+    const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.origin, userIds }
     this.closeUsers(envelope)
-    const adapter = await this.host.adapter()
-    await adapter.publish(envelope)
+    const adapter = await this.adapter.get()
+    await timed(this.stats, () => adapter.publish(envelope))
   }
 
   private closeUsers(envelope: DisconnectEnvelope): void {
     const code = envelope.code ?? CloseCode.DisconnectedByServer
     const reason = envelope.reason ?? 'disconnected by the server'
     for (const userId of envelope.userIds) {
-      const sockets = this.host.index.get(userId)
+      const sockets = this.registry.index.get(userId)
       if (sockets === undefined) continue
       for (const connection of [...sockets]) connection.close(code, reason)
     }

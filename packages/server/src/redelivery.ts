@@ -1,5 +1,7 @@
 import {
+  GLOBAL_EXTENSION,
   GLOBAL_STREAM,
+  type ResumePositions,
   type StoredEntry,
   type StreamKind,
   type StreamPosition,
@@ -8,9 +10,6 @@ import {
   withSequence,
 } from '@mesa/core'
 import type { GapReader } from './gap-reader.js'
-
-/** `x` of a global-stream op 0 on v2 sockets. */
-export const GLOBAL_EXTENSION = '{"st":"g"}'
 
 /** What a socket's delivery writes to and reads from. */
 export interface DeliveryTarget {
@@ -56,7 +55,8 @@ export function streamName(kind: StreamKind, userId: string): string {
  * leaves in order afterwards.
  */
 export class SocketDelivery {
-  readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
+  /** The last position written in each stream; only this class changes it (`start`, `forget`, writes). */
+  private readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
   private pending: Pending[] | undefined
   private draining = false
   /** History was lost: the socket is being closed, nothing more is written. */
@@ -67,6 +67,21 @@ export class SocketDelivery {
     private readonly target: DeliveryTarget,
     private readonly readGap: GapReader,
   ) {}
+
+  /**
+   * Starts following the streams from these positions (an authentication: the heads, or where a resuming
+   * client left off); a stream without a position is not followed (the store could not be read): its live
+   * messages are written without a gap check until the next authentication.
+   */
+  start(positions: ResumePositions): void {
+    this.cursors.user = positions.user && { epoch: positions.user.epoch, seq: positions.user.seq }
+    this.cursors.global = positions.global && { epoch: positions.global.epoch, seq: positions.global.seq }
+  }
+
+  /** Stops following a stream: the socket moved to another user, whose stream its position means nothing in. */
+  forget(kind: StreamKind): void {
+    this.cursors[kind] = undefined
+  }
 
   /** Queues everything from now on until `release()`. */
   hold(): void {

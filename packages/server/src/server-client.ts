@@ -1,13 +1,8 @@
 import type { IncomingMessage } from 'node:http'
-import {
-  CloseCode,
-  MesaError,
-  type Message,
-  type MessageMap,
-  type MessageOf,
-  TypedEmitter,
-} from '@mesa/core'
+import { CloseCode, type Message, type MessageMap, type MessageOf } from '@mesa/core'
 import type { AuthenticateHandler, Connection } from './connection.js'
+import { ServerError } from './errors.js'
+import { GuardedEmitter } from './guarded-emitter.js'
 
 export interface ServerClientEvents<In extends MessageMap<In>> {
   /** A message (op 0) from this client. */
@@ -17,6 +12,9 @@ export interface ServerClientEvents<In extends MessageMap<In>> {
   /** Something failed for this client (bad frame, failing handler); the server's `error` gets it too. */
   error: [error: Error]
 }
+
+/** Where a client's failing listener is reported: `event` is the one whose listener failed. */
+export type ListenerFailure = (error: Error, event: keyof ServerClientEvents<MessageMap>) => void
 
 /** What a client needs from its server. */
 export interface ClientHost<Out extends MessageMap<Out>, User> {
@@ -40,14 +38,15 @@ export class ServerClient<
   In extends MessageMap<In> = MessageMap,
   Out extends MessageMap<Out> = MessageMap,
   User = unknown,
-> extends TypedEmitter<ServerClientEvents<In>> {
+> extends GuardedEmitter<ServerClientEvents<In>> {
   /** Filled with `options.storeMessages`. */
   readonly messages: StoredMessages = { sent: [], received: [] }
   readonly #connection: Connection<User>
   readonly #host: ClientHost<Out, User>
 
-  constructor(connection: Connection<User>, host: ClientHost<Out, User>) {
-    super()
+  /** `listenerFailed`: a listener of this client threw or rejected (it must not throw). */
+  constructor(connection: Connection<User>, host: ClientHost<Out, User>, listenerFailed: ListenerFailure) {
+    super(listenerFailed)
     this.#connection = connection
     this.#host = host
   }
@@ -87,8 +86,11 @@ export class ServerClient<
 
   /**
    * Sets the handler that validates this client's authentication (op 2). It gets the auth data (an object
-   * without prototype: keys like `__proto__` are plain data) and calls `done(error)` or `done(null, { id, user })`.
-   * From then on the client must authenticate within `authentication.timeout`.
+   * without prototype: keys like `__proto__` are plain data) and calls `done(error)` or `done(null, { id, user })`;
+   * it may be `async` (a rejection fails the authentication and is reported through `error`). The client learns
+   * the message of a `done(error)` only when the error is marked for it (`error.expose = true`); otherwise its
+   * close reason is a generic "authentication failed". From then on the client must authenticate within
+   * `authentication.timeout`.
    */
   authenticate(handler: AuthenticateHandler<User>): void {
     if (typeof handler !== 'function') throw new TypeError('client.authenticate() takes a function (data, done) => void')
@@ -109,10 +111,10 @@ export class ServerClient<
   updateUser(update: { id?: string | number; user: User }): void {
     const connection = this.#connection
     if (!connection.authenticated || connection.userId === undefined) {
-      throw new MesaError('not-authenticated', 'updateUser() needs an authenticated client')
+      throw new ServerError('not-authenticated', 'updateUser() needs an authenticated client')
     }
     const id = update.id === undefined ? connection.userId : String(update.id)
-    if (id.length === 0) throw new MesaError('invalid-user', 'updateUser(): the user id must not be empty')
+    if (id.length === 0) throw new ServerError('invalid-user', 'updateUser(): the user id must not be empty')
     this.#host.updateUser(connection, id, update.user)
   }
 
@@ -122,7 +124,7 @@ export class ServerClient<
    */
   disconnect(code: number = CloseCode.DisconnectedByServer, reason = 'disconnected by the server'): void {
     if (!isSendableCloseCode(code)) {
-      throw new MesaError('invalid-close-code', `disconnect(): ${String(code)} is not a close code a server may send`)
+      throw new ServerError('invalid-close-code', `disconnect(): ${String(code)} is not a close code a server may send`)
     }
     this.#connection.close(code, reason)
   }

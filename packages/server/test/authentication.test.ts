@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { delay, nextEvent, } from '@mesa/test-kit'
-import { CloseCode, Message, type ServerClient } from '../src/index.js'
+import { delay, nextEvent } from '@mesa/test-kit'
+import { CloseCode, Message, type ServerClient, type ServerError } from '../src/index.js'
 import { connect, startServer } from './helpers.js'
 
 describe('authentication', () => {
@@ -35,7 +35,7 @@ describe('authentication', () => {
     mesa.on('connection', (client) =>
       client.authenticate((data, done) => {
         if (data.mode === 'throw') throw new Error('handler bug')
-        done(new Error('bad token'))
+        done(Object.assign(new Error('bad token'), { expose: true }))
       }),
     )
     const rejected = await connect(url)
@@ -45,6 +45,50 @@ describe('authentication', () => {
     expect(await rejected.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'bad token' })
     expect(await throwing.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
     expect(errors.some((error) => error.message.includes('threw'))).toBe(true)
+  })
+
+  it("tells the client a refusal's message only when the application marked it for the client (expose)", async () => {
+    const { mesa, url } = await startServer()
+    mesa.on('connection', (client) =>
+      client.authenticate((_, done) => done(new Error('pg: connect ECONNREFUSED 10.1.2.3:5432 user=admin'))),
+    )
+    const socket = await connect(url)
+    socket.send({ op: 2, d: { token: 'x' } })
+    expect(await socket.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
+  })
+
+  it('an async handler that rejects fails the authentication and is reported, never an unhandled rejection', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const { mesa, url } = await startServer()
+      const errors: ServerError[] = []
+      mesa.on('error', (error) => errors.push(error as ServerError))
+      mesa.on('connection', (client) =>
+        client.authenticate(async (data, done) => {
+          if (data.late) {
+            done(null, { id: 'late', user: {} })
+            throw new Error('failed after done')
+          }
+          await Promise.reject(new Error('lookup failed: ECONNREFUSED'))
+          done(null, { id: 'never', user: {} })
+        }),
+      )
+      const socket = await connect(url)
+      socket.send({ op: 2, d: { token: 'x' } })
+      expect(await socket.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
+      const late = await connect(url)
+      expect((await late.authenticate({ late: true })).op).toBe(22)
+      await delay(50)
+      expect(errors.map((error) => [error.code, (error.cause as Error).message])).toEqual([
+        ['authentication-handler-failed', 'lookup failed: ECONNREFUSED'],
+        ['authentication-handler-failed', 'failed after done'],
+      ])
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('keeps the socket open after a failure without disconnectOnFail, and lets it retry', async () => {

@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto'
+import { once as onceEvent } from 'node:events'
+import { createConnection, type Socket } from 'node:net'
+import * as ws from 'ws'
 import { describe, expect, it } from 'vitest'
 import { nextEvent, type RawClient } from '@mesa/test-kit'
-import { CloseCode, Message, ProtocolError } from '../src/index.js'
+import { CloseCode, Message, ProtocolError, type ServerClient } from '../src/index.js'
 import { connect, startServer } from './helpers.js'
 
 type Case = [name: string, send: (socket: RawClient) => void, code: number, errorCode: string]
@@ -19,6 +23,43 @@ const cases: Case[] = [
   ['a binary frame', (s) => s.ws.send(Buffer.from('{"op":0,"d":{}}')), CloseCode.UnsupportedData, 'binary-frame'],
   ['a frame above maxPayload', (s) => s.send({ op: 0, d: { big: 'x'.repeat(2048) } }), CloseCode.MessageTooBig, 'payload-too-large'],
 ]
+
+
+/** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
+const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }
+
+/**
+ * A client speaking WebSocket by hand that never answers a close frame and keeps sending, as a hostile or broken
+ * peer would. `cut` resolves when the server drops the TCP connection.
+ */
+async function deafSocket(url: string): Promise<{ send(frame: unknown): void; cut: Promise<void>; socket: Socket }> {
+  const { hostname, port } = new URL(url)
+  const socket = createConnection(Number(port), hostname)
+  await onceEvent(socket, 'connect')
+  const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.on('error', () => {})
+  const upgraded = new Promise<void>((resolve) => {
+    let head = ''
+    const read = (chunk: Buffer): void => {
+      head += chunk.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      socket.off('data', read)
+      expect(head.startsWith('HTTP/1.1 101')).toBe(true)
+      resolve()
+    }
+    socket.on('data', read)
+  })
+  socket.write(
+    `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  )
+  await upgraded
+  const send = (frame: unknown): void => {
+    const data = Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame))
+    if (!socket.destroyed) socket.write(Buffer.concat(Sender.frame(data, { fin: true, rsv1: false, opcode: 1, mask: true, readOnly: false })))
+  }
+  return { send, cut, socket }
+}
 
 describe('bad input', () => {
   it.each(cases)('%s: closes the offending socket with its code and reason, reports it, others go on', async (_, send, code, errorCode) => {
@@ -85,6 +126,22 @@ describe('bad input', () => {
     await good.waitForMessages(1)
   })
 
+  it('a message listener that rejects is reported (never an unhandled rejection) and later listeners still run', async () => {
+    const { mesa, url } = await startServer()
+    const ran: string[] = []
+    mesa.on('message', async () => {
+      ran.push('async')
+      throw new Error('async app bug')
+    })
+    mesa.on('message', () => void ran.push('sync'))
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
+    socket.send({ op: 0, d: {}, t: 'X' })
+    const [error] = await errored
+    expect((error.cause as Error).message).toBe('async app bug')
+    expect(ran).toEqual(['async', 'sync'])
+  })
+
   it('a message listener that throws is reported and the socket stays open', async () => {
     const { mesa, url } = await startServer()
     mesa.on('message', () => {
@@ -93,8 +150,34 @@ describe('bad input', () => {
     const errored = nextEvent(mesa, 'error')
     const socket = await connect(url)
     socket.send({ op: 0, d: {}, t: 'X' })
-    expect((await errored)[0].message).toBe('app bug')
+    const [error] = await errored
+    expect(error).toMatchObject({ name: 'ServerError', code: 'handler-failed' })
+    expect((error.cause as Error).message).toBe('app bug')
     await mesa.send(new Message(0, {}, 'STILL_OPEN'))
     await socket.waitForMessages(1)
+  })
+
+  it.each([
+    ['a bad frame', (socket: { send(frame: unknown): void }) => socket.send('not json{')],
+    ['client.disconnect()', (_socket: unknown, client: ServerClient) => client.disconnect()],
+  ])('after %s, a client that ignores the close frame feeds nothing more to the application and is cut', async (_, close) => {
+    const { mesa, url } = await startServer({ limits: { closeTimeout: 300 } })
+    let handled = 0
+    const errors: Error[] = []
+    mesa.on('message', () => void handled++)
+    mesa.use(() => ({ onMessageReceived: () => void handled++ }))
+    mesa.on('error', (error) => errors.push(error))
+    const connected = nextEvent(mesa, 'connection')
+    const deaf = await deafSocket(url)
+    const [client] = await connected
+    const disconnected = nextEvent(mesa, 'disconnection')
+    close(deaf, client)
+    for (let i = 0; i < 400; i++) deaf.send({ op: 0, d: { i }, t: 'AFTER_CLOSE' })
+    for (let i = 0; i < 100; i++) deaf.send('still not json{')
+    await deaf.cut
+    await disconnected
+    expect(handled).toBe(0)
+    expect(errors.length).toBeLessThanOrEqual(1)
+    expect(mesa.connectionCount).toBe(0)
   })
 })

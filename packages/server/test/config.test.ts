@@ -41,13 +41,44 @@ describe('configuration', () => {
   })
 
   it('always sends rules as an array, empty when no rule applies', async () => {
-    const { url } = await startServer({ authentication: { sendUserObject: false, timeout: 0 } })
+    const { url } = await startServer({ heartbeat: { enabled: false }, authentication: { sendUserObject: false, timeout: 0 } })
     const socket = await connect(url)
     expect(socket.hello.d).toEqual({ rules: [] })
   })
 
+  it('sends heartbeats by default (Mesa 1.x did not), so dead sockets are reaped', async () => {
+    const { url } = await startServer()
+    const socket = await connect(url)
+    expect(socket.hello.d.c_heartbeat_interval).toBe(10_000)
+  })
+
+  it.each([
+    [{ hearbeat: { enabled: true } }, 'unknown option "hearbeat"; did you mean "heartbeat"?'],
+    [{ heartbeat: { enable: true } }, 'unknown option "heartbeat.enable"; did you mean "heartbeat.enabled"?'],
+    [{ authentication: { requried: true } }, 'unknown option "authentication.requried"; did you mean "authentication.required"?'],
+    [{ limits: { rate: { messagesPerSec: 5 } } }, 'unknown option "limits.rate.messagesPerSec"; did you mean "limits.rate.messagesPerSecond"?'],
+    [{ totallyUnrelated: 1 }, 'unknown option "totallyUnrelated"'],
+  ])('rejects unknown options (%j), naming the closest valid one', (options, message) => {
+    const error = configError(options)
+    expect(error.message).toContain(message)
+    if (!message.includes('did you mean')) expect(error.message).not.toContain('did you mean')
+  })
+
+  it('accepts a numeric string port, as process.env.PORT gives it', async () => {
+    const mesa = track(new Mesa({ port: '0', host: '127.0.0.1' } as never))
+    await mesa.listening()
+    expect(mesa.port).toBeGreaterThan(0)
+  })
+
   it.each([
     [{ port: 'x' }, 'port', 'an integer from 0 to 65535', 'the string "x"'],
+    [{ port: '4000x' }, 'port', 'an integer from 0 to 65535', 'the string "4000x"'],
+    [{ limits: { maxDepth: 0 } }, 'limits.maxDepth', 'an integer from 1', 'number 0'],
+    [{ limits: { rate: { action: 'ignore' } } }, 'limits.rate.action', '"close" or "drop"', 'the string "ignore"'],
+    [{ limits: { rate: { byteBurst: 100 } } }, 'limits.rate.byteBurst', 'at least maxPayload', 'number 100'],
+    [{ allowedOrigins: 'https://a.example' }, 'allowedOrigins', 'an array of origins', 'the string "https://a.example"'],
+    [{ verifyConnection: true }, 'verifyConnection', 'a function', 'boolean true'],
+    [{ authentication: { upgradeCredentials: { header: 'bad header' } } }, 'authentication.upgradeCredentials.header', 'an HTTP header name', 'the string "bad header"'],
     [{ port: 70000 }, 'port', 'an integer from 0 to 65535', 'number 70000'],
     [{ maxPayload: -1 }, 'maxPayload', 'an integer', 'number -1'],
     [{ path: 'ws' }, 'path', 'a path starting with "/"', 'the string "ws"'],

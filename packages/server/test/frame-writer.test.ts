@@ -35,7 +35,7 @@ describe('FrameWriter', () => {
   it('frames a string once for every socket that gets it within a tick, and the frames arrive intact', async () => {
     const { server, received } = await pairs(5)
     const frameSpy = vi.spyOn((ws as unknown as { Sender: { frame: () => Buffer[] } }).Sender, 'frame')
-    const writer = new FrameWriter(16 * 2 ** 20)
+    const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     const broadcast = JSON.stringify({ op: 0, d: { text: 'héllo ✓', long: 'x'.repeat(70_000) }, t: 'NEWS' })
     for (const ws of server) expect(writer.write(ws, broadcast)).toBe(true)
     expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(true)
@@ -47,12 +47,12 @@ describe('FrameWriter', () => {
 
   it('keeps order with frames ws has queued, and refuses sockets that are not open or not keeping up', async () => {
     const { server, received } = await pairs(2)
-    const writer = new FrameWriter(16 * 2 ** 20)
+    const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     server[0]!.send('{"op":0,"d":{"n":1}}')
     writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
     await waitFor('both frames', () => received[0]!.length === 2)
     expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}'])
-    const tiny = new FrameWriter(0)
+    const tiny = new FrameWriter(0, { messagesOut: 0, bytesOut: 0 })
     expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(true)
     expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
     server[1]!.terminate()

@@ -47,6 +47,7 @@ describe('heartbeats', () => {
         heartbeatInterval: 100,
         maxAttempts: 5,
         authenticationTimeout: 250,
+        closeTimeout: 1000,
         onBeat: (socket, tries) => beats.push([socket, tries]),
         onTimeout: (socket, cause) => timeouts.push([socket, cause]),
         now: () => now,
@@ -77,6 +78,39 @@ describe('heartbeats', () => {
       expect(timeouts).toEqual([['b', 'authentication']])
       sweep.remove('a')
       sweep.remove('b')
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('cuts a socket whose closing handshake did not finish within closeTimeout, and beats it no more', () => {
+    vi.useFakeTimers()
+    try {
+      let now = 0
+      const beats: string[] = []
+      const timeouts: [string, string][] = []
+      const sweep = new HeartbeatSweep<string>({
+        heartbeatInterval: 100,
+        maxAttempts: 5,
+        authenticationTimeout: 0,
+        closeTimeout: 400,
+        onBeat: (socket) => beats.push(socket),
+        onTimeout: (socket, cause) => timeouts.push([socket, cause]),
+        now: () => now,
+      })
+      sweep.add('closing')
+      sweep.closing('closing')
+      const advance = (ms: number): void => {
+        now += ms
+        vi.advanceTimersByTime(ms)
+      }
+      for (let i = 0; i < 3; i++) advance(100)
+      expect(timeouts).toEqual([])
+      advance(100)
+      advance(100)
+      expect(timeouts).toEqual([['closing', 'close']])
+      expect(beats).toEqual([])
       expect(vi.getTimerCount()).toBe(0)
     } finally {
       vi.useRealTimers()

@@ -170,6 +170,14 @@ describe('sending', () => {
     expect((await socket.waitForMessages(1)).map((f) => f.t)).toEqual(['TO_NEW'])
   })
 
+  it('applies the Dispatcher\'s rules to user ids (userIdsProblem): no empty ids, no "*" for DISCONNECT_CLIENT', async () => {
+    const { mesa } = await startServer()
+    mesa.on('error', () => {})
+    await expect(mesa.send(new Message(0, {}, 'X'), [''])).rejects.toMatchObject({ code: 'invalid-recipients' })
+    await expect(mesa.send(new Message(0, {}, 'X'), ['a'], [''])).rejects.toMatchObject({ code: 'invalid-recipients' })
+    await expect(mesa.send(new Message(5, {}, 'DISCONNECT_CLIENT'), ['*'])).rejects.toThrow(/"\*" \(everyone\) is refused/)
+  })
+
   it('rejects send() of something that is not a Message, or bad recipients, also reported when not awaited', async () => {
     const { mesa, url } = await startServer()
     const errors: Error[] = []
@@ -184,7 +192,7 @@ describe('sending', () => {
     await delay(50)
     expect(errors.map((error) => error.message)).toEqual([
       'send() takes a Message',
-      'recipients must be an array of user ids (strings)',
+      'recipients must be an array of user ids',
       'send() takes a Message',
       'send() takes a Message',
     ])
@@ -336,14 +344,14 @@ describe('middleware', () => {
     await new Promise<void>((resolve) => mesa.once('disconnection', () => resolve()))
     expect(calls).toEqual([
       'connection',
-      'error:middleware bug',
+      'error:middleware onConnection failed: middleware bug',
       'connection2:string',
       'authenticated:alice',
       'received:PING',
       'sent:PONG:1:true',
       'disconnection:1000',
     ])
-    expect(errors.map((e) => e.message)).toEqual(['middleware bug'])
+    expect(errors.map((e) => (e.cause as Error).message)).toEqual(['middleware bug'])
   })
 
   it('a listener that throws is reported through error and does not crash the server', async () => {
@@ -356,6 +364,6 @@ describe('middleware', () => {
     const socket = await connect(url)
     await mesa.send(new Message(0, {}, 'OK'))
     await socket.waitForMessages(1)
-    expect(errors.map((e) => e.message)).toContain('listener bug')
+    expect(errors.map((e) => (e.cause as Error | undefined)?.message)).toContain('listener bug')
   })
 })

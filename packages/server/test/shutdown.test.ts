@@ -1,7 +1,6 @@
 import { ConnectionClosedError, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import { delay, } from '@mesa/test-kit'
+import { delay, upgradeStatus } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { connect, startServer, track } from './helpers.js'
 
@@ -15,14 +14,17 @@ describe('graceful shutdown', () => {
     expect(mesa.connectionCount).toBe(0)
     expect(disconnections).toEqual([1001, 1001, 1001, 1001, 1001])
     for (const socket of sockets) expect(socket.closeCode).toBe(CloseCode.GoingAway)
-    const refused = new WebSocket(url)
-    const outcome = await new Promise<string>((resolve) => {
-      refused.on('error', () => resolve('error'))
-      refused.on('close', (code) => resolve(`close ${code}`))
-    })
-    expect(outcome).toBe('error')
+    await expect(upgradeStatus(url)).rejects.toThrow(/ECONNREFUSED/)
     await expect(mesa.send(new Message(0, {}, 'LATE'))).rejects.toBeInstanceOf(ConnectionClosedError)
     expect(mesa.close()).toBe(mesa.close())
+  })
+
+  it('closes with the code and reason given (a draining gateway: 1012), and rejects codes a server may not send', async () => {
+    const { mesa, url } = await startServer()
+    const socket = await connect(url)
+    expect(() => mesa.close({ code: 1006 })).toThrow(/not a close code/)
+    await mesa.close({ code: CloseCode.ServiceRestart, reason: 'restarting' })
+    expect(await socket.waitClose()).toMatchObject({ code: 1012, reason: 'restarting' })
   })
 
   it('closes the adapter it created, but not one it was given, and leaves it', async () => {

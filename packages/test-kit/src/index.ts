@@ -2,7 +2,7 @@
 // (Chromium, a static site) are at `@mesa/test-kit/browser`; the child side of fixtures at `@mesa/test-kit/rpc`.
 
 // Waiting and cleaning up
-export { delay, nextEvent, waitFor, withTimeout } from './wait.js'
+export { delay, nextEvent, rejectionOf, waitFor, withTimeout } from './wait.js'
 export { Scope } from './scope.js'
 export { freePort, isPortFree } from './free-port.js'
 
@@ -18,10 +18,19 @@ export {
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
+export { upgradeStatus } from './upgrade.js'
 
 // Child processes and builds
 export { Child, ChildCallError, type ChildEvent } from './child.js'
 export { bundleFixture } from './fixture-bundle.js'
+export {
+  type CommandProcess,
+  gatewayPid,
+  jsonLines,
+  listeningPort,
+  type LogLine,
+  runProcess,
+} from './command-process.js'
 export { assertBuilt, type BuiltFile, ensureBuilt, fixture, newestMtime, REPO_ROOT } from './builds.js'
 export {
   expectNoCrash,

@@ -32,6 +32,8 @@ export class ServerSide {
   readonly protocol: string
   /** The subprotocols the client offered. */
   readonly offered: string[]
+  /** The handshake's `Sec-WebSocket-Extensions` header (undefined when the client offered none). */
+  readonly extensions: string | undefined
 
   constructor(
     readonly ws: WebSocket,
@@ -42,10 +44,20 @@ export class ServerSide {
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean)
-    ws.on('message', (data) => this.frames.push(JSON.parse(String(data)) as Frame))
+    this.extensions = req.headers['sec-websocket-extensions']
+    ws.on('message', (data) => this.receive(String(data)))
     ws.on('close', (code) => {
       this.closeCode = code
     })
+  }
+
+  /** Text that is not JSON is kept as `{ unparsable }` (an op no frame has), for a test to find. */
+  private receive(text: string): void {
+    try {
+      this.frames.push(JSON.parse(text) as Frame)
+    } catch {
+      this.frames.push({ op: -1, d: { unparsable: text } })
+    }
   }
 
   send(frame: Frame | string | Buffer): void {
@@ -59,7 +71,7 @@ export class ServerSide {
     )
   }
 
-  /** Resolves with the close code once the connection closed. */
+  /** Resolves with the close code once the connection closed (the code the client sent, or 1006). */
   closed(): Promise<number> {
     return waitFor('server-side close', () => this.closeCode)
   }

@@ -41,6 +41,23 @@ export async function withTimeout<T>(what: string, promise: Promise<T>, timeoutM
   }
 }
 
+/**
+ * Resolves with what `promise` rejects with; fails naming `what` when it resolves instead, or is still pending
+ * after `timeoutMs` (a call that waits where it should fail fast).
+ */
+export async function rejectionOf<E = unknown>(what: string, promise: Promise<unknown>, timeoutMs = 10_000): Promise<E> {
+  const outcome = await withTimeout(
+    what,
+    promise.then(
+      () => ({ rejected: false as const }),
+      (error: unknown) => ({ rejected: true as const, error }),
+    ),
+    timeoutMs,
+  )
+  if (!outcome.rejected) throw new Error(`${what} resolved, where it should have rejected`)
+  return outcome.error as E
+}
+
 /** Resolves with the arguments of the next `event` of a Mesa emitter; rejects after `timeoutMs`. */
 export function nextEvent<E extends EventMap<E>, K extends keyof E & string>(
   emitter: TypedEmitter<E>,

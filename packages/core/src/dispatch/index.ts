@@ -1,1 +1,2 @@
 export * from './prepare-dispatch.js'
+export * from './user-ids.js'

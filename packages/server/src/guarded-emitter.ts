@@ -1,0 +1,79 @@
+import { TypedEmitter } from '@mesa/core'
+import { ServerError, toError } from './errors.js'
+
+type Listener = (...args: never[]) => unknown
+type EventMap<E> = { [K in keyof E]: unknown[] }
+
+/**
+ * An emitter whose listeners are application code: each runs on its own, so one that throws does not keep the
+ * next from running, and a listener that returns a promise has its rejection reported instead of becoming an
+ * unhandled rejection (which would end the process). Failures go to `report` as `ServerError`
+ * (`handler-failed`) with the original as `cause`; `report` must not throw.
+ */
+export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
+  /** The guard registered for each listener (and how many times it is registered), so `off(listener)` finds it. */
+  readonly #guards = new Map<keyof E, Map<Listener, { guard: Listener; count: number }>>()
+  readonly #report: (error: Error, event: keyof E) => void
+
+  constructor(report: (error: Error, event: keyof E) => void) {
+    super()
+    this.#report = report
+  }
+
+  override on<K extends keyof E>(event: K, listener: (...args: E[K]) => unknown): this {
+    let guards = this.#guards.get(event)
+    if (guards === undefined) {
+      guards = new Map()
+      this.#guards.set(event, guards)
+    }
+    let entry = guards.get(listener as Listener)
+    if (entry === undefined) {
+      const guard = (...args: E[K]): void => {
+        try {
+          const result: unknown = listener(...args)
+          if (isThenable(result)) result.then(undefined, (error: unknown) => this.#failed(event, error))
+        } catch (error) {
+          this.#failed(event, error)
+        }
+      }
+      entry = { guard: guard as Listener, count: 0 }
+      guards.set(listener as Listener, entry)
+    }
+    entry.count++
+    return super.on(event, entry.guard as (...args: E[K]) => void)
+  }
+
+  /** Like `on`, for one emit; what the listener returns reaches the guard, so its rejection is reported too. */
+  override once<K extends keyof E>(event: K, listener: (...args: E[K]) => unknown): this {
+    const once = (...args: E[K]): unknown => {
+      this.off(event, once)
+      return listener(...args)
+    }
+    return this.on(event, once)
+  }
+
+  override off<K extends keyof E>(event: K, listener: (...args: E[K]) => unknown): this {
+    const guards = this.#guards.get(event)
+    const entry = guards?.get(listener as Listener)
+    if (entry === undefined) return this
+    if (--entry.count === 0) guards!.delete(listener as Listener)
+    return super.off(event, entry.guard as (...args: E[K]) => void)
+  }
+
+  override removeAllListeners(event?: keyof E): this {
+    if (event === undefined) this.#guards.clear()
+    else this.#guards.delete(event)
+    return super.removeAllListeners(event)
+  }
+
+  #failed(event: keyof E, error: unknown): void {
+    this.#report(
+      new ServerError('handler-failed', `a "${String(event)}" listener failed: ${toError(error).message}`, { cause: error }),
+      event,
+    )
+  }
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+}

@@ -1,0 +1,136 @@
+import type { Frame, Message, MessageMap, MessageOf, PortalEvent, TypedEmitter } from '@mesa/core'
+import type { AdapterHandle } from './adapter-handle.js'
+import type { Connection } from './connection.js'
+import type { MiddlewareChain } from './middleware.js'
+import type { ServerClient } from './server-client.js'
+
+type AnyMessage = Message<string, object>
+
+export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
+  /** A socket connected (after hello was sent). */
+  connection: [client: ServerClient<In, Out, User>]
+  /** A socket authenticated (also again, after a re-authentication): it receives its user's messages. */
+  authenticated: [client: ServerClient<In, Out, User>]
+  /** A message (op 0) from any client. */
+  message: [message: MessageOf<In>, client: ServerClient<In, Out, User>]
+  /** A socket closed; `code` and `reason` first, as in Mesa 1.x. */
+  disconnection: [code: number, reason: string, client: ServerClient<In, Out, User>]
+  /**
+   * Something went wrong that the server survived: a client's bad frame (`ProtocolError`, the socket was
+   * closed), a handler or listener that threw or rejected (`ServerError` `handler-failed`), the adapter or the
+   * store failing. Without a listener it is dropped, never thrown.
+   */
+  error: [error: Error, client?: ServerClient<In, Out, User>]
+}
+
+/** Messages kept per client with `options.storeMessages`, newest last. */
+const STORED_MESSAGES = 100
+
+function remember(list: AnyMessage[], message: AnyMessage): void {
+  if (list.push(message) > STORED_MESSAGES) list.shift()
+}
+
+export type ServerConnection<In extends MessageMap<In>, Out extends MessageMap<Out>, User> = Connection<
+  User,
+  ServerClient<In, Out, User>
+>
+
+/**
+ * Announces what happens on a server to everyone who listens, each event once and from one place: the server's
+ * and the client's emitters, the middleware, the portal queue and `client.messages`. Data flows one way: the
+ * modules that detect an event call this; nothing here calls back into them.
+ */
+export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
+  constructor(
+    private readonly server: TypedEmitter<MesaEvents<In, Out, User>>,
+    private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>,
+    private readonly adapter: AdapterHandle,
+    private readonly serverId: string,
+    /** `portal.enabled`: client events are pushed to the adapter's portal queue. */
+    private readonly portalEnabled: boolean,
+    /** `options.storeMessages`: each client keeps what it sent and got. */
+    private readonly storeMessages: boolean,
+  ) {}
+
+  connection(connection: ServerConnection<In, Out, User>): void {
+    this.server.emit('connection', connection.client)
+    this.middleware.run('onConnection', connection.client)
+    this.portal({ kind: 'connection', clientId: connection.socketId, serverId: this.serverId, time: Date.now() })
+  }
+
+  authenticated(connection: ServerConnection<In, Out, User>): void {
+    this.server.emit('authenticated', connection.client)
+    this.middleware.run('onAuthenticated', connection.client)
+    this.portal({
+      kind: 'authentication',
+      clientId: connection.socketId,
+      serverId: this.serverId,
+      userId: connection.userId!,
+      time: Date.now(),
+    })
+  }
+
+  message(connection: ServerConnection<In, Out, User>, message: MessageOf<In>, frame: Frame): void {
+    const client = connection.client
+    if (this.storeMessages) remember(client.messages.received, message)
+    this.server.emit('message', message, client)
+    client.emit('message', message)
+    this.middleware.run('onMessageReceived', message, client)
+    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.serverId, frame, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    this.portal(event)
+  }
+
+  disconnection(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
+    const client = connection.client
+    client.emit('disconnect', code, reason)
+    this.server.emit('disconnection', code, reason, client)
+    this.middleware.run('onDisconnection', client, code, reason)
+    const event: PortalEvent = { kind: 'disconnection', clientId: connection.socketId, serverId: this.serverId, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    this.portal(event)
+  }
+
+  /** Whether anyone wants to know which sockets got each message (`onMessageSent`, `storeMessages`). */
+  get collectingSent(): boolean {
+    return this.storeMessages || this.middleware.has('onMessageSent')
+  }
+
+  /** A message was written to these sockets (only called while `collectingSent`). */
+  sent(connections: readonly ServerConnection<In, Out, User>[], message: AnyMessage, fromHere: boolean): void {
+    const clients = connections.map((connection) => connection.client)
+    if (this.storeMessages) for (const client of clients) remember(client.messages.sent, message)
+    this.middleware.run('onMessageSent', message, clients, fromHere)
+  }
+
+  /** `onUndeliverableMessageSent`, or undefined when no middleware has it. */
+  get undeliverable(): ((message: AnyMessage, userIds: string[]) => void) | undefined {
+    if (!this.middleware.has('onUndeliverableMessageSent')) return undefined
+    return (message, userIds) => this.middleware.run('onUndeliverableMessageSent', message, userIds)
+  }
+
+  /** Whether anyone wants the messages replayed to a client (the replay then parses them). */
+  get collectingReplays(): boolean {
+    return this.middleware.has('onRedeliverUndeliverableMessages')
+  }
+
+  replayed(connection: ServerConnection<In, Out, User>, messages: AnyMessage[]): void {
+    this.middleware.run('onRedeliverUndeliverableMessages', messages, connection.client)
+  }
+
+  portalMembership(kind: 'join' | 'leave', portalId: string): void {
+    this.middleware.run(kind === 'join' ? 'onPortalJoin' : 'onPortalLeave', portalId)
+  }
+
+  /** Reports a failure through the client's and the server's `error` and the `onError` middleware. */
+  error(error: Error, connection?: ServerConnection<In, Out, User>): void {
+    const client = connection?.client
+    client?.emit('error', error)
+    this.server.emit('error', error, client)
+    this.middleware.run('onError', error, client)
+  }
+
+  private portal(event: PortalEvent): void {
+    if (this.portalEnabled) this.adapter.run((adapter) => adapter.portal.push(event), (error) => this.error(error))
+  }
+}
