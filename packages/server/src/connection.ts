@@ -10,11 +10,28 @@ import type { MesaStats } from './stats.js'
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
 export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User }) => void
 
+/** What an authenticate handler learns besides the op 2 data: the socket's upgrade request. */
+export interface AuthenticationContext {
+  /**
+   * The credential the client gave with its WebSocket upgrade, from the header or query parameter named in
+   * `authentication.upgradeCredentials` (a browser can only use the query: `new WebSocket(url + '?token=…')`);
+   * undefined when none is configured or the request had none.
+   */
+  credentials?: string
+  /** The HTTP upgrade request (headers, URL, remote address). */
+  request: IncomingMessage
+}
+
 /**
- * Decides whether a client's authentication data is valid (Mesa 1.x `client.authenticate`). It may be `async`:
- * a rejected promise fails the authentication (generic reason to the client) and is reported through `error`.
+ * Decides whether a client's authentication is valid (Mesa 1.x `client.authenticate`): `data` is what the client
+ * sent in op 2, `context` what its upgrade request carried. It may be `async`: a rejected promise fails the
+ * authentication (generic reason to the client) and is reported through `error`.
  */
-export type AuthenticateHandler<User> = (data: Record<string, unknown>, done: AuthenticateDone<User>) => void | Promise<void>
+export type AuthenticateHandler<User> = (
+  data: Record<string, unknown>,
+  done: AuthenticateDone<User>,
+  context: AuthenticationContext,
+) => void | Promise<void>
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const MAX_REASON_BYTES = 123

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
@@ -21,6 +21,7 @@ import {
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'
+import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
@@ -38,6 +39,7 @@ import { loadRedisAdapter } from './resolve-adapter.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
+import { closeUpgradeServer, createUpgradeServer } from './upgrade-server.js'
 
 export type { MesaEvents } from './server-events.js'
 
@@ -124,6 +126,8 @@ export class Mesa<
   readonly stats: MesaStats = createStats()
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
+  /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
+  private readonly ownServer: HttpServer | undefined
   private readonly adapterHandle: AdapterHandle
   private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
   private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
@@ -197,6 +201,8 @@ export class Mesa<
         disconnectOnFail: config.authentication.disconnectOnFail,
         sync: config.sync.enabled,
         redeliveryInterval: config.sync.redeliveryInterval,
+        upgradeCredentials: config.authentication.upgradeCredentials,
+        maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       },
       this.adapterHandle,
       this.registry,
@@ -225,9 +231,24 @@ export class Mesa<
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
     }
 
+    const { verifyClient } = new Admission(
+      {
+        allowedOrigins: config.allowedOrigins,
+        verifyConnection: config.verifyConnection,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        handshakeTimeout: config.limits.handshakeTimeout,
+      },
+      (error) => this.events.error(error),
+    )
+    if (config.server === undefined) {
+      this.ownServer = createUpgradeServer(config.limits.handshakeTimeout)
+      this.ownServer.listen(config.port, config.host)
+    }
+    const server = config.server ?? this.ownServer!
     this.wss = new WebSocketServer({
-      ...(config.server ? { server: config.server } : { port: config.port, host: config.host }),
+      server,
       ...(config.path === undefined ? {} : { path: config.path }),
+      ...(verifyClient === undefined ? {} : { verifyClient }),
       maxPayload: config.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
@@ -236,7 +257,7 @@ export class Mesa<
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
     this.wss.on('error', (error) => this.events.error(error))
 
-    const bound = whenListening(config.server ?? this.wss)
+    const bound = whenListening(server)
     this.subscription = this.adapterHandle.ready.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,
@@ -347,6 +368,7 @@ export class Mesa<
       await Promise.all(closed)
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    if (this.ownServer) await closeUpgradeServer(this.ownServer)
     const report = (error: unknown): void => this.events.error(toError(error))
     const unsubscribe = await this.subscription.catch(() => undefined)
     await unsubscribe?.().catch(report)

@@ -40,8 +40,9 @@ export class TestSocket {
     })
   }
 
-  static async open(url: string, options: { v2?: boolean } = {}): Promise<TestSocket> {
-    const ws = options.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
+  /** `headers`: extra headers of the upgrade request (`Origin`, credentials). */
+  static async open(url: string, options: { v2?: boolean; headers?: Record<string, string> } = {}): Promise<TestSocket> {
+    const ws = new WebSocket(url, options.v2 ? ['mesa.v2'] : [], { headers: options.headers })
     const socket = new TestSocket(ws)
     sockets.add(socket)
     await socket.waitFor(() => socket.frames.some((f) => f.op === 10), 'hello')
