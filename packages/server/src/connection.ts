@@ -2,9 +2,10 @@ import type { IncomingMessage } from 'node:http'
 import { CloseCode } from '@mesa/core'
 import type WebSocket from 'ws'
 import { ServerError } from './errors.js'
-import type { FrameWriter } from './frame-writer.js'
+import { type FrameWriter, Written } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { SendBuffers } from './send-buffers.js'
 import type { MesaStats } from './stats.js'
 
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
@@ -46,6 +47,8 @@ export function closeReason(reason: string): string {
 /** What every socket of a server shares: one object, so each connection holds one reference instead of several. */
 export interface SocketContext {
   readonly writer: FrameWriter
+  /** The server-wide count of bytes waiting to be sent. */
+  readonly sendBuffers: SendBuffers
   readonly readGap: GapReader
   readonly stats: MesaStats
   /** Reports a failure of this socket (`error` on the client and the server). */
@@ -84,12 +87,18 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   }
 
   write(frame: string): void {
-    if (this.context.writer.write(this.ws, frame) || this.ws.readyState !== this.ws.OPEN) return
-    // A close frame would wait behind everything buffered; cutting the socket frees it now, and its client
-    // reconnects and resumes.
+    const written = this.context.writer.write(this.ws, frame)
+    if (written === Written.Yes) return
+    if (written === Written.Buffering) {
+      this.context.sendBuffers.grew(this as Connection)
+      return
+    }
+    if (this.ws.readyState !== this.ws.OPEN) return
+    // Nothing more is written to it. Its client gets a close code and reason once it reads what is buffered
+    // (then reconnects and resumes); one that never reads is cut after `limits.closeTimeout`, freeing its buffer.
     this.context.stats.slowConsumerCuts++
-    this.report(new ServerError('slow-consumer', 'a client did not keep up with what was sent to it; its socket was cut'))
-    this.ws.terminate()
+    this.report(new ServerError('slow-consumer', 'a client did not read what was sent to it; its socket was closed'))
+    this.close(CloseCode.SlowConsumer, `too slow: more than ${this.context.writer.maxBufferedAmount} bytes waited to be sent`)
   }
 
   report(error: Error): void {

@@ -36,6 +36,7 @@ import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
+import { SendBuffers } from './send-buffers.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
@@ -128,6 +129,7 @@ export class Mesa<
   private readonly wss: WebSocketServer
   /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
   private readonly ownServer: HttpServer | undefined
+  private readonly sendBuffers: SendBuffers
   private readonly adapterHandle: AdapterHandle
   private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
   private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
@@ -217,13 +219,18 @@ export class Mesa<
       this.events,
       this.stats,
     )
+    this.sendBuffers = new SendBuffers(config.limits.maxBufferedBytes, this.stats)
     this.socketContext = {
       writer: new FrameWriter(config.maxBufferedAmount, this.stats),
+      sendBuffers: this.sendBuffers,
       // Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read.
       readGap: sharedGapReader(() => this.adapterHandle.current!.store),
       stats: this.stats,
       report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
-      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
+      closing: (connection) => {
+        this.sendBuffers.forget(connection)
+        this.sweep.closing(connection as ServerConnection<In, Out, User>)
+      },
     }
     this.clientHost = {
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
@@ -464,6 +471,7 @@ export class Mesa<
     if (connection.closed) return
     connection.closed = true
     connection.delivery.dispose()
+    this.sendBuffers.forget(connection)
     this.registry.remove(connection)
     this.events.disconnection(connection, code, reason)
   }
