@@ -171,6 +171,7 @@ export class Mesa<
       this.id,
       config.portal.enabled,
       config.options.storeMessages,
+      config.limits.maxStoredMessageBytes,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,

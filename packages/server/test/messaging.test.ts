@@ -211,6 +211,34 @@ describe('sending', () => {
     expect(client.messages.sent.map((m) => m.type)).toEqual(['OUT'])
   })
 
+  it('bounds client.messages by limits.maxStoredMessageBytes as well as by count, oldest first', async () => {
+    const { mesa, url } = await startServer({ options: { storeMessages: true }, limits: { maxStoredMessageBytes: 64 * 1024 } })
+    const connected = once(mesa, 'connection')
+    const socket = await TestSocket.open(url)
+    const [client] = await connected
+    let received = 0
+    const allReceived = new Promise<void>((resolve) =>
+      mesa.on('message', () => {
+        if (++received === 10) resolve()
+      }),
+    )
+    const chunk = 'x'.repeat(20 * 1024)
+    for (let i = 0; i < 10; i++) {
+      await mesa.send(new Message(0, { i, chunk }, 'OUT'))
+      socket.send({ op: 0, d: { i, chunk }, t: 'IN' })
+    }
+    // Bigger than the bound on its own: not kept, and the others stay.
+    await mesa.send(new Message(0, { chunk: chunk.repeat(4) }, 'HUGE'))
+    await socket.waitMessages(11)
+    await allReceived
+    expect(client.messages.sent.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    expect(client.messages.received.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    // The count bound still holds for small messages.
+    for (let i = 0; i < 150; i++) await mesa.send(new Message(0, { i }, 'SMALL'))
+    expect(client.messages.sent).toHaveLength(100)
+    expect(client.messages.sent.at(-1)!.data).toEqual({ i: 149 })
+  })
+
   it('serializes a message once however many sockets get it', async () => {
     const { mesa, url } = await startServer({ sync: { enabled: true } })
     acceptIds(mesa)
