@@ -5,7 +5,7 @@ import { Client } from '@mesa/client-node'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type AuthenticationContext, CloseCode, Mesa, type MesaOptions, Message, ServerError } from '../src/index.js'
-import { once, settle, startServer, TestSocket, track, withTimeout } from './helpers.js'
+import { acceptIds, once, settle, startServer, TestSocket, track, user, withTimeout } from './helpers.js'
 
 /** How the server answered an upgrade: an HTTP refusal (status and body), or an open WebSocket (closed again). */
 type UpgradeAnswer = { status: number; body: string } | { status: 101; hello: string }
@@ -217,13 +217,10 @@ describe('credentials at the upgrade (authentication.upgradeCredentials)', () =>
 describe('limits.maxConnectionsPerUser', () => {
   it('closes the newest socket of a user past the cap with 4009; the others, and other users, go on', async () => {
     const { mesa, url } = await startServer({ limits: { maxConnectionsPerUser: 2 } })
-    mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
-    const ada1 = await TestSocket.open(url)
-    const ada2 = await TestSocket.open(url)
+    acceptIds(mesa)
+    const ada1 = await user(url, 'ada')
+    const ada2 = await user(url, 'ada')
     const ada3 = await TestSocket.open(url)
-    const bob = await TestSocket.open(url)
-    await ada1.authenticate({ id: 'ada' })
-    await ada2.authenticate({ id: 'ada' })
     // Authenticating again as the same user does not count the socket twice.
     await ada2.authenticate({ id: 'ada' })
     ada3.send({ op: 2, d: { id: 'ada' } })
@@ -231,13 +228,12 @@ describe('limits.maxConnectionsPerUser', () => {
     expect(closed.code).toBe(CloseCode.TooManyConnections)
     expect(closed.reason).toBe('user has 2 connections, the most this server allows')
     expect(ada3.frames.some((frame) => frame.op === 22)).toBe(false)
-    await bob.authenticate({ id: 'bob' })
+    await user(url, 'bob')
     expect(mesa.stats.connections.authenticated).toBe(3)
     ada1.close()
     await ada1.waitClose()
     await settle()
-    const ada4 = await TestSocket.open(url)
-    await ada4.authenticate({ id: 'ada' })
+    await user(url, 'ada')
   })
 
   it('applies with sync (protocol 2 and 1.x clients alike)', async () => {

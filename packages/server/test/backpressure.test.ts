@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, type Mesa, type MesaOptions, Message, type ServerClient, ServerError } from '../src/index.js'
-import { once, settle, startServer, TestSocket } from './helpers.js'
+import { acceptIds, once, settle, startServer, TestSocket, user } from './helpers.js'
 
 /** Stops reading the socket: what the server sends piles up in TCP's buffers, then in the server's. */
 function pause(socket: TestSocket): void {
@@ -36,7 +36,7 @@ const chunk = 'x'.repeat(16 * 1024)
 
 async function authenticatedServer(options: MesaOptions): Promise<{ mesa: Mesa; url: string }> {
   const started = await startServer(options)
-  started.mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
+  acceptIds(started.mesa)
   return started
 }
 
@@ -79,12 +79,9 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
       limits: { maxBufferedBytes: 2 ** 20, closeTimeout: 10_000 },
     })
     const errors = errorsOf(mesa)
-    const heavy = await TestSocket.open(url)
-    const light = await TestSocket.open(url)
-    const reader = await TestSocket.open(url)
-    await heavy.authenticate({ id: 'heavy' })
-    await light.authenticate({ id: 'light' })
-    await reader.authenticate({ id: 'reader' })
+    const heavy = await user(url, 'heavy')
+    const light = await user(url, 'light')
+    const reader = await user(url, 'reader')
     pause(heavy)
     pause(light)
     await flood(
@@ -114,11 +111,7 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
     })
     const errors = errorsOf(mesa)
     const sockets: TestSocket[] = []
-    for (let i = 0; i < 6; i++) {
-      const socket = await TestSocket.open(url)
-      await socket.authenticate({ id: `u${i}` })
-      sockets.push(socket)
-    }
+    for (let i = 0; i < 6; i++) sockets.push(await user(url, `u${i}`))
     // In turn, each lags until the server holds 160 KiB for it, then catches up: 6 x 160 KiB were waiting in all.
     for (const [i, socket] of sockets.entries()) {
       const client = mesa.clients.find((candidate) => candidate.userId === `u${i}`)!

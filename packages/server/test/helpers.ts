@@ -147,6 +147,20 @@ export function track<S extends Closable>(mesa: S): S {
   return mesa
 }
 
+/** Accepts every authentication: the auth data's `id` becomes the user id, with user object `{ name: id }`. */
+export function acceptIds(mesa: Mesa): void {
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => done(null, { id: String(data.id), user: { name: data.id } }))
+  })
+}
+
+/** A socket authenticated as `id` (on a server that `acceptIds`). */
+export async function user(url: string, id: string, v2 = false): Promise<TestSocket> {
+  const socket = await TestSocket.open(url, { v2 })
+  await socket.authenticate({ id })
+  return socket
+}
+
 /** Lets pending I/O and microtasks run (for asserting that something did NOT arrive). */
 export function settle(ms = 50): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

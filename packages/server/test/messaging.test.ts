@@ -2,22 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { CloseCode, Message, Mesa, type MiddlewareHandlers, type ServerClient } from '../src/index.js'
-import { once, settle, startServer, TestSocket, track } from './helpers.js'
-
-type Auth = { id?: string }
-
-/** Accepts `{ id }` as user `id`. */
-function acceptIds(mesa: Mesa): void {
-  mesa.on('connection', (client) => {
-    client.authenticate((data, done) => done(null, { id: String((data as Auth).id), user: { name: data.id } }))
-  })
-}
-
-async function user(url: string, id: string, v2 = false): Promise<TestSocket> {
-  const socket = await TestSocket.open(url, { v2 })
-  await socket.authenticate({ id })
-  return socket
-}
+import { acceptIds, once, settle, startServer, TestSocket, track, user } from './helpers.js'
 
 describe('sending', () => {
   it('sends to every socket without recipients, authenticated or not', async () => {
