@@ -40,8 +40,9 @@ export class TestSocket {
     })
   }
 
-  static async open(url: string, options: { v2?: boolean } = {}): Promise<TestSocket> {
-    const ws = options.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
+  /** `headers`: extra headers of the upgrade request (`Origin`, credentials). */
+  static async open(url: string, options: { v2?: boolean; headers?: Record<string, string> } = {}): Promise<TestSocket> {
+    const ws = new WebSocket(url, options.v2 ? ['mesa.v2'] : [], { headers: options.headers })
     const socket = new TestSocket(ws)
     sockets.add(socket)
     await socket.waitFor(() => socket.frames.some((f) => f.op === 10), 'hello')
@@ -144,6 +145,20 @@ export async function startServer(options: MesaOptions = {}): Promise<{ mesa: Me
 export function track<S extends Closable>(mesa: S): S {
   servers.add(mesa)
   return mesa
+}
+
+/** Accepts every authentication: the auth data's `id` becomes the user id, with user object `{ name: id }`. */
+export function acceptIds(mesa: Mesa): void {
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => done(null, { id: String(data.id), user: { name: data.id } }))
+  })
+}
+
+/** A socket authenticated as `id` (on a server that `acceptIds`). */
+export async function user(url: string, id: string, v2 = false): Promise<TestSocket> {
+  const socket = await TestSocket.open(url, { v2 })
+  await socket.authenticate({ id })
+  return socket
 }
 
 /** Lets pending I/O and microtasks run (for asserting that something did NOT arrive). */
