@@ -19,6 +19,7 @@ import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
 import type { MesaStats } from './stats.js'
 import { planResume, readHeads, readLegacyBacklog, readResume, type Replays } from './stream-resume.js'
+import { readUpgradeCredentials, type UpgradeCredentialSources } from './upgrade-credentials.js'
 
 /** The options of `resolveConfig` this flow reads. */
 export interface AuthenticationSettings {
@@ -30,6 +31,10 @@ export interface AuthenticationSettings {
   sync: boolean
   /** ms between replayed messages. */
   redeliveryInterval: number
+  /** Where the handler's `context.credentials` come from in the upgrade request. */
+  upgradeCredentials: UpgradeCredentialSources
+  /** `limits.maxConnectionsPerUser`: authenticated sockets one user may have on this server; 0: no cap. */
+  maxConnectionsPerUser: number
 }
 
 function replayedMessages(replays: Replays): ReturnType<typeof frameToMessage>[] {
@@ -82,7 +87,9 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     const data = sanitizeAuthData(frame.d)
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
-    void runAuthenticateHandler(handler, data, (late) => this.events.error(late, connection)).then((outcome) =>
+    const request = connection.request
+    const context = { credentials: readUpgradeCredentials(request, this.settings.upgradeCredentials), request }
+    void runAuthenticateHandler(handler, data, context, (late) => this.events.error(late, connection)).then((outcome) =>
       this.settled(connection, outcome, shouldSync, resume),
     )
   }
@@ -127,7 +134,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
   ): Promise<void> {
     const d = ((this.settings.sendUserObject ? user : undefined) ?? {}) as Frame['d']
     if (!this.settings.sync) {
-      this.registry.register(connection, id, user)
+      if (!this.register(connection, id, user)) return
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
       this.events.authenticated(connection)
       return
@@ -143,14 +150,14 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         const heads = await readHeads(store, id, report)
         if (connection.closed) return
         // Live messages queue from here on; anything stored after the heads is read below, so nothing falls between.
-        this.registry.register(connection, id, user)
+        if (!this.register(connection, id, user)) return
         const plan = await planResume(store, id, heads, resume, report)
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: plan.ack }))
         if (!plan.ack.recovered) this.stats.resyncs++
         replays = plan.replays
       } else {
-        this.registry.register(connection, id, user)
+        if (!this.register(connection, id, user)) return
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
         replays = [['user', await readLegacyBacklog(store, id, shouldSync, report)]]
       }
@@ -162,6 +169,25 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     } finally {
       delivery.release()
     }
+  }
+
+  /**
+   * Registers the socket as the user's, unless the user already has `maxConnectionsPerUser` other authenticated
+   * sockets on this server: then this one, the newest, is closed with `CloseCode.TooManyConnections` (checked
+   * right before registering, so that concurrent authentications cannot both pass).
+   */
+  private register(connection: ServerConnection<In, Out, User>, id: string, user: User): boolean {
+    const cap = this.settings.maxConnectionsPerUser
+    if (cap > 0) {
+      const sockets = this.registry.index.get(id)
+      const others = sockets === undefined ? 0 : sockets.size - (sockets.has(connection) ? 1 : 0)
+      if (others >= cap) {
+        connection.close(CloseCode.TooManyConnections, `user has ${others} connections, the most this server allows`)
+        return false
+      }
+    }
+    this.registry.register(connection, id, user)
+    return true
   }
 
   private async replay(connection: ServerConnection<In, Out, User>, kind: StreamKind, entries: StoredEntry[]): Promise<void> {

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
@@ -21,6 +21,7 @@ import {
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'
+import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
@@ -35,9 +36,11 @@ import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
+import { SendBuffers } from './send-buffers.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
+import { closeUpgradeServer, createUpgradeServer } from './upgrade-server.js'
 
 export type { MesaEvents } from './server-events.js'
 
@@ -124,6 +127,9 @@ export class Mesa<
   readonly stats: MesaStats = createStats()
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
+  /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
+  private readonly ownServer: HttpServer | undefined
+  private readonly sendBuffers: SendBuffers
   private readonly adapterHandle: AdapterHandle
   private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
   private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
@@ -165,6 +171,7 @@ export class Mesa<
       this.id,
       config.portal.enabled,
       config.options.storeMessages,
+      config.limits.maxStoredMessageBytes,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
@@ -197,6 +204,8 @@ export class Mesa<
         disconnectOnFail: config.authentication.disconnectOnFail,
         sync: config.sync.enabled,
         redeliveryInterval: config.sync.redeliveryInterval,
+        upgradeCredentials: config.authentication.upgradeCredentials,
+        maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       },
       this.adapterHandle,
       this.registry,
@@ -211,13 +220,18 @@ export class Mesa<
       this.events,
       this.stats,
     )
+    this.sendBuffers = new SendBuffers(config.limits.maxBufferedBytes, this.stats)
     this.socketContext = {
       writer: new FrameWriter(config.maxBufferedAmount, this.stats),
+      sendBuffers: this.sendBuffers,
       // Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read.
       readGap: sharedGapReader(() => this.adapterHandle.current!.store),
       stats: this.stats,
       report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
-      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
+      closing: (connection) => {
+        this.sendBuffers.forget(connection)
+        this.sweep.closing(connection as ServerConnection<In, Out, User>)
+      },
     }
     this.clientHost = {
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
@@ -225,9 +239,24 @@ export class Mesa<
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
     }
 
+    const { verifyClient } = new Admission(
+      {
+        allowedOrigins: config.allowedOrigins,
+        verifyConnection: config.verifyConnection,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        handshakeTimeout: config.limits.handshakeTimeout,
+      },
+      (error) => this.events.error(error),
+    )
+    if (config.server === undefined) {
+      this.ownServer = createUpgradeServer(config.limits.handshakeTimeout)
+      this.ownServer.listen(config.port, config.host)
+    }
+    const server = config.server ?? this.ownServer!
     this.wss = new WebSocketServer({
-      ...(config.server ? { server: config.server } : { port: config.port, host: config.host }),
+      server,
       ...(config.path === undefined ? {} : { path: config.path }),
+      ...(verifyClient === undefined ? {} : { verifyClient }),
       maxPayload: config.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
@@ -236,7 +265,7 @@ export class Mesa<
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
     this.wss.on('error', (error) => this.events.error(error))
 
-    const bound = whenListening(config.server ?? this.wss)
+    const bound = whenListening(server)
     this.subscription = this.adapterHandle.ready.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,
@@ -347,6 +376,7 @@ export class Mesa<
       await Promise.all(closed)
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    if (this.ownServer) await closeUpgradeServer(this.ownServer)
     const report = (error: unknown): void => this.events.error(toError(error))
     const unsubscribe = await this.subscription.catch(() => undefined)
     await unsubscribe?.().catch(report)
@@ -442,6 +472,7 @@ export class Mesa<
     if (connection.closed) return
     connection.closed = true
     connection.delivery.dispose()
+    this.sendBuffers.forget(connection)
     this.registry.remove(connection)
     this.events.disconnection(connection, code, reason)
   }

@@ -101,7 +101,7 @@ describe('bad input', () => {
     const good = await connect(url)
     const disconnected = nextEvent(mesa, 'disconnection', 20_000)
     // The slow client stops reading: the server's send buffer for it fills up once TCP's buffers are full.
-    ;(slow.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    slow.pauseReading()
     const chunk = 'x'.repeat(64 * 1024)
     for (let i = 0; i < 200 && slow.closeCode === undefined; i++) {
       await mesa.send(new Message(0, { i, chunk }, 'BULK'))

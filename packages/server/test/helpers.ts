@@ -1,4 +1,4 @@
-import { RawClient, type RawClientOptions, Scope } from '@mesa/test-kit'
+import { authenticatedClient, RawClient, type RawClientOptions, Scope } from '@mesa/test-kit'
 import { afterEach } from 'vitest'
 import { Mesa, type MesaOptions } from '../src/index.js'
 
@@ -21,4 +21,16 @@ export async function startServer(options: MesaOptions = {}): Promise<{ mesa: Me
 /** Closes this server after the test. */
 export function track<S extends { close(): Promise<void> }>(mesa: S): S {
   return scope.add(mesa, (m) => m.close())
+}
+
+/** Accepts every authentication: the auth data's `id` becomes the user id, with user object `{ name: id }`. */
+export function acceptIds(mesa: Mesa): void {
+  mesa.on('connection', (client) => {
+    client.authenticate((data, done) => done(null, { id: String(data.id), user: { name: data.id } }))
+  })
+}
+
+/** A raw client (1.x unless `v2`) authenticated as `id` (on a server that `acceptIds`), terminated after the test. */
+export function user(url: string, id: string, v2 = false): Promise<RawClient> {
+  return authenticatedClient(scope, url, id, v2)
 }

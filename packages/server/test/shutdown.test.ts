@@ -1,6 +1,6 @@
 import { ConnectionClosedError, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
-import { delay, upgradeStatus } from '@mesa/test-kit'
+import { delay, upgrade } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { connect, startServer, track } from './helpers.js'
 
@@ -14,7 +14,7 @@ describe('graceful shutdown', () => {
     expect(mesa.connectionCount).toBe(0)
     expect(disconnections).toEqual([1001, 1001, 1001, 1001, 1001])
     for (const socket of sockets) expect(socket.closeCode).toBe(CloseCode.GoingAway)
-    await expect(upgradeStatus(url)).rejects.toThrow(/ECONNREFUSED/)
+    await expect(upgrade(url)).rejects.toThrow(/ECONNREFUSED/)
     await expect(mesa.send(new Message(0, {}, 'LATE'))).rejects.toBeInstanceOf(ConnectionClosedError)
     expect(mesa.close()).toBe(mesa.close())
   })

@@ -18,7 +18,7 @@ export {
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
-export { upgradeStatus } from './upgrade.js'
+export { type UpgradeAnswer, upgrade } from './upgrade.js'
 
 // Child processes and builds
 export { Child, ChildCallError, type ChildEvent } from './child.js'

@@ -1,4 +1,5 @@
 import type { Frame, ResumePositions, StreamPosition } from '@mesa/core'
+import type { Socket } from 'node:net'
 import WebSocket from 'ws'
 import { withTimeout } from './wait.js'
 
@@ -24,6 +25,8 @@ export interface RawClientOptions {
   onDeliver?: (frame: WireFrame) => void
   /** Answer heartbeats (op 1) with op 11. Default true; false plays a client that stopped acking. */
   autoAck?: boolean
+  /** Extra headers of the upgrade request (`Origin`, credentials). Default none. */
+  headers?: Record<string, string>
 }
 
 /**
@@ -57,7 +60,7 @@ export class RawClient {
     this.positions = { ...options.positions }
     this.onDeliver = options.onDeliver
     this.autoAck = options.autoAck ?? true
-    this.ws = this.v2 ? new WebSocket(url, ['mesa.v2']) : new WebSocket(url)
+    this.ws = new WebSocket(url, this.v2 ? ['mesa.v2'] : [], { headers: options.headers })
     this.ws.on('error', () => {})
     this.ws.on('message', (data, isBinary) => {
       if (!isBinary) this.receive(String(data))
@@ -186,6 +189,23 @@ export class RawClient {
 
   terminate(): void {
     this.ws.terminate()
+  }
+
+  /**
+   * Stops reading the TCP socket (`ws`'s `_socket`, which it does not type): what the server sends piles up in
+   * TCP's buffers, then in the server's, as with a client that hangs or is on a slow link.
+   */
+  pauseReading(): void {
+    this.tcp().pause()
+  }
+
+  /** Reads the TCP socket again after `pauseReading()`. */
+  resumeReading(): void {
+    this.tcp().resume()
+  }
+
+  private tcp(): Socket {
+    return (this.ws as unknown as { _socket: Socket })._socket
   }
 
   private async waitForCount(
