@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup'
 import { packageBuild } from '../../tsup.base.js'
 
-export default defineConfig(packageBuild())
+// ES module only: vitest, which the contract runs in, cannot be loaded with require().
+export default defineConfig(packageBuild({ format: ['esm'] }))
