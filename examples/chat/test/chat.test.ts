@@ -36,7 +36,7 @@ describe('chat example in Chromium', () => {
 
   beforeAll(async () => {
     // The page loads the client's single-file build from dist, as a user of the example does.
-    ensureBuilt([{ name: 'client-browser', file: 'dist/mesa.js' }])
+    ensureBuilt(['client-browser'])
     browser = await launchChromium(BROWSER_ARGS)
   })
   afterAll(async () => {

@@ -13,14 +13,7 @@ describe('chat on @mesa/gateway (pnpm start)', () => {
 
   beforeAll(() => {
     // `pnpm start` runs the built packages, and the page loads the client's single-file build.
-    ensureBuilt([
-      { name: 'core' },
-      { name: 'server' },
-      { name: 'dispatcher' },
-      { name: 'redis-adapter' },
-      { name: 'gateway' },
-      { name: 'client-browser', file: 'dist/mesa.js' },
-    ])
+    ensureBuilt(['core', 'server', 'dispatcher', 'redis-adapter', 'gateway', 'client-browser'])
   })
 
   const start = (env: Record<string, string>) =>

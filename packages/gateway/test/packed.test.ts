@@ -62,7 +62,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
   let project: string
 
   beforeAll(async () => {
-    ensureBuilt(PACKED.map((name) => ({ name })))
+    ensureBuilt(PACKED)
     project = mkdtempSync(join(tmpdir(), 'mesa-gateway-packed-'))
     for (const name of PACKED) {
       execFileSync('pnpm', ['pack', '--pack-destination', project], { cwd: join(packages, name), stdio: 'pipe' })

@@ -1,6 +1,6 @@
 import { GLOBAL_STREAM, MemoryAdapter, type MesaError, StoreError, userStream } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
-import { delay, } from '@mesa/test-kit'
+import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { connect, startServer, track } from './helpers.js'
 import { syncServer, Tracker } from './tracker.js'

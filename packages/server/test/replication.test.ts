@@ -1,6 +1,6 @@
 import { MemoryAdapter, type PortalEvent } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
-import { delay, } from '@mesa/test-kit'
+import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
 import { connect, track } from './helpers.js'
 

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { stalePackages } from '../../../scripts/build-changed.mjs'
 
 /** The repository's root directory (with a trailing slash). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -11,27 +12,14 @@ export function fixture(name: string): string {
   return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
 }
 
-/** The latest modification time of any file under `dir` (ms). */
-export function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs)
-  }
-  return newest
-}
-
-/** A built file of a package: `packages/<name>/<file>`. */
-export interface BuiltFile {
-  name: string
-  /** Relative to the package. Default `dist/index.js`. */
-  file?: string
-}
-
-function builtState({ name, file = 'dist/index.js' }: BuiltFile): 'missing' | 'stale' | 'fresh' {
-  const dist = join(REPO_ROOT, 'packages', name, file)
-  if (!existsSync(dist)) return 'missing'
-  return newestMtime(join(REPO_ROOT, 'packages', name, 'src')) > statSync(dist).mtimeMs ? 'stale' : 'fresh'
+/**
+ * Which of `packages` (folder names under packages/: `core`, `server`) have a build older than what it is built
+ * from, or are missing one of the files their manifest declares: `scripts/build-changed.mjs` decides, as for
+ * `pnpm start` and the packaging check.
+ */
+function staleOf(packages: readonly string[]): string[] {
+  const stale = new Set(stalePackages())
+  return packages.filter((name) => stale.has(`@mesa/${name}`))
 }
 
 /**
@@ -40,29 +28,26 @@ function builtState({ name, file = 'dist/index.js' }: BuiltFile): 'missing' | 's
  * visible reason; `pnpm test` always builds first).
  */
 export function assertBuilt(packages: readonly string[]): void {
-  const missing: string[] = []
-  for (const name of packages) {
-    const state = builtState({ name })
-    if (state === 'missing') missing.push(name)
-    else if (state === 'stale') {
-      console.warn(`@mesa/${name}: dist is older than src; run \`pnpm build\` for up-to-date multi-process tests`)
-    }
-  }
+  const missing = packages.filter((name) => !existsSync(join(REPO_ROOT, 'packages', name, 'dist', 'index.js')))
   if (missing.length > 0) {
     throw new Error(
       `multi-process tests run the built packages; run \`pnpm build\` first (no dist: ${missing.join(', ')})`,
     )
   }
+  for (const name of staleOf(packages)) {
+    console.warn(`@mesa/${name}: dist is older than src; run \`pnpm build\` for up-to-date multi-process tests`)
+  }
 }
 
 /**
- * Builds the packages whose built file is missing or older than their sources: for tests that serve a built
- * file (the browser client's single-file build) or run packages in child processes on their own. Under
- * `pnpm test` everything is already built and nothing happens.
+ * Builds those of `packages` whose build is missing or stale: for tests that serve a built file (the browser
+ * client's single-file build) or run packages in child processes on their own. Under `pnpm test` everything is
+ * already built and nothing happens. Only the packages named are built, never the others a test file running
+ * meanwhile may be loading.
  */
-export function ensureBuilt(packages: readonly BuiltFile[]): void {
-  const stale = packages.filter((pkg) => builtState(pkg) !== 'fresh')
+export function ensureBuilt(packages: readonly string[]): void {
+  const stale = staleOf(packages)
   if (stale.length === 0) return
-  const filters = stale.flatMap(({ name }) => ['--filter', `@mesa/${name}`])
+  const filters = stale.flatMap((name) => ['--filter', `@mesa/${name}`])
   execFileSync('pnpm', [...filters, 'build'], { cwd: REPO_ROOT, stdio: 'pipe', timeout: 120_000 })
 }

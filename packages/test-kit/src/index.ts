@@ -31,7 +31,7 @@ export {
   type LogLine,
   runProcess,
 } from './command-process.js'
-export { assertBuilt, type BuiltFile, ensureBuilt, fixture, newestMtime, REPO_ROOT } from './builds.js'
+export { assertBuilt, ensureBuilt, fixture, REPO_ROOT } from './builds.js'
 export {
   expectNoCrash,
   type PortalProcessOptions,
