@@ -11,9 +11,9 @@ import {
   type StreamKind,
 } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
-import { sanitizeAuthData } from './auth-data.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
 import { ServerError, toError } from './errors.js'
+import type { InboundGate } from './inbound-gate.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
@@ -58,6 +58,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly settings: AuthenticationSettings,
     private readonly adapter: AdapterHandle,
     private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>,
+    private readonly inbound: InboundGate,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
   ) {}
@@ -79,7 +80,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     connection.authenticating = true
-    const data = sanitizeAuthData(frame.d)
+    // `readClientFrame` sanitised it as authentication data: objects without a prototype, no prototype keys.
+    const data = frame.d
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
     void runAuthenticateHandler(handler, data, (late) => this.events.error(late, connection)).then((outcome) =>
@@ -127,7 +129,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
   ): Promise<void> {
     const d = ((this.settings.sendUserObject ? user : undefined) ?? {}) as Frame['d']
     if (!this.settings.sync) {
-      this.registry.register(connection, id, user)
+      this.register(connection, id, user)
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
       this.events.authenticated(connection)
       return
@@ -143,14 +145,14 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         const heads = await readHeads(store, id, report)
         if (connection.closed) return
         // Live messages queue from here on; anything stored after the heads is read below, so nothing falls between.
-        this.registry.register(connection, id, user)
+        this.register(connection, id, user)
         const plan = await planResume(store, id, heads, resume, report)
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: plan.ack }))
         if (!plan.ack.recovered) this.stats.resyncs++
         replays = plan.replays
       } else {
-        this.registry.register(connection, id, user)
+        this.register(connection, id, user)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
         replays = [['user', await readLegacyBacklog(store, id, shouldSync, report)]]
       }
@@ -162,6 +164,12 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     } finally {
       delivery.release()
     }
+  }
+
+  /** The socket is authenticated from here on; it may send frames up to `maxPayload` once it reads op 22. */
+  private register(connection: ServerConnection<In, Out, User>, id: string, user: User): void {
+    this.registry.register(connection, id, user)
+    this.inbound.authenticated(connection)
   }
 
   private async replay(connection: ServerConnection<In, Out, User>, kind: StreamKind, entries: StoredEntry[]): Promise<void> {

@@ -5,6 +5,7 @@ import { ServerError } from './errors.js'
 import type { FrameWriter } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { RateBucket } from './rate-limit.js'
 import type { MesaStats } from './stats.js'
 
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
@@ -54,6 +55,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   closing = false
   /** The socket closed (its `close` event ran). */
   closed = false
+  /** What the socket may still send (`limits.rate`); set by `InboundGate` when rate limits are on. */
+  rate: RateBucket | undefined = undefined
 
   constructor(
     readonly socketId: string,

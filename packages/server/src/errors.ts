@@ -7,6 +7,11 @@ import { MesaError } from '@mesa/core'
 export type ServerErrorCode =
   /** A client did not read what was sent to it; its socket was closed (`CloseCode.SlowConsumer`). */
   | 'slow-consumer'
+  /**
+   * A client sent more than `limits.rate` allows: its socket was closed (`CloseCode.RateLimited`), or its frames
+   * are dropped (`action: 'drop'`; reported at most once a second per socket).
+   */
+  | 'rate-limited'
   /** Stored messages a 1.x client should have got back were trimmed before it returned. */
   | 'history-lost'
   /** A client sent op 2 but no `client.authenticate()` handler is set. */

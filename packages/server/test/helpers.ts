@@ -146,6 +146,21 @@ export function track<S extends Closable>(mesa: S): S {
   return mesa
 }
 
+/**
+ * The naive deep merge applications write (and prototype-pollution attacks target): it follows every key of
+ * `source`, `__proto__` and `constructor` included, into whatever `target` already holds under that key.
+ */
+export function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(source)) {
+    const value = source[key]
+    if (typeof value === 'object' && value !== null) {
+      target[key] ??= {}
+      deepMerge(target[key] as Record<string, unknown>, value as Record<string, unknown>)
+    } else target[key] = value
+  }
+  return target
+}
+
 /** Lets pending I/O and microtasks run (for asserting that something did NOT arrive). */
 export function settle(ms = 50): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
