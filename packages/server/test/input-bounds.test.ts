@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import { CloseCode, type Mesa, ProtocolError } from '../src/index.js'
 import { maskedHeader, once, rawSocket, settle, startServer, TestSocket } from './helpers.js'
 
