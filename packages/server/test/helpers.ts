@@ -247,6 +247,15 @@ export function deepMerge(target: Record<string, unknown>, source: Record<string
   return target
 }
 
+/** Resolves once `predicate` holds, checked every few ms (for state no event announces). */
+export async function until(predicate: () => boolean, what: string, timeout = DEFAULT_TIMEOUT): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** Lets pending I/O and microtasks run (for asserting that something did NOT arrive). */
 export function settle(ms = 50): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
