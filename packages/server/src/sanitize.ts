@@ -168,10 +168,8 @@ export function sanitize(value: unknown, bounds: ValueBounds, mode: SanitizeMode
         break
       }
       const item = record[key]
-      if (isRemoved(key, item, mode)) {
-        delete record[key]
-        continue
-      }
+      // What a removed key held is still walked: depth and keys bound the frame as it was sent (and parsed).
+      if (isRemoved(key, item, mode)) delete record[key]
       if (typeof item !== 'object' || item === null) continue
       if (depth === maxDepth) {
         error = tooDeep(bounds)
