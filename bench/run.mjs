@@ -7,12 +7,17 @@ import { fork } from 'node:child_process'
 import { MemoryMessageStore, Message, encodeMessage } from '../packages/core/dist/index.js'
 import { Mesa } from '../packages/server/dist/index.js'
 import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
+import { inboundVariants } from './inbound.mjs'
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 300)
 const BROADCASTS = Number(process.env.BENCH_BROADCASTS ?? 400)
 const TARGETED_SENDS = Number(process.env.BENCH_TARGETED ?? 3000)
 const TARGETED_SOCKETS = Number(process.env.BENCH_TARGETED_SOCKETS ?? 2000)
 const RECIPIENTS = 5
+const INBOUND_SOCKETS = Number(process.env.BENCH_INBOUND_SOCKETS ?? 200)
+// Under the default rate limit's burst (500 messages): the limit is checked on every frame and never reached.
+const INBOUND_PER_SOCKET = Number(process.env.BENCH_INBOUND_PER_SOCKET ?? 400)
+const INBOUND_ROUNDS = 3
 
 function ask(clients, command) {
   clients.send(command)
@@ -127,6 +132,31 @@ async function targetedRun(makeServer) {
   return { ...result, perSend: result.cpuMicros / TARGETED_SENDS }
 }
 
+/** Server CPU µs per message received from `INBOUND_SOCKETS` clients, on a server of `module` with default options. */
+async function inboundRun(module) {
+  const mesa = new module.Mesa({ port: 0 })
+  let received = 0
+  mesa.on('message', () => received++)
+  await mesa.listening()
+  const clients = await startClients(`ws://127.0.0.1:${mesa.port}/`, INBOUND_SOCKETS, false)
+  const frame = JSON.stringify({ op: 0, d: payload, t: 'NEW_MESSAGE' })
+  const expected = INBOUND_SOCKETS * INBOUND_PER_SOCKET
+  const cpuStart = process.cpuUsage()
+  const sent = ask(clients, { send: { perSocket: INBOUND_PER_SOCKET, frame } })
+  const end = Date.now() + 120_000
+  while (received < expected) {
+    if (Date.now() > end) throw new Error(`only ${received} of ${expected} messages arrived`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const cpu = process.cpuUsage(cpuStart)
+  await sent
+  if (mesa.stats.rateLimited !== 0) throw new Error('the inbound benchmark ran into the rate limit')
+  await ask(clients, 'close')
+  await once(clients, 'exit')
+  await mesa.close()
+  return (cpu.user + cpu.system) / expected
+}
+
 function heapUsed() {
   globalThis.gc?.()
   return process.memoryUsage().heapUsed
@@ -174,4 +204,16 @@ console.log(
 const store = await storeRun()
 console.log(
   `redelivery store, ${store.users} users x ${store.perUser} messages: 1.x unbounded hash ${(store.legacyBytes / 2 ** 20).toFixed(1)} MiB, Mesa bounded (100/stream) ${(store.mesaBytes / 2 ** 20).toFixed(1)} MiB -> ${ratio(store.legacyBytes, store.mesaBytes)}x smaller`,
+)
+const variants = await inboundVariants()
+const inbound = { checked: [], unchecked: [] }
+// Interleaved rounds, the best of each kept: the machine's noise hits both alike.
+for (let round = 0; round < INBOUND_ROUNDS; round++) {
+  inbound.unchecked.push(await inboundRun(variants.unchecked))
+  inbound.checked.push(await inboundRun(variants.checked))
+}
+const checkedBest = Math.min(...inbound.checked)
+const uncheckedBest = Math.min(...inbound.unchecked)
+console.log(
+  `inbound, ${INBOUND_SOCKETS} sockets x ${INBOUND_PER_SOCKET} messages: server CPU per received message without input checks ${uncheckedBest.toFixed(2)} µs, with sanitising + depth/key limits + payload and rate limits ${checkedBest.toFixed(2)} µs -> checks cost ${((checkedBest / uncheckedBest - 1) * 100).toFixed(1)}% (ratio ${ratio(checkedBest, uncheckedBest)}; best of ${INBOUND_ROUNDS} interleaved rounds)`,
 )

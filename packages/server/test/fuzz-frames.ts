@@ -78,6 +78,8 @@ export function structure(tree: JsonTree): { depth: number; keys: number } {
 export interface FuzzFrame {
   data: string | Buffer
   binary: boolean
+  /** Sent this many times in a row (a flood); once when absent. */
+  repeat?: number
 }
 
 const text = (data: string): FuzzFrame => ({ data, binary: false })
@@ -145,6 +147,12 @@ export const hostileFrame: fc.Arbitrary<FuzzFrame> = fc.oneof(
   { weight: 2, arbitrary: fc.json({ maxDepth: 3 }).map(text) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 64 }).map(text) },
   { weight: 1, arbitrary: fc.constant(text('{"op":2,"d":{"ok":false}}')) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(validFrame, fc.integer({ min: 400, max: 1200 }))
+      .map(([frame, repeat]): FuzzFrame => ({ ...frame, repeat })),
+  },
   { weight: 1, arbitrary: deep.map(text) },
   { weight: 1, arbitrary: wide.map(text) },
   { weight: 1, arbitrary: fc.integer({ min: 30_000, max: 60_000 }).map((size) => text(`{"op":2,"d":{"t":"${'x'.repeat(size)}"}}`)) },

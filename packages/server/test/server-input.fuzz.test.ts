@@ -45,6 +45,8 @@ describe('server input (property-based, live server)', () => {
       })
     })
     const good = await TestSocket.open(url)
+    // Within the authentication timeout a whole long run takes.
+    await good.authenticate({ ok: true })
     let offender = await TestSocket.open(url)
     const closes = new Map<number, number>()
     let sent = 0
@@ -53,8 +55,10 @@ describe('server input (property-based, live server)', () => {
     await fc.assert(
       fc.asyncProperty(frameBatch(BATCH), async (frames) => {
         if (offender.closeCode !== undefined) offender = await TestSocket.open(url)
-        for (const { data, binary } of frames) offender.ws.send(data, { binary })
-        sent += frames.length
+        for (const { data, binary, repeat = 1 } of frames) {
+          for (let i = 0; i < repeat; i++) offender.ws.send(data, { binary })
+          sent += repeat
+        }
         await roundTrip(offender, 'the offender answered or closed')
         const code = offender.closeCode
         if (code !== undefined) {
