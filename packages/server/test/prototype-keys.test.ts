@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { CloseCode, type Message, ProtocolError } from '../src/index.js'
+import { CloseCode, ProtocolError } from '../src/index.js'
 import { deepMerge, once, settle, startServer, TestSocket } from './helpers.js'
 
 /** Properties an attack would leave on the process's globals; removed after each test so one failure stays one. */
@@ -67,7 +67,7 @@ describe('prototype keys in client data, at any depth', () => {
     it.each(ATTACKS)('message data: %s reaches no prototype through a naive deep merge', async (_, attack) => {
       const { mesa, url } = await startServer({ limits: { maxDepth: 2000 } })
       const merged: unknown[] = []
-      mesa.on('message', (message) => void merged.push(deepMerge({}, message.data)))
+      mesa.on('message', (message) => void merged.push(deepMerge({}, message.data as Record<string, unknown>)))
       const socket = await TestSocket.open(url)
       const received = once(mesa, 'message')
       socket.send(`{"op":0,"t":"MERGE","d":${nested(depth + 1, `"ok":true,${attack}`)}}`)
@@ -99,7 +99,7 @@ describe('prototype keys in client data, at any depth', () => {
     const received = once(mesa, 'message')
     const socket = await TestSocket.open(url)
     socket.send('{"op":0,"t":"CAR","d":{"constructor":"Ferrari","prototype":{"v":2},"\\u0061":1,"note":"__proto__"}}')
-    const [message] = (await received) as [Message]
+    const [message] = await received
     expect(message.data).toEqual({ constructor: 'Ferrari', prototype: { v: 2 }, a: 1, note: '__proto__' })
     expect(Object.getPrototypeOf(message.data)).toBe(Object.prototype)
   })

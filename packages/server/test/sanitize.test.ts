@@ -29,12 +29,12 @@ function checkSafe(value: unknown, sanitizeMode: SanitizeMode): void {
   for (const node of containers(value)) {
     if (Array.isArray(node)) continue
     expect(Object.hasOwn(node, '__proto__')).toBe(false)
-    const constructor = (node as Record<string, unknown>).constructor
     if (sanitizeMode === 'authentication') {
       expect(Object.getPrototypeOf(node)).toBeNull()
       expect(Object.hasOwn(node, 'constructor') || Object.hasOwn(node, 'prototype')).toBe(false)
     } else if (Object.hasOwn(node, 'constructor')) {
-      expect(typeof constructor !== 'object' || constructor === null).toBe(true)
+      const value = (node as Record<string, unknown>).constructor
+      expect(typeof value !== 'object' || value === null).toBe(true)
     }
   }
 }
