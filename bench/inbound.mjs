@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const out = fileURLToPath(new URL('./.out/', import.meta.url))
+// dist/: ignored by git and lint, like every build output.
+const out = fileURLToPath(new URL('./dist/', import.meta.url))
 
 /** What the server did before the input checks: read the frame with core's `parseFrame`, nothing else. */
 const UNCHECKED_CLIENT_FRAME = `
