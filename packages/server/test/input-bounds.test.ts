@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type WebSocket from 'ws'
 import { CloseCode, type Mesa, ProtocolError } from '../src/index.js'
-import { maskedHeader, once, rawSocket, settle, startServer, TestSocket } from './helpers.js'
+import { maskedHeader, once, rawSocket, settle, startServer, TestSocket, withTimeout } from './helpers.js'
 
 /** An authenticate handler that counts its calls and accepts everyone. */
 function countAuthentications(mesa: Mesa): { calls: number } {
@@ -34,6 +34,8 @@ describe('input bounds: payload before authentication, depth, keys', () => {
     expect(error).toMatchObject({ code: 'payload-too-large', closeCode: CloseCode.MessageTooBig })
     expect(error.message).toBe('frame larger than 32768 bytes (limits.maxPayloadBeforeAuthentication)')
     expect(counter.calls).toBe(0)
+    // It never answers the close frame, and is not held for it: ws ends the connection after its close frame.
+    await withTimeout(raw.cut, 5000, 'the socket cut')
   })
 
   it('refuses a whole op 2 of 40 KiB before authentication, then lets an authenticated socket send up to maxPayload', async () => {
