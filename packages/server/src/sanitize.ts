@@ -4,7 +4,7 @@ import { CloseCode, ProtocolError } from '@mesa/core'
 export interface ValueBounds {
   /** Deepest nesting of objects and arrays; the frame itself is level 1, its `d` level 2. */
   readonly maxDepth: number
-  /** Object keys and array elements of the whole frame, every level counted. */
+  /** Object keys and array elements of the whole frame, every level counted (removed keys and what they held too). */
   readonly maxKeys: number
 }
 
@@ -39,9 +39,9 @@ export type Preflight =
  *   literally or with `\u` escapes, which `JSON.parse` decodes: any `\u` sends the frame to the walk), has too
  *   few brackets to nest deeper than `maxDepth`, and is too short to hold more than `maxKeys` keys and elements
  *   (each takes at least two characters). Ordinary messages are plain.
- * - a `ProtocolError` when the text holds more objects and arrays than `maxKeys` allows or nests them deeper
- *   than `maxDepth`: objects are what makes `JSON.parse` expensive (a MiB of `{},` costs it hundreds of ms), so
- *   a frame of too many is refused before it is parsed.
+ * - a `ProtocolError` when the text has more brackets than `maxKeys` allows objects and arrays, and a scan that
+ *   skips strings finds that many, or nesting deeper than `maxDepth`: objects are what makes `JSON.parse`
+ *   expensive (a MiB of `{},` costs it hundreds of ms), so a frame of too many is refused before it is parsed.
  */
 export function preflight(text: string, bounds: ValueBounds): Preflight {
   const brackets = countBrackets(text, bounds.maxKeys + 2)
@@ -123,39 +123,31 @@ function isRemoved(key: string, value: unknown, mode: SanitizeMode): boolean {
   return key === 'constructor' && typeof value === 'object' && value !== null
 }
 
+/** Queues `item`, a child of a node at `depth`, when it is an object or array: an error when it is one level too deep. */
+function enqueue(item: unknown, depth: number, bounds: ValueBounds): ProtocolError | undefined {
+  if (typeof item !== 'object' || item === null) return undefined
+  if (depth >= bounds.maxDepth) return tooDeep(bounds)
+  pending.push(item)
+  depths.push(depth + 1)
+  return undefined
+}
+
 /**
  * Walks a value parsed from a client's JSON once, without recursion (any depth is safe to walk): removes the
  * keys `mode` names, and stops at the first level beyond `maxDepth` or key beyond `maxKeys` with the
  * `ProtocolError` to close the socket with (4000). Returns undefined when the value is within its bounds.
+ * What a removed key held is walked too: depth and keys bound the frame as it was sent (and parsed).
  */
 export function sanitize(value: unknown, bounds: ValueBounds, mode: SanitizeMode): ProtocolError | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const { maxDepth, maxKeys } = bounds
-  if (maxDepth < 1) return tooDeep(bounds)
   let keys = 0
-  let error: ProtocolError | undefined
-  pending.push(value)
-  depths.push(1)
-  while (pending.length > 0) {
+  let error = enqueue(value, 0, bounds)
+  while (error === undefined && pending.length > 0) {
     const node = pending.pop()!
     const depth = depths.pop()!
     if (Array.isArray(node)) {
       keys += node.length
-      if (keys > maxKeys) {
-        error = tooManyKeys(bounds)
-        break
-      }
-      for (let i = 0; i < node.length; i++) {
-        const item: unknown = node[i]
-        if (typeof item !== 'object' || item === null) continue
-        if (depth === maxDepth) {
-          error = tooDeep(bounds)
-          break
-        }
-        pending.push(item)
-        depths.push(depth + 1)
-      }
-      if (error) break
+      if (keys > bounds.maxKeys) error = tooManyKeys(bounds)
+      for (let i = 0; error === undefined && i < node.length; i++) error = enqueue(node[i], depth, bounds)
       continue
     }
     if (mode === 'authentication') Object.setPrototypeOf(node, null)
@@ -163,22 +155,15 @@ export function sanitize(value: unknown, bounds: ValueBounds, mode: SanitizeMode
     // Own keys only: JSON.parse makes plain objects, and an enumerable key someone added to Object.prototype
     // must neither be counted nor walked.
     for (const key of Object.keys(record)) {
-      if (++keys > maxKeys) {
+      if (++keys > bounds.maxKeys) {
         error = tooManyKeys(bounds)
         break
       }
       const item = record[key]
-      // What a removed key held is still walked: depth and keys bound the frame as it was sent (and parsed).
       if (isRemoved(key, item, mode)) delete record[key]
-      if (typeof item !== 'object' || item === null) continue
-      if (depth === maxDepth) {
-        error = tooDeep(bounds)
-        break
-      }
-      pending.push(item)
-      depths.push(depth + 1)
+      error = enqueue(item, depth, bounds)
+      if (error) break
     }
-    if (error) break
   }
   pending.length = 0
   depths.length = 0
