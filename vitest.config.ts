@@ -13,6 +13,7 @@ export default defineConfig({
       '@mesa/redis-adapter': pkg('redis-adapter'),
       '@mesa/portal': pkg('portal'),
       '@mesa/dispatcher': pkg('dispatcher'),
+      '@mesa/gateway': pkg('gateway'),
     },
   },
   test: {

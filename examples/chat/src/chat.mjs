@@ -35,7 +35,8 @@ export function attachChat(mesa, { rooms = new MemoryRooms(), log = () => {} } =
     client.authenticate((data, done) => {
       const name = data?.name
       if (typeof name !== 'string' || !USER_NAME.test(name)) {
-        done(new Error('a name is 1-24 letters, digits, "_", "." or "-"'))
+        // expose: the reason is meant for the client (the server shows it only then).
+        done(Object.assign(new Error('a name is 1-24 letters, digits, "_", "." or "-"'), { expose: true }))
         return
       }
       user = name

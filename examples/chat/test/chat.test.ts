@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { ensureBuilt, launchChromium, Scope } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, keepScreenshot, launchChromium, Scope } from '../../../packages/client-browser/test/harness.js'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
@@ -18,34 +17,6 @@ const PAGE_SETTINGS = { viewport: { width: 960, height: 600 }, timezoneId: 'UTC'
  * depends on what the badge showed before (offline, reconnecting): whole repaints make the pixels the same.
  */
 const BROWSER_ARGS = ['--disable-partial-raster']
-
-/**
- * Whether two PNGs look different: other sizes, or a pixel with a channel off by more than an eighth of its
- * range. Antialiasing jitter moves edge pixels by a few levels; anything the page really shows otherwise (a
- * glyph, a colour) moves some pixel much further. Decoded by the browser, on a blank page of its own.
- */
-async function lookDifferent(browser: Browser, a: Buffer, b: Buffer): Promise<boolean> {
-  const page = await browser.newPage()
-  try {
-    return await page.evaluate(
-      async ([a, b]) => {
-        const pixels = async (base64: string) => {
-          const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${base64}`)).blob())
-          const canvas = new OffscreenCanvas(image.width, image.height)
-          const context = canvas.getContext('2d')!
-          context.drawImage(image, 0, 0)
-          return context.getImageData(0, 0, image.width, image.height)
-        }
-        const [x, y] = [await pixels(a), await pixels(b)]
-        if (x.width !== y.width || x.height !== y.height) return true
-        return x.data.some((value, i) => Math.abs(value - y.data[i]!) > 32)
-      },
-      [a.toString('base64'), b.toString('base64')] as const,
-    )
-  } finally {
-    await page.close()
-  }
-}
 
 /** The texts of the current room's messages, as the page shows them. */
 function shownTexts(page: Page): Promise<string[]> {
@@ -134,11 +105,7 @@ describe('chat example in Chromium', () => {
     await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
     // Kept in docs/ and shown in the README; rewritten only when it looks different, so a test run leaves the
     // work tree as it was.
-    const png = await bob.page.screenshot({ animations: 'disabled', caret: 'hide' })
-    if (!existsSync(screenshot) || (await lookDifferent(browser, readFileSync(screenshot), png))) {
-      mkdirSync(fileURLToPath(new URL('../../../docs/', import.meta.url)), { recursive: true })
-      writeFileSync(screenshot, png)
-    }
+    await keepScreenshot(browser, screenshot, await bob.page.screenshot({ animations: 'disabled', caret: 'hide' }))
   })
 
   it('a name the server refuses brings the sign-in form back with the reason', async () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -192,4 +192,42 @@ export function browserSite(files: () => Promise<Record<string, StaticFile>>, sc
       return { context, page }
     },
   }
+}
+
+/**
+ * Whether two PNGs look different: other sizes, or a pixel with a channel off by more than an eighth of its
+ * range. Antialiasing jitter moves edge pixels by a few levels; anything the page really shows otherwise (a
+ * glyph, a colour) moves some pixel much further. Decoded by the browser, on a blank page of its own.
+ */
+export async function lookDifferent(browser: Browser, a: Buffer, b: Buffer): Promise<boolean> {
+  const page = await browser.newPage()
+  try {
+    return await page.evaluate(
+      async ([a, b]) => {
+        const pixels = async (base64: string) => {
+          const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${base64}`)).blob())
+          const canvas = new OffscreenCanvas(image.width, image.height)
+          const context = canvas.getContext('2d')!
+          context.drawImage(image, 0, 0)
+          return context.getImageData(0, 0, image.width, image.height)
+        }
+        const [x, y] = [await pixels(a), await pixels(b)]
+        if (x.width !== y.width || x.height !== y.height) return true
+        return x.data.some((value, i) => Math.abs(value - y.data[i]!) > 32)
+      },
+      [a.toString('base64'), b.toString('base64')] as const,
+    )
+  } finally {
+    await page.close()
+  }
+}
+
+/**
+ * Writes a screenshot kept in the repository (docs/) only when it looks different from the one there, so a test
+ * run leaves the work tree as it was; when a page's look changes, the file shows up modified, to be committed.
+ */
+export async function keepScreenshot(browser: Browser, path: string, png: Buffer): Promise<void> {
+  if (existsSync(path) && !(await lookDifferent(browser, readFileSync(path), png))) return
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, png)
 }

@@ -1,0 +1,57 @@
+import type { ServerResponse } from 'node:http'
+import { MesaError } from '@mesa/core'
+import type { DispatchErrorCode } from '@mesa/dispatcher'
+
+/** Error codes of the gateway's own HTTP layer (the API adds the Dispatcher's and the store's). */
+export type HttpErrorCode =
+  | 'unauthorized'
+  | 'api-disabled'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'unsupported-media-type'
+  | 'payload-too-large'
+  | 'invalid-json'
+  | 'invalid-request'
+  | 'shutting-down'
+  | 'too-many-streams'
+  | 'internal'
+
+/** Every `error.code` a gateway answer may carry. */
+export type GatewayErrorCode = HttpErrorCode | DispatchErrorCode | 'store-failed' | 'adapter-failed'
+
+/** A request the gateway answers with an error: `status` and the `{ error: { code, message } }` body. */
+export class HttpError extends MesaError {
+  declare readonly code: GatewayErrorCode
+  readonly status: number
+  readonly headers: Record<string, string>
+
+  constructor(status: number, code: GatewayErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(code, message)
+    this.status = status
+    this.headers = headers
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  })
+  res.end(text)
+}
+
+/** Every error answer has this shape: `{ "error": { "code": "…", "message": "…" } }`. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, status, { error: { code, message } }, headers)
+}
+
+export function sendHttpError(res: ServerResponse, error: HttpError): void {
+  sendError(res, error.status, error.code, error.message, error.headers)
+}

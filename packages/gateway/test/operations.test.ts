@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient, Scope, waitFor } from './support.js'
+
+/** The status a WebSocket upgrade got: 101 when it opened, else the HTTP status of the refusal. */
+function upgradeStatus(url: string, origin?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, origin === undefined ? {} : { origin })
+    ws.once('open', () => {
+      ws.terminate()
+      resolve(101)
+    })
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate()
+      resolve(res.statusCode ?? 0)
+    })
+    ws.once('error', reject)
+  })
+}
+
+const status = async (url: string) => {
+  const response = await fetch(url)
+  return { status: response.status, body: await response.json() }
+}
+
+describe('gateway operations', () => {
+  const scope = new Scope()
+  afterEach(() => scope.cleanup())
+
+  it('/healthz while the process runs; /readyz follows Redis: 503 while it is stopped, 200 once it is back', async () => {
+    const redis = scope.add(await RedisServer.start(), (server) => server.destroy())
+    const { gateway } = await gatewayInProcess(scope, { redisUrl: redis.url, apiKey: API_KEY, jwt: { secret: JWT_SECRET } })
+    expect(await status(`${gateway.url}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } })
+    expect(await status(`${gateway.url}/readyz`)).toEqual({ status: 200, body: { status: 'ready' } })
+
+    await redis.stop()
+    expect(await status(`${gateway.url}/readyz`)).toEqual({ status: 503, body: { status: 'adapter-unreachable' } })
+    expect(await status(`${gateway.url}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } })
+    // Nothing could be stored: a typed error the caller may retry on.
+    expect(await callApi(gateway.url, 'send', { recipients: ['ada'], type: 'T' })).toMatchObject({
+      status: 503,
+      body: { error: { code: 'store-failed' } },
+    })
+    expect((await callApi(gateway.url, 'presence', { users: ['ada'] })).status).toBe(503)
+
+    await redis.start()
+    await waitFor('readyz to recover', async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000)
+    expect((await callApi(gateway.url, 'send', { recipients: ['ada'], type: 'T' })).status).toBe(200)
+  })
+
+  it('drains on close(): not ready, new sockets refused, clients closed with 1012 and told to reconnect', async () => {
+    const { gateway, ws, logs } = await gatewayInProcess(scope, { jwt: { secret: JWT_SECRET } })
+    const ada = recordingClient(scope, ws)
+    await ada.client.authenticate({ token: await hs256Token('ada') })
+    const reasons: string[] = []
+    ada.client.on('disconnected', (_code, reason, info) => reasons.push(`${reason} ${info.willAttemptReconnect}`))
+    expect(await gateway.ready()).toBe(true)
+    const closing = gateway.close()
+    expect(await gateway.ready()).toBe(false)
+    await expect(upgradeStatus(ws)).rejects.toThrow(/ECONNREFUSED/)
+    await closing
+    expect(ada.closes[0]).toBe(1012)
+    expect(reasons[0]).toBe('restarting true')
+    expect(logs.map((line) => line.msg)).toEqual(expect.arrayContaining(['draining', 'gateway closed']))
+    await expect(fetch(`${gateway.url}/healthz`)).rejects.toThrow()
+  })
+
+  it('refuses WebSockets from other origins unless allowed; clients without Origin pass', async () => {
+    const same = await gatewayInProcess(scope)
+    // Without a JWT key (and no code of its own) nobody can authenticate: said at start.
+    expect(same.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^no JWT key is configured/) }))
+    const host = `http://127.0.0.1:${same.gateway.port}`
+    expect(await upgradeStatus(same.ws)).toBe(101)
+    expect(await upgradeStatus(same.ws, host)).toBe(101)
+    expect(await upgradeStatus(same.ws, 'https://evil.example')).toBe(403)
+    expect(same.logs).toContainEqual(expect.objectContaining({ msg: 'websocket refused: origin not allowed', origin: 'https://evil.example' }))
+
+    const listed = await gatewayInProcess(scope, { allowedOrigins: ['https://app.example'] })
+    expect(await upgradeStatus(listed.ws, 'https://app.example')).toBe(101)
+    expect(await upgradeStatus(listed.ws, 'https://other.example')).toBe(403)
+    const any = await gatewayInProcess(scope, { allowedOrigins: ['*'] })
+    expect(await upgradeStatus(any.ws, 'https://other.example')).toBe(101)
+  })
+
+  it('serves a static directory, never outside it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mesa-gateway-static-'))
+    scope.defer(() => rmSync(dir, { recursive: true, force: true }))
+    writeFileSync(join(dir, 'index.html'), '<h1>app</h1>')
+    writeFileSync(join(dir, 'app.js'), 'console.log(1)')
+    writeFileSync(join(dir, '.env'), 'SECRET=1')
+    const { gateway } = await gatewayInProcess(scope, { staticDir: dir })
+    const page = await fetch(`${gateway.url}/`)
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(await page.text()).toBe('<h1>app</h1>')
+    expect((await fetch(`${gateway.url}/app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    for (const path of ['/.env', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc/passwd', '/missing.txt']) {
+      expect((await fetch(`${gateway.url}${path}`)).status, path).toBe(404)
+    }
+  })
+})
