@@ -1,4 +1,4 @@
-import { CloseCode, frameFromJson, Opcode, type ParseResult, ProtocolError } from '@mesa/core'
+import { CloseCode, frameFromJson, Opcode, type ParseResult, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
 import type { RawData } from 'ws'
 import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 
@@ -11,7 +11,7 @@ function text(data: RawData): string {
   return Buffer.from(data).toString('utf8')
 }
 
-function refused(code: 'binary-frame' | 'invalid-json', closeCode: CloseCode, message: string): ParseResult {
+function refused(code: ProtocolErrorCode, closeCode: CloseCode, message: string): ParseResult {
   return { ok: false, error: new ProtocolError(code, closeCode, message) }
 }
 
@@ -31,7 +31,7 @@ export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueB
     raw = text(data)
   } catch {
     // Only a frame beyond the longest string V8 makes (hundreds of MiB, far above any sane maxPayload).
-    return { ok: false, error: new ProtocolError('payload-too-large', CloseCode.MessageTooBig, 'frame too large to read') }
+    return refused('payload-too-large', CloseCode.MessageTooBig, 'frame too large to read')
   }
   const check = preflight(raw, bounds)
   if (check instanceof ProtocolError) return { ok: false, error: check }
@@ -49,9 +49,5 @@ export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueB
   }
   const parsed = frameFromJson(value)
   if (!parsed.ok || CLIENT_OPCODES.has(parsed.frame.op)) return parsed
-  const { op } = parsed.frame
-  return {
-    ok: false,
-    error: new ProtocolError('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is sent by servers only`),
-  }
+  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${parsed.frame.op} is sent by servers only`)
 }
