@@ -5,6 +5,7 @@ import { ServerError } from './errors.js'
 import { type FrameWriter, Written } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { RateBucket } from './rate-limit.js'
 import type { SendBuffers } from './send-buffers.js'
 import type { MesaStats } from './stats.js'
 
@@ -74,6 +75,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   closing = false
   /** The socket closed (its `close` event ran). */
   closed = false
+  /** What the socket may still send (`limits.rate`); set by `InboundGate` when rate limits are on. */
+  rate: RateBucket | undefined = undefined
 
   constructor(
     readonly socketId: string,
