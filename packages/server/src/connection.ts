@@ -86,7 +86,7 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
     readonly connectedAt: number,
     private readonly context: SocketContext,
   ) {
-    this.delivery = new SocketDelivery(this, context.readGap)
+    this.delivery = new SocketDelivery(this, context.readGap, context.writer.maxBufferedAmount)
   }
 
   write(frame: string): void {
@@ -106,6 +106,12 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
 
   report(error: Error): void {
     this.context.report(error, this as Connection)
+  }
+
+  fellBehind(reason: string): void {
+    this.context.stats.slowConsumerCuts++
+    this.report(new ServerError('slow-consumer', 'a client fell too far behind while its missed messages were replayed'))
+    this.close(CloseCode.SlowConsumer, reason)
   }
 
   historyLost(reason: string): void {

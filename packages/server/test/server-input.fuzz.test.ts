@@ -9,12 +9,9 @@ const FRAMES = Number(process.env.FUZZ_FRAMES ?? Math.max(1000, FUZZ_RUNS * 5))
 /** Frames per property run; each run ends with round trips that show what the server did with them. */
 const BATCH = 25
 
-/**
- * Codes an offender may be closed with: Mesa's, and 1007, which ws sends on its own for a text frame that is
- * not UTF-8 (the server cannot give it a reason; 1009 from ws's receiver has none either).
- */
-const CLOSE_CODES: ReadonlySet<number> = new Set([...Object.values(CloseCode), 1007])
-const WITHOUT_REASON: ReadonlySet<number> = new Set([1007, CloseCode.MessageTooBig])
+/** Codes an offender may be closed with: Mesa's (`InvalidPayload`, 1007, is what ws sends for a text frame that is not UTF-8). */
+const CLOSE_CODES: ReadonlySet<number> = new Set(Object.values(CloseCode))
+const WITHOUT_REASON: ReadonlySet<number> = new Set([CloseCode.InvalidPayload, CloseCode.MessageTooBig])
 
 function pongs(socket: TestSocket): number {
   return socket.messages.filter((frame) => frame.t === 'PONG').length
