@@ -11,9 +11,9 @@ import {
   type StreamKind,
 } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
-import { sanitizeAuthData } from './auth-data.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
 import { ServerError, toError } from './errors.js'
+import type { InboundGate } from './inbound-gate.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
@@ -63,6 +63,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly settings: AuthenticationSettings,
     private readonly adapter: AdapterHandle,
     private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>,
+    private readonly inbound: InboundGate,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
   ) {}
@@ -84,7 +85,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     connection.authenticating = true
-    const data = sanitizeAuthData(frame.d)
+    // `readClientFrame` sanitised it as authentication data: objects without a prototype, no prototype keys.
+    const data = frame.d
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
     const request = connection.request
@@ -187,6 +189,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       }
     }
     this.registry.register(connection, id, user)
+    // It may send frames up to `maxPayload` once it reads op 22.
+    this.inbound.authenticated(connection)
     return true
   }
 

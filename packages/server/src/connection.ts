@@ -5,6 +5,7 @@ import { ServerError } from './errors.js'
 import { type FrameWriter, Written } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { RateBucket } from './rate-limit.js'
 import type { SendBuffers } from './send-buffers.js'
 import type { MesaStats } from './stats.js'
 
@@ -74,6 +75,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   closing = false
   /** The socket closed (its `close` event ran). */
   closed = false
+  /** What the socket may still send (`limits.rate`); set by `InboundGate` when rate limits are on. */
+  rate: RateBucket | undefined = undefined
 
   constructor(
     readonly socketId: string,
@@ -83,7 +86,7 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
     readonly connectedAt: number,
     private readonly context: SocketContext,
   ) {
-    this.delivery = new SocketDelivery(this, context.readGap)
+    this.delivery = new SocketDelivery(this, context.readGap, context.writer.maxBufferedAmount)
   }
 
   write(frame: string): void {
@@ -103,6 +106,12 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
 
   report(error: Error): void {
     this.context.report(error, this as Connection)
+  }
+
+  fellBehind(reason: string): void {
+    this.context.stats.slowConsumerCuts++
+    this.report(new ServerError('slow-consumer', 'a client fell too far behind while its missed messages were replayed'))
+    this.close(CloseCode.SlowConsumer, reason)
   }
 
   historyLost(reason: string): void {

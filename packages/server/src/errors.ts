@@ -12,6 +12,11 @@ export type ServerErrorCode =
    * most was closed (`CloseCode.TryAgainLater`).
    */
   | 'overloaded'
+  /**
+   * A client sent more than `limits.rate` allows: its socket was closed (`CloseCode.RateLimited`), or its frames
+   * are dropped (`action: 'drop'`; reported at most once a second per socket).
+   */
+  | 'rate-limited'
   /** Stored messages a 1.x client should have got back were trimmed before it returned. */
   | 'history-lost'
   /** A client sent op 2 but no `client.authenticate()` handler is set. */

@@ -32,6 +32,7 @@ import { sharedGapReader } from './gap-reader.js'
 import { GuardedEmitter } from './guarded-emitter.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { type HelloFrames, helloFrames } from './hello.js'
+import { InboundGate } from './inbound-gate.js'
 import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
@@ -137,6 +138,7 @@ export class Mesa<
   private readonly events: ServerEvents<In, Out, User>
   private readonly hello: HelloFrames
   private readonly authentication: AuthenticationFlow<In, Out, User>
+  private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
@@ -198,6 +200,9 @@ export class Mesa<
       config.authentication.required,
       (error, connection) => this.events.error(error, connection),
     )
+    this.inbound = new InboundGate({ maxPayload: config.maxPayload, ...config.limits }, this.stats, (error, connection) =>
+      this.events.error(error, connection as ServerConnection<In, Out, User>),
+    )
     this.authentication = new AuthenticationFlow<In, Out, User>(
       {
         sendUserObject: config.authentication.sendUserObject,
@@ -209,6 +214,7 @@ export class Mesa<
       },
       this.adapterHandle,
       this.registry,
+      this.inbound,
       this.events,
       this.stats,
     )
@@ -410,6 +416,7 @@ export class Mesa<
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
     ws.on('error', (error) => this.socketError(connection, error))
     this.registry.add(connection)
+    this.inbound.opened(connection)
     connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)
     this.events.connection(connection)
   }
@@ -417,8 +424,11 @@ export class Mesa<
   private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
     // Once the server decided to close a socket, nothing it sends reaches the application (or `error`).
     if (connection.closing || connection.closed) return
-    this.stats.bytesIn += rawLength(data)
-    const read = readClientFrame(data, isBinary)
+    const bytes = rawLength(data)
+    this.stats.bytesIn += bytes
+    // Size and rate are checked before anything is parsed; a refused frame was dealt with by the gate.
+    if (!this.inbound.admit(connection, bytes)) return
+    const read = readClientFrame(data, isBinary, this.config.limits)
     if (!read.ok) {
       this.reject(connection, read.error)
       return
@@ -458,11 +468,8 @@ export class Mesa<
 
   private socketError(connection: ServerConnection<In, Out, User>, error: Error & { code?: string }): void {
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      // ws has already closed the socket with 1009.
-      this.events.error(
-        new ProtocolError('payload-too-large', CloseCode.MessageTooBig, `frame larger than maxPayload (${this.config.maxPayload} bytes)`),
-        connection,
-      )
+      // ws has already closed the socket with 1009, and reads nothing more from it.
+      this.events.error(this.inbound.tooLarge(connection), connection)
       return
     }
     this.events.error(new ServerError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)

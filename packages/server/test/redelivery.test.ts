@@ -106,6 +106,21 @@ describe('redelivery (protocol 2)', () => {
     expect(second.messages.map((f) => f.s)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
   })
 
+  it('closes a socket with 4007 when more arrives for it during a replay than it may hold (its client resumes from the store)', async () => {
+    const { mesa, url } = await syncServer({ maxBufferedAmount: 2048, sync: { redeliveryInterval: 60_000 } })
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'held')
+    first.close()
+    await first.waitClose()
+    for (let n = 1; n <= 2; n++) await send(mesa, n, ['held'])
+    const second = await tracker.connect(url, 'held')
+    await second.waitForMessages(1)
+    // The replay now sleeps a minute before its second message; everything live waits behind it, up to the bound.
+    for (let n = 3; n <= 60; n++) await mesa.send(new Message(0, { n, pad: 'x'.repeat(100) }, 'M'), ['held'])
+    expect((await second.waitClose()).code).toBe(CloseCode.SlowConsumer)
+    expect(mesa.stats.slowConsumerCuts).toBeGreaterThanOrEqual(1)
+  })
+
   it('two sockets of one user: each gets every message once, the one that was away by replay', async () => {
     const { mesa, url } = await syncServer()
     const stays = new Tracker()
