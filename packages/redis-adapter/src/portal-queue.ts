@@ -16,7 +16,7 @@ import { PortalMembers } from './portal-members.js'
 import { MembershipStore } from './portal-membership.js'
 import { MembershipWatch } from './portal-membership-watch.js'
 import { PortalObserver } from './portal-observer.js'
-import { errorMessage, GROUP, PUSH } from './portal-scripts.js'
+import { errorMessage, GROUP, PENDING, PUSH } from './portal-scripts.js'
 import { PortalWorker, type PortalWorkerSettings } from './portal-worker.js'
 
 export interface RedisPortalQueueOptions {
@@ -103,6 +103,17 @@ export class RedisPortalQueue implements PortalQueue {
       throw new AdapterError(`Redis portal queue: push failed: ${errorMessage(error)}`, { cause: error })
     }
     if (added === 0) throw new PortalQueueFullError(this.settings.maxPending)
+  }
+
+  /** Events no portal has finished: waiting in the stream for the group, or delivered and not acknowledged. */
+  async pending(): Promise<number> {
+    const unavailable = this.connections.unavailable()
+    if (unavailable) throw new AdapterError(`Redis portal queue: reading its depth failed: ${unavailable}`)
+    try {
+      return Number(await PENDING.run(this.connections.command, [this.keys.portalEvents], [GROUP]))
+    } catch (error) {
+      throw new AdapterError(`Redis portal queue: reading its depth failed: ${errorMessage(error)}`, { cause: error })
+    }
   }
 
   async consume(options: PortalConsumerOptions, handler: PortalHandler): Promise<PortalConsumer> {

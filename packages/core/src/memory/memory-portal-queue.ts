@@ -60,7 +60,7 @@ export class MemoryPortalQueue implements PortalQueue {
   private readonly workers: Consumer[] = []
   private readonly observers: Consumer[] = []
   private readonly retries: Waiting[] = []
-  private readonly pending: Waiting[] = []
+  private readonly waiting: Waiting[] = []
   /** In delivery order, which is also deadline order since every delivery gets the same timeout. */
   private readonly inFlight = new Map<number, Delivery>()
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
@@ -82,7 +82,7 @@ export class MemoryPortalQueue implements PortalQueue {
 
   /** Events waiting for a handling portal (not yet taken, or given back). */
   get pendingCount(): number {
-    return this.pending.length + this.retries.length
+    return this.waiting.length + this.retries.length
   }
 
   /** Events a portal is handling now. */
@@ -90,11 +90,15 @@ export class MemoryPortalQueue implements PortalQueue {
     return this.inFlight.size
   }
 
+  async pending(): Promise<number> {
+    return this.pendingCount + this.inFlight.size
+  }
+
   async push(event: PortalEvent): Promise<void> {
     if (this.closed) throw new AdapterError('the portal queue is closed')
     if (this.pendingCount + this.inFlight.size >= this.maxPending) throw new PortalQueueFullError(this.maxPending)
     for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
-    this.pending.push({ event })
+    this.waiting.push({ event })
     this.schedulePump()
   }
 
@@ -138,7 +142,7 @@ export class MemoryPortalQueue implements PortalQueue {
     this.closed = true
     this.workers.length = 0
     this.observers.length = 0
-    this.pending.length = 0
+    this.waiting.length = 0
     this.retries.length = 0
     this.inFlight.clear()
     this.watchers.clear()
@@ -180,7 +184,7 @@ export class MemoryPortalQueue implements PortalQueue {
 
   private pump(): void {
     while (this.workers.length > 0) {
-      const waiting = this.retries.length > 0 ? this.retries.shift() : this.pending.shift()
+      const waiting = this.retries.length > 0 ? this.retries.shift() : this.waiting.shift()
       if (!waiting) return
       this.deliver(this.pickWorker(waiting.avoid), waiting.event)
     }
