@@ -12,6 +12,7 @@ export type {
   AuthenticationOptions,
   ClientOptions,
   HeartbeatOptions,
+  MesaLogger,
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
