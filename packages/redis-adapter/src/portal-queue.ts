@@ -11,6 +11,7 @@ import {
   PortalQueueFullError,
 } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
+import { debugPortalQueue } from './debug.js'
 import type { RedisKeys } from './keys.js'
 import { PortalMembers } from './portal-members.js'
 import { MembershipStore } from './portal-membership.js'
@@ -102,7 +103,10 @@ export class RedisPortalQueue implements PortalQueue {
     } catch (error) {
       throw new AdapterError(`Redis portal queue: push failed: ${errorMessage(error)}`, { cause: error })
     }
-    if (added === 0) throw new PortalQueueFullError(this.settings.maxPending)
+    if (added === 0) {
+      debugPortalQueue('queue full (%d unhandled events): event refused', this.settings.maxPending)
+      throw new PortalQueueFullError(this.settings.maxPending)
+    }
   }
 
   /** Events no portal has finished: waiting in the stream for the group, or delivered and not acknowledged. */

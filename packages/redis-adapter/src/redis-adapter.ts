@@ -11,6 +11,7 @@ import {
 } from '@mesa/core'
 import { Cluster } from 'ioredis'
 import { type RedisClient, type RedisConnectionInput, RedisConnections } from './connection.js'
+import { debugRedis } from './debug.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
 import { RedisPresence } from './presence.js'
@@ -90,6 +91,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       throw error
     }
     this.watch(this.client, 'command')
+    debugRedis('adapter %s in namespace %s (%s)', this.serverId, this.namespace, this.connections.isCluster ? 'cluster' : 'standalone')
   }
 
   async publish(envelope: Envelope): Promise<void> {
@@ -109,6 +111,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   }
 
   private async shutdown(): Promise<void> {
+    debugRedis('closing adapter %s', this.serverId)
     this.replication.close()
     await this.portal.close()
     // Best effort within a second: when Redis is down the survivors' sweep removes us after the TTL anyway.
@@ -129,6 +132,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       if (this.closing || this.down.has(label)) return
       this.down.add(label)
       this.outage = true
+      debugRedis('%s connection lost: %s', label, error.message)
       this.emit('error', new AdapterError(`Redis ${label} connection: ${error.message}`, { cause: error }))
     }
     const closed = () => lost(new Error('connection closed'))
@@ -180,8 +184,10 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       }
     }
     this.down.delete(label)
+    debugRedis('%s connection back', label)
     if (this.down.size > 0 || !this.outage || this.closing) return
     this.outage = false
+    debugRedis('every connection is back: reconciling presence')
     // Redis may have lost our presence, or missed joins and leaves, while it was away: reconcile first.
     this.presence.markDirty()
     await this.presence.tick()
