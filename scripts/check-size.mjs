@@ -7,10 +7,12 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { singleFileBuilds, singleFileOptions } from '../packages/client-browser/single-file-builds.mjs'
 
-// The original target was 3072 B; with the API of @mesa/client-node and typed errors for bad options the client
-// measures 3.3-3.5 KB (packages/client-browser/README.md, "Size", says what the difference buys). The guard sits
-// just above that, so that growth fails.
-const BUDGET = 3584
+// Issue 5 asks for 3072 B. With the API of @mesa/client-node and typed errors the client measures 3.2-3.5 KB, and
+// no trim short of dropping API gets all three builds there (packages/client-browser/README.md, "Size", has the
+// figures). The guard sits just above the largest build so that growth fails; each line shows the distance to
+// the target.
+const TARGET = 3072
+const BUDGET = 3520
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -45,7 +47,8 @@ let over = false
 for (const { label, min, gzip } of results) {
   const fits = gzip <= BUDGET
   if (!fits) over = true
-  console.log(`${fits ? 'ok  ' : 'OVER'} ${label}: ${gzip} B min+gz (${min} B min), budget ${BUDGET} B`)
+  const target = gzip <= TARGET ? 'within' : `${gzip - TARGET} B over`
+  console.log(`${fits ? 'ok  ' : 'OVER'} ${label}: ${gzip} B min+gz (${min} B min), budget ${BUDGET} B, target ${TARGET} B: ${target}`)
 }
 if (over) {
   console.error(`@mesa/client-browser is over its size budget of ${BUDGET} B min+gz`)

@@ -4,7 +4,8 @@ import { ClientSession, type MessageMap, type SessionOptions, type SessionState,
  * Options of the browser client; every one is optional. Defaults: `autoConnect` true, `reconnect` true,
  * `backoff` `{ base: 1000, factor: 2, max: 30000, resetAfter: 5000 }` (the server's reconnect interval
  * replaces `base`), `heartbeatGrace` half the server's heartbeat interval (at least 1000 ms),
- * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `positions` none.
+ * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `maxQueueBytes` 1048576 (1 MiB),
+ * `positions` none.
  */
 export type ClientOptions = SessionOptions
 
@@ -20,14 +21,13 @@ export class Client<
 > extends ClientSession<In, Out, User> {
   constructor(url: string, options: ClientOptions = {}) {
     super(url, (address, protocols) => new WebSocket(address, protocols), options)
-    // Without a window or worker global (server-side rendering) there is no `online` event to follow.
-    if (typeof addEventListener !== 'function') return
     // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while
     // every attempt failed offline. Listening only while not closed leaves nothing behind on `window` once
-    // the client is closed; adding the same listener again is a no-op.
+    // the client is closed; adding the same listener again is a no-op. Without a window or worker global
+    // (server-side rendering) there is no `online` event to follow: the optional call does nothing.
     const online = () => this.reconnectNow()
     const follow = (state: SessionState) =>
-      state === 'closed' ? removeEventListener('online', online) : addEventListener('online', online)
+      globalThis[state === 'closed' ? 'removeEventListener' : 'addEventListener']?.('online', online)
     follow(this.state)
     this.on('stateChange', follow)
   }

@@ -7,7 +7,7 @@ import {
   Scope,
   waitForLog,
 } from './harness.js'
-import { startScriptedServer } from './scripted-server.js'
+import { startScriptedServer } from '../../../test/integration/harness/scripted-server.js'
 
 // Browser-specific behaviour against a scripted server, which can do what a Mesa server never does on
 // purpose: fall silent, or hold the reconnect window open for an hour.

@@ -1,12 +1,22 @@
-import { ClientSession, type MessageMap, type SessionOptions, type UntypedMessages } from '@mesa/core'
-import WebSocket, { type ClientOptions as WsClientOptions } from 'ws'
+import { ClientSession, checkPositiveInteger, type MessageMap, type SessionOptions, type UntypedMessages } from '@mesa/core'
+import type { ClientOptions as WsClientOptions } from 'ws'
+import { NodeSocket } from './node-socket.js'
+
+/** The server's default `maxPayload`: 1 MiB. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 export interface ClientOptions extends SessionOptions {
   /**
-   * Options for `ws`'s `WebSocket` (headers, TLS, `handshakeTimeout`, an `agent`...), applied to every
-   * connection. Default none.
+   * Largest frame in bytes accepted from the server. A bigger one closes the connection with 1009 and is reported
+   * through `error` as a `ProtocolError` (`payload-too-large`); the client then reconnects. Default 1048576
+   * (1 MiB, the server's default).
    */
-  ws?: WsClientOptions
+  maxPayload?: number
+  /**
+   * Options for `ws`'s `WebSocket` (headers, TLS, `handshakeTimeout`, an `agent`...), applied to every
+   * connection. Default none. `perMessageDeflate` is off unless set here (`ws` alone would offer it).
+   */
+  ws?: Omit<WsClientOptions, 'maxPayload'>
 }
 
 /**
@@ -19,8 +29,13 @@ export class Client<
   Out extends MessageMap<Out> = In,
   User = unknown,
 > extends ClientSession<In, Out, User> {
+  /** @throws ConfigError for an invalid option, `maxPayload` included. */
   constructor(url: string, options: ClientOptions = {}) {
-    const { ws, ...session } = options
-    super(url, (address: string, protocols: string[]) => new WebSocket(address, protocols, ws), session)
+    const { ws, maxPayload = DEFAULT_MAX_PAYLOAD, ...session } = options
+    checkPositiveInteger('maxPayload', maxPayload)
+    // `ws` alone accepts frames of up to 100 MiB, each held in memory whole, and offers permessage-deflate, whose
+    // inflating costs memory and CPU: the server's defaults here instead, compression only when asked for.
+    const socketOptions = { perMessageDeflate: false, ...ws, maxPayload }
+    super(url, (address, protocols) => new NodeSocket(address, protocols, socketOptions), session)
   }
 }

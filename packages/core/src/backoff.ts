@@ -13,29 +13,42 @@ export interface BackoffOptions {
   random?: () => number
 }
 
+/** Backoff options checked and completed with their defaults. */
+export type BackoffSettings = Required<BackoffOptions>
+
 /**
- * Exponential backoff with full jitter: the n-th delay is uniform in [0, min(max, base * factor^n)].
- * Full jitter spreads the clients of a restarted server over the whole window instead of bringing them
- * back in synchronized waves (Mesa 1.x's fixed interval did the latter).
+ * `options` checked, with the defaults filled in. Plain data and two functions rather than only a class: the
+ * client session keeps its own attempt count (it also decides when a connection was stable) and pays for no
+ * methods it does not call in the browser bundle.
+ * @throws ConfigError when an option is not a finite number at or above its least value.
  */
+export function backoffSettings({ base, factor, max, resetAfter, random }: BackoffOptions = {}): BackoffSettings {
+  return {
+    base: checkNumber('backoff.base', base, 1) ?? 1000,
+    factor: checkNumber('backoff.factor', factor, 1) ?? 2,
+    max: checkNumber('backoff.max', max, 1) ?? 30_000,
+    resetAfter: checkNumber('backoff.resetAfter', resetAfter) ?? 5000,
+    random: random ?? Math.random,
+  }
+}
+
+/**
+ * The delay in ms before attempt `attempt` (0 for the first): exponential backoff with full jitter, uniform in
+ * [0, min(max, base * factor^attempt)]. Full jitter spreads the clients of a restarted server over the whole window
+ * instead of bringing them back in synchronized waves (Mesa 1.x's fixed interval did the latter).
+ */
+export function backoffDelay({ base, factor, max, random }: BackoffSettings, attempt: number): number {
+  return Math.floor(random() * Math.min(max, base * factor ** attempt))
+}
+
+/** Backoff delays for a retry loop (`backoffDelay` with the attempts counted). */
 export class Backoff {
-  // `declare`: assigned in the constructor, so field declarations would only add bytes to browser bundles.
-  /** First delay ceiling; a client replaces it with the reconnect interval its server announces. */
-  declare base: number
-  declare readonly factor: number
-  declare readonly max: number
-  declare readonly resetAfter: number
-  readonly #random: () => number
+  readonly settings: BackoffSettings
   #attempt = 0
-  #openedAt: number | undefined
 
   /** @throws ConfigError when an option is not a finite number at or above its least value. */
-  constructor({ base, factor, max, resetAfter, random }: BackoffOptions = {}) {
-    this.base = checkNumber('backoff.base', base, 1) ?? 1000
-    this.factor = checkNumber('backoff.factor', factor, 1) ?? 2
-    this.max = checkNumber('backoff.max', max, 1) ?? 30_000
-    this.resetAfter = checkNumber('backoff.resetAfter', resetAfter) ?? 5000
-    this.#random = random ?? Math.random
+  constructor(options?: BackoffOptions) {
+    this.settings = backoffSettings(options)
   }
 
   /** Attempts made since the last reset. */
@@ -45,23 +58,10 @@ export class Backoff {
 
   /** The delay before the next attempt, in ms; counts the attempt. */
   next(): number {
-    return Math.floor(this.#random() * Math.min(this.max, this.base * this.factor ** this.#attempt++))
-  }
-
-  /** Record that a connection opened at `now` (ms). */
-  opened(now: number): void {
-    this.#openedAt = now
-  }
-
-  /** Record that the connection closed at `now` (ms); a stable connection resets the count. */
-  closed(now: number): void {
-    // Closed without having opened: `now - undefined` is NaN, which is never >= resetAfter.
-    if (now - this.#openedAt! >= this.resetAfter) this.#attempt = 0
-    this.#openedAt = undefined
+    return backoffDelay(this.settings, this.#attempt++)
   }
 
   reset(): void {
     this.#attempt = 0
-    this.#openedAt = undefined
   }
 }

@@ -13,7 +13,8 @@ const noListeners = <E extends EventMap<E>>(): Listeners<E> => Object.create(nul
 
 export class TypedEmitter<E extends EventMap<E>> {
   // Lists are replaced, never changed in place, so an emit in progress runs exactly the listeners it started
-  // with and needs no copy; an empty list is deleted.
+  // with and needs no copy. An event whose last listener went keeps its empty list: emitters have a fixed set of
+  // events, and deleting it would cost the browser client bytes.
   #listeners: Listeners<E> = noListeners()
 
   on<K extends keyof E>(event: K, listener: Listener<E[K]>): this {
@@ -32,9 +33,7 @@ export class TypedEmitter<E extends EventMap<E>> {
   off<K extends keyof E>(event: K, listener: Listener<E[K]>): this {
     const list = this.#listeners[event] ?? []
     const index = list.indexOf(listener)
-    const rest = list.filter((_, i) => i !== index)
-    if (rest.length) this.#listeners[event] = rest
-    else delete this.#listeners[event]
+    this.#listeners[event] = list.filter((_, i) => i !== index)
     return this
   }
 
@@ -50,8 +49,8 @@ export class TypedEmitter<E extends EventMap<E>> {
 
   /** Returns whether any listener ran. Listeners added or removed during an emit take effect from the next one. */
   emit<K extends keyof E>(event: K, ...args: E[K]): boolean {
-    const list = this.#listeners[event]
-    for (const listener of list ?? []) listener(...args)
-    return !!list
+    const list = this.#listeners[event] ?? []
+    for (const listener of list) listener(...args)
+    return list.length > 0
   }
 }

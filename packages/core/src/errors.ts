@@ -1,11 +1,14 @@
 import type { CloseCode } from './close-codes.js'
 
-/** Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people. */
-export class MesaError extends Error {
+/**
+ * Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people. `C` narrows
+ * `code` for a subclass, which then needs no constructor of its own (one less in the browser bundle).
+ */
+export class MesaError<C extends string = string> extends Error {
   // `declare` fields are assigned in constructors: declarations would only add bytes to browser bundles.
-  declare readonly code: string
+  declare readonly code: C
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options)
     // Core's own classes spell their names out (minifiers rename classes in browser bundles): here, and as a
     // `name` field in each subclass below. Subclasses elsewhere get their class name.
@@ -21,6 +24,10 @@ export type ProtocolErrorCode =
   | 'binary-frame'
   | 'payload-too-large'
   | 'version-mismatch'
+  /** Objects and arrays nested deeper than the reader allows. */
+  | 'too-deep'
+  /** More object keys and array elements than the reader allows. */
+  | 'too-many-keys'
 
 /** A peer sent something the protocol does not allow; `closeCode` is what the connection is closed with. */
 export class ProtocolError extends MesaError {
@@ -42,24 +49,19 @@ export class ConfigError extends MesaError {
   }
 }
 
-/** The client's offline queue is at its bound; the message was not queued. */
+/** The client's offline queue is at one of its bounds, in messages or in bytes; the message was not queued. */
 export class QueueFullError extends MesaError {
   override name = 'QueueFullError'
-  constructor(limit: number) {
-    super('queue-full', `outgoing queue full (${limit} messages): message not queued`)
+  constructor(limit: number, unit: 'messages' | 'bytes' = 'messages') {
+    super('queue-full', `outgoing queue full (${limit} ${unit}): message not queued`)
   }
 }
 
 export type AuthenticationErrorCode = 'rejected' | 'timeout' | 'closed' | 'superseded'
 
 /** Authentication did not succeed. */
-export class AuthenticationError extends MesaError {
+export class AuthenticationError extends MesaError<AuthenticationErrorCode> {
   override name = 'AuthenticationError'
-  declare readonly code: AuthenticationErrorCode
-
-  constructor(code: AuthenticationErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options)
-  }
 }
 
 /** The operation needs an open connection and there is none (or it closed meanwhile). */
@@ -70,18 +72,31 @@ export class ConnectionClosedError extends MesaError {
   }
 }
 
+/**
+ * `store-timeout`: the store did not answer in time. Unlike a plain failure, the write may still be carried out
+ * when the store catches up: the message may then be stored and redelivered.
+ */
+export type StoreErrorCode = 'store-failed' | 'store-timeout'
+
 /** The message store failed; the message it was storing is not guaranteed to be redelivered. */
 export class StoreError extends MesaError {
   override name = 'StoreError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('store-failed', message, options)
+  declare readonly code: StoreErrorCode
+
+  constructor(message: string, options?: { cause?: unknown; code?: StoreErrorCode }) {
+    super(options?.code ?? 'store-failed', message, options)
   }
 }
+
+/** `adapter-timeout`: the adapter's backend did not answer in time (the operation may still be carried out later). */
+export type AdapterErrorCode = 'adapter-failed' | 'adapter-timeout'
 
 /** The adapter (replication, presence, portal queue) failed. */
 export class AdapterError extends MesaError {
   override name = 'AdapterError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('adapter-failed', message, options)
+  declare readonly code: AdapterErrorCode
+
+  constructor(message: string, options?: { cause?: unknown; code?: AdapterErrorCode }) {
+    super(options?.code ?? 'adapter-failed', message, options)
   }
 }

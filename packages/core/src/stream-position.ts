@@ -32,11 +32,12 @@ export interface AuthenticationResult<User = unknown> {
 }
 
 export function isStreamPosition(value: unknown): value is StreamPosition {
-  if (typeof value !== 'object' || value === null) return false
-  const { epoch, seq } = value as Record<string, unknown>
+  // Destructuring finds nothing on a primitive; `?? {}` stands in for null and undefined.
+  const { epoch, seq } = (value ?? {}) as Record<string, unknown>
   return typeof epoch === 'string' && epoch.length > 0 && epoch.length <= 64 && isSequence(seq)
 }
 
 export function isSequence(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+  // `isSafeInteger` is false for anything that is not a number.
+  return Number.isSafeInteger(value) && (value as number) >= 0
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Backoff, ConfigError } from '../src/index.js'
+import { Backoff, backoffDelay, backoffSettings, ConfigError } from '../src/index.js'
 
 describe('Backoff', () => {
   it('grows the ceiling exponentially up to max, with full jitter below it', () => {
@@ -25,16 +25,17 @@ describe('Backoff', () => {
     expect(Math.max(...delays)).toBeLessThan(5000)
   })
 
-  it('resets after a connection stayed open for resetAfter, not after a short one', () => {
-    const backoff = new Backoff({ base: 100, resetAfter: 1000, random: () => 0.5 })
-    backoff.next()
-    backoff.next()
-    backoff.opened(10_000)
-    backoff.closed(10_500)
-    expect(backoff.attempts).toBe(2)
-    backoff.opened(20_000)
-    backoff.closed(21_000)
+  it('starts again from the base after reset()', () => {
+    const backoff = new Backoff({ base: 100, random: () => 0.5 })
+    expect([backoff.next(), backoff.next(), backoff.next()]).toEqual([50, 100, 200])
+    backoff.reset()
     expect(backoff.attempts).toBe(0)
+    expect(backoff.next()).toBe(50)
+  })
+
+  it('fills in the defaults', () => {
+    expect(backoffSettings()).toEqual({ base: 1000, factor: 2, max: 30_000, resetAfter: 5000, random: Math.random })
+    expect(backoffDelay({ ...backoffSettings({ random: () => 0.999999 }), max: 1500 }, 10)).toBe(1499)
   })
 
   it.each([{ base: 0 }, { base: -1 }, { max: Number.NaN }, { factor: 0.5 }, { resetAfter: -5 }])(

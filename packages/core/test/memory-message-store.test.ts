@@ -161,9 +161,36 @@ describe('MemoryMessageStore', () => {
     await expect(store.setCursor('s', 'legacy', 1.5)).rejects.toBeInstanceOf(StoreError)
   })
 
+  it('keeps at most maxBytes per stream, counting frames and excluding lists in UTF-8 bytes', async () => {
+    const store = new MemoryMessageStore({ maxBytes: 100 })
+    const frame = (n: number) => `${String(n).padStart(2, '0')}${'x'.repeat(18)}` // 20 bytes
+    let epoch = ''
+    for (let n = 1; n <= 12; n++) epoch = (await store.append('s', { frame: frame(n) })).epoch
+    // Five 20-byte entries fill 100 bytes: 8..12 are kept.
+    expect(store.size('s')).toBe(5)
+    expect(store.bytes('s')).toBe(100)
+    expect((await store.readAfter('s', { epoch, seq: 6 })).status).toBe('trimmed')
+    const kept = await store.readAfter('s', { epoch, seq: 7 })
+    expect(kept.status === 'ok' && kept.entries.map((e) => e.frame)).toEqual([8, 9, 10, 11, 12].map(frame))
+    // 'é' is two bytes, '😀' four, ["u1"] six: a 41-byte entry leaves room for two 20-byte ones before it.
+    await store.append('s', { frame: `${'é'.repeat(10)}${'😀'.repeat(3)}${'y'.repeat(3)}`, excluding: ['u1'] })
+    expect(store.bytes('s')).toBe(20 + 20 + 41)
+    expect(store.size('s')).toBe(3)
+    // An entry larger than maxBytes is not kept, nor anything before it; the head still counts it.
+    const big = await store.append('s', { frame: 'z'.repeat(101) })
+    expect(store.size('s')).toBe(0)
+    expect(store.bytes('s')).toBe(0)
+    expect(await store.head('s')).toEqual(big)
+    expect((await store.readAfter('s', { epoch, seq: 13 })).status).toBe('trimmed')
+    expect(await store.readAfter('s', big)).toEqual({ status: 'ok', entries: [], head: big })
+    await store.append('s', { frame: frame(15) })
+    expect(store.bytes('s')).toBe(20)
+  })
+
   it('rejects invalid retention options', () => {
     expect(() => new MemoryMessageStore({ maxEntries: 0 })).toThrow(ConfigError)
     expect(() => new MemoryMessageStore({ maxAgeMs: -1 })).toThrow(ConfigError)
     expect(() => new MemoryMessageStore({ maxEntries: 1.5 })).toThrow(/maxEntries/)
+    expect(() => new MemoryMessageStore({ maxBytes: 0 })).toThrow(/retention.maxBytes/)
   })
 })

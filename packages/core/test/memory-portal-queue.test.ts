@@ -82,6 +82,36 @@ describe('MemoryPortalQueue', () => {
     await q.push(event(3))
   })
 
+  it('bounds the bytes of unhandled events by maxPendingBytes, until they are handled', async () => {
+    const size = JSON.stringify(event(1)).length
+    const q = queue({ maxPendingBytes: size * 3 })
+    for (let i = 1; i <= 3; i++) await q.push(event(i))
+    expect(q.unhandledBytes).toBe(size * 3)
+    const error = await q.push(event(4)).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PortalQueueFullError)
+    expect(error).toMatchObject({ code: 'portal-queue-full', bound: 'maxPendingBytes', limit: size * 3 })
+    expect((error as Error).message).toMatch(/maxPendingBytes/)
+    // An event larger than the whole bound never fits.
+    const big: PortalEvent = { ...event(5), clientId: 'x'.repeat(size * 3) }
+    await expect(q.push(big)).rejects.toMatchObject({ bound: 'maxPendingBytes' })
+    // Taken but unfinished, a failed one waiting for its retry: still counted; handled: not.
+    const finishers: (() => void)[] = []
+    let fail = true
+    await q.consume({ consumerId: 'slow' }, () => {
+      if (fail) {
+        fail = false
+        throw new Error('not now')
+      }
+      return new Promise<void>((resolve) => finishers.push(resolve))
+    })
+    await until(() => finishers.length === 2)
+    expect(q.unhandledBytes).toBe(size * 3)
+    await expect(q.push(event(6))).rejects.toBeInstanceOf(PortalQueueFullError)
+    finishers[0]!()
+    await until(() => q.unhandledBytes === size * 2)
+    await q.push(event(7))
+  })
+
   it('redelivers a rejected event to another consumer after retryDelayMs', async () => {
     const q = queue({ retryDelayMs: 10 })
     const handledBy: string[] = []
@@ -186,6 +216,7 @@ describe('MemoryPortalQueue', () => {
     await expect(q.consume({ consumerId: '' }, () => {})).rejects.toBeInstanceOf(ConfigError)
     expect(() => new MemoryPortalQueue({ claimTimeoutMs: 0 })).toThrow(ConfigError)
     expect(() => new MemoryPortalQueue({ maxPending: -5 })).toThrow(ConfigError)
+    expect(() => new MemoryPortalQueue({ maxPendingBytes: 0 })).toThrow(/portal.maxPendingBytes/)
     q.close()
     q.close()
     await expect(q.push(event(1))).rejects.toThrow(/closed/)

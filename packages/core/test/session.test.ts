@@ -201,7 +201,8 @@ describe('ClientSession: connection and hello', () => {
   })
 
   it('sends CLIENT_VERSION with the configured version when the hello enforces equal versions', async () => {
-    const server = await serve({ hello: () => ({ op: 10, d: { rules: ['enforce_equal_versions'] } }) })
+    // Rules that are not strings are left out.
+    const server = await serve({ hello: () => ({ op: 10, d: { rules: ['enforce_equal_versions', 7, null] } }) })
     const session = client(server.url, { version: '1.5.8' })
     const side = await server.connection(0)
     expect(await side.frame(0, 'CLIENT_VERSION')).toEqual({ op: 0, d: { v: '1.5.8' }, t: 'CLIENT_VERSION' })
@@ -580,6 +581,40 @@ describe('ClientSession: outgoing queue', () => {
     expect(session.queued).toBe(0)
   })
 
+  it('bounds the queue by bytes too: QueueFullError past maxQueueBytes, counted as serialized frame lengths', async () => {
+    const server = await serve()
+    const frame = new Message(0, { text: 'x'.repeat(70) }, 'N').serialize()
+    // Room for exactly two of these frames, not three; the count bound is far away.
+    const session = client(server.url, { autoConnect: false, maxQueueBytes: frame.length * 3 - 1 })
+    session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
+    session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
+    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(QueueFullError)
+    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(/\(\d+ bytes\)/)
+    expect(session.queued).toBe(2)
+    // A smaller message still fits in what is left.
+    session.send(new Message(0, {}, 'SMALL'))
+    await session.connect()
+    const side = await server.connection(0)
+    await within('three messages', () => (side.frames.length === 3 ? true : undefined))
+    expect(side.frames.map((f) => f.t)).toEqual(['N', 'N', 'SMALL'])
+    // Flushing frees the bytes: the queue takes as much again.
+    session.disconnect()
+    for (let i = 0; i < 2; i++) session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
+    expect(session.queued).toBe(2)
+  })
+
+  it('validates maxQueueBytes and defaults it to 1 MiB', () => {
+    for (const maxQueueBytes of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { maxQueueBytes, autoConnect: false })).toThrow(ConfigError)
+    }
+    const session = new ClientSession('ws://127.0.0.1:1', wsTransport, { autoConnect: false })
+    const big = 'x'.repeat(512 * 1024)
+    session.send(new Message(0, { big }, 'HALF'))
+    expect(() => session.send(new Message(0, { big }, 'HALF'))).toThrow(QueueFullError)
+    session.send(new Message(0, { small: true }, 'SMALL'))
+    expect(session.queued).toBe(2)
+  })
+
   it('after a reconnect, holds messages until re-authentication with the last credentials, then flushes them', async () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 10 } })
@@ -646,6 +681,37 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     for (const s of [7, 8, 8, 9, 10]) second.send(dispatch('U', {}, s))
     await within('replay delivered', () => (seen.length === 8 ? true : undefined))
     expect(seen.slice(5)).toEqual(['U:8', 'U:9', 'U:10'])
+  })
+
+  it('holds back what arrives while its resume is pending (the replay brings it in order), and takes a head below its position', async () => {
+    const server = await serve()
+    const session = client(server.url, { backoff: { base: 10 } })
+    const seen: number[] = []
+    session.on('message', (message) => seen.push(message.sequence!))
+    const first = await server.connection(0)
+    const auth = session.authenticate({})
+    await first.frame(2)
+    first.send(ack({}, { streams: { user: { epoch: 'e', seq: 3 } }, recovered: true }))
+    await auth
+    first.ws.terminate()
+    const second = await server.connection(1)
+    expect((await second.frame(2)).x).toEqual({ resume: { user: { epoch: 'e', seq: 3 } } })
+    // Live before the answer to the resume: held back, as 4 is still to be replayed.
+    second.send(dispatch('U', {}, 5))
+    const authenticated = next(session, 'authenticated')
+    second.send(ack({}, { streams: { user: { epoch: 'e', seq: 5 } }, recovered: true }))
+    await authenticated
+    for (const s of [4, 5]) second.send(dispatch('U', {}, s))
+    await within('the replay', () => (seen.length === 2 ? true : undefined))
+    expect(seen).toEqual([4, 5])
+    // A server whose head is below the position it was sent (same epoch) cannot have replayed from it: its head wins.
+    second.ws.terminate()
+    const third = await server.connection(2)
+    await third.frame(2)
+    const again = next(session, 'authenticated')
+    third.send(ack({}, { streams: { user: { epoch: 'e', seq: 2 } }, recovered: true }))
+    await again
+    expect(session.positions.user).toEqual({ epoch: 'e', seq: 2 })
   })
 
   it('adopts the heads and emits resync with the reason when the server could not recover', async () => {

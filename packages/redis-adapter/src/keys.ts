@@ -23,6 +23,8 @@ export interface RedisKeys {
   presenceAlive(serverId: string): string
   /** The portal event stream. */
   readonly portalEvents: string
+  /** The bytes of the events the portal event stream holds (see `maxPendingBytes`). */
+  readonly portalEventsBytes: string
   /** Sorted set of the portals consuming the queue, scored by when their liveness lapses. */
   readonly portalMembers: string
   /** Hash `{ epoch, version }` numbering the membership changes. */
@@ -60,6 +62,7 @@ export function createKeys(namespace: string): RedisKeys {
     // One hash tag for the queue and its membership: a Cluster script may only touch keys and shard channels of
     // its own slot.
     portalEvents: `${portal}:events`,
+    portalEventsBytes: `${portal}:events-bytes`,
     portalMembers: `${portal}:members`,
     portalMembersVersion: `${portal}:members-version`,
     portalMembershipChannel: `${portal}:membership`,

@@ -1,7 +1,6 @@
-import { AdapterError } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
+import { adapterError } from './errors.js'
 import type { MembershipStore } from './portal-membership.js'
-import { errorMessage } from './portal-scripts.js'
 
 /**
  * The portals of this adapter that consume, registered as members of the namespace's queue. One timer,
@@ -38,9 +37,7 @@ export class PortalMembers {
       await this.store.register([portalId], this.aliveMs)
     } catch (error) {
       this.drop(portalId)
-      throw new AdapterError(`Redis portal queue: cannot register portal "${portalId}": ${errorMessage(error)}`, {
-        cause: error,
-      })
+      throw adapterError(`Redis portal queue: cannot register portal "${portalId}"`, error)
     }
     if (this.local.has(portalId)) this.startTimer()
   }
@@ -52,13 +49,11 @@ export class PortalMembers {
   async remove(portalId: string): Promise<void> {
     if (!this.drop(portalId)) return
     if (this.connections.unavailable()) return
-    await this.store.unregister(portalId).catch((error: unknown) =>
-      this.onError(
-        new AdapterError(`Redis portal queue: cannot unregister portal "${portalId}": ${errorMessage(error)}`, {
-          cause: error,
-        }),
-      ),
-    )
+    await this.store
+      .unregister(portalId)
+      .catch((error: unknown) =>
+        this.onError(adapterError(`Redis portal queue: cannot unregister portal "${portalId}"`, error)),
+      )
   }
 
   /** Stops the timer; registrations still held lapse after the TTL. */
@@ -104,8 +99,7 @@ export class PortalMembers {
         (error: unknown) => {
           if (this.failing || this.timer === undefined) return
           this.failing = true
-          const reason = errorMessage(error)
-          this.onError(new AdapterError(`Redis portal queue: membership refresh failed: ${reason}`, { cause: error }))
+          this.onError(adapterError('Redis portal queue: membership refresh failed', error))
         },
       )
       .finally(() => {

@@ -1,7 +1,7 @@
 import { AdapterError, type PortalMembershipEvent, type PortalMembershipListener } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
+import { adapterError } from './errors.js'
 import { type Announcement, type MembershipSnapshot, type MembershipStore, parseAnnouncement } from './portal-membership.js'
-import { errorMessage } from './portal-scripts.js'
 
 interface Watcher {
   readonly listener: PortalMembershipListener
@@ -65,14 +65,14 @@ export class MembershipWatch {
   ): Promise<MembershipWatch> {
     const watch = new MembershipWatch(store, connections, settings, onError)
     try {
-      if (connections.isCluster) await watch.subscriber.ssubscribe(store.channel)
-      else await watch.subscriber.subscribe(store.channel)
+      const { subscriber } = watch
+      await connections.timed(
+        connections.isCluster ? subscriber.ssubscribe(store.channel) : subscriber.subscribe(store.channel),
+      )
       await watch.reconcile()
     } catch (error) {
       await watch.close()
-      throw new AdapterError(`Redis portal queue: cannot watch portal membership: ${errorMessage(error)}`, {
-        cause: error,
-      })
+      throw adapterError('Redis portal queue: cannot watch portal membership', error)
     }
     watch.timer = setInterval(() => watch.refresh(), settings.intervalMs)
     watch.timer.unref()
@@ -168,9 +168,7 @@ export class MembershipWatch {
       (error: unknown) => {
         if (this.failing || this.closed) return
         this.failing = true
-        this.onError(
-          new AdapterError(`Redis portal queue: reading portal membership failed: ${errorMessage(error)}`, { cause: error }),
-        )
+        this.onError(adapterError('Redis portal queue: reading portal membership failed', error))
       },
     )
   }

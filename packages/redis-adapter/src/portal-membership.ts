@@ -103,23 +103,22 @@ export class MembershipStore {
 
   /** Registers the portals (or refreshes them) for `aliveMs`; removes and announces those that lapsed. */
   async register(portalIds: readonly string[], aliveMs: number): Promise<void> {
-    await REGISTER.run(this.connections.command, this.keys, [...this.args(), aliveMs, ...portalIds])
+    await this.run(REGISTER, [aliveMs, ...portalIds])
   }
 
   async unregister(portalId: string): Promise<void> {
-    await UNREGISTER.run(this.connections.command, this.keys, [...this.args(), portalId])
+    await this.run(UNREGISTER, [portalId])
   }
 
   async snapshot(): Promise<MembershipSnapshot> {
-    const [epoch, version, members] = (await SNAPSHOT.run(this.connections.command, this.keys, this.args())) as [
-      string,
-      number,
-      string[],
-    ]
+    const [epoch, version, members] = (await this.run(SNAPSHOT, [])) as [string, number, string[]]
     return { epoch, version, members }
   }
 
-  private args(): string[] {
-    return [this.channel, this.publish, randomUUID()]
+  /** ARGV: the channel, how to publish on it, an epoch to start with, then `args`. */
+  private run(script: LuaScript, args: readonly (string | number)[]): Promise<unknown> {
+    return this.connections.call((client) =>
+      script.run(client, this.keys, [this.channel, this.publish, randomUUID(), ...args]),
+    )
   }
 }

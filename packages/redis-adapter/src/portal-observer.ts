@@ -1,6 +1,7 @@
-import { AdapterError, type PortalHandler } from '@mesa/core'
+import type { PortalHandler } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
-import { delay, errorMessage, parseEvent, type RawEntry, type ReadReply } from './portal-scripts.js'
+import { adapterError } from './errors.js'
+import { delay, parseEvent, type RawEntry, type ReadReply } from './portal-scripts.js'
 
 /** Entries one XREAD returns at most. */
 const READ_COUNT = 100
@@ -37,12 +38,10 @@ export class PortalObserver {
   ): Promise<PortalObserver> {
     let cursor: string
     try {
-      const last = (await connections.command.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[]
+      const last = (await connections.call((client) => client.xrevrange(key, '+', '-', 'COUNT', 1))) as RawEntry[]
       cursor = last[0]?.[0] ?? '0-0'
     } catch (error) {
-      throw new AdapterError(`Redis portal queue: cannot start reading events: ${errorMessage(error)}`, {
-        cause: error,
-      })
+      throw adapterError('Redis portal queue: cannot start reading events', error)
     }
     return new PortalObserver(connections, key, cursor, handler, blockMs, onError)
   }
@@ -75,9 +74,7 @@ export class PortalObserver {
         if (this.closed) return
         if (!this.failing) {
           this.failing = true
-          this.onError(
-            new AdapterError(`Redis portal queue: observer read failed: ${errorMessage(error)}`, { cause: error }),
-          )
+          this.onError(adapterError('Redis portal queue: observer read failed', error))
         }
         await delay(1000)
         continue

@@ -12,12 +12,13 @@ import {
 } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
 import { debugPortalQueue } from './debug.js'
+import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { PortalMembers } from './portal-members.js'
 import { MembershipStore } from './portal-membership.js'
 import { MembershipWatch } from './portal-membership-watch.js'
 import { PortalObserver } from './portal-observer.js'
-import { errorMessage, GROUP, PENDING, PUSH } from './portal-scripts.js'
+import { GROUP, PENDING, PUSH, type QueueKeys } from './portal-scripts.js'
 import { PortalWorker, type PortalWorkerSettings } from './portal-worker.js'
 
 export interface RedisPortalQueueOptions {
@@ -28,6 +29,11 @@ export interface RedisPortalQueueOptions {
    * it `push` rejects with `PortalQueueFullError`. Default 10000.
    */
   maxPending?: number
+  /**
+   * Bytes of unhandled events (counted as `maxPending` is, each event as the length of its JSON); a `push` that
+   * would go beyond it rejects with `PortalQueueFullError`. Default 67108864 (64 MiB).
+   */
+  maxPendingBytes?: number
   /** Events one portal handles at once. Default 64. */
   concurrency?: number
   /** How often (ms) each portal claims timed-out events and trims handled ones. Default 1000. */
@@ -42,6 +48,7 @@ export interface RedisPortalQueueOptions {
 }
 
 export const DEFAULT_MEMBER_TTL_MS = 15_000
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 /**
  * Portal queue on a Redis stream with one consumer group. Portals without `reportAllEvents` read it with
@@ -56,6 +63,7 @@ export const DEFAULT_MEMBER_TTL_MS = 15_000
  */
 export class RedisPortalQueue implements PortalQueue {
   private readonly settings: PortalWorkerSettings
+  private readonly queueKeys: QueueKeys
   private readonly consumers = new Set<PortalConsumer>()
   private readonly membership: MembershipStore
   private readonly members: PortalMembers
@@ -76,6 +84,10 @@ export class RedisPortalQueue implements PortalQueue {
     this.settings = {
       claimTimeoutMs,
       maxPending: checkPositiveInteger('portal.maxPending', options.maxPending ?? 10_000),
+      maxPendingBytes: checkPositiveInteger(
+        'portal.maxPendingBytes',
+        options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
+      ),
       concurrency: checkPositiveInteger('portal.concurrency', options.concurrency ?? 64),
       claimIntervalMs: checkPositiveInteger('portal.claimIntervalMs', options.claimIntervalMs ?? 1000),
       blockMs,
@@ -86,37 +98,34 @@ export class RedisPortalQueue implements PortalQueue {
       throw new ConfigError(`portal.memberTtlMs must be an integer of at least 3 (ms), got ${String(memberTtlMs)}`)
     }
     this.memberTtlMs = memberTtlMs
+    this.queueKeys = [keys.portalEvents, keys.portalEventsBytes]
     this.membership = new MembershipStore(connections, keys)
     this.members = new PortalMembers(this.membership, connections, memberTtlMs, onError)
   }
 
   async push(event: PortalEvent): Promise<void> {
-    const unavailable = this.connections.unavailable()
-    if (unavailable) throw new AdapterError(`Redis portal queue: push failed: ${unavailable}`)
+    const { maxPending, maxPendingBytes } = this.settings
     let added: unknown
     try {
-      added = await PUSH.run(
-        this.connections.command,
-        [this.keys.portalEvents],
-        [GROUP, this.settings.maxPending, JSON.stringify(event)],
+      added = await this.connections.call((client) =>
+        PUSH.run(client, this.queueKeys, [GROUP, maxPending, maxPendingBytes, JSON.stringify(event)]),
       )
     } catch (error) {
-      throw new AdapterError(`Redis portal queue: push failed: ${errorMessage(error)}`, { cause: error })
+      throw adapterError('Redis portal queue: push failed', error)
     }
-    if (added === 0) {
-      debugPortalQueue('queue full (%d unhandled events): event refused', this.settings.maxPending)
-      throw new PortalQueueFullError(this.settings.maxPending)
+    if (added === 0 || added === -1) {
+      debugPortalQueue('queue full (%s): event refused', added === 0 ? `${maxPending} events` : `${maxPendingBytes} bytes`)
     }
+    if (added === 0) throw new PortalQueueFullError(maxPending)
+    if (added === -1) throw new PortalQueueFullError(maxPendingBytes, 'maxPendingBytes')
   }
 
   /** Events no portal has finished: waiting in the stream for the group, or delivered and not acknowledged. */
   async pending(): Promise<number> {
-    const unavailable = this.connections.unavailable()
-    if (unavailable) throw new AdapterError(`Redis portal queue: reading its depth failed: ${unavailable}`)
     try {
-      return Number(await PENDING.run(this.connections.command, [this.keys.portalEvents], [GROUP]))
+      return Number(await this.connections.call((client) => PENDING.run(client, [this.queueKeys[0]], [GROUP])))
     } catch (error) {
-      throw new AdapterError(`Redis portal queue: reading its depth failed: ${errorMessage(error)}`, { cause: error })
+      throw adapterError('Redis portal queue: reading its depth failed', error)
     }
   }
 
@@ -129,7 +138,7 @@ export class RedisPortalQueue implements PortalQueue {
     const key = this.keys.portalEvents
     const reader = options.reportAllEvents
       ? await PortalObserver.start(this.connections, key, handler, this.settings.blockMs, this.onError)
-      : await PortalWorker.start(this.connections, key, consumerId, handler, this.settings, this.onError)
+      : await PortalWorker.start(this.connections, this.queueKeys, consumerId, handler, this.settings, this.onError)
     try {
       await this.members.add(consumerId)
     } catch (error) {

@@ -4,12 +4,53 @@ import { LuaScript } from './lua-script.js'
 /** The consumer group every handling portal of a namespace joins. */
 export const GROUP = 'portals'
 
+/** The keys of the portal queue: its event stream and the count of its bytes. */
+export type QueueKeys = readonly [events: string, bytes: string]
+
 /**
- * Drops handled events: everything before the oldest unacknowledged one, or everything the group has
- * delivered when none is unacknowledged.
+ * The events' bytes (the length of each entry's payload), kept in a key beside the stream, since the stream
+ * cannot say: set to 0 with the stream, added to by each push, taken from by each trim. Counted once for a
+ * stream written before it was kept.
+ *
+ * trimHandled drops handled events: everything before the oldest unacknowledged one, or everything the group
+ * has delivered when none is unacknowledged. Returns the bytes left.
  */
 const TRIM_HANDLED_FUNCTION = `
-local function trimHandled(key, group)
+local function entryBytes(entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' then return #fields[i + 1] end
+  end
+  return 0
+end
+local function queuedBytes(key, bytesKey)
+  local bytes = redis.call('GET', bytesKey)
+  if bytes then return tonumber(bytes) end
+  local total, start = 0, '-'
+  while true do
+    local batch = redis.call('XRANGE', key, start, '+', 'COUNT', 100)
+    if #batch == 0 then break end
+    for _, entry in ipairs(batch) do total = total + entryBytes(entry) end
+    start = '(' .. batch[#batch][1]
+  end
+  redis.call('SET', bytesKey, total)
+  return total
+end
+local function trimBefore(key, bytesKey, minId)
+  local bytes = queuedBytes(key, bytesKey)
+  local start = '-'
+  while true do
+    local batch = redis.call('XRANGE', key, start, '(' .. minId, 'COUNT', 100)
+    if #batch == 0 then break end
+    for _, entry in ipairs(batch) do bytes = bytes - entryBytes(entry) end
+    start = '(' .. batch[#batch][1]
+  end
+  redis.call('XTRIM', key, 'MINID', minId)
+  bytes = math.max(bytes, 0)
+  redis.call('SET', bytesKey, bytes)
+  return bytes
+end
+local function trimHandled(key, bytesKey, group)
   local last
   for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
     local name, delivered
@@ -18,26 +59,33 @@ local function trimHandled(key, group)
     end
     if name == group then last = delivered end
   end
-  if not last then return 0 end
+  if not last then return queuedBytes(key, bytesKey) end
   local pending = redis.call('XPENDING', key, group)
-  if pending[2] then return redis.call('XTRIM', key, 'MINID', pending[2]) end
+  if pending[2] then return trimBefore(key, bytesKey, pending[2]) end
   local ms, seq = string.match(last, '^(%d+)-(%d+)$')
-  return redis.call('XTRIM', key, 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
+  return trimBefore(key, bytesKey, ms .. '-' .. string.format('%d', tonumber(seq) + 1))
 end
 `
 
 /**
- * KEYS: events. ARGV: group, maxPending, payload. The group starts at 0, so events pushed before any portal
- * runs wait for it. The bound counts unhandled events (waiting or in flight): handled ones are trimmed first.
+ * KEYS: events, their bytes. ARGV: group, maxPending, maxPendingBytes, payload. The group starts at 0, so events
+ * pushed before any portal runs wait for it. The bounds count unhandled events (waiting or in flight) and their
+ * bytes: handled ones are trimmed first. Returns 1 when queued, 0 when full by count, -1 by bytes.
  */
 export const PUSH = new LuaScript(`${TRIM_HANDLED_FUNCTION}
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM') end
-local max = tonumber(ARGV[2])
-if redis.call('XLEN', KEYS[1]) >= max then
-  trimHandled(KEYS[1], ARGV[1])
-  if redis.call('XLEN', KEYS[1]) >= max then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  redis.call('SET', KEYS[2], 0)
 end
-redis.call('XADD', KEYS[1], '*', 'e', ARGV[3])
+local max, maxBytes, size = tonumber(ARGV[2]), tonumber(ARGV[3]), #ARGV[4]
+local bytes = queuedBytes(KEYS[1], KEYS[2])
+if redis.call('XLEN', KEYS[1]) >= max or bytes + size > maxBytes then
+  bytes = trimHandled(KEYS[1], KEYS[2], ARGV[1])
+  if redis.call('XLEN', KEYS[1]) >= max then return 0 end
+  if bytes + size > maxBytes then return -1 end
+end
+redis.call('XADD', KEYS[1], '*', 'e', ARGV[4])
+redis.call('INCRBY', KEYS[2], size)
 return 1
 `)
 
@@ -65,10 +113,11 @@ end
 return redis.call('XLEN', KEYS[1])
 `)
 
-/** KEYS: events. ARGV: group. Creates the stream and group if Redis lost them. */
+/** KEYS: events, their bytes. ARGV: group. Creates the stream and group if Redis lost them. */
 export const ENSURE_GROUP = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  redis.call('SET', KEYS[2], 0)
   return 1
 end
 local ok = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
@@ -76,12 +125,15 @@ return ok and 1 or 0
 `)
 
 /**
- * KEYS: events. ARGV: group, keep. Drops handled events once the stream holds more than `keep`: below
- * that, they stay for reportAllEvents readers.
+ * KEYS: events, their bytes. ARGV: group, keep, keepBytes. Drops handled events once the stream holds more
+ * than `keep` events or `keepBytes` bytes: below that, they stay for reportAllEvents readers.
  */
 export const TRIM_HANDLED = new LuaScript(`${TRIM_HANDLED_FUNCTION}
-if redis.call('XLEN', KEYS[1]) <= tonumber(ARGV[2]) then return 0 end
-return trimHandled(KEYS[1], ARGV[1])
+if redis.call('XLEN', KEYS[1]) <= tonumber(ARGV[2]) and queuedBytes(KEYS[1], KEYS[2]) <= tonumber(ARGV[3]) then
+  return 0
+end
+trimHandled(KEYS[1], KEYS[2], ARGV[1])
+return 1
 `)
 
 /**
@@ -108,10 +160,6 @@ return removed
 
 export type RawEntry = [id: string, fields: string[]]
 export type ReadReply = [stream: string, entries: RawEntry[]][] | null
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
 
 /** The event stored in an entry's `e` field; undefined when the entry is not one this package wrote. */
 export function parseEvent(fields: string[]): PortalEvent | undefined {

@@ -1,13 +1,15 @@
 import { AdapterError, type PortalEvent, type PortalHandler } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { debugPortalQueue } from './debug.js'
+import { adapterError, errorMessage } from './errors.js'
+import type { LuaScript } from './lua-script.js'
 import {
   delay,
   ENSURE_GROUP,
-  errorMessage,
   GROUP,
   PRUNE_CONSUMERS,
   parseEvent,
+  type QueueKeys,
   type RawEntry,
   type ReadReply,
   TRIM_HANDLED,
@@ -16,6 +18,7 @@ import {
 export interface PortalWorkerSettings {
   claimTimeoutMs: number
   maxPending: number
+  maxPendingBytes: number
   concurrency: number
   claimIntervalMs: number
   blockMs: number
@@ -27,11 +30,18 @@ export interface PortalWorkerSettings {
  * One handling portal: a blocking XREADGROUP loop on its own connection, and a timer that XAUTOCLAIMs
  * events other portals left unacknowledged past the claim timeout, trims handled events and prunes the
  * consumers of portals that are gone.
+ *
+ * The blocking read has no `commandTimeoutMs`: while Redis hangs it waits, and its answer, whenever it comes,
+ * is handled. A read given up on would still take events into this portal's pending list when Redis runs it,
+ * where nobody would handle them before the claim timeout. Acknowledgements are not bounded either (nobody
+ * waits for them): one sent while Redis hangs is carried out when it answers.
  */
 export class PortalWorker {
   /** Entry id -> when this portal took it; an entry past its claim timeout no longer holds a slot. */
   private readonly inFlight = new Map<string, number>()
   private readonly command: RedisClient
+  /** The event stream. */
+  private readonly key: string
   private readonly reader: RedisClient
   private readonly claimTimer: ReturnType<typeof setInterval>
   private readonly loop: Promise<void>
@@ -43,13 +53,14 @@ export class PortalWorker {
 
   private constructor(
     private readonly connections: RedisConnections,
-    private readonly key: string,
+    private readonly keys: QueueKeys,
     private readonly consumerId: string,
     private readonly handler: PortalHandler,
     private readonly settings: PortalWorkerSettings,
     private readonly onError: (error: Error) => void,
   ) {
     this.command = connections.command
+    this.key = keys[0]
     this.reader = connections.duplicate('blocking')
     // Failures surface through the commands of the read loop; this only keeps ioredis from logging them.
     this.reader.on('error', () => {})
@@ -61,20 +72,18 @@ export class PortalWorker {
 
   static async start(
     connections: RedisConnections,
-    key: string,
+    keys: QueueKeys,
     consumerId: string,
     handler: PortalHandler,
     settings: PortalWorkerSettings,
     onError: (error: Error) => void,
   ): Promise<PortalWorker> {
     try {
-      await ENSURE_GROUP.run(connections.command, [key], [GROUP])
+      await connections.call((client) => ENSURE_GROUP.run(client, keys, [GROUP]))
     } catch (error) {
-      throw new AdapterError(`Redis portal queue: cannot create the consumer group: ${errorMessage(error)}`, {
-        cause: error,
-      })
+      throw adapterError('Redis portal queue: cannot create the consumer group', error)
     }
-    return new PortalWorker(connections, key, consumerId, handler, settings, onError)
+    return new PortalWorker(connections, keys, consumerId, handler, settings, onError)
   }
 
   /** Stops reading and hands unfinished events to the other portals at once rather than after the claim timeout. */
@@ -91,24 +100,21 @@ export class PortalWorker {
     const unfinished = [...this.inFlight.keys()]
     this.inFlight.clear()
     if (unfinished.length === 0) {
-      await PRUNE_CONSUMERS.run(this.command, [this.key], [GROUP, 0, this.consumerId]).catch(() => {})
+      await this.script(PRUNE_CONSUMERS, [GROUP, 0, this.consumerId]).catch(() => {})
       return
     }
-    await this.command
-      .xclaim(this.key, GROUP, this.consumerId, 0, ...unfinished, 'IDLE', this.settings.claimTimeoutMs, 'JUSTID')
-      .catch((error: unknown) =>
-        this.onError(
-          new AdapterError(`Redis portal queue: could not release events: ${errorMessage(error)}`, { cause: error }),
-        ),
+    const { claimTimeoutMs } = this.settings
+    await this.connections
+      .call((client) =>
+        client.xclaim(this.key, GROUP, this.consumerId, 0, ...unfinished, 'IDLE', claimTimeoutMs, 'JUSTID'),
       )
+      .catch((error: unknown) => this.onError(adapterError('Redis portal queue: could not release events', error)))
   }
 
   private report(what: string, error: unknown): void {
     if (this.closed || this.failing) return
     this.failing = true
-    this.onError(
-      new AdapterError(`Redis portal queue (${this.consumerId}): ${what}: ${errorMessage(error)}`, { cause: error }),
-    )
+    this.onError(adapterError(`Redis portal queue (${this.consumerId}): ${what}`, error))
   }
 
   private freeSlots(): number {
@@ -187,7 +193,7 @@ export class PortalWorker {
         if (this.closed) return
         if (errorMessage(error).startsWith('NOGROUP')) {
           // Redis lost the stream (restart without persistence): start over with an empty one.
-          await ENSURE_GROUP.run(this.command, [this.key], [GROUP]).catch((e: unknown) =>
+          await this.script(ENSURE_GROUP, [GROUP]).catch((e: unknown) =>
             this.report('cannot recreate the group', e),
           )
         } else {
@@ -216,20 +222,20 @@ export class PortalWorker {
   private async claim(): Promise<void> {
     const free = this.freeSlots()
     if (free > 0) {
-      const reply = (await this.command.xautoclaim(
-        this.key,
-        GROUP,
-        this.consumerId,
-        this.settings.claimTimeoutMs,
-        '0-0',
-        'COUNT',
-        free,
+      const { claimTimeoutMs } = this.settings
+      const reply = (await this.connections.call((client) =>
+        client.xautoclaim(this.key, GROUP, this.consumerId, claimTimeoutMs, '0-0', 'COUNT', free),
       )) as [cursor: string, entries: RawEntry[], deleted?: string[]]
       if (reply[1].length > 0) debugPortalQueue('portal %s claimed %d events', this.consumerId, reply[1].length)
       for (const [id, fields] of reply[1]) if (fields) this.handle(id, fields)
     }
-    const { maxPending, staleConsumerMs } = this.settings
-    await TRIM_HANDLED.run(this.command, [this.key], [GROUP, Math.floor(maxPending / 2)])
-    await PRUNE_CONSUMERS.run(this.command, [this.key], [GROUP, staleConsumerMs])
+    const { maxPending, maxPendingBytes, staleConsumerMs } = this.settings
+    await this.script(TRIM_HANDLED, [GROUP, Math.floor(maxPending / 2), Math.floor(maxPendingBytes / 2)])
+    await this.script(PRUNE_CONSUMERS, [GROUP, staleConsumerMs])
+  }
+
+  /** Scripts get both keys of the queue (the ones that need only the stream ignore the second). */
+  private script(script: LuaScript, args: readonly (string | number)[]): Promise<unknown> {
+    return this.connections.call((client) => script.run(client, this.keys, args))
   }
 }

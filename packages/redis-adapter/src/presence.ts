@@ -1,5 +1,6 @@
-import { AdapterError, type Presence } from '@mesa/core'
-import type { RedisClient, RedisConnections } from './connection.js'
+import type { AdapterError, Presence } from '@mesa/core'
+import type { RedisConnections } from './connection.js'
+import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
 
@@ -78,14 +79,12 @@ export class RedisPresence implements Presence {
   private dirty = false
   /** Bumped by every join and leave, so a reconcile that raced one knows to run again. */
   private version = 0
-  private readonly client: RedisClient
 
   constructor(
     private readonly connections: RedisConnections,
     private readonly keys: RedisKeys,
     private readonly options: RedisPresenceOptions,
   ) {
-    this.client = connections.command
     this.serverId = options.serverId
     this.aliveMs = Math.max(1, Math.ceil((options.ttlMs * 2) / 3))
     this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(options.ttlMs / 3)))
@@ -96,7 +95,7 @@ export class RedisPresence implements Presence {
     this.local.set(socketId, userId)
     this.version++
     await this.wrap('join', () =>
-      JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
+      this.run(JOIN, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
     )
   }
 
@@ -104,22 +103,27 @@ export class RedisPresence implements Presence {
     if (this.local.get(socketId) === userId) this.local.delete(socketId)
     this.version++
     await this.wrap('leave', () =>
-      LEAVE.run(this.client, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
+      this.run(LEAVE, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
     )
   }
 
   async isOnline(userId: string): Promise<boolean> {
-    return (await this.wrap('isOnline', () => this.client.hexists(this.keys.presenceUsers, userId))) === 1
+    const online = await this.wrap('isOnline', () =>
+      this.connections.call((client) => client.hexists(this.keys.presenceUsers, userId)),
+    )
+    return online === 1
   }
 
   async areOnline(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return []
-    const counts = await this.wrap('areOnline', () => this.client.hmget(this.keys.presenceUsers, ...userIds))
+    const counts = await this.wrap('areOnline', () =>
+      this.connections.call((client) => client.hmget(this.keys.presenceUsers, ...userIds)),
+    )
     return counts.map((count) => count !== null)
   }
 
   async onlineCount(): Promise<number> {
-    return this.wrap('onlineCount', () => this.client.hlen(this.keys.presenceUsers))
+    return this.wrap('onlineCount', () => this.connections.call((client) => client.hlen(this.keys.presenceUsers)))
   }
 
   /**
@@ -130,8 +134,8 @@ export class RedisPresence implements Presence {
     if (this.ticking || this.stopped || this.connections.unavailable()) return
     this.ticking = true
     try {
-      const alive = await HEARTBEAT.run(
-        this.client,
+      const alive = await this.run(
+        HEARTBEAT,
         [this.keys.presenceAlive(this.serverId), this.keys.presenceServers],
         [this.serverId, this.aliveMs],
       )
@@ -154,7 +158,7 @@ export class RedisPresence implements Presence {
     this.stopped = true
     clearInterval(this.timer)
     this.local.clear()
-    await REMOVE_SERVER.run(this.client, this.serverKeys(this.serverId), [this.serverId, '1'])
+    await this.run(REMOVE_SERVER, this.serverKeys(this.serverId), [this.serverId, '1'])
   }
 
   /** Makes the next tick check this server's registrations against its local sockets (after an outage). */
@@ -168,30 +172,34 @@ export class RedisPresence implements Presence {
    */
   private async reconcile(): Promise<void> {
     const version = this.version
-    const registered = await this.client.hgetall(this.keys.presenceSockets(this.serverId))
+    const registered = await this.connections.call((client) => client.hgetall(this.keys.presenceSockets(this.serverId)))
     const stale = Object.keys(registered).filter((socketId) => !this.local.has(socketId))
     await Promise.all(
       stale.map((socketId) =>
-        LEAVE.run(this.client, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
+        this.run(LEAVE, [this.keys.presenceUsers, this.keys.presenceSockets(this.serverId)], [socketId]),
       ),
     )
     const pairs: string[] = []
     for (const [socketId, userId] of this.local) if (registered[socketId] !== userId) pairs.push(socketId, userId)
     for (let i = 0; i < pairs.length; i += REJOIN_CHUNK * 2) {
       const chunk = pairs.slice(i, i + REJOIN_CHUNK * 2)
-      await JOIN.run(this.client, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, ...chunk])
+      await this.run(JOIN, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, ...chunk])
     }
     if (this.version !== version) this.dirty = true
   }
 
   private async removeDeadServers(): Promise<void> {
-    const servers = (await this.client.smembers(this.keys.presenceServers)).filter((id) => id !== this.serverId)
+    const servers = (await this.connections.call((client) => client.smembers(this.keys.presenceServers))).filter(
+      (id) => id !== this.serverId,
+    )
     if (servers.length === 0) return
-    const alive = await Promise.all(servers.map((id) => this.client.exists(this.keys.presenceAlive(id))))
+    const alive = await Promise.all(
+      servers.map((id) => this.connections.call((client) => client.exists(this.keys.presenceAlive(id)))),
+    )
     for (let i = 0; i < servers.length; i++) {
       if (alive[i] === 1) continue
       const id = servers[i]!
-      await REMOVE_SERVER.run(this.client, this.serverKeys(id), [id, '0'])
+      await this.run(REMOVE_SERVER, this.serverKeys(id), [id, '0'])
     }
   }
 
@@ -204,23 +212,20 @@ export class RedisPresence implements Presence {
     ]
   }
 
+  private run(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    return this.connections.call((client) => script.run(client, keys, args))
+  }
+
   private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const writes = operation === 'join' || operation === 'leave'
-    const unavailable = this.connections.unavailable()
-    if (unavailable) {
-      if (writes) this.dirty = true
-      throw this.error(operation, new Error(unavailable))
-    }
     try {
       return await run()
     } catch (error) {
-      if (writes) this.dirty = true
+      if (operation === 'join' || operation === 'leave') this.dirty = true
       throw this.error(operation, error)
     }
   }
 
   private error(operation: string, error: unknown): AdapterError {
-    const reason = error instanceof Error ? error.message : String(error)
-    return new AdapterError(`Redis presence: ${operation} failed: ${reason}`, { cause: error })
+    return adapterError(`Redis presence: ${operation} failed`, error)
   }
 }

@@ -3,6 +3,7 @@ import {
   type Adapter,
   type AdapterEvents,
   AdapterError,
+  checkPositiveInteger,
   ConfigError,
   type Envelope,
   type EnvelopeListener,
@@ -10,8 +11,15 @@ import {
   TypedEmitter,
 } from '@mesa/core'
 import { Cluster } from 'ioredis'
-import { type RedisClient, type RedisConnectionInput, RedisConnections } from './connection.js'
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  type RedisClient,
+  type RedisConnectionInput,
+  RedisConnections,
+  type RedisTimeoutError,
+} from './connection.js'
 import { debugRedis } from './debug.js'
+import { adapterError } from './errors.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
 import { RedisPresence } from './presence.js'
@@ -21,8 +29,15 @@ import { RedisStreamStore } from './stream-store.js'
 export interface RedisAdapterOptions {
   /** Prefix of every key and channel (`mesa:<namespace>:…`): adapters of two namespaces never see each other. Default `'default'`. */
   namespace?: string
-  /** Bounds of each redelivery stream. Defaults: 1000 entries, 24 hours. */
+  /** Bounds of each redelivery stream. Defaults: 1000 entries, 16 MiB, 24 hours. */
   retention?: RetentionOptions
+  /**
+   * How long (ms) a command may wait for Redis. Past it the call rejects (`StoreError` coded `store-timeout`,
+   * `AdapterError` coded `adapter-timeout`), `error` is emitted, and (standalone, Sentinel) further calls reject
+   * at once until Redis answers again, which `ready` announces. Blocking reads of portals wait longer by design.
+   * Default 5000.
+   */
+  commandTimeoutMs?: number
   /**
    * How long (ms) the sockets of a server that stopped without closing its adapter (crash, SIGKILL) keep
    * their users online. The liveness key is refreshed every third of it. Default 15000.
@@ -37,6 +52,9 @@ export interface RedisAdapterOptions {
 }
 
 export const DEFAULT_PRESENCE_TTL_MS = 15_000
+
+/** What a stall of Redis counts as among the connections that are down. */
+const STALL = 'stall'
 
 /**
  * The adapter for several processes sharing Redis (standalone, Sentinel or Cluster): replication over
@@ -67,9 +85,13 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     if (!Number.isSafeInteger(presenceTtlMs) || presenceTtlMs < 3) {
       throw new ConfigError(`presenceTtlMs must be an integer of at least 3 (ms), got ${String(presenceTtlMs)}`)
     }
+    const commandTimeoutMs = checkPositiveInteger(
+      'commandTimeoutMs',
+      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    )
     this.namespace = keys.namespace
     this.serverId = options.serverId ?? randomUUID()
-    this.connections = new RedisConnections(connection)
+    this.connections = new RedisConnections(connection, commandTimeoutMs)
     this.client = this.connections.command
     const onError = (error: Error) => {
       if (!this.closing) this.emit('error', error)
@@ -91,6 +113,12 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       throw error
     }
     this.watch(this.client, 'command')
+    this.connections.on('stalled', this.stalled)
+    this.connections.on('answered', this.answered)
+    this.unwatch.push(() => {
+      this.connections.off('stalled', this.stalled)
+      this.connections.off('answered', this.answered)
+    })
     debugRedis('adapter %s in namespace %s (%s)', this.serverId, this.namespace, this.connections.isCluster ? 'cluster' : 'standalone')
   }
 
@@ -127,14 +155,20 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     for (const stop of this.unwatch.splice(0)) stop()
   }
 
+  /** Redis left a command unanswered past `commandTimeoutMs`: an outage, until it answers. */
+  private readonly stalled = (error: RedisTimeoutError) => this.lost(STALL, error, 'Redis command connection')
+  private readonly answered = () => void this.recovered(STALL)
+
+  private lost(label: string, error: Error, what = `Redis ${label} connection`): void {
+    if (this.closing || this.down.has(label)) return
+    this.down.add(label)
+    this.outage = true
+    debugRedis('%s lost: %s', what, error.message)
+    this.emit('error', adapterError(what, error))
+  }
+
   private watch(client: RedisClient, label: string): void {
-    const lost = (error: Error) => {
-      if (this.closing || this.down.has(label)) return
-      this.down.add(label)
-      this.outage = true
-      debugRedis('%s connection lost: %s', label, error.message)
-      this.emit('error', new AdapterError(`Redis ${label} connection: ${error.message}`, { cause: error }))
-    }
+    const lost = (error: Error) => this.lost(label, error)
     const closed = () => lost(new Error('connection closed'))
     const ready = () => void this.recovered(label)
     client.on('error', lost)
@@ -178,14 +212,15 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
         await this.replication.resubscribe()
       } catch (error) {
         if (this.closing) return
-        this.emit('error', new AdapterError('Redis replication: resubscribe failed; retrying', { cause: error }))
+        this.emit('error', adapterError('Redis replication: resubscribe failed (retrying)', error))
         setTimeout(() => void this.recovered(label), 1000).unref()
         return
       }
     }
     this.down.delete(label)
     debugRedis('%s connection back', label)
-    if (this.down.size > 0 || !this.outage || this.closing) return
+    // A stall also ends when its connection closes, which is reported as lost (down) just after.
+    if (this.down.size > 0 || !this.outage || this.closing || this.connections.unavailable()) return
     this.outage = false
     debugRedis('every connection is back: reconciling presence')
     // Redis may have lost our presence, or missed joins and leaves, while it was away: reconcile first.

@@ -1,6 +1,7 @@
 import { AdapterError, type Envelope, type EnvelopeListener } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { debugReplication } from './debug.js'
+import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 
 interface Subscription {
@@ -59,15 +60,13 @@ export class Replication {
     const channel = this.channelNames[hash(routingKey(envelope)) % this.channelNames.length]!
     if (debugReplication.enabled) debugReplication('publish a %s envelope on %s', envelope.kind, channel)
     const payload = JSON.stringify(envelope)
-    const unavailable = this.connections.unavailable()
-    if (unavailable) throw new AdapterError(`Redis replication: publish failed: ${unavailable}`)
+    const { isCluster } = this.connections
     try {
-      const client = this.connections.command
-      if (this.connections.isCluster) await client.spublish(channel, payload)
-      else await client.publish(channel, payload)
+      await this.connections.call((client) =>
+        isCluster ? client.spublish(channel, payload) : client.publish(channel, payload),
+      )
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
-      throw new AdapterError(`Redis replication: publish failed: ${reason}`, { cause: error })
+      throw adapterError('Redis replication: publish failed', error)
     }
   }
 
@@ -78,8 +77,7 @@ export class Replication {
       await this.start()
     } catch (error) {
       this.subscriptions.delete(subscription)
-      const reason = error instanceof Error ? error.message : String(error)
-      throw new AdapterError(`Redis replication: subscribe failed: ${reason}`, { cause: error })
+      throw adapterError('Redis replication: subscribe failed', error)
     }
     return async () => {
       this.subscriptions.delete(subscription)
@@ -117,12 +115,13 @@ export class Replication {
     return this.subscribing
   }
 
+  /** Within `commandTimeoutMs`: a subscription Redis does not confirm counts as failed (and is tried again). */
   private async subscribeAll(subscriber: RedisClient): Promise<void> {
     if (this.connections.isCluster) {
       // Channels of different slots cannot share one SSUBSCRIBE.
-      await Promise.all(this.channelNames.map((channel) => subscriber.ssubscribe(channel)))
+      await Promise.all(this.channelNames.map((channel) => this.connections.timed(subscriber.ssubscribe(channel))))
     } else {
-      await subscriber.subscribe(...this.channelNames)
+      await this.connections.timed(subscriber.subscribe(...this.channelNames))
     }
     debugReplication('subscribed to %d channels', this.channelNames.length)
   }

@@ -12,7 +12,8 @@ import {
   type StreamPosition,
   isSequence,
 } from '@mesa/core'
-import type { RedisClient, RedisConnections } from './connection.js'
+import type { RedisConnections } from './connection.js'
+import { storeError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
 
@@ -44,46 +45,81 @@ local function ensureHead(e, h, candidate)
   -- may be missing here, and continuing the sequence would give those numbers to other messages. Either way a
   -- new epoch; entries still present belong to the old one.
   redis.call('DEL', e)
-  redis.call('HSET', h, 'epoch', candidate, 'seq', 0, 'master', master)
+  redis.call('HSET', h, 'epoch', candidate, 'seq', 0, 'master', master, 'bytes', 0)
   return candidate, 0
 end
-local function trimAge(e, cutoff)
-  local first = redis.call('XRANGE', e, '-', '+', 'COUNT', 1)
-  if #first == 0 or tonumber(first[1][2][2]) >= cutoff then return end
-  local start = '-'
+-- What an entry counts against maxBytes: its frame and its excluding list.
+local function entryBytes(fields)
+  local size = 0
+  for i = 1, #fields, 2 do
+    if fields[i] == 'f' or fields[i] == 'x' then size = size + #fields[i + 1] end
+  end
+  return size
+end
+-- The entries' bytes, kept in the head (an entries key that expired or was deleted holds none). Counted once for
+-- entries written before the head kept it.
+local function storedBytes(e, h)
+  if redis.call('EXISTS', e) == 0 then return 0 end
+  local bytes = redis.call('HGET', h, 'bytes')
+  if bytes then return tonumber(bytes) end
+  local total, start = 0, '-'
   while true do
     local batch = redis.call('XRANGE', e, start, '+', 'COUNT', 100)
-    if #batch == 0 then
-      redis.call('DEL', e)
-      return
-    end
-    for _, entry in ipairs(batch) do
-      if tonumber(entry[2][2]) >= cutoff then
-        redis.call('XTRIM', e, 'MINID', entry[1])
-        return
-      end
-    end
+    if #batch == 0 then return total end
+    for _, entry in ipairs(batch) do total = total + entryBytes(entry[2]) end
     start = '(' .. batch[#batch][1]
   end
 end
+-- Drops the oldest entries while the stream holds more than maxEntries entries or maxBytes bytes (of which it
+-- holds 'bytes'), or its oldest entry is older than cutoff; records the bytes left in the head. Entries are read
+-- one batch at a time, no larger than what the count bound alone drops, so a stream within its bounds costs one
+-- XRANGE of one entry.
+local function trim(e, h, bytes, maxEntries, maxBytes, cutoff)
+  local count = redis.call('XLEN', e)
+  local start, last = '-', nil
+  local within = false
+  while count > 0 and not within do
+    local batch = redis.call('XRANGE', e, start, '+', 'COUNT', math.min(math.max(count - maxEntries, 1), 100))
+    if #batch == 0 then break end
+    for _, entry in ipairs(batch) do
+      if count <= maxEntries and bytes <= maxBytes and tonumber(entry[2][2]) >= cutoff then
+        within = true
+        break
+      end
+      bytes = bytes - entryBytes(entry[2])
+      count = count - 1
+      last = entry[1]
+    end
+    if last then start = '(' .. last end
+  end
+  if count == 0 then
+    redis.call('DEL', e)
+    bytes = 0
+  elseif last then
+    -- Ids are <seq>-0: everything up to and including the last dropped one.
+    redis.call('XTRIM', e, 'MINID', string.match(last, '^%d+') .. '-1')
+  end
+  redis.call('HSET', h, 'bytes', math.max(bytes, 0))
+end
 `
 
-/** KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, then 4 per entry. */
+/** KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, maxBytes, then 4 per entry. */
 const APPEND = new LuaScript(`${HELPERS}
 local now = nowMs()
-local maxAge = tonumber(ARGV[3])
+local maxEntries, maxAge, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 for i = 1, #KEYS / 2 do
   local e, h = KEYS[2 * i - 1], KEYS[2 * i]
   local epoch = ensureHead(e, h, ARGV[1])
   local seq = redis.call('HINCRBY', h, 'seq', 1)
-  local a = 3 + (i - 1) * 4
+  local a = 4 + (i - 1) * 4
+  local bytes = storedBytes(e, h) + #ARGV[a + 1] + #ARGV[a + 2]
   local fields = { 't', string.format('%d', now), 'f', ARGV[a + 1] }
   if ARGV[a + 2] ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = ARGV[a + 2] end
   if ARGV[a + 3] ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = '1' end
   if ARGV[a + 4] ~= '' then fields[#fields + 1] = 'u'; fields[#fields + 1] = '1' end
-  redis.call('XADD', e, 'MAXLEN', ARGV[2], string.format('%d-0', seq), unpack(fields))
-  trimAge(e, now - maxAge)
+  redis.call('XADD', e, string.format('%d-0', seq), unpack(fields))
+  trim(e, h, bytes, maxEntries, maxBytes, now - maxAge)
   -- The entries key disappears once its newest entry is too old: idle streams keep only their head.
   redis.call('PEXPIRE', e, maxAge)
   out[#out + 1] = epoch
@@ -156,11 +192,11 @@ redis.call('HSET', KEYS[2], ARGV[1], (redis.call('HGET', KEYS[1], 'epoch') or ''
 return 1
 `)
 
-/** KEYS: entries. ARGV: maxEntries, maxAgeMs. */
+/** KEYS: entries, head. ARGV: maxEntries, maxAgeMs, maxBytes. */
 const TRIM = new LuaScript(`${HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
-trimAge(KEYS[1], nowMs() - tonumber(ARGV[2]))
+local bytes = storedBytes(KEYS[1], KEYS[2])
+trim(KEYS[1], KEYS[2], bytes, tonumber(ARGV[1]), tonumber(ARGV[3]), nowMs() - tonumber(ARGV[2]))
 return 1
 `)
 
@@ -204,8 +240,9 @@ function position(epoch: unknown, seq: unknown): StreamPosition {
 
 /**
  * Redelivery history on Redis Streams, one stream per Mesa stream. Appends are atomic Lua scripts that bump
- * the head's sequence and XADD with exact MAXLEN and age trimming (MINID), so a stream never holds more than
- * `maxEntries` entries nor any older than `maxAgeMs`. The head hash has no expiry: it survives trimming.
+ * the head's sequence, XADD, and drop the oldest entries (XTRIM MINID) until the stream holds at most
+ * `maxEntries` entries and `maxBytes` bytes (a total kept in the head) and none older than `maxAgeMs`. The
+ * head hash has no expiry: it survives trimming.
  * A new epoch is created, so that clients are told `epoch-changed`, when the head is gone (Redis restarted
  * without persistence) and when it was written under the master this node took over from in a failover
  * (the head records the master's replication id). Kept for idle streams: the head and named cursors.
@@ -213,7 +250,7 @@ function position(epoch: unknown, seq: unknown): StreamPosition {
 export class RedisStreamStore implements MessageStore {
   private readonly maxEntries: number
   private readonly maxAgeMs: number
-  private readonly client: RedisClient
+  private readonly maxBytes: number
   private readonly isCluster: boolean
 
   constructor(
@@ -221,11 +258,11 @@ export class RedisStreamStore implements MessageStore {
     private readonly keys: RedisKeys,
     retention?: RetentionOptions,
   ) {
-    this.client = connections.command
     this.isCluster = connections.isCluster
     const resolved = resolveRetention(retention)
     this.maxEntries = resolved.maxEntries
     this.maxAgeMs = resolved.maxAgeMs
+    this.maxBytes = resolved.maxBytes
   }
 
   async append(stream: string, entry: StoreEntryInput): Promise<StreamPosition> {
@@ -250,7 +287,7 @@ export class RedisStreamStore implements MessageStore {
 
   async head(stream: string): Promise<StreamPosition> {
     return this.wrap('head', async () => {
-      const [epoch, seq] = (await HEAD.run(this.client, this.streamKeys(stream), [newEpoch()])) as [string, number]
+      const [epoch, seq] = (await this.run(HEAD, this.streamKeys(stream), [newEpoch()])) as [string, number]
       return position(epoch, seq)
     })
   }
@@ -262,7 +299,7 @@ export class RedisStreamStore implements MessageStore {
     }
     if (!isSequence(from.seq)) throw new StoreError(`readAfter position seq must be a sequence, got ${from.seq}`)
     return this.wrap('readAfter', async () => {
-      const reply = (await READ_AFTER.run(this.client, this.streamKeys(stream), [
+      const reply = (await this.run(READ_AFTER, this.streamKeys(stream), [
         newEpoch(),
         from.epoch,
         from.seq,
@@ -278,7 +315,7 @@ export class RedisStreamStore implements MessageStore {
   async readRetained(stream: string, after: number): Promise<RetainedEntries> {
     if (!isSequence(after)) throw new StoreError(`readRetained after must be a sequence, got ${String(after)}`)
     return this.wrap('readRetained', async () => {
-      const [epoch, seq, complete, entries] = (await READ_RETAINED.run(this.client, this.streamKeys(stream), [
+      const [epoch, seq, complete, entries] = (await this.run(READ_RETAINED, this.streamKeys(stream), [
         newEpoch(),
         after,
         this.maxAgeMs,
@@ -289,32 +326,41 @@ export class RedisStreamStore implements MessageStore {
 
   async trim(stream: string): Promise<void> {
     await this.wrap('trim', () =>
-      TRIM.run(this.client, [this.keys.streamEntries(stream)], [this.maxEntries, this.maxAgeMs]),
+      this.run(TRIM, this.streamKeys(stream), [this.maxEntries, this.maxAgeMs, this.maxBytes]),
     )
   }
 
   async clear(stream: string): Promise<void> {
-    await this.wrap('clear', () => this.client.del(this.keys.streamEntries(stream)))
+    await this.wrap('clear', () => this.connections.call((client) => client.del(this.keys.streamEntries(stream))))
   }
 
   async getCursor(stream: string, name: string): Promise<number> {
-    const value = await this.wrap('getCursor', () => GET_CURSOR.run(this.client, this.cursorKeys(stream), [name]))
+    const value = await this.wrap('getCursor', () => this.run(GET_CURSOR, this.cursorKeys(stream), [name]))
     return Number(value)
   }
 
   async setCursor(stream: string, name: string, seq: number): Promise<void> {
     if (!isSequence(seq)) throw new StoreError(`cursor must be a non-negative safe integer, got ${String(seq)}`)
-    await this.wrap('setCursor', () => SET_CURSOR.run(this.client, this.cursorKeys(stream), [name, seq]))
+    await this.wrap('setCursor', () => this.run(SET_CURSOR, this.cursorKeys(stream), [name, seq]))
   }
 
   /** Entries the stream currently retains (for monitoring and tests). */
   async size(stream: string): Promise<number> {
-    return this.wrap('size', () => this.client.xlen(this.keys.streamEntries(stream)))
+    return this.wrap('size', () => this.connections.call((client) => client.xlen(this.keys.streamEntries(stream))))
+  }
+
+  /** The bytes the stream's entries count against `maxBytes` (for monitoring and tests). */
+  async bytes(stream: string): Promise<number> {
+    return this.wrap('bytes', async () => {
+      const exists = await this.connections.call((client) => client.exists(this.keys.streamEntries(stream)))
+      if (exists === 0) return 0
+      return Number((await this.connections.call((client) => client.hget(this.keys.streamHead(stream), 'bytes'))) ?? 0)
+    })
   }
 
   private async appendChunk(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
     const keys: string[] = []
-    const args: (string | number)[] = [newEpoch(), this.maxEntries, this.maxAgeMs]
+    const args: (string | number)[] = [newEpoch(), this.maxEntries, this.maxAgeMs, this.maxBytes]
     for (const { stream, entry } of items) {
       keys.push(...this.streamKeys(stream))
       args.push(
@@ -324,7 +370,7 @@ export class RedisStreamStore implements MessageStore {
         entry.undelivered ? '1' : '',
       )
     }
-    const reply = (await APPEND.run(this.client, keys, args)) as (string | number)[]
+    const reply = (await this.run(APPEND, keys, args)) as (string | number)[]
     const positions: StreamPosition[] = []
     for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
     return positions
@@ -338,14 +384,15 @@ export class RedisStreamStore implements MessageStore {
     return [this.keys.streamEntries(stream), this.keys.streamHead(stream)]
   }
 
+  private run(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    return this.connections.call((client) => script.run(client, keys, args))
+  }
+
   private async wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const unavailable = this.connections.unavailable()
-    if (unavailable) throw new StoreError(`Redis message store: ${operation} failed: ${unavailable}`)
     try {
       return await run()
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
-      throw new StoreError(`Redis message store: ${operation} failed: ${reason}`, { cause: error })
+      throw storeError(`Redis message store: ${operation} failed`, error)
     }
   }
 }

@@ -10,19 +10,26 @@ afterEach(async () => {
   await scope.cleanup()
 })
 
+/** The bounds a queue is created with; default: 20 events, and the default bytes. */
+interface Bounds {
+  maxPending?: number
+  maxPendingBytes?: number
+}
+
 /** The same scenarios against both portal queues, through the `Adapter` interface the Portal uses. */
-const adapters: [string, () => Adapter][] = [
+const adapters: [string, (bounds?: Bounds) => Adapter][] = [
   [
     'MemoryPortalQueue',
-    () => {
-      const adapter = new MemoryAdapter({ portal: { maxPending: 20, retryDelayMs: 10, claimTimeoutMs: 300 } })
+    (bounds = { maxPending: 20 }) => {
+      const adapter = new MemoryAdapter({ portal: { ...bounds, retryDelayMs: 10, claimTimeoutMs: 300 } })
       memories.push(adapter)
       return adapter
     },
   ],
   [
     'RedisPortalQueue',
-    () => scope.adapter({ portal: { maxPending: 20, claimIntervalMs: 20, blockMs: 100, claimTimeoutMs: 300 } }),
+    (bounds = { maxPending: 20 }) =>
+      scope.adapter({ portal: { ...bounds, claimIntervalMs: 20, blockMs: 100, claimTimeoutMs: 300 } }),
   ],
 ]
 
@@ -85,5 +92,29 @@ describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
     await waitFor('both handled', () => attempts.filter((a) => a.startsWith('flaky')).length >= 4)
     const succeeded = attempts.filter((a) => a.startsWith('flaky')).slice(2)
     expect(succeeded.sort()).toEqual(['flaky:c1', 'flaky:c2'])
+  })
+
+  it('bounds the bytes of unhandled events by maxPendingBytes (each event as its JSON in UTF-8)', async () => {
+    const accented: PortalEvent = { kind: 'connection', clientId: 'é😀', serverId: 's', time: 0 }
+    const size = JSON.stringify(event(1)).length
+    // Two bytes for 'é' and four for '😀', where the string has three characters for them.
+    const accentedSize = JSON.stringify(accented).length + 3
+    const { portal } = create({ maxPendingBytes: size * 2 + accentedSize })
+    await portal.push(event(1))
+    await portal.push(accented)
+    await portal.push(event(2))
+    const full = await portal.push(event(3)).catch((e: unknown) => e)
+    expect(full).toBeInstanceOf(PortalQueueFullError)
+    expect(full).toMatchObject({ bound: 'maxPendingBytes', limit: size * 2 + accentedSize })
+    await expect(
+      portal.push({ kind: 'connection', clientId: 'x'.repeat(size * 3), serverId: 's', time: 0 }),
+    ).rejects.toMatchObject({ bound: 'maxPendingBytes' })
+    const handled: string[] = []
+    await portal.consume({ consumerId: 'one' }, (e) => void handled.push(e.clientId))
+    await waitFor('the backlog', () => handled.length === 3)
+    // Handled events stop counting once acknowledged, which Redis learns a moment after the handler resolved.
+    await waitFor('room in the queue', () => portal.push(event(3)).then(() => true, () => false))
+    await waitFor('the new event', () => handled.length === 4)
+    expect(handled).toEqual(['c1', 'é😀', 'c2', 'c3'])
   })
 })

@@ -158,6 +158,47 @@ describe('RedisPortalQueue', () => {
     expect(await server.portal.pending()).toBe(3)
   })
 
+  it('bounds the bytes of the backlog, its count kept beside the stream as events come and are trimmed', async () => {
+    const namespace = scope.namespace()
+    const size = JSON.stringify(event(0)).length
+    const options = { namespace, portal: { ...fast, maxPendingBytes: size * 5 } }
+    const server = scope.adapter(options)
+    const redis = scope.redis()
+    const events = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const bytes = `${events}-bytes`
+    /** What the stream holds, as the count should say. */
+    const held = async () => {
+      const entries = (await redis.xrange(events, '-', '+')) as [string, string[]][]
+      return entries.reduce((sum, [, fields]) => sum + Buffer.byteLength(fields[1]!), 0)
+    }
+    for (let i = 0; i < 2; i++) await server.portal.push(event(i))
+    // A queue written before the count was kept: counted from the stream once.
+    await redis.del(bytes)
+    for (let i = 2; i < 5; i++) await server.portal.push(event(i))
+    expect(await redis.get(bytes)).toBe(String(size * 5))
+    await expect(server.portal.push(event(5))).rejects.toMatchObject({ bound: 'maxPendingBytes' })
+    const worker = scope.adapter(options)
+    let handled = 0
+    await worker.portal.consume({ consumerId: 'w' }, () => {
+      handled++
+    })
+    await waitFor('the backlog to be handled', () => handled === 5)
+    // Over half the bytes bound, handled events are trimmed (down to half, for reportAllEvents readers) and their
+    // bytes taken off.
+    await waitFor('handled events to be trimmed', async () => Number(await redis.get(bytes)) <= (size * 5) / 2)
+    await waitFor('every event acknowledged', async () => (await redis.xpending(events, 'portals'))[0] === 0)
+    expect(Number(await redis.get(bytes))).toBe(await held())
+    // Handled events left in the stream make room when a push needs it.
+    for (let i = 5; i < 10; i++) await server.portal.push(event(i))
+    expect(Number(await redis.get(bytes))).toBe(await held())
+    await waitFor('the new events', () => handled === 10)
+    // Redis lost the stream but not the count: a new stream starts from 0 bytes.
+    await redis.del(events)
+    await redis.set(bytes, size * 5)
+    await server.portal.push(event(9))
+    expect(await redis.get(bytes)).toBe(String(size))
+  })
+
   it('removes the consumers of portals that closed or died once they own nothing', async () => {
     const namespace = scope.namespace()
     const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`

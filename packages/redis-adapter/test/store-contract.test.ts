@@ -1,14 +1,17 @@
-import { MemoryAdapter, type MessageStore, type ReadResult } from '@mesa/core'
+import { MemoryAdapter, type MessageStore, type ReadResult, type RetentionOptions } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
 afterEach(() => scope.cleanup())
 
-/** The same scenarios against both stores: whatever the server does with one, it can do with the other. */
-const stores: [string, () => MessageStore][] = [
-  ['MemoryMessageStore', () => new MemoryAdapter({ retention: { maxEntries: 5 } }).store],
-  ['RedisStreamStore', () => scope.adapter({ retention: { maxEntries: 5 } }).store],
+/**
+ * The same scenarios against both stores: whatever the server does with one, it can do with the other. Each
+ * store is created with the retention given (default: five entries per stream).
+ */
+const stores: [string, (retention?: RetentionOptions) => MessageStore][] = [
+  ['MemoryMessageStore', (retention = { maxEntries: 5 }) => new MemoryAdapter({ retention }).store],
+  ['RedisStreamStore', (retention = { maxEntries: 5 }) => scope.adapter({ retention }).store],
 ]
 
 function strip(result: ReadResult) {
@@ -85,5 +88,55 @@ describe.each(stores)('MessageStore contract: %s', (_name, create) => {
     await store.clear('user:r')
     expect(await store.readRetained('user:r', 5)).toEqual({ entries: [], head: { epoch, seq: 8 }, complete: false })
     await expect(store.readRetained('user:r', -1)).rejects.toThrow(/readRetained after must be a sequence/)
+  })
+
+  it('keeps at most maxBytes per stream, counting frames and excluding lists in UTF-8 bytes', async () => {
+    const store = create({ maxBytes: 60 })
+    const frames = (result: ReadResult) => (result.status === 'ok' ? result.entries.map((e) => e.frame) : result.status)
+    // 20, 20 (10 + ["abc"] 7 + 3), 24 ('é' 2 bytes, '😀' 4) bytes.
+    const first = await store.append('user:b', { frame: 'a'.repeat(20) })
+    await store.append('user:b', { frame: 'b'.repeat(13), excluding: ['abc'] })
+    await store.append('user:b', { frame: `${'é'.repeat(8)}${'😀'.repeat(2)}` })
+    const { epoch } = first
+    // 64 bytes: the first is dropped.
+    expect(frames(await store.readAfter('user:b', { epoch, seq: 0 }))).toBe('trimmed')
+    expect(frames(await store.readAfter('user:b', first))).toEqual(['b'.repeat(13), `${'é'.repeat(8)}${'😀'.repeat(2)}`])
+    expect(await store.readRetained('user:b', 0)).toMatchObject({ complete: false, entries: [{ seq: 2 }, { seq: 3 }] })
+    await store.append('user:b', { frame: 'd'.repeat(16) })
+    expect(frames(await store.readAfter('user:b', { epoch, seq: 2 }))).toEqual([
+      `${'é'.repeat(8)}${'😀'.repeat(2)}`,
+      'd'.repeat(16),
+    ])
+    // Larger than the bound on its own: nothing is kept, yet the head moves on.
+    const big = await store.append('user:b', { frame: 'e'.repeat(61) })
+    expect(big).toEqual({ epoch, seq: 5 })
+    expect(frames(await store.readAfter('user:b', { epoch, seq: 4 }))).toBe('trimmed')
+    expect(await store.readAfter('user:b', big)).toEqual({ status: 'ok', entries: [], head: big })
+    expect(await store.readRetained('user:b', 3)).toEqual({ entries: [], head: big, complete: false })
+    await store.append('user:b', { frame: 'f' })
+    expect(frames(await store.readAfter('user:b', big))).toEqual(['f'])
+  })
+
+  it('bounds each stream by the first of maxEntries and maxBytes to be reached', async () => {
+    const store = create({ maxEntries: 3, maxBytes: 30 })
+    const e28 = 'e'.repeat(28)
+    const positions = await store.appendMany(
+      ['aaaaaaaaaa', 'bbbbbbbbbb', 'cc', 'dd'].map((frame) => ({ stream: 'user:m', entry: { frame } })),
+    )
+    const { epoch } = positions[0]!
+    // Four entries, 24 bytes: the count bound drops the first.
+    expect(strip(await store.readAfter('user:m', { epoch, seq: 0 }))).toEqual({ status: 'trimmed', seq: 4 })
+    expect(strip(await store.readAfter('user:m', { epoch, seq: 1 }))).toMatchObject({ status: 'ok', seq: 4 })
+    await store.appendMany([{ stream: 'user:m', entry: { frame: e28 } }])
+    // The count bound drops bb; cc, dd and the 28 bytes would make 32: the byte bound drops cc too.
+    expect(strip(await store.readAfter('user:m', { epoch, seq: 2 }))).toEqual({ status: 'trimmed', seq: 5 })
+    expect(strip(await store.readAfter('user:m', { epoch, seq: 3 }))).toEqual({
+      status: 'ok',
+      seq: 5,
+      entries: [
+        { seq: 4, frame: 'dd' },
+        { seq: 5, frame: e28 },
+      ],
+    })
   })
 })

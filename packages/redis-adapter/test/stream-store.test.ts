@@ -79,6 +79,57 @@ describe('RedisStreamStore', () => {
     expect(await store.head('long')).toEqual(last)
   })
 
+  it('keeps at most maxBytes per stream, with the byte total in the head kept in step', async () => {
+    const adapter = scope.adapter({ retention: { maxBytes: 100, maxEntries: 50 } })
+    const { store } = adapter
+    const frame = (n: number) => `${String(n).padStart(3, '0')}${'x'.repeat(17)}` // 20 bytes
+    let last = { epoch: '', seq: 0 }
+    for (let n = 1; n <= 200; n++) {
+      last = await store.append('s', { frame: frame(n), excluding: n % 50 === 0 ? ['u'] : undefined })
+      expect(await store.bytes('s')).toBeLessThanOrEqual(100)
+    }
+    // 200 is 25 bytes with its ["u"]: 197..200 are kept, 85 bytes.
+    expect(await store.size('s')).toBe(4)
+    expect(await store.bytes('s')).toBe(85)
+    expect((await store.readAfter('s', { epoch: last.epoch, seq: 195 })).status).toBe('trimmed')
+    const kept = await store.readAfter('s', { epoch: last.epoch, seq: 196 })
+    expect(kept.status === 'ok' && kept.entries.map((e) => e.frame)).toEqual([197, 198, 199, 200].map(frame))
+    // Multi-byte characters count as Redis stores them (UTF-8).
+    await store.append('s', { frame: `${'é'.repeat(10)}${'😀'.repeat(5)}` })
+    expect(await store.bytes('s')).toBe(20 + 25 + 40)
+    // An entry larger than maxBytes is not kept; the head still counts it.
+    const big = await store.append('s', { frame: 'z'.repeat(101) })
+    expect(await store.size('s')).toBe(0)
+    expect(await store.bytes('s')).toBe(0)
+    expect(await store.head('s')).toEqual(big)
+    expect(await store.readAfter('s', big)).toEqual({ status: 'ok', entries: [], head: big })
+    expect((await store.readAfter('s', last)).status).toBe('trimmed')
+    // Appends under the same head go on from an empty stream.
+    expect(await store.append('s', { frame: frame(1) })).toEqual({ epoch: last.epoch, seq: big.seq + 1 })
+    expect(await store.bytes('s')).toBe(20)
+  })
+
+  it('counts the bytes of entries written before the head kept them, and none once the entries expired', async () => {
+    const adapter = scope.adapter({ retention: { maxBytes: 50, maxAgeMs: 300 } })
+    const { store } = adapter
+    const head = `mesa:${adapter.namespace}:stream:{${adapter.namespace}:s}:h`
+    const redis = scope.redis()
+    for (let n = 0; n < 2; n++) await store.append('s', { frame: 'x'.repeat(20) })
+    // As a stream written by an earlier version: no byte total.
+    await redis.hdel(head, 'bytes')
+    const third = await store.append('s', { frame: 'y'.repeat(20) })
+    expect(await store.size('s')).toBe(2)
+    expect(await redis.hget(head, 'bytes')).toBe('40')
+    // The entries key expires with its newest entry; the head's stale total must not count against new ones.
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect(await store.size('s')).toBe(0)
+    await store.append('s', { frame: 'z'.repeat(30) })
+    await store.append('s', { frame: 'z'.repeat(20) })
+    expect(await store.size('s')).toBe(2)
+    expect(await redis.hget(head, 'bytes')).toBe('50')
+    expect(await store.head('s')).toEqual({ epoch: third.epoch, seq: 5 })
+  })
+
   it('drops entries older than maxAgeMs and lets idle streams expire, keeping head and cursors', async () => {
     const adapter = scope.adapter({ retention: { maxAgeMs: 300 } })
     const { store } = adapter

@@ -71,25 +71,35 @@ export interface LimitsOptions {
   maxKeys?: number
   /** Per-socket rate limit; `false` turns it off. Defaults above. */
   rate?: RateLimitOptions | false
-  /** Sockets one IP address may have open at once (HTTP 429 at the upgrade beyond); 0: no cap. Default 0. */
+  /**
+   * Sockets one IP address may have open at once, counted from the upgrade until the socket closes (HTTP 429 at the
+   * upgrade beyond); the address is the TCP peer's, so behind a proxy it is the proxy's: cap there instead. 0: no
+   * cap. Default 0.
+   */
   maxConnectionsPerIp?: number
   /**
-   * Sockets one user may have authenticated at once; the newest beyond is closed with
-   * `CloseCode.TooManyConnections` (4009); 0: no cap. Default 0.
+   * Sockets one user may have authenticated at once on this server (each server counts its own); the newest
+   * beyond is closed with `CloseCode.TooManyConnections` (4009) instead of being acknowledged; 0: no cap. Default 0.
    */
   maxConnectionsPerUser?: number
   /**
    * Bytes waiting in the send buffers of all sockets together; beyond, the sockets holding the most are closed
-   * with `CloseCode.TryAgainLater` (1013) until the total is under the bound again. Default 268435456 (256 MiB).
+   * with `CloseCode.TryAgainLater` (1013) until the total is under the bound again (`ServerError` `overloaded`).
+   * Counted are the sockets holding more than 64 KiB each (a client that reads holds less); sockets the server is
+   * closing no longer count. Default 268435456 (256 MiB).
    */
   maxBufferedBytes?: number
-  /** Bytes of `client.messages` kept per client with `options.storeMessages` (beside the 100 messages). Default 1048576. */
+  /**
+   * Bytes (encoded size) each of `client.messages.sent` and `.received` keeps with `options.storeMessages`, besides
+   * the 100 messages: the oldest go first; a bigger message is not kept. 0: no byte bound. Default 1048576 (1 MiB).
+   */
   maxStoredMessageBytes?: number
   /** ms a socket the server closed has to finish the closing handshake before it is cut. Default 2000. */
   closeTimeout?: number
   /**
    * ms an HTTP client has to send its upgrade request, on servers Mesa creates (Node's `headersTimeout` and
-   * `requestTimeout`, 60 s and 300 s by default, let slow clients hold sockets). Default 10000.
+   * `requestTimeout`, 60 s and 300 s by default, let slow clients hold sockets; 408 beyond), and ms an async
+   * `verifyConnection` has to answer (503 beyond, reported through `error`). Default 10000.
    */
   handshakeTimeout?: number
 }
@@ -169,7 +179,8 @@ export interface MesaOptions {
   id?: string
   /**
    * Origins (`Origin` header, e.g. `'https://app.example.com'`) whose pages may connect; others get HTTP 403 at
-   * the upgrade. Requests without an `Origin` (not from a browser) pass. Default: every origin.
+   * the upgrade. Compared without regard to case. Requests without an `Origin` (not from a browser) pass.
+   * Default: every origin.
    */
   allowedOrigins?: readonly string[]
   /**

@@ -18,9 +18,14 @@ interface SocketRef {
   readonly userId: string | undefined
 }
 
-/** Errors a client caused (its bad frame, its slow reading): `warn`. Everything else is the server's or the application's: `error`. */
+/**
+ * Errors a client caused (its bad frame, its slow reading, its rate) or load the server shed by design: `warn`.
+ * Everything else is the server's or the application's: `error`.
+ */
 const CLIENT_CAUSED: ReadonlySet<ServerErrorCode> = new Set<ServerErrorCode>([
   'slow-consumer',
+  'overloaded',
+  'rate-limited',
   'authentication-in-progress',
   'history-lost',
   'socket-error',

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
@@ -21,6 +21,7 @@ import {
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'
+import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
@@ -32,13 +33,16 @@ import { GuardedEmitter } from './guarded-emitter.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { ServerLog } from './logging.js'
 import { type HelloFrames, helloFrames } from './hello.js'
+import { InboundGate } from './inbound-gate.js'
 import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
+import { SendBuffers } from './send-buffers.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
+import { closeUpgradeServer, createUpgradeServer } from './upgrade-server.js'
 
 export type { MesaEvents } from './server-events.js'
 
@@ -125,6 +129,9 @@ export class Mesa<
   readonly stats: MesaStats = createStats()
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
+  /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
+  private readonly ownServer: HttpServer | undefined
+  private readonly sendBuffers: SendBuffers
   private readonly adapterHandle: AdapterHandle
   private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
   private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
@@ -133,6 +140,7 @@ export class Mesa<
   private readonly hello: HelloFrames
   private readonly log: ServerLog
   private readonly authentication: AuthenticationFlow<In, Out, User>
+  private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
@@ -167,6 +175,7 @@ export class Mesa<
       this.id,
       config.portal.enabled,
       config.options.storeMessages,
+      config.limits.maxStoredMessageBytes,
       log,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
@@ -194,15 +203,21 @@ export class Mesa<
       config.authentication.required,
       (error, connection) => this.events.error(error, connection),
     )
+    this.inbound = new InboundGate({ maxPayload: config.maxPayload, ...config.limits }, this.stats, (error, connection) =>
+      this.events.error(error, connection as ServerConnection<In, Out, User>),
+    )
     this.authentication = new AuthenticationFlow<In, Out, User>(
       {
         sendUserObject: config.authentication.sendUserObject,
         disconnectOnFail: config.authentication.disconnectOnFail,
         sync: config.sync.enabled,
         redeliveryInterval: config.sync.redeliveryInterval,
+        upgradeCredentials: config.authentication.upgradeCredentials,
+        maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       },
       this.adapterHandle,
       this.registry,
+      this.inbound,
       this.events,
       this.stats,
     )
@@ -214,13 +229,18 @@ export class Mesa<
       this.events,
       this.stats,
     )
+    this.sendBuffers = new SendBuffers(config.limits.maxBufferedBytes, this.stats)
     this.socketContext = {
       writer: new FrameWriter(config.maxBufferedAmount, this.stats),
+      sendBuffers: this.sendBuffers,
       // Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read.
       readGap: sharedGapReader(() => this.adapterHandle.current!.store),
       stats: this.stats,
       report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
-      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
+      closing: (connection) => {
+        this.sendBuffers.forget(connection)
+        this.sweep.closing(connection as ServerConnection<In, Out, User>)
+      },
     }
     this.clientHost = {
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
@@ -228,9 +248,24 @@ export class Mesa<
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
     }
 
+    const { verifyClient } = new Admission(
+      {
+        allowedOrigins: config.allowedOrigins,
+        verifyConnection: config.verifyConnection,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        handshakeTimeout: config.limits.handshakeTimeout,
+      },
+      (error) => this.events.error(error),
+    )
+    if (config.server === undefined) {
+      this.ownServer = createUpgradeServer(config.limits.handshakeTimeout)
+      this.ownServer.listen(config.port, config.host)
+    }
+    const server = config.server ?? this.ownServer!
     this.wss = new WebSocketServer({
-      ...(config.server ? { server: config.server } : { port: config.port, host: config.host }),
+      server,
       ...(config.path === undefined ? {} : { path: config.path }),
+      ...(verifyClient === undefined ? {} : { verifyClient }),
       maxPayload: config.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
@@ -239,7 +274,7 @@ export class Mesa<
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
     this.wss.on('error', (error) => this.events.error(error))
 
-    const bound = whenListening(config.server ?? this.wss)
+    const bound = whenListening(server)
     this.subscription = this.adapterHandle.ready.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,
@@ -353,6 +388,7 @@ export class Mesa<
       await Promise.all(closed)
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    if (this.ownServer) await closeUpgradeServer(this.ownServer)
     const report = (error: unknown): void => this.events.error(toError(error))
     const unsubscribe = await this.subscription.catch(() => undefined)
     await unsubscribe?.().catch(report)
@@ -387,6 +423,7 @@ export class Mesa<
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
     ws.on('error', (error) => this.socketError(connection, error))
     this.registry.add(connection)
+    this.inbound.opened(connection)
     connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)
     this.events.connection(connection)
   }
@@ -394,8 +431,11 @@ export class Mesa<
   private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
     // Once the server decided to close a socket, nothing it sends reaches the application (or `error`).
     if (connection.closing || connection.closed) return
-    this.stats.bytesIn += rawLength(data)
-    const read = readClientFrame(data, isBinary)
+    const bytes = rawLength(data)
+    this.stats.bytesIn += bytes
+    // Size and rate are checked before anything is parsed; a refused frame was dealt with by the gate.
+    if (!this.inbound.admit(connection, bytes)) return
+    const read = readClientFrame(data, isBinary, this.config.limits)
     if (!read.ok) {
       this.reject(connection, read.error)
       return
@@ -435,11 +475,8 @@ export class Mesa<
 
   private socketError(connection: ServerConnection<In, Out, User>, error: Error & { code?: string }): void {
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      // ws has already closed the socket with 1009.
-      this.events.error(
-        new ProtocolError('payload-too-large', CloseCode.MessageTooBig, `frame larger than maxPayload (${this.config.maxPayload} bytes)`),
-        connection,
-      )
+      // ws has already closed the socket with 1009, and reads nothing more from it.
+      this.events.error(this.inbound.tooLarge(connection), connection)
       return
     }
     this.events.error(new ServerError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)
@@ -449,6 +486,7 @@ export class Mesa<
     if (connection.closed) return
     connection.closed = true
     connection.delivery.dispose()
+    this.sendBuffers.forget(connection)
     this.registry.remove(connection)
     this.events.disconnection(connection, code, reason)
   }

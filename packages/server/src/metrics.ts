@@ -21,7 +21,7 @@ const COUNTERS: readonly [CounterName, string, string][] = [
   ['messagesOut', 'mesa_messages_out_total', 'Frames written to sockets (one per socket per message).'],
   ['bytesOut', 'mesa_bytes_out_total', 'Bytes of the frames written to sockets.'],
   ['sendFailures', 'mesa_send_failures_total', 'Sends (mesa.send, client.send) that rejected.'],
-  ['slowConsumerCuts', 'mesa_slow_consumer_cuts_total', 'Sockets cut because they did not read what was sent to them.'],
+  ['slowConsumerCuts', 'mesa_slow_consumer_cuts_total', 'Sockets closed for not reading what was sent to them (4007, or 1013 over the server-wide bound).'],
   ['rateLimited', 'mesa_rate_limited_total', 'Frames refused by rate limits.'],
   ['replays', 'mesa_replays_total', 'Stored messages written to clients that resumed or came back.'],
   ['resyncs', 'mesa_resyncs_total', 'Authentications answered with recovered: false (the client resyncs).'],

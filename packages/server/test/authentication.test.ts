@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CloseCode, Message, type ServerClient, type ServerError } from '../src/index.js'
-import { once, settle, startServer, TestSocket } from './helpers.js'
+import { deepMerge, once, settle, startServer, TestSocket } from './helpers.js'
 
 describe('authentication', () => {
   it('answers op 22 with the user object, registers the user id, and passes shouldSync along', async () => {
@@ -184,16 +184,6 @@ describe('authentication', () => {
   it('auth data with __proto__ / constructor / prototype keys cannot change any prototype', async () => {
     const { mesa, url } = await startServer()
     let seen: Record<string, unknown> | undefined
-    const deepMerge = (target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> => {
-      for (const key of Object.keys(source)) {
-        const value = source[key]
-        if (typeof value === 'object' && value !== null) {
-          target[key] ??= {}
-          deepMerge(target[key] as Record<string, unknown>, value as Record<string, unknown>)
-        } else target[key] = value
-      }
-      return target
-    }
     mesa.on('connection', (client) =>
       client.authenticate((data, done) => {
         seen = data

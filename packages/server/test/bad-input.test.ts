@@ -1,10 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import { once as onceEvent } from 'node:events'
-import { createConnection, type Socket } from 'node:net'
-import * as ws from 'ws'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, Message, ProtocolError, type ServerClient } from '../src/index.js'
-import { once, startServer, TestSocket } from './helpers.js'
+import { once, rawSocket, startServer, TestSocket } from './helpers.js'
 
 type Case = [name: string, send: (socket: TestSocket) => void, code: number, errorCode: string]
 
@@ -23,42 +19,6 @@ const cases: Case[] = [
   ['a frame above maxPayload', (s) => s.send({ op: 0, d: { big: 'x'.repeat(2048) } }), CloseCode.MessageTooBig, 'payload-too-large'],
 ]
 
-
-/** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
-const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }
-
-/**
- * A client speaking WebSocket by hand that never answers a close frame and keeps sending, as a hostile or broken
- * peer would. `cut` resolves when the server drops the TCP connection.
- */
-async function deafSocket(url: string): Promise<{ send(frame: unknown): void; cut: Promise<void>; socket: Socket }> {
-  const { hostname, port } = new URL(url)
-  const socket = createConnection(Number(port), hostname)
-  await onceEvent(socket, 'connect')
-  const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  socket.on('error', () => {})
-  const upgraded = new Promise<void>((resolve) => {
-    let head = ''
-    const read = (chunk: Buffer): void => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      socket.off('data', read)
-      expect(head.startsWith('HTTP/1.1 101')).toBe(true)
-      resolve()
-    }
-    socket.on('data', read)
-  })
-  socket.write(
-    `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  )
-  await upgraded
-  const send = (frame: unknown): void => {
-    const data = Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame))
-    if (!socket.destroyed) socket.write(Buffer.concat(Sender.frame(data, { fin: true, rsv1: false, opcode: 1, mask: true, readOnly: false })))
-  }
-  return { send, cut, socket }
-}
 
 describe('bad input', () => {
   it.each(cases)('%s: closes the offending socket with its code and reason, reports it, others go on', async (_, send, code, errorCode) => {
@@ -167,7 +127,7 @@ describe('bad input', () => {
     mesa.use(() => ({ onMessageReceived: () => void handled++ }))
     mesa.on('error', (error) => errors.push(error))
     const connected = once(mesa, 'connection')
-    const deaf = await deafSocket(url)
+    const deaf = await rawSocket(url)
     const [client] = await connected
     const disconnected = once(mesa, 'disconnection')
     close(deaf, client)

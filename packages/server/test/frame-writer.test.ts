@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as ws from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
-import { FrameWriter } from '../src/frame-writer.js'
+import { FrameWriter, Written } from '../src/frame-writer.js'
 
 const cleanup: (() => Promise<void> | void)[] = []
 afterEach(async () => {
@@ -44,8 +44,9 @@ describe('FrameWriter', () => {
     const frameSpy = vi.spyOn((ws as unknown as { Sender: { frame: () => Buffer[] } }).Sender, 'frame')
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     const broadcast = JSON.stringify({ op: 0, d: { text: 'héllo ✓', long: 'x'.repeat(70_000) }, t: 'NEWS' })
-    for (const ws of server) expect(writer.write(ws, broadcast)).toBe(true)
-    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(true)
+    // Over 64 KiB: written, and the socket's buffer is large enough to count toward maxBufferedBytes.
+    for (const ws of server) expect(writer.write(ws, broadcast)).toBe(Written.Buffering)
+    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(Written.Buffering)
     expect(frameSpy).toHaveBeenCalledTimes(2)
     await until(() => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
     for (const inbox of received) expect(inbox[0]).toBe(broadcast)
@@ -56,14 +57,14 @@ describe('FrameWriter', () => {
     const { server, received } = await pairs(2)
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     server[0]!.send('{"op":0,"d":{"n":1}}')
-    writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
+    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2}}')).toBe(Written.Yes)
     await until(() => received[0]!.length === 2)
     expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}'])
     const tiny = new FrameWriter(0, { messagesOut: 0, bytesOut: 0 })
-    expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(true)
-    expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+    expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(Written.Buffering)
+    expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(Written.No)
     server[1]!.terminate()
     await once(server[1]!, 'close')
-    expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+    expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(Written.No)
   })
 })

@@ -2,22 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { CloseCode, Message, Mesa, type MiddlewareHandlers, type ServerClient } from '../src/index.js'
-import { once, settle, startServer, TestSocket, track } from './helpers.js'
-
-type Auth = { id?: string }
-
-/** Accepts `{ id }` as user `id`. */
-function acceptIds(mesa: Mesa): void {
-  mesa.on('connection', (client) => {
-    client.authenticate((data, done) => done(null, { id: String((data as Auth).id), user: { name: data.id } }))
-  })
-}
-
-async function user(url: string, id: string, v2 = false): Promise<TestSocket> {
-  const socket = await TestSocket.open(url, { v2 })
-  await socket.authenticate({ id })
-  return socket
-}
+import { acceptIds, once, settle, startServer, TestSocket, track, user } from './helpers.js'
 
 describe('sending', () => {
   it('sends to every socket without recipients, authenticated or not', async () => {
@@ -209,6 +194,34 @@ describe('sending', () => {
     await socket.waitMessages(1)
     expect(client.messages.received.map((m) => m.type)).toEqual(['IN'])
     expect(client.messages.sent.map((m) => m.type)).toEqual(['OUT'])
+  })
+
+  it('bounds client.messages by limits.maxStoredMessageBytes as well as by count, oldest first', async () => {
+    const { mesa, url } = await startServer({ options: { storeMessages: true }, limits: { maxStoredMessageBytes: 64 * 1024 } })
+    const connected = once(mesa, 'connection')
+    const socket = await TestSocket.open(url)
+    const [client] = await connected
+    let received = 0
+    const allReceived = new Promise<void>((resolve) =>
+      mesa.on('message', () => {
+        if (++received === 10) resolve()
+      }),
+    )
+    const chunk = 'x'.repeat(20 * 1024)
+    for (let i = 0; i < 10; i++) {
+      await mesa.send(new Message(0, { i, chunk }, 'OUT'))
+      socket.send({ op: 0, d: { i, chunk }, t: 'IN' })
+    }
+    // Bigger than the bound on its own: not kept, and the others stay.
+    await mesa.send(new Message(0, { chunk: chunk.repeat(4) }, 'HUGE'))
+    await socket.waitMessages(11)
+    await allReceived
+    expect(client.messages.sent.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    expect(client.messages.received.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    // The count bound still holds for small messages.
+    for (let i = 0; i < 150; i++) await mesa.send(new Message(0, { i }, 'SMALL'))
+    expect(client.messages.sent).toHaveLength(100)
+    expect(client.messages.sent.at(-1)!.data).toEqual({ i: 149 })
   })
 
   it('serializes a message once however many sockets get it', async () => {

@@ -33,6 +33,7 @@ export class RedisServer implements RedisTarget {
   private readonly dir: string
   private readonly args: readonly string[]
   private child: ChildProcess | undefined
+  private paused = false
 
   constructor(port: number, options: RedisServerOptions = {}) {
     this.port = port
@@ -110,10 +111,29 @@ export class RedisServer implements RedisTarget {
     child.stderr?.resume()
   }
 
+  /**
+   * SIGSTOP: a hung Redis. Its sockets stay open and the kernel still accepts what clients write, but nothing
+   * is answered (and no connection is refused) until `resume()`.
+   */
+  pause(): void {
+    if (!this.child || this.paused) return
+    this.child.kill('SIGSTOP')
+    this.paused = true
+  }
+
+  /** SIGCONT after `pause()`: Redis runs what was written to it meanwhile, in order, and answers. */
+  resume(): void {
+    if (!this.child || !this.paused) return
+    this.child.kill('SIGCONT')
+    this.paused = false
+  }
+
   /** SIGTERM: Redis finishes its append-only file and exits; SIGKILL if it is not gone within 5 s. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child
     if (!child) return
+    // A stopped process acts on no signal but SIGKILL until it is continued.
+    this.resume()
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     child.kill(signal)
     try {

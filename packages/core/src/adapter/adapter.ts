@@ -7,9 +7,9 @@ import type { Presence } from './presence.js'
 export type EnvelopeListener = (envelope: Envelope) => void
 
 export interface AdapterEvents {
-  /** A failure the adapter recovers from by itself (lost connection, failed publish); never thrown. */
+  /** A failure the adapter recovers from by itself (lost connection, unanswered command, failed publish); never thrown. */
   error: [Error]
-  /** The adapter reconnected and resubscribed after an outage. */
+  /** The adapter is back after an outage: reconnected and resubscribed, or its backend answers again. */
   ready: []
 }
 

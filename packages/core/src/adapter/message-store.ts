@@ -50,6 +50,12 @@ export interface RetentionOptions {
   maxEntries?: number
   /** Entries older than this (ms) are dropped. Default 24 h. */
   maxAgeMs?: number
+  /**
+   * Bytes kept per stream, counted as the UTF-8 length of each entry's frame and of its `excluding` list (as
+   * JSON); the oldest entries are dropped until the stream is within it (an entry larger than this is not kept
+   * at all). Default 16 MiB.
+   */
+  maxBytes?: number
 }
 
 /**

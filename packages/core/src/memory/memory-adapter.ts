@@ -10,7 +10,7 @@ import { MemoryPresence } from './memory-presence.js'
 export interface MemoryAdapterOptions {
   /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'default'`. */
   namespace?: string
-  /** Bounds of the redelivery store. Defaults: 1000 entries per stream, 24 hours. */
+  /** Bounds of the redelivery store. Defaults per stream: 1000 entries, 16 MiB, 24 hours. */
   retention?: RetentionOptions
   /** Portal queue tuning (claim timeout, pending bound, retry delay). */
   portal?: MemoryPortalQueueOptions

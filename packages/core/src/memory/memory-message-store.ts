@@ -11,6 +11,7 @@ import { StoreError } from '../errors.js'
 import { isSequence, type StreamPosition } from '../stream-position.js'
 import { randomId } from './random-id.js'
 import { resolveRetention } from './retention.js'
+import { utf8Length } from './utf8-length.js'
 
 export interface MemoryMessageStoreOptions extends RetentionOptions {
   /** Clock (ms since the Unix epoch) used to stamp and expire entries. Default `Date.now`. */
@@ -22,7 +23,11 @@ interface StreamState {
   seq: number
   /** Retained entries are `entries[start..]`, with consecutive sequence numbers. */
   entries: StoredEntry[]
+  /** The size in bytes of each entry of `entries` (see `RetentionOptions.maxBytes`). */
+  sizes: number[]
   start: number
+  /** The sizes of the retained entries, summed. */
+  bytes: number
   lastAppend: number
   cursors: Map<string, number> | undefined
 }
@@ -33,24 +38,26 @@ const COMPACT_MIN = 32
 /**
  * Redelivery history for one process.
  *
- * Memory stays bounded without a timer: each stream retains at most `maxEntries` entries, none older than
- * `maxAgeMs`; streams are kept in order of their last append, and every call first empties the streams that
- * got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone reads them. What is kept
+ * Memory stays bounded without a timer: each stream retains at most `maxEntries` entries and `maxBytes` bytes,
+ * none older than `maxAgeMs`; streams are kept in order of their last append, and every call first empties the
+ * streams that got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone reads them. What is kept
  * for the life of the store, per stream ever used: its head (a 24-character epoch and a sequence number) and
  * its named cursors, a few dozen bytes, so that idle users' positions never expire.
  */
 export class MemoryMessageStore implements MessageStore {
   private readonly maxEntries: number
   private readonly maxAgeMs: number
+  private readonly maxBytes: number
   private readonly now: () => number
   private readonly streams = new Map<string, StreamState>()
   /** Streams holding entries, least recently appended first. */
   private readonly active = new Map<string, StreamState>()
 
   constructor(options: MemoryMessageStoreOptions = {}) {
-    const { maxEntries, maxAgeMs } = resolveRetention(options)
+    const { maxEntries, maxAgeMs, maxBytes } = resolveRetention(options)
     this.maxEntries = maxEntries
     this.maxAgeMs = maxAgeMs
+    this.maxBytes = maxBytes
     this.now = options.now ?? Date.now
   }
 
@@ -139,6 +146,11 @@ export class MemoryMessageStore implements MessageStore {
     return state ? state.entries.length - state.start : 0
   }
 
+  /** The bytes the stream's retained entries count against `maxBytes` (for monitoring and tests). */
+  bytes(stream: string): number {
+    return this.streams.get(stream)?.bytes ?? 0
+  }
+
   /** Entries retained across every stream. */
   totalSize(): number {
     let total = 0
@@ -150,12 +162,18 @@ export class MemoryMessageStore implements MessageStore {
     const state = this.stateOf(stream)
     const seq = state.seq + 1
     const entry: StoredEntry = { frame: input.frame, seq, time: now }
+    let size = utf8Length(input.frame)
     // Only what carries meaning is kept, as the Redis store does, so both read back alike.
-    if (input.excluding && input.excluding.length > 0) entry.excluding = input.excluding.slice()
+    if (input.excluding && input.excluding.length > 0) {
+      entry.excluding = input.excluding.slice()
+      size += utf8Length(JSON.stringify(entry.excluding))
+    }
     if (input.authenticatedOnly) entry.authenticatedOnly = true
     if (input.undelivered) entry.undelivered = true
     state.seq = seq
     state.entries.push(entry)
+    state.sizes.push(size)
+    state.bytes += size
     state.lastAppend = now
     this.active.delete(stream)
     this.active.set(stream, state)
@@ -166,22 +184,39 @@ export class MemoryMessageStore implements MessageStore {
   private stateOf(stream: string): StreamState {
     let state = this.streams.get(stream)
     if (!state) {
-      state = { epoch: randomId(), seq: 0, entries: [], start: 0, lastAppend: 0, cursors: undefined }
+      state = {
+        epoch: randomId(),
+        seq: 0,
+        entries: [],
+        sizes: [],
+        start: 0,
+        bytes: 0,
+        lastAppend: 0,
+        cursors: undefined,
+      }
       this.streams.set(stream, state)
     }
     return state
   }
 
   private trimState(stream: string, state: StreamState, now: number): void {
-    const { entries } = state
+    const { entries, sizes } = state
     const end = entries.length
     const oldestAllowed = now - this.maxAgeMs
-    let start = Math.max(state.start, end - this.maxEntries)
-    while (start < end && entries[start]!.time < oldestAllowed) start++
+    const overCount = end - this.maxEntries
+    let { start, bytes } = state
+    while (start < end && (start < overCount || bytes > this.maxBytes || entries[start]!.time < oldestAllowed)) {
+      bytes -= sizes[start]!
+      start++
+    }
     if (start === end) {
       this.dropEntries(stream, state)
-    } else if (start >= COMPACT_MIN && start * 2 >= end) {
+      return
+    }
+    state.bytes = bytes
+    if (start >= COMPACT_MIN && start * 2 >= end) {
       state.entries = entries.slice(start)
+      state.sizes = sizes.slice(start)
       state.start = 0
     } else {
       state.start = start
@@ -190,7 +225,9 @@ export class MemoryMessageStore implements MessageStore {
 
   private dropEntries(stream: string, state: StreamState): void {
     state.entries = []
+    state.sizes = []
     state.start = 0
+    state.bytes = 0
     this.active.delete(stream)
   }
 

@@ -11,18 +11,25 @@ import { checkPositiveInteger } from '../check-number.js'
 import { AdapterError, ConfigError } from '../errors.js'
 import { PortalQueueFullError } from './portal-queue-full-error.js'
 import { unrefTimer } from './unref-timer.js'
+import { utf8Length } from './utf8-length.js'
 
 export interface MemoryPortalQueueOptions {
   /** Time (ms) a handler may run before its event is given to another portal. Default 30000. */
   claimTimeoutMs?: number
   /** Unhandled events (waiting for a portal or being handled); beyond this, `push` rejects with `PortalQueueFullError`. Default 10000. */
   maxPending?: number
+  /**
+   * Bytes of unhandled events (each counted as the UTF-8 length of its JSON); a `push` that would go beyond it
+   * rejects with `PortalQueueFullError`. Default 67108864 (64 MiB).
+   */
+  maxPendingBytes?: number
   /** Delay (ms) before an event whose handler rejected is offered again, so a failing handler cannot spin. Default 1000. */
   retryDelayMs?: number
 }
 
 export const DEFAULT_CLAIM_TIMEOUT_MS = 30_000
 export const DEFAULT_MAX_PENDING = 10_000
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 export const DEFAULT_RETRY_DELAY_MS = 1000
 
 interface Consumer {
@@ -36,12 +43,15 @@ interface Watcher {
 
 interface Waiting {
   event: PortalEvent
+  /** What it counts against `maxPendingBytes`. */
+  size: number
   /** The consumer that failed this event: another one gets it when there is one. */
   avoid?: Consumer
 }
 
 interface Delivery {
   readonly event: PortalEvent
+  readonly size: number
   readonly consumer: Consumer
   readonly deadline: number
 }
@@ -56,6 +66,7 @@ interface Delivery {
 export class MemoryPortalQueue implements PortalQueue {
   private readonly claimTimeoutMs: number
   private readonly maxPending: number
+  private readonly maxPendingBytes: number
   private readonly retryDelayMs: number
   private readonly workers: Consumer[] = []
   private readonly observers: Consumer[] = []
@@ -66,6 +77,7 @@ export class MemoryPortalQueue implements PortalQueue {
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
   private readonly watchers = new Set<Watcher>()
   private claimTimer: ReturnType<typeof setTimeout> | undefined
+  private bytes = 0
   private nextDeliveryId = 0
   private nextWorker = 0
   private pumpScheduled = false
@@ -74,6 +86,10 @@ export class MemoryPortalQueue implements PortalQueue {
   constructor(options: MemoryPortalQueueOptions = {}) {
     this.claimTimeoutMs = checkPositiveInteger('portal.claimTimeoutMs', options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS)
     this.maxPending = checkPositiveInteger('portal.maxPending', options.maxPending ?? DEFAULT_MAX_PENDING)
+    this.maxPendingBytes = checkPositiveInteger(
+      'portal.maxPendingBytes',
+      options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
+    )
     this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS
     if (!Number.isSafeInteger(this.retryDelayMs) || this.retryDelayMs < 0) {
       throw new ConfigError(`portal.retryDelayMs must be a non-negative integer, got ${String(this.retryDelayMs)}`)
@@ -94,11 +110,21 @@ export class MemoryPortalQueue implements PortalQueue {
     return this.pendingCount + this.inFlight.size
   }
 
+  /** Bytes of the events waiting or being handled: what `maxPendingBytes` bounds. */
+  get unhandledBytes(): number {
+    return this.bytes
+  }
+
   async push(event: PortalEvent): Promise<void> {
     if (this.closed) throw new AdapterError('the portal queue is closed')
     if (this.pendingCount + this.inFlight.size >= this.maxPending) throw new PortalQueueFullError(this.maxPending)
+    const size = utf8Length(JSON.stringify(event))
+    if (this.bytes + size > this.maxPendingBytes) {
+      throw new PortalQueueFullError(this.maxPendingBytes, 'maxPendingBytes')
+    }
     for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
-    this.waiting.push({ event })
+    this.bytes += size
+    this.waiting.push({ event, size })
     this.schedulePump()
   }
 
@@ -144,6 +170,7 @@ export class MemoryPortalQueue implements PortalQueue {
     this.observers.length = 0
     this.waiting.length = 0
     this.retries.length = 0
+    this.bytes = 0
     this.inFlight.clear()
     this.watchers.clear()
     if (this.claimTimer !== undefined) clearTimeout(this.claimTimer)
@@ -167,7 +194,7 @@ export class MemoryPortalQueue implements PortalQueue {
     for (const [id, delivery] of this.inFlight) {
       if (delivery.consumer !== consumer) continue
       this.inFlight.delete(id)
-      unfinished.push({ event: delivery.event, avoid: consumer })
+      unfinished.push({ event: delivery.event, size: delivery.size, avoid: consumer })
     }
     this.retries.push(...unfinished)
     this.schedulePump()
@@ -186,7 +213,7 @@ export class MemoryPortalQueue implements PortalQueue {
     while (this.workers.length > 0) {
       const waiting = this.retries.length > 0 ? this.retries.shift() : this.waiting.shift()
       if (!waiting) return
-      this.deliver(this.pickWorker(waiting.avoid), waiting.event)
+      this.deliver(this.pickWorker(waiting.avoid), waiting)
     }
   }
 
@@ -201,9 +228,9 @@ export class MemoryPortalQueue implements PortalQueue {
     return worker
   }
 
-  private deliver(consumer: Consumer, event: PortalEvent): void {
+  private deliver(consumer: Consumer, { event, size }: Waiting): void {
     const id = this.nextDeliveryId++
-    this.inFlight.set(id, { event, consumer, deadline: Date.now() + this.claimTimeoutMs })
+    this.inFlight.set(id, { event, size, consumer, deadline: Date.now() + this.claimTimeoutMs })
     this.armClaimTimer()
     let result: void | Promise<void>
     try {
@@ -223,10 +250,13 @@ export class MemoryPortalQueue implements PortalQueue {
     // Absent: it timed out or its consumer closed, and the event was already given back.
     if (!delivery) return
     this.inFlight.delete(id)
-    if (done) return
+    if (done) {
+      this.bytes -= delivery.size
+      return
+    }
     const retry = () => {
       this.retryTimers.delete(timer)
-      this.retries.push({ event: delivery.event, avoid: delivery.consumer })
+      this.retries.push({ event: delivery.event, size: delivery.size, avoid: delivery.consumer })
       this.schedulePump()
     }
     const timer = setTimeout(retry, this.retryDelayMs)
@@ -248,7 +278,7 @@ export class MemoryPortalQueue implements PortalQueue {
     for (const [id, delivery] of this.inFlight) {
       if (delivery.deadline > now) break
       this.inFlight.delete(id)
-      this.retries.push({ event: delivery.event, avoid: delivery.consumer })
+      this.retries.push({ event: delivery.event, size: delivery.size, avoid: delivery.consumer })
     }
     this.armClaimTimer()
     this.schedulePump()

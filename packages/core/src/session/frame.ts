@@ -5,24 +5,17 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
- * Reads a frame from the server, or undefined when it is not one (binary, not JSON, fields of the wrong type).
- * Leaner than `parseFrame` on purpose: the session ships in the browser client's 3 KB budget, and a client only
- * needs to know whether to use a frame, not which close code to answer with. `t`, `s` and `x` may be null
- * (absent).
+ * Whether a parsed text frame from the server is a Mesa frame (fields of the right types; `t`, `s` and `x` may be
+ * null, for absent). Leaner than `parseFrame` on purpose: the session ships in the browser client's size budget,
+ * and a client only needs to know whether to use a frame, not which close code to answer with.
  */
-export function readFrame(data: unknown): Frame | undefined {
-  let frame: Frame | undefined
-  try {
-    frame = typeof data === 'string' ? JSON.parse(data) : undefined
-  } catch {
-    return undefined
-  }
-  return isObject(frame) &&
-    Number.isInteger(frame.op) &&
-    isObject(frame.d) &&
-    (frame.t == null || typeof frame.t === 'string') &&
-    (frame.s == null || isSequence(frame.s)) &&
-    (frame.x == null || isObject(frame.x))
-    ? frame
-    : undefined
+export function isFrame(value: unknown): value is Frame {
+  return (
+    isObject(value) &&
+    Number.isInteger(value.op) &&
+    isObject(value.d) &&
+    (value.t == null || typeof value.t === 'string') &&
+    (value.s == null || isSequence(value.s)) &&
+    (value.x == null || isObject(value.x))
+  )
 }

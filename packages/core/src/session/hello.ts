@@ -10,8 +10,3 @@ export function helloDuration(d: Record<string, unknown>, field: HelloDuration):
   const value = d[field]
   return typeof value === 'number' && value > 0 && value < 2 ** 31 ? value : undefined
 }
-
-/** 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none. */
-export function helloRules(d: Record<string, unknown>): string[] {
-  return Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
-}

@@ -1,4 +1,4 @@
-import { Backoff } from '../backoff.js'
+import { type BackoffSettings, backoffDelay, backoffSettings } from '../backoff.js'
 import { checkNumber } from '../check-number.js'
 import type { BackoffOptions } from '../backoff.js'
 import { isTerminalCloseCode } from '../close-codes.js'
@@ -6,14 +6,13 @@ import type { Frame } from '../codec.js'
 import { TypedEmitter } from '../emitter.js'
 import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError, QueueFullError } from '../errors.js'
 import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
-import { type HelloRule, PROTOCOL_VERSION, SUBPROTOCOL_V2 } from '../protocol-version.js'
+import { type HelloRule, SUBPROTOCOL_V2 } from '../protocol-version.js'
 import type { AuthenticationResult, ResumePositions, ResyncReason } from '../stream-position.js'
 import { now } from './clock.js'
-import { readFrame } from './frame.js'
-import { heartbeatMonitor } from './heartbeat-monitor.js'
-import { helloDuration, helloRules } from './hello.js'
+import { isFrame } from './frame.js'
+import { helloDuration } from './hello.js'
 import type { SessionState } from './session-state.js'
-import { acceptSequence, adoptHeads, readPositions } from './stream-positions.js'
+import { readPositions, STREAM_KINDS } from './stream-positions.js'
 import { OPEN, type WebSocketLike, type WebSocketTransport } from './websocket.js'
 import {
   AUTHENTICATE,
@@ -27,6 +26,7 @@ import {
   INVALID_FRAME,
   NORMAL_CLOSURE,
   SERVER_UNRESPONSIVE,
+  VERSION,
 } from './wire.js'
 
 export interface SessionOptions {
@@ -54,6 +54,11 @@ export interface SessionOptions {
   authenticationTimeout?: number
   /** Messages kept while they cannot be sent; `send()` throws `QueueFullError` beyond. Default 1000. */
   maxQueueSize?: number
+  /**
+   * Total length of the messages kept while they cannot be sent, counted as their serialized frames' lengths
+   * (UTF-16 code units: bytes for ASCII text); `send()` throws `QueueFullError` beyond. Default 1048576 (1 MiB).
+   */
+  maxQueueBytes?: number
   /** Sent as `CLIENT_VERSION` to servers with the `enforce_equal_versions` rule. Default `'2'`. */
   version?: string
   /** Positions to resume from, e.g. `client.positions` persisted by an earlier run. Default none. */
@@ -118,6 +123,10 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
  * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
+ *
+ * Written for the browser client's size budget (packages/client-browser/README.md, "Size"): state lives in
+ * private fields, which minify to two characters, rather than in helper objects whose method names cannot be
+ * minified, and steps with a single caller (reading a frame, dropping replays, adopting heads) are written in place.
  */
 export class ClientSession<
   In extends MessageMap<In> = UntypedMessages,
@@ -139,8 +148,11 @@ export class ClientSession<
   readonly #waiters: Waiters = []
   #initial = true
   #initialSession = true
-  /** What to authenticate with; kept so that reconnects re-authenticate on their own. */
-  #credentials: [data: Record<string, unknown>, shouldSync: boolean] | undefined
+  /**
+   * What to authenticate with, op 2's data (`{ ...data, shouldSync }` as in 1.x); kept so that reconnects
+   * re-authenticate on their own.
+   */
+  #credentials: { shouldSync: boolean } | undefined
   /** The credentials were accepted once: after a reconnect, outgoing messages wait for re-authentication. */
   #accepted = false
   /** The caller waiting on `authenticate()`. */
@@ -148,24 +160,43 @@ export class ClientSession<
   /** Bounds the wait for the answer to the credentials on the wire. */
   #authTimer: Timer
   #reconnectTimer: Timer
-  readonly #backoff: Backoff
+  /**
+   * Reconnect delays; `base` becomes the server's reconnect interval once announced. Settings and a count rather
+   * than a `Backoff`: the session also decides when a connection was stable enough to start counting again.
+   */
+  readonly #backoff: BackoffSettings
+  /** Reconnect attempts since the last stable connection. */
+  #attempt = 0
+  /** When the current connection opened (`now()`), undefined while there is none. */
+  #openedAt: number | undefined
   readonly #transport: WebSocketTransport
   readonly #options: SessionOptions
   /** Messages waiting for a connection (or re-authentication), bounded by `maxQueueSize`. */
-  readonly #queue: Message<string, object>[] = []
+  readonly #queue: string[] = []
+  /** Sum of the queued frames' lengths, bounded by `maxQueueBytes`. */
+  #queueBytes = 0
   /** The last delivered position in each redelivery stream. */
   readonly #streams: ResumePositions
-  readonly #monitor = heartbeatMonitor(() => this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive'))
+  // Dead-server detection. Liveness is a timestamp compared when the one timer fires, never a count of timer
+  // ticks, so timers that a background tab throttles or a sleeping laptop suspends cannot add up to a false
+  // alarm. Fields of the session rather than a monitor object of its own: fewer bytes in the browser bundle.
+  /** When the server last said something (`now()`). */
+  #lastFrame = 0
+  /** Longest silence tolerated (heartbeat interval plus grace); 0 while not watching. */
+  #silenceLimit = 0
+  #silenceTimer: Timer
+  /** The silence check already gave the event loop one extra round before deciding. */
+  #deferred = false
 
   constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
     super()
     if (typeof url !== 'string') throw new ConfigError('url must be a string')
     this.url = url
-    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize'] as const) checkNumber(key, options[key])
+    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize', 'maxQueueBytes'] as const) checkNumber(key, options[key])
     this.#transport = transport
     this.#options = { ...options }
     this.#streams = readPositions(options.positions)
-    this.#backoff = new Backoff(options.backoff)
+    this.#backoff = backoffSettings(options.backoff)
     if (options.autoConnect ?? true) this.#open(false)
   }
 
@@ -201,19 +232,23 @@ export class ClientSession<
 
   /**
    * Sends a message now, or queues it while there is no connection (or, after a reconnect, until the session
-   * is authenticated again).
-   * @throws QueueFullError when `maxQueueSize` messages are already queued.
+   * is authenticated again). Queued as its frame, serialized now: the bound counts it, and a message the
+   * application changes afterwards goes out as it was sent.
+   * @throws QueueFullError when `maxQueueSize` messages or `maxQueueBytes` of frames are already queued.
    */
   send(message: MessageOf<Out>): void {
+    const frame = message.serialize()
     // Once accepted, credentials are presented again on every connection, and messages wait for the answer.
     if (this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')) {
-      this.#write(message.serialize())
-    } else {
-      const limit = this.#options.maxQueueSize ?? 1000
-      // Bounded so that a long outage cannot exhaust memory.
-      if (this.#queue.length >= limit) throw new QueueFullError(limit)
-      this.#queue.push(message)
+      this.#write(frame)
+      return
     }
+    const { maxQueueSize = 1000, maxQueueBytes = 2 ** 20 } = this.#options
+    // Bounded by count and by size, so that a long outage cannot exhaust memory.
+    if (this.#queue.length >= maxQueueSize) throw new QueueFullError(maxQueueSize)
+    if (this.#queueBytes + frame.length > maxQueueBytes) throw new QueueFullError(maxQueueBytes, 'bytes')
+    this.#queue.push(frame)
+    this.#queueBytes += frame.length
   }
 
   /**
@@ -226,7 +261,7 @@ export class ClientSession<
   async authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
     if (this.#state === 'closed') throw new AuthenticationError('closed', 'not connected')
     this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
-    this.#credentials = [data, options.shouldSync ?? true]
+    this.#credentials = { ...data, shouldSync: options.shouldSync ?? true }
     this.#accepted = false
     const promise = wait<User>(this.#authWaiters)
     if (this.#hello) this.#sendCredentials()
@@ -236,7 +271,7 @@ export class ClientSession<
   /** Closes the connection for good: no reconnect, credentials forgotten. Queued messages stay queued. */
   disconnect(code: number = NORMAL_CLOSURE, reason = ''): void {
     clearTimeout(this.#reconnectTimer)
-    this.#backoff.reset()
+    this.#attempt = 0
     this.#initialSession = true
     this.#forget(new AuthenticationError('closed', 'disconnected'))
     this.#drop(code, reason, false)
@@ -271,7 +306,7 @@ export class ClientSession<
   }
 
   #opened(automatic: boolean): void {
-    this.#backoff.opened(now())
+    this.#openedAt = now()
     // Before any event: a message a listener sends must not overtake the ones queued earlier.
     if (!this.#accepted) this.#flush()
     this.#setState('open')
@@ -287,9 +322,14 @@ export class ClientSession<
   }
 
   #received(data: unknown): void {
-    this.#monitor.alive()
-    const frame = readFrame(data)
-    if (!frame) {
+    this.#alive()
+    let frame: unknown
+    try {
+      frame = JSON.parse(data as string)
+    } catch {}
+    // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
+    // rejected here), not JSON, or not a Mesa frame.
+    if (typeof data !== 'string' || !isFrame(frame)) {
       this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME, 'invalid frame from the server'))
       return
     }
@@ -297,14 +337,23 @@ export class ClientSession<
     if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
     else if (op === HELLO) this.#greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
-    // A v2 stream position drops duplicates; 1.x numbers each redelivery batch from 1, so its `s` cannot.
-    else if (op === DISPATCH && !(s != null && this.#v2 && !acceptSequence(this.#streams, x?.st === 'g' ? 'global' : 'user', s, !!this.#credentials && this.#state !== 'authenticated'))) {
+    else if (op === DISPATCH) {
+      // Exactly-once delivery: a v2 message at or below its stream's position is a replay or a duplicate, and
+      // a new one advances the position (1.x numbers each redelivery batch from 1, so its `s` cannot be used).
+      // While a resume is pending the replay that follows brings the message in order: taking it now would move
+      // the position past the messages missed before it. A stream without a position takes everything.
+      const position = this.#v2 && s != null ? this.#streams[x?.st === 'g' ? 'global' : 'user'] : undefined
+      if (position) {
+        if ((this.#credentials && this.#state !== 'authenticated') || s! <= position.seq) return
+        position.seq = s!
+      }
       this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
     }
   }
 
   #greeted(d: Frame['d'], x: Frame['x']): void {
-    const rules = helloRules(d)
+    // 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none.
+    const rules = Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
     const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
     const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
     this.#hello = d
@@ -313,19 +362,22 @@ export class ClientSession<
     this.rules = rules
     // The server's reconnect interval becomes the base delay; the attempts made so far still count.
     if (reconnectInterval) this.#backoff.base = reconnectInterval
-    if (heartbeatInterval) this.#monitor.start(heartbeatInterval, this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
+    if (heartbeatInterval) {
+      this.#silenceLimit = heartbeatInterval + (this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
+      this.#alive()
+    }
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
-      this.#write(new Message(DISPATCH, { v: this.#options.version ?? `${PROTOCOL_VERSION}` }, 'CLIENT_VERSION').serialize())
+      this.#write(new Message(DISPATCH, { v: this.#options.version ?? VERSION }, 'CLIENT_VERSION').serialize())
     }
     if (this.#credentials) this.#sendCredentials()
   }
 
   #sendCredentials(): void {
-    const [data, shouldSync] = this.#credentials!
+    const d = this.#credentials!
     const resume = readPositions(this.#streams)
-    this.#resumed = this.#v2 && shouldSync && (resume.user || resume.global) ? resume : undefined
+    this.#resumed = this.#v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
     // JSON leaves `x` out when there is nothing to resume.
-    this.#write(JSON.stringify({ op: AUTHENTICATE, d: { ...data, shouldSync }, x: this.#resumed && { resume } }))
+    this.#write(JSON.stringify({ op: AUTHENTICATE, d, x: this.#resumed && { resume } }))
     this.#setState('authenticating')
     const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
     clearTimeout(this.#authTimer)
@@ -341,7 +393,14 @@ export class ClientSession<
     const streams = readPositions(x?.streams)
     const recovered = x?.recovered !== false
     const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
-    adoptHeads(this.#streams, streams, recovered ? this.#resumed : undefined)
+    // A stream the session asked to resume keeps its position when the server recovered it: the replay that
+    // follows moves it up to the head. Every other stream, or every stream after a failed recovery, starts at
+    // the head (a copy: the event hands `streams` out): what came before is not coming.
+    for (const kind of STREAM_KINDS) {
+      const head = streams[kind]
+      const kept = recovered && this.#resumed?.[kind]
+      if (head && !(kept && kept.epoch === head.epoch && kept.seq <= head.seq)) this.#streams[kind] = { ...head }
+    }
     this.#resumed = undefined
     // What waited for this answer goes out now (after a first authentication there is nothing).
     this.#flush()
@@ -352,8 +411,28 @@ export class ClientSession<
     if (!recovered) this.emit('resync', reason, readPositions(this.#streams))
   }
 
+  /** The server just said something. Cheap: no timer is touched while one is pending. */
+  #alive(): void {
+    this.#lastFrame = now()
+    this.#deferred = false
+    this.#silenceTimer ??= this.#silenceLimit ? setTimeout(() => this.#checkSilence(), this.#silenceLimit) : undefined
+  }
+
+  #checkSilence(): void {
+    const silent = now() - this.#lastFrame
+    this.#silenceTimer = undefined
+    if (silent < this.#silenceLimit) this.#silenceTimer = setTimeout(() => this.#checkSilence(), this.#silenceLimit - silent)
+    else if (!this.#deferred) {
+      // When this process or tab was frozen (or just busy), frames that arrived meanwhile may still wait in the
+      // event queue behind this timer. Let them in once before deciding; a live server costs one extra round.
+      this.#deferred = true
+      this.#silenceTimer = setTimeout(() => this.#checkSilence())
+    } else this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive')
+  }
+
   #flush(): void {
-    for (const message of this.#queue.splice(0)) this.#write(message.serialize())
+    for (const frame of this.#queue.splice(0)) this.#write(frame)
+    this.#queueBytes = 0
   }
 
   #write(data: string): void {
@@ -382,18 +461,20 @@ export class ClientSession<
 
   #closed(code: number, reason: string, mayReconnect: boolean): void {
     const closed = `closed (${code})`
-    this.#ws = this.#hello = undefined
+    // A connection that stayed up long enough resets the backoff; one that never opened counts as an attempt
+    // (`now() - undefined` is NaN, never >= resetAfter).
+    if (now() - this.#openedAt! >= this.#backoff.resetAfter) this.#attempt = 0
+    clearTimeout(this.#silenceTimer)
+    this.#ws = this.#hello = this.#openedAt = this.#silenceTimer = undefined
     this.#v2 = false
-    this.#monitor.stop()
+    this.#silenceLimit = 0
     if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#settleAuth(new AuthenticationError('closed', closed))
     settle(this.#waiters, new ConnectionClosedError(closed))
     const retry = mayReconnect && this.#options.reconnect !== false && !isTerminalCloseCode(code)
     let delay: number | undefined
     if (retry) {
-      // A connection that stayed up long enough resets the backoff.
-      this.#backoff.closed(now())
-      delay = this.#backoff.next()
+      delay = backoffDelay(this.#backoff, this.#attempt++)
       this.#reconnectTimer = setTimeout(() => {
         try {
           this.#open(true)

@@ -1,5 +1,6 @@
 import type { CloseCode } from '../close-codes.js'
 import type { Opcode } from '../opcodes.js'
+import type { PROTOCOL_VERSION } from '../protocol-version.js'
 
 // The opcodes and close codes the session uses, as plain constants: a bundler inlines these as numbers, where
 // the `Opcode` and `CloseCode` objects would cost the browser client bytes it counts. Typed from those objects,
@@ -9,6 +10,8 @@ export const HEARTBEAT: typeof Opcode.Heartbeat = 1
 export const AUTHENTICATE: typeof Opcode.Authenticate = 2
 export const HELLO: typeof Opcode.Hello = 10
 export const AUTHENTICATE_ACK: typeof Opcode.AuthenticateAck = 22
+/** `PROTOCOL_VERSION` as the `CLIENT_VERSION` a session sends by default. */
+export const VERSION: `${typeof PROTOCOL_VERSION}` = '2'
 /** Frame answering every heartbeat (op 11). */
 export const HEARTBEAT_ACK_FRAME = '{"op":11,"d":{}}'
 

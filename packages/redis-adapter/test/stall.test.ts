@@ -1,0 +1,174 @@
+import {
+  AdapterError,
+  type DispatchEnvelope,
+  type MesaError,
+  type PortalEvent,
+  StoreError,
+  userStream,
+} from '@mesa/core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { RedisAdapter, type RedisAdapterOptions } from '../src/index.js'
+import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
+import { RedisServer } from '../../../test/integration/harness/redis-server.js'
+import { Scope } from '../../../test/integration/harness/scope.js'
+import { waitFor, withTimeout } from '../../../test/integration/harness/wait.js'
+
+const scope = new Scope()
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown) => unhandled.push(reason)
+beforeAll(() => void process.on('unhandledRejection', onUnhandled))
+afterEach(() => scope.cleanup())
+afterAll(() => void process.off('unhandledRejection', onUnhandled))
+
+/** Well above what a command takes on a loaded machine, so only the pause makes commands time out. */
+const TIMEOUT_MS = 1000
+/** A call that waits for a paused Redis instead of timing out fails the test at this deadline. */
+const SETTLE_MS = 6000
+
+interface Watched {
+  adapter: RedisAdapter
+  errors: Error[]
+  readies: () => number
+}
+
+function watched(connection: ConstructorParameters<typeof RedisAdapter>[0], options: RedisAdapterOptions): Watched {
+  const adapter = scope.add(new RedisAdapter(connection, { commandTimeoutMs: TIMEOUT_MS, ...options }), (a) =>
+    a.close(),
+  )
+  const errors: Error[] = []
+  let readies = 0
+  adapter.on('error', (error) => errors.push(error))
+  adapter.on('ready', () => readies++)
+  return { adapter, errors, readies: () => readies }
+}
+
+/** What `call` rejects with, within SETTLE_MS (a call still waiting then fails the test). */
+async function rejection(what: string, call: Promise<unknown>): Promise<MesaError> {
+  const outcome = await withTimeout(
+    what,
+    call.then(
+      () => new Error(`${what} resolved`),
+      (error: unknown) => error,
+    ),
+    SETTLE_MS,
+  )
+  return outcome as MesaError
+}
+
+const dispatch = (n: number): DispatchEnvelope => ({ kind: 'dispatch', origin: 'a', frame: `{"op":0,"d":{"n":${n}}}` })
+const event = (clientId: string): PortalEvent => ({ kind: 'connection', clientId, serverId: 'a', time: 0 })
+
+async function frames(adapter: RedisAdapter, stream: string): Promise<string[]> {
+  const head = await adapter.store.head(stream)
+  const read = await adapter.store.readAfter(stream, { epoch: head.epoch, seq: 0 })
+  if (read.status !== 'ok') throw new Error(`${stream}: ${read.status}`)
+  return read.entries.map((entry) => entry.frame)
+}
+
+describe('RedisAdapter when Redis hangs (SIGSTOP) and comes back (SIGCONT)', () => {
+  it('rejects calls with typed timeouts, reports the stall once, and loses nothing it stored', async () => {
+    const redis = scope.add(await RedisServer.start(), (r) => r.destroy())
+    const options: RedisAdapterOptions = { namespace: 'stall', portal: { claimIntervalMs: 50, blockMs: 200 } }
+    const a = watched(redis.url, options)
+    const b = watched(redis.url, options)
+    const received: string[] = []
+    await b.adapter.subscribe('b', (e) => void received.push(e.kind === 'dispatch' ? e.frame : ''))
+    const handled: string[] = []
+    await b.adapter.portal.consume({ consumerId: 'portal' }, (e) => void handled.push(e.clientId))
+    await a.adapter.store.append('user:s', { frame: 'before 1' })
+    await a.adapter.store.append('user:s', { frame: 'before 2' })
+    await a.adapter.portal.push(event('before'))
+    await waitFor('the event before the pause', () => handled.includes('before'))
+
+    const errorsBefore = a.errors.length
+    const readiesBefore = a.readies()
+    redis.pause()
+    scope.defer(() => redis.resume())
+    // The first call waits commandTimeoutMs; later ones are rejected at once until Redis answers again.
+    const stored = await rejection('append', a.adapter.store.append('user:s', { frame: 'during' }))
+    expect(stored).toBeInstanceOf(StoreError)
+    expect(stored.code).toBe('store-timeout')
+    expect(await rejection('readAfter', a.adapter.store.head('user:s'))).toMatchObject({ code: 'store-timeout' })
+    const published = await rejection('publish', a.adapter.publish(dispatch(1)))
+    expect(published).toBeInstanceOf(AdapterError)
+    expect(published.code).toBe('adapter-timeout')
+    expect(await rejection('join', a.adapter.presence.join('pat', 'p-socket'))).toMatchObject({
+      name: 'AdapterError',
+      code: 'adapter-timeout',
+    })
+    expect(await rejection('push', a.adapter.portal.push(event('during')))).toMatchObject({ code: 'adapter-timeout' })
+    const stalls = a.errors.slice(errorsBefore).filter((e) => /command connection/.test(e.message))
+    expect(stalls).toHaveLength(1)
+    expect(stalls[0]).toMatchObject({ name: 'AdapterError', code: 'adapter-timeout' })
+    expect(a.readies()).toBe(readiesBefore)
+
+    redis.resume()
+    await waitFor('ready once Redis answers', () => a.readies() > readiesBefore)
+    await a.adapter.store.append('user:s', { frame: 'after' })
+    // Stored before the pause, and after; the append that timed out may have been carried out when Redis woke.
+    expect((await frames(a.adapter, 'user:s')).filter((f) => f !== 'during')).toEqual(['before 1', 'before 2', 'after'])
+    await a.adapter.publish(dispatch(2))
+    await waitFor('replication', () => received.includes(dispatch(2).frame))
+    // The join that timed out is registered again from the adapter's own record.
+    await waitFor('presence reconciled', async () => (await a.adapter.presence.areOnline(['pat']))[0] === true)
+    // The portal's blocking read waited through the pause and carries on.
+    await a.adapter.portal.push(event('after'))
+    await waitFor('the event after the pause', () => handled.includes('after'))
+    expect(handled.filter((id) => id !== 'during')).toEqual(['before', 'after'])
+    expect(a.errors.every((e) => e instanceof AdapterError)).toBe(true)
+    expect(unhandled).toEqual([])
+  })
+
+  it('closes within a bound while Redis hangs', async () => {
+    const redis = scope.add(await RedisServer.start(), (r) => r.destroy())
+    const a = watched(redis.url, { namespace: 'stall-close', portal: { claimIntervalMs: 50, blockMs: 200 } })
+    await a.adapter.portal.consume({ consumerId: 'portal' }, () => {})
+    await a.adapter.presence.join('pat', 'p-socket')
+    redis.pause()
+    scope.defer(() => redis.resume())
+    await withTimeout('close', a.adapter.close(), SETTLE_MS)
+    expect(unhandled).toEqual([])
+  })
+})
+
+describe('RedisAdapter on a Cluster one of whose masters hangs', () => {
+  let cluster: RedisCluster
+  beforeAll(async () => {
+    // Long enough a node timeout that the cluster does not fail the paused master over meanwhile.
+    cluster = await RedisCluster.start({ nodeTimeoutMs: 30_000 })
+  }, 60_000)
+  afterAll(() => cluster?.destroy())
+
+  it('times out the calls that master serves while the others go on, and recovers', async () => {
+    const a = watched({ cluster: cluster.startupNodes }, { namespace: 'stall-cluster' })
+    // Two streams whose keys live on different masters.
+    const streams = Array.from({ length: 20 }, (_, i) => userStream(`u${i}`))
+    const masterOf = async (stream: string) =>
+      (await cluster.shardOf(await cluster.slotOf(`mesa:stall-cluster:stream:{stall-cluster:${stream}}:e`))).master
+    const hung = streams[0]!
+    const paused = await masterOf(hung)
+    let other: string | undefined
+    for (const stream of streams) if ((await masterOf(stream)) !== paused) other ??= stream
+    await a.adapter.store.append(hung, { frame: 'before' })
+    await a.adapter.store.append(other!, { frame: 'before' })
+
+    paused.pause()
+    scope.defer(() => paused.resume())
+    expect(await rejection('append', a.adapter.store.append(hung, { frame: 'during' }))).toMatchObject({
+      code: 'store-timeout',
+    })
+    expect(a.errors.some((e) => (e as MesaError).code === 'adapter-timeout')).toBe(true)
+    // The other masters answer: no call is failed for what one master does.
+    await a.adapter.store.append(other!, { frame: 'during' })
+    expect(await rejection('append', a.adapter.store.append(hung, { frame: 'during 2' }))).toMatchObject({
+      code: 'store-timeout',
+    })
+
+    paused.resume()
+    await waitFor('ready once the master answers', () => a.readies() > 0)
+    await a.adapter.store.append(hung, { frame: 'after' })
+    expect((await frames(a.adapter, hung)).filter((f) => !f.startsWith('during'))).toEqual(['before', 'after'])
+    expect(await frames(a.adapter, other!)).toEqual(['before', 'during'])
+    expect(unhandled).toEqual([])
+  })
+})
