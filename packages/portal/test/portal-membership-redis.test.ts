@@ -32,7 +32,10 @@ const packageDir = fileURLToPath(new URL('../', import.meta.url))
 const source = (name: string) => fileURLToPath(new URL(`../../${name}/src/index.ts`, import.meta.url))
 let fixture = ''
 
-/** Bundles the portal process with the packages from source; ioredis stays external and resolves from the workspace. */
+/**
+ * Bundles the portal process with the packages from source; ioredis and debug (CommonJS, which an ESM bundle
+ * cannot require) stay external and resolve from the workspace.
+ */
 beforeAll(async () => {
   const outDir = `${packageDir}node_modules/.cache/mesa-portal-test`
   mkdirSync(outDir, { recursive: true })
@@ -44,7 +47,7 @@ beforeAll(async () => {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['ioredis'],
+    external: ['ioredis', 'debug'],
     alias: { '@mesa/core': source('core'), '@mesa/redis-adapter': source('redis-adapter') },
     logLevel: 'error',
   })

@@ -54,6 +54,25 @@ describe.each(adapters)('PortalQueue contract: %s', (_name, create) => {
     expect(observed).toEqual(Array.from({ length: 10 }, (_, i) => `c${100 + i}`))
   })
 
+  it('tells its depth: events waiting for a portal or being handled, not those handled or only observed', async () => {
+    const { portal } = create()
+    expect(await portal.pending?.()).toBe(0)
+    for (let i = 0; i < 3; i++) await portal.push(event(i))
+    await portal.consume({ consumerId: 'watch', reportAllEvents: true }, () => {})
+    expect(await portal.pending?.()).toBe(3)
+    const taken: string[] = []
+    const release: (() => void)[] = []
+    await portal.consume({ consumerId: 'slow' }, (e) => {
+      taken.push(e.clientId)
+      return new Promise<void>((resolve) => release.push(resolve))
+    })
+    await waitFor('all taken', () => taken.length === 3)
+    // Being handled still counts.
+    expect(await portal.pending?.()).toBe(3)
+    for (const done of release) done()
+    await waitFor('the depth to fall to 0', async () => (await portal.pending?.()) === 0)
+  })
+
   it('retries rejected events and events of a portal that closed or hung', async () => {
     const { portal } = create()
     const attempts: string[] = []

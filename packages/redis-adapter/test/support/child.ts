@@ -8,8 +8,8 @@ const packageDir = fileURLToPath(new URL('../../', import.meta.url))
 const outDir = `${packageDir}node_modules/.cache/mesa-redis-adapter-test`
 
 /**
- * Bundles a fixture (with `@mesa/core` from source) into a plain ESM file that node runs directly; ioredis
- * stays external and resolves from this package's node_modules.
+ * Bundles a fixture (with `@mesa/core` from source) into a plain ESM file that node runs directly; ioredis and
+ * debug (CommonJS, which an ESM bundle cannot require) stay external and resolve from this package's node_modules.
  */
 export async function bundleFixture(name: string): Promise<string> {
   mkdirSync(outDir, { recursive: true })
@@ -21,7 +21,7 @@ export async function bundleFixture(name: string): Promise<string> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['ioredis'],
+    external: ['ioredis', 'debug'],
     alias: { '@mesa/core': fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)) },
     logLevel: 'error',
   })
