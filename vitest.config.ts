@@ -12,6 +12,8 @@ export default defineConfig({
       '@mesa/test-kit/rpc': testKit('rpc.mjs'),
       '@mesa/test-kit': testKit('index.ts'),
       '@mesa/core': pkg('core'),
+      // Before '@mesa/server', which would otherwise take the subpath as a path under its index.
+      '@mesa/server/metrics': fileURLToPath(new URL('./packages/server/src/metrics.ts', import.meta.url)),
       '@mesa/server': pkg('server'),
       '@mesa/client-node': pkg('client-node'),
       '@mesa/client-browser': pkg('client-browser'),

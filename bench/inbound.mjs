@@ -61,6 +61,8 @@ async function bundle(name, files) {
     alias: { '@mesa/core': `${root}packages/core/src/index.ts` },
     nodePaths: [`${root}packages/server/node_modules`],
     external: ['ws', '@mesa/redis-adapter'],
+    // `debug` is CommonJS and requires Node's modules: an ES module bundle needs a `require` for it.
+    banner: { js: "import { createRequire as createRequireForDebug } from 'node:module'; const require = createRequireForDebug(import.meta.url);" },
     plugins: [substitute(files)],
     logLevel: 'error',
   })

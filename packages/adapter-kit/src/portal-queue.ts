@@ -79,6 +79,28 @@ export function portalQueueContract(test: ContractTest): void {
     expect(handled).toEqual(['c1', 'é😀', 'c2', 'c3'])
   })
 
+  test('tells its depth (pending, when the queue has it): events waiting or being handled, not handled or only observed', async (t, skip) => {
+    const [server, portals] = await t.pair()
+    const { portal } = server
+    const depth = portal.pending?.bind(portal)
+    if (!depth) return skip('the queue has no pending')
+    expect(await depth()).toBe(0)
+    for (let i = 0; i < 3; i++) await portal.push(event(i))
+    await portals.portal.consume({ consumerId: 'watch', reportAllEvents: true }, () => {})
+    expect(await depth()).toBe(3)
+    const taken: string[] = []
+    const release: (() => void)[] = []
+    await portals.portal.consume({ consumerId: 'slow' }, (e) => {
+      taken.push(e.clientId)
+      return new Promise<void>((resolve) => release.push(resolve))
+    })
+    await t.until('every event taken', () => taken.length === 3)
+    // Being handled still counts, on every adapter of the namespace.
+    expect(await depth()).toBe(3)
+    for (const done of release) done()
+    await t.until('the depth to fall to 0', async () => (await depth()) === 0)
+  })
+
   test('gives each event to one portal, spreading the events over the portals of every adapter', async (t) => {
     const namespace = t.namespace()
     const server = await t.adapter({ namespace })

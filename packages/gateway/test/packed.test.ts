@@ -96,9 +96,17 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
     })
   const curl = async (args: string[]) => JSON.parse((await run('curl', ['-s', ...args])).stdout) as unknown
 
-  it('a client authenticates with a JWT and a curl send reaches it; API key errors; JSON logs', async () => {
-    const started = gateway({ MESA_JWT_SECRET: JWT_SECRET, MESA_API_KEY: API_KEY, MESA_LOG_LEVEL: 'debug' })
+  it('a client authenticates with a JWT and a curl send reaches it; a /metrics scrape whose counters moved; API key errors; JSON logs', async () => {
+    const metricsToken = 'packed-metrics-token-0123456789'
+    const started = gateway({ MESA_JWT_SECRET: JWT_SECRET, MESA_API_KEY: API_KEY, MESA_METRICS_TOKEN: metricsToken, MESA_LOG_LEVEL: 'debug' })
     const url = `http://127.0.0.1:${await listeningPort(started)}`
+    /** `mesa_messages_out_total` of a `curl` scrape of /metrics. */
+    const messagesOut = async () => {
+      const { stdout } = await run('curl', ['-s', '-H', `Authorization: Bearer ${metricsToken}`, `${url}/metrics`])
+      const match = /^mesa_messages_out_total\{server="[^"]+"\} (\d+)$/m.exec(stdout)
+      if (match === null) throw new Error(`no mesa_messages_out_total in the scrape: ${stdout.slice(0, 500)}`)
+      return Number(match[1])
+    }
     const ada = recordingClient(scope, `${url.replace('http', 'ws')}/ws`)
     expect(await ada.client.authenticate({ token: await hs256Token('ada', { name: 'Ada' }) })).toMatchObject({ sub: 'ada', name: 'Ada' })
 
@@ -111,8 +119,10 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
       '-d',
       '{"recipients":["ada"],"type":"NEW_MESSAGE","data":{"text":"from curl"}}',
     ]
+    const outBefore = await messagesOut()
     expect(await curl(send(API_KEY))).toEqual({ ok: true })
     expect(await received(ada, 'NEW_MESSAGE')).toEqual({ text: 'from curl' })
+    expect(await messagesOut()).toBeGreaterThan(outBefore)
     expect(await curl(send('wrong-key'))).toEqual({
       error: { code: 'unauthorized', message: 'send the API key as Authorization: Bearer <key>' },
     })

@@ -47,6 +47,21 @@ describe('RedisPortalQueue', () => {
     await waitFor('the new events', () => handled === 35)
   })
 
+  it('tells its depth when Redis cannot tell the group lag (an undelivered event was deleted)', async () => {
+    const namespace = scope.namespace()
+    const server = scope.adapter({ namespace, portal: fast })
+    for (let i = 0; i < 4; i++) await server.portal.push(event(i))
+    const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const redis = scope.redis()
+    // One event taken (not acknowledged), then one of those not yet delivered deleted: Redis reports no lag.
+    await redis.xreadgroup('GROUP', 'portals', 'raw', 'COUNT', 1, 'STREAMS', key, '>')
+    const entries = await redis.xrange(key, '-', '+')
+    await redis.xdel(key, entries[2]![0])
+    const [group] = (await redis.xinfo('GROUPS', key)) as unknown[][]
+    expect(group![group!.indexOf('lag') + 1]).toBeNull()
+    expect(await server.portal.pending()).toBe(3)
+  })
+
   it('bounds the bytes of the backlog, its count kept beside the stream as events come and are trimmed', async () => {
     const namespace = scope.namespace()
     const size = JSON.stringify(event(0)).length

@@ -13,6 +13,7 @@ import {
 import type { AdapterHandle } from './adapter-handle.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
 import { ServerError, toError } from './errors.js'
+import { debugAuth } from './logging.js'
 import type { InboundGate } from './inbound-gate.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
@@ -107,6 +108,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     if (outcome.kind !== 'accepted') {
+      debugAuth('%s authentication %s', connection.socketId, outcome.kind)
       connection.authenticating = false
       // The handler's failure is for the server's logs; the client gets a generic reason.
       if (outcome.kind === 'failed') this.events.error(outcome.error, connection)
@@ -157,6 +159,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: plan.ack }))
         if (!plan.ack.recovered) this.stats.resyncs++
+        debugAuth('%s resume: recovered %s%s', connection.socketId, plan.ack.recovered, plan.ack.reason ? ` (${plan.ack.reason})` : '')
         replays = plan.replays
       } else {
         if (!this.register(connection, id, user)) return
@@ -195,7 +198,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
   }
 
   private async replay(connection: ServerConnection<In, Out, User>, kind: StreamKind, entries: StoredEntry[]): Promise<void> {
-    this.stats.replays += entries.length
-    await connection.delivery.replay(kind, entries, this.settings.redeliveryInterval)
+    const written = await connection.delivery.replay(kind, entries, this.settings.redeliveryInterval)
+    this.stats.replays += written
   }
 }

@@ -136,6 +136,21 @@ export interface ServerBehaviourOptions {
   storeMessages?: boolean
 }
 
+type LogMethod = (fields: object, message?: string) => void
+
+/**
+ * Where the server logs (`options.logger`): pino's method signature, `logger.info({ port }, 'listening')`, so
+ * pino itself (or a child of the application's pino) fits as it is. With `child`, the server logs through
+ * `logger.child({ serverId })`.
+ */
+export interface MesaLogger {
+  debug: LogMethod
+  info: LogMethod
+  warn: LogMethod
+  error: LogMethod
+  child?(bindings: Record<string, unknown>): MesaLogger
+}
+
 export interface MesaOptions {
   /** Port to listen on when no `server` is given; 0 picks a free one (read `mesa.port` after `listening()`). Default 4000. */
   port?: number
@@ -182,6 +197,12 @@ export interface MesaOptions {
   heartbeat?: HeartbeatOptions
   reconnect?: ReconnectOptions
   authentication?: AuthenticationOptions
+  /**
+   * A pino-compatible logger: connections and closes at `debug`, the server's start and stop at `info`, every
+   * error it reports at `warn` (a client's fault) or `error`, with its `code`. Default: none, nothing is logged
+   * (an error nobody listens to is printed once per code, see the README).
+   */
+  logger?: MesaLogger
 }
 
 export interface ResolvedConfig {
@@ -207,6 +228,7 @@ export interface ResolvedConfig {
   authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
     upgradeCredentials: { query: string | undefined; header: string | undefined }
   }
+  logger: MesaLogger | undefined
 }
 
 export interface ResolvedLimits {
@@ -281,6 +303,7 @@ const KNOWN_OPTIONS = {
     heartbeat: true,
     reconnect: true,
     authentication: true,
+    logger: true,
   } satisfies Record<keyof MesaOptions, true>,
   client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
   options: { storeMessages: true } satisfies Record<keyof ServerBehaviourOptions, true>,
@@ -413,6 +436,12 @@ function isAdapter(value: unknown): value is Adapter {
   )
 }
 
+function isLogger(value: unknown): value is MesaLogger {
+  if (!isObject(value)) return false
+  const methods = ['debug', 'info', 'warn', 'error'] as const
+  return methods.every((method) => typeof value[method] === 'function') && (value.child === undefined || typeof value.child === 'function')
+}
+
 function isHttpServer(value: unknown): value is HttpServer {
   return isObject(value) && typeof value.on === 'function' && typeof value.listen === 'function'
 }
@@ -451,6 +480,10 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   }
   if (options.verifyConnection !== undefined && typeof options.verifyConnection !== 'function') {
     fail('verifyConnection', 'a function (request) => boolean | { status, reason }', options.verifyConnection)
+  }
+
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    fail('logger', 'a logger with debug, info, warn and error methods (pino, or one shaped like it)', options.logger)
   }
 
   const client = section('client', options.client)
@@ -511,6 +544,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
         header: headerName(upgradeCredentials.header),
       },
     },
+    logger: options.logger,
   }
 }
 

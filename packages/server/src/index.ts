@@ -14,6 +14,7 @@ export type {
   ConnectionVerdict,
   HeartbeatOptions,
   LimitsOptions,
+  MesaLogger,
   MesaOptions,
   PortalOptions,
   ReconnectOptions,

@@ -31,6 +31,7 @@ import { FrameWriter } from './frame-writer.js'
 import { sharedGapReader } from './gap-reader.js'
 import { GuardedEmitter } from './guarded-emitter.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
+import { ServerLog } from './logging.js'
 import { type HelloFrames, helloFrames } from './hello.js'
 import { InboundGate } from './inbound-gate.js'
 import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
@@ -137,6 +138,7 @@ export class Mesa<
   private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>
   private readonly events: ServerEvents<In, Out, User>
   private readonly hello: HelloFrames
+  private readonly log: ServerLog
   private readonly authentication: AuthenticationFlow<In, Out, User>
   private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
@@ -149,14 +151,14 @@ export class Mesa<
   private closing: Promise<void> | undefined
 
   constructor(options: MesaOptions = {}) {
-    // A failing `error` listener has nobody left to tell; every other failing listener is reported as an error.
-    super((error, event) => {
-      if (event !== 'error') this.events.error(error)
-    })
+    // A failing `error` listener has nobody left to tell but the log; every other one is reported as an error.
+    super((error, event) => (event === 'error' ? this.events.errorListenerFailed(error) : this.events.error(error)))
     const config = resolveConfig(options)
     this.config = config
     this.id = config.id ?? `server-${nanoid()}`
     this.hello = helloFrames(config)
+    const log = new ServerLog(config.logger, this.id)
+    this.log = log
 
     let adapter: Adapter | Promise<Adapter>
     if (config.adapter) adapter = config.adapter
@@ -165,7 +167,7 @@ export class Mesa<
     this.adapterHandle = new AdapterHandle(adapter, config.adapter === undefined)
     this.adapterHandle.ready.catch((error: unknown) => this.events.error(toError(error)))
 
-    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emit('error', error, client))
+    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.events.handlerFailed(error, client))
     this.events = new ServerEvents<In, Out, User>(
       this,
       this.middleware,
@@ -174,6 +176,7 @@ export class Mesa<
       config.portal.enabled,
       config.options.storeMessages,
       config.limits.maxStoredMessageBytes,
+      log,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
@@ -277,7 +280,9 @@ export class Mesa<
       () => undefined,
     )
     this.subscription.catch((error: unknown) => this.events.error(toError(error)))
-    this.ready = Promise.all([bound, this.adapterHandle.ready, this.subscription]).then(() => undefined)
+    this.ready = Promise.all([bound, this.adapterHandle.ready, this.subscription]).then(() =>
+      log.listening({ port: this.port, path: config.path, namespace: this.namespace }),
+    )
     // Reported through `error` and `listening()`; unobserved, it must not be an unhandled rejection.
     this.ready.catch(() => {})
   }
@@ -367,6 +372,7 @@ export class Mesa<
   private async shutdown({ code, reason }: Required<CloseOptions>): Promise<void> {
     this.sweep.stop()
     const connections = [...this.registry.all]
+    this.log.closing(code, connections.length)
     const closed = connections.map((connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())))
     for (const connection of connections) connection.close(code, reason)
     if (closed.length > 0) {
@@ -392,6 +398,7 @@ export class Mesa<
       const adapter = await this.adapterHandle.ready.catch(() => undefined)
       await adapter?.close().catch(report)
     }
+    this.log.closed()
   }
 
   private accept(ws: WebSocket, request: IncomingMessage): void {
@@ -410,7 +417,7 @@ export class Mesa<
     )
     connection.client = new ServerClient<In, Out, User>(connection, this.clientHost, (error, event) =>
       // A failing `error` listener of the client is reported to the server's listeners only.
-      event === 'error' ? this.emit('error', error, connection.client) : this.events.error(error, connection),
+      event === 'error' ? this.events.handlerFailed(error, connection.client) : this.events.error(error, connection),
     )
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
@@ -490,6 +497,7 @@ export class Mesa<
       this.outbound.sendToSocket(connection, message)
       return Promise.resolve()
     } catch (error) {
+      this.stats.sendFailures++
       this.events.error(toError(error), connection)
       const rejected = Promise.reject(error)
       rejected.catch(() => {})

@@ -129,19 +129,23 @@ export class SocketDelivery {
     this.emit(kind, seq, frame, epoch)
   }
 
-  /** Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. */
-  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<void> {
-    let first = true
+  /**
+   * Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. Resolves
+   * with how many were written (entries already delivered live, or not meant for this user, are not).
+   */
+  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<number> {
+    let written = 0
     for (const entry of entries) {
-      if (this.target.closed) return
+      if (this.target.closed) break
       const cursor = this.cursors[kind]
       if (cursor !== undefined && entry.seq <= cursor.seq) continue
       const wanted = kind !== 'global' || entryIsFor(entry, this.target.userId)
-      if (wanted && interval > 0 && !first) await this.sleep(interval)
-      if (this.target.closed) return
+      if (wanted && interval > 0 && written > 0) await this.sleep(interval)
+      if (this.target.closed) break
       this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
-      if (wanted) first = false
+      if (wanted) written++
     }
+    return written
   }
 
   /** The socket closed: drop what is queued and wake a paced replay so it ends. */

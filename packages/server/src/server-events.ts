@@ -1,6 +1,7 @@
 import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent, type TypedEmitter } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
+import { debugMessages, type ServerLog } from './logging.js'
 import type { MiddlewareChain } from './middleware.js'
 import type { ServerClient } from './server-client.js'
 
@@ -83,17 +84,20 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     private readonly storeMessages: boolean,
     /** `limits.maxStoredMessageBytes`: bytes each of a client's lists keeps. */
     maxStoredMessageBytes: number,
+    private readonly log: ServerLog,
   ) {
     this.kept = storeMessages ? new KeptMessages(maxStoredMessageBytes) : undefined
   }
 
   connection(connection: ServerConnection<In, Out, User>): void {
+    this.log.connection(connection)
     this.server.emit('connection', connection.client)
     this.middleware.run('onConnection', connection.client)
     this.portal({ kind: 'connection', clientId: connection.socketId, serverId: this.serverId, time: Date.now() })
   }
 
   authenticated(connection: ServerConnection<In, Out, User>): void {
+    this.log.authenticated(connection)
     this.server.emit('authenticated', connection.client)
     this.middleware.run('onAuthenticated', connection.client)
     this.portal({
@@ -107,6 +111,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
 
   message(connection: ServerConnection<In, Out, User>, message: MessageOf<In>, frame: Frame): void {
     const client = connection.client
+    if (debugMessages.enabled) debugMessages('%s sent %s', connection.socketId, message.type)
     this.kept?.remember(client.messages.received, message)
     this.server.emit('message', message, client)
     client.emit('message', message)
@@ -118,6 +123,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
 
   disconnection(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
     const client = connection.client
+    this.log.disconnection(connection, code, reason)
     client.emit('disconnect', code, reason)
     this.server.emit('disconnection', code, reason, client)
     this.middleware.run('onDisconnection', client, code, reason)
@@ -157,12 +163,30 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.middleware.run(kind === 'join' ? 'onPortalJoin' : 'onPortalLeave', portalId)
   }
 
-  /** Reports a failure through the client's and the server's `error` and the `onError` middleware. */
+  /** Reports a failure through the client's and the server's `error`, the `onError` middleware and the log. */
   error(error: Error, connection?: ServerConnection<In, Out, User>): void {
     const client = connection?.client
+    const heard =
+      this.server.listenerCount('error') > 0 || (client?.listenerCount('error') ?? 0) > 0 || this.middleware.has('onError')
     client?.emit('error', error)
     this.server.emit('error', error, client)
     this.middleware.run('onError', error, client)
+    this.log.error(error, heard, connection)
+  }
+
+  /**
+   * A failure of the code that handles failures (a middleware handler, a client's `error` listener): the
+   * server's `error` listeners and the log get it, never `onError` or the client again, which could loop.
+   */
+  handlerFailed(error: Error, client?: ServerClient<In, Out, User>): void {
+    const heard = this.server.listenerCount('error') > 0
+    this.server.emit('error', error, client)
+    this.log.error(error, heard, client)
+  }
+
+  /** A server `error` listener failed: nobody is left to tell but the log. */
+  errorListenerFailed(error: Error): void {
+    this.log.error(error, false)
   }
 
   private portal(event: PortalEvent): void {

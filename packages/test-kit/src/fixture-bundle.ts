@@ -4,13 +4,15 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { REPO_ROOT } from './builds.js'
 
-const outDir = `${REPO_ROOT}node_modules/.cache/mesa-test-kit`
+/** Inside the kit, so that what a bundle leaves external resolves from the kit's own dependencies. */
+const outDir = fileURLToPath(new URL('../node_modules/.cache/mesa-test-kit', import.meta.url))
 const bundles = new Map<string, Promise<string>>()
 
 /**
  * Bundles a TypeScript fixture into one ESM file that `node` runs directly, once per test process: the root
  * tsconfig's `paths` resolve `@mesa/*` to the packages' sources (as the tests' aliases do), so a fixture never
- * runs a stale `dist/`; ioredis and ws stay external and resolve from the workspace. Resolves with the file.
+ * runs a stale `dist/`; ioredis, ws and debug stay external and resolve from the kit's dependencies (debug is
+ * CommonJS, which an ESM bundle cannot require). Resolves with the file.
  */
 export function bundleFixture(source: string): Promise<string> {
   let bundle = bundles.get(source)
@@ -30,7 +32,7 @@ async function write(source: string): Promise<string> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['ioredis', 'ws'],
+    external: ['ioredis', 'ws', 'debug'],
     tsconfig: 'tsconfig.json',
     // The tsconfig maps it to its declarations, for the type checker; the bundle needs the code.
     alias: { '@mesa/test-kit/rpc': fileURLToPath(new URL('./rpc.mjs', import.meta.url)) },
