@@ -1,31 +1,20 @@
 import { execFile } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
+import { assertBuilt, LOCAL_REDIS_URL, LocalNamespaces, REPO_ROOT } from '@mesa/test-kit'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt } from './harness/dist.js'
 
 const run = promisify(execFile)
-const packages = fileURLToPath(new URL('../../packages/', import.meta.url))
-const namespaces: string[] = []
+const packages = `${REPO_ROOT}packages/`
+const namespaces = new LocalNamespaces('test')
 
-afterEach(async () => {
-  const redis = new Redis('redis://127.0.0.1:6379')
-  for (const namespace of namespaces.splice(0)) {
-    const keys = await redis.keys(`mesa:${namespace}:*`)
-    if (keys.length > 0) await redis.del(...keys)
-  }
-  redis.disconnect()
-})
+afterEach(() => namespaces.deleteKeys())
 
 /**
  * A server, a portal and a dispatcher on Redis in a child process with `DEBUG` set as a user would, one
  * client sending a message; resolves with what `debug` wrote to stderr.
  */
 async function runWithDebug(debug: string): Promise<string> {
-  const namespace = `test-${randomUUID()}`
-  namespaces.push(namespace)
+  const namespace = namespaces.next()
   const script = `
     import { Mesa, Message } from '${packages}server/dist/index.js'
     import { RedisAdapter } from '${packages}redis-adapter/dist/index.js'
@@ -33,12 +22,12 @@ async function runWithDebug(debug: string): Promise<string> {
     import { Dispatcher } from '${packages}dispatcher/dist/index.js'
     import WebSocket from '${packages}server/node_modules/ws/wrapper.mjs'
     const namespace = ${JSON.stringify(namespace)}
-    const adapter = new RedisAdapter('redis://127.0.0.1:6379', { namespace })
+    const adapter = new RedisAdapter('${LOCAL_REDIS_URL}', { namespace })
     const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
     await mesa.listening()
     let handled
     const done = new Promise((resolve) => (handled = resolve))
-    const portal = new Portal('redis://127.0.0.1:6379', { namespace, id: 'portal-1', handler: (event) => {
+    const portal = new Portal('${LOCAL_REDIS_URL}', { namespace, id: 'portal-1', handler: (event) => {
       if (event.kind === 'message') handled()
     } })
     await portal.whenReady()

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { assertBuilt, REPO_ROOT } from '@mesa/test-kit'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt } from './harness/dist.js'
 
 const run = promisify(execFile)
-const dist = fileURLToPath(new URL('../../packages/server/dist/', import.meta.url))
+const dist = `${REPO_ROOT}packages/server/dist/`
 
 /** Runs an ES module in a fresh Node process whose resolver refuses `prom-client` (as if it were not installed). */
 async function withoutPromClient(source: string): Promise<string> {

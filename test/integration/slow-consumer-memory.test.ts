@@ -1,10 +1,5 @@
-import type { Socket } from 'node:net'
+import { Child, fixture, RawClient, scenario, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import { Child } from './harness/child.js'
-import { fixture } from './harness/dist.js'
-import { scenario } from './harness/scenario.js'
-import { waitFor, withTimeout } from './harness/wait.js'
 
 const { scope, watch } = scenario(['core', 'server'])
 
@@ -19,19 +14,11 @@ const MiB = 2 ** 20
 const CONSUMERS = 20
 
 /** A client that authenticates as `id`, then stops reading: everything sent to it piles up on the server. */
-async function pausedConsumer(url: string, id: string): Promise<WebSocket> {
-  const ws = scope.add(new WebSocket(url), (socket) => socket.terminate())
-  ws.on('error', () => {})
-  const acked = new Promise<void>((resolve) => {
-    ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as { op: number }
-      if (frame.op === 10) ws.send(JSON.stringify({ op: 2, d: { id } }))
-      if (frame.op === 22) resolve()
-    })
-  })
-  await withTimeout(`${id} to authenticate`, acked)
-  ;(ws as unknown as { _socket: Socket })._socket.pause()
-  return ws
+async function pausedConsumer(url: string, id: string): Promise<RawClient> {
+  const client = scope.add(await RawClient.connect(url), (c) => c.terminate())
+  await client.authenticate({ id })
+  client.pauseReading()
+  return client
 }
 
 function mib(bytes: number): string {

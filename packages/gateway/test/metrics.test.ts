@@ -1,6 +1,7 @@
 import { Message } from '@mesa/client-node'
+import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient, Scope, waitFor } from './support.js'
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 const METRICS_TOKEN = 'test-metrics-token-0123456789'
 

@@ -5,23 +5,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt } from '../../client-browser/test/harness.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
 import {
-  API_KEY,
-  callApi,
+  type CommandProcess,
+  ensureBuilt,
   gatewayPid,
-  hs256Token,
-  JWT_SECRET,
   listeningPort,
-  type Process,
-  received,
-  recordingClient,
+  RedisServer,
   runProcess,
   Scope,
   waitFor,
-} from './support.js'
+} from '@mesa/test-kit'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { API_KEY, callApi, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 const run = promisify(execFile)
 const packages = fileURLToPath(new URL('../../', import.meta.url))
@@ -67,7 +62,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
   let project: string
 
   beforeAll(async () => {
-    ensureBuilt(PACKED.map((name) => ({ name, file: 'dist/index.js' })))
+    ensureBuilt(PACKED)
     project = mkdtempSync(join(tmpdir(), 'mesa-gateway-packed-'))
     for (const name of PACKED) {
       execFileSync('pnpm', ['pack', '--pack-destination', project], { cwd: join(packages, name), stdio: 'pipe' })
@@ -87,7 +82,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
    * `npx mesa-gateway` in the project, with only these variables (and PATH, HOME). npm's update notice would
    * print to stderr, which the tests expect empty.
    */
-  const gateway = (env: Record<string, string>): Process =>
+  const gateway = (env: Record<string, string>): CommandProcess =>
     runProcess(scope, 'npx', ['mesa-gateway'], {
       cwd: project,
       env: {

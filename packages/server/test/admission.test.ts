@@ -1,35 +1,11 @@
 import { once as onceEvent } from 'node:events'
-import { createServer, type IncomingMessage } from 'node:http'
-import { type AddressInfo, connect, type Socket } from 'node:net'
+import { createServer } from 'node:http'
+import { type AddressInfo, connect as tcpConnect, type Socket } from 'node:net'
 import { Client } from '@mesa/client-node'
+import { delay, nextEvent, upgrade, withTimeout } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { type AuthenticationContext, CloseCode, Mesa, type MesaOptions, Message, ServerError } from '../src/index.js'
-import { acceptIds, once, settle, startServer, TestSocket, track, user, withTimeout } from './helpers.js'
-
-/** How the server answered an upgrade: an HTTP refusal (status and body), or an open WebSocket (closed again). */
-type UpgradeAnswer = { status: number; body: string } | { status: 101; hello: string }
-
-/** Tries a WebSocket upgrade with these headers; a refusal's body is read, an accepted socket waits for hello. */
-function upgrade(url: string, headers: Record<string, string> = {}): Promise<UpgradeAnswer> {
-  const ws = new WebSocket(url, { headers })
-  ws.on('error', () => {})
-  const answer = new Promise<UpgradeAnswer>((resolve) => {
-    ws.once('unexpected-response', (_request, response: IncomingMessage) => {
-      let body = ''
-      response.on('data', (chunk: Buffer) => {
-        body += chunk.toString()
-      })
-      response.on('end', () => resolve({ status: response.statusCode!, body }))
-      response.on('error', () => resolve({ status: response.statusCode!, body }))
-    })
-    ws.once('message', (data) => {
-      resolve({ status: 101, hello: data.toString() })
-      ws.terminate()
-    })
-  })
-  return withTimeout(answer, 5000, `the upgrade of ${url}`)
-}
+import { acceptIds, connect, startServer, track, user } from './helpers.js'
 
 /** Counts the server's `connection` events: a refused upgrade must never become a connection. */
 function countConnections(mesa: Mesa): { count: number } {
@@ -60,7 +36,7 @@ describe('admission at the upgrade', () => {
         seen.push(request.url ?? '')
         const key = request.headers['x-key']
         if (key === 'sync-no') return false
-        await settle(5)
+        await delay(5)
         if (key === 'good') return true
         if (key === 'teapot') return { status: 418 }
         return { status: 401, reason: 'who are you?' }
@@ -145,19 +121,19 @@ describe('admission at the upgrade', () => {
       limits: { maxConnectionsPerIp: 2 },
       verifyConnection: (request) => request.headers['x-key'] !== 'refuse',
     })
-    const first = await TestSocket.open(url)
-    const second = await TestSocket.open(url)
+    const first = await connect(url)
+    const second = await connect(url)
     expect(await upgrade(url)).toEqual({ status: 429, body: 'too many connections from this address' })
     expect(mesa.connectionCount).toBe(2)
     first.close()
     await first.waitClose()
-    const third = await TestSocket.open(url)
+    const third = await connect(url)
     expect(await upgrade(url)).toMatchObject({ status: 429 })
     second.terminate()
-    await once(mesa, 'disconnection')
+    await nextEvent(mesa, 'disconnection')
     // A refused upgrade held a place while it was verified, and gives it back.
     expect(await upgrade(url, { 'x-key': 'refuse' })).toMatchObject({ status: 403 })
-    await settle()
+    await delay(50)
     expect(await upgrade(url)).toMatchObject({ status: 101 })
     third.close()
   })
@@ -187,7 +163,7 @@ describe('credentials at the upgrade (authentication.upgradeCredentials)', () =>
     }
     expect(contexts[0]!.credentials).toBe('secret-token')
     expect(contexts[0]!.request.url).toBe('/?token=secret-token')
-    const without = await TestSocket.open(url)
+    const without = await connect(url)
     without.send({ op: 2, d: {} })
     expect((await without.waitClose()).code).toBe(CloseCode.AuthenticationFailed)
     expect(contexts[1]!.credentials).toBeUndefined()
@@ -197,16 +173,16 @@ describe('credentials at the upgrade (authentication.upgradeCredentials)', () =>
     const { url, contexts } = await credentialServer({
       authentication: { upgradeCredentials: { header: 'X-Mesa-Token', query: 'token' } },
     })
-    const byHeader = await TestSocket.open(`${url}/?token=other`, { headers: { 'x-mesa-token': 'secret-token' } })
+    const byHeader = await connect(`${url}/?token=other`, { headers: { 'x-mesa-token': 'secret-token' } })
     expect(await byHeader.authenticate({})).toMatchObject({ op: 22 })
-    const byQuery = await TestSocket.open(`${url}/?token=secret-token`)
+    const byQuery = await connect(`${url}/?token=secret-token`)
     expect(await byQuery.authenticate({})).toMatchObject({ op: 22 })
     expect(contexts.map((context) => context.credentials)).toEqual(['secret-token', 'secret-token'])
   })
 
   it('gives no credentials when none are configured, whatever the request carries', async () => {
     const { url, contexts } = await credentialServer({})
-    const socket = await TestSocket.open(`${url}/?token=secret-token`, { headers: { authorization: 'secret-token' } })
+    const socket = await connect(`${url}/?token=secret-token`, { headers: { authorization: 'secret-token' } })
     socket.send({ op: 2, d: {} })
     await socket.waitClose()
     expect(contexts[0]!.credentials).toBeUndefined()
@@ -220,7 +196,7 @@ describe('limits.maxConnectionsPerUser', () => {
     acceptIds(mesa)
     const ada1 = await user(url, 'ada')
     const ada2 = await user(url, 'ada')
-    const ada3 = await TestSocket.open(url)
+    const ada3 = await connect(url)
     // Authenticating again as the same user does not count the socket twice.
     await ada2.authenticate({ id: 'ada' })
     ada3.send({ op: 2, d: { id: 'ada' } })
@@ -232,19 +208,19 @@ describe('limits.maxConnectionsPerUser', () => {
     expect(mesa.stats.connections.authenticated).toBe(3)
     ada1.close()
     await ada1.waitClose()
-    await settle()
+    await delay(50)
     await user(url, 'ada')
   })
 
   it('applies with sync (protocol 2 and 1.x clients alike)', async () => {
     const { mesa, url } = await startServer({ sync: { enabled: true }, limits: { maxConnectionsPerUser: 1 } })
     mesa.on('connection', (client) => client.authenticate((_data, done) => done(null, { id: 'ada', user: {} })))
-    const first = await TestSocket.open(url, { v2: true })
+    const first = await connect(url, { v2: true })
     await first.authenticate({})
-    const v2 = await TestSocket.open(url, { v2: true })
+    const v2 = await connect(url, { v2: true })
     v2.send({ op: 2, d: {} })
     expect((await v2.waitClose()).code).toBe(CloseCode.TooManyConnections)
-    const v1 = await TestSocket.open(url)
+    const v1 = await connect(url)
     v1.send({ op: 2, d: {} })
     expect((await v1.waitClose()).code).toBe(CloseCode.TooManyConnections)
   })
@@ -253,7 +229,7 @@ describe('limits.maxConnectionsPerUser', () => {
 describe('the http server Mesa creates (port)', () => {
   /** A raw TCP client that sends `head` (partial headers) and then nothing; resolves with what it got when closed. */
   function trickle(port: number, head: string): { closed: Promise<string>; socket: Socket } {
-    const socket = connect(port, '127.0.0.1', () => socket.write(head))
+    const socket = tcpConnect(port, '127.0.0.1', () => socket.write(head))
     let received = ''
     socket.on('data', (chunk) => {
       received += chunk.toString()
@@ -272,14 +248,14 @@ describe('the http server Mesa creates (port)', () => {
       trickle(port, ''),
     ]
     // Node's defaults would keep them for 60 s and more.
-    const answers = await withTimeout(Promise.all(slow.map((client) => client.closed)), 10_000, 'the slow requests to be closed')
+    const answers = await withTimeout('the slow requests to be closed', Promise.all(slow.map((client) => client.closed)), 10_000)
     for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 408 /)
     // An upgraded socket is no longer subject to the request timeouts.
-    const socket = await TestSocket.open(url)
-    await settle(700)
+    const socket = await connect(url)
+    await delay(700)
     expect(socket.closeCode).toBeUndefined()
     await mesa.send(new Message(0, {}, 'STILL_HERE'))
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
   })
 
   it('answers plain HTTP requests with 426, and is closed by mesa.close(), requests in progress included', async () => {
@@ -288,9 +264,9 @@ describe('the http server Mesa creates (port)', () => {
     const response = await fetch(`http://127.0.0.1:${port}/`)
     expect(response.status).toBe(426)
     const pending = trickle(port, 'GET / HTTP/1.1\r\nHost: x\r\n')
-    await settle()
-    await withTimeout(mesa.close(), 5000, 'mesa.close()')
-    await withTimeout(pending.closed, 5000, 'the pending request to be cut')
+    await delay(50)
+    await withTimeout('mesa.close()', mesa.close(), 5000)
+    await withTimeout('the pending request to be cut', pending.closed, 5000)
     // The port is free again.
     const again = track(new Mesa({ port, host: '127.0.0.1' }))
     await again.listening()

@@ -1,16 +1,7 @@
-import type { Socket } from 'node:net'
+import { delay, nextEvent, type RawClient, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, type Mesa, type MesaOptions, Message, type ServerClient, ServerError } from '../src/index.js'
-import { acceptIds, once, settle, startServer, TestSocket, user } from './helpers.js'
-
-/** Stops reading the socket: what the server sends piles up in TCP's buffers, then in the server's. */
-function pause(socket: TestSocket): void {
-  ;(socket.ws as unknown as { _socket: Socket })._socket.pause()
-}
-
-function resume(socket: TestSocket): void {
-  ;(socket.ws as unknown as { _socket: Socket })._socket.resume()
-}
+import { acceptIds, connect, startServer, user } from './helpers.js'
 
 function errorsOf(mesa: Mesa): { error: Error; client?: ServerClient }[] {
   const errors: { error: Error; client?: ServerClient }[] = []
@@ -44,15 +35,15 @@ describe('a client that does not read (maxBufferedAmount)', () => {
   it('gets nothing more written and is closed with 4007 and a reason, which it reads once it catches up', async () => {
     const { mesa, url } = await startServer({ maxBufferedAmount: 64 * 1024, limits: { closeTimeout: 10_000 } })
     const errors = errorsOf(mesa)
-    const slow = await TestSocket.open(url)
-    const good = await TestSocket.open(url)
-    const disconnected = once(mesa, 'disconnection', 20_000)
-    pause(slow)
+    const slow = await connect(url)
+    const good = await connect(url)
+    const disconnected = nextEvent(mesa, 'disconnection', 20_000)
+    slow.pauseReading()
     await flood((i) => mesa.send(new Message(0, { i, chunk }, 'BULK')), () => hasCode(errors, 'slow-consumer'))
     expect(mesa.stats.slowConsumerCuts).toBe(1)
     await mesa.send(new Message(0, {}, 'AFTER'))
-    await good.waitFor(() => good.messages.some((frame) => frame.t === 'AFTER'), 'AFTER', 10_000)
-    resume(slow)
+    await good.waitFor('AFTER', () => good.messages.some((frame) => frame.t === 'AFTER'), 10_000)
+    slow.resumeReading()
     const closed = await slow.waitClose(10_000)
     expect(closed).toEqual({ code: CloseCode.SlowConsumer, reason: 'too slow: more than 65536 bytes waited to be sent' })
     expect(slow.messages.some((frame) => frame.t === 'AFTER')).toBe(false)
@@ -63,9 +54,9 @@ describe('a client that does not read (maxBufferedAmount)', () => {
   it('is cut after limits.closeTimeout when it never reads again', async () => {
     const { mesa, url } = await startServer({ maxBufferedAmount: 64 * 1024, limits: { closeTimeout: 300 } })
     const errors = errorsOf(mesa)
-    const slow = await TestSocket.open(url)
-    pause(slow)
-    const disconnected = once(mesa, 'disconnection', 10_000)
+    const slow = await connect(url)
+    slow.pauseReading()
+    const disconnected = nextEvent(mesa, 'disconnection', 10_000)
     await flood((i) => mesa.send(new Message(0, { i, chunk }, 'BULK')), () => hasCode(errors, 'slow-consumer'))
     expect((await disconnected)[0]).toBe(1006)
     expect(mesa.connectionCount).toBe(0)
@@ -82,8 +73,8 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
     const heavy = await user(url, 'heavy')
     const light = await user(url, 'light')
     const reader = await user(url, 'reader')
-    pause(heavy)
-    pause(light)
+    heavy.pauseReading()
+    light.pauseReading()
     await flood(
       (i) =>
         Promise.all([
@@ -97,10 +88,10 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
     expect(overloaded.map(({ client }) => client?.userId)).toEqual(['heavy'])
     expect(overloaded[0]!.error.message).toMatch(/more than limits\.maxBufferedBytes \(1048576\)/)
     expect(mesa.stats.slowConsumerCuts).toBe(1)
-    resume(heavy)
+    heavy.resumeReading()
     expect(await heavy.waitClose(10_000)).toEqual({ code: CloseCode.TryAgainLater, reason: 'server overloaded, try again later' })
     await mesa.send(new Message(0, {}, 'AFTER'), ['reader', 'light'])
-    await reader.waitFor(() => reader.messages.some((frame) => frame.t === 'AFTER'), 'AFTER', 10_000)
+    await reader.waitFor('AFTER', () => reader.messages.some((frame) => frame.t === 'AFTER'), 10_000)
     expect(light.closeCode).toBeUndefined()
   })
 
@@ -110,17 +101,17 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
       limits: { maxBufferedBytes: 512 * 1024 },
     })
     const errors = errorsOf(mesa)
-    const sockets: TestSocket[] = []
+    const sockets: RawClient[] = []
     for (let i = 0; i < 6; i++) sockets.push(await user(url, `u${i}`))
     // In turn, each lags until the server holds 160 KiB for it, then catches up: 6 x 160 KiB were waiting in all.
     for (const [i, socket] of sockets.entries()) {
       const client = mesa.clients.find((candidate) => candidate.userId === `u${i}`)!
       const held = (): number => client.request.socket.writableLength
-      pause(socket)
+      socket.pauseReading()
       await flood((n) => mesa.send(new Message(0, { n, chunk }, 'BULK'), [`u${i}`]), () => held() > 160 * 1024)
-      resume(socket)
-      await socket.waitFor(() => held() === 0, 'the buffer to drain', 10_000)
-      await settle(10)
+      socket.resumeReading()
+      await waitFor('the buffer to drain', () => held() === 0, 10_000)
+      await delay(10)
     }
     expect(errors.map(({ error }) => error.message)).toEqual([])
     expect(sockets.every((socket) => socket.closeCode === undefined)).toBe(true)

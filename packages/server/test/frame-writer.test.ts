@@ -1,19 +1,20 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
+import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as ws from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
 import { FrameWriter, Written } from '../src/frame-writer.js'
 
-const cleanup: (() => Promise<void> | void)[] = []
+const scope = new Scope()
 afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step()
+  await scope.cleanup()
   vi.restoreAllMocks()
 })
 
 async function pairs(count: number): Promise<{ server: WebSocket[]; received: string[][] }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false })
-  cleanup.push(() => new Promise<void>((resolve) => wss.close(() => resolve())))
+  scope.defer(() => new Promise<void>((resolve) => wss.close(() => resolve())))
   await once(wss, 'listening')
   const server: WebSocket[] = []
   const received: string[][] = []
@@ -23,19 +24,11 @@ async function pairs(count: number): Promise<{ server: WebSocket[]; received: st
     const inbox: string[] = []
     received.push(inbox)
     client.on('message', (data) => inbox.push(data.toString()))
-    cleanup.push(() => client.terminate())
+    scope.defer(() => client.terminate())
     await once(client, 'open')
   }
-  while (server.length < count) await new Promise((resolve) => setImmediate(resolve))
+  await waitFor("the server sockets", () => server.length === count, 10_000, 0)
   return { server, received }
-}
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 describe('FrameWriter', () => {
@@ -48,7 +41,7 @@ describe('FrameWriter', () => {
     for (const ws of server) expect(writer.write(ws, broadcast)).toBe(Written.Buffering)
     expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(Written.Buffering)
     expect(frameSpy).toHaveBeenCalledTimes(2)
-    await until(() => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
+    await waitFor('the frames', () => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
     for (const inbox of received) expect(inbox[0]).toBe(broadcast)
     expect(received[0]![1]).toBe('{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')
   })
@@ -58,7 +51,7 @@ describe('FrameWriter', () => {
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     server[0]!.send('{"op":0,"d":{"n":1}}')
     expect(writer.write(server[0]!, '{"op":0,"d":{"n":2}}')).toBe(Written.Yes)
-    await until(() => received[0]!.length === 2)
+    await waitFor('both frames', () => received[0]!.length === 2)
     expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}'])
     const tiny = new FrameWriter(0, { messagesOut: 0, bytesOut: 0 })
     expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(Written.Buffering)

@@ -1,7 +1,8 @@
+import { delay, nextEvent, withTimeout } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import type WebSocket from 'ws'
 import { CloseCode, type Mesa, ProtocolError } from '../src/index.js'
-import { maskedHeader, once, rawSocket, settle, startServer, TestSocket, withTimeout } from './helpers.js'
+import { connect, maskedHeader, rawSocket, startServer } from './helpers.js'
 
 /** An authenticate handler that counts its calls and accepts everyone. */
 function countAuthentications(mesa: Mesa): { calls: number } {
@@ -24,7 +25,7 @@ describe('input bounds: payload before authentication, depth, keys', () => {
   it('refuses a frame above limits.maxPayloadBeforeAuthentication from its header (1009): its bytes are never read, no handler runs', async () => {
     const { mesa, url } = await startServer()
     const counter = countAuthentications(mesa)
-    const errored = once(mesa, 'error')
+    const errored = nextEvent(mesa, 'error')
     const raw = await rawSocket(url)
     // Only the header of a 1 MiB frame: a server that waited for the payload would never answer.
     raw.write(maskedHeader(1024 * 1024 - 1))
@@ -35,20 +36,20 @@ describe('input bounds: payload before authentication, depth, keys', () => {
     expect(error.message).toBe('frame larger than 32768 bytes (limits.maxPayloadBeforeAuthentication)')
     expect(counter.calls).toBe(0)
     // It never answers the close frame, and is not held for it: ws ends the connection after its close frame.
-    await withTimeout(raw.cut, 5000, 'the socket cut')
+    await withTimeout('the socket cut', raw.cut, 5000)
   })
 
   it('refuses a whole op 2 of 40 KiB before authentication, then lets an authenticated socket send up to maxPayload', async () => {
     const { mesa, url } = await startServer()
     const counter = countAuthentications(mesa)
-    const early = await TestSocket.open(url)
+    const early = await connect(url)
     early.send(bigAuthentication(40 * 1024))
     expect((await early.waitClose()).code).toBe(CloseCode.MessageTooBig)
     expect(counter.calls).toBe(0)
 
-    const member = await TestSocket.open(url)
+    const member = await connect(url)
     await member.authenticate({ token: 'small' })
-    const received = once(mesa, 'message')
+    const received = nextEvent(mesa, 'message')
     member.send({ op: 0, t: 'BIG', d: { text: 'x'.repeat(512 * 1024) } })
     const [message] = await received
     expect(message.type).toBe('BIG')
@@ -63,8 +64,8 @@ describe('input bounds: payload before authentication, depth, keys', () => {
     wss.on('connection', (ws) => {
       ;(ws as unknown as { _receiver: { _maxPayload: number } })._receiver._maxPayload = 0
     })
-    const errored = once(mesa, 'error')
-    const socket = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
     socket.send(bigAuthentication(40 * 1024))
     expect(await socket.waitClose()).toEqual({
       code: CloseCode.MessageTooBig,
@@ -85,8 +86,8 @@ describe('input bounds: payload before authentication, depth, keys', () => {
     let handled = 0
     mesa.on('message', () => void handled++)
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'u', user: {} })))
-    const errored = once(mesa, 'error')
-    const socket = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
     // Authenticated, so that the frame is under maxPayload and the structure is what gets it refused.
     await socket.authenticate({})
     socket.send(frame)
@@ -94,14 +95,14 @@ describe('input bounds: payload before authentication, depth, keys', () => {
     expect(closed.code).toBe(CloseCode.InvalidFrame)
     expect(closed.reason).toContain(option)
     expect((await errored)[0]).toMatchObject({ name: 'ProtocolError', code })
-    await settle()
+    await delay(50)
     expect(handled).toBe(0)
   })
 
   it('takes frames right at the limits', async () => {
     const { mesa, url } = await startServer({ limits: { maxDepth: 4, maxKeys: 6 } })
-    const received = once(mesa, 'message')
-    const socket = await TestSocket.open(url)
+    const received = nextEvent(mesa, 'message')
+    const socket = await connect(url)
     // The frame is level 1: op, t, d, a, b, c are its 6 keys, c's array is level 4.
     socket.send('{"op":0,"t":"X","d":{"a":{"b":1,"c":[]}}}')
     expect((await received)[0].data).toEqual({ a: { b: 1, c: [] } })

@@ -1,8 +1,9 @@
 import { format } from 'node:util'
+import { delay, nextEvent } from '@mesa/test-kit'
 import createDebug from 'debug'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CloseCode, ConfigError, Mesa, type MesaLogger, Message } from '../src/index.js'
-import { once, settle, startServer, TestSocket } from './helpers.js'
+import { connect, startServer } from './helpers.js'
 
 interface Line {
   level: 'debug' | 'info' | 'warn' | 'error'
@@ -50,13 +51,13 @@ describe('logger option', () => {
     })
     mesa.on('connection', (client) => client.authenticate(failingAuthenticator))
 
-    const failing = await TestSocket.open(url, { v2: true })
+    const failing = await connect(url, { v2: true })
     failing.send({ op: 2, d: {} })
     expect((await failing.waitClose()).code).toBe(CloseCode.AuthenticationFailed)
-    const garbage = await TestSocket.open(url)
+    const garbage = await connect(url)
     garbage.send('not json{')
     await garbage.waitClose()
-    await settle()
+    await delay(50)
 
     const connections = lines.filter((line) => line.message === 'connection')
     expect(connections.map((line) => [line.level, line.fields.protocol])).toEqual([
@@ -101,7 +102,7 @@ describe('logger option', () => {
       throw new Error('listener broke')
     })
     mesa.send(new Message(0, {}, 'X'), ['']).catch(() => {})
-    await settle()
+    await delay(50)
     const messages = lines.filter((line) => line.level === 'error').map((line) => line.message)
     // The send's error, the failing onError handler's, and the listener's failure for each of the two.
     expect(messages.sort()).toEqual([
@@ -117,7 +118,7 @@ describe('logger option', () => {
     const written: string[] = []
     const logger = pino({ level: 'debug' }, { write: (line: string) => void written.push(line) })
     const { mesa, url } = await startServer({ logger })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send('not json{')
     await socket.waitClose()
     await mesa.close()
@@ -136,14 +137,14 @@ describe('errors without a listener or a logger', () => {
     const { mesa, url } = await startServer({ id: 'quiet' })
     mesa.on('connection', (client) => client.authenticate(failingAuthenticator))
     for (let i = 0; i < 2; i++) {
-      const socket = await TestSocket.open(url)
+      const socket = await connect(url)
       socket.send({ op: 2, d: {} })
       await socket.waitClose()
     }
-    const garbage = await TestSocket.open(url)
+    const garbage = await connect(url)
     garbage.send('not json{')
     await garbage.waitClose()
-    await settle()
+    await delay(50)
     expect(printed).toHaveBeenCalledTimes(2)
     expect(printed.mock.calls[0]![0]).toContain('Mesa server quiet: a "authentication-handler-failed" error nobody listens to')
     expect(printed.mock.calls[0]![1]).toMatchObject({ code: 'authentication-handler-failed', cause: new Error('database down') })
@@ -151,11 +152,11 @@ describe('errors without a listener or a logger', () => {
 
     // Heard errors are the listener's to report.
     mesa.on('error', () => {})
-    const heard = await TestSocket.open(url)
+    const heard = await connect(url)
     heard.send({ op: 2, d: {} })
     heard.send({ op: 42, d: {} })
     await heard.waitClose()
-    await settle()
+    await delay(50)
     expect(printed).toHaveBeenCalledTimes(2)
   })
 
@@ -164,12 +165,12 @@ describe('errors without a listener or a logger', () => {
     const { mesa, url } = await startServer()
     const heard: string[] = []
     mesa.on('connection', (client) => client.on('error', (error) => void heard.push(error.message)))
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send('not json{')
     await socket.waitClose()
     mesa.use(() => ({ onError: (error) => void heard.push(error.message) }))
     mesa.send(new Message(0, {}, 'X'), ['']).catch(() => {})
-    await settle()
+    await delay(50)
     expect(heard).toHaveLength(2)
     expect(printed).not.toHaveBeenCalled()
   })
@@ -193,10 +194,10 @@ describe('debug namespaces', () => {
     const output = capture('mesa:*')
     const { mesa, url } = await startServer({ id: 'traced' })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'ada', user: {} })))
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     await socket.authenticate({})
     socket.send({ op: 0, d: {}, t: 'PING' })
-    await once(mesa, 'message')
+    await nextEvent(mesa, 'message')
     await mesa.send(new Message(0, {}, 'PONG'), ['ada'])
     await mesa.close()
     const text = output.join('\n')
@@ -212,10 +213,10 @@ describe('debug namespaces', () => {
     const output = capture('mesa:server:auth')
     const { mesa, url } = await startServer()
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'ada', user: {} })))
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     await socket.authenticate({})
     socket.send({ op: 0, d: {}, t: 'PING' })
-    await once(mesa, 'message')
+    await nextEvent(mesa, 'message')
     expect(output.length).toBeGreaterThan(0)
     expect(output.every((line) => line.includes('mesa:server:auth'))).toBe(true)
   })

@@ -1,9 +1,10 @@
 import { MemoryAdapter } from '@mesa/core'
 import { registerMesaMetrics } from '@mesa/server/metrics'
+import { delay, nextEvent } from '@mesa/test-kit'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Message } from '../src/index.js'
-import { once, settle, startServer, TestSocket } from './helpers.js'
+import { connect, startServer } from './helpers.js'
 
 /** The samples of a Prometheus text exposition: `name{labels}` -> value. */
 function samples(text: string): Map<string, number> {
@@ -37,14 +38,14 @@ describe('@mesa/server/metrics', () => {
     expect(before.get('mesa_messages_in_total{server="busy"}')).toBe(0)
 
     busy.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'ada', user: {} })))
-    const v2 = await TestSocket.open(url, { v2: true })
+    const v2 = await connect(url, { v2: true })
     await v2.authenticate({})
-    await TestSocket.open(url)
-    const received = once(busy, 'message')
+    await connect(url)
+    const received = nextEvent(busy, 'message')
     v2.send({ op: 0, d: { text: 'hi' }, t: 'SAY' })
     await received
     await busy.send(new Message(0, {}, 'ALL'))
-    await v2.waitMessages(1)
+    await v2.waitForMessages(1)
     await busy.send(new Message(0, {}, 'BAD'), ['']).catch(() => {})
 
     const text = await registry.metrics()
@@ -119,26 +120,26 @@ describe('mesa.stats counters', () => {
   it('counts replays (only what is written) and resyncs', async () => {
     const { mesa, url } = await startServer({ sync: { enabled: true } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'ada', user: {} })))
-    const first = await TestSocket.open(url, { v2: true })
+    const first = await connect(url, { v2: true })
     const ack = await first.authenticate({})
     const heads = (ack.x as { streams: Record<'user' | 'global', { epoch: string; seq: number }> }).streams
     first.close()
-    await once(mesa, 'disconnection')
+    await nextEvent(mesa, 'disconnection')
 
     await mesa.send(new Message(0, { n: 1 }, 'FOR_ADA'), ['ada'])
     await mesa.send(new Message(0, { n: 2 }, 'FOR_ADA'), ['ada'])
     // Stored in the global stream, but not for ada: her resume skips it.
     await mesa.send(new Message(0, {}, 'NOT_FOR_ADA'), ['*'], ['ada'])
 
-    const resumed = await TestSocket.open(url, { v2: true })
+    const resumed = await connect(url, { v2: true })
     await resumed.authenticate({}, { resume: heads })
-    await resumed.waitMessages(2)
-    await settle()
+    await resumed.waitForMessages(2)
+    await delay(50)
     expect(resumed.messages.map((frame) => frame.t)).toEqual(['FOR_ADA', 'FOR_ADA'])
     expect(mesa.stats.replays).toBe(2)
     expect(mesa.stats.resyncs).toBe(0)
 
-    const stale = await TestSocket.open(url, { v2: true })
+    const stale = await connect(url, { v2: true })
     const refused = await stale.authenticate({}, { resume: { user: { epoch: 'another', seq: 1 } } })
     expect(refused.x).toMatchObject({ recovered: false })
     expect(mesa.stats.resyncs).toBe(1)
@@ -148,8 +149,8 @@ describe('mesa.stats counters', () => {
   it('counts failed sends, from mesa.send and client.send', async () => {
     const { mesa, url } = await startServer()
     mesa.on('error', () => {})
-    const connected = once(mesa, 'connection')
-    await TestSocket.open(url)
+    const connected = nextEvent(mesa, 'connection')
+    await connect(url)
     const [client] = await connected
     await expect(mesa.send({} as Message<'X', object>)).rejects.toThrow('send() takes a Message')
     await expect(client.send({} as never)).rejects.toThrow('send() takes a Message')

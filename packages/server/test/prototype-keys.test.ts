@@ -1,6 +1,7 @@
+import { delay, nextEvent } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CloseCode, ProtocolError } from '../src/index.js'
-import { deepMerge, once, settle, startServer, TestSocket } from './helpers.js'
+import { connect, deepMerge, startServer } from './helpers.js'
 
 /** Properties an attack would leave on the process's globals; removed after each test so one failure stays one. */
 const MARKERS = ['polluted', 'isAdmin'] as const
@@ -55,10 +56,10 @@ describe('prototype keys in client data, at any depth', () => {
           done(null, { id: 'eve', user: {} })
         }),
       )
-      const socket = await TestSocket.open(url)
+      const socket = await connect(url)
       // Sent as text: JSON.stringify would not keep the escapes an attacker's client writes.
       socket.send(`{"op":2,"d":${nested(depth + 1, `"ok":true,${attack}`)}}`)
-      await socket.waitFor(() => socket.frames.some((frame) => frame.op === 22), 'op 22')
+      await socket.waitFor('op 22', () => socket.frames.some((frame) => frame.op === 22))
       expect(merged).toHaveLength(1)
       expect(pollution()).toEqual({})
       expect(JSON.stringify(merged[0])).toBe(nested(depth + 1, '"ok":true'))
@@ -68,8 +69,8 @@ describe('prototype keys in client data, at any depth', () => {
       const { mesa, url } = await startServer({ limits: { maxDepth: 2000 } })
       const merged: unknown[] = []
       mesa.on('message', (message) => void merged.push(deepMerge({}, message.data as Record<string, unknown>)))
-      const socket = await TestSocket.open(url)
-      const received = once(mesa, 'message')
+      const socket = await connect(url)
+      const received = nextEvent(mesa, 'message')
       socket.send(`{"op":0,"t":"MERGE","d":${nested(depth + 1, `"ok":true,${attack}`)}}`)
       await received
       expect(pollution()).toEqual({})
@@ -81,23 +82,23 @@ describe('prototype keys in client data, at any depth', () => {
     const { mesa, url } = await startServer()
     let handled = 0
     mesa.on('message', () => void handled++)
-    const errored = once(mesa, 'error')
-    const socket = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
     socket.send(`{"op":0,"t":"MERGE","d":${nested(1000, '"__proto__":{"polluted":1}')}}`)
     const closed = await socket.waitClose()
     expect(closed).toEqual({ code: CloseCode.InvalidFrame, reason: 'frame nested deeper than 32 levels (limits.maxDepth)' })
     const [error] = await errored
     expect(error).toBeInstanceOf(ProtocolError)
     expect(error).toMatchObject({ code: 'too-deep', closeCode: CloseCode.InvalidFrame })
-    await settle()
+    await delay(50)
     expect(handled).toBe(0)
     expect(pollution()).toEqual({})
   })
 
   it('message data keeps what is data: constructor with a string value, prototype keys, escaped ordinary keys', async () => {
     const { mesa, url } = await startServer()
-    const received = once(mesa, 'message')
-    const socket = await TestSocket.open(url)
+    const received = nextEvent(mesa, 'message')
+    const socket = await connect(url)
     socket.send('{"op":0,"t":"CAR","d":{"constructor":"Ferrari","prototype":{"v":2},"\\u0061":1,"note":"__proto__"}}')
     const [message] = await received
     expect(message.data).toEqual({ constructor: 'Ferrari', prototype: { v: 2 }, a: 1, note: '__proto__' })

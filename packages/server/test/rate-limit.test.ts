@@ -1,6 +1,7 @@
+import { delay, nextEvent, type RawClient, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, Message, type Mesa, type MesaOptions, ServerError } from '../src/index.js'
-import { once, settle, startServer, TestSocket, until } from './helpers.js'
+import { connect, startServer } from './helpers.js'
 
 /** A server counting the messages it takes and the errors it reports. */
 async function countingServer(options: MesaOptions = {}): Promise<{ mesa: Mesa; url: string; handled: string[]; errors: Error[] }> {
@@ -12,7 +13,7 @@ async function countingServer(options: MesaOptions = {}): Promise<{ mesa: Mesa; 
   return { mesa, url, handled, errors }
 }
 
-function flood(socket: TestSocket, count: number, frame: object = { op: 0, d: {}, t: 'FLOOD' }): void {
+function flood(socket: RawClient, count: number, frame: object = { op: 0, d: {}, t: 'FLOOD' }): void {
   const text = JSON.stringify(frame)
   for (let i = 0; i < count; i++) socket.send(text)
 }
@@ -30,9 +31,9 @@ describe('rate limits', () => {
   it('are on by default: a socket flooding messages is closed with 4006 and a reason; the others go on', async () => {
     const { mesa, url, handled, errors } = await countingServer()
     answerPings(mesa)
-    const flooder = await TestSocket.open(url)
-    const good = await TestSocket.open(url)
-    const disconnected = once(mesa, 'disconnection')
+    const flooder = await connect(url)
+    const good = await connect(url)
+    const disconnected = nextEvent(mesa, 'disconnection')
     flood(flooder, 2000)
     const closed = await flooder.waitClose()
     expect(closed).toEqual({
@@ -47,12 +48,12 @@ describe('rate limits', () => {
     expect(limited).toHaveLength(1)
     expect(mesa.stats.rateLimited).toBe(1)
     good.send({ op: 0, d: {}, t: 'PING' })
-    await good.waitFor(() => good.messages.some((frame) => frame.t === 'PONG'), 'PONG')
+    await good.waitFor('PONG', () => good.messages.some((frame) => frame.t === 'PONG'))
   })
 
   it('count heartbeat acks too: a flood is a flood', async () => {
     const { url } = await countingServer()
-    const flooder = await TestSocket.open(url)
+    const flooder = await connect(url)
     flood(flooder, 2000, { op: 11, d: {} })
     expect((await flooder.waitClose()).code).toBe(CloseCode.RateLimited)
   })
@@ -62,7 +63,7 @@ describe('rate limits', () => {
       maxPayload: 2048,
       limits: { rate: { bytesPerSecond: 1000, byteBurst: 2048 } },
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     const frame = { op: 0, d: { text: 'x'.repeat(900) }, t: 'KB' }
     flood(socket, 3, frame)
     expect((await socket.waitClose()).code).toBe(CloseCode.RateLimited)
@@ -73,9 +74,9 @@ describe('rate limits', () => {
     const { mesa, url, handled, errors } = await countingServer({
       limits: { rate: { messagesPerSecond: 10, messageBurst: 5, action: 'drop' } },
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     flood(socket, 50)
-    await until(() => mesa.stats.rateLimited + handled.length === 50, 'all 50 frames taken or dropped')
+    await waitFor('all 50 frames taken or dropped', () => mesa.stats.rateLimited + handled.length === 50)
     expect(handled.length).toBeGreaterThanOrEqual(5)
     expect(handled.length).toBeLessThan(10)
     expect(errors).toHaveLength(1)
@@ -87,12 +88,12 @@ describe('rate limits', () => {
     expect(socket.closeCode).toBeUndefined()
 
     // Refilled at 10 a second: the socket passes again, and a new flood a second later is reported again.
-    await settle(1100)
+    await delay(1100)
     const before = handled.length
     flood(socket, 3, { op: 0, d: {}, t: 'AGAIN' })
-    await until(() => handled.length === before + 3, 'the 3 frames after the pause')
+    await waitFor('the 3 frames after the pause', () => handled.length === before + 3)
     flood(socket, 50)
-    await until(() => errors.length === 2, 'a second report')
+    await waitFor('a second report', () => errors.length === 2)
     expect(socket.closeCode).toBeUndefined()
   })
 
@@ -100,23 +101,23 @@ describe('rate limits', () => {
     const { url, handled, errors } = await countingServer({
       limits: { rate: { messagesPerSecond: 50, messageBurst: 10 } },
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     // The whole burst at once, then half the rate for a second.
     flood(socket, 10)
     for (let i = 0; i < 25; i++) {
-      await settle(40)
+      await delay(40)
       socket.send({ op: 0, d: { i }, t: 'PACED' })
     }
-    await until(() => handled.length === 35, 'every frame')
+    await waitFor('every frame', () => handled.length === 35)
     expect(errors).toEqual([])
     expect(socket.closeCode).toBeUndefined()
   })
 
   it('rate: false turns them off', async () => {
     const { url, handled } = await countingServer({ limits: { rate: false } })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     flood(socket, 2000)
-    await until(() => handled.length === 2000, 'every frame', 10_000)
+    await waitFor('every frame', () => handled.length === 2000, 10_000)
     expect(socket.closeCode).toBeUndefined()
   })
 })

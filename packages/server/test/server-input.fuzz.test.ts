@@ -1,8 +1,9 @@
+import type { RawClient } from '@mesa/test-kit'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, MesaError, Message } from '../src/index.js'
 import { FUZZ_RUNS, frameBatch } from './fuzz-frames.js'
-import { deepMerge, startServer, TestSocket } from './helpers.js'
+import { connect, deepMerge, startServer } from './helpers.js'
 
 /** Frames the offending client sends: a couple of thousand in the suite, 100k with `pnpm fuzz` (FUZZ_FRAMES). */
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? Math.max(1000, FUZZ_RUNS * 5))
@@ -13,15 +14,15 @@ const BATCH = 25
 const CLOSE_CODES: ReadonlySet<number> = new Set(Object.values(CloseCode))
 const WITHOUT_REASON: ReadonlySet<number> = new Set([CloseCode.InvalidPayload, CloseCode.MessageTooBig])
 
-function pongs(socket: TestSocket): number {
+function pongs(socket: RawClient): number {
   return socket.messages.filter((frame) => frame.t === 'PONG').length
 }
 
 /** Sends PING and waits for the PONG, or for the socket to be closed (then it is not answered). */
-async function roundTrip(socket: TestSocket, what: string): Promise<void> {
+async function roundTrip(socket: RawClient, what: string): Promise<void> {
   const before = pongs(socket)
   socket.send({ op: 0, d: {}, t: 'PING' })
-  await socket.waitFor(() => pongs(socket) > before || socket.closeCode !== undefined, what, 20_000)
+  await socket.waitFor(what, () => pongs(socket) > before || socket.closeCode !== undefined, 20_000)
 }
 
 describe('server input (property-based, live server)', () => {
@@ -41,17 +42,17 @@ describe('server input (property-based, live server)', () => {
         if (message.type === 'PING') void client.send(new Message(0, {}, 'PONG'))
       })
     })
-    const good = await TestSocket.open(url)
+    const good = await connect(url)
     // Within the authentication timeout a whole long run takes.
     await good.authenticate({ ok: true })
-    let offender = await TestSocket.open(url)
+    let offender = await connect(url)
     const closes = new Map<number, number>()
     let sent = 0
     const started = performance.now()
 
     await fc.assert(
       fc.asyncProperty(frameBatch(BATCH), async (frames) => {
-        if (offender.closeCode !== undefined) offender = await TestSocket.open(url)
+        if (offender.closeCode !== undefined) offender = await connect(url)
         for (const { data, binary, repeat = 1 } of frames) {
           for (let i = 0; i < repeat; i++) offender.ws.send(data, { binary })
           sent += repeat

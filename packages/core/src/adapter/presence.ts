@@ -7,9 +7,11 @@ export interface Presence {
   join(userId: string, socketId: string): Promise<void>
   /** Marks that socket gone; the user stays online while other sockets remain. */
   leave(userId: string, socketId: string): Promise<void>
-  isOnline(userId: string): Promise<boolean>
   /** Online flags for many users in one round trip, in the order given. */
   areOnline(userIds: readonly string[]): Promise<boolean[]>
-  /** Number of distinct online users. */
-  onlineCount(): Promise<number>
+  /**
+   * Number of distinct online users. Optional: nothing in a server's work needs it (an admin page shows it
+   * when the adapter has it), and a store that cannot count cheaply leaves it out.
+   */
+  onlineCount?(): Promise<number>
 }

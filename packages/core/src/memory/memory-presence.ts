@@ -17,10 +17,6 @@ export class MemoryPresence implements Presence {
     if (set.size === 0) this.sockets.delete(userId)
   }
 
-  async isOnline(userId: string): Promise<boolean> {
-    return this.sockets.has(userId)
-  }
-
   async areOnline(userIds: readonly string[]): Promise<boolean[]> {
     return userIds.map((id) => this.sockets.has(id))
   }
