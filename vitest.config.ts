@@ -2,17 +2,25 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+const testKit = (file: string) => fileURLToPath(new URL(`./packages/test-kit/src/${file}`, import.meta.url))
 
 export default defineConfig({
   resolve: {
+    // The test kit's subpaths come first: an alias also matches the paths below it.
     alias: {
+      '@mesa/test-kit/browser': testKit('browser.ts'),
+      '@mesa/test-kit/rpc': testKit('rpc.mjs'),
+      '@mesa/test-kit': testKit('index.ts'),
       '@mesa/core': pkg('core'),
+      // Before '@mesa/server', which would otherwise take the subpath as a path under its index.
+      '@mesa/server/metrics': fileURLToPath(new URL('./packages/server/src/metrics.ts', import.meta.url)),
       '@mesa/server': pkg('server'),
       '@mesa/client-node': pkg('client-node'),
       '@mesa/client-browser': pkg('client-browser'),
       '@mesa/redis-adapter': pkg('redis-adapter'),
       '@mesa/portal': pkg('portal'),
       '@mesa/dispatcher': pkg('dispatcher'),
+      '@mesa/adapter-kit': pkg('adapter-kit'),
       '@mesa/gateway': pkg('gateway'),
     },
   },

@@ -33,6 +33,14 @@ process.on('message', async (command) => {
     parentPort.postMessage({ opened: sockets.length })
   } else if (command === 'count') {
     parentPort.postMessage({ received })
+  } else if (typeof command === 'object' && command.send) {
+    // Every socket sends `perSocket` copies of `frame`, one round of all sockets at a time.
+    const { perSocket, frame } = command.send
+    for (let i = 0; i < perSocket; i++) {
+      for (const ws of sockets) ws.send(frame)
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+    }
+    parentPort.postMessage({ sent: perSocket * sockets.length })
   } else if (command === 'close') {
     for (const ws of sockets) ws.terminate()
     parentPort.postMessage({ closed: true })

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup'
 import { packageBuild } from '../../tsup.base.js'
 
-export default defineConfig(packageBuild())
+// `metrics` is its own entry (`@mesa/server/metrics`), so that prom-client loads only for those who import it.
+export default defineConfig(packageBuild({ entry: ['src/index.ts', 'src/metrics.ts'] }))

@@ -1,7 +1,8 @@
 import { Client, type Message } from '@mesa/client-node'
 import { Message as ServerMessage } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
+import { Scope, waitFor, withTimeout } from '@mesa/test-kit'
+import { startServer } from '../compat/support.js'
 
 /**
  * The chaos test's failure, reduced: a broadcast to every socket (no recipients) that reaches a reconnecting

@@ -1,7 +1,8 @@
 import { GLOBAL_STREAM, MemoryAdapter, type MesaError, type StoredEntry, userStream } from '@mesa/core'
 import { Message } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
+import { delay, Scope, waitFor, withTimeout } from '@mesa/test-kit'
+import { startServer } from '../compat/support.js'
 import { ChaosClient, random, type Seen } from './chaos-support.js'
 
 /**
@@ -189,7 +190,7 @@ describe.each(MODES)('redelivery chaos: $name', ({ everySocket, redeliveryInterv
       throw new Error(`${error.message}; ${behind.length} clients behind:\n${behind.join('\n')}`)
     })
     // Anything late (a duplicate) would arrive right behind the rest.
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await delay(200)
 
     for (const c of clients) {
       const want = expected.get(c.userId)!

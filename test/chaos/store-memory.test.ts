@@ -2,7 +2,8 @@ import { GLOBAL_STREAM, MemoryAdapter, type ResyncReason, userStream } from '@me
 import { Client, type Message } from '@mesa/client-node'
 import { Message as ServerMessage } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope, startServer, waitFor, withTimeout } from '../compat/support.js'
+import { Scope, waitFor, withTimeout } from '@mesa/test-kit'
+import { startServer } from '../compat/support.js'
 import { random } from './chaos-support.js'
 
 /**

@@ -1,9 +1,9 @@
 import { Client, Message } from '@mesa/client-node'
 import { CloseCode, type MesaOptions } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { crybMesa, type LegacyClient, type LegacyKind, mesaJsClient } from './legacy-clients.js'
-import { parseWire, Scope, type StartedServer, startServer, type WireFrame, waitFor, withTimeout } from './support.js'
+import { RawClient, type RawClientOptions, Scope, type WireFrame, waitFor, withTimeout } from '@mesa/test-kit'
+import { type StartedServer, startServer } from './support.js'
 
 /**
  * Mesa 1.x clients, unchanged, against this server (real sockets on 127.0.0.1): every scenario runs with
@@ -36,27 +36,9 @@ async function authenticated(kind: LegacyKind, server: StartedServer, id: string
   return client
 }
 
-/** A raw socket offering no subprotocol that never answers heartbeats. */
-async function silentSocket(url: string): Promise<{ frames: WireFrame[]; closed: Promise<number> }> {
-  const ws = new WebSocket(url)
-  scope.defer(() => ws.terminate())
-  const frames: WireFrame[] = []
-  ws.on('message', (data) => frames.push(parseWire(data)))
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-  await withTimeout('the raw socket to open', new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)))
-  return { frames, closed }
-}
-
-/** A raw protocol 2 socket (subprotocol `mesa.v2`), authenticated as `id`. */
-async function v2Socket(url: string, id: string): Promise<WireFrame[]> {
-  const ws = new WebSocket(url, ['mesa.v2'])
-  scope.defer(() => ws.terminate())
-  const frames: WireFrame[] = []
-  ws.on('message', (data) => frames.push(parseWire(data)))
-  await withTimeout('the v2 socket to open', new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)))
-  ws.send(JSON.stringify({ op: 2, d: { id } }))
-  await waitFor('the v2 authentication', () => frames.some((frame) => frame.op === 22))
-  return frames
+/** A raw wire client (v2 or 1.x), terminated after the test. */
+async function rawClient(url: string, options: RawClientOptions = {}): Promise<RawClient> {
+  return scope.add(await RawClient.connect(url, options), (c) => c.terminate())
 }
 
 async function serverFor(options: MesaOptions = {}): Promise<StartedServer> {
@@ -139,9 +121,9 @@ describe.each([crybMesa, mesaJsClient])('$name against this server', (kind) => {
     const interval = 100
     const server = await serverFor({ heartbeat: { enabled: true, interval, maxAttempts: 3 } })
     const client = await authenticated(kind, server, 'ada')
-    const silent = await silentSocket(server.url)
+    const silent = await rawClient(server.url, { autoAck: false })
     // The control: the same server closes a socket that does not answer.
-    expect(await withTimeout('the silent socket to be closed', silent.closed)).toBe(CloseCode.HeartbeatTimeout)
+    expect((await silent.waitClose()).code).toBe(CloseCode.HeartbeatTimeout)
     await waitFor('ten heartbeats', () => client.frames.filter((frame) => frame.op === 1).length >= 10, 10 * interval + 5000)
     expect(client.closes).toEqual([])
     expect(client.open).toBe(true)
@@ -330,19 +312,20 @@ describe.each([crybMesa, mesaJsClient])('$name against this server', (kind) => {
   it('beside a protocol 2 socket of the same server, never gets x or a live s', async () => {
     const server = await serverFor({ sync: { enabled: true }, heartbeat: { enabled: true, interval: 50_000 } })
     const legacy = await authenticated(kind, server, 'old')
-    const v2 = await v2Socket(server.url, 'new')
+    const v2 = await rawClient(server.url, { v2: true })
+    await v2.authenticate({ id: 'new' })
     await server.mesa.send(new Message(0, { n: 1 }, 'TARGETED'), ['old', 'new'])
     await server.mesa.send(new Message(0, { n: 2 }, 'AUTHENTICATED'), ['*'])
     await server.mesa.send(new Message(0, { n: 3 }, 'EVERYONE'))
     await server.mesa.send(new Message(0, { n: 4 }, 'NOT_NEW'), undefined, ['new'])
     await server.mesa.send(new Message(0, { n: 5 }, 'UNSYNCED', { sync: false }), ['old', 'new'])
     await waitFor('five messages on the 1.x client', () => legacy.delivered.length === 5)
-    await waitFor('four messages on the v2 socket', () => v2.filter((frame) => frame.op === 0).length === 4)
+    await v2.waitForMessages(4)
 
     // The server does speak protocol 2, to the socket that negotiated it.
-    expect(v2[0]).toMatchObject({ op: 10, x: { protocol: 2 } })
-    expect(v2.find((frame) => frame.op === 22)?.x).toMatchObject({ recovered: true })
-    expect(v2.filter((frame) => frame.op === 0).map((frame) => [frame.d.n, frame.s, frame.x])).toEqual([
+    expect(v2.hello).toMatchObject({ op: 10, x: { protocol: 2 } })
+    expect(v2.frames.find((frame) => frame.op === 22)?.x).toMatchObject({ recovered: true })
+    expect(v2.messages.map((frame) => [frame.d.n, frame.s, frame.x])).toEqual([
       [1, 1, undefined],
       [2, 1, { st: 'g' }],
       [3, 2, { st: 'g' }],

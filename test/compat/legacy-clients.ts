@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import Client1x from '@cryb/mesa/lib/client'
 import Message1x from '@cryb/mesa/lib/server/message'
 import WebSocket from 'ws'
-import { parseWire, type Scope, type WireFrame, waitFor, withTimeout } from './support.js'
+import { type Scope, type WireFrame, waitFor, withTimeout } from '@mesa/test-kit'
+import { parseWire } from './support.js'
 
 /** What a 1.x client handed its application, normalised across both 1.x clients. */
 export interface Delivered {

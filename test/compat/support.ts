@@ -1,31 +1,5 @@
 import { Mesa, type MesaOptions } from '@mesa/server'
-import type { Scope } from '../integration/harness/scope.js'
-import { waitFor as poll, withTimeout as settleWithin } from '../integration/harness/wait.js'
-
-export { Scope } from '../integration/harness/scope.js'
-
-/** A frame as it crossed the wire, parsed. */
-export interface WireFrame {
-  op: number
-  d: Record<string, unknown>
-  t?: string
-  s?: number
-  o?: Record<string, unknown>
-  x?: Record<string, unknown>
-}
-
-/** The compat and chaos tests fail fast: a broken server fails them at their first wait, not at the test timeout. */
-const WAIT_MS = 5000
-
-/** Polls `check` until it holds; rejects naming `what` after `timeoutMs`. */
-export function waitFor(what: string, check: () => boolean, timeoutMs = WAIT_MS, intervalMs = 5): Promise<void> {
-  return poll(what, check, timeoutMs, intervalMs)
-}
-
-/** Rejects naming `what` when `promise` has not settled within `timeoutMs`. */
-export function withTimeout<T>(what: string, promise: Promise<T>, timeoutMs = WAIT_MS): Promise<T> {
-  return settleWithin(what, promise, timeoutMs)
-}
+import type { Scope, WireFrame } from '@mesa/test-kit'
 
 export interface TestUser {
   name: string

@@ -1,13 +1,17 @@
 import { GLOBAL_STREAM, type MesaError, type MessageStore, userStream } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { Message } from '@mesa/server'
+import {
+  authenticatedClient,
+  numbersOf,
+  RedisServer,
+  rejectionOf,
+  Scope,
+  type WireFrame,
+  waitFor,
+} from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startServer } from '../compat/support.js'
-import { authenticatedClient } from '../integration/harness/clients.js'
-import type { WireFrame } from '../integration/harness/raw-client.js'
-import { RedisServer } from '../integration/harness/redis-server.js'
-import { Scope } from '../integration/harness/scope.js'
-import { waitFor, withTimeout } from '../integration/harness/wait.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
@@ -28,9 +32,7 @@ async function storedNumbers(store: MessageStore, stream: string): Promise<numbe
 /** The `n` of every op 0 frame of one stream as it came over the wire (duplicates included). */
 function wireNumbers(frames: readonly WireFrame[], stream: 'user' | 'global'): number[] {
   const global = stream === 'global'
-  return frames
-    .filter((frame) => frame.op === 0 && ((frame.x as { st?: string } | undefined)?.st === 'g') === global)
-    .map((frame) => frame.d.n as number)
+  return numbersOf(frames.filter((frame) => frame.op === 0 && ((frame.x as { st?: string } | undefined)?.st === 'g') === global))
 }
 
 describe('a Mesa server whose Redis hangs (SIGSTOP)', () => {
@@ -59,14 +61,7 @@ describe('a Mesa server whose Redis hangs (SIGSTOP)', () => {
       [4, ['u']],
     ] as const) {
       const sending = mesa.send(new Message(0, { n }, 'M'), recipients)
-      const error = (await withTimeout(
-        `send ${n} to settle while Redis is paused`,
-        sending.then(
-          () => undefined,
-          (e: unknown) => e,
-        ),
-        PAUSE_LIMIT_MS,
-      )) as MesaError | undefined
+      const error = await rejectionOf(`send ${n} while Redis is paused`, sending, PAUSE_LIMIT_MS)
       expect(error).toMatchObject({ name: 'StoreError', code: 'store-timeout' })
     }
     expect(adapterErrors.some((e) => (e as MesaError).code === 'adapter-timeout')).toBe(true)

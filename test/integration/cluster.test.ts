@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { authenticatedClient, resumingClients } from './harness/clients.js'
-import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RedisCluster } from './harness/redis-cluster.js'
-import { scenario } from './harness/scenario.js'
-import { Scope } from './harness/scope.js'
-import { waitFor } from './harness/wait.js'
+import { authenticatedClient, numbersOf, RedisCluster, resumingClients, scenario, Scope, startDispatcher, startPortal, startServers, urlOf, waitFor } from '@mesa/test-kit'
 
 /**
  * The deployment of replication.test.ts on a three-master Redis Cluster: servers, a dispatcher and a portal
@@ -79,7 +74,7 @@ describe('server, dispatcher and portal processes on a Redis Cluster', () => {
     expect(accepted).toEqual(expected)
     for (const [user, c] of clients) {
       await waitFor(`${user} to get the whole stream`, () => c.messagesOf('G').length >= total, 20_000)
-      expect({ user, g: c.messagesOf('G').map((f) => f.d.n) }).toEqual({ user, g: expected })
+      expect({ user, g: numbersOf(c.messagesOf('G')) }).toEqual({ user, g: expected })
     }
     await waitFor(
       "the dead server's user to go offline",

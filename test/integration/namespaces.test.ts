@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { authenticatedClient } from './harness/clients.js'
-import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RawClient } from './harness/raw-client.js'
-import { RedisServer } from './harness/redis-server.js'
-import { scenario } from './harness/scenario.js'
-import { waitFor } from './harness/wait.js'
+import { authenticatedClient, type Child, RawClient, RedisServer, scenario, startDispatcher, startPortal, startServers, urlOf, waitFor } from '@mesa/test-kit'
 
 const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher', 'portal'])
 
@@ -31,13 +25,13 @@ describe('two namespaces on one Redis', () => {
     await alpha.dispatcher.call('dispatch', { d: {}, t: 'ALPHA_ALL' })
     await alpha.dispatcher.call('dispatch', { d: {}, t: 'ALPHA_U1' }, ['u1'])
     await alpha.servers[1]!.call('send', { d: {}, t: 'ALPHA_SERVER' }, ['*'])
-    await alpha.clients[0]!.waitForMessages(3)
-    await alpha.clients[1]!.waitForMessages(2)
+    await alpha.clients[0]!.waitForDelivered(3)
+    await alpha.clients[1]!.waitForDelivered(2)
     alpha.clients[0]!.dispatch('FROM_ALPHA', {})
 
     // Published after alpha's sends on the same Redis: once beta's clients have it, alpha's would have arrived.
     await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_ALL' })
-    for (const c of beta.clients) await c.waitForMessages(1, 'BETA_ALL')
+    for (const c of beta.clients) await c.waitForDelivered(1, 'BETA_ALL')
     for (const c of beta.clients) expect(c.delivered.map((f) => f.t)).toEqual(['BETA_ALL'])
     for (const c of alpha.clients) expect(c.delivered.some((f) => f.t === 'BETA_ALL')).toBe(false)
     expect(alpha.clients[0]!.delivered.map((f) => f.t).sort()).toEqual(['ALPHA_ALL', 'ALPHA_SERVER', 'ALPHA_U1'])
@@ -57,9 +51,9 @@ describe('two namespaces on one Redis', () => {
     await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_FOR_U3' }, ['u3'])
     const u3 = scope.add(await RawClient.connect(urlOf(beta.servers[1]!)), (s) => void s.terminate())
     await u3.authenticate({ id: 'u3' }, { shouldSync: true })
-    await u3.waitForMessages(1, 'BETA_FOR_U3')
+    await u3.waitForDelivered(1, 'BETA_FOR_U3')
     await beta.dispatcher.call('dispatch', { d: {}, t: 'BETA_LATER' }, ['u3'])
-    await u3.waitForMessages(1, 'BETA_LATER')
+    await u3.waitForDelivered(1, 'BETA_LATER')
     expect(u3.delivered.map((f) => f.t)).toEqual(['BETA_FOR_U3', 'BETA_LATER'])
 
     // Presence: u2 leaving beta leaves alpha's u2 online.

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Child } from './harness/child.js'
-import { authenticatedClient } from './harness/clients.js'
-import { startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RedisServer } from './harness/redis-server.js'
-import { scenario } from './harness/scenario.js'
-import { waitFor } from './harness/wait.js'
+import { authenticatedClient, type Child, RedisServer, scenario, startPortal, startServers, urlOf, waitFor } from '@mesa/test-kit'
 
 const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'portal'])
 

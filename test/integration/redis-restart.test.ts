@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { resumingClients } from './harness/clients.js'
-import { startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
-import type { WireFrame } from './harness/raw-client.js'
-import { RedisServer } from './harness/redis-server.js'
-import { scenario } from './harness/scenario.js'
-import { delay, waitFor } from './harness/wait.js'
+import { delay, numbersOf, RedisServer, resumingClients, scenario, startDispatcher, startServers, urlOf, waitFor } from '@mesa/test-kit'
 
 const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher'])
-
-function numbers(frames: readonly WireFrame[]): number[] {
-  return frames.map((frame) => frame.d.n as number)
-}
 
 describe('Redis restarting mid-stream', () => {
   it('costs no accepted message, crashes nothing, and replication resumes when Redis is back', async () => {
@@ -70,12 +61,12 @@ describe('Redis restarting mid-stream', () => {
       await waitFor(
         `w${i} to get every accepted message`,
         () => {
-          const got = new Set(numbers(c.messagesOf('G')))
+          const got = new Set(numbersOf(c.messagesOf('G')))
           return accepted.every((n) => got.has(n))
         },
         20_000,
       )
-      const got = numbers(c.messagesOf('G'))
+      const got = numbersOf(c.messagesOf('G'))
       // No duplicates, in order (a message that was stored but whose publish failed may arrive too).
       expect(got).toEqual([...new Set(got)].sort((a, b) => a - b))
     }

@@ -1,11 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { authenticatedClient } from './harness/clients.js'
-import { startDispatcher, startPortal, startServers, urlOf } from './harness/mesa-processes.js'
-import { RawClient, type WireFrame } from './harness/raw-client.js'
-import { RedisServer } from './harness/redis-server.js'
-import { scenario } from './harness/scenario.js'
-import { Scope } from './harness/scope.js'
-import { waitFor } from './harness/wait.js'
+import { authenticatedClient, RawClient, RedisServer, scenario, Scope, startDispatcher, startPortal, startServers, urlOf, waitFor, type WireFrame } from '@mesa/test-kit'
 
 /**
  * Issue 4: three server processes on one Redis, clients spread over them, a dispatcher in a fourth process
@@ -61,7 +55,7 @@ describe('three server processes on one Redis', () => {
     // four barriers, nothing else of these sends is still on its way.
     for (const origin of [...servers, dispatcher])
       await origin.call(origin === dispatcher ? 'dispatch' : 'send', { d: {}, t: 'BARRIER' }, ['*'])
-    for (const socket of sockets.values()) await socket.waitForMessages(4, 'BARRIER')
+    for (const socket of sockets.values()) await socket.waitForDelivered(4, 'BARRIER')
 
     const expected: Record<string, string[]> = {
       u0: ['GLOBAL', 'D_GLOBAL', 'D_EXCLUDING'],
@@ -124,7 +118,7 @@ describe('three server processes on one Redis', () => {
       expect(closed).toEqual({ code: 4004, reason: 'banned' })
     }
     await dispatcher.call('dispatch', { d: {}, t: 'STILL_HERE' }, ['nice'])
-    await bystander.waitForMessages(1, 'STILL_HERE')
+    await bystander.waitForDelivered(1, 'STILL_HERE')
     expect(bystander.isOpen).toBe(true)
   })
 
@@ -147,12 +141,12 @@ describe('three server processes on one Redis', () => {
     const back = scope.add(await RawClient.connect(urls[2]!, { v2: true }), (c) => void c.terminate())
     const ack = await back.authenticate({ id: 'dora' }, { resume: positions })
     expect(ack.x).toMatchObject({ recovered: true })
-    const replay = await back.waitForMessages(2, 'WHILE_AWAY')
+    const replay = await back.waitForDelivered(2, 'WHILE_AWAY')
     expect(replay.map((f) => f.d.n)).toEqual([1, 2])
 
     const legacy = scope.add(await RawClient.connect(urls[1]!), (c) => void c.terminate())
     await legacy.authenticate({ id: 'lou' }, { shouldSync: true })
-    const backlog = await legacy.waitForMessages(2, 'WHILE_AWAY')
+    const backlog = await legacy.waitForDelivered(2, 'WHILE_AWAY')
     expect(backlog.map((f) => f.d.n)).toEqual([1, 2])
   })
 

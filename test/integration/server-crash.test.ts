@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { authenticatedClient, resumingClients } from './harness/clients.js'
-import { startDispatcher, startServers, urlOf } from './harness/mesa-processes.js'
-import type { WireFrame } from './harness/raw-client.js'
-import { RedisServer } from './harness/redis-server.js'
-import { scenario } from './harness/scenario.js'
-import { waitFor } from './harness/wait.js'
+import { authenticatedClient, numbersOf, RedisServer, resumingClients, scenario, startDispatcher, startServers, urlOf, waitFor } from '@mesa/test-kit'
 
 const { scope, watch } = scenario(['core', 'server', 'redis-adapter', 'dispatcher'])
-
-function numbers(frames: readonly WireFrame[]): number[] {
-  return frames.map((frame) => frame.d.n as number)
-}
 
 describe('kill -9 of a server process mid-stream', () => {
   it('its clients resume on the other servers with nothing lost, and presence recovers within the TTL', async () => {
@@ -68,8 +59,8 @@ describe('kill -9 of a server process mid-stream', () => {
       )
       expect(c.failure).toBeUndefined()
       // Exactly once and in order, across the reconnect.
-      expect({ user, g: numbers(c.messagesOf('G')) }).toEqual({ user, g: expected })
-      expect({ user, t: numbers(c.messagesOf('T')) }).toEqual({ user, t: expected })
+      expect({ user, g: numbersOf(c.messagesOf('G')) }).toEqual({ user, g: expected })
+      expect({ user, t: numbersOf(c.messagesOf('T')) }).toEqual({ user, t: expected })
     }
     // The clients of the dead server moved: r0 and r3 started there.
     for (const user of ['r0', 'r3']) {

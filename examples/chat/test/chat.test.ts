@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { ensureBuilt, keepScreenshot, launchChromium, Scope } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, Scope } from '@mesa/test-kit'
+import { keepScreenshot, launchChromium } from '@mesa/test-kit/browser'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
@@ -35,7 +36,7 @@ describe('chat example in Chromium', () => {
 
   beforeAll(async () => {
     // The page loads the client's single-file build from dist, as a user of the example does.
-    ensureBuilt([{ name: 'client-browser', file: 'dist/mesa.js' }])
+    ensureBuilt(['client-browser'])
     browser = await launchChromium(BROWSER_ARGS)
   })
   afterAll(async () => {

@@ -3,8 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { Client, Message } from '@mesa/client-node'
 import Redis from 'ioredis'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { listeningPort, runProcess, Scope } from '../../../packages/gateway/test/support.js'
-import { ensureBuilt } from '../../../packages/client-browser/test/harness.js'
+import { ensureBuilt, listeningPort, runProcess, Scope } from '@mesa/test-kit'
 
 const script = fileURLToPath(new URL('../src/gateway.mjs', import.meta.url))
 
@@ -14,14 +13,7 @@ describe('chat on @mesa/gateway (pnpm start)', () => {
 
   beforeAll(() => {
     // `pnpm start` runs the built packages, and the page loads the client's single-file build.
-    ensureBuilt([
-      { name: 'core', file: 'dist/index.js' },
-      { name: 'server', file: 'dist/index.js' },
-      { name: 'dispatcher', file: 'dist/index.js' },
-      { name: 'redis-adapter', file: 'dist/index.js' },
-      { name: 'gateway', file: 'dist/index.js' },
-      { name: 'client-browser', file: 'dist/mesa.js' },
-    ])
+    ensureBuilt(['core', 'server', 'dispatcher', 'redis-adapter', 'gateway', 'client-browser'])
   })
 
   const start = (env: Record<string, string>) =>

@@ -1,6 +1,6 @@
 import { Client, Message } from '@mesa/client-node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope } from '../../../packages/client-browser/test/harness.js'
+import { Scope } from '@mesa/test-kit'
 import { startEchoServer } from '../src/echo.mjs'
 
 describe('echo example', () => {

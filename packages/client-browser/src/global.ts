@@ -14,7 +14,27 @@ import {
   QueueFullError,
 } from './index.js'
 
-;(globalThis as { Mesa?: object }).Mesa = {
+declare global {
+  /**
+   * The client API that `mesa.global.js` defines when loaded by a plain `<script>` tag: `new Mesa.Client(url)`.
+   * These declarations are its types (`dist/mesa.global.d.ts`); the assignment below is checked against them
+   * both ways, and test/bundle.test.ts that they hold every runtime export of the package but `default`.
+   */
+  var Mesa: {
+    AuthenticationError: typeof AuthenticationError
+    Client: typeof Client
+    CloseCode: typeof CloseCode
+    ConfigError: typeof ConfigError
+    ConnectionClosedError: typeof ConnectionClosedError
+    isTerminalCloseCode: typeof isTerminalCloseCode
+    MesaError: typeof MesaError
+    Message: typeof Message
+    ProtocolError: typeof ProtocolError
+    QueueFullError: typeof QueueFullError
+  }
+}
+
+globalThis.Mesa = {
   AuthenticationError,
   Client,
   CloseCode,

@@ -1,13 +1,6 @@
+import { Scope, ScriptedServer } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
-import {
-  browserSite,
-  bundleClient,
-  MODULE_PAGE,
-  pageLog,
-  Scope,
-  waitForLog,
-} from './harness.js'
-import { startScriptedServer } from '../../../test/integration/harness/scripted-server.js'
+import { browserSite, bundleClient, MODULE_PAGE, pageLog, waitForLog } from './harness.js'
 
 // Browser-specific behaviour against a scripted server, which can do what a Mesa server never does on
 // purpose: fall silent, or hold the reconnect window open for an hour.
@@ -22,22 +15,22 @@ describe('browser client behaviour (Chromium)', () => {
   )
 
   it('offers the mesa.v2 subprotocol and answers heartbeats', async () => {
-    const server = await startScriptedServer((socket) => {
-      socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: 60_000, rules: [] }, x: { protocol: 2 } }))
-      socket.send(JSON.stringify({ op: 1, d: {} }))
+    const server = await ScriptedServer.start({
+      hello: () => ({ op: 10, d: { c_heartbeat_interval: 60_000, rules: [] }, x: { protocol: 2 } }),
+      onConnection: (side) => side.send({ op: 1, d: {} }),
     })
     scope.defer(() => server.close())
     const { page } = await newPage()
     await page.evaluate((url) => (window as unknown as { start: (url: string) => void }).start(url), server.url)
     await waitForLog(page, "log.states.includes('open')")
-    await expect.poll(() => server.frames.some(({ frame }) => frame.op === 11), { timeout: 10_000 }).toBe(true)
-    expect(server.offered[0]).toEqual(['mesa.v2'])
+    await expect.poll(() => server.sockets[0]!.frames.some((frame) => frame.op === 11), { timeout: 10_000 }).toBe(true)
+    expect(server.sockets[0]!.offered).toEqual(['mesa.v2'])
   })
 
   it('closes with 4005 and reconnects when the server falls silent past its heartbeat interval', async () => {
     // The first connection announces 300 ms heartbeats and then never sends one; later ones behave.
-    const server = await startScriptedServer((socket, index) => {
-      socket.send(JSON.stringify({ op: 10, d: { c_heartbeat_interval: index === 0 ? 300 : 60_000, c_reconnect_interval: 50, rules: [] } }))
+    const server = await ScriptedServer.start({
+      hello: (_, index) => ({ op: 10, d: { c_heartbeat_interval: index === 0 ? 300 : 60_000, c_reconnect_interval: 50, rules: [] } }),
     })
     scope.defer(() => server.close())
     const { page } = await newPage()
@@ -53,9 +46,7 @@ describe('browser client behaviour (Chromium)', () => {
   })
 
   it('reconnects at once on the online event instead of waiting out its backoff', async () => {
-    const server = await startScriptedServer((socket) => {
-      socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
-    })
+    const server = await ScriptedServer.start({ hello: () => ({ op: 10, d: { rules: [] } }) })
     scope.defer(() => server.close())
     const { context, page } = await newPage()
     // An hour-long reconnect delay: only the `online` event can bring the client back within the test.
@@ -68,7 +59,7 @@ describe('browser client behaviour (Chromium)', () => {
     )
     await waitForLog(page, "log.states.includes('open')")
     await context.setOffline(true)
-    server.sockets[0]!.terminate()
+    server.sockets[0]!.ws.terminate()
     await waitForLog(page, "log.states.at(-1) === 'reconnecting'")
     expect(server.sockets).toHaveLength(1)
     await context.setOffline(false)
@@ -79,9 +70,7 @@ describe('browser client behaviour (Chromium)', () => {
   })
 
   it('removes its online listener once closed', async () => {
-    const server = await startScriptedServer((socket) => {
-      socket.send(JSON.stringify({ op: 10, d: { rules: [] } }))
-    })
+    const server = await ScriptedServer.start({ hello: () => ({ op: 10, d: { rules: [] } }) })
     scope.defer(() => server.close())
     const { context, page } = await newPage()
     // Mirrors the DOM's bookkeeping: one entry per distinct listener, whatever the number of add calls.

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { MemoryAdapter } from '@mesa/core'
 import Mesa, { Message } from '@mesa/server'
+import { Scope, waitFor } from '@mesa/test-kit'
 import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import {
@@ -12,8 +13,6 @@ import {
   legacyClientSource,
   MODULE_PAGE,
   pageLog,
-  Scope,
-  until,
   waitForLog,
 } from './harness.js'
 
@@ -140,7 +139,7 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     expect(user).toEqual({ name: 'alice' })
 
     await sendFromPage(page, { text: 'hello from the page' }, 'SAY')
-    await until('the server to get the message', () => (mesa.received.length > 0 ? true : undefined))
+    await waitFor('the server to get the message', () => mesa.received.length > 0)
     expect(mesa.received[0]).toEqual({ user: 'alice', type: 'SAY', data: { text: 'hello from the page' } })
 
     await mesa.mesa.send(new Message(0, { text: 'to alice' }, 'NEW_MESSAGE'), ['alice'])
@@ -215,7 +214,7 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     expect(log.resync).toEqual([])
     // Re-authenticated on its own and flushed: the page's next message reaches the new server as dave.
     await sendFromPage(page, { back: true }, 'HELLO_AGAIN')
-    await until('the restarted server to get the message', () => (second.received.length > 0 ? true : undefined))
+    await waitFor('the restarted server to get the message', () => second.received.length > 0)
     expect(second.received[0]).toEqual({ user: 'dave', type: 'HELLO_AGAIN', data: { back: true } })
     await adapter.close()
   })
@@ -295,7 +294,7 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     expect(user).toEqual({ name: 'frank' })
 
     await page.evaluate(() => (window as unknown as { legacyClient: { send(op: number, d: object, t: string): void } }).legacyClient.send(0, { v: 1 }, 'FROM_1X'))
-    await until('the server to get the 1.x message', () => (mesa.received.length > 0 ? true : undefined))
+    await waitFor('the server to get the 1.x message', () => mesa.received.length > 0)
     expect(mesa.received[0]).toEqual({ user: 'frank', type: 'FROM_1X', data: { v: 1 } })
 
     await mesa.mesa.send(new Message(0, { hi: '1.x' }, 'TO_1X'), ['frank'])

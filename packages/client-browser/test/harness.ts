@@ -1,30 +1,10 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import type { BrowserContext, Browser, Page } from 'playwright-core'
 import { build } from 'esbuild'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { REPO_ROOT, type Scope } from '@mesa/test-kit'
+import { launchChromium, serveFiles, type StaticFile, type StaticServer } from '@mesa/test-kit/browser'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { newestMtime } from '../../../test/integration/harness/dist.js'
 import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
-
-import type { Scope } from '../../../test/integration/harness/scope.js'
-
-export { Scope } from '../../../test/integration/harness/scope.js'
-
-/** Debian's chromium, driven by playwright-core: nothing downloads a browser. */
-export const CHROMIUM_PATH = '/usr/bin/chromium'
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-
-/** `extraArgs`: Chromium flags beyond the shared ones. */
-export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] })
-}
-
-const root = fileURLToPath(new URL('../../../', import.meta.url))
 
 /**
  * A single-file build of the client (single-file-builds.mjs: the settings tsup uses), bundled from the sources
@@ -34,7 +14,7 @@ export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
   const { entry } = singleFileBuilds.find((build) => build.format === format)!
   const result = await build({
     ...singleFileOptions,
-    absWorkingDir: root,
+    absWorkingDir: REPO_ROOT,
     entryPoints: [`packages/client-browser/${entry}`],
     write: false,
     format,
@@ -44,57 +24,9 @@ export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
   return result.outputFiles[0]!.text
 }
 
-/**
- * Builds the packages whose `dist/` (checked through `file`, relative to the package) is missing or older
- * than their sources. Tests that serve the built client or run packages in child processes need it; under
- * `pnpm test` everything is already built and nothing happens.
- */
-export function ensureBuilt(packages: readonly { name: string; file: string }[]): void {
-  const stale = packages.filter(({ name, file }) => {
-    const dist = join(root, 'packages', name, file)
-    return !existsSync(dist) || newestMtime(join(root, 'packages', name, 'src')) > statSync(dist).mtimeMs
-  })
-  if (stale.length === 0) return
-  const filters = stale.flatMap(({ name }) => ['--filter', `@mesa/${name}`])
-  execFileSync('pnpm', [...filters, 'build'], { cwd: root, stdio: 'pipe', timeout: 120_000 })
-}
-
 /** The 1.x browser client's UMD build (global `MesaClient`), as a page of an existing app would load it. */
 export function legacyClientSource(): Promise<string> {
-  return readFile(`${root}node_modules/mesa-js-client/lib/mesa-js-client.umd.js`, 'utf8')
-}
-
-export interface StaticFile {
-  type: string
-  body: string
-}
-
-export interface StaticServer {
-  /** `http://127.0.0.1:<port>` */
-  origin: string
-  close(): Promise<void>
-}
-
-/** Serves fixed files on 127.0.0.1 and a free port; anything else is a 404. */
-export async function serveFiles(files: Record<string, StaticFile>): Promise<StaticServer> {
-  const server: Server = createServer((req, res) => {
-    const file = files[new URL(req.url ?? '/', 'http://localhost').pathname]
-    if (!file) {
-      res.writeHead(404).end()
-      return
-    }
-    res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  return readFile(`${REPO_ROOT}node_modules/mesa-js-client/lib/mesa-js-client.umd.js`, 'utf8')
 }
 
 /**
@@ -154,17 +86,6 @@ export async function openPage(page: Page, url: string): Promise<void> {
   await page.waitForFunction(() => (window as unknown as { mesaReady?: boolean }).mesaReady === true)
 }
 
-/** Resolves when `check` returns a value other than undefined; rejects with `what` after `timeoutMs`. */
-export async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 /**
  * Chromium and a site serving the files `files()` gives, for the tests of one `describe`: started in
  * `beforeAll`, closed in `afterAll`; `scope` is cleaned up after each test, closing the pages opened meanwhile.
@@ -194,40 +115,3 @@ export function browserSite(files: () => Promise<Record<string, StaticFile>>, sc
   }
 }
 
-/**
- * Whether two PNGs look different: other sizes, or a pixel with a channel off by more than an eighth of its
- * range. Antialiasing jitter moves edge pixels by a few levels; anything the page really shows otherwise (a
- * glyph, a colour) moves some pixel much further. Decoded by the browser, on a blank page of its own.
- */
-export async function lookDifferent(browser: Browser, a: Buffer, b: Buffer): Promise<boolean> {
-  const page = await browser.newPage()
-  try {
-    return await page.evaluate(
-      async ([a, b]) => {
-        const pixels = async (base64: string) => {
-          const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${base64}`)).blob())
-          const canvas = new OffscreenCanvas(image.width, image.height)
-          const context = canvas.getContext('2d')!
-          context.drawImage(image, 0, 0)
-          return context.getImageData(0, 0, image.width, image.height)
-        }
-        const [x, y] = [await pixels(a), await pixels(b)]
-        if (x.width !== y.width || x.height !== y.height) return true
-        return x.data.some((value, i) => Math.abs(value - y.data[i]!) > 32)
-      },
-      [a.toString('base64'), b.toString('base64')] as const,
-    )
-  } finally {
-    await page.close()
-  }
-}
-
-/**
- * Writes a screenshot kept in the repository (docs/) only when it looks different from the one there, so a test
- * run leaves the work tree as it was; when a page's look changes, the file shows up modified, to be committed.
- */
-export async function keepScreenshot(browser: Browser, path: string, png: Buffer): Promise<void> {
-  if (existsSync(path) && !(await lookDifferent(browser, readFileSync(path), png))) return
-  mkdirSync(dirname(path), { recursive: true })
-  writeFileSync(path, png)
-}

@@ -1,9 +1,9 @@
 import { MemoryAdapter } from '@mesa/core'
 import { Mesa, type MesaOptions, type ServerClient } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope } from '../../../test/integration/harness/scope.js'
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { type Client, type ClientOptions, Message } from '../src/index.js'
-import { openClient, within } from './support.js'
+import { openClient } from './support.js'
 
 /** @mesa/client-node against @mesa/server: real sockets on 127.0.0.1, protocol 2. */
 
@@ -43,12 +43,12 @@ describe('@mesa/client-node against @mesa/server', () => {
     const received: Message[] = []
     c.on('message', (message) => received.push(message))
     c.send(new Message(0, { status: 'online' }, 'STATUS_UPDATE'))
-    await within('message at the server', () => fromClients[0])
+    await waitFor('message at the server', () => fromClients[0])
     expect(fromClients[0]).toMatchObject({ type: 'STATUS_UPDATE', data: { status: 'online' } })
     await mesa.send(new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE'), ['ada'])
     await mesa.send(new Message(0, { content: 'not for ada' }, 'NEW_MESSAGE'), ['bob'])
     await mesa.send(new Message(0, { all: true }, 'BROADCAST'))
-    await within('two messages', () => (received.length === 2 ? true : undefined))
+    await waitFor('two messages', () => received.length === 2)
     expect(received.map((m) => [m.type, m.data])).toEqual([
       ['NEW_MESSAGE', { content: 'Hey!' }],
       ['BROADCAST', { all: true }],
@@ -60,7 +60,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     const c = client(url)
     await expect(c.authenticate({ token: 'bad' })).rejects.toMatchObject({ name: 'AuthenticationError', code: 'rejected' })
     expect(c.state).toBe('closed')
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await delay(100)
     expect(mesa.connectionCount).toBe(0)
   })
 
@@ -71,7 +71,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     c.on('disconnected', () => disconnects++)
     await c.authenticate({ token: 'good', id: 'h' })
     // A client that did not answer would be closed after three intervals (about 300 ms).
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    await delay(800)
     expect(disconnects).toBe(0)
     expect(mesa.connectionCount).toBe(1)
   })
@@ -91,12 +91,12 @@ describe('@mesa/client-node against @mesa/server', () => {
     c.on('authenticated', (result) => authentications.push(result))
     await c.authenticate({ token: 'good', id: 'u1' })
     await first.mesa.send(new Message(0, { n: 1 }, 'N'), ['u1'])
-    await within('first message', () => (seen.length === 1 ? true : undefined))
+    await waitFor('first message', () => seen.length === 1)
     const before = c.positions.user!
     expect(before.seq).toBeGreaterThan(0)
 
     await first.mesa.close()
-    await within('closed with 1001', () => (disconnects.includes(1001) ? true : undefined))
+    await waitFor('closed with 1001', () => disconnects.includes(1001))
     // Offline: this waits in the queue until the client is authenticated again.
     c.send(new Message(0, { from: 'u1' }, 'WHILE_DOWN'))
 
@@ -106,14 +106,14 @@ describe('@mesa/client-node against @mesa/server', () => {
     // Sent while u1 may still be away: stored, then replayed on resume (or live if it is back already).
     await second.mesa.send(new Message(0, { n: 2 }, 'N'), ['u1'])
     await second.mesa.send(new Message(0, { n: 3 }, 'N'), ['u1'])
-    await within('re-authenticated', () => (authentications.length === 2 ? true : undefined))
+    await waitFor('re-authenticated', () => authentications.length === 2)
     expect(authentications[1]!.recovered).toBe(true)
-    await within('messages 2 and 3', () => (seen.length === 3 ? true : undefined))
+    await waitFor('messages 2 and 3', () => seen.length === 3)
     await second.mesa.send(new Message(0, { n: 4 }, 'N'), ['u1'])
-    await within('message 4', () => (seen.length === 4 ? true : undefined))
+    await waitFor('message 4', () => seen.length === 4)
     expect(seen).toEqual([1, 2, 3, 4])
     expect(c.positions.user).toEqual({ epoch: before.epoch, seq: before.seq + 3 })
-    await within('queued message at the server', () => fromClients.find((m) => m.type === 'WHILE_DOWN'))
+    await waitFor('queued message at the server', () => fromClients.find((m) => m.type === 'WHILE_DOWN'))
     expect(second.mesa.clients.map((x) => x.id)).toEqual(['u1'])
   })
 
@@ -127,17 +127,17 @@ describe('@mesa/client-node against @mesa/server', () => {
     c.on('message', (message) => seen.push(message.data.n))
     await c.authenticate({ token: 'good', id: 'u2' })
     await mesa.send(new Message(0, { n: 1 }, 'N'), ['u2'])
-    await within('first', () => (seen.length === 1 ? true : undefined))
+    await waitFor('first', () => seen.length === 1)
     // Cut the TCP connection under the server's socket, no close frame; the client then waits for its (long)
     // backoff.
     mesa.clients[0]!.request.socket.destroy()
-    await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
+    await waitFor('reconnecting', () => c.state === 'reconnecting')
     for (const n of [2, 3, 4]) await mesa.send(new Message(0, { n }, 'N'), ['u2'])
     await mesa.send(new Message(0, { n: 'typing' }, 'TYPING', { sync: false }), ['u2'])
     c.reconnectNow()
-    await within('replay', () => (seen.length === 4 ? true : undefined))
+    await waitFor('replay', () => seen.length === 4)
     await mesa.send(new Message(0, { n: 5 }, 'N'), ['u2'])
-    await within('live', () => (seen.length === 5 ? true : undefined))
+    await waitFor('live', () => seen.length === 5)
     expect(seen).toEqual([1, 2, 3, 4, 5])
   })
 
@@ -151,7 +151,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     await Promise.all([a.authenticate({ token: 'good', id: 'same' }), b.authenticate({ token: 'good', id: 'same' })])
     for (const n of [1, 2, 3]) await mesa.send(new Message(0, { n }, 'N'), ['same'])
     await mesa.send(new Message(0, { n: 'all' }, 'EVERYONE'), ['*'])
-    await within('both sockets', () => (seen.a!.length === 4 && seen.b!.length === 4 ? true : undefined))
+    await waitFor('both sockets', () => seen.a!.length === 4 && seen.b!.length === 4)
     expect(seen).toEqual({ a: [1, 2, 3, 'all'], b: [1, 2, 3, 'all'] })
     expect(a.positions).toEqual(b.positions)
   })
@@ -168,10 +168,10 @@ describe('@mesa/client-node against @mesa/server', () => {
     c.on('resync', (reason, positions) => resyncs.push([reason, positions]))
     await c.authenticate({ token: 'good', id: 'u3' })
     await mesa.send(new Message(0, { n: 1 }, 'N'), ['u3'])
-    await within('first', () => (seen.length === 1 ? true : undefined))
+    await waitFor('first', () => seen.length === 1)
     const epoch = c.positions.user!.epoch
     mesa.clients[0]!.request.socket.destroy()
-    await within('reconnecting', () => (c.state === 'reconnecting' ? true : undefined))
+    await waitFor('reconnecting', () => c.state === 'reconnecting')
     // Five more while away; the store keeps the last two, so 2..4 are gone.
     for (const n of [2, 3, 4, 5, 6]) await mesa.send(new Message(0, { n }, 'N'), ['u3'])
     const authenticated = new Promise<{ recovered: boolean; reason?: string }>((resolve) => c.once('authenticated', resolve))
@@ -179,7 +179,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     expect(await authenticated).toMatchObject({ recovered: false, reason: 'trimmed' })
     expect(resyncs).toEqual([['trimmed', expect.objectContaining({ user: { epoch, seq: 6 } })]])
     await mesa.send(new Message(0, { n: 7 }, 'N'), ['u3'])
-    await within('live after resync', () => (seen.length === 2 ? true : undefined))
+    await waitFor('live after resync', () => seen.length === 2)
     expect(seen).toEqual([1, 7])
   })
 })

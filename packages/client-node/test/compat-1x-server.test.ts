@@ -3,10 +3,9 @@ import type { AddressInfo } from 'node:net'
 import Mesa, { Message as LegacyMessage } from '@cryb/mesa'
 import type LegacyClient from '@cryb/mesa/lib/server/client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { AuthenticationError, type Client, type ClientOptions, Message } from '../src/index.js'
-import { openClient, within } from './support.js'
+import { openClient } from './support.js'
 
 /** Our client against the Mesa 1.x server (`@cryb/mesa@1.5.8`, on ws 7), as existing deployments run it. */
 
@@ -60,7 +59,7 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
     const legacy = await legacyServer()
     const c = client(legacy.url)
     await c.connect()
-    await within('hello', () => (c.rules.length > 0 ? true : undefined))
+    await waitFor('hello', () => c.rules.length > 0)
     // ws 7 echoes the offered `mesa.v2`, but the 1.x hello has no `x.protocol`: the session stays on 1.x.
     expect(c.protocol).toBe(1)
     expect(c.rules).toContain('sends_user_object')
@@ -77,11 +76,11 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
     const received: Message[] = []
     c.on('message', (message) => received.push(message))
     c.send(new Message(0, { status: 'online' }, 'STATUS_UPDATE'))
-    const fromClient = await within('message at the server', () => legacy.received[0])
+    const fromClient = await waitFor('message at the server', () => legacy.received[0])
     expect(fromClient).toMatchObject({ data: { status: 'online' }, type: 'STATUS_UPDATE' })
     legacy.mesa.send(new LegacyMessage(0, { content: 'Hey!' }, 'NEW_MESSAGE'), ['1'])
     legacy.mesa.send(new LegacyMessage(0, { disabled: true }, 'MANIFEST_UPDATE'))
-    await within('two messages', () => (received.length === 2 ? true : undefined))
+    await waitFor('two messages', () => received.length === 2)
     expect(received.map((m) => [m.opcode, m.type, m.data])).toEqual([
       [0, 'NEW_MESSAGE', { content: 'Hey!' }],
       [0, 'MANIFEST_UPDATE', { disabled: true }],
@@ -94,9 +93,9 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
     let disconnects = 0
     c.on('disconnected', () => disconnects++)
     await c.connect()
-    const server = await within('server-side client', () => legacy.connections[0])
+    const server = await waitFor('server-side client', () => legacy.connections[0])
     // Without acks the 1.x server closes after maxAttempts + 1 silent beats (about 300 ms here).
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    await delay(800)
     expect(disconnects).toBe(0)
     expect(c.state).toBe('open')
     expect((server as unknown as { heartbeatAttempts: number }).heartbeatAttempts).toBe(0)
@@ -109,7 +108,7 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
     await expect(result).rejects.toBeInstanceOf(AuthenticationError)
     await expect(result).rejects.toMatchObject({ code: 'rejected' })
     expect(c.state).toBe('closed')
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await delay(100)
     expect(legacy.connections).toHaveLength(1)
   })
 
@@ -125,10 +124,10 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
       c.send(new Message(0, { n: 1 }, 'QUEUED'))
     })
     legacy.connections[0]!.disconnect(1011)
-    const second = await within('second connection', () => legacy.connections[1])
-    await within('re-authenticated', () => (c.state === 'authenticated' ? true : undefined))
+    const second = await waitFor('second connection', () => legacy.connections[1])
+    await waitFor('re-authenticated', () => c.state === 'authenticated')
     expect(second.id).toBe('3')
-    await within('queued message', () => legacy.received.find((m) => m.type === 'QUEUED'))
+    await waitFor('queued message', () => legacy.received.find((m) => m.type === 'QUEUED'))
     expect(states).toEqual(['reconnecting'])
     // Full jitter below the hello's 20 ms (the client's own default base is 1000 ms).
     expect(delays[0]).toBeLessThan(20)
@@ -162,11 +161,11 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
       const seen: (number | undefined)[] = []
       c.on('message', (message) => seen.push(message.sequence))
       await c.authenticate({ token: 'good', id: 42 })
-      await within(`batch ${batch}`, () => (seen.length === 3 ? true : undefined))
+      await waitFor(`batch ${batch}`, () => seen.length === 3)
       sequences.push(seen)
       c.disconnect()
-      await within('offline again', () => (legacy.mesa.clients.length === 0 ? true : undefined))
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await waitFor('offline again', () => legacy.mesa.clients.length === 0)
+      await delay(50)
     }
     expect(sequences).toEqual([
       [1, 2, 3],

@@ -1,8 +1,8 @@
+import type { Frame } from '@mesa/core'
+import { Scope, ScriptedServer, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { startScriptedServer } from '../../../test/integration/harness/scripted-server.js'
 import { ConfigError, type Message, ProtocolError } from '../src/index.js'
-import { openClient, within } from './support.js'
+import { openClient } from './support.js'
 
 /** @mesa/client-node's limits on what a server may send, against a raw `ws` server that ignores them. */
 
@@ -12,16 +12,18 @@ afterEach(() => scope.cleanup())
 const MiB = 1024 * 1024
 
 /** A v2 hello asking for 20 ms reconnects, then `frames` on the first connection only. */
-async function serverSending(...frames: object[]) {
-  const server = await startScriptedServer((socket, index) => {
-    socket.send(JSON.stringify({ op: 10, d: { c_reconnect_interval: 20, rules: [] }, x: { protocol: 2 } }))
-    if (index === 0) for (const frame of frames) socket.send(JSON.stringify(frame))
+async function serverSending(...frames: Frame[]) {
+  const server = await ScriptedServer.start({
+    hello: () => ({ op: 10, d: { c_reconnect_interval: 20, rules: [] }, x: { protocol: 2 } }),
+    onConnection: (side, index) => {
+      if (index === 0) for (const frame of frames) side.send(frame)
+    },
   })
   scope.defer(() => server.close())
   return server
 }
 
-const frameOf = (bytes: number) => ({ op: 0, d: { padding: 'x'.repeat(bytes) }, t: 'BIG' })
+const frameOf = (bytes: number): Frame => ({ op: 0, d: { padding: 'x'.repeat(bytes) }, t: 'BIG' })
 
 describe('@mesa/client-node limits', () => {
   it('closes with 1009 on a frame over the default maxPayload (1 MiB), reports a ProtocolError and reconnects', async () => {
@@ -33,11 +35,11 @@ describe('@mesa/client-node limits', () => {
     client.on('error', (error) => errors.push(error))
     client.on('disconnected', (code, _reason, { willAttemptReconnect }) => disconnects.push({ code, willAttemptReconnect }))
     client.on('message', (message) => messages.push(message))
-    await within('a reconnect', () => (client.state === 'open' && server.sockets.length === 2 ? true : undefined))
+    await waitFor('a reconnect', () => client.state === 'open' && server.sockets.length === 2)
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(ProtocolError)
     expect(errors[0]).toMatchObject({ code: 'payload-too-large', closeCode: 1009 })
-    expect(server.closeCodes[0]).toBe(1009)
+    expect(await server.sockets[0]!.closed()).toBe(1009)
     expect(disconnects).toEqual([{ code: 1009, willAttemptReconnect: true }])
     expect(messages).toEqual([])
   })
@@ -49,10 +51,10 @@ describe('@mesa/client-node limits', () => {
     const sizes: number[] = []
     client.on('error', (error) => errors.push(error))
     client.on('message', (message) => sizes.push(String(message.data.padding).length))
-    await within('a reconnect', () => (server.sockets.length === 2 ? true : undefined))
+    await waitFor('a reconnect', () => server.sockets.length === 2)
     expect(sizes).toEqual([1.5 * MiB])
     expect(errors).toEqual([expect.objectContaining({ code: 'payload-too-large' })])
-    expect(server.closeCodes[0]).toBe(1009)
+    expect(await server.sockets[0]!.closed()).toBe(1009)
   })
 
   it('rejects a maxPayload that is not a positive integer with ConfigError', () => {
@@ -65,10 +67,10 @@ describe('@mesa/client-node limits', () => {
     const server = await serverSending()
     openClient(scope, server.url)
     // One after the other, so that the handshakes come in this order.
-    await within('the first handshake', () => (server.extensions.length === 1 ? true : undefined))
+    const first = await server.connection(0)
     openClient(scope, server.url, { ws: { perMessageDeflate: true } })
-    await within('the second handshake', () => (server.extensions.length === 2 ? true : undefined))
-    expect(server.extensions[0]).toBeUndefined()
-    expect(server.extensions[1]).toMatch(/^permessage-deflate/)
+    const second = await server.connection(1)
+    expect(first.extensions).toBeUndefined()
+    expect(second.extensions).toMatch(/^permessage-deflate/)
   })
 })

@@ -10,6 +10,8 @@ export const CloseCode = {
   ProtocolError: 1002,
   /** A binary frame where the protocol expects text. */
   UnsupportedData: 1003,
+  /** A text frame that is not valid UTF-8 (sent by ws's receiver). */
+  InvalidPayload: 1007,
   /** 1.x: authentication failed with `disconnectOnFail`. */
   AuthenticationFailed: 1008,
   /** Frame above `maxPayload`. */

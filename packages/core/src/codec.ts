@@ -40,6 +40,14 @@ export function parseFrame(raw: string): ParseResult {
       error: new ProtocolError('invalid-json', CloseCode.InvalidFrame, 'frame is not valid JSON'),
     }
   }
+  return frameFromJson(value)
+}
+
+/**
+ * Validates a frame already parsed from JSON (`parseFrame` is `JSON.parse` then this): a reader that inspects
+ * the parsed value first, as the server does, validates it without parsing twice. Never throws.
+ */
+export function frameFromJson(value: unknown): ParseResult {
   if (!isPlainObject(value)) return invalid('frame must be a JSON object')
   const { op, d, t, s, o, x } = value
   if (typeof op !== 'number' || !Number.isInteger(op)) return invalid('frame field "op" must be an integer')

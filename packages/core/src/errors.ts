@@ -24,6 +24,10 @@ export type ProtocolErrorCode =
   | 'binary-frame'
   | 'payload-too-large'
   | 'version-mismatch'
+  /** Objects and arrays nested deeper than the reader allows. */
+  | 'too-deep'
+  /** More object keys and array elements than the reader allows. */
+  | 'too-many-keys'
 
 /** A peer sent something the protocol does not allow; `closeCode` is what the connection is closed with. */
 export class ProtocolError extends MesaError {

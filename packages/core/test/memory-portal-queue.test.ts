@@ -1,3 +1,4 @@
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ConfigError,
@@ -11,47 +12,25 @@ function event(n: number): PortalEvent {
   return { kind: 'connection', clientId: `c${n}`, serverId: 'srv', time: n }
 }
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
-const queues: MemoryPortalQueue[] = []
 function queue(options?: MemoryPortalQueueOptions): MemoryPortalQueue {
-  const q = new MemoryPortalQueue(options)
-  queues.push(q)
-  return q
+  return scope.add(new MemoryPortalQueue(options), (q) => q.close())
 }
 
-afterEach(() => {
-  for (const q of queues.splice(0)) q.close()
-})
-
+// What every portal queue must do is in the adapter contract (memory-adapter-contract.test.ts); these are the
+// memory queue's own ways: round robin, counts, retry delay.
 describe('MemoryPortalQueue', () => {
   it('gives each event to exactly one consumer, round robin, asynchronously', async () => {
     const q = queue()
     const seen: Record<string, string[]> = { a: [], b: [], c: [] }
     for (const id of ['a', 'b', 'c']) await q.consume({ consumerId: id }, (e) => void seen[id]!.push(e.clientId))
     for (let i = 0; i < 9; i++) await q.push(event(i))
-    await until(() => q.pendingCount === 0 && q.inFlightCount === 0)
+    await waitFor("q.pendingCount === 0 && q.inFlightCount === 0", () => q.pendingCount === 0 && q.inFlightCount === 0)
     const all = [...seen.a!, ...seen.b!, ...seen.c!].sort()
     expect(all).toEqual(Array.from({ length: 9 }, (_, i) => `c${i}`).sort())
     expect([seen.a!.length, seen.b!.length, seen.c!.length]).toEqual([3, 3, 3])
-  })
-
-  it('does not call handlers synchronously from push', async () => {
-    const q = queue()
-    let called = false
-    await q.consume({ consumerId: 'a' }, () => {
-      called = true
-    })
-    const pushed = q.push(event(1))
-    expect(called).toBe(false)
-    await pushed
-    await until(() => called)
   })
 
   it('lets events wait for a consumer and rejects beyond maxPending', async () => {
@@ -63,10 +42,10 @@ describe('MemoryPortalQueue', () => {
     expect((error as Error).message).toMatch(/3 unhandled events/)
     const got: string[] = []
     await q.consume({ consumerId: 'late' }, (e) => void got.push(e.clientId))
-    await until(() => got.length === 3)
+    await waitFor("got.length === 3", () => got.length === 3)
     expect(got).toEqual(['c0', 'c1', 'c2'])
     await q.push(event(4))
-    await until(() => got.length === 4)
+    await waitFor("got.length === 4", () => got.length === 4)
   })
 
   it('counts events being handled against maxPending until they finish', async () => {
@@ -75,10 +54,10 @@ describe('MemoryPortalQueue', () => {
     await q.consume({ consumerId: 'slow' }, () => new Promise<void>((resolve) => finishers.push(resolve)))
     await q.push(event(1))
     await q.push(event(2))
-    await until(() => q.inFlightCount === 2)
+    await waitFor("q.inFlightCount === 2", () => q.inFlightCount === 2)
     await expect(q.push(event(3))).rejects.toBeInstanceOf(PortalQueueFullError)
     finishers[0]!()
-    await until(() => q.inFlightCount === 1)
+    await waitFor("q.inFlightCount === 1", () => q.inFlightCount === 1)
     await q.push(event(3))
   })
 
@@ -104,63 +83,12 @@ describe('MemoryPortalQueue', () => {
       }
       return new Promise<void>((resolve) => finishers.push(resolve))
     })
-    await until(() => finishers.length === 2)
+    await waitFor('both events taken', () => finishers.length === 2)
     expect(q.unhandledBytes).toBe(size * 3)
     await expect(q.push(event(6))).rejects.toBeInstanceOf(PortalQueueFullError)
     finishers[0]!()
-    await until(() => q.unhandledBytes === size * 2)
+    await waitFor('the handled event uncounted', () => q.unhandledBytes === size * 2)
     await q.push(event(7))
-  })
-
-  it('redelivers a rejected event to another consumer after retryDelayMs', async () => {
-    const q = queue({ retryDelayMs: 10 })
-    const handledBy: string[] = []
-    await q.consume({ consumerId: 'bad' }, async () => {
-      handledBy.push('bad')
-      throw new Error('boom')
-    })
-    await q.consume({ consumerId: 'good' }, () => void handledBy.push('good'))
-    await q.push(event(1))
-    await until(() => handledBy.includes('good'))
-    expect(handledBy).toEqual(['bad', 'good'])
-  })
-
-  it('treats a handler that throws synchronously like a rejection', async () => {
-    const q = queue({ retryDelayMs: 1 })
-    let attempts = 0
-    await q.consume({ consumerId: 'a' }, () => {
-      attempts++
-      if (attempts < 3) throw new Error('not yet')
-    })
-    await q.push(event(1))
-    await until(() => attempts === 3 && q.inFlightCount === 0)
-    expect(q.pendingCount).toBe(0)
-  })
-
-  it('gives the unfinished events of a closing consumer to another one', async () => {
-    const q = queue()
-    const hanging = await q.consume({ consumerId: 'hangs' }, () => new Promise<void>(() => {}))
-    await q.push(event(1))
-    await until(() => q.inFlightCount === 1)
-    const got: string[] = []
-    await q.consume({ consumerId: 'other' }, (e) => void got.push(e.clientId))
-    await hanging.close()
-    await until(() => got.length === 1)
-    expect(got).toEqual(['c1'])
-  })
-
-  it('reclaims an event whose handler never settles after claimTimeoutMs', async () => {
-    const q = queue({ claimTimeoutMs: 30 })
-    const handledBy: string[] = []
-    await q.consume({ consumerId: 'stuck' }, () => {
-      handledBy.push('stuck')
-      return new Promise<void>(() => {})
-    })
-    await q.consume({ consumerId: 'ok' }, () => void handledBy.push('ok'))
-    await q.push(event(1))
-    await until(() => handledBy.includes('ok'))
-    expect(handledBy).toEqual(['stuck', 'ok'])
-    await until(() => q.inFlightCount === 0)
   })
 
   it('ignores the late settlement of a reclaimed event', async () => {
@@ -172,9 +100,9 @@ describe('MemoryPortalQueue', () => {
       if (calls === 1) return new Promise<void>((resolve) => (release = resolve))
     })
     await q.push(event(1))
-    await until(() => calls === 2)
+    await waitFor("calls === 2", () => calls === 2)
     release()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await delay(20)
     expect(calls).toBe(2)
     expect(q.inFlightCount).toBe(0)
   })
@@ -185,12 +113,12 @@ describe('MemoryPortalQueue', () => {
     const handled: string[] = []
     await q.consume({ consumerId: 'watch', reportAllEvents: true }, (e) => void observed.push(e.clientId))
     await q.push(event(0))
-    await until(() => observed.length === 1)
+    await waitFor("observed.length === 1", () => observed.length === 1)
     expect(q.pendingCount).toBe(1)
     await q.consume({ consumerId: 'w1' }, (e) => void handled.push(e.clientId))
     await q.consume({ consumerId: 'w2' }, (e) => void handled.push(e.clientId))
     for (let i = 1; i < 5; i++) await q.push(event(i))
-    await until(() => observed.length === 5 && handled.length === 5)
+    await waitFor("observed.length === 5 && handled.length === 5", () => observed.length === 5 && handled.length === 5)
     expect(observed).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
     expect([...handled].sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
   })
@@ -206,7 +134,7 @@ describe('MemoryPortalQueue', () => {
     })
     await q.consume({ consumerId: 'w' }, (e) => void handled.push(e.clientId))
     await q.push(event(1))
-    await until(() => handled.length === 1)
+    await waitFor("handled.length === 1", () => handled.length === 1)
   })
 
   it('rejects duplicate consumer ids, bad options and use after close', async () => {

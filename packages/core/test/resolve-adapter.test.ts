@@ -38,7 +38,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 
-/** What the server does: require synchronously, and build the error from what the require threw. */
+/** What a CJS build does (its `import()` is a `require()`): build the error from what the require threw. */
 function requireAdapter(specifier: string): Adapter | Promise<Adapter> {
   let loaded: unknown
   try {

@@ -1,9 +1,8 @@
-import type { IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
+import { delay, nextEvent, Scope, ScriptedServer, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import {
   AuthenticationError,
   ClientSession,
@@ -24,144 +23,18 @@ const require = createRequire(import.meta.url)
 /** Opens `ws` sockets: the transport the Node client gives the session. */
 const wsTransport = (url: string, protocols: string[]) => new WebSocket(url, protocols)
 
-/**
- * A scripted Mesa server: real `ws` sockets on 127.0.0.1, every frame a test wants sent written by hand, every
- * frame the client sends recorded. It lets a test play the parts of the protocol a real server makes hard to
- * reach on purpose (silence, replays with duplicates, trimmed history).
- */
-class ScriptedServer {
-  readonly sockets: ServerSide[] = []
-  private readonly waiting: ((socket: ServerSide) => void)[] = []
-
-  private constructor(
-    private readonly wss: WebSocketServer,
-    readonly url: string,
-  ) {}
-
-  static async start(
-    options: { v2?: boolean; port?: number; hello?: (socket: ServerSide) => Frame | undefined } = {},
-  ) {
-    const wss = new WebSocketServer({
-      host: '127.0.0.1',
-      port: options.port ?? 0,
-      handleProtocols: (protocols) => (options.v2 !== false && protocols.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : false),
-    })
-    await new Promise<void>((resolve) => wss.once('listening', resolve))
-    const { port } = wss.address() as AddressInfo
-    const server = new ScriptedServer(wss, `ws://127.0.0.1:${port}`)
-    wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
-      const side = new ServerSide(ws, req)
-      const hello = options.hello ? options.hello(side) : defaultHello(side)
-      if (hello) side.send(hello)
-      server.sockets.push(side)
-      const waiter = server.waiting.shift()
-      if (waiter) waiter(side)
-    })
-    return server
-  }
-
-  /** The n-th connection (0-based), once it exists. */
-  connection(n: number): Promise<ServerSide> {
-    const existing = this.sockets[n]
-    if (existing) return Promise.resolve(existing)
-    return within(`connection ${n}`, () => this.sockets[n])
-  }
-
-  close(): Promise<void> {
-    for (const client of this.wss.clients) client.terminate()
-    return new Promise((resolve) => this.wss.close(() => resolve()))
-  }
-}
-
-function defaultHello(side: ServerSide): Frame {
-  return side.protocol === SUBPROTOCOL_V2
-    ? { op: 10, d: { rules: ['sends_user_object'] }, x: { protocol: 2 } }
-    : { op: 10, d: { rules: ['sends_user_object'] } }
-}
-
-class ServerSide {
-  readonly frames: Frame[] = []
-  closeCode: number | undefined
-  readonly protocol: string
-
-  constructor(
-    readonly ws: WebSocket,
-    readonly req: IncomingMessage,
-  ) {
-    this.protocol = ws.protocol
-    ws.on('message', (data) => this.frames.push(JSON.parse(String(data)) as Frame))
-    ws.on('close', (code) => {
-      this.closeCode = code
-    })
-  }
-
-  send(frame: Frame | string | Buffer): void {
-    this.ws.send(typeof frame === 'object' && !Buffer.isBuffer(frame) ? JSON.stringify(frame) : frame)
-  }
-
-  /** Resolves with the first frame with this opcode (and type) the client sent. */
-  frame(op: number, t?: string, after = 0): Promise<Frame> {
-    return within(`frame op ${op}${t ? ` ${t}` : ''}`, () =>
-      this.frames.slice(after).find((f) => f.op === op && (t === undefined || f.t === t)),
-    )
-  }
-
-  closed(): Promise<number> {
-    return within('server-side close', () => this.closeCode)
-  }
-}
-
-/** Polls `check` until it returns something other than undefined; fails after `ms`. */
-async function within<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-/** Like `within`, but waits with setImmediate, for tests that fake the timer functions. */
-async function untilImmediate<T>(what: string, check: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
-
-function next<A extends unknown[]>(
-  session: ClientSession,
-  event: 'disconnected' | 'connected' | 'authenticated' | 'resync' | 'error' | 'message',
-  ms = 5000,
-): Promise<A> {
-  return new Promise<A>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), ms)
-    session.once(event, ((...args: A) => {
-      clearTimeout(timer)
-      resolve(args)
-    }) as never)
-  })
-}
-
-const cleanups: (() => unknown)[] = []
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Promise<ScriptedServer> {
   const server = await ScriptedServer.start(options)
-  cleanups.push(() => server.close())
+  scope.defer(() => server.close())
   return server
 }
 
 function client(url: string, options?: SessionOptions): ClientSession {
   const session = new ClientSession(url, wsTransport, options)
-  cleanups.push(() => session.disconnect())
+  scope.defer(() => session.disconnect())
   return session
 }
 
@@ -178,10 +51,10 @@ describe('ClientSession: connection and hello', () => {
     const server = await serve()
     const states: SessionState[] = []
     const session = new ClientSession(server.url, wsTransport, { autoConnect: false })
-    cleanups.push(() => session.disconnect())
+    scope.defer(() => session.disconnect())
     session.on('stateChange', (state) => states.push(state))
-    const connected = next<[{ isInitialConnection: boolean }]>(session, 'connected')
-    const alias = next(session, 'connection' as 'connected')
+    const connected = nextEvent(session, 'connected')
+    const alias = nextEvent(session, 'connection' as 'connected')
     expect(session.state).toBe('closed')
     await session.connect()
     const [info] = await connected
@@ -191,7 +64,7 @@ describe('ClientSession: connection and hello', () => {
     expect(side.req.headers['sec-websocket-protocol']).toBe(SUBPROTOCOL_V2)
     side.send({ op: 1, d: {} })
     side.send({ op: 1, d: { tries: 1, max: 3 } })
-    await within('two heartbeat acks', () => (side.frames.filter((f) => f.op === 11).length === 2 ? true : undefined))
+    await waitFor('two heartbeat acks', () => side.frames.filter((f) => f.op === 11).length === 2)
     expect(side.frames.filter((f) => f.op === 11)).toEqual([
       { op: 11, d: {} },
       { op: 11, d: {} },
@@ -216,7 +89,7 @@ describe('ClientSession: connection and hello', () => {
       offered.push(protocols)
       return new WebSocket(url, protocols)
     })
-    cleanups.push(() => factory.disconnect())
+    scope.defer(() => factory.disconnect())
     await factory.connect()
     expect(offered).toEqual([[SUBPROTOCOL_V2]])
     expect(factory.state).toBe('open')
@@ -229,7 +102,7 @@ describe('ClientSession: connection and hello', () => {
     const session = client(url, { autoConnect: false, backoff: { base: 60_000 } })
     const errors: Error[] = []
     session.on('error', (error) => errors.push(error))
-    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    const disconnected = nextEvent(session, 'disconnected')
     await expect(session.connect()).rejects.toBeInstanceOf(ConnectionClosedError)
     const [code, , info] = await disconnected
     expect(code).toBe(1006)
@@ -263,7 +136,7 @@ describe('ClientSession: connection and hello', () => {
     side.send('{"op":0,"d":[]}')
     side.send(Buffer.from('binary'))
     side.send(dispatch('OK', { fine: true }))
-    await within('the good message', () => received[0])
+    await waitFor('the good message', () => received[0])
     expect(errors).toHaveLength(4)
     expect(errors.every((error) => error.name === 'ProtocolError')).toBe(true)
     expect(session.state).toBe('open')
@@ -280,7 +153,7 @@ describe('ClientSession: authentication', () => {
     const result = session.authenticate({ token: 'abc' }, { shouldSync: false })
     const auth = await side.frame(2)
     expect(auth).toEqual({ op: 2, d: { token: 'abc', shouldSync: false } })
-    const authenticated = next<[{ user: unknown; recovered: boolean }]>(session, 'authenticated')
+    const authenticated = nextEvent(session, 'authenticated')
     side.send(ack({ id: '1', name: 'Ada' }, { streams: { user: { epoch: 'e1', seq: 4 } }, recovered: true }))
     await expect(result).resolves.toEqual({ id: '1', name: 'Ada' })
     const [event] = await authenticated
@@ -301,13 +174,13 @@ describe('ClientSession: authentication', () => {
     const side = await server.connection(0)
     const result = session.authenticate({ token: 'bad' })
     await side.frame(2)
-    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    const disconnected = nextEvent(session, 'disconnected')
     side.ws.close(CloseCode.AuthenticationFailed, 'bad token')
     await expect(result).rejects.toMatchObject({ name: 'AuthenticationError', code: 'rejected', message: 'bad token' })
     const [code, reason, info] = await disconnected
     expect([code, reason, info.willAttemptReconnect]).toEqual([1008, 'bad token', false])
     expect(session.state).toBe('closed')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await delay(50)
     expect(server.sockets).toHaveLength(1)
   })
 
@@ -320,7 +193,7 @@ describe('ClientSession: authentication', () => {
     expect(await first.closed()).toBe(CloseCode.AuthenticationTimeout)
     const second = await server.connection(1)
     expect((await second.frame(2)).d).toEqual({ token: 't', shouldSync: true })
-    const authenticated = next(session, 'authenticated')
+    const authenticated = nextEvent(session, 'authenticated')
     second.send(ack({ id: 'u' }))
     await authenticated
     expect(session.state).toBe('authenticated')
@@ -342,7 +215,7 @@ describe('ClientSession: authentication', () => {
     const older = session.authenticate({ n: 1 })
     const newer = session.authenticate({ n: 2 })
     await expect(older).rejects.toMatchObject({ code: 'superseded' })
-    await within('second op 2', () => (side.frames.filter((f) => f.op === 2).length === 2 ? true : undefined))
+    await waitFor('second op 2', () => side.frames.filter((f) => f.op === 2).length === 2)
     side.send(ack({ id: '2' }))
     await expect(newer).resolves.toEqual({ id: '2' })
   })
@@ -363,11 +236,11 @@ describe('ClientSession: dead-server detection', () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 50, rules: [] } }) })
     const session = client(server.url, { heartbeatGrace: 50, backoff: { base: 10 } })
     const first = await server.connection(0)
-    const [code, , info] = await next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    const [code, , info] = await nextEvent(session, 'disconnected')
     expect(code).toBe(CloseCode.ServerUnresponsive)
     expect(info.willAttemptReconnect).toBe(true)
     expect(await first.closed()).toBe(CloseCode.ServerUnresponsive)
-    const [connected] = await next<[{ isAutomaticReconnection: boolean; isInitialConnection: boolean }]>(
+    const [connected] = await nextEvent(
       session,
       'connected',
     )
@@ -384,7 +257,7 @@ describe('ClientSession: dead-server detection', () => {
     session.on('disconnected', () => disconnects++)
     for (let i = 0; i < 50; i++) {
       side.send({ op: 1, d: {} })
-      await new Promise((resolve) => setTimeout(resolve, 30))
+      await delay(30)
     }
     expect(disconnects).toBe(0)
     expect(session.state).toBe('open')
@@ -405,19 +278,19 @@ describe('ClientSession: dead-server detection', () => {
       parentPort.on('message', () => wss.close(() => process.exit(0)))`,
       { eval: true },
     )
-    cleanups.push(() => worker.terminate())
+    scope.defer(() => worker.terminate())
     const port = await new Promise<number>((resolve) => worker.once('message', resolve))
     const session = client(`ws://127.0.0.1:${port}`, { heartbeatGrace: 250 })
     const disconnects: number[] = []
     session.on('disconnected', (code) => disconnects.push(code))
-    await within('open', () => (session.state === 'open' ? true : undefined))
-    await new Promise((resolve) => setTimeout(resolve, 120))
+    await waitFor('open', () => session.state === 'open')
+    await delay(120)
     // Frozen for well over the 300 ms limit (interval 50 + grace 250).
     const frozenUntil = Date.now() + 800
     while (Date.now() < frozenUntil) {
       // Blocked: no timer and no socket event runs here.
     }
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await delay(300)
     expect(disconnects).toEqual([])
     expect(session.state).toBe('open')
   })
@@ -447,7 +320,7 @@ describe('ClientSession: reconnection', () => {
     session.on('disconnected', (_code, _reason, info) => {
       if (info.delay !== undefined) delays.push(info.delay)
     })
-    await within('five reconnects', () => (delays.length >= 5 ? true : undefined), 10_000)
+    await waitFor('five reconnects', () => delays.length >= 5, 10_000)
     // base 8 from the hello: ceilings 8, 16, 32, 64, 128; full jitter with random 0.5 gives half of each.
     expect(delays.slice(0, 5)).toEqual([4, 8, 16, 32, 64])
   })
@@ -468,7 +341,7 @@ describe('ClientSession: reconnection', () => {
     session.on('disconnected', (_code, _reason, info) => {
       if (info.delay !== undefined) delays.push(info.delay)
     })
-    await within('five closes', () => (delays.length >= 5 ? true : undefined), 10_000)
+    await waitFor('five closes', () => delays.length >= 5, 10_000)
     expect(delays.slice(0, 5)).toEqual([4, 8, 16, 4, 8])
   })
 
@@ -482,7 +355,7 @@ describe('ClientSession: reconnection', () => {
       if (info.delay !== undefined) delays.push(info.delay)
     })
     // Nothing listens: the attempts fail and the ceiling grows (4, 8, 16...).
-    await within('three failed attempts', () => (delays.length >= 3 ? true : undefined))
+    await waitFor('three failed attempts', () => delays.length >= 3)
     const server = await serve({
       port,
       hello: (side) => {
@@ -492,7 +365,7 @@ describe('ClientSession: reconnection', () => {
     })
     await server.connection(0)
     const failed = delays.length
-    await within('the stable connection closed', () => (delays.length > failed ? true : undefined))
+    await waitFor('the stable connection closed', () => delays.length > failed)
     // Reset: half of the hello's base, not of a grown ceiling.
     expect(delays[failed]).toBe(20)
   })
@@ -502,7 +375,7 @@ describe('ClientSession: reconnection', () => {
       const server = await serve()
       const session = client(server.url, { backoff: { base: 5 } })
       const side = await server.connection(0)
-      const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+      const disconnected = nextEvent(session, 'disconnected')
       side.ws.close(code, 'bye')
       const [closeCode, , info] = await disconnected
       expect(closeCode).toBe(code)
@@ -515,16 +388,16 @@ describe('ClientSession: reconnection', () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 5 } })
     const side = await server.connection(0)
-    await within('open', () => (session.state === 'open' ? true : undefined))
-    const disconnected = next<[number, string, { willAttemptReconnect: boolean }]>(session, 'disconnected')
+    await waitFor('open', () => session.state === 'open')
+    const disconnected = nextEvent(session, 'disconnected')
     session.disconnect(4321, 'bye')
     const [code, reason, info] = await disconnected
     expect([code, reason, info.willAttemptReconnect]).toEqual([4321, 'bye', false])
     expect(await side.closed()).toBe(4321)
     expect(session.state).toBe('closed')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await delay(50)
     expect(server.sockets).toHaveLength(1)
-    const connected = next<[{ isInitialSessionConnection: boolean; isInitialConnection: boolean }]>(session, 'connected')
+    const connected = nextEvent(session, 'connected')
     await session.connect()
     const [info2] = await connected
     expect(info2).toMatchObject({ isInitialSessionConnection: true, isInitialConnection: false })
@@ -534,33 +407,33 @@ describe('ClientSession: reconnection', () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 60_000, max: 60_000, random: () => 0.99 } })
     const side = await server.connection(0)
-    const disconnected = next<[number, string, { delay: number }]>(session, 'disconnected')
+    const disconnected = nextEvent(session, 'disconnected')
     side.ws.close(1011, 'restart')
     const [, , info] = await disconnected
     expect(info.delay).toBeGreaterThan(50_000)
     expect(session.state).toBe('reconnecting')
     session.reconnectNow()
     await server.connection(1)
-    await within('open again', () => (session.state === 'open' ? true : undefined))
+    await waitFor('open again', () => session.state === 'open')
   })
 
   it('runs at most two timers while connected and none after disconnect()', async () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 1000, rules: [] } }) })
     // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    cleanups.push(() => vi.useRealTimers())
+    scope.defer(() => vi.useRealTimers())
     const session = new ClientSession(server.url, wsTransport, { backoff: { base: 60_000 } })
-    cleanups.push(() => session.disconnect())
-    const side = await untilImmediate('connection', () => server.sockets[0])
+    scope.defer(() => session.disconnect())
+    const side = await waitFor('connection', () => server.sockets[0], 10_000, 0)
     const pending = session.authenticate({})
     pending.catch(() => undefined)
-    await untilImmediate('op 2', () => side.frames.find((f) => f.op === 2))
+    await waitFor('op 2', () => side.frames.find((f) => f.op === 2), 10_000, 0)
     // The heartbeat monitor and the authentication timeout.
     expect(vi.getTimerCount()).toBe(2)
     session.disconnect()
     await expect(pending).rejects.toMatchObject({ code: 'closed' })
     // ws's own close-handshake timer goes once the server has answered the close.
-    await untilImmediate('no timers', () => (vi.getTimerCount() === 0 ? true : undefined))
+    await waitFor('no timers', () => vi.getTimerCount() === 0, 10_000, 0)
     expect(session.state).toBe('closed')
   })
 })
@@ -576,7 +449,7 @@ describe('ClientSession: outgoing queue', () => {
     session.once('connected', () => session.send(new Message(0, { i: 'on connect' }, 'N')))
     await session.connect()
     const side = await server.connection(0)
-    await within('four messages', () => (side.frames.filter((f) => f.t === 'N').length === 4 ? true : undefined))
+    await waitFor('four messages', () => side.frames.filter((f) => f.t === 'N').length === 4)
     expect(side.frames.filter((f) => f.t === 'N').map((f) => f.d.i)).toEqual([1, 2, 3, 'on connect'])
     expect(session.queued).toBe(0)
   })
@@ -595,7 +468,7 @@ describe('ClientSession: outgoing queue', () => {
     session.send(new Message(0, {}, 'SMALL'))
     await session.connect()
     const side = await server.connection(0)
-    await within('three messages', () => (side.frames.length === 3 ? true : undefined))
+    await waitFor('three messages', () => side.frames.length === 3)
     expect(side.frames.map((f) => f.t)).toEqual(['N', 'N', 'SMALL'])
     // Flushing frees the bytes: the queue takes as much again.
     session.disconnect()
@@ -631,13 +504,13 @@ describe('ClientSession: outgoing queue', () => {
     const reauth = await second.frame(2)
     expect(reauth.d).toEqual({ token: 'secret', shouldSync: true })
     session.send(new Message(0, { n: 3 }, 'QUEUED'))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await delay(50)
     expect(second.frames.filter((f) => f.op === 0)).toEqual([])
     const count = second.frames.length
-    const authenticated = next<[{ user: unknown }]>(session, 'authenticated')
+    const authenticated = nextEvent(session, 'authenticated')
     second.send(ack({ id: 'u1' }))
     expect((await authenticated)[0].user).toEqual({ id: 'u1' })
-    await within('flushed', () => (second.frames.filter((f) => f.t === 'QUEUED').length === 2 ? true : undefined))
+    await waitFor('flushed', () => second.frames.filter((f) => f.t === 'QUEUED').length === 2)
     expect(second.frames.slice(count).map((f) => f.d.n)).toEqual([2, 3])
   })
 })
@@ -663,7 +536,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     first.send(dispatch('G', {}, 3, 'g'))
     first.send(dispatch('TYPING', {}))
     first.send(dispatch('TYPING', {}))
-    await within('all delivered', () => (seen.length === 5 ? true : undefined))
+    await waitFor('all delivered', () => seen.length === 5)
     expect(seen).toEqual(['U:6', 'G:3', 'U:7', 'TYPING:-', 'TYPING:-'])
     expect(session.positions).toEqual({ user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } })
 
@@ -671,7 +544,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     const second = await server.connection(1)
     const reauth = await second.frame(2)
     expect(reauth.x).toEqual({ resume: { user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } } })
-    const authenticated = next<[{ recovered: boolean; streams: unknown }]>(session, 'authenticated')
+    const authenticated = nextEvent(session, 'authenticated')
     second.send(
       ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 9 }, global: { epoch: 'g1', seq: 3 } }, recovered: true }),
     )
@@ -679,7 +552,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     // Still at 7: the replay of 8 and 9 follows and must be delivered.
     expect(session.positions.user).toEqual({ epoch: 'e1', seq: 7 })
     for (const s of [7, 8, 8, 9, 10]) second.send(dispatch('U', {}, s))
-    await within('replay delivered', () => (seen.length === 8 ? true : undefined))
+    await waitFor('replay delivered', () => seen.length === 8)
     expect(seen.slice(5)).toEqual(['U:8', 'U:9', 'U:10'])
   })
 
@@ -698,17 +571,17 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     expect((await second.frame(2)).x).toEqual({ resume: { user: { epoch: 'e', seq: 3 } } })
     // Live before the answer to the resume: held back, as 4 is still to be replayed.
     second.send(dispatch('U', {}, 5))
-    const authenticated = next(session, 'authenticated')
+    const authenticated = nextEvent(session, 'authenticated')
     second.send(ack({}, { streams: { user: { epoch: 'e', seq: 5 } }, recovered: true }))
     await authenticated
     for (const s of [4, 5]) second.send(dispatch('U', {}, s))
-    await within('the replay', () => (seen.length === 2 ? true : undefined))
+    await waitFor('the replay', () => seen.length === 2)
     expect(seen).toEqual([4, 5])
     // A server whose head is below the position it was sent (same epoch) cannot have replayed from it: its head wins.
     second.ws.terminate()
     const third = await server.connection(2)
     await third.frame(2)
-    const again = next(session, 'authenticated')
+    const again = nextEvent(session, 'authenticated')
     third.send(ack({}, { streams: { user: { epoch: 'e', seq: 2 } }, recovered: true }))
     await again
     expect(session.positions.user).toEqual({ epoch: 'e', seq: 2 })
@@ -723,8 +596,8 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     const side = await server.connection(0)
     const auth = session.authenticate({})
     expect((await side.frame(2)).x).toEqual({ resume: { user: { epoch: 'old', seq: 40 } } })
-    const resync = next<[string, unknown]>(session, 'resync')
-    const authenticated = next<[{ recovered: boolean; reason: string }]>(session, 'authenticated')
+    const resync = nextEvent(session, 'resync')
+    const authenticated = nextEvent(session, 'authenticated')
     side.send(ack({ id: 'u' }, { streams: { user: { epoch: 'new', seq: 3 } }, recovered: false, reason: 'epoch-changed' }))
     await auth
     expect(await resync).toEqual(['epoch-changed', { user: { epoch: 'new', seq: 3 } }])
@@ -732,7 +605,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     const seen: number[] = []
     session.on('message', (message) => seen.push(message.sequence!))
     for (const s of [3, 4]) side.send(dispatch('U', {}, s))
-    await within('live after resync', () => seen[0])
+    await waitFor('live after resync', () => seen[0])
     expect(seen).toEqual([4])
   })
 
@@ -756,7 +629,7 @@ describe('ClientSession: Mesa 1.x servers', () => {
     const session = new ClientSession(server.url, (url: string) => new WebSocket(url), {
       positions: { user: { epoch: 'e', seq: 100 } },
     })
-    cleanups.push(() => session.disconnect())
+    scope.defer(() => session.disconnect())
     const side = await server.connection(0)
     expect(side.protocol).toBe('')
     const auth = session.authenticate({ token: 't' })
@@ -768,7 +641,7 @@ describe('ClientSession: Mesa 1.x servers', () => {
     const seen: number[] = []
     session.on('message', (message) => seen.push(message.sequence!))
     for (const s of [1, 2, 1, 2]) side.send(dispatch('M', {}, s))
-    await within('four messages', () => (seen.length === 4 ? true : undefined))
+    await waitFor('four messages', () => seen.length === 4)
     expect(seen).toEqual([1, 2, 1, 2])
     expect(resyncs).toEqual([])
     expect(session.protocol).toBe(1)
@@ -799,7 +672,7 @@ describe('ClientSession: typed message maps', () => {
     }
     const server = await serve()
     const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, wsTransport)
-    cleanups.push(() => session.disconnect())
+    scope.defer(() => session.disconnect())
     const side = await server.connection(0)
     const contents: string[] = []
     session.on('message', (message) => {
@@ -813,7 +686,7 @@ describe('ClientSession: typed message maps', () => {
     // @ts-expect-error: not an outgoing type
     expect(() => session.send(new Message(0, { content: 'x' }, 'NEW_MESSAGE'))).not.toThrow()
     side.send(dispatch('NEW_MESSAGE', { content: 'hi' }))
-    await within('typed message', () => contents[0])
+    await waitFor('typed message', () => contents[0])
     expect(contents).toEqual(['hi'])
     const user: Promise<{ id: string }> = session.authenticate({})
     side.send(ack({ id: 'typed' }))
@@ -826,9 +699,9 @@ describe('ClientSession: authenticate() while reconnecting', () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 60_000, max: 60_000 } })
     const first = await server.connection(0)
-    await within('open', () => (session.state === 'open' ? true : undefined))
+    await waitFor('open', () => session.state === 'open')
     first.ws.close(1011, 'restart')
-    await within('reconnecting', () => (session.state === 'reconnecting' ? true : undefined))
+    await waitFor('reconnecting', () => session.state === 'reconnecting')
     const result = session.authenticate({ token: 'later' })
     session.reconnectNow()
     const second = await server.connection(1)

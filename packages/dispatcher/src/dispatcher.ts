@@ -11,9 +11,13 @@ import {
   prepareDispatch,
   userIdsProblem,
 } from '@mesa/core'
+import createDebug from 'debug'
 import { type DisconnectOptions, DispatchEvent } from './dispatch-event.js'
 import { DispatchError, DispatcherClosedError } from './errors.js'
 import { checkAdapterArgument, type RedisConnection, type ResolvedAdapter, resolveAdapter } from './resolve-adapter.js'
+
+/** `DEBUG=mesa:dispatcher`: a line per send and disconnect (checked with `enabled` first), and the close. */
+const debug = createDebug('mesa:dispatcher')
 
 export interface DispatcherSyncOptions {
   /** Store synced messages for redelivery before publishing them. Default `false`. */
@@ -117,6 +121,7 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap> {
       throw new DispatchError('invalid-message', `opcode 5 carries only ${InternalType.DisconnectClient}`)
     }
     if (recipients.length === 0) return
+    if (debug.enabled) debug('%s: %s to %s', this.id, event.type, recipients[0] === '*' ? 'everyone' : `${recipients.length} users`)
     return this.track(async (adapter) => {
       const envelope = await prepareDispatch(adapter, event, recipients, excluding, {
         sync: this.sync,
@@ -137,6 +142,7 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap> {
     const envelope: DisconnectEnvelope = { kind: 'disconnect', origin: this.id, userIds: [...userIds] }
     if (code !== undefined) envelope.code = code
     if (reason !== undefined) envelope.reason = reason
+    debug('%s: disconnect %d users', this.id, userIds.length)
     return this.track((adapter) => adapter.publish(envelope))
   }
 
@@ -165,6 +171,7 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap> {
   }
 
   private async shutdown(): Promise<void> {
+    debug('%s closing, %d sends under way', this.id, this.inFlight.size)
     await Promise.allSettled([...this.inFlight])
     let resolved: ResolvedAdapter
     try {

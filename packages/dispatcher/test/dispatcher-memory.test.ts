@@ -8,34 +8,29 @@ import {
   Message,
   userStream,
 } from '@mesa/core'
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DispatchError, DispatchEvent, Dispatcher, DispatcherClosedError } from '../src/index.js'
 import { loadRedisAdapter } from '../src/resolve-adapter.js'
 
 type Outgoing = { NEW_MESSAGE: { content: string }; STATUS_UPDATE: { userId: string; status: string } }
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 /** An adapter and what a server subscribed to it would receive. */
 async function setup(options: ConstructorParameters<typeof Dispatcher>[1] = {}) {
   const adapter = new MemoryAdapter()
-  cleanups.push(() => adapter.close())
+  scope.defer(() => adapter.close())
   const envelopes: Envelope[] = []
   await adapter.subscribe('server-1', (envelope) => envelopes.push(envelope))
   const dispatcher = new Dispatcher<Outgoing>(adapter, options)
-  cleanups.push(() => dispatcher.close())
+  scope.defer(() => dispatcher.close())
   return { adapter, envelopes, dispatcher }
 }
 
 async function settled(envelopes: Envelope[], count: number): Promise<void> {
-  const deadline = Date.now() + 2000
-  while (envelopes.length < count) {
-    if (Date.now() > deadline) throw new Error(`expected ${count} envelopes, got ${envelopes.length}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
+  await waitFor(`${count} envelopes`, () => envelopes.length >= count, 2000, 2)
 }
 
 function newMessage(content: string, sync = true): Message<'NEW_MESSAGE', { content: string }> {
@@ -70,7 +65,7 @@ describe('Dispatcher with the memory adapter', () => {
   it('sends nothing for an empty recipient list', async () => {
     const { envelopes, dispatcher, adapter } = await setup({ sync: true })
     await dispatcher.dispatch(newMessage('nobody'), [])
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await delay(10)
     expect(envelopes).toEqual([])
     expect((await adapter.store.head(GLOBAL_STREAM)).seq).toBe(0)
   })
@@ -147,7 +142,7 @@ describe('Dispatcher with the memory adapter', () => {
     expect(() => new DispatchEvent('REBOOT' as 'DISCONNECT_CLIENT')).toThrow(DispatchError)
     expect(() => new DispatchEvent('DISCONNECT_CLIENT', { code: 1006 })).toThrow('1000 or within 3000-4999')
     expect(() => new DispatchEvent('DISCONNECT_CLIENT', { reason: 'x'.repeat(124) })).toThrow('123 bytes')
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await delay(10)
     expect(envelopes).toEqual([])
   })
 
@@ -168,7 +163,7 @@ describe('Dispatcher with the memory adapter', () => {
 
   it('rejects bad constructor arguments with a ConfigError', async () => {
     const adapter = new MemoryAdapter({ namespace: 'a' })
-    cleanups.push(() => adapter.close())
+    scope.defer(() => adapter.close())
     expect(() => new Dispatcher(42 as unknown as string)).toThrow(ConfigError)
     expect(() => new Dispatcher(null as unknown as string)).toThrow(ConfigError)
     expect(() => new Dispatcher(adapter, { namespace: 'b' })).toThrow(/differs from the adapter's namespace "a"/)

@@ -1,11 +1,7 @@
 import { type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { freePort } from '../../../test/integration/harness/free-port.js'
-import { LOCAL_REDIS_URL, LocalNamespaces } from '../../../test/integration/harness/local-redis.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { delay, freePort, LOCAL_REDIS_URL, LocalNamespaces, RedisServer, Scope, waitFor } from '@mesa/test-kit'
 import { Dispatcher } from '../src/index.js'
 
 const scope = new Scope()
@@ -93,7 +89,7 @@ describe('Dispatcher on Redis, created from a URL', () => {
         break
       } catch (error) {
         if (Date.now() > deadline) throw error
-        await new Promise((resolve) => setTimeout(resolve, 100))
+        await delay(100)
       }
     }
     await waitFor('the envelope', () => envelopes.length === 1)

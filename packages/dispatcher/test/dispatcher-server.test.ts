@@ -1,36 +1,33 @@
 import { MemoryAdapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RawClient } from '../../../test/integration/harness/raw-client.js'
+import { authenticatedClient, numbersOf, RawClient, Scope } from '@mesa/test-kit'
 import { Dispatcher, DispatchEvent } from '../src/index.js'
 
 type Outgoing = { NOTE: { n: number } }
 
-const cleanups: (() => Promise<void> | void)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 /** A real Mesa server and a dispatcher sharing one memory adapter. */
 async function setup(sync: boolean): Promise<{ url: string; dispatcher: Dispatcher<Outgoing> }> {
   const adapter = new MemoryAdapter()
-  cleanups.push(() => adapter.close())
+  scope.defer(() => adapter.close())
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: sync } })
   mesa.on('connection', (client) => {
     client.authenticate((data, done) => done(null, { id: String(data.id), user: {} }))
   })
-  cleanups.push(() => mesa.close())
+  scope.defer(() => mesa.close())
   await mesa.listening()
   const dispatcher = new Dispatcher<Outgoing>(adapter, { sync })
-  cleanups.push(() => dispatcher.close())
+  scope.defer(() => dispatcher.close())
   return { url: `ws://127.0.0.1:${mesa.port}`, dispatcher }
 }
 
+/** A raw client, authenticated as `userId` when given; terminated after the test. */
 async function connect(url: string, userId?: string, v2 = true): Promise<RawClient> {
-  const c = await RawClient.connect(url, { v2 })
-  cleanups.push(() => c.terminate())
-  if (userId !== undefined) await c.authenticate({ id: userId })
-  return c
+  if (userId !== undefined) return authenticatedClient(scope, url, userId, v2)
+  return scope.add(await RawClient.connect(url, { v2 }), (c) => c.terminate())
 }
 
 function note(n: number): Message<'NOTE', { n: number }> {
@@ -39,7 +36,7 @@ function note(n: number): Message<'NOTE', { n: number }> {
 
 /** The `n` of every NOTE a client saw. */
 function notes(c: RawClient): number[] {
-  return c.messagesOf('NOTE').map((f) => f.d.n as number)
+  return numbersOf(c.messagesOf('NOTE'))
 }
 
 describe('Dispatcher with a Mesa server', () => {

@@ -47,6 +47,8 @@ export interface GatewayConfig {
   allowedOrigins: string[]
   /** Enables the HTTP API and the admin page. */
   apiKey?: string
+  /** Lets a scraper read `/metrics` (so does the API key). */
+  metricsToken?: string
   jwt?: JwtConfig
   logLevel: LogLevel
   /** Files served at `/` (index.html for directories). */
@@ -216,6 +218,7 @@ function build(sources: readonly Source[], problems: string[]): GatewayConfig {
   if (values.namespace !== undefined) config.namespace = values.namespace
   if (values.redisUrl !== undefined) config.redisUrl = values.redisUrl
   if (values.apiKey !== undefined) config.apiKey = values.apiKey
+  if (values.metricsToken !== undefined) config.metricsToken = values.metricsToken
   if (jwt !== undefined) config.jwt = jwt
   if (values.staticDir !== undefined) config.staticDir = values.staticDir
   return config

@@ -9,6 +9,7 @@ import { type GatewayConfig, type GatewaySettings, resolveConfig } from './confi
 import { handleApi } from './http/api.js'
 import { bearerToken, keyMatches } from './http/api-key.js'
 import { GatedServer, originAllowed } from './http/gated-server.js'
+import { MetricsEndpoint } from './http/metrics-endpoint.js'
 import { HttpError, sendError, sendHttpError, sendJson } from './http/respond.js'
 import { staticFiles } from './http/static-files.js'
 import { createJwtVerifier, jwtAuthenticateHandler } from './jwt-authenticator.js'
@@ -101,13 +102,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     reconnect: { enabled: true, interval: config.reconnectInterval },
     authentication: config.authentication,
     sync: config.sync,
-  })
-  mesa.on('error', (error) => log.warn(errorFields(error), 'mesa error'))
-  mesa.on('connection', (client) => {
-    log.debug({ socketId: client.socketId, protocol: client.protocol }, 'connection')
-    client.on('disconnect', (code, reason) =>
-      log.debug({ socketId: client.socketId, userId: client.userId, code, reason }, 'disconnection'),
-    )
+    // The server logs its errors (warn or error, with their code), connections and closes (debug) here.
+    logger: log,
   })
   if (config.jwt !== undefined) {
     const handler = jwtAuthenticateHandler(createJwtVerifier(config.jwt), (error) =>
@@ -121,12 +117,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
 
   const admin = new AdminPage({ mesa, health, authorized, apiKey: config.apiKey, log })
+  const metrics = new MetricsEndpoint(
+    mesa,
+    [config.metricsToken, config.apiKey].filter((token) => token !== undefined),
+  )
 
   const ready = async () => listening && !draining && (await health.probe())
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname } = new URL(req.url ?? '/', 'http://gateway')
     if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
+    if (pathname === '/metrics') return metrics.handle(req, res)
     if (pathname === '/readyz') {
       const ok = await ready()
       return sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : draining ? 'draining' : 'adapter-unreachable' })
@@ -157,6 +158,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     })
     await mesa.listening()
   } catch (error) {
+    metrics.close()
     await mesa.close()
     await dispatcher.close()
     await adapter.close()
@@ -191,6 +193,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     http.closeIdleConnections()
     admin.close()
     await mesa.close({ code: CloseCode.ServiceRestart, reason: 'restarting' })
+    metrics.close()
     await dispatcher.close()
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([httpClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, REQUEST_GRACE_MS)))])

@@ -180,6 +180,12 @@ export const SETTINGS = {
     [] as string[],
   ),
   apiKey: unset('apiKey', 'MESA_API_KEY', text(`a key of at least ${MIN_API_KEY_LENGTH} characters`, (v) => v.length >= MIN_API_KEY_LENGTH), true),
+  metricsToken: unset(
+    'metricsToken',
+    'MESA_METRICS_TOKEN',
+    text(`a token of at least ${MIN_API_KEY_LENGTH} characters`, (v) => v.length >= MIN_API_KEY_LENGTH),
+    true,
+  ),
   jwtSecret: unset(
     'jwt.secret',
     'MESA_JWT_SECRET',

@@ -3,8 +3,9 @@ import { Message } from '@mesa/client-node'
 import { Portal } from '@mesa/portal'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { keepScreenshot, launchChromium } from '../../client-browser/test/harness.js'
-import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient, Scope, waitFor } from './support.js'
+import { Scope, waitFor } from '@mesa/test-kit'
+import { keepScreenshot, launchChromium } from '@mesa/test-kit/browser'
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient } from './support.js'
 
 const screenshot = fileURLToPath(new URL('../../../docs/gateway-admin.png', import.meta.url))
 /** Fixed size, zone and locale, and whole-frame repaints, so the screenshot comes out the same on every run. */

@@ -70,6 +70,7 @@ describe('gateway configuration', () => {
       MESA_MAX_REQUEST_BODY: '4096',
       MESA_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:3000',
       MESA_API_KEY: 'k'.repeat(24),
+      MESA_METRICS_TOKEN: 'm'.repeat(16),
       MESA_JWT_SECRET: SECRET,
       MESA_JWT_ALGORITHMS: 'HS256,HS512',
       MESA_JWT_ISSUER: 'https://auth.example.com',
@@ -92,6 +93,7 @@ describe('gateway configuration', () => {
       limits: { maxPayload: 65_536, maxBufferedAmount: 2_097_152, maxRequestBody: 4096 },
       allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
       apiKey: 'k'.repeat(24),
+      metricsToken: 'm'.repeat(16),
       jwt: {
         secret: SECRET,
         algorithms: ['HS256', 'HS512'],
@@ -122,14 +124,16 @@ describe('gateway configuration', () => {
         MESA_NAMESPACE: 'a b',
         MESA_ALLOWED_ORIGINS: 'https://ok.example.com,not an origin',
         MESA_API_KEY: 'short-key',
+        MESA_METRICS_TOKEN: 'short-token',
         MESA_STATIC_DIR: '/no/such/directory',
       }),
     )
     const names = ['MESA_PORT', 'MESA_PATH', 'MESA_HEARTBEAT_INTERVAL', 'MESA_AUTH_REQUIRED', 'MESA_REDIS_URL']
-    names.push('MESA_LOG_LEVEL', 'MESA_NAMESPACE', 'MESA_ALLOWED_ORIGINS', 'MESA_API_KEY', 'MESA_STATIC_DIR')
+    names.push('MESA_LOG_LEVEL', 'MESA_NAMESPACE', 'MESA_ALLOWED_ORIGINS', 'MESA_API_KEY', 'MESA_METRICS_TOKEN', 'MESA_STATIC_DIR')
     expect(problems).toHaveLength(names.length)
     for (const name of names) expect(problems.some((problem) => problem.startsWith(`${name} must be `))).toBe(true)
     expect(problems.join('\n')).not.toContain('short-key')
+    expect(problems.join('\n')).not.toContain('short-token')
     expect(problems).toContain('MESA_PORT must be an integer from 0 to 65535, got "70000"')
   })
 

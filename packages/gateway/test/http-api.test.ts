@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient, Scope, waitFor } from './support.js'
+import { Scope, waitFor } from '@mesa/test-kit'
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 describe('gateway HTTP API', () => {
   const scope = new Scope()

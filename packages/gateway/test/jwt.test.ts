@@ -3,8 +3,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AuthenticationError, Client } from '@mesa/client-node'
 import { exportJWK, type JWK, SignJWT } from 'jose'
+import { Scope } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient, Scope } from './support.js'
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 describe('gateway JWT authentication', () => {
   const scope = new Scope()

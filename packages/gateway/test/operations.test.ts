@@ -1,26 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { RedisServer, Scope, upgrade, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient, Scope, waitFor } from './support.js'
-
-/** The status a WebSocket upgrade got: 101 when it opened, else the HTTP status of the refusal. */
-function upgradeStatus(url: string, origin?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, origin === undefined ? {} : { origin })
-    ws.once('open', () => {
-      ws.terminate()
-      resolve(101)
-    })
-    ws.once('unexpected-response', (_req, res) => {
-      ws.terminate()
-      resolve(res.statusCode ?? 0)
-    })
-    ws.once('error', reject)
-  })
-}
+import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient } from './support.js'
 
 const status = async (url: string) => {
   const response = await fetch(url)
@@ -61,7 +44,7 @@ describe('gateway operations', () => {
     expect(await gateway.ready()).toBe(true)
     const closing = gateway.close()
     expect(await gateway.ready()).toBe(false)
-    await expect(upgradeStatus(ws)).rejects.toThrow(/ECONNREFUSED/)
+    await expect(upgrade(ws)).rejects.toThrow(/ECONNREFUSED/)
     await closing
     expect(ada.closes[0]).toBe(1012)
     expect(reasons[0]).toBe('restarting true')
@@ -74,16 +57,16 @@ describe('gateway operations', () => {
     // Without a JWT key (and no code of its own) nobody can authenticate: said at start.
     expect(same.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^no JWT key is configured/) }))
     const host = `http://127.0.0.1:${same.gateway.port}`
-    expect(await upgradeStatus(same.ws)).toBe(101)
-    expect(await upgradeStatus(same.ws, host)).toBe(101)
-    expect(await upgradeStatus(same.ws, 'https://evil.example')).toBe(403)
+    expect(await upgrade(same.ws)).toMatchObject({ status: 101 })
+    expect(await upgrade(same.ws, { Origin: host })).toMatchObject({ status: 101 })
+    expect(await upgrade(same.ws, { Origin: 'https://evil.example' })).toMatchObject({ status: 403 })
     expect(same.logs).toContainEqual(expect.objectContaining({ msg: 'websocket refused: origin not allowed', origin: 'https://evil.example' }))
 
     const listed = await gatewayInProcess(scope, { allowedOrigins: ['https://app.example'] })
-    expect(await upgradeStatus(listed.ws, 'https://app.example')).toBe(101)
-    expect(await upgradeStatus(listed.ws, 'https://other.example')).toBe(403)
+    expect(await upgrade(listed.ws, { Origin: 'https://app.example' })).toMatchObject({ status: 101 })
+    expect(await upgrade(listed.ws, { Origin: 'https://other.example' })).toMatchObject({ status: 403 })
     const any = await gatewayInProcess(scope, { allowedOrigins: ['*'] })
-    expect(await upgradeStatus(any.ws, 'https://other.example')).toBe(101)
+    expect(await upgrade(any.ws, { Origin: 'https://other.example' })).toMatchObject({ status: 101 })
   })
 
   it('serves a static directory, never outside it', async () => {

@@ -5,23 +5,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt } from '../../client-browser/test/harness.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
 import {
-  API_KEY,
-  callApi,
+  type CommandProcess,
+  ensureBuilt,
   gatewayPid,
-  hs256Token,
-  JWT_SECRET,
   listeningPort,
-  type Process,
-  received,
-  recordingClient,
+  RedisServer,
   runProcess,
   Scope,
   waitFor,
-} from './support.js'
+} from '@mesa/test-kit'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { API_KEY, callApi, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 const run = promisify(execFile)
 const packages = fileURLToPath(new URL('../../', import.meta.url))
@@ -67,7 +62,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
   let project: string
 
   beforeAll(async () => {
-    ensureBuilt(PACKED.map((name) => ({ name, file: 'dist/index.js' })))
+    ensureBuilt(PACKED)
     project = mkdtempSync(join(tmpdir(), 'mesa-gateway-packed-'))
     for (const name of PACKED) {
       execFileSync('pnpm', ['pack', '--pack-destination', project], { cwd: join(packages, name), stdio: 'pipe' })
@@ -87,7 +82,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
    * `npx mesa-gateway` in the project, with only these variables (and PATH, HOME). npm's update notice would
    * print to stderr, which the tests expect empty.
    */
-  const gateway = (env: Record<string, string>): Process =>
+  const gateway = (env: Record<string, string>): CommandProcess =>
     runProcess(scope, 'npx', ['mesa-gateway'], {
       cwd: project,
       env: {
@@ -101,9 +96,17 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
     })
   const curl = async (args: string[]) => JSON.parse((await run('curl', ['-s', ...args])).stdout) as unknown
 
-  it('a client authenticates with a JWT and a curl send reaches it; API key errors; JSON logs', async () => {
-    const started = gateway({ MESA_JWT_SECRET: JWT_SECRET, MESA_API_KEY: API_KEY, MESA_LOG_LEVEL: 'debug' })
+  it('a client authenticates with a JWT and a curl send reaches it; a /metrics scrape whose counters moved; API key errors; JSON logs', async () => {
+    const metricsToken = 'packed-metrics-token-0123456789'
+    const started = gateway({ MESA_JWT_SECRET: JWT_SECRET, MESA_API_KEY: API_KEY, MESA_METRICS_TOKEN: metricsToken, MESA_LOG_LEVEL: 'debug' })
     const url = `http://127.0.0.1:${await listeningPort(started)}`
+    /** `mesa_messages_out_total` of a `curl` scrape of /metrics. */
+    const messagesOut = async () => {
+      const { stdout } = await run('curl', ['-s', '-H', `Authorization: Bearer ${metricsToken}`, `${url}/metrics`])
+      const match = /^mesa_messages_out_total\{server="[^"]+"\} (\d+)$/m.exec(stdout)
+      if (match === null) throw new Error(`no mesa_messages_out_total in the scrape: ${stdout.slice(0, 500)}`)
+      return Number(match[1])
+    }
     const ada = recordingClient(scope, `${url.replace('http', 'ws')}/ws`)
     expect(await ada.client.authenticate({ token: await hs256Token('ada', { name: 'Ada' }) })).toMatchObject({ sub: 'ada', name: 'Ada' })
 
@@ -116,8 +119,10 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
       '-d',
       '{"recipients":["ada"],"type":"NEW_MESSAGE","data":{"text":"from curl"}}',
     ]
+    const outBefore = await messagesOut()
     expect(await curl(send(API_KEY))).toEqual({ ok: true })
     expect(await received(ada, 'NEW_MESSAGE')).toEqual({ text: 'from curl' })
+    expect(await messagesOut()).toBeGreaterThan(outBefore)
     expect(await curl(send('wrong-key'))).toEqual({
       error: { code: 'unauthorized', message: 'send the API key as Authorization: Bearer <key>' },
     })

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
+import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_KEY, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient, Scope, waitFor } from './support.js'
+import { API_KEY, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
 const run = promisify(execFile)
 const README = new URL('../README.md', import.meta.url)

@@ -9,10 +9,14 @@ import {
   type PortalConsumer,
   type PortalEvent,
 } from '@mesa/core'
+import createDebug from 'debug'
 import { CollectingEmitter } from './collecting-emitter.js'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
 import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
 import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
+
+/** `DEBUG=mesa:portal`: start, retries and stop, and a line per event (checked with `enabled` first). */
+const debug = createDebug('mesa:portal')
 
 export interface PortalOptions<M extends MessageMap<M> = UntypedMessages> {
   /**
@@ -131,6 +135,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
         throw new PortalClosedError()
       }
       this.state = 'ready'
+      debug('%s consuming%s', this.id, this.reportAllEvents ? ' (reportAllEvents)' : '')
       this.emit('ready')
     } catch (error) {
       if (!(error instanceof PortalClosedError)) this.emit('error', toError(error))
@@ -152,6 +157,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
         )
       } catch (error) {
         if (error instanceof ConfigError) throw error
+        debug('%s could not start consuming, retrying: %s', this.id, toError(error).message)
         this.emit('error', toError(error))
       }
       await new Promise<void>((resolve) => {
@@ -166,6 +172,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
   }
 
   private async shutdown(): Promise<void> {
+    debug('%s closing', this.id)
     this.state = 'closing'
     this.cancelRetry?.()
     await this.started.catch(() => {})
@@ -189,6 +196,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
   private async handle(event: PortalEvent): Promise<void> {
     // After close() began, an event must not be acknowledged here: another portal will get it.
     if (this.state === 'closing' || this.state === 'closed') throw new PortalClosedError()
+    if (debug.enabled) debug('%s: %s of %s from %s', this.id, event.kind, event.clientId, event.serverId)
     try {
       const { result: delivery, pending } = this.collect(() => this.emitEvent(event))
       // Async listeners are part of the handling: the event is acknowledged once they all resolved.
@@ -196,6 +204,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
       if (this.handler) await this.handler(delivery)
     } catch (cause) {
       const error = new PortalHandlerError(event, cause)
+      debug('%s: %s of %s failed, left for a retry: %s', this.id, event.kind, event.clientId, error.message)
       this.emit('error', error)
       throw error
     }

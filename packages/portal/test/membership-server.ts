@@ -1,6 +1,6 @@
 import { type Adapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
-import type { Scope } from '../../../test/integration/harness/scope.js'
+import type { Scope } from '@mesa/test-kit'
 
 export interface MembershipServer {
   mesa: Mesa

@@ -1,13 +1,7 @@
-import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { RedisAdapter } from '@mesa/redis-adapter'
-import { build } from 'esbuild'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Child } from '../../../test/integration/harness/child.js'
-import { LOCAL_REDIS_URL, LocalNamespaces } from '../../../test/integration/harness/local-redis.js'
-import { RawClient } from '../../../test/integration/harness/raw-client.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { authenticatedClient, Child, LOCAL_REDIS_URL, LocalNamespaces, Scope, waitFor } from '@mesa/test-kit'
 import { Portal } from '../src/index.js'
 import { membershipServer } from './membership-server.js'
 
@@ -28,27 +22,8 @@ function redisAdapter(ns: string, memberTtlMs?: number): RedisAdapter {
 /** A real server on its own Redis adapter, recording the membership hooks (see `membershipServer`). */
 const server = (ns: string, memberTtlMs?: number) => membershipServer(scope, redisAdapter(ns, memberTtlMs))
 
-const packageDir = fileURLToPath(new URL('../', import.meta.url))
-const source = (name: string) => fileURLToPath(new URL(`../../${name}/src/index.ts`, import.meta.url))
-let fixture = ''
-
-/** Bundles the portal process with the packages from source; ioredis stays external and resolves from the workspace. */
-beforeAll(async () => {
-  const outDir = `${packageDir}node_modules/.cache/mesa-portal-test`
-  mkdirSync(outDir, { recursive: true })
-  fixture = `${outDir}/member-portal.mjs`
-  await build({
-    entryPoints: [`${packageDir}test/fixtures/member-portal.ts`],
-    outfile: fixture,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['ioredis'],
-    alias: { '@mesa/core': source('core'), '@mesa/redis-adapter': source('redis-adapter') },
-    logLevel: 'error',
-  })
-})
+/** A portal process on Redis (fixtures/member-portal.ts, bundled with the packages from source). */
+const memberPortal = fileURLToPath(new URL('./fixtures/member-portal.ts', import.meta.url))
 
 describe('onPortalJoin / onPortalLeave on Redis', () => {
   it("fire on every server of the namespace with the portal's id when it starts and when it closes", async () => {
@@ -56,9 +31,7 @@ describe('onPortalJoin / onPortalLeave on Redis', () => {
     const one = await server(ns)
     const two = await server(ns)
     const bystander = await server(namespace())
-    const alice = await RawClient.connect(one.url, { v2: true })
-    scope.defer(() => alice.terminate())
-    await alice.authenticate({ id: 'alice' })
+    const alice = await authenticatedClient(scope, one.url, 'alice')
 
     const portal = new Portal(LOCAL_REDIS_URL, { namespace: ns, id: 'billing-portal' })
     portal.on('error', () => {})
@@ -70,7 +43,7 @@ describe('onPortalJoin / onPortalLeave on Redis', () => {
     expect(one.hooks).toEqual(['join billing-portal'])
     expect(two.hooks).toEqual(['join billing-portal'])
     // Each server broadcast it from its hook; alice, on server one, gets both over her socket.
-    expect((await alice.waitForMessages(2, 'PORTAL_JOINED')).map((frame) => frame.d)).toEqual([
+    expect((await alice.waitForDelivered(2, 'PORTAL_JOINED')).map((frame) => frame.d)).toEqual([
       { id: 'billing-portal' },
       { id: 'billing-portal' },
     ])
@@ -99,7 +72,7 @@ describe('onPortalJoin / onPortalLeave on Redis', () => {
     const ttl = 900
     const { hooks } = await server(ns, ttl)
     const child = scope.add(
-      await Child.start('doomed portal', fixture, {
+      await Child.start('doomed portal', memberPortal, {
         REDIS_URL: LOCAL_REDIS_URL,
         NAMESPACE: ns,
         MEMBER_TTL_MS: String(ttl),

@@ -1,9 +1,7 @@
 import { MemoryAdapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RawClient } from '../../../test/integration/harness/raw-client.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { authenticatedClient, Scope, waitFor } from '@mesa/test-kit'
 import { Portal } from '../src/index.js'
 import { membershipServer } from './membership-server.js'
 
@@ -24,12 +22,8 @@ function portal(adapter: MemoryAdapter, id?: string): Portal {
   return created
 }
 
-async function client(url: string, userId: string): Promise<RawClient> {
-  const c = await RawClient.connect(url, { v2: true })
-  scope.defer(() => c.terminate())
-  await c.authenticate({ id: userId })
-  return c
-}
+/** A v2 raw client authenticated as `userId`, terminated after the test. */
+const client = (url: string, userId: string) => authenticatedClient(scope, url, userId)
 
 describe('onPortalJoin / onPortalLeave with the memory adapter', () => {
   it("fire on every server sharing the adapter with the portal's id when it starts and when it closes", async () => {
@@ -46,7 +40,7 @@ describe('onPortalJoin / onPortalLeave with the memory adapter', () => {
     expect(one.hooks).toEqual([`join ${p.id}`])
     expect(two.hooks).toEqual([`join ${p.id}`])
     // Both servers sent it to every socket: alice is on server one and gets it once from each.
-    const joined = await alice.waitForMessages(2, 'PORTAL_JOINED')
+    const joined = await alice.waitForDelivered(2, 'PORTAL_JOINED')
     expect(joined.map((frame) => frame.d)).toEqual([{ id: p.id }, { id: p.id }])
 
     // The portal works while it is a member: a message from a real socket reaches it.
@@ -58,7 +52,7 @@ describe('onPortalJoin / onPortalLeave with the memory adapter', () => {
     await waitFor('both servers to see the leave', () => one.hooks.length === 2 && two.hooks.length === 2)
     expect(one.hooks).toEqual([`join ${p.id}`, `leave ${p.id}`])
     expect(two.hooks).toEqual(one.hooks)
-    expect((await alice.waitForMessages(2, 'PORTAL_LEFT')).map((frame) => frame.d)).toEqual([{ id: p.id }, { id: p.id }])
+    expect((await alice.waitForDelivered(2, 'PORTAL_LEFT')).map((frame) => frame.d)).toEqual([{ id: p.id }, { id: p.id }])
   })
 
   it('reports portals already running when the middleware is added, and reportAllEvents portals too', async () => {
@@ -112,7 +106,7 @@ describe('onPortalJoin / onPortalLeave with the memory adapter', () => {
 
     const bob = await client(`ws://127.0.0.1:${mesa.port}`, 'bob')
     await mesa.send(new Message(0, {}, 'STILL_HERE'), ['bob'])
-    expect((await bob.waitForMessages(1, 'STILL_HERE')).length).toBe(1)
+    expect((await bob.waitForDelivered(1, 'STILL_HERE')).length).toBe(1)
   })
 
   it('stops the hooks once the server is closed', async () => {

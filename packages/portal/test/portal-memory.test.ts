@@ -1,34 +1,24 @@
 import { ConfigError, MemoryAdapter, type PortalEvent } from '@mesa/core'
+import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Portal, type PortalDelivery, PortalHandlerError } from '../src/index.js'
 import { loadRedisAdapter } from '../src/resolve-adapter.js'
 
 type ChatMap = { NEW_MESSAGE: { content: string }; TYPING: { typing: boolean } }
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 function adapter(): MemoryAdapter {
   const created = new MemoryAdapter({ portal: { retryDelayMs: 5, claimTimeoutMs: 60_000 } })
-  cleanups.push(() => created.close())
+  scope.defer(() => created.close())
   return created
 }
 
 function portal(...args: ConstructorParameters<typeof Portal<ChatMap>>): Portal<ChatMap> {
   const created = new Portal<ChatMap>(...args)
-  cleanups.push(() => created.close())
+  scope.defer(() => created.close())
   return created
-}
-
-/** Polls `check` until it holds; fails with `what` after `timeoutMs`. */
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 function messageEvent(n: number): PortalEvent {
@@ -147,7 +137,7 @@ describe('Portal with the memory adapter', () => {
     const healthy = portal(shared, {
       id: 'healthy',
       handler: async (delivery) => {
-        await new Promise((resolve) => setTimeout(resolve, 5))
+        await delay(5)
         handledBy.push(delivery.clientId)
       },
     })
@@ -278,7 +268,7 @@ describe('Portal with the memory adapter', () => {
     const got: string[] = []
     p.on('message', (_message, _userId, clientId) => got.push(clientId))
     await shared.portal.push(messageEvent(1))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await delay(20)
     expect(got).toEqual([])
     expect(shared.portal.pendingCount).toBe(1)
   })

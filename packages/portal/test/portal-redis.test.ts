@@ -1,11 +1,7 @@
 import type { PortalEvent } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { freePort } from '../../../test/integration/harness/free-port.js'
-import { LOCAL_REDIS_URL, LocalNamespaces } from '../../../test/integration/harness/local-redis.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor, withTimeout } from '../../../test/integration/harness/wait.js'
+import { delay, freePort, LOCAL_REDIS_URL, LocalNamespaces, RedisServer, Scope, waitFor, withTimeout } from '@mesa/test-kit'
 import { Portal, type PortalOptions } from '../src/index.js'
 
 const scope = new Scope()
@@ -60,11 +56,11 @@ describe('Portal on Redis, created from a URL', () => {
     const total = 20
     for (let n = 0; n < total; n++) {
       await server.portal.push(messageEvent(n))
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await delay(10)
     }
     const all = () => [...got.values()].flat()
     await waitFor('every event handled and observed', () => all().length >= total && observed.length >= total)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await delay(100)
     expect(all().sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, n) => n))
     expect(got.get('a')!.length).toBeGreaterThan(0)
     expect(got.get('b')!.length).toBeGreaterThan(0)
@@ -178,7 +174,7 @@ describe('Portal on Redis, created from a URL', () => {
       await p.whenReady()
     }
     await redis.stop('SIGKILL')
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await delay(200)
     await withTimeout('the handling portal to close', handling.close(), 10_000)
     await withTimeout('the observing portal to close', observing.close(), 10_000)
     expect(handling.isReady).toBe(false)

@@ -1,49 +1,35 @@
 import { MemoryAdapter } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RawClient } from '../../../test/integration/harness/raw-client.js'
+import { authenticatedClient, Scope, waitFor } from '@mesa/test-kit'
 import { Portal, type PortalOptions } from '../src/index.js'
 
 type Incoming = { SAY: { n: number } }
 
-const cleanups: (() => Promise<void> | void)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+const scope = new Scope()
+afterEach(() => scope.cleanup())
 
 /** A real Mesa server with the portal on, sharing a memory adapter with the portals of the test. */
 async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string }> {
   const adapter = new MemoryAdapter({ portal: { retryDelayMs: 5 } })
-  cleanups.push(() => adapter.close())
+  scope.defer(() => adapter.close())
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
   mesa.on('connection', (client) => {
     client.authenticate((data, done) => done(null, { id: String(data.id), user: { id: data.id } }))
   })
-  cleanups.push(() => mesa.close())
+  scope.defer(() => mesa.close())
   await mesa.listening()
   return { adapter, url: `ws://127.0.0.1:${mesa.port}` }
 }
 
 function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming> = {}): Portal<Incoming> {
   const created = new Portal<Incoming>(adapter, options)
-  cleanups.push(() => created.close())
+  scope.defer(() => created.close())
   return created
 }
 
-async function client(url: string, userId: string): Promise<RawClient> {
-  const c = await RawClient.connect(url, { v2: true })
-  cleanups.push(() => c.terminate())
-  await c.authenticate({ id: userId })
-  return c
-}
+/** A v2 raw client authenticated as `userId`, terminated after the test. */
+const client = (url: string, userId: string) => authenticatedClient(scope, url, userId)
 
 describe('Portal with a Mesa server', () => {
   it('gets connection, authentication, message and disconnection events from real sockets', async () => {

@@ -11,13 +11,14 @@ import {
   PortalQueueFullError,
 } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
+import { debugPortalQueue } from './debug.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { PortalMembers } from './portal-members.js'
 import { MembershipStore } from './portal-membership.js'
 import { MembershipWatch } from './portal-membership-watch.js'
 import { PortalObserver } from './portal-observer.js'
-import { GROUP, PUSH, type QueueKeys } from './portal-scripts.js'
+import { GROUP, PENDING, PUSH, type QueueKeys } from './portal-scripts.js'
 import { PortalWorker, type PortalWorkerSettings } from './portal-worker.js'
 
 export interface RedisPortalQueueOptions {
@@ -112,8 +113,20 @@ export class RedisPortalQueue implements PortalQueue {
     } catch (error) {
       throw adapterError('Redis portal queue: push failed', error)
     }
+    if (added === 0 || added === -1) {
+      debugPortalQueue('queue full (%s): event refused', added === 0 ? `${maxPending} events` : `${maxPendingBytes} bytes`)
+    }
     if (added === 0) throw new PortalQueueFullError(maxPending)
     if (added === -1) throw new PortalQueueFullError(maxPendingBytes, 'maxPendingBytes')
+  }
+
+  /** Events no portal has finished: waiting in the stream for the group, or delivered and not acknowledged. */
+  async pending(): Promise<number> {
+    try {
+      return Number(await this.connections.call((client) => PENDING.run(client, [this.queueKeys[0]], [GROUP])))
+    } catch (error) {
+      throw adapterError('Redis portal queue: reading its depth failed', error)
+    }
   }
 
   async consume(options: PortalConsumerOptions, handler: PortalHandler): Promise<PortalConsumer> {

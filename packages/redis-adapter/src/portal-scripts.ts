@@ -89,6 +89,30 @@ redis.call('INCRBY', KEYS[2], size)
 return 1
 `)
 
+/**
+ * KEYS: events. ARGV: group. Events no portal has finished: those not yet delivered to the group (its `lag`;
+ * counted after its last delivered id when Redis cannot tell the lag) and those delivered but not acknowledged
+ * (its `pending`). Without the group, every event in the stream waits.
+ */
+export const PENDING = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, info in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, pending, lag, last
+  for i = 1, #info, 2 do
+    local field, value = info[i], info[i + 1]
+    if field == 'name' then name = value
+    elseif field == 'pending' then pending = value
+    elseif field == 'lag' then lag = value
+    elseif field == 'last-delivered-id' then last = value end
+  end
+  if name == ARGV[1] then
+    if not lag then lag = #redis.call('XRANGE', KEYS[1], '(' .. last, '+') end
+    return pending + lag
+  end
+end
+return redis.call('XLEN', KEYS[1])
+`)
+
 /** KEYS: events, their bytes. ARGV: group. Creates the stream and group if Redis lost them. */
 export const ENSURE_GROUP = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -1,5 +1,6 @@
 import { AdapterError, type PortalEvent, type PortalHandler } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
+import { debugPortalQueue } from './debug.js'
 import { adapterError, errorMessage } from './errors.js'
 import type { LuaScript } from './lua-script.js'
 import {
@@ -66,6 +67,7 @@ export class PortalWorker {
     this.claimTimer = setInterval(() => this.claimTick(), settings.claimIntervalMs)
     this.claimTimer.unref()
     this.loop = this.readLoop()
+    debugPortalQueue('portal %s consuming', consumerId)
   }
 
   static async start(
@@ -138,6 +140,7 @@ export class PortalWorker {
       },
       () => {
         this.finish(id)
+        debugPortalQueue('portal %s: event %s failed, left for a retry', this.consumerId, id)
         // Looking idle for the whole claim timeout makes it the next XAUTOCLAIM's (by any portal) to retry.
         this.command
           .xclaim(this.key, GROUP, this.consumerId, 0, id, 'IDLE', this.settings.claimTimeoutMs, 'JUSTID')
@@ -223,6 +226,7 @@ export class PortalWorker {
       const reply = (await this.connections.call((client) =>
         client.xautoclaim(this.key, GROUP, this.consumerId, claimTimeoutMs, '0-0', 'COUNT', free),
       )) as [cursor: string, entries: RawEntry[], deleted?: string[]]
+      if (reply[1].length > 0) debugPortalQueue('portal %s claimed %d events', this.consumerId, reply[1].length)
       for (const [id, fields] of reply[1]) if (fields) this.handle(id, fields)
     }
     const { maxPending, maxPendingBytes, staleConsumerMs } = this.settings

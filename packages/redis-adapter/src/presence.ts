@@ -107,13 +107,6 @@ export class RedisPresence implements Presence {
     )
   }
 
-  async isOnline(userId: string): Promise<boolean> {
-    const online = await this.wrap('isOnline', () =>
-      this.connections.call((client) => client.hexists(this.keys.presenceUsers, userId)),
-    )
-    return online === 1
-  }
-
   async areOnline(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return []
     const counts = await this.wrap('areOnline', () =>

@@ -18,6 +18,7 @@ import {
   RedisConnections,
   type RedisTimeoutError,
 } from './connection.js'
+import { debugRedis } from './debug.js'
 import { adapterError } from './errors.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
@@ -118,6 +119,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       this.connections.off('stalled', this.stalled)
       this.connections.off('answered', this.answered)
     })
+    debugRedis('adapter %s in namespace %s (%s)', this.serverId, this.namespace, this.connections.isCluster ? 'cluster' : 'standalone')
   }
 
   async publish(envelope: Envelope): Promise<void> {
@@ -137,6 +139,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   }
 
   private async shutdown(): Promise<void> {
+    debugRedis('closing adapter %s', this.serverId)
     this.replication.close()
     await this.portal.close()
     // Best effort within a second: when Redis is down the survivors' sweep removes us after the TTL anyway.
@@ -160,6 +163,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     if (this.closing || this.down.has(label)) return
     this.down.add(label)
     this.outage = true
+    debugRedis('%s lost: %s', what, error.message)
     this.emit('error', adapterError(what, error))
   }
 
@@ -214,9 +218,11 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       }
     }
     this.down.delete(label)
+    debugRedis('%s connection back', label)
     // A stall also ends when its connection closes, which is reported as lost (down) just after.
     if (this.down.size > 0 || !this.outage || this.closing || this.connections.unavailable()) return
     this.outage = false
+    debugRedis('every connection is back: reconciling presence')
     // Redis may have lost our presence, or missed joins and leaves, while it was away: reconcile first.
     this.presence.markDirty()
     await this.presence.tick()

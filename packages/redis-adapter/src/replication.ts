@@ -1,5 +1,6 @@
 import { AdapterError, type Envelope, type EnvelopeListener } from '@mesa/core'
 import type { RedisClient, RedisConnections } from './connection.js'
+import { debugReplication } from './debug.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 
@@ -57,6 +58,7 @@ export class Replication {
 
   async publish(envelope: Envelope): Promise<void> {
     const channel = this.channelNames[hash(routingKey(envelope)) % this.channelNames.length]!
+    if (debugReplication.enabled) debugReplication('publish a %s envelope on %s', envelope.kind, channel)
     const payload = JSON.stringify(envelope)
     const { isCluster } = this.connections
     try {
@@ -121,6 +123,7 @@ export class Replication {
     } else {
       await this.connections.timed(subscriber.subscribe(...this.channelNames))
     }
+    debugReplication('subscribed to %d channels', this.channelNames.length)
   }
 
   private deliver(message: string): void {
@@ -134,6 +137,7 @@ export class Replication {
       this.onError(new AdapterError(`Redis replication: ignored a malformed envelope: ${message.slice(0, 200)}`))
       return
     }
+    if (debugReplication.enabled) debugReplication('a %s envelope from %s', envelope.kind, envelope.origin)
     for (const subscription of this.subscriptions) {
       if (subscription.origin === envelope.origin) continue
       try {

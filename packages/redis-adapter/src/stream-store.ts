@@ -192,14 +192,6 @@ redis.call('HSET', KEYS[2], ARGV[1], (redis.call('HGET', KEYS[1], 'epoch') or ''
 return 1
 `)
 
-/** KEYS: entries, head. ARGV: maxEntries, maxAgeMs, maxBytes. */
-const TRIM = new LuaScript(`${HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local bytes = storedBytes(KEYS[1], KEYS[2])
-trim(KEYS[1], KEYS[2], bytes, tonumber(ARGV[1]), tonumber(ARGV[3]), nowMs() - tonumber(ARGV[2]))
-return 1
-`)
-
 /** Entries per script call: one call runs atomically in Redis, so huge fan-outs are split to keep it responsive. */
 const APPEND_CHUNK = 256
 
@@ -322,16 +314,6 @@ export class RedisStreamStore implements MessageStore {
       ])) as [string, number, number, RawEntry[]]
       return { entries: entries.map(decodeEntry), head: position(epoch, seq), complete: complete === 1 }
     })
-  }
-
-  async trim(stream: string): Promise<void> {
-    await this.wrap('trim', () =>
-      this.run(TRIM, this.streamKeys(stream), [this.maxEntries, this.maxAgeMs, this.maxBytes]),
-    )
-  }
-
-  async clear(stream: string): Promise<void> {
-    await this.wrap('clear', () => this.connections.call((client) => client.del(this.keys.streamEntries(stream))))
   }
 
   async getCursor(stream: string, name: string): Promise<number> {

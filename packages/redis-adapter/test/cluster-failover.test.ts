@@ -1,9 +1,7 @@
 import { AdapterError, GLOBAL_STREAM, StoreError, userStream } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createKeys, RedisAdapter } from '../src/index.js'
-import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { delay, waitFor } from '../../../test/integration/harness/wait.js'
+import { delay, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 import { expectResyncedWhere, expectRoundDelivered, type Target, twoServers } from './support/two-servers.js'
 
 const scope = new Scope()

@@ -1,10 +1,7 @@
 import { GLOBAL_STREAM, userStream } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createKeys, RedisAdapter } from '../src/index.js'
-import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
-import { ClusterSlots } from '../../../test/integration/harness/redis-cluster-slots.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { delay, waitFor } from '../../../test/integration/harness/wait.js'
+import { ClusterSlots, delay, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 import { expectDelivered, expectEachSendStoredOnce, storedByTarget, twoServers } from './support/two-servers.js'
 
 const scope = new Scope()
@@ -30,8 +27,8 @@ describe('RedisAdapter while the Cluster reshards', () => {
     const streamKeys = [userStream('alice'), userStream('bob'), GLOBAL_STREAM].map((s) => keys.streamEntries(s))
     const moving = new Map<number, number>()
     for (const key of [...streamKeys, ...channels]) {
-      const slot = await slots.slotOf(key)
-      moving.set(slot, (await slots.ownerOf(slot))!)
+      const slot = await cluster.slotOf(key)
+      moving.set(slot, (await cluster.ownerOf(slot))!)
     }
     const redirectionsBefore = await slots.redirections()
 
@@ -41,11 +38,11 @@ describe('RedisAdapter while the Cluster reshards', () => {
       await slots.migrate(slot, ports[(ports.indexOf(from) + 1) % ports.length]!, 120)
       await delay(20)
     }
-    for (const [slot, from] of moving) expect(await slots.ownerOf(slot)).not.toBe(from)
+    for (const [slot, from] of moving) expect(await cluster.ownerOf(slot)).not.toBe(from)
     // Redis dropped the subscriptions of the moved channels; both adapters subscribe again on the new owners.
     await waitFor(
       'both adapters to subscribe to every channel on its new owner',
-      async () => (await Promise.all(channels.map((c) => slots.subscribers(c)))).every((n) => n === 2),
+      async () => (await Promise.all(channels.map((c) => cluster.subscribers(c)))).every((n) => n === 2),
       5000,
       50,
     )

@@ -2,28 +2,21 @@ import { type Envelope, userStream } from '@mesa/core'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 
 let cluster: RedisCluster
-const adapters: RedisAdapter[] = []
-const clients: Cluster[] = []
+const scope = new Scope()
 
 beforeAll(async () => {
   cluster = await RedisCluster.start()
 }, 60_000)
-afterEach(async () => {
-  await Promise.all(adapters.splice(0).map((a) => a.close()))
-  for (const client of clients.splice(0)) client.disconnect()
-})
+afterEach(() => scope.cleanup())
 afterAll(async () => {
   await cluster?.destroy()
 })
 
 function adapter(namespace: string, options: ConstructorParameters<typeof RedisAdapter>[1] = {}): RedisAdapter {
-  const a = new RedisAdapter({ cluster: cluster.startupNodes }, { namespace, ...options })
-  adapters.push(a)
-  return a
+  return scope.add(new RedisAdapter({ cluster: cluster.startupNodes }, { namespace, ...options }), (a) => a.close())
 }
 
 const dispatch = (origin: string, user: string): Envelope => ({
@@ -35,8 +28,7 @@ const dispatch = (origin: string, user: string): Envelope => ({
 
 /** Which master serves each key: the cluster spreads them when the hash tags differ. */
 async function mastersOf(keys: string[]): Promise<Set<number>> {
-  const probe = new Cluster(cluster.startupNodes)
-  clients.push(probe)
+  const probe = scope.add(new Cluster(cluster.startupNodes), (c) => c.disconnect())
   await probe.ping()
   const masters = new Set<number>()
   for (const key of keys) {

@@ -2,12 +2,10 @@ import { AdapterError, type Envelope, StoreError } from '@mesa/core'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { freePort } from '../../../test/integration/harness/free-port.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { freePort, RedisServer, Scope, waitFor } from '@mesa/test-kit'
 
 let redis: RedisServer
-const adapters: RedisAdapter[] = []
+const scope = new Scope()
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 
@@ -18,7 +16,7 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled)
 })
 afterEach(async () => {
-  await Promise.all(adapters.splice(0).map((a) => a.close()))
+  await scope.cleanup()
   await redis.start()
 })
 afterAll(async () => {
@@ -27,8 +25,10 @@ afterAll(async () => {
 })
 
 function adapter(namespace: string): { adapter: RedisAdapter; errors: Error[]; ready: () => number } {
-  const a = new RedisAdapter(redis.url, { namespace, presenceTtlMs: 600, portal: { claimIntervalMs: 50, blockMs: 200 } })
-  adapters.push(a)
+  const a = scope.add(
+    new RedisAdapter(redis.url, { namespace, presenceTtlMs: 600, portal: { claimIntervalMs: 50, blockMs: 200 } }),
+    (adapter) => adapter.close(),
+  )
   const errors: Error[] = []
   let readies = 0
   a.on('error', (e) => errors.push(e))
@@ -72,7 +72,7 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     await expect(a.adapter.store.append('user:bob', { frame: 'lost' })).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.store.readAfter('user:bob', before)).rejects.toBeInstanceOf(StoreError)
     await expect(a.adapter.publish(dispatch('a', 2))).rejects.toBeInstanceOf(AdapterError)
-    await expect(a.adapter.presence.isOnline('bob')).rejects.toBeInstanceOf(AdapterError)
+    await expect(a.adapter.presence.areOnline(['bob'])).rejects.toBeInstanceOf(AdapterError)
     await expect(b.adapter.presence.leave('tina', 't-socket')).rejects.toBeInstanceOf(AdapterError)
     await expect(
       a.adapter.portal.push({ kind: 'connection', clientId: 'down', serverId: 'a', time: 0 }),

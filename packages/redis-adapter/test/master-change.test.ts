@@ -1,10 +1,7 @@
 import { userStream } from '@mesa/core'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { freePort } from '../../../test/integration/harness/free-port.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { freePort, RedisServer, Scope, waitFor } from '@mesa/test-kit'
 import { createKeys, RedisAdapter } from '../src/index.js'
 
 const scope = new Scope()

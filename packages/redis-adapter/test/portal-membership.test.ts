@@ -1,27 +1,31 @@
 import { AdapterError, ConfigError, type PortalMembershipEvent } from '@mesa/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { freePort } from '../../../test/integration/harness/free-port.js'
-import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
-import { childFixture, killChild } from './support/child.js'
-import { LOCAL_REDIS, TestScope } from './support/scope.js'
+import { freePort, LOCAL_REDIS_URL, RedisCluster, RedisServer, waitFor } from '@mesa/test-kit'
+import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const fixture = childFixture('member-portal', scope)
-const unwatches: (() => Promise<void>)[] = []
-// Registered after childFixture's: runs before it (after-hooks run in reverse), while the children live.
-afterEach(async () => {
-  await Promise.all(unwatches.splice(0).map((unwatch) => unwatch()))
-})
+afterEach(() => scope.cleanup())
 
-
-async function watch(adapter: RedisAdapter): Promise<string[]> {
+/**
+ * Records the membership reports `adapter` gives, until `stop()` or the scope's cleanup (which runs before the
+ * adapter closes).
+ */
+async function watching(adapter: RedisAdapter): Promise<{ events: string[]; stop: () => Promise<void> }> {
   const events: string[] = []
   const record = (event: PortalMembershipEvent) => void events.push(`${event.kind} ${event.portalId}`)
-  unwatches.push(await adapter.portal.watchMembers(record))
-  return events
+  let stopped: Promise<void> | undefined
+  const unwatch = await adapter.portal.watchMembers(record)
+  const stop = () => {
+    stopped ??= unwatch()
+    return stopped
+  }
+  scope.defer(stop)
+  return { events, stop }
+}
+
+async function watch(adapter: RedisAdapter): Promise<string[]> {
+  return (await watching(adapter)).events
 }
 
 const noop = () => {}
@@ -34,7 +38,7 @@ describe('RedisPortalQueue membership', () => {
     const portals = scope.adapter({ namespace })
     const elsewhere = scope.adapter()
     const a = await watch(serverA)
-    const other = await watch(elsewhere)
+    const { events: other, stop: stopOther } = await watching(elsewhere)
     expect(a).toEqual([])
 
     const worker = await portals.portal.consume({ consumerId: 'worker 1' }, noop)
@@ -43,7 +47,7 @@ describe('RedisPortalQueue membership', () => {
     expect(a).toEqual(['join worker 1', 'join observer'])
 
     // Current members are reported before watchMembers resolves.
-    const b = await watch(serverB)
+    const { events: b, stop: stopB } = await watching(serverB)
     expect([...b].sort()).toEqual(['join observer', 'join worker 1'])
 
     await worker.close()
@@ -53,8 +57,8 @@ describe('RedisPortalQueue membership', () => {
     expect(b[2]).toBe('leave worker 1')
 
     // The last watcher of an adapter going away closes its watch; watching again starts afresh.
-    await unwatches.splice(1, 1)[0]!()
-    await unwatches.splice(1, 1)[0]!()
+    await stopOther()
+    await stopB()
     const again = await watch(serverB)
     expect(again).toEqual(['join observer'])
 
@@ -69,13 +73,10 @@ describe('RedisPortalQueue membership', () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: { memberTtlMs: 900 } })
     const events = await watch(server)
-    const child = await fixture.start(
-      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, MEMBER_TTL_MS: '900', PORTAL_ID: 'doomed' },
-      'consuming',
-    )
+    const child = await scope.fixture('member-portal', { REDIS_URL: LOCAL_REDIS_URL, NAMESPACE: namespace, MEMBER_TTL_MS: '900', PORTAL_ID: 'doomed' })
     await waitFor('the join', () => events.length === 1)
     expect(events).toEqual(['join doomed'])
-    await killChild(child)
+    await child.kill()
     // Within the TTL (the registration lives two thirds of it, a sweep follows within a third); the deadline is
     // generous because shared machines stall.
     await waitFor('the leave', () => events.length === 2, 10_000)
@@ -88,10 +89,7 @@ describe('RedisPortalQueue membership', () => {
     const portals = scope.adapter({ namespace, portal: { memberTtlMs: 1500 } })
     const events = await watch(server)
     await portals.portal.consume({ consumerId: 'survivor' }, noop)
-    const ghost = await fixture.start(
-      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, MEMBER_TTL_MS: '1500', PORTAL_ID: 'ghost' },
-      'consuming',
-    )
+    const ghost = await scope.fixture('member-portal', { REDIS_URL: LOCAL_REDIS_URL, NAMESPACE: namespace, MEMBER_TTL_MS: '1500', PORTAL_ID: 'ghost' })
     await waitFor('the joins', () => events.length === 2)
 
     const redis = scope.redis()
@@ -99,7 +97,7 @@ describe('RedisPortalQueue membership', () => {
     expect(membershipKeys).toHaveLength(2)
     const members = membershipKeys.find((key) => key.endsWith(':members'))!
     // The ghost dies as Redis loses the membership: nothing will ever register it again, or announce it gone.
-    await killChild(ghost)
+    await ghost.kill()
     await redis.del(...membershipKeys)
     // Announced in the new epoch before the survivor's next refresh: the server reads a membership without it.
     const newcomer = await scope.adapter({ namespace }).portal.consume({ consumerId: 'newcomer' }, noop)
@@ -118,7 +116,7 @@ describe('RedisPortalQueue membership', () => {
     const server = scope.adapter({ namespace })
     const errors: Error[] = []
     server.on('error', (error) => void errors.push(error))
-    unwatches.push(
+    scope.defer(
       await server.portal.watchMembers(() => {
         throw new Error('listener broke')
       }),
@@ -131,7 +129,7 @@ describe('RedisPortalQueue membership', () => {
   })
 
   it('validates memberTtlMs and the listener, and refuses to watch once closed', async () => {
-    expect(() => new RedisAdapter(LOCAL_REDIS, { portal: { memberTtlMs: 2 } })).toThrow(ConfigError)
+    expect(() => new RedisAdapter(LOCAL_REDIS_URL, { portal: { memberTtlMs: 2 } })).toThrow(ConfigError)
     const adapter = scope.adapter()
     await expect(adapter.portal.watchMembers(42 as never)).rejects.toBeInstanceOf(ConfigError)
     await adapter.close()

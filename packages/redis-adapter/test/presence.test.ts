@@ -1,46 +1,25 @@
-import { describe, expect, it } from 'vitest'
-import { childFixture, killChild } from './support/child.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
-import { LOCAL_REDIS, TestScope } from './support/scope.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'
+import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()
-const fixture = childFixture('presence-server', scope)
+afterEach(() => scope.cleanup())
 
-
+// What every presence must do is in the adapter contract (adapter-contract.test.ts); these are the Redis
+// presence's own ways: per-server liveness, re-registration.
 describe('RedisPresence', () => {
-  it('tracks users across servers, online while any socket remains', async () => {
-    const namespace = scope.namespace()
-    const a = scope.adapter({ namespace })
-    const b = scope.adapter({ namespace })
-    await a.presence.join('alice', 'a1')
-    await b.presence.join('alice', 'b1')
-    await b.presence.join('bob', 'b2')
-    expect(await a.presence.onlineCount()).toBe(2)
-    await a.presence.leave('alice', 'a1')
-    expect(await b.presence.isOnline('alice')).toBe(true)
-    await b.presence.leave('alice', 'b1')
-    expect(await a.presence.areOnline(['alice', 'bob', 'carol'])).toEqual([false, true, false])
-    expect(await a.presence.areOnline([])).toEqual([])
-    await b.presence.leave('alice', 'b1')
-    await b.presence.join('bob', 'b2')
-    expect(await a.presence.onlineCount()).toBe(1)
-  })
-
   it('removes the users of a server killed with SIGKILL within the TTL', async () => {
     const namespace = scope.namespace()
     const ttl = 900
     const survivor = scope.adapter({ namespace, presenceTtlMs: ttl })
     await survivor.presence.join('shared', 's-1')
-    const child = await fixture.start(
-      { REDIS_URL: LOCAL_REDIS, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' },
-      'joined',
-    )
+    const child = await scope.fixture('presence-server', { REDIS_URL: LOCAL_REDIS_URL, NAMESPACE: namespace, TTL_MS: String(ttl), SOCKETS: 'doomed:d-1,doomed:d-2,shared:d-3' })
     expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([true, true])
     expect(await survivor.presence.onlineCount()).toBe(2)
-    await killChild(child)
+    await child.kill()
     // Expected within the TTL (the key lives two thirds of it, a sweep follows within a third); the deadline
     // is generous because shared machines stall.
-    await waitFor('the dead server to be cleaned up', async () => !(await survivor.presence.isOnline('doomed')), 10_000)
+    await waitFor('the dead server to be cleaned up', async () => (await survivor.presence.areOnline(['doomed']))[0] === false, 10_000)
     expect(await survivor.presence.areOnline(['doomed', 'shared'])).toEqual([false, true])
     expect(await survivor.presence.onlineCount()).toBe(1)
     const keys = await scope.keysOf(namespace)
@@ -59,13 +38,4 @@ describe('RedisPresence', () => {
     expect(await a.presence.areOnline(['u1', 'u2'])).toEqual([true, true])
   })
 
-  it('removes its own registrations on close, leaving other servers alone', async () => {
-    const namespace = scope.namespace()
-    const a = scope.adapter({ namespace })
-    const b = scope.adapter({ namespace })
-    await a.presence.join('u', 'a1')
-    await b.presence.join('v', 'b1')
-    await a.close()
-    expect(await b.presence.areOnline(['u', 'v'])).toEqual([false, true])
-  })
 })

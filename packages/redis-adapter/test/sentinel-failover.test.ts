@@ -1,9 +1,7 @@
 import { AdapterError, StoreError } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisSentinelGroup } from '../../../test/integration/harness/redis-sentinel-group.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { delay, waitFor } from '../../../test/integration/harness/wait.js'
+import { delay, RedisSentinelGroup, Scope, waitFor } from '@mesa/test-kit'
 import { expectResynced, expectRoundDelivered, twoServers } from './support/two-servers.js'
 
 const scope = new Scope()

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
-import { RedisSentinel } from '../../../test/integration/harness/redis-sentinel.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { waitFor } from '../../../test/integration/harness/wait.js'
+import { RedisSentinel, RedisServer, waitFor } from '@mesa/test-kit'
 
 let master: RedisServer
 let sentinel: RedisSentinel
@@ -30,7 +28,7 @@ describe('RedisAdapter through Redis Sentinel', () => {
       const read = await b.store.readAfter('user:u', { epoch: position.epoch, seq: 0 })
       expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual(['x'])
       await a.presence.join('u', 's')
-      expect(await b.presence.isOnline('u')).toBe(true)
+      expect(await b.presence.areOnline(['u'])).toEqual([true])
     } finally {
       await Promise.all([a.close(), b.close()])
     }

@@ -6,12 +6,9 @@ import {
   StoreError,
   userStream,
 } from '@mesa/core'
+import { RedisCluster, RedisServer, rejectionOf, Scope, waitFor, withTimeout } from '@mesa/test-kit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter, type RedisAdapterOptions } from '../src/index.js'
-import { RedisCluster } from '../../../test/integration/harness/redis-cluster.js'
-import { RedisServer } from '../../../test/integration/harness/redis-server.js'
-import { Scope } from '../../../test/integration/harness/scope.js'
-import { waitFor, withTimeout } from '../../../test/integration/harness/wait.js'
 
 const scope = new Scope()
 const unhandled: unknown[] = []
@@ -42,18 +39,8 @@ function watched(connection: ConstructorParameters<typeof RedisAdapter>[0], opti
   return { adapter, errors, readies: () => readies }
 }
 
-/** What `call` rejects with, within SETTLE_MS (a call still waiting then fails the test). */
-async function rejection(what: string, call: Promise<unknown>): Promise<MesaError> {
-  const outcome = await withTimeout(
-    what,
-    call.then(
-      () => new Error(`${what} resolved`),
-      (error: unknown) => error,
-    ),
-    SETTLE_MS,
-  )
-  return outcome as MesaError
-}
+/** What `call` rejects with, within SETTLE_MS (a call that resolves, or still waits then, fails the test). */
+const rejection = (what: string, call: Promise<unknown>) => rejectionOf<MesaError>(what, call, SETTLE_MS)
 
 const dispatch = (n: number): DispatchEnvelope => ({ kind: 'dispatch', origin: 'a', frame: `{"op":0,"d":{"n":${n}}}` })
 const event = (clientId: string): PortalEvent => ({ kind: 'connection', clientId, serverId: 'a', time: 0 })

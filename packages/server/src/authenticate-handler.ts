@@ -1,4 +1,4 @@
-import type { AuthenticateHandler } from './connection.js'
+import type { AuthenticateHandler, AuthenticationContext } from './connection.js'
 import { ServerError, toError } from './errors.js'
 import { isThenable } from './guarded-emitter.js'
 
@@ -16,7 +16,8 @@ function isUserId(id: unknown): id is string | number {
 }
 
 /**
- * Runs an authenticate handler of the Mesa 1.x shape, `(data, done) => …`, and resolves with how it settled.
+ * Runs an authenticate handler of the Mesa 1.x shape, `(data, done) => …` (Mesa 2 adds a third argument, the
+ * upgrade's `context`), and resolves with how it settled.
  * The first of `done`, a throw and a rejection of the promise an `async` handler returns counts; a failure after
  * that (an `async` handler that called `done` and then rejected) goes to `late`, so it is reported rather than
  * becoming an unhandled rejection. Never rejects.
@@ -24,6 +25,7 @@ function isUserId(id: unknown): id is string | number {
 export function runAuthenticateHandler<User>(
   handler: AuthenticateHandler<User>,
   data: Record<string, unknown>,
+  context: AuthenticationContext,
   late: (error: ServerError) => void,
 ): Promise<HandlerOutcome<User>> {
   return new Promise((resolve) => {
@@ -45,7 +47,7 @@ export function runAuthenticateHandler<User>(
       } else settle({ kind: 'accepted', id: String(result.id), user: result.user })
     }
     try {
-      const returned: unknown = handler(data, done)
+      const returned: unknown = handler(data, done, context)
       if (isThenable(returned)) {
         returned.then(undefined, (error: unknown) => failed(`the authenticate handler rejected: ${toError(error).message}`, error))
       }

@@ -11,14 +11,16 @@ import {
   type StreamKind,
 } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
-import { sanitizeAuthData } from './auth-data.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
 import { ServerError, toError } from './errors.js'
+import { debugAuth } from './logging.js'
+import type { InboundGate } from './inbound-gate.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
 import type { MesaStats } from './stats.js'
 import { planResume, readHeads, readLegacyBacklog, readResume, type Replays } from './stream-resume.js'
+import { readUpgradeCredentials, type UpgradeCredentialSources } from './upgrade-credentials.js'
 
 /** The options of `resolveConfig` this flow reads. */
 export interface AuthenticationSettings {
@@ -30,6 +32,10 @@ export interface AuthenticationSettings {
   sync: boolean
   /** ms between replayed messages. */
   redeliveryInterval: number
+  /** Where the handler's `context.credentials` come from in the upgrade request. */
+  upgradeCredentials: UpgradeCredentialSources
+  /** `limits.maxConnectionsPerUser`: authenticated sockets one user may have on this server; 0: no cap. */
+  maxConnectionsPerUser: number
 }
 
 function replayedMessages(replays: Replays): ReturnType<typeof frameToMessage>[] {
@@ -58,6 +64,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly settings: AuthenticationSettings,
     private readonly adapter: AdapterHandle,
     private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>,
+    private readonly inbound: InboundGate,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
   ) {}
@@ -79,10 +86,13 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     connection.authenticating = true
-    const data = sanitizeAuthData(frame.d)
+    // `readClientFrame` sanitised it as authentication data: objects without a prototype, no prototype keys.
+    const data = frame.d
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
-    void runAuthenticateHandler(handler, data, (late) => this.events.error(late, connection)).then((outcome) =>
+    const request = connection.request
+    const context = { credentials: readUpgradeCredentials(request, this.settings.upgradeCredentials), request }
+    void runAuthenticateHandler(handler, data, context, (late) => this.events.error(late, connection)).then((outcome) =>
       this.settled(connection, outcome, shouldSync, resume),
     )
   }
@@ -98,6 +108,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     if (outcome.kind !== 'accepted') {
+      debugAuth('%s authentication %s', connection.socketId, outcome.kind)
       connection.authenticating = false
       // The handler's failure is for the server's logs; the client gets a generic reason.
       if (outcome.kind === 'failed') this.events.error(outcome.error, connection)
@@ -127,7 +138,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
   ): Promise<void> {
     const d = ((this.settings.sendUserObject ? user : undefined) ?? {}) as Frame['d']
     if (!this.settings.sync) {
-      this.registry.register(connection, id, user)
+      if (!this.register(connection, id, user)) return
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
       this.events.authenticated(connection)
       return
@@ -143,14 +154,15 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         const heads = await readHeads(store, id, report)
         if (connection.closed) return
         // Live messages queue from here on; anything stored after the heads is read below, so nothing falls between.
-        this.registry.register(connection, id, user)
+        if (!this.register(connection, id, user)) return
         const plan = await planResume(store, id, heads, resume, report)
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: plan.ack }))
         if (!plan.ack.recovered) this.stats.resyncs++
+        debugAuth('%s resume: recovered %s%s', connection.socketId, plan.ack.recovered, plan.ack.reason ? ` (${plan.ack.reason})` : '')
         replays = plan.replays
       } else {
-        this.registry.register(connection, id, user)
+        if (!this.register(connection, id, user)) return
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
         replays = [['user', await readLegacyBacklog(store, id, shouldSync, report)]]
       }
@@ -164,8 +176,29 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     }
   }
 
+  /**
+   * Registers the socket as the user's, unless the user already has `maxConnectionsPerUser` other authenticated
+   * sockets on this server: then this one, the newest, is closed with `CloseCode.TooManyConnections` (checked
+   * right before registering, so that concurrent authentications cannot both pass).
+   */
+  private register(connection: ServerConnection<In, Out, User>, id: string, user: User): boolean {
+    const cap = this.settings.maxConnectionsPerUser
+    if (cap > 0) {
+      const sockets = this.registry.index.get(id)
+      const others = sockets === undefined ? 0 : sockets.size - (sockets.has(connection) ? 1 : 0)
+      if (others >= cap) {
+        connection.close(CloseCode.TooManyConnections, `user has ${others} connections, the most this server allows`)
+        return false
+      }
+    }
+    this.registry.register(connection, id, user)
+    // It may send frames up to `maxPayload` once it reads op 22.
+    this.inbound.authenticated(connection)
+    return true
+  }
+
   private async replay(connection: ServerConnection<In, Out, User>, kind: StreamKind, entries: StoredEntry[]): Promise<void> {
-    this.stats.replays += entries.length
-    await connection.delivery.replay(kind, entries, this.settings.redeliveryInterval)
+    const written = await connection.delivery.replay(kind, entries, this.settings.redeliveryInterval)
+    this.stats.replays += written
   }
 }

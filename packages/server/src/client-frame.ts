@@ -1,5 +1,6 @@
-import { CloseCode, Opcode, type ParseResult, parseFrame, ProtocolError } from '@mesa/core'
+import { CloseCode, frameFromJson, Opcode, type ParseResult, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
 import type { RawData } from 'ws'
+import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 
 /** Opcodes a client may send; the others (1, 10, 22) are the server's, 5 never travels. */
 const CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Dispatch, Opcode.Authenticate, Opcode.HeartbeatAck])
@@ -10,22 +11,43 @@ function text(data: RawData): string {
   return Buffer.from(data).toString('utf8')
 }
 
+function refused(code: ProtocolErrorCode, closeCode: CloseCode, message: string): ParseResult {
+  return { ok: false, error: new ProtocolError(code, closeCode, message) }
+}
+
 /**
- * Reads one frame from a client: a text frame that `parseFrame` accepts, with an opcode clients may send.
- * Anything else comes back as the `ProtocolError` naming the close code for the socket.
+ * Reads one frame from a client: a text frame that is JSON within `bounds` (depth, keys), sanitised
+ * (`sanitize.ts`: op 2 as authentication data, everything else as message data), that core's `frameFromJson`
+ * accepts, with an opcode clients may send. Anything else comes back as the `ProtocolError` naming the close
+ * code for the socket. Never throws.
+ *
+ * The frame's values are safe to merge at any depth: the walk removes prototype keys wherever they are, and is
+ * skipped only when the raw text shows that no such key, and no excess of depth or keys, can be in it.
  */
-export function readClientFrame(data: RawData, isBinary: boolean): ParseResult {
-  if (isBinary) {
-    return {
-      ok: false,
-      error: new ProtocolError('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted'),
-    }
+export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueBounds): ParseResult {
+  if (isBinary) return refused('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted')
+  let raw: string
+  try {
+    raw = text(data)
+  } catch {
+    // Only a frame beyond the longest string V8 makes (hundreds of MiB, far above any sane maxPayload).
+    return refused('payload-too-large', CloseCode.MessageTooBig, 'frame too large to read')
   }
-  const parsed = parseFrame(text(data))
+  const check = preflight(raw, bounds)
+  if (check instanceof ProtocolError) return { ok: false, error: check }
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return refused('invalid-json', CloseCode.InvalidFrame, 'frame is not valid JSON')
+  }
+  const authentication = typeof value === 'object' && value !== null && (value as { op?: unknown }).op === Opcode.Authenticate
+  // Authentication data always gets the walk: its objects lose their prototype.
+  if (authentication || check === 'walk') {
+    const error = sanitize(value, bounds, authentication ? 'authentication' : 'message')
+    if (error) return { ok: false, error }
+  }
+  const parsed = frameFromJson(value)
   if (!parsed.ok || CLIENT_OPCODES.has(parsed.frame.op)) return parsed
-  const { op } = parsed.frame
-  return {
-    ok: false,
-    error: new ProtocolError('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is sent by servers only`),
-  }
+  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${parsed.frame.op} is sent by servers only`)
 }

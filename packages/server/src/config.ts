@@ -71,25 +71,35 @@ export interface LimitsOptions {
   maxKeys?: number
   /** Per-socket rate limit; `false` turns it off. Defaults above. */
   rate?: RateLimitOptions | false
-  /** Sockets one IP address may have open at once (HTTP 429 at the upgrade beyond); 0: no cap. Default 0. */
+  /**
+   * Sockets one IP address may have open at once, counted from the upgrade until the socket closes (HTTP 429 at the
+   * upgrade beyond); the address is the TCP peer's, so behind a proxy it is the proxy's: cap there instead. 0: no
+   * cap. Default 0.
+   */
   maxConnectionsPerIp?: number
   /**
-   * Sockets one user may have authenticated at once; the newest beyond is closed with
-   * `CloseCode.TooManyConnections` (4009); 0: no cap. Default 0.
+   * Sockets one user may have authenticated at once on this server (each server counts its own); the newest
+   * beyond is closed with `CloseCode.TooManyConnections` (4009) instead of being acknowledged; 0: no cap. Default 0.
    */
   maxConnectionsPerUser?: number
   /**
    * Bytes waiting in the send buffers of all sockets together; beyond, the sockets holding the most are closed
-   * with `CloseCode.TryAgainLater` (1013) until the total is under the bound again. Default 268435456 (256 MiB).
+   * with `CloseCode.TryAgainLater` (1013) until the total is under the bound again (`ServerError` `overloaded`).
+   * Counted are the sockets holding more than 64 KiB each (a client that reads holds less); sockets the server is
+   * closing no longer count. Default 268435456 (256 MiB).
    */
   maxBufferedBytes?: number
-  /** Bytes of `client.messages` kept per client with `options.storeMessages` (beside the 100 messages). Default 1048576. */
+  /**
+   * Bytes (encoded size) each of `client.messages.sent` and `.received` keeps with `options.storeMessages`, besides
+   * the 100 messages: the oldest go first; a bigger message is not kept. 0: no byte bound. Default 1048576 (1 MiB).
+   */
   maxStoredMessageBytes?: number
   /** ms a socket the server closed has to finish the closing handshake before it is cut. Default 2000. */
   closeTimeout?: number
   /**
    * ms an HTTP client has to send its upgrade request, on servers Mesa creates (Node's `headersTimeout` and
-   * `requestTimeout`, 60 s and 300 s by default, let slow clients hold sockets). Default 10000.
+   * `requestTimeout`, 60 s and 300 s by default, let slow clients hold sockets; 408 beyond), and ms an async
+   * `verifyConnection` has to answer (503 beyond, reported through `error`). Default 10000.
    */
   handshakeTimeout?: number
 }
@@ -126,6 +136,21 @@ export interface ServerBehaviourOptions {
   storeMessages?: boolean
 }
 
+type LogMethod = (fields: object, message?: string) => void
+
+/**
+ * Where the server logs (`options.logger`): pino's method signature, `logger.info({ port }, 'listening')`, so
+ * pino itself (or a child of the application's pino) fits as it is. With `child`, the server logs through
+ * `logger.child({ serverId })`.
+ */
+export interface MesaLogger {
+  debug: LogMethod
+  info: LogMethod
+  warn: LogMethod
+  error: LogMethod
+  child?(bindings: Record<string, unknown>): MesaLogger
+}
+
 export interface MesaOptions {
   /** Port to listen on when no `server` is given; 0 picks a free one (read `mesa.port` after `listening()`). Default 4000. */
   port?: number
@@ -154,7 +179,8 @@ export interface MesaOptions {
   id?: string
   /**
    * Origins (`Origin` header, e.g. `'https://app.example.com'`) whose pages may connect; others get HTTP 403 at
-   * the upgrade. Requests without an `Origin` (not from a browser) pass. Default: every origin.
+   * the upgrade. Compared without regard to case. Requests without an `Origin` (not from a browser) pass.
+   * Default: every origin.
    */
   allowedOrigins?: readonly string[]
   /**
@@ -171,6 +197,12 @@ export interface MesaOptions {
   heartbeat?: HeartbeatOptions
   reconnect?: ReconnectOptions
   authentication?: AuthenticationOptions
+  /**
+   * A pino-compatible logger: connections and closes at `debug`, the server's start and stop at `info`, every
+   * error it reports at `warn` (a client's fault) or `error`, with its `code`. Default: none, nothing is logged
+   * (an error nobody listens to is printed once per code, see the README).
+   */
+  logger?: MesaLogger
 }
 
 export interface ResolvedConfig {
@@ -196,6 +228,7 @@ export interface ResolvedConfig {
   authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
     upgradeCredentials: { query: string | undefined; header: string | undefined }
   }
+  logger: MesaLogger | undefined
 }
 
 export interface ResolvedLimits {
@@ -270,6 +303,7 @@ const KNOWN_OPTIONS = {
     heartbeat: true,
     reconnect: true,
     authentication: true,
+    logger: true,
   } satisfies Record<keyof MesaOptions, true>,
   client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
   options: { storeMessages: true } satisfies Record<keyof ServerBehaviourOptions, true>,
@@ -402,6 +436,12 @@ function isAdapter(value: unknown): value is Adapter {
   )
 }
 
+function isLogger(value: unknown): value is MesaLogger {
+  if (!isObject(value)) return false
+  const methods = ['debug', 'info', 'warn', 'error'] as const
+  return methods.every((method) => typeof value[method] === 'function') && (value.child === undefined || typeof value.child === 'function')
+}
+
 function isHttpServer(value: unknown): value is HttpServer {
   return isObject(value) && typeof value.on === 'function' && typeof value.listen === 'function'
 }
@@ -440,6 +480,10 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   }
   if (options.verifyConnection !== undefined && typeof options.verifyConnection !== 'function') {
     fail('verifyConnection', 'a function (request) => boolean | { status, reason }', options.verifyConnection)
+  }
+
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    fail('logger', 'a logger with debug, info, warn and error methods (pino, or one shaped like it)', options.logger)
   }
 
   const client = section('client', options.client)
@@ -500,6 +544,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
         header: headerName(upgradeCredentials.header),
       },
     },
+    logger: options.logger,
   }
 }
 

@@ -2,19 +2,38 @@ import type { IncomingMessage } from 'node:http'
 import { CloseCode } from '@mesa/core'
 import type WebSocket from 'ws'
 import { ServerError } from './errors.js'
-import type { FrameWriter } from './frame-writer.js'
+import { type FrameWriter, Written } from './frame-writer.js'
 import type { GapReader } from './gap-reader.js'
 import { type DeliveryTarget, SocketDelivery } from './redelivery.js'
+import type { RateBucket } from './rate-limit.js'
+import type { SendBuffers } from './send-buffers.js'
 import type { MesaStats } from './stats.js'
 
 /** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
 export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User }) => void
 
+/** What an authenticate handler learns besides the op 2 data: the socket's upgrade request. */
+export interface AuthenticationContext {
+  /**
+   * The credential the client gave with its WebSocket upgrade, from the header or query parameter named in
+   * `authentication.upgradeCredentials` (a browser can only use the query: `new WebSocket(url + '?token=…')`);
+   * undefined when none is configured or the request had none.
+   */
+  credentials?: string
+  /** The HTTP upgrade request (headers, URL, remote address). */
+  request: IncomingMessage
+}
+
 /**
- * Decides whether a client's authentication data is valid (Mesa 1.x `client.authenticate`). It may be `async`:
- * a rejected promise fails the authentication (generic reason to the client) and is reported through `error`.
+ * Decides whether a client's authentication is valid (Mesa 1.x `client.authenticate`): `data` is what the client
+ * sent in op 2, `context` what its upgrade request carried. It may be `async`: a rejected promise fails the
+ * authentication (generic reason to the client) and is reported through `error`.
  */
-export type AuthenticateHandler<User> = (data: Record<string, unknown>, done: AuthenticateDone<User>) => void | Promise<void>
+export type AuthenticateHandler<User> = (
+  data: Record<string, unknown>,
+  done: AuthenticateDone<User>,
+  context: AuthenticationContext,
+) => void | Promise<void>
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const MAX_REASON_BYTES = 123
@@ -29,6 +48,8 @@ export function closeReason(reason: string): string {
 /** What every socket of a server shares: one object, so each connection holds one reference instead of several. */
 export interface SocketContext {
   readonly writer: FrameWriter
+  /** The server-wide count of bytes waiting to be sent. */
+  readonly sendBuffers: SendBuffers
   readonly readGap: GapReader
   readonly stats: MesaStats
   /** Reports a failure of this socket (`error` on the client and the server). */
@@ -54,6 +75,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   closing = false
   /** The socket closed (its `close` event ran). */
   closed = false
+  /** What the socket may still send (`limits.rate`); set by `InboundGate` when rate limits are on. */
+  rate: RateBucket | undefined = undefined
 
   constructor(
     readonly socketId: string,
@@ -63,20 +86,32 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
     readonly connectedAt: number,
     private readonly context: SocketContext,
   ) {
-    this.delivery = new SocketDelivery(this, context.readGap)
+    this.delivery = new SocketDelivery(this, context.readGap, context.writer.maxBufferedAmount)
   }
 
   write(frame: string): void {
-    if (this.context.writer.write(this.ws, frame) || this.ws.readyState !== this.ws.OPEN) return
-    // A close frame would wait behind everything buffered; cutting the socket frees it now, and its client
-    // reconnects and resumes.
+    const written = this.context.writer.write(this.ws, frame)
+    if (written === Written.Yes) return
+    if (written === Written.Buffering) {
+      this.context.sendBuffers.grew(this as Connection)
+      return
+    }
+    if (this.ws.readyState !== this.ws.OPEN) return
+    // Nothing more is written to it. Its client gets a close code and reason once it reads what is buffered
+    // (then reconnects and resumes); one that never reads is cut after `limits.closeTimeout`, freeing its buffer.
     this.context.stats.slowConsumerCuts++
-    this.report(new ServerError('slow-consumer', 'a client did not keep up with what was sent to it; its socket was cut'))
-    this.ws.terminate()
+    this.report(new ServerError('slow-consumer', 'a client did not read what was sent to it; its socket was closed'))
+    this.close(CloseCode.SlowConsumer, `too slow: more than ${this.context.writer.maxBufferedAmount} bytes waited to be sent`)
   }
 
   report(error: Error): void {
     this.context.report(error, this as Connection)
+  }
+
+  fellBehind(reason: string): void {
+    this.context.stats.slowConsumerCuts++
+    this.report(new ServerError('slow-consumer', 'a client fell too far behind while its missed messages were replayed'))
+    this.close(CloseCode.SlowConsumer, reason)
   }
 
   historyLost(reason: string): void {

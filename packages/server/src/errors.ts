@@ -7,6 +7,16 @@ import { MesaError } from '@mesa/core'
 export type ServerErrorCode =
   /** A client did not read what was sent to it; its socket was closed (`CloseCode.SlowConsumer`). */
   | 'slow-consumer'
+  /**
+   * More bytes waited in the send buffers of all sockets than `limits.maxBufferedBytes`; the socket holding the
+   * most was closed (`CloseCode.TryAgainLater`).
+   */
+  | 'overloaded'
+  /**
+   * A client sent more than `limits.rate` allows: its socket was closed (`CloseCode.RateLimited`), or its frames
+   * are dropped (`action: 'drop'`; reported at most once a second per socket).
+   */
+  | 'rate-limited'
   /** Stored messages a 1.x client should have got back were trimmed before it returned. */
   | 'history-lost'
   /** A client sent op 2 but no `client.authenticate()` handler is set. */

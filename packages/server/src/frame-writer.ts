@@ -13,6 +13,29 @@ const SENDER_IDLE = 0
 
 const TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const
 
+/** What `FrameWriter.write` did with a frame. */
+export const Written = {
+  /** Written (or queued in ws's sender, in order). */
+  Yes: 0,
+  /** Written, and the socket's send buffer now holds more than `TRACKED_BUFFER_BYTES`: the caller accounts for it. */
+  Buffering: 1,
+  /** Not written: the socket is not open, or it holds more than `maxBufferedAmount` (its client does not read). */
+  No: 2,
+} as const
+export type Written = (typeof Written)[keyof typeof Written]
+
+/**
+ * Above this many bytes waiting, a socket's send buffer counts toward the server-wide bound (`send-buffers.ts`).
+ * At least Node's default stream high-water mark (16 KiB on Node 20, 64 KiB on 22), so that a socket above it has
+ * `drain` coming when its buffer empties.
+ */
+export const TRACKED_BUFFER_BYTES = 64 * 1024
+
+/** The socket's stream (ws's `_socket`); undefined before ws set it up or once ws let it go. */
+export function streamOf(socket: WebSocket): Socket | undefined {
+  return (socket as unknown as WebSocketInternals)._socket
+}
+
 /** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
 const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }
 
@@ -41,22 +64,24 @@ export class FrameWriter {
   }
 
   constructor(
-    private readonly maxBufferedAmount: number,
+    /** Bytes a socket may hold waiting before nothing more is written to it. */
+    readonly maxBufferedAmount: number,
     /** Counts frames and bytes written (`messagesOut`, `bytesOut`). */
     private readonly stats: { messagesOut: number; bytesOut: number },
   ) {}
 
   /**
-   * Writes one text frame. Returns false when the frame was not written: the socket is not open, or its
-   * client does not keep up (more than `maxBufferedAmount` bytes waiting): the caller then cuts the socket.
+   * Writes one text frame. Returns `Written.No` when the frame was not written: the socket is not open, or its
+   * client does not keep up (more than `maxBufferedAmount` bytes waiting): the caller then closes the socket;
+   * `Written.Buffering` when it was written to a socket holding more than `TRACKED_BUFFER_BYTES`.
    */
-  write(socket: WebSocket, data: string): boolean {
-    if (socket.readyState !== WebSocket.OPEN) return false
+  write(socket: WebSocket, data: string): Written {
+    if (socket.readyState !== WebSocket.OPEN) return Written.No
     const { _socket: stream, _sender: sender } = socket as unknown as WebSocketInternals
     if (stream === undefined || sender === undefined) {
       this.count(data)
       socket.send(data)
-      return true
+      return Written.Yes
     }
     if (!this.corked.has(stream)) {
       stream.cork()
@@ -66,11 +91,12 @@ export class FrameWriter {
         queueMicrotask(this.flush)
       }
     }
-    if (socket.bufferedAmount > this.maxBufferedAmount) return false
+    const buffered = socket.bufferedAmount
+    if (buffered > this.maxBufferedAmount) return Written.No
     if (sender._state !== SENDER_IDLE || sender._queue.length > 0) {
       this.count(data)
       socket.send(data)
-      return true
+      return buffered > TRACKED_BUFFER_BYTES ? Written.Buffering : Written.Yes
     }
     let frame = this.framed.get(data)
     if (frame === undefined) {
@@ -80,7 +106,7 @@ export class FrameWriter {
     this.stats.messagesOut++
     this.stats.bytesOut += frame.length
     stream.write(frame)
-    return true
+    return buffered + frame.length > TRACKED_BUFFER_BYTES ? Written.Buffering : Written.Yes
   }
 
   /** Counts a frame that goes through `ws.send` (rare: no direct write possible). */

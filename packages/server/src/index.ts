@@ -7,11 +7,14 @@ export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
 export { ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
-export type { AuthenticateDone, AuthenticateHandler } from './connection.js'
+export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
 export type {
   AuthenticationOptions,
   ClientOptions,
+  ConnectionVerdict,
   HeartbeatOptions,
+  LimitsOptions,
+  MesaLogger,
   MesaOptions,
   PortalOptions,
   ReconnectOptions,

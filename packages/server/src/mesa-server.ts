@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
@@ -21,6 +21,7 @@ import {
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'
+import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
@@ -30,14 +31,18 @@ import { FrameWriter } from './frame-writer.js'
 import { sharedGapReader } from './gap-reader.js'
 import { GuardedEmitter } from './guarded-emitter.js'
 import { HeartbeatSweep } from './heartbeat-sweep.js'
+import { ServerLog } from './logging.js'
 import { type HelloFrames, helloFrames } from './hello.js'
+import { InboundGate } from './inbound-gate.js'
 import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
+import { SendBuffers } from './send-buffers.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
+import { closeUpgradeServer, createUpgradeServer } from './upgrade-server.js'
 
 export type { MesaEvents } from './server-events.js'
 
@@ -124,13 +129,18 @@ export class Mesa<
   readonly stats: MesaStats = createStats()
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
+  /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
+  private readonly ownServer: HttpServer | undefined
+  private readonly sendBuffers: SendBuffers
   private readonly adapterHandle: AdapterHandle
   private readonly registry: ConnectionRegistry<User, ServerClient<In, Out, User>>
   private readonly sweep: HeartbeatSweep<ServerConnection<In, Out, User>>
   private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>
   private readonly events: ServerEvents<In, Out, User>
   private readonly hello: HelloFrames
+  private readonly log: ServerLog
   private readonly authentication: AuthenticationFlow<In, Out, User>
+  private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
@@ -141,14 +151,14 @@ export class Mesa<
   private closing: Promise<void> | undefined
 
   constructor(options: MesaOptions = {}) {
-    // A failing `error` listener has nobody left to tell; every other failing listener is reported as an error.
-    super((error, event) => {
-      if (event !== 'error') this.events.error(error)
-    })
+    // A failing `error` listener has nobody left to tell but the log; every other one is reported as an error.
+    super((error, event) => (event === 'error' ? this.events.errorListenerFailed(error) : this.events.error(error)))
     const config = resolveConfig(options)
     this.config = config
     this.id = config.id ?? `server-${nanoid()}`
     this.hello = helloFrames(config)
+    const log = new ServerLog(config.logger, this.id)
+    this.log = log
 
     let adapter: Adapter | Promise<Adapter>
     if (config.adapter) adapter = config.adapter
@@ -157,7 +167,7 @@ export class Mesa<
     this.adapterHandle = new AdapterHandle(adapter, config.adapter === undefined)
     this.adapterHandle.ready.catch((error: unknown) => this.events.error(toError(error)))
 
-    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.emit('error', error, client))
+    this.middleware = new MiddlewareChain<ServerClient<In, Out, User>>((error, client) => this.events.handlerFailed(error, client))
     this.events = new ServerEvents<In, Out, User>(
       this,
       this.middleware,
@@ -165,6 +175,8 @@ export class Mesa<
       this.id,
       config.portal.enabled,
       config.options.storeMessages,
+      config.limits.maxStoredMessageBytes,
+      log,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
@@ -191,15 +203,21 @@ export class Mesa<
       config.authentication.required,
       (error, connection) => this.events.error(error, connection),
     )
+    this.inbound = new InboundGate({ maxPayload: config.maxPayload, ...config.limits }, this.stats, (error, connection) =>
+      this.events.error(error, connection as ServerConnection<In, Out, User>),
+    )
     this.authentication = new AuthenticationFlow<In, Out, User>(
       {
         sendUserObject: config.authentication.sendUserObject,
         disconnectOnFail: config.authentication.disconnectOnFail,
         sync: config.sync.enabled,
         redeliveryInterval: config.sync.redeliveryInterval,
+        upgradeCredentials: config.authentication.upgradeCredentials,
+        maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       },
       this.adapterHandle,
       this.registry,
+      this.inbound,
       this.events,
       this.stats,
     )
@@ -211,13 +229,18 @@ export class Mesa<
       this.events,
       this.stats,
     )
+    this.sendBuffers = new SendBuffers(config.limits.maxBufferedBytes, this.stats)
     this.socketContext = {
       writer: new FrameWriter(config.maxBufferedAmount, this.stats),
+      sendBuffers: this.sendBuffers,
       // Fills gaps in live traffic; shared so that sockets hitting the same gap cause one store read.
       readGap: sharedGapReader(() => this.adapterHandle.current!.store),
       stats: this.stats,
       report: (error, connection) => this.events.error(error, connection as ServerConnection<In, Out, User>),
-      closing: (connection) => this.sweep.closing(connection as ServerConnection<In, Out, User>),
+      closing: (connection) => {
+        this.sendBuffers.forget(connection)
+        this.sweep.closing(connection as ServerConnection<In, Out, User>)
+      },
     }
     this.clientHost = {
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
@@ -225,9 +248,24 @@ export class Mesa<
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
     }
 
+    const { verifyClient } = new Admission(
+      {
+        allowedOrigins: config.allowedOrigins,
+        verifyConnection: config.verifyConnection,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        handshakeTimeout: config.limits.handshakeTimeout,
+      },
+      (error) => this.events.error(error),
+    )
+    if (config.server === undefined) {
+      this.ownServer = createUpgradeServer(config.limits.handshakeTimeout)
+      this.ownServer.listen(config.port, config.host)
+    }
+    const server = config.server ?? this.ownServer!
     this.wss = new WebSocketServer({
-      ...(config.server ? { server: config.server } : { port: config.port, host: config.host }),
+      server,
       ...(config.path === undefined ? {} : { path: config.path }),
+      ...(verifyClient === undefined ? {} : { verifyClient }),
       maxPayload: config.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
@@ -236,13 +274,15 @@ export class Mesa<
     this.wss.on('connection', (ws, request) => this.accept(ws, request))
     this.wss.on('error', (error) => this.events.error(error))
 
-    const bound = whenListening(config.server ?? this.wss)
+    const bound = whenListening(server)
     this.subscription = this.adapterHandle.ready.then(
       (resolved) => resolved.subscribe(this.id, (envelope) => this.receiveEnvelope(envelope)),
       () => undefined,
     )
     this.subscription.catch((error: unknown) => this.events.error(toError(error)))
-    this.ready = Promise.all([bound, this.adapterHandle.ready, this.subscription]).then(() => undefined)
+    this.ready = Promise.all([bound, this.adapterHandle.ready, this.subscription]).then(() =>
+      log.listening({ port: this.port, path: config.path, namespace: this.namespace }),
+    )
     // Reported through `error` and `listening()`; unobserved, it must not be an unhandled rejection.
     this.ready.catch(() => {})
   }
@@ -332,6 +372,7 @@ export class Mesa<
   private async shutdown({ code, reason }: Required<CloseOptions>): Promise<void> {
     this.sweep.stop()
     const connections = [...this.registry.all]
+    this.log.closing(code, connections.length)
     const closed = connections.map((connection) => new Promise<void>((resolve) => connection.ws.once('close', () => resolve())))
     for (const connection of connections) connection.close(code, reason)
     if (closed.length > 0) {
@@ -347,6 +388,7 @@ export class Mesa<
       await Promise.all(closed)
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    if (this.ownServer) await closeUpgradeServer(this.ownServer)
     const report = (error: unknown): void => this.events.error(toError(error))
     const unsubscribe = await this.subscription.catch(() => undefined)
     await unsubscribe?.().catch(report)
@@ -356,6 +398,7 @@ export class Mesa<
       const adapter = await this.adapterHandle.ready.catch(() => undefined)
       await adapter?.close().catch(report)
     }
+    this.log.closed()
   }
 
   private accept(ws: WebSocket, request: IncomingMessage): void {
@@ -374,12 +417,13 @@ export class Mesa<
     )
     connection.client = new ServerClient<In, Out, User>(connection, this.clientHost, (error, event) =>
       // A failing `error` listener of the client is reported to the server's listeners only.
-      event === 'error' ? this.emit('error', error, connection.client) : this.events.error(error, connection),
+      event === 'error' ? this.events.handlerFailed(error, connection.client) : this.events.error(error, connection),
     )
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
     ws.on('error', (error) => this.socketError(connection, error))
     this.registry.add(connection)
+    this.inbound.opened(connection)
     connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)
     this.events.connection(connection)
   }
@@ -387,8 +431,11 @@ export class Mesa<
   private receive(connection: ServerConnection<In, Out, User>, data: RawData, isBinary: boolean): void {
     // Once the server decided to close a socket, nothing it sends reaches the application (or `error`).
     if (connection.closing || connection.closed) return
-    this.stats.bytesIn += rawLength(data)
-    const read = readClientFrame(data, isBinary)
+    const bytes = rawLength(data)
+    this.stats.bytesIn += bytes
+    // Size and rate are checked before anything is parsed; a refused frame was dealt with by the gate.
+    if (!this.inbound.admit(connection, bytes)) return
+    const read = readClientFrame(data, isBinary, this.config.limits)
     if (!read.ok) {
       this.reject(connection, read.error)
       return
@@ -428,11 +475,8 @@ export class Mesa<
 
   private socketError(connection: ServerConnection<In, Out, User>, error: Error & { code?: string }): void {
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      // ws has already closed the socket with 1009.
-      this.events.error(
-        new ProtocolError('payload-too-large', CloseCode.MessageTooBig, `frame larger than maxPayload (${this.config.maxPayload} bytes)`),
-        connection,
-      )
+      // ws has already closed the socket with 1009, and reads nothing more from it.
+      this.events.error(this.inbound.tooLarge(connection), connection)
       return
     }
     this.events.error(new ServerError('socket-error', `socket error: ${error.message}`, { cause: error }), connection)
@@ -442,6 +486,7 @@ export class Mesa<
     if (connection.closed) return
     connection.closed = true
     connection.delivery.dispose()
+    this.sendBuffers.forget(connection)
     this.registry.remove(connection)
     this.events.disconnection(connection, code, reason)
   }
@@ -452,6 +497,7 @@ export class Mesa<
       this.outbound.sendToSocket(connection, message)
       return Promise.resolve()
     } catch (error) {
+      this.stats.sendFailures++
       this.events.error(toError(error), connection)
       const rejected = Promise.reject(error)
       rejected.catch(() => {})

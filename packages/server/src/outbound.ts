@@ -17,6 +17,7 @@ import {
 import type { AdapterHandle } from './adapter-handle.js'
 import { ServerError, toError } from './errors.js'
 import { deliverLocally } from './local-delivery.js'
+import { debugMessages } from './logging.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
@@ -75,6 +76,9 @@ export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
         onUndelivered: undeliverable && ((userIds) => undeliverable(message, userIds)),
       }),
     )
+    if (debugMessages.enabled) {
+      debugMessages('send %s to %s', message.type, envelope.recipients ? `${envelope.recipients.length} users` : 'everyone')
+    }
     if (envelope.recipients?.length === 0) return
     this.deliver(envelope, true, message)
     try {
@@ -100,6 +104,7 @@ export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
   /** An envelope from another server or a dispatcher. */
   receive(envelope: Envelope): void {
     if (envelope.origin === this.origin) return
+    if (debugMessages.enabled) debugMessages('%s envelope from %s', envelope.kind, envelope.origin)
     if (envelope.kind === 'dispatch') {
       if (typeof envelope.frame !== 'string') throw new AdapterError('received a dispatch envelope without a frame')
       this.deliver(envelope, false)

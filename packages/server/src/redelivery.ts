@@ -23,7 +23,15 @@ export interface DeliveryTarget {
    * is told it did not recover.
    */
   historyLost(reason: string): void
+  /**
+   * More arrived for the socket while it was held (a replay, a gap being read) than it may queue: it is closed
+   * as a slow consumer; its client reconnects and resumes from the store.
+   */
+  fellBehind(reason: string): void
 }
+
+/** Most frames a held socket queues, besides the byte bound (`maxHeldBytes`). */
+export const MAX_HELD_FRAMES = 10_000
 
 interface Pending {
   /** null: nothing to write, only the cursor advances (a broadcast that excluded this user). */
@@ -58,6 +66,9 @@ export class SocketDelivery {
   /** The last position written in each stream; only this class changes it (`start`, `forget`, writes). */
   private readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
   private pending: Pending[] | undefined
+  /** Frames and bytes in `pending` not written yet (the bounds of a held socket). */
+  private heldFrames = 0
+  private pendingBytes = 0
   private draining = false
   /** History was lost: the socket is being closed, nothing more is written. */
   private lost = false
@@ -66,6 +77,8 @@ export class SocketDelivery {
   constructor(
     private readonly target: DeliveryTarget,
     private readonly readGap: GapReader,
+    /** Bytes of frames a held socket may queue (the server's `maxBufferedAmount`). */
+    private readonly maxHeldBytes: number,
   ) {}
 
   /**
@@ -96,43 +109,50 @@ export class SocketDelivery {
 
   /** A frame outside any stream (unsynced message, protocol 1 socket). */
   write(frame: string): void {
-    if (this.pending) this.pending.push({ frame, kind: undefined, seq: 0, epoch: undefined })
+    if (this.pending) this.queue({ frame, kind: undefined, seq: 0, epoch: undefined })
     else this.target.write(frame)
   }
 
   /** A frame at `seq` of a stream (of `epoch`, when known); `frame` null only advances the cursor. */
   writeSequenced(kind: StreamKind, seq: number, frame: string | null, epoch?: string): void {
     if (this.pending) {
-      this.pending.push({ frame, kind, seq, epoch })
+      this.queue({ frame, kind, seq, epoch })
       return
     }
     const cursor = this.cursors[kind]
     if (cursor !== undefined && seq > cursor.seq + 1 && (epoch === undefined || epoch === cursor.epoch)) {
-      this.pending = [{ frame, kind, seq, epoch }]
+      this.pending = []
+      this.queue({ frame, kind, seq, epoch })
       void this.drain()
       return
     }
     this.emit(kind, seq, frame, epoch)
   }
 
-  /** Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. */
-  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<void> {
-    let first = true
+  /**
+   * Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. Resolves
+   * with how many were written (entries already delivered live, or not meant for this user, are not).
+   */
+  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<number> {
+    let written = 0
     for (const entry of entries) {
-      if (this.target.closed) return
+      if (this.target.closed) break
       const cursor = this.cursors[kind]
       if (cursor !== undefined && entry.seq <= cursor.seq) continue
       const wanted = kind !== 'global' || entryIsFor(entry, this.target.userId)
-      if (wanted && interval > 0 && !first) await this.sleep(interval)
-      if (this.target.closed) return
+      if (wanted && interval > 0 && written > 0) await this.sleep(interval)
+      if (this.target.closed) break
       this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
-      if (wanted) first = false
+      if (wanted) written++
     }
+    return written
   }
 
   /** The socket closed: drop what is queued and wake a paced replay so it ends. */
   dispose(): void {
     this.pending = undefined
+    this.heldFrames = 0
+    this.pendingBytes = 0
     const sleeping = this.sleeping
     this.sleeping = undefined
     if (sleeping) {
@@ -145,7 +165,7 @@ export class SocketDelivery {
     const cursor = this.cursors[kind]
     if (cursor !== undefined) {
       if (epoch !== undefined && epoch !== cursor.epoch) {
-        this.lose(`the ${kind} stream has a new epoch`)
+        this.historyLost(`the ${kind} stream has a new epoch`)
         return
       }
       if (seq <= cursor.seq) return
@@ -154,10 +174,30 @@ export class SocketDelivery {
     if (frame !== null) this.target.write(frame)
   }
 
-  private lose(why: string): void {
-    if (this.lost) return
+  /** Queues while held, within the bounds; beyond them the socket is given up on (`fellBehind`). */
+  private queue(item: Pending): void {
+    this.heldFrames++
+    this.pendingBytes += item.frame === null ? 0 : item.frame.length
+    if (this.heldFrames <= MAX_HELD_FRAMES && this.pendingBytes <= this.maxHeldBytes) {
+      this.pending!.push(item)
+      return
+    }
+    const held = this.heldFrames
+    this.lose()
+    this.target.fellBehind(`too slow: ${held} frames arrived while catching up; reconnect to resume`)
+  }
+
+  /** Writes nothing more to this socket: it is being closed. */
+  private lose(): void {
     this.lost = true
     this.pending = undefined
+    this.heldFrames = 0
+    this.pendingBytes = 0
+  }
+
+  private historyLost(why: string): void {
+    if (this.lost) return
+    this.lose()
     this.target.historyLost(`redelivery history lost (${why}); reconnect to resync`)
   }
 
@@ -178,6 +218,8 @@ export class SocketDelivery {
       let index = 0
       while (this.pending !== undefined && index < this.pending.length) {
         const item = this.pending[index++]!
+        this.heldFrames--
+        this.pendingBytes -= item.frame === null ? 0 : item.frame.length
         if (item.kind === undefined) {
           if (item.frame !== null) this.target.write(item.frame)
           continue
@@ -202,7 +244,7 @@ export class SocketDelivery {
     try {
       const result = await this.readGap(stream, cursor)
       if (result.status !== 'ok') {
-        this.lose(`${stream} after ${cursor.seq}: ${result.status}`)
+        this.historyLost(`${stream} after ${cursor.seq}: ${result.status}`)
         return
       }
       for (const entry of result.entries) {

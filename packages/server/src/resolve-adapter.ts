@@ -16,21 +16,34 @@ const requester: RedisAdapterRequester = {
   alternative: 'an Adapter as option "adapter"',
 }
 
+/** Resolves from this package, which has `@mesa/redis-adapter` as an optional peer; never a dependency. */
+const requireHere = createRequire(import.meta.url)
+
 /**
- * Creates the adapter of the 1.x `redis` option by requiring `@mesa/redis-adapter` synchronously, so that a
- * missing package fails in the constructor, where the mistake is. Resolved from this package, which has it as
- * an optional peer; never a dependency.
+ * Creates the adapter of the 1.x `redis` option. The package is resolved synchronously, so that a missing one
+ * fails in the constructor, where the mistake is; it is then loaded with `import()`, so that the ESM build of
+ * the server gets the ESM build of the adapter and of `@mesa/core` beside it: requiring it from ESM would load
+ * the CommonJS builds as a second copy of core, whose `AdapterError` and adapter classes are not the
+ * application's (`instanceof` fails). The CommonJS build of the server gets `require()` there instead (its
+ * `import()` is compiled to `require()`, see tsup.base.ts).
+ *
+ * Resolution through `require.resolve` walks the same `node_modules` folders as `import` does; the package
+ * has a `require` export as well as an `import` one.
  */
 export function loadRedisAdapter(
   redis: RedisConnection,
   namespace: string | undefined,
   specifier: string = REDIS_ADAPTER_PACKAGE,
-): Adapter | Promise<Adapter> {
-  let loaded: unknown
+): Promise<Adapter> {
   try {
-    loaded = createRequire(import.meta.url)(specifier)
+    requireHere.resolve(specifier)
   } catch (error) {
     throw redisAdapterLoadError(requester, specifier, error)
   }
-  return createLoadedRedisAdapter(requester, specifier, loaded, redis, namespace)
+  return import(specifier).then(
+    (loaded: unknown) => createLoadedRedisAdapter(requester, specifier, loaded, redis, namespace),
+    (error: unknown) => {
+      throw redisAdapterLoadError(requester, specifier, error)
+    },
+  )
 }

@@ -86,7 +86,8 @@ export class ServerClient<
 
   /**
    * Sets the handler that validates this client's authentication (op 2). It gets the auth data (an object
-   * without prototype: keys like `__proto__` are plain data) and calls `done(error)` or `done(null, { id, user })`;
+   * without prototype: keys like `__proto__` are plain data) and a `context` with the upgrade request and the
+   * credentials it carried (`authentication.upgradeCredentials`), and calls `done(error)` or `done(null, { id, user })`;
    * it may be `async` (a rejection fails the authentication and is reported through `error`). The client learns
    * the message of a `done(error)` only when the error is marked for it (`error.expose = true`); otherwise its
    * close reason is a generic "authentication failed". From then on the client must authenticate within

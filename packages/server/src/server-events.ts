@@ -1,6 +1,7 @@
-import type { Frame, Message, MessageMap, MessageOf, PortalEvent, TypedEmitter } from '@mesa/core'
+import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent, type TypedEmitter } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
+import { debugMessages, type ServerLog } from './logging.js'
 import type { MiddlewareChain } from './middleware.js'
 import type { ServerClient } from './server-client.js'
 
@@ -26,8 +27,37 @@ export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Ou
 /** Messages kept per client with `options.storeMessages`, newest last. */
 const STORED_MESSAGES = 100
 
-function remember(list: AnyMessage[], message: AnyMessage): void {
-  if (list.push(message) > STORED_MESSAGES) list.shift()
+/**
+ * Keeps each `client.messages` list within 100 messages and `maxBytes` (the messages' encoded size; 0: no byte
+ * bound), dropping the oldest first; a message bigger than `maxBytes` on its own is not kept. The lists are the
+ * application's arrays (the 1.x API), so each one's byte total is kept aside, and each message's size is computed
+ * once however many lists keep it.
+ */
+class KeptMessages {
+  private readonly listBytes = new WeakMap<AnyMessage[], number>()
+  private readonly sizes = new WeakMap<AnyMessage, number>()
+
+  constructor(private readonly maxBytes: number) {}
+
+  remember(list: AnyMessage[], message: AnyMessage): void {
+    const size = this.sizeOf(message)
+    const bounded = this.maxBytes > 0
+    if (bounded && size > this.maxBytes) return
+    // An emptied list (the application may clear it) starts from 0.
+    let bytes = (list.length === 0 ? 0 : (this.listBytes.get(list) ?? 0)) + size
+    list.push(message)
+    while (list.length > STORED_MESSAGES || (bounded && bytes > this.maxBytes)) bytes -= this.sizeOf(list.shift()!)
+    this.listBytes.set(list, bytes)
+  }
+
+  private sizeOf(message: AnyMessage): number {
+    let size = this.sizes.get(message)
+    if (size === undefined) {
+      size = Buffer.byteLength(encodeMessage(message))
+      this.sizes.set(message, size)
+    }
+    return size
+  }
 }
 
 export type ServerConnection<In extends MessageMap<In>, Out extends MessageMap<Out>, User> = Connection<
@@ -41,6 +71,8 @@ export type ServerConnection<In extends MessageMap<In>, Out extends MessageMap<O
  * modules that detect an event call this; nothing here calls back into them.
  */
 export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
+  private readonly kept: KeptMessages | undefined
+
   constructor(
     private readonly server: TypedEmitter<MesaEvents<In, Out, User>>,
     private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>,
@@ -50,15 +82,22 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     private readonly portalEnabled: boolean,
     /** `options.storeMessages`: each client keeps what it sent and got. */
     private readonly storeMessages: boolean,
-  ) {}
+    /** `limits.maxStoredMessageBytes`: bytes each of a client's lists keeps. */
+    maxStoredMessageBytes: number,
+    private readonly log: ServerLog,
+  ) {
+    this.kept = storeMessages ? new KeptMessages(maxStoredMessageBytes) : undefined
+  }
 
   connection(connection: ServerConnection<In, Out, User>): void {
+    this.log.connection(connection)
     this.server.emit('connection', connection.client)
     this.middleware.run('onConnection', connection.client)
     this.portal({ kind: 'connection', clientId: connection.socketId, serverId: this.serverId, time: Date.now() })
   }
 
   authenticated(connection: ServerConnection<In, Out, User>): void {
+    this.log.authenticated(connection)
     this.server.emit('authenticated', connection.client)
     this.middleware.run('onAuthenticated', connection.client)
     this.portal({
@@ -72,7 +111,8 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
 
   message(connection: ServerConnection<In, Out, User>, message: MessageOf<In>, frame: Frame): void {
     const client = connection.client
-    if (this.storeMessages) remember(client.messages.received, message)
+    if (debugMessages.enabled) debugMessages('%s sent %s', connection.socketId, message.type)
+    this.kept?.remember(client.messages.received, message)
     this.server.emit('message', message, client)
     client.emit('message', message)
     this.middleware.run('onMessageReceived', message, client)
@@ -83,6 +123,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
 
   disconnection(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
     const client = connection.client
+    this.log.disconnection(connection, code, reason)
     client.emit('disconnect', code, reason)
     this.server.emit('disconnection', code, reason, client)
     this.middleware.run('onDisconnection', client, code, reason)
@@ -99,7 +140,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   /** A message was written to these sockets (only called while `collectingSent`). */
   sent(connections: readonly ServerConnection<In, Out, User>[], message: AnyMessage, fromHere: boolean): void {
     const clients = connections.map((connection) => connection.client)
-    if (this.storeMessages) for (const client of clients) remember(client.messages.sent, message)
+    if (this.kept) for (const client of clients) this.kept.remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)
   }
 
@@ -122,12 +163,30 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.middleware.run(kind === 'join' ? 'onPortalJoin' : 'onPortalLeave', portalId)
   }
 
-  /** Reports a failure through the client's and the server's `error` and the `onError` middleware. */
+  /** Reports a failure through the client's and the server's `error`, the `onError` middleware and the log. */
   error(error: Error, connection?: ServerConnection<In, Out, User>): void {
     const client = connection?.client
+    const heard =
+      this.server.listenerCount('error') > 0 || (client?.listenerCount('error') ?? 0) > 0 || this.middleware.has('onError')
     client?.emit('error', error)
     this.server.emit('error', error, client)
     this.middleware.run('onError', error, client)
+    this.log.error(error, heard, connection)
+  }
+
+  /**
+   * A failure of the code that handles failures (a middleware handler, a client's `error` listener): the
+   * server's `error` listeners and the log get it, never `onError` or the client again, which could loop.
+   */
+  handlerFailed(error: Error, client?: ServerClient<In, Out, User>): void {
+    const heard = this.server.listenerCount('error') > 0
+    this.server.emit('error', error, client)
+    this.log.error(error, heard, client)
+  }
+
+  /** A server `error` listener failed: nobody is left to tell but the log. */
+  errorListenerFailed(error: Error): void {
+    this.log.error(error, false)
   }
 
   private portal(event: PortalEvent): void {

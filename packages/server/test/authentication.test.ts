@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { delay, nextEvent } from '@mesa/test-kit'
 import { CloseCode, Message, type ServerClient, type ServerError } from '../src/index.js'
-import { once, settle, startServer, TestSocket } from './helpers.js'
+import { connect, deepMerge, startServer } from './helpers.js'
 
 describe('authentication', () => {
   it('answers op 22 with the user object, registers the user id, and passes shouldSync along', async () => {
@@ -12,18 +13,18 @@ describe('authentication', () => {
         done(null, { id: 7, user: { name: 'Ada' } })
       }),
     )
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     const ack = await socket.authenticate({ token: 't', shouldSync: true })
     expect(ack).toEqual({ op: 22, d: { name: 'Ada' } })
     expect(seen).toEqual([{ token: 't', shouldSync: true }])
     await mesa.send(new Message(0, {}, 'FOR_7'), ['7'])
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
   })
 
   it('sends {} in op 22 without sendUserObject', async () => {
     const { mesa, url } = await startServer({ authentication: { sendUserObject: false } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'a', user: { secret: 1 } })))
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(await socket.authenticate({})).toEqual({ op: 22, d: {} })
   })
 
@@ -37,8 +38,8 @@ describe('authentication', () => {
         done(Object.assign(new Error('bad token'), { expose: true }))
       }),
     )
-    const rejected = await TestSocket.open(url)
-    const throwing = await TestSocket.open(url)
+    const rejected = await connect(url)
+    const throwing = await connect(url)
     rejected.send({ op: 2, d: { token: 'nope' } })
     throwing.send({ op: 2, d: { mode: 'throw' } })
     expect(await rejected.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'bad token' })
@@ -51,7 +52,7 @@ describe('authentication', () => {
     mesa.on('connection', (client) =>
       client.authenticate((_, done) => done(new Error('pg: connect ECONNREFUSED 10.1.2.3:5432 user=admin'))),
     )
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send({ op: 2, d: { token: 'x' } })
     expect(await socket.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
   })
@@ -74,12 +75,12 @@ describe('authentication', () => {
           done(null, { id: 'never', user: {} })
         }),
       )
-      const socket = await TestSocket.open(url)
+      const socket = await connect(url)
       socket.send({ op: 2, d: { token: 'x' } })
       expect(await socket.waitClose()).toEqual({ code: CloseCode.AuthenticationFailed, reason: 'authentication failed' })
-      const late = await TestSocket.open(url)
+      const late = await connect(url)
       expect((await late.authenticate({ late: true })).op).toBe(22)
-      await settle()
+      await delay(50)
       expect(errors.map((error) => [error.code, (error.cause as Error).message])).toEqual([
         ['authentication-handler-failed', 'lookup failed: ECONNREFUSED'],
         ['authentication-handler-failed', 'failed after done'],
@@ -95,18 +96,18 @@ describe('authentication', () => {
     mesa.on('connection', (client) =>
       client.authenticate((data, done) => (data.ok ? done(null, { id: 'x', user: {} }) : done(new Error('no')))),
     )
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send({ op: 2, d: { ok: false } })
-    await settle()
+    await delay(50)
     expect(socket.closeCode).toBeUndefined()
     expect((await socket.authenticate({ ok: true })).op).toBe(22)
   })
 
   it('reports a handler result without id or user and does not authenticate', async () => {
     const { mesa, url } = await startServer()
-    const errored = once(mesa, 'error')
+    const errored = nextEvent(mesa, 'error')
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { user: {} } as never)))
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send({ op: 2, d: {} })
     const [error] = await errored
     expect(error.message).toMatch(/done\(null, \{ id, user \}\)/)
@@ -116,24 +117,24 @@ describe('authentication', () => {
   it('closes sockets that do not authenticate in time with 4002; authenticated ones stay', async () => {
     const { mesa, url } = await startServer({ authentication: { timeout: 150 } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'a', user: {} })))
-    const idle = await TestSocket.open(url)
-    const quick = await TestSocket.open(url)
+    const idle = await connect(url)
+    const quick = await connect(url)
     await quick.authenticate({})
     expect(idle.hello.d.c_authentication_timeout).toBe(150)
     const closed = await idle.waitClose()
     expect(closed.code).toBe(CloseCode.AuthenticationTimeout)
     expect(closed.reason).toMatch(/not authenticated within 150 ms/)
-    await settle(200)
+    await delay(200)
     expect(quick.closeCode).toBeUndefined()
   })
 
   it('does not time out sockets of an application that does not authenticate (unless required)', async () => {
     const { url } = await startServer({ authentication: { timeout: 50 } })
-    const socket = await TestSocket.open(url)
-    await settle(200)
+    const socket = await connect(url)
+    await delay(200)
     expect(socket.closeCode).toBeUndefined()
     const { url: strictUrl } = await startServer({ authentication: { timeout: 50, required: true } })
-    const strict = await TestSocket.open(strictUrl)
+    const strict = await connect(strictUrl)
     expect((await strict.waitClose()).code).toBe(CloseCode.AuthenticationTimeout)
   })
 
@@ -142,14 +143,14 @@ describe('authentication', () => {
     mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
     const received: string[] = []
     mesa.on('message', (message) => received.push(String(message.type)))
-    const anonymous = await TestSocket.open(url)
-    const member = await TestSocket.open(url)
+    const anonymous = await connect(url)
+    const member = await connect(url)
     await member.authenticate({ id: 'm' })
     anonymous.send({ op: 0, d: {}, t: 'FROM_ANONYMOUS' })
     member.send({ op: 0, d: {}, t: 'FROM_MEMBER' })
     await mesa.send(new Message(0, {}, 'BROADCAST'))
-    await member.waitMessages(1)
-    await settle()
+    await member.waitForMessages(1)
+    await delay(50)
     expect(anonymous.messages).toEqual([])
     expect(received).toEqual(['FROM_MEMBER'])
   })
@@ -157,43 +158,33 @@ describe('authentication', () => {
   it('several sockets per user each get op 22 and the user messages; closing one keeps the others', async () => {
     const { mesa, url } = await startServer()
     mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
-    const sockets = await Promise.all([0, 1, 2].map(() => TestSocket.open(url)))
+    const sockets = await Promise.all([0, 1, 2].map(() => connect(url)))
     for (const socket of sockets) await socket.authenticate({ id: 'same' })
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(true)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([true])
     sockets[0]!.close()
     await sockets[0]!.waitClose()
     await mesa.send(new Message(0, {}, 'AFTER'), ['same'])
-    await sockets[1]!.waitMessages(1)
-    await sockets[2]!.waitMessages(1)
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(true)
+    await sockets[1]!.waitForMessages(1)
+    await sockets[2]!.waitForMessages(1)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([true])
     sockets[1]!.close()
     sockets[2]!.close()
     await Promise.all([sockets[1]!.waitClose(), sockets[2]!.waitClose()])
-    await settle()
-    expect(await mesa.adapter!.presence.isOnline('same')).toBe(false)
+    await delay(50)
+    expect(await mesa.adapter!.presence.areOnline(['same'])).toEqual([false])
   })
 
   it('storeConnectedUsers: false keeps presence untouched', async () => {
     const { mesa, url } = await startServer({ authentication: { storeConnectedUsers: false } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'p', user: {} })))
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     await socket.authenticate({})
-    expect(await mesa.adapter!.presence.isOnline('p')).toBe(false)
+    expect(await mesa.adapter!.presence.areOnline(['p'])).toEqual([false])
   })
 
   it('auth data with __proto__ / constructor / prototype keys cannot change any prototype', async () => {
     const { mesa, url } = await startServer()
     let seen: Record<string, unknown> | undefined
-    const deepMerge = (target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> => {
-      for (const key of Object.keys(source)) {
-        const value = source[key]
-        if (typeof value === 'object' && value !== null) {
-          target[key] ??= {}
-          deepMerge(target[key] as Record<string, unknown>, value as Record<string, unknown>)
-        } else target[key] = value
-      }
-      return target
-    }
     mesa.on('connection', (client) =>
       client.authenticate((data, done) => {
         seen = data
@@ -202,7 +193,7 @@ describe('authentication', () => {
         done(null, { id: 'p', user: { assigned: assigned.isAdmin === true, merged: merged.isAdmin === true } })
       }),
     )
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     const ack = await socket.authenticate(
       JSON.parse(
         '{"name":"eve","__proto__":{"isAdmin":true,"polluted":1},"constructor":{"prototype":{"polluted":2}},' +
@@ -223,7 +214,7 @@ describe('authentication', () => {
       clients.push(client)
       client.authenticate((_, done) => done(null, { id: 'g', user: { n: 1 } }))
     })
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     expect(clients[0]!.authenticated).toBe(false)
     expect(clients[0]!.id).toBeUndefined()
     await socket.authenticate({})

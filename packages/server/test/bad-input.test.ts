@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import { once as onceEvent } from 'node:events'
-import { createConnection, type Socket } from 'node:net'
-import * as ws from 'ws'
 import { describe, expect, it } from 'vitest'
+import { nextEvent, type RawClient } from '@mesa/test-kit'
 import { CloseCode, Message, ProtocolError, type ServerClient } from '../src/index.js'
-import { once, startServer, TestSocket } from './helpers.js'
+import { connect, rawSocket, startServer } from './helpers.js'
 
-type Case = [name: string, send: (socket: TestSocket) => void, code: number, errorCode: string]
+type Case = [name: string, send: (socket: RawClient) => void, code: number, errorCode: string]
 
 const cases: Case[] = [
   ['malformed JSON', (s) => s.send('not json{'), CloseCode.InvalidFrame, 'invalid-json'],
@@ -24,48 +21,12 @@ const cases: Case[] = [
 ]
 
 
-/** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
-const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }
-
-/**
- * A client speaking WebSocket by hand that never answers a close frame and keeps sending, as a hostile or broken
- * peer would. `cut` resolves when the server drops the TCP connection.
- */
-async function deafSocket(url: string): Promise<{ send(frame: unknown): void; cut: Promise<void>; socket: Socket }> {
-  const { hostname, port } = new URL(url)
-  const socket = createConnection(Number(port), hostname)
-  await onceEvent(socket, 'connect')
-  const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  socket.on('error', () => {})
-  const upgraded = new Promise<void>((resolve) => {
-    let head = ''
-    const read = (chunk: Buffer): void => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      socket.off('data', read)
-      expect(head.startsWith('HTTP/1.1 101')).toBe(true)
-      resolve()
-    }
-    socket.on('data', read)
-  })
-  socket.write(
-    `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  )
-  await upgraded
-  const send = (frame: unknown): void => {
-    const data = Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame))
-    if (!socket.destroyed) socket.write(Buffer.concat(Sender.frame(data, { fin: true, rsv1: false, opcode: 1, mask: true, readOnly: false })))
-  }
-  return { send, cut, socket }
-}
-
 describe('bad input', () => {
   it.each(cases)('%s: closes the offending socket with its code and reason, reports it, others go on', async (_, send, code, errorCode) => {
     const { mesa, url } = await startServer({ maxPayload: 1024 })
-    const errored = once(mesa, 'error')
-    const bad = await TestSocket.open(url)
-    const good = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const bad = await connect(url)
+    const good = await connect(url)
     send(bad)
     const closed = await bad.waitClose()
     expect(closed.code).toBe(code)
@@ -76,15 +37,15 @@ describe('bad input', () => {
     expect((error as ProtocolError).closeCode).toBe(code)
     expect(client?.socketId).toEqual(expect.any(String))
     await mesa.send(new Message(0, { still: 'here' }, 'AFTER'))
-    expect((await good.waitMessages(1))[0]!.d).toEqual({ still: 'here' })
-    const echoed = once(mesa, 'message')
+    expect((await good.waitForMessages(1))[0]!.d).toEqual({ still: 'here' })
+    const echoed = nextEvent(mesa, 'message')
     good.send({ op: 0, d: {}, t: 'GOOD' })
     expect((await echoed)[0].type).toBe('GOOD')
   })
 
   it('truncates a close reason to the 123 bytes a close frame allows', async () => {
     const { url } = await startServer({ client: { enforceEqualVersions: true } })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send({ op: 0, d: { v: 'é'.repeat(300) }, t: 'CLIENT_VERSION' })
     const closed = await socket.waitClose()
     expect(closed.code).toBe(CloseCode.ProtocolError)
@@ -96,11 +57,11 @@ describe('bad input', () => {
     const { mesa, url } = await startServer({ maxBufferedAmount: 64 * 1024 })
     const errors: Error[] = []
     mesa.on('error', (error) => errors.push(error))
-    const slow = await TestSocket.open(url)
-    const good = await TestSocket.open(url)
-    const disconnected = once(mesa, 'disconnection', 20_000)
+    const slow = await connect(url)
+    const good = await connect(url)
+    const disconnected = nextEvent(mesa, 'disconnection', 20_000)
     // The slow client stops reading: the server's send buffer for it fills up once TCP's buffers are full.
-    ;(slow.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    slow.pauseReading()
     const chunk = 'x'.repeat(64 * 1024)
     for (let i = 0; i < 200 && slow.closeCode === undefined; i++) {
       await mesa.send(new Message(0, { i, chunk }, 'BULK'))
@@ -112,17 +73,17 @@ describe('bad input', () => {
     expect(code).toBe(1006)
     expect(mesa.connectionCount).toBe(1)
     await mesa.send(new Message(0, {}, 'AFTER'))
-    await good.waitFor(() => good.messages.some((f) => f.t === 'AFTER'), 'AFTER', 10_000)
+    await good.waitFor('AFTER', () => good.messages.some((f) => f.t === 'AFTER'), 10_000)
   })
 
   it('survives a burst of garbage from many sockets without an error listener', async () => {
     const { mesa, url } = await startServer()
-    const bad = await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
-    const good = await TestSocket.open(url)
+    const bad = await Promise.all(Array.from({ length: 10 }, () => connect(url)))
+    const good = await connect(url)
     for (const [i, socket] of bad.entries()) socket.send(i % 2 ? '{"op":' : { op: 42, d: {} })
     await Promise.all(bad.map((socket) => socket.waitClose()))
     await mesa.send(new Message(0, {}, 'AFTER'))
-    await good.waitMessages(1)
+    await good.waitForMessages(1)
   })
 
   it('a message listener that rejects is reported (never an unhandled rejection) and later listeners still run', async () => {
@@ -133,8 +94,8 @@ describe('bad input', () => {
       throw new Error('async app bug')
     })
     mesa.on('message', () => void ran.push('sync'))
-    const errored = once(mesa, 'error')
-    const socket = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
     socket.send({ op: 0, d: {}, t: 'X' })
     const [error] = await errored
     expect((error.cause as Error).message).toBe('async app bug')
@@ -146,14 +107,14 @@ describe('bad input', () => {
     mesa.on('message', () => {
       throw new Error('app bug')
     })
-    const errored = once(mesa, 'error')
-    const socket = await TestSocket.open(url)
+    const errored = nextEvent(mesa, 'error')
+    const socket = await connect(url)
     socket.send({ op: 0, d: {}, t: 'X' })
     const [error] = await errored
     expect(error).toMatchObject({ name: 'ServerError', code: 'handler-failed' })
     expect((error.cause as Error).message).toBe('app bug')
     await mesa.send(new Message(0, {}, 'STILL_OPEN'))
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
   })
 
   it.each([
@@ -166,10 +127,10 @@ describe('bad input', () => {
     mesa.on('message', () => void handled++)
     mesa.use(() => ({ onMessageReceived: () => void handled++ }))
     mesa.on('error', (error) => errors.push(error))
-    const connected = once(mesa, 'connection')
-    const deaf = await deafSocket(url)
+    const connected = nextEvent(mesa, 'connection')
+    const deaf = await rawSocket(url)
     const [client] = await connected
-    const disconnected = once(mesa, 'disconnection')
+    const disconnected = nextEvent(mesa, 'disconnection')
     close(deaf, client)
     for (let i = 0; i < 400; i++) deaf.send({ op: 0, d: { i }, t: 'AFTER_CLOSE' })
     for (let i = 0; i < 100; i++) deaf.send('still not json{')

@@ -1,7 +1,8 @@
 import { type Adapter, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
+import type { RawClient } from '@mesa/test-kit'
 import { Message, Mesa } from '../src/index.js'
-import { type TestSocket, track } from './helpers.js'
+import { track } from './helpers.js'
 import { syncServer, Tracker } from './tracker.js'
 
 const USERS = 30
@@ -26,14 +27,14 @@ async function chaos(nodes: Node[]): Promise<number> {
     random = (random * 1103515245 + 12345) % 2 ** 31
     return random % n
   }
-  const sockets: TestSocket[] = await Promise.all(ids.map((id, i) => trackers[i]!.connect(nodes[i % nodes.length]!.url, id)))
+  const sockets: RawClient[] = await Promise.all(ids.map((id, i) => trackers[i]!.connect(nodes[i % nodes.length]!.url, id)))
 
   let kills = 0
   const reconnecting = new Map<number, Promise<void>>()
   const kill = (i: number): void => {
     if (reconnecting.has(i)) return
     const victim = sockets[i]!
-    victim.onFrame.length = 0
+    trackers[i]!.detach()
     victim.terminate()
     kills++
     reconnecting.set(
@@ -64,8 +65,8 @@ async function chaos(nodes: Node[]): Promise<number> {
   const odd = Array.from({ length: MESSAGES / 2 }, (_, i) => 2 * i + 1)
   const even = odd.map((n) => n + 1)
   for (const [i, tracker] of trackers.entries()) {
-    await sockets[i]!.waitFor(() => tracker.delivered.length >= MESSAGES, `all messages for ${ids[i]}`, 20_000)
-    const numbers = tracker.numbers() as number[]
+    await sockets[i]!.waitFor(`all messages for ${ids[i]}`, () => tracker.delivered.length >= MESSAGES, 20_000)
+    const numbers = tracker.numbers()
     expect(numbers).toHaveLength(MESSAGES)
     expect(numbers.filter((n) => n % 2 === 1)).toEqual(odd)
     expect(numbers.filter((n) => n % 2 === 0)).toEqual(even)

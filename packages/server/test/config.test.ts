@@ -2,7 +2,7 @@ import { MemoryAdapter } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, Mesa } from '../src/index.js'
 import { loadRedisAdapter } from '../src/resolve-adapter.js'
-import { startServer, TestSocket, track } from './helpers.js'
+import { connect, startServer, track } from './helpers.js'
 
 function configError(options: unknown): ConfigError {
   try {
@@ -30,7 +30,7 @@ describe('configuration', () => {
       reconnect: { enabled: true, interval: 5000 },
       authentication: { timeout: 10_000, required: false, sendUserObject: true, disconnectOnFail: true, storeConnectedUsers: true },
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(socket.hello.d).toEqual({
       c_heartbeat_interval: 10_000,
       c_reconnect_interval: 5000,
@@ -42,13 +42,13 @@ describe('configuration', () => {
 
   it('always sends rules as an array, empty when no rule applies', async () => {
     const { url } = await startServer({ heartbeat: { enabled: false }, authentication: { sendUserObject: false, timeout: 0 } })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(socket.hello.d).toEqual({ rules: [] })
   })
 
   it('sends heartbeats by default (Mesa 1.x did not), so dead sockets are reaped', async () => {
     const { url } = await startServer()
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(socket.hello.d.c_heartbeat_interval).toBe(10_000)
   })
 
@@ -126,7 +126,7 @@ describe('configuration', () => {
     const namespace = `server-config-${process.pid}-${Date.now()}`
     const { mesa, url } = await startServer({ redis: 'redis://127.0.0.1:6379', namespace })
     expect(mesa.namespace).toBe(namespace)
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(socket.hello.op).toBe(10)
     await mesa.close()
     await expect(mesa.adapter!.publish({ kind: 'disconnect', origin: 'x', userIds: ['u'] })).rejects.toThrow()

@@ -1,19 +1,20 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
+import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as ws from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
-import { FrameWriter } from '../src/frame-writer.js'
+import { FrameWriter, Written } from '../src/frame-writer.js'
 
-const cleanup: (() => Promise<void> | void)[] = []
+const scope = new Scope()
 afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step()
+  await scope.cleanup()
   vi.restoreAllMocks()
 })
 
 async function pairs(count: number): Promise<{ server: WebSocket[]; received: string[][] }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false })
-  cleanup.push(() => new Promise<void>((resolve) => wss.close(() => resolve())))
+  scope.defer(() => new Promise<void>((resolve) => wss.close(() => resolve())))
   await once(wss, 'listening')
   const server: WebSocket[] = []
   const received: string[][] = []
@@ -23,19 +24,11 @@ async function pairs(count: number): Promise<{ server: WebSocket[]; received: st
     const inbox: string[] = []
     received.push(inbox)
     client.on('message', (data) => inbox.push(data.toString()))
-    cleanup.push(() => client.terminate())
+    scope.defer(() => client.terminate())
     await once(client, 'open')
   }
-  while (server.length < count) await new Promise((resolve) => setImmediate(resolve))
+  await waitFor("the server sockets", () => server.length === count, 10_000, 0)
   return { server, received }
-}
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 describe('FrameWriter', () => {
@@ -44,10 +37,11 @@ describe('FrameWriter', () => {
     const frameSpy = vi.spyOn((ws as unknown as { Sender: { frame: () => Buffer[] } }).Sender, 'frame')
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     const broadcast = JSON.stringify({ op: 0, d: { text: 'héllo ✓', long: 'x'.repeat(70_000) }, t: 'NEWS' })
-    for (const ws of server) expect(writer.write(ws, broadcast)).toBe(true)
-    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(true)
+    // Over 64 KiB: written, and the socket's buffer is large enough to count toward maxBufferedBytes.
+    for (const ws of server) expect(writer.write(ws, broadcast)).toBe(Written.Buffering)
+    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')).toBe(Written.Buffering)
     expect(frameSpy).toHaveBeenCalledTimes(2)
-    await until(() => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
+    await waitFor('the frames', () => received.every((inbox) => inbox.length >= 1) && received[0]!.length === 2)
     for (const inbox of received) expect(inbox[0]).toBe(broadcast)
     expect(received[0]![1]).toBe('{"op":0,"d":{"n":2},"t":"ONLY_FIRST"}')
   })
@@ -56,14 +50,14 @@ describe('FrameWriter', () => {
     const { server, received } = await pairs(2)
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     server[0]!.send('{"op":0,"d":{"n":1}}')
-    writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
-    await until(() => received[0]!.length === 2)
+    expect(writer.write(server[0]!, '{"op":0,"d":{"n":2}}')).toBe(Written.Yes)
+    await waitFor('both frames', () => received[0]!.length === 2)
     expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}'])
     const tiny = new FrameWriter(0, { messagesOut: 0, bytesOut: 0 })
-    expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(true)
-    expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+    expect(tiny.write(server[1]!, `{"op":0,"d":{"big":"${'y'.repeat(1 << 20)}"}}`)).toBe(Written.Buffering)
+    expect(tiny.write(server[1]!, '{"op":0,"d":{}}')).toBe(Written.No)
     server[1]!.terminate()
     await once(server[1]!, 'close')
-    expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(false)
+    expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(Written.No)
   })
 })

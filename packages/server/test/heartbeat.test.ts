@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { HeartbeatSweep } from '../src/heartbeat-sweep.js'
 import { CloseCode } from '../src/index.js'
-import { startServer, TestSocket } from './helpers.js'
+import { connect, startServer } from './helpers.js'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -10,18 +10,18 @@ afterEach(() => {
 describe('heartbeats', () => {
   it('beats every socket with {} while it acks', async () => {
     const { url } = await startServer({ heartbeat: { enabled: true, interval: 40 } })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(socket.hello.d.c_heartbeat_interval).toBe(40)
-    await socket.waitFor(() => socket.frames.filter((f) => f.op === 1).length >= 4, '4 heartbeats')
+    await socket.waitFor('4 heartbeats', () => socket.frames.filter((f) => f.op === 1).length >= 4)
     expect(socket.frames.filter((f) => f.op === 1).every((f) => JSON.stringify(f.d) === '{}')).toBe(true)
     expect(socket.closeCode).toBeUndefined()
   })
 
   it('counts missed acks with { tries, max } and closes with 4003 after maxAttempts; an acking socket stays', async () => {
     const { url } = await startServer({ heartbeat: { enabled: true, interval: 40, maxAttempts: 2 } })
-    const silent = await TestSocket.open(url)
+    const silent = await connect(url)
     silent.autoAck = false
-    const alive = await TestSocket.open(url)
+    const alive = await connect(url)
     const closed = await silent.waitClose()
     expect(closed.code).toBe(CloseCode.HeartbeatTimeout)
     const beats = silent.frames.filter((f) => f.op === 1).map((f) => f.d)
@@ -32,7 +32,7 @@ describe('heartbeats', () => {
   it('uses one timer for all sockets, not one per socket', async () => {
     const setIntervalSpy = vi.spyOn(globalThis, 'setInterval')
     const { url } = await startServer({ heartbeat: { enabled: true, interval: 1000 }, authentication: { timeout: 0 } })
-    await Promise.all(Array.from({ length: 10 }, () => TestSocket.open(url)))
+    await Promise.all(Array.from({ length: 10 }, () => connect(url)))
     const sweepTimers = setIntervalSpy.mock.calls.filter(([, ms]) => ms === 1000)
     expect(sweepTimers).toHaveLength(1)
   })

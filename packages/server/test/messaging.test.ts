@@ -1,33 +1,19 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
+import { delay, nextEvent } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa, type MiddlewareHandlers, type ServerClient } from '../src/index.js'
-import { once, settle, startServer, TestSocket, track } from './helpers.js'
-
-type Auth = { id?: string }
-
-/** Accepts `{ id }` as user `id`. */
-function acceptIds(mesa: Mesa): void {
-  mesa.on('connection', (client) => {
-    client.authenticate((data, done) => done(null, { id: String((data as Auth).id), user: { name: data.id } }))
-  })
-}
-
-async function user(url: string, id: string, v2 = false): Promise<TestSocket> {
-  const socket = await TestSocket.open(url, { v2 })
-  await socket.authenticate({ id })
-  return socket
-}
+import { acceptIds, connect, startServer, track, user } from './helpers.js'
 
 describe('sending', () => {
   it('sends to every socket without recipients, authenticated or not', async () => {
     const { mesa, url } = await startServer()
     acceptIds(mesa)
-    const anonymous = await TestSocket.open(url)
+    const anonymous = await connect(url)
     const alice = await user(url, 'alice')
     await mesa.send(new Message(0, { disabled: true }, 'MANIFEST_UPDATE'))
     for (const socket of [anonymous, alice]) {
-      const [frame] = await socket.waitMessages(1)
+      const [frame] = await socket.waitForMessages(1)
       expect(frame).toEqual({ op: 0, d: { disabled: true }, t: 'MANIFEST_UPDATE' })
     }
   })
@@ -39,12 +25,12 @@ describe('sending', () => {
     const alice2 = await user(url, 'alice')
     const bob = await user(url, 'bob')
     const carol = await user(url, 'carol')
-    const anonymous = await TestSocket.open(url)
+    const anonymous = await connect(url)
     await mesa.send(new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE'), ['alice', 'bob', 'nobody'])
     for (const socket of [alice1, alice2, bob]) {
-      expect(await socket.waitMessages(1)).toEqual([{ op: 0, d: { content: 'Hey!' }, t: 'NEW_MESSAGE' }])
+      expect(await socket.waitForMessages(1)).toEqual([{ op: 0, d: { content: 'Hey!' }, t: 'NEW_MESSAGE' }])
     }
-    await settle()
+    await delay(50)
     expect(carol.messages).toEqual([])
     expect(anonymous.messages).toEqual([])
   })
@@ -55,11 +41,11 @@ describe('sending', () => {
     const one = await user(url, '1')
     const two = await user(url, '2')
     const twoAgain = await user(url, '2')
-    const anonymous = await TestSocket.open(url)
+    const anonymous = await connect(url)
     await mesa.send(new Message(0, { userId: '1', status: 'online' }, 'STATUS_UPDATE'), ['*'], ['1'])
-    await two.waitMessages(1)
-    await twoAgain.waitMessages(1)
-    await settle()
+    await two.waitForMessages(1)
+    await twoAgain.waitForMessages(1)
+    await delay(50)
     expect(one.messages).toEqual([])
     expect(anonymous.messages).toEqual([])
   })
@@ -71,9 +57,9 @@ describe('sending', () => {
     const b = await user(url, 'b')
     await mesa.send(new Message(0, {}, 'T'), ['a', 'b'], ['b'])
     await mesa.send(new Message(0, {}, 'B'), undefined, ['a'])
-    expect((await a.waitMessages(1)).map((f) => f.t)).toEqual(['T'])
-    expect((await b.waitMessages(1)).map((f) => f.t)).toEqual(['B'])
-    await settle()
+    expect((await a.waitForMessages(1)).map((f) => f.t)).toEqual(['T'])
+    expect((await b.waitForMessages(1)).map((f) => f.t)).toEqual(['B'])
+    await delay(50)
     expect(a.messages).toHaveLength(1)
     expect(b.messages).toHaveLength(1)
   })
@@ -85,22 +71,22 @@ describe('sending', () => {
       clients.push(client)
       client.authenticate((data, done) => done(null, { id: String(data.id), user: {} }))
     })
-    const first = await TestSocket.open(url)
+    const first = await connect(url)
     await clients[0]!.send(new Message(0, { n: 1 }, 'DIRECT'))
-    expect((await first.waitMessages(1))[0]!.t).toBe('DIRECT')
+    expect((await first.waitForMessages(1))[0]!.t).toBe('DIRECT')
     await first.authenticate({ id: 'u' })
     const second = await user(url, 'u')
     await clients[0]!.send(new Message(0, { n: 2 }, 'USER'))
-    expect((await second.waitMessages(1))[0]!.t).toBe('USER')
-    expect((await first.waitMessages(2))[1]!.t).toBe('USER')
+    expect((await second.waitForMessages(1))[0]!.t).toBe('USER')
+    expect((await first.waitForMessages(2))[1]!.t).toBe('USER')
   })
 
   it('emits message on the server and the client, with the client', async () => {
     const { mesa, url } = await startServer()
-    const [serverMessage, clientMessage] = [once(mesa, 'message'), new Promise<unknown>((resolve) => {
+    const [serverMessage, clientMessage] = [nextEvent(mesa, 'message'), new Promise<unknown>((resolve) => {
       mesa.on('connection', (client) => client.on('message', resolve))
     })]
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     socket.send({ op: 0, d: { typing: true }, t: 'TYPING_STATUS', o: { sync: false } })
     const [message, client] = await serverMessage
     expect(message).toMatchObject({ opcode: 0, data: { typing: true }, type: 'TYPING_STATUS', options: { sync: false } })
@@ -113,8 +99,8 @@ describe('sending', () => {
     const clientGone = new Promise<[number, string]>((resolve) => {
       mesa.on('connection', (client) => client.on('disconnect', (code, reason) => resolve([code, reason])))
     })
-    const serverGone = once(mesa, 'disconnection')
-    const socket = await TestSocket.open(url)
+    const serverGone = nextEvent(mesa, 'disconnection')
+    const socket = await connect(url)
     expect(mesa.clients).toHaveLength(1)
     socket.ws.close(4321, 'bye')
     expect(await clientGone).toEqual([4321, 'bye'])
@@ -129,8 +115,8 @@ describe('sending', () => {
     const { mesa, url } = await startServer()
     const clients: ServerClient[] = []
     mesa.on('connection', (client) => clients.push(client))
-    const a = await TestSocket.open(url)
-    const b = await TestSocket.open(url)
+    const a = await connect(url)
+    const b = await connect(url)
     expect(() => clients[0]!.disconnect(1005)).toThrow(/not a close code/)
     clients[0]!.disconnect()
     clients[1]!.disconnect(4100, 'kicked')
@@ -148,7 +134,7 @@ describe('sending', () => {
     expect((await a1.waitClose()).code).toBe(CloseCode.DisconnectedByServer)
     expect((await a2.waitClose()).code).toBe(CloseCode.DisconnectedByServer)
     await mesa.send(new Message(0, {}, 'STILL_HERE'), ['b'])
-    await b.waitMessages(1)
+    await b.waitForMessages(1)
   })
 
   it('updateUser changes the user object and moves the socket to a new id', async () => {
@@ -158,7 +144,7 @@ describe('sending', () => {
       clients.push(client)
       client.authenticate((data, done) => done(null, { id: String(data.id), user: { v: 1 } }))
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(() => clients[0]!.updateUser({ user: { v: 0 } })).toThrow(/authenticated/)
     await socket.authenticate({ id: 'old' })
     clients[0]!.updateUser({ id: 'new', user: { v: 2 } })
@@ -166,7 +152,7 @@ describe('sending', () => {
     expect(clients[0]!.id).toBe('new')
     await mesa.send(new Message(0, {}, 'TO_OLD'), ['old'])
     await mesa.send(new Message(0, {}, 'TO_NEW'), ['new'])
-    expect((await socket.waitMessages(1)).map((f) => f.t)).toEqual(['TO_NEW'])
+    expect((await socket.waitForMessages(1)).map((f) => f.t)).toEqual(['TO_NEW'])
   })
 
   it('applies the Dispatcher\'s rules to user ids (userIdsProblem): no empty ids, no "*" for DISCONNECT_CLIENT', async () => {
@@ -181,14 +167,14 @@ describe('sending', () => {
     const { mesa, url } = await startServer()
     const errors: Error[] = []
     mesa.on('error', (error) => errors.push(error))
-    const connected = once(mesa, 'connection')
-    await TestSocket.open(url)
+    const connected = nextEvent(mesa, 'connection')
+    await connect(url)
     const [client] = await connected
     await expect(mesa.send({} as never)).rejects.toThrow(/takes a Message/)
     await expect(mesa.send(new Message(0, {}, 'X'), 'alice' as never)).rejects.toThrow(/recipients/)
     void mesa.send({} as never)
     void client.send({} as never)
-    await settle()
+    await delay(50)
     expect(errors.map((error) => error.message)).toEqual([
       'send() takes a Message',
       'recipients must be an array of user ids',
@@ -199,16 +185,44 @@ describe('sending', () => {
 
   it('keeps sent and received messages with options.storeMessages', async () => {
     const { mesa, url } = await startServer({ options: { storeMessages: true } })
-    const connected = once(mesa, 'connection')
-    const socket = await TestSocket.open(url)
+    const connected = nextEvent(mesa, 'connection')
+    const socket = await connect(url)
     const [client] = await connected
-    const received = once(client, 'message')
+    const received = nextEvent(client, 'message')
     socket.send({ op: 0, d: {}, t: 'IN' })
     await received
     await mesa.send(new Message(0, {}, 'OUT'))
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
     expect(client.messages.received.map((m) => m.type)).toEqual(['IN'])
     expect(client.messages.sent.map((m) => m.type)).toEqual(['OUT'])
+  })
+
+  it('bounds client.messages by limits.maxStoredMessageBytes as well as by count, oldest first', async () => {
+    const { mesa, url } = await startServer({ options: { storeMessages: true }, limits: { maxStoredMessageBytes: 64 * 1024 } })
+    const connected = nextEvent(mesa, 'connection')
+    const socket = await connect(url)
+    const [client] = await connected
+    let received = 0
+    const allReceived = new Promise<void>((resolve) =>
+      mesa.on('message', () => {
+        if (++received === 10) resolve()
+      }),
+    )
+    const chunk = 'x'.repeat(20 * 1024)
+    for (let i = 0; i < 10; i++) {
+      await mesa.send(new Message(0, { i, chunk }, 'OUT'))
+      socket.send({ op: 0, d: { i, chunk }, t: 'IN' })
+    }
+    // Bigger than the bound on its own: not kept, and the others stay.
+    await mesa.send(new Message(0, { chunk: chunk.repeat(4) }, 'HUGE'))
+    await socket.waitForMessages(11)
+    await allReceived
+    expect(client.messages.sent.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    expect(client.messages.received.map((m) => (m.data as { i: number }).i)).toEqual([7, 8, 9])
+    // The count bound still holds for small messages.
+    for (let i = 0; i < 150; i++) await mesa.send(new Message(0, { i }, 'SMALL'))
+    expect(client.messages.sent).toHaveLength(100)
+    expect(client.messages.sent.at(-1)!.data).toEqual({ i: 149 })
   })
 
   it('serializes a message once however many sockets get it', async () => {
@@ -226,15 +240,15 @@ describe('sending', () => {
     } finally {
       stringify.mockRestore()
     }
-    for (const socket of sockets) expect((await socket.waitMessages(2)).map((f) => f.t)).toEqual(['ONCE', 'TARGETED'])
+    for (const socket of sockets) expect((await socket.waitForMessages(2)).map((f) => f.t)).toEqual(['ONCE', 'TARGETED'])
   })
 
   it('writes a message sent to many sockets as the same frame, one per socket', async () => {
     const { mesa, url } = await startServer()
-    const sockets = await Promise.all(Array.from({ length: 20 }, () => TestSocket.open(url)))
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => connect(url)))
     for (let i = 0; i < 50; i++) void mesa.send(new Message(0, { i }, 'BURST'))
     for (const socket of sockets) {
-      const frames = await socket.waitMessages(50)
+      const frames = await socket.waitForMessages(50)
       expect(frames.map((f) => f.d.i)).toEqual(Array.from({ length: 50 }, (_, i) => i))
     }
   })
@@ -249,7 +263,7 @@ describe('server options', () => {
       await mesa.listening()
       const port = (http.address() as AddressInfo).port
       expect(mesa.port).toBe(port)
-      const socket = await TestSocket.open(`ws://127.0.0.1:${port}/ws`)
+      const socket = await connect(`ws://127.0.0.1:${port}/ws`)
       expect(socket.hello.op).toBe(10)
       await mesa.close()
       expect((await socket.waitClose()).code).toBe(CloseCode.GoingAway)
@@ -269,7 +283,7 @@ describe('server options', () => {
     const listening = mesa.listening().then(() => {
       ready = true
     })
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await delay(20)
     expect(ready).toBe(false)
     expect(mesa.port).toBeUndefined()
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
@@ -277,7 +291,7 @@ describe('server options', () => {
       await listening
       // The one Mesa added to learn about a failed listen is gone (ws keeps its own).
       expect(http.listenerCount('error')).toBe(errorListeners - 1)
-      const socket = await TestSocket.open(`ws://127.0.0.1:${mesa.port}`)
+      const socket = await connect(`ws://127.0.0.1:${mesa.port}`)
       expect(socket.hello.op).toBe(10)
       await mesa.close()
     } finally {
@@ -288,8 +302,8 @@ describe('server options', () => {
 
   it('negotiates mesa.v2 and says so in hello; 1.x sockets see no x', async () => {
     const { url } = await startServer()
-    const v2 = await TestSocket.open(url, { v2: true })
-    const v1 = await TestSocket.open(url)
+    const v2 = await connect(url, { v2: true })
+    const v1 = await connect(url)
     expect(v2.ws.protocol).toBe('mesa.v2')
     expect(v2.hello.x).toEqual({ protocol: 2 })
     expect(v1.ws.protocol).toBe('')
@@ -300,8 +314,8 @@ describe('server options', () => {
     const { mesa, url } = await startServer({ client: { enforceEqualVersions: true, version: '1.5.3' } })
     const messages: unknown[] = []
     mesa.on('message', (message) => messages.push(message))
-    const old = await TestSocket.open(url)
-    const same = await TestSocket.open(url)
+    const old = await connect(url)
+    const same = await connect(url)
     expect(old.hello.d.rules).toContain('enforce_equal_versions')
     old.send({ op: 0, d: { v: '1.0.0' }, t: 'CLIENT_VERSION' })
     same.send({ op: 0, d: { v: '1.5.3' }, t: 'CLIENT_VERSION' })
@@ -360,9 +374,9 @@ describe('middleware', () => {
     mesa.on('connection', () => {
       throw new Error('listener bug')
     })
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     await mesa.send(new Message(0, {}, 'OK'))
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
     expect(errors.map((e) => (e.cause as Error | undefined)?.message)).toContain('listener bug')
   })
 })

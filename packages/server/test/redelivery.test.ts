@@ -1,7 +1,8 @@
 import { GLOBAL_STREAM, MemoryAdapter, type MesaError, StoreError, userStream } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
+import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
-import { settle, startServer, TestSocket, track } from './helpers.js'
+import { connect, startServer, track } from './helpers.js'
 import { syncServer, Tracker } from './tracker.js'
 
 const send = (mesa: Mesa, n: number, to?: string[], type = 'M'): Promise<void> =>
@@ -10,7 +11,7 @@ const send = (mesa: Mesa, n: number, to?: string[], type = 'M'): Promise<void> =
 describe('redelivery (protocol 2)', () => {
   it('tells a client its stream heads when it authenticates, before any message', async () => {
     const { url } = await syncServer()
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const ack = await socket.authenticate({ id: 'fresh' })
     expect(ack.d).toEqual({})
     expect(ack.x).toEqual({
@@ -21,19 +22,19 @@ describe('redelivery (protocol 2)', () => {
 
   it('numbers live messages per stream: s in the user stream, s and x.st "g" in the global one; 1.x sockets see neither', async () => {
     const { mesa, url } = await syncServer()
-    const v2 = await TestSocket.open(url, { v2: true })
+    const v2 = await connect(url, { v2: true })
     await v2.authenticate({ id: 'u' })
-    const v1 = await TestSocket.open(url)
+    const v1 = await connect(url)
     await v1.authenticate({ id: 'u' })
     await send(mesa, 1, ['u'])
     await send(mesa, 2)
     await send(mesa, 3, ['u'])
-    expect((await v2.waitMessages(3)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
+    expect((await v2.waitForMessages(3)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
       { n: 1, s: 1, x: undefined },
       { n: 2, s: 1, x: { st: 'g' } },
       { n: 3, s: 2, x: undefined },
     ])
-    expect((await v1.waitMessages(3)).map((f) => Object.keys(f).sort().join())).toEqual(['d,op,t', 'd,op,t', 'd,op,t'])
+    expect((await v1.waitForMessages(3)).map((f) => Object.keys(f).sort().join())).toEqual(['d,op,t', 'd,op,t', 'd,op,t'])
   })
 
   it('replays what was missed after a clean disconnect, in order, then continues live', async () => {
@@ -44,13 +45,13 @@ describe('redelivery (protocol 2)', () => {
     const first = await tracker.connect(url, 'r')
     await send(mesa, 1, ['r'])
     await send(mesa, 2)
-    await first.waitMessages(2)
+    await first.waitForMessages(2)
     first.close()
     await first.waitClose()
     for (let n = 3; n <= 6; n++) await send(mesa, n, n % 2 ? ['r'] : undefined)
     const second = await tracker.connect(url, 'r')
     await send(mesa, 7, ['r'])
-    await second.waitFor(() => tracker.delivered.length === 7, '7 delivered')
+    await second.waitFor('7 delivered', () => tracker.delivered.length === 7)
     expect(tracker.numbers()).toEqual([1, 2, 3, 5, 4, 6, 7])
     expect(second.frames.find((f) => f.op === 22)!.x!.recovered).toBe(true)
     expect(replayed).toEqual([[{ n: 3 }, { n: 5 }, { n: 4 }, { n: 6 }]])
@@ -61,15 +62,15 @@ describe('redelivery (protocol 2)', () => {
     const tracker = new Tracker()
     const first = await tracker.connect(url, 't')
     await send(mesa, 1, ['t'])
-    await first.waitMessages(1)
-    first.onFrame.length = 0
+    await first.waitForMessages(1)
+    tracker.detach()
     first.terminate()
     // Written while the server may still think the socket is alive: lost on the wire, kept in the store.
     await send(mesa, 2, ['t'])
     await send(mesa, 3, ['t'])
     await first.waitClose()
     const second = await tracker.connect(url, 't')
-    await second.waitFor(() => tracker.delivered.length === 3, '3 delivered')
+    await second.waitFor('3 delivered', () => tracker.delivered.length === 3)
     expect(tracker.numbers()).toEqual([1, 2, 3])
   })
 
@@ -78,15 +79,15 @@ describe('redelivery (protocol 2)', () => {
     const tracker = new Tracker()
     const first = await tracker.connect(url, 'h')
     await send(mesa, 1, ['h'])
-    await first.waitFor(() => tracker.delivered.length === 1, '1 delivered')
+    await first.waitFor('1 delivered', () => tracker.delivered.length === 1)
     // The application hangs: it neither acks nor processes what arrives any more.
     first.autoAck = false
-    first.onFrame.length = 0
+    tracker.detach()
     await send(mesa, 2, ['h'])
     await send(mesa, 3, ['h'])
     expect((await first.waitClose()).code).toBe(CloseCode.HeartbeatTimeout)
     const second = await tracker.connect(url, 'h')
-    await second.waitFor(() => tracker.delivered.length === 3, '3 delivered')
+    await second.waitFor('3 delivered', () => tracker.delivered.length === 3)
     expect(tracker.numbers()).toEqual([1, 2, 3])
   })
 
@@ -98,11 +99,26 @@ describe('redelivery (protocol 2)', () => {
     await first.waitClose()
     for (let n = 1; n <= 8; n++) await send(mesa, n, ['i'])
     const second = await tracker.connect(url, 'i')
-    await second.waitMessages(1)
+    await second.waitForMessages(1)
     for (let n = 9; n <= 14; n++) void send(mesa, n, ['i'])
-    await second.waitFor(() => tracker.delivered.length === 14, '14 delivered')
+    await second.waitFor('14 delivered', () => tracker.delivered.length === 14)
     expect(tracker.numbers()).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
     expect(second.messages.map((f) => f.s)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
+  })
+
+  it('closes a socket with 4007 when more arrives for it during a replay than it may hold (its client resumes from the store)', async () => {
+    const { mesa, url } = await syncServer({ maxBufferedAmount: 2048, sync: { redeliveryInterval: 60_000 } })
+    const tracker = new Tracker()
+    const first = await tracker.connect(url, 'held')
+    first.close()
+    await first.waitClose()
+    for (let n = 1; n <= 2; n++) await send(mesa, n, ['held'])
+    const second = await tracker.connect(url, 'held')
+    await second.waitForMessages(1)
+    // The replay now sleeps a minute before its second message; everything live waits behind it, up to the bound.
+    for (let n = 3; n <= 60; n++) await mesa.send(new Message(0, { n, pad: 'x'.repeat(100) }, 'M'), ['held'])
+    expect((await second.waitClose()).code).toBe(CloseCode.SlowConsumer)
+    expect(mesa.stats.slowConsumerCuts).toBeGreaterThanOrEqual(1)
   })
 
   it('two sockets of one user: each gets every message once, the one that was away by replay', async () => {
@@ -112,15 +128,15 @@ describe('redelivery (protocol 2)', () => {
     const staying = await stays.connect(url, 'two')
     const away = await leaves.connect(url, 'two')
     await send(mesa, 1, ['two'])
-    await away.waitFor(() => leaves.delivered.length === 1, 'first')
+    await away.waitFor('first', () => leaves.delivered.length === 1)
     away.close()
     await away.waitClose()
     await send(mesa, 2, ['two'])
     await send(mesa, 3)
     const back = await leaves.connect(url, 'two')
     await send(mesa, 4, ['two'])
-    await back.waitFor(() => leaves.delivered.length === 4, 'all on the returning socket')
-    await staying.waitFor(() => stays.delivered.length === 4, 'all on the staying socket')
+    await back.waitFor('all on the returning socket', () => leaves.delivered.length === 4)
+    await staying.waitFor('all on the staying socket', () => stays.delivered.length === 4)
     expect(stays.numbers()).toEqual([1, 2, 3, 4])
     expect(leaves.numbers()).toEqual([1, 2, 3, 4])
   })
@@ -132,15 +148,15 @@ describe('redelivery (protocol 2)', () => {
     const readAfter = vi.spyOn(adapter.store, 'readAfter')
     await mesa.send(new Message(0, { n: 1 }, 'G'), ['*'], ['x'])
     await mesa.send(new Message(0, { n: 2 }, 'G'), ['*'])
-    await socket.waitFor(() => tracker.delivered.length === 1, 'one')
+    await socket.waitFor('one', () => tracker.delivered.length === 1)
     expect(readAfter).not.toHaveBeenCalled()
     socket.close()
     await socket.waitClose()
     await mesa.send(new Message(0, { n: 3 }, 'G'), ['*'], ['x'])
     await mesa.send(new Message(0, { n: 4 }, 'G'))
     const back = await tracker.connect(url, 'x')
-    await back.waitFor(() => tracker.delivered.length === 2, 'two')
-    await settle()
+    await back.waitFor('two', () => tracker.delivered.length === 2)
+    await delay(50)
     expect(tracker.numbers()).toEqual([2, 4])
     expect(back.messages.map((f) => f.d.n)).toEqual([4])
   })
@@ -152,7 +168,7 @@ describe('redelivery (protocol 2)', () => {
     // Stored but its envelope never arrives here (e.g. published by a server whose message is still in flight).
     await adapter.store.append(userStream('g'), { frame: '{"op":0,"d":{"n":1},"t":"M"}' })
     await send(mesa, 2, ['g'])
-    await socket.waitFor(() => tracker.delivered.length === 2, 'both')
+    await socket.waitFor('both', () => tracker.delivered.length === 2)
     expect(tracker.numbers()).toEqual([1, 2])
     expect(socket.messages.map((f) => f.s)).toEqual([1, 2])
   })
@@ -165,7 +181,7 @@ describe('redelivery (protocol 2)', () => {
     await adapter.store.append(GLOBAL_STREAM, { frame: '{"op":0,"d":{"n":1},"t":"M"}' })
     await send(mesa, 2)
     for (const [i, tracker] of trackers.entries()) {
-      await sockets[i]!.waitFor(() => tracker.delivered.length === 2, 'both')
+      await sockets[i]!.waitFor('both', () => tracker.delivered.length === 2)
       expect(tracker.numbers()).toEqual([1, 2])
     }
     expect(readAfter).toHaveBeenCalledTimes(1)
@@ -215,14 +231,14 @@ describe('redelivery (protocol 2)', () => {
     const ack = second.frames.find((f) => f.op === 22)!
     expect(ack.x).toMatchObject({ recovered: false, reason: 'trimmed', streams: { user: { seq: 5 } } })
     await send(mesa, 6, ['trim'])
-    await second.waitMessages(1)
-    await settle()
+    await second.waitForMessages(1)
+    await delay(50)
     expect(second.messages.map((f) => f.d.n)).toEqual([6])
   })
 
   it('does not resume from another epoch', async () => {
     const { url } = await syncServer()
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const ack = await socket.authenticate({ id: 'e' }, { resume: { user: { epoch: 'from-another-history', seq: 3 } } })
     expect(ack.x).toMatchObject({ recovered: false, reason: 'epoch-changed' })
   })
@@ -232,12 +248,12 @@ describe('redelivery (protocol 2)', () => {
     const errors: Error[] = []
     mesa.on('error', (error) => errors.push(error))
     vi.spyOn(adapter.store, 'head').mockRejectedValue(new Error('store down'))
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const ack = await socket.authenticate({ id: 'down' }, { resume: { user: { epoch: 'e', seq: 1 } } })
     expect(ack.x).toEqual({ streams: {}, recovered: false, reason: 'store-unavailable' })
     expect(errors.map((error) => error.message)).toContain('store down')
     await send(mesa, 1, ['down'])
-    expect((await socket.waitMessages(1))[0]!.d.n).toBe(1)
+    expect((await socket.waitForMessages(1))[0]!.d.n).toBe(1)
   })
 
   it('never stores a message with sync: false, and sends it without s', async () => {
@@ -245,7 +261,7 @@ describe('redelivery (protocol 2)', () => {
     const tracker = new Tracker()
     const socket = await tracker.connect(url, 'typing')
     await mesa.send(new Message(0, { n: 1 }, 'TYPING', { sync: false }), ['typing'])
-    const [live] = await socket.waitMessages(1)
+    const [live] = await socket.waitForMessages(1)
     expect(live).toEqual({ op: 0, d: { n: 1 }, t: 'TYPING', o: { sync: false } })
     socket.close()
     await socket.waitClose()
@@ -253,13 +269,13 @@ describe('redelivery (protocol 2)', () => {
     await mesa.send(new Message(0, { n: 3 }, 'TYPING', { sync: false }))
     expect(adapter.store.totalSize()).toBe(0)
     const back = await tracker.connect(url, 'typing')
-    await settle()
+    await delay(50)
     expect(back.messages).toEqual([])
   })
 
   it('rejects send with StoreError when the store fails, and nobody gets the message', async () => {
     const { mesa, url, adapter } = await syncServer()
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     await socket.authenticate({ id: 'sf' })
     vi.spyOn(adapter.store, 'appendMany').mockRejectedValueOnce(new Error('disk full'))
     vi.spyOn(adapter.store, 'append').mockRejectedValueOnce(new Error('disk full'))
@@ -268,8 +284,8 @@ describe('redelivery (protocol 2)', () => {
     await expect(send(mesa, 1, ['sf'])).rejects.toBeInstanceOf(StoreError)
     await expect(send(mesa, 2)).rejects.toThrow(/disk full/)
     await send(mesa, 3, ['sf'])
-    const [only] = await socket.waitMessages(1)
-    await settle()
+    const [only] = await socket.waitForMessages(1)
+    await delay(50)
     expect(socket.messages).toEqual([only])
     expect(only!.d.n).toBe(3)
     expect(errors.filter((error) => error instanceof StoreError)).toHaveLength(2)
@@ -278,7 +294,7 @@ describe('redelivery (protocol 2)', () => {
   it('client.send resolves once stored and rejects with StoreError when storing fails', async () => {
     const { mesa, url, adapter } = await syncServer()
     const connected = new Promise<import('../src/index.js').ServerClient>((resolve) => mesa.once('connection', resolve))
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const client = await connected
     await socket.authenticate({ id: 'cs' })
     await client.send(new Message(0, { n: 1 }, 'M'))
@@ -290,14 +306,14 @@ describe('redelivery (protocol 2)', () => {
   it('after updateUser moves a socket to another user, the messages of that user reach it', async () => {
     const { mesa, url } = await syncServer()
     const connected = new Promise<import('../src/index.js').ServerClient>((resolve) => mesa.once('connection', resolve))
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const client = await connected
     await socket.authenticate({ id: 'before' })
     for (let n = 1; n <= 3; n++) await send(mesa, n, ['before'])
-    await socket.waitMessages(3)
+    await socket.waitForMessages(3)
     client.updateUser({ id: 'after', user: {} })
     await send(mesa, 4, ['after'])
-    const frames = await socket.waitMessages(4)
+    const frames = await socket.waitForMessages(4)
     expect(frames.map((f) => [f.d.n, f.s])).toEqual([
       [1, 1],
       [2, 2],
@@ -310,11 +326,11 @@ describe('redelivery (protocol 2)', () => {
     const adapter = new MemoryAdapter()
     const { mesa, url } = await startServer({ adapter })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'n', user: {} })))
-    const socket = await TestSocket.open(url, { v2: true })
+    const socket = await connect(url, { v2: true })
     const ack = await socket.authenticate({})
     expect(ack.x).toBeUndefined()
     await send(mesa, 1, ['n'])
-    expect((await socket.waitMessages(1))[0]!.s).toBeUndefined()
+    expect((await socket.waitForMessages(1))[0]!.s).toBeUndefined()
     expect(adapter.store.totalSize()).toBe(0)
   })
 })
@@ -324,28 +340,28 @@ describe('redelivery for Mesa 1.x clients', () => {
     const { mesa, url } = await syncServer()
     const undeliverable: [unknown, string[]][] = []
     mesa.use(() => ({ onUndeliverableMessageSent: (message, ids) => void undeliverable.push([message.data, ids]) }))
-    const online = await TestSocket.open(url)
+    const online = await connect(url)
     await online.authenticate({ id: 'legacy' })
     await send(mesa, 1, ['legacy'])
-    await online.waitMessages(1)
+    await online.waitForMessages(1)
     online.close()
     await online.waitClose()
-    await settle()
+    await delay(50)
     await send(mesa, 2, ['legacy', 'other'])
     await send(mesa, 3, ['legacy'])
     expect(undeliverable).toEqual([
       [{ n: 2 }, ['legacy', 'other']],
       [{ n: 3 }, ['legacy']],
     ])
-    const back = await TestSocket.open(url)
+    const back = await connect(url)
     await back.authenticate({ id: 'legacy', shouldSync: true })
-    expect((await back.waitMessages(2)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
+    expect((await back.waitForMessages(2)).map(({ d, s, x }) => ({ n: d.n, s, x }))).toEqual([
       { n: 2, s: 2, x: undefined },
       { n: 3, s: 3, x: undefined },
     ])
-    const again = await TestSocket.open(url)
+    const again = await connect(url)
     await again.authenticate({ id: 'legacy' })
-    await settle()
+    await delay(50)
     expect(again.messages).toEqual([])
   })
 
@@ -355,9 +371,9 @@ describe('redelivery for Mesa 1.x clients', () => {
     const errors: MesaError[] = []
     mesa.on('error', (error) => errors.push(error as MesaError))
     for (let n = 1; n <= 5; n++) await send(mesa, n, ['trimmed'])
-    const back = await TestSocket.open(url)
+    const back = await connect(url)
     await back.authenticate({ id: 'trimmed', shouldSync: true })
-    expect((await back.waitMessages(3)).map(({ d, s }) => [d.n, s])).toEqual([
+    expect((await back.waitForMessages(3)).map(({ d, s }) => [d.n, s])).toEqual([
       [3, 3],
       [4, 4],
       [5, 5],
@@ -369,9 +385,9 @@ describe('redelivery for Mesa 1.x clients', () => {
       },
     ])
     // The cursor moved past the replay: the next socket of the user gets nothing again.
-    const again = await TestSocket.open(url)
+    const again = await connect(url)
     await again.authenticate({ id: 'trimmed' })
-    await settle()
+    await delay(50)
     expect(again.messages).toEqual([])
     expect(errors).toHaveLength(1)
   })
@@ -379,24 +395,24 @@ describe('redelivery for Mesa 1.x clients', () => {
   it('shouldSync: false clears the backlog', async () => {
     const { mesa, url } = await syncServer()
     await send(mesa, 1, ['clear'])
-    const noSync = await TestSocket.open(url)
+    const noSync = await connect(url)
     await noSync.authenticate({ id: 'clear', shouldSync: false })
     noSync.close()
     await noSync.waitClose()
-    await settle()
-    const later = await TestSocket.open(url)
+    await delay(50)
+    const later = await connect(url)
     await later.authenticate({ id: 'clear', shouldSync: true })
-    await settle()
+    await delay(50)
     expect([...noSync.messages, ...later.messages]).toEqual([])
   })
 
   it('paces the 1.x replay by redeliveryInterval and still delivers live messages after it', async () => {
     const { mesa, url } = await syncServer({ sync: { redeliveryInterval: 10 } })
     for (let n = 1; n <= 4; n++) await send(mesa, n, ['slow'])
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     await socket.authenticate({ id: 'slow' })
     await send(mesa, 5, ['slow'])
-    expect((await socket.waitMessages(5)).map((f) => [f.d.n, f.s])).toEqual([
+    expect((await socket.waitForMessages(5)).map((f) => [f.d.n, f.s])).toEqual([
       [1, 1],
       [2, 2],
       [3, 3],
@@ -416,13 +432,13 @@ describe('a shared MemoryAdapter between two servers', () => {
     const tracker = new Tracker()
     const onA = await tracker.connect(a.url, 'mover')
     await send(a.mesa, 1, ['mover'])
-    await onA.waitFor(() => tracker.delivered.length === 1, 'one')
+    await onA.waitFor('one', () => tracker.delivered.length === 1)
     onA.terminate()
     await send(a.mesa, 2, ['mover'])
     await send(b, 3, ['mover'])
     const onB = await tracker.connect(`ws://127.0.0.1:${b.port}`, 'mover')
     await send(a.mesa, 4, ['mover'])
-    await onB.waitFor(() => tracker.delivered.length === 4, 'four')
+    await onB.waitFor('four', () => tracker.delivered.length === 4)
     expect(tracker.numbers()).toEqual([1, 2, 3, 4])
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Message, Mesa } from '../src/index.js'
-import { TestSocket, track } from './helpers.js'
+import { connect, track } from './helpers.js'
 import { Tracker } from './tracker.js'
 
 /** Two servers on the `redis` shorthand (real Redis on 127.0.0.1:6379), in a namespace of their own. */
@@ -22,17 +22,17 @@ const urlOf = (mesa: Mesa): string => `ws://127.0.0.1:${mesa.port}`
 describe('replication through Redis (redis shorthand)', () => {
   it('delivers sends from one server to users on the other, with shared sequences', async () => {
     const [a, b] = await redisPair()
-    const onB = await TestSocket.open(urlOf(b), { v2: true })
+    const onB = await connect(urlOf(b), { v2: true })
     await onB.authenticate({ id: 'r1' })
-    const anonymous = await TestSocket.open(urlOf(b))
+    const anonymous = await connect(urlOf(b))
     await a.send(new Message(0, { n: 1 }, 'TO_USER'), ['r1'])
     await a.send(new Message(0, { n: 2 }, 'EVERYONE'))
-    const frames = await onB.waitMessages(2)
+    const frames = await onB.waitForMessages(2)
     expect(frames.map((f) => [f.t, f.s, f.x])).toEqual([
       ['TO_USER', 1, undefined],
       ['EVERYONE', 1, { st: 'g' }],
     ])
-    expect((await anonymous.waitMessages(1))[0]!.t).toBe('EVERYONE')
+    expect((await anonymous.waitForMessages(1))[0]!.t).toBe('EVERYONE')
   })
 
   it('a client that moves to the other server resumes what it missed', async () => {
@@ -40,14 +40,14 @@ describe('replication through Redis (redis shorthand)', () => {
     const tracker = new Tracker()
     const first = await tracker.connect(urlOf(a), 'mover')
     await a.send(new Message(0, { n: 1 }, 'M'), ['mover'])
-    await first.waitFor(() => tracker.delivered.length === 1, 'one')
-    first.onFrame.length = 0
+    await first.waitFor('one', () => tracker.delivered.length === 1)
+    tracker.detach()
     first.terminate()
     await a.send(new Message(0, { n: 2 }, 'M'), ['mover'])
     await b.send(new Message(0, { n: 3 }, 'M'), ['mover'])
     const second = await tracker.connect(urlOf(b), 'mover')
     await a.send(new Message(0, { n: 4 }, 'M'), ['mover'])
-    await second.waitFor(() => tracker.delivered.length === 4, 'four')
+    await second.waitFor('four', () => tracker.delivered.length === 4)
     expect(tracker.numbers()).toEqual([1, 2, 3, 4])
   })
 })

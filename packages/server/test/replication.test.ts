@@ -1,7 +1,8 @@
 import { MemoryAdapter, type PortalEvent } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
+import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
-import { settle, TestSocket, track } from './helpers.js'
+import { connect, track } from './helpers.js'
 
 async function pair(options: ConstructorParameters<typeof Mesa>[0] = {}): Promise<[Mesa, Mesa, MemoryAdapter]> {
   const adapter = new MemoryAdapter()
@@ -19,18 +20,18 @@ const urlOf = (mesa: Mesa): string => `ws://127.0.0.1:${mesa.port}`
 describe('replication through a shared adapter', () => {
   it('delivers targeted sends, broadcasts and [*] to users on the other server, once', async () => {
     const [a, b] = await pair()
-    const onA = await TestSocket.open(urlOf(a))
+    const onA = await connect(urlOf(a))
     await onA.authenticate({ id: 'alice' })
-    const onB = await TestSocket.open(urlOf(b))
+    const onB = await connect(urlOf(b))
     await onB.authenticate({ id: 'bob' })
-    const anonymousOnB = await TestSocket.open(urlOf(b))
+    const anonymousOnB = await connect(urlOf(b))
     await a.send(new Message(0, { n: 1 }, 'TO_BOB'), ['bob'])
     await a.send(new Message(0, { n: 2 }, 'EVERYONE'))
     await a.send(new Message(0, { n: 3 }, 'MEMBERS'), ['*'], ['alice'])
-    expect((await onB.waitMessages(3)).map((f) => f.t)).toEqual(['TO_BOB', 'EVERYONE', 'MEMBERS'])
-    expect((await anonymousOnB.waitMessages(1)).map((f) => f.t)).toEqual(['EVERYONE'])
-    expect((await onA.waitMessages(1)).map((f) => f.t)).toEqual(['EVERYONE'])
-    await settle()
+    expect((await onB.waitForMessages(3)).map((f) => f.t)).toEqual(['TO_BOB', 'EVERYONE', 'MEMBERS'])
+    expect((await anonymousOnB.waitForMessages(1)).map((f) => f.t)).toEqual(['EVERYONE'])
+    expect((await onA.waitForMessages(1)).map((f) => f.t)).toEqual(['EVERYONE'])
+    await delay(50)
     expect(onB.messages).toHaveLength(3)
     expect(anonymousOnB.messages).toHaveLength(1)
     expect(onA.messages).toHaveLength(1)
@@ -40,16 +41,16 @@ describe('replication through a shared adapter', () => {
     const [a, b] = await pair()
     const seen: boolean[] = []
     b.use(() => ({ onMessageSent: (_message, _clients, here) => void seen.push(here) }))
-    const socket = await TestSocket.open(urlOf(b))
+    const socket = await connect(urlOf(b))
     await socket.authenticate({ id: 'u' })
     await a.send(new Message(0, {}, 'X'), ['u'])
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
     expect(seen).toEqual([false])
   })
 
   it("DISCONNECT_CLIENT sent on one server closes the user's sockets on the other", async () => {
     const [a, b] = await pair()
-    const socket = await TestSocket.open(urlOf(b))
+    const socket = await connect(urlOf(b))
     await socket.authenticate({ id: 'kicked' })
     await a.send(new Message(5, {}, 'DISCONNECT_CLIENT'), ['kicked'])
     expect((await socket.waitClose()).code).toBe(CloseCode.DisconnectedByServer)
@@ -57,14 +58,14 @@ describe('replication through a shared adapter', () => {
 
   it('shares sequences: a user with sockets on both servers gets the same s everywhere', async () => {
     const [a, b] = await pair({ sync: { enabled: true } })
-    const onA = await TestSocket.open(urlOf(a), { v2: true })
+    const onA = await connect(urlOf(a), { v2: true })
     await onA.authenticate({ id: 'both' })
-    const onB = await TestSocket.open(urlOf(b), { v2: true })
+    const onB = await connect(urlOf(b), { v2: true })
     await onB.authenticate({ id: 'both' })
     await a.send(new Message(0, { n: 1 }, 'M'), ['both'])
     await b.send(new Message(0, { n: 2 }, 'M'), ['both'])
     for (const socket of [onA, onB]) {
-      expect((await socket.waitMessages(2)).map((f) => [f.d.n, f.s])).toEqual([
+      expect((await socket.waitForMessages(2)).map((f) => [f.d.n, f.s])).toEqual([
         [1, 1],
         [2, 2],
       ])
@@ -80,13 +81,13 @@ describe('portal events', () => {
       events.push(event)
     })
     try {
-      const socket = await TestSocket.open(urlOf(a))
+      const socket = await connect(urlOf(a))
       await socket.authenticate({ id: 'p' })
       socket.send({ op: 0, d: { hi: true }, t: 'HELLO_PORTAL' })
       await new Promise<void>((resolve) => a.once('message', () => resolve()))
       socket.close()
       await socket.waitClose()
-      await socket.waitFor(() => events.length >= 4, 'portal events')
+      await socket.waitFor('portal events', () => events.length >= 4)
       expect(events.map((event) => event.kind)).toEqual(['connection', 'authentication', 'message', 'disconnection'])
       const [connection, authentication, message, disconnection] = events as [
         Extract<PortalEvent, { kind: 'connection' }>,
@@ -111,10 +112,10 @@ describe('portal events', () => {
       events.push(event)
     })
     try {
-      const socket = await TestSocket.open(urlOf(a))
+      const socket = await connect(urlOf(a))
       socket.send({ op: 0, d: {}, t: 'X' })
       await new Promise<void>((resolve) => a.once('message', () => resolve()))
-      await settle()
+      await delay(50)
       expect(events).toEqual([])
     } finally {
       await consumer.close()

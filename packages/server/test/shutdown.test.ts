@@ -1,32 +1,27 @@
 import { ConnectionClosedError, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import { delay, upgrade } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'
-import { settle, startServer, TestSocket, track } from './helpers.js'
+import { connect, startServer, track } from './helpers.js'
 
 describe('graceful shutdown', () => {
   it('closes every socket with 1001, resolves once all are closed, and stops accepting', async () => {
     const { mesa, url } = await startServer({ heartbeat: { enabled: true, interval: 1000 }, authentication: { timeout: 1000 } })
     const disconnections: number[] = []
     mesa.on('disconnection', (code) => disconnections.push(code))
-    const sockets = await Promise.all(Array.from({ length: 5 }, () => TestSocket.open(url)))
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => connect(url)))
     await mesa.close()
     expect(mesa.connectionCount).toBe(0)
     expect(disconnections).toEqual([1001, 1001, 1001, 1001, 1001])
     for (const socket of sockets) expect(socket.closeCode).toBe(CloseCode.GoingAway)
-    const refused = new WebSocket(url)
-    const outcome = await new Promise<string>((resolve) => {
-      refused.on('error', () => resolve('error'))
-      refused.on('close', (code) => resolve(`close ${code}`))
-    })
-    expect(outcome).toBe('error')
+    await expect(upgrade(url)).rejects.toThrow(/ECONNREFUSED/)
     await expect(mesa.send(new Message(0, {}, 'LATE'))).rejects.toBeInstanceOf(ConnectionClosedError)
     expect(mesa.close()).toBe(mesa.close())
   })
 
   it('closes with the code and reason given (a draining gateway: 1012), and rejects codes a server may not send', async () => {
     const { mesa, url } = await startServer()
-    const socket = await TestSocket.open(url)
+    const socket = await connect(url)
     expect(() => mesa.close({ code: 1006 })).toThrow(/not a close code/)
     await mesa.close({ code: CloseCode.ServiceRestart, reason: 'restarting' })
     expect(await socket.waitClose()).toMatchObject({ code: 1012, reason: 'restarting' })
@@ -38,11 +33,11 @@ describe('graceful shutdown', () => {
     const other = track(new Mesa({ port: 0, host: '127.0.0.1', adapter: shared }))
     await Promise.all([mesa.listening(), other.listening()])
     other.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'u', user: {} })))
-    const socket = await TestSocket.open(`ws://127.0.0.1:${other.port}`)
+    const socket = await connect(`ws://127.0.0.1:${other.port}`)
     await socket.authenticate({})
     await mesa.close()
     await other.send(new Message(0, {}, 'AFTER'), ['u'])
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
     await shared.publish({ kind: 'disconnect', origin: 'test', userIds: ['u'] })
     expect((await socket.waitClose()).code).toBe(CloseCode.DisconnectedByServer)
 
@@ -56,20 +51,20 @@ describe('graceful shutdown', () => {
   it('leaves no timer behind: a paced replay in progress ends with the close', async () => {
     const { mesa, url } = await startServer({ sync: { enabled: true, redeliveryInterval: 10_000 } })
     mesa.on('connection', (client) => client.authenticate((_, done) => done(null, { id: 'r', user: {} })))
-    const first = await TestSocket.open(url, { v2: true })
+    const first = await connect(url, { v2: true })
     const ack = await first.authenticate({})
     const position = (ack.x!.streams as { user: { epoch: string; seq: number } }).user
     first.close()
     await first.waitClose()
     await mesa.send(new Message(0, { n: 1 }, 'M'), ['r'])
     await mesa.send(new Message(0, { n: 2 }, 'M'), ['r'])
-    const second = await TestSocket.open(url, { v2: true })
+    const second = await connect(url, { v2: true })
     await second.authenticate({}, { resume: { user: position } })
-    await second.waitMessages(1)
+    await second.waitForMessages(1)
     const started = Date.now()
     await mesa.close()
     expect(Date.now() - started).toBeLessThan(5000)
-    await settle()
+    await delay(50)
     expect(second.messages).toHaveLength(1)
   })
 })

@@ -1,11 +1,7 @@
-import { MemoryAdapter, type StreamPosition } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core'
+import { numbersOf, type Positions, type RawClient, type WireFrame } from '@mesa/test-kit'
 import type { Mesa, MesaOptions } from '../src/index.js'
-import { startServer, TestSocket, type WireFrame } from './helpers.js'
-
-export interface Positions {
-  user?: StreamPosition
-  global?: StreamPosition
-}
+import { connect, startServer } from './helpers.js'
 
 /** A synced server that authenticates `{ id }` as user `id`. */
 export async function syncServer(options: MesaOptions = {}): Promise<{ mesa: Mesa; url: string; adapter: MemoryAdapter }> {
@@ -15,48 +11,47 @@ export async function syncServer(options: MesaOptions = {}): Promise<{ mesa: Mes
   return { mesa, url, adapter }
 }
 
-/** A v2 client's view: positions it delivered up to, and the messages it delivered (s beyond the position). */
+/**
+ * A v2 client's view across its connections: each connection resumes from the positions the previous one
+ * delivered up to (the raw client keeps them, dropping duplicates as the protocol prescribes), and `delivered`
+ * collects what the current connection delivers.
+ */
 export class Tracker {
-  positions: Positions = {}
-  delivered: WireFrame[] = []
+  readonly delivered: WireFrame[] = []
+  private current: RawClient | undefined
+  private detached: Positions = {}
 
-  /** Reads op 22 (adopting heads unless resuming succeeded) and every op 0 after it in `socket`. */
-  follow(socket: TestSocket, resumed: boolean): void {
-    const ackIndex = socket.frames.findIndex((f) => f.op === 22)
-    const ack = socket.frames[ackIndex]!
-    const heads = (ack.x?.streams ?? {}) as Positions
-    if (!(resumed && ack.x?.recovered === true)) this.positions = { ...heads }
-    for (const kind of ['user', 'global'] as const) {
-      if (!this.positions[kind] && heads[kind]) this.positions[kind] = { ...heads[kind]! }
-    }
-    let index = ackIndex + 1
-    const pump = (): void => {
-      for (; index < socket.frames.length; index++) {
-        const frame = socket.frames[index]!
-        if (frame.op !== 0) continue
-        const kind = frame.x?.st === 'g' ? 'global' : 'user'
-        const position = this.positions[kind]
-        if (frame.s !== undefined && position) {
-          if (frame.s <= position.seq) continue
-          position.seq = frame.s
-        }
-        this.delivered.push(frame)
-      }
-    }
-    pump()
-    socket.onFrame.push(pump)
+  /** Where the next connection resumes from. */
+  get positions(): Positions {
+    return this.current?.positions ?? this.detached
   }
 
-  async connect(url: string, id: string): Promise<TestSocket> {
-    const socket = await TestSocket.open(url, { v2: true })
-    const resume = this.positions.user || this.positions.global
-    await socket.authenticate({ id }, resume ? { resume: this.positions } : undefined)
-    this.follow(socket, resume !== undefined)
+  /**
+   * The application stops processing the current connection (it hangs, or the test is about to cut it): what
+   * still arrives on it is neither delivered nor moves the positions the next connection resumes from.
+   */
+  detach(): void {
+    this.detached = { ...this.positions }
+    this.current = undefined
+  }
+
+  /** Opens a v2 socket to `url` and authenticates as `id`, resuming where the last connection left off. */
+  async connect(url: string, id: string): Promise<RawClient> {
+    let socket: RawClient | undefined
+    socket = await connect(url, {
+      v2: true,
+      positions: this.positions,
+      // A replaced connection's late frames are not the application's any more.
+      onDeliver: (frame) => {
+        if (socket !== undefined && socket === this.current) this.delivered.push(frame)
+      },
+    })
+    this.current = socket
+    await socket.authenticate({ id })
     return socket
   }
 
-  numbers(): unknown[] {
-    return this.delivered.map((frame) => frame.d.n)
+  numbers(): number[] {
+    return numbersOf(this.delivered)
   }
 }
-

@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest'
 import MesaDefault, { Message, Mesa, type ServerClient } from '../src/index.js'
-import { TestSocket, track } from './helpers.js'
+import { connect, track } from './helpers.js'
 
 type In = { PING: { n: number }; TYPING: { typing: boolean } }
 type Out = { PONG: { n: number; at: number } }
@@ -29,9 +29,9 @@ describe('typed message maps', () => {
     void mesa.send(new Message(0, { n: 1 }, 'PONG')).catch(() => {})
     // @ts-expect-error: the server sends no PING
     void mesa.send(new Message(0, { n: 1 }, 'PING')).catch(() => {})
-    const socket = await TestSocket.open(`ws://127.0.0.1:${mesa.port}`)
+    const socket = await connect(`ws://127.0.0.1:${mesa.port}`)
     socket.send({ op: 0, d: { n: 5 }, t: 'PING' })
     await got
-    await socket.waitMessages(1)
+    await socket.waitForMessages(1)
   })
 })

@@ -60,8 +60,9 @@ export interface RetentionOptions {
 
 /**
  * Redelivery history. Each stream has an epoch and a monotonically increasing sequence; the head (epoch and
- * last sequence) survives trimming, so an idle user's position does not expire with their data. Maps onto
- * Redis Streams: append = XADD with MAXLEN/MINID, readAfter = XRANGE, trim = XTRIM.
+ * last sequence) survives trimming, so an idle user's position does not expire with their data. A store keeps
+ * itself within its retention bounds (count and age) as it goes: nothing calls it to trim. Maps onto Redis
+ * Streams: append = XADD with MAXLEN/MINID, readAfter = XRANGE. `docs/adapters.md` gives the whole contract.
  */
 export interface MessageStore {
   /** Appends one entry; resolves with its position once it is durable in the store. */
@@ -84,10 +85,6 @@ export interface MessageStore {
    * left (the server reports the gap), where protocol 2 clients get `readAfter`'s all or nothing.
    */
   readRetained(stream: string, after: number): Promise<RetainedEntries>
-  /** Drops entries beyond the retention bounds (appends trim too; this is for idle streams). */
-  trim(stream: string): Promise<void>
-  /** Drops every entry of the stream; its head (epoch, sequence) stays. */
-  clear(stream: string): Promise<void>
   /** A named per-stream cursor (e.g. what 1.x clients of a user were last given); 0 when unset. */
   getCursor(stream: string, name: string): Promise<number>
   setCursor(stream: string, name: string, seq: number): Promise<void>

@@ -63,4 +63,9 @@ export interface PortalQueue {
    * `join` and `leave`, starting with `join`. Resolves with the function that stops the reports.
    */
   watchMembers(listener: PortalMembershipListener): Promise<() => Promise<void>>
+  /**
+   * Events no portal has finished yet: waiting for a portal, or being handled (what `maxPending` bounds). A
+   * server's metrics report it as the queue's depth. Optional: a queue that cannot tell leaves it out.
+   */
+  pending?(): Promise<number>
 }

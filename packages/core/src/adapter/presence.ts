@@ -7,11 +7,13 @@ export interface Presence {
   join(userId: string, socketId: string): Promise<void>
   /** Marks that socket gone; the user stays online while other sockets remain. */
   leave(userId: string, socketId: string): Promise<void>
-  isOnline(userId: string): Promise<boolean>
   /** Online flags for many users in one round trip, in the order given. */
   areOnline(userIds: readonly string[]): Promise<boolean[]>
-  /** Number of distinct online users. */
-  onlineCount(): Promise<number>
+  /**
+   * Number of distinct online users. Optional: nothing in a server's work needs it (an admin page shows it
+   * when the adapter has it), and a store that cannot count cheaply leaves it out.
+   */
+  onlineCount?(): Promise<number>
   /**
    * Marks one socket of `userId` subscribed to `channel`. Resolves with true when it is the user's first socket on
    * the channel (the user joined it: the caller announces a join where the channel asks for it).

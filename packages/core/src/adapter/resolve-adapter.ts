@@ -43,7 +43,8 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
 
 /**
  * Who asked for `@mesa/redis-adapter`, so that the errors of loading it say what the user wrote and what to
- * write instead: the package is imported by Portal and Dispatcher, and required synchronously by the server.
+ * write instead: the package is imported by Portal, Dispatcher and the server (which resolves it synchronously
+ * first, so that a missing one fails in its constructor).
  */
 export interface RedisAdapterRequester {
   /** Starts every message: `Portal`, `Dispatcher`, `Mesa`. */
@@ -96,7 +97,9 @@ export function createLoadedRedisAdapter(
  * options), with errors that name `owner`. `@mesa/redis-adapter` is imported at run time only when a URL or
  * options are given, so nobody who passes an Adapter needs it. `importModule` is the caller's own
  * `(specifier) => import(specifier)`: a module is resolved from the package that imports it, and it is the
- * Portal's or Dispatcher's package that has `@mesa/redis-adapter` beside it, not core.
+ * Portal's or Dispatcher's package that has `@mesa/redis-adapter` beside it, not core. It also loads the build
+ * of the caller's format: the CJS builds compile `import()` to `require()` (tsup.base.ts), so a CommonJS
+ * application gets the CommonJS adapter and no second, ESM copy of core.
  */
 export function redisAdapterLoader(owner: string, importModule: (specifier: string) => Promise<unknown>) {
   /** Checks the constructor argument synchronously, so a wrong type throws where the mistake was made. */

@@ -116,19 +116,6 @@ export class MemoryMessageStore implements MessageStore {
     return { entries: state.entries.slice(from), head, complete: first.seq <= after + 1 }
   }
 
-  async trim(stream: string): Promise<void> {
-    const now = this.now()
-    this.expireIdle(now)
-    const state = this.streams.get(stream)
-    if (state) this.trimState(stream, state, now)
-  }
-
-  async clear(stream: string): Promise<void> {
-    this.expireIdle(this.now())
-    const state = this.streams.get(stream)
-    if (state) this.dropEntries(stream, state)
-  }
-
   async getCursor(stream: string, name: string): Promise<number> {
     return this.streams.get(stream)?.cursors?.get(name) ?? 0
   }

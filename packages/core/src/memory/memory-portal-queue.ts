@@ -71,7 +71,7 @@ export class MemoryPortalQueue implements PortalQueue {
   private readonly workers: Consumer[] = []
   private readonly observers: Consumer[] = []
   private readonly retries: Waiting[] = []
-  private readonly pending: Waiting[] = []
+  private readonly waiting: Waiting[] = []
   /** In delivery order, which is also deadline order since every delivery gets the same timeout. */
   private readonly inFlight = new Map<number, Delivery>()
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
@@ -98,12 +98,16 @@ export class MemoryPortalQueue implements PortalQueue {
 
   /** Events waiting for a handling portal (not yet taken, or given back). */
   get pendingCount(): number {
-    return this.pending.length + this.retries.length
+    return this.waiting.length + this.retries.length
   }
 
   /** Events a portal is handling now. */
   get inFlightCount(): number {
     return this.inFlight.size
+  }
+
+  async pending(): Promise<number> {
+    return this.pendingCount + this.inFlight.size
   }
 
   /** Bytes of the events waiting or being handled: what `maxPendingBytes` bounds. */
@@ -120,7 +124,7 @@ export class MemoryPortalQueue implements PortalQueue {
     }
     for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
     this.bytes += size
-    this.pending.push({ event, size })
+    this.waiting.push({ event, size })
     this.schedulePump()
   }
 
@@ -164,7 +168,7 @@ export class MemoryPortalQueue implements PortalQueue {
     this.closed = true
     this.workers.length = 0
     this.observers.length = 0
-    this.pending.length = 0
+    this.waiting.length = 0
     this.retries.length = 0
     this.bytes = 0
     this.inFlight.clear()
@@ -207,7 +211,7 @@ export class MemoryPortalQueue implements PortalQueue {
 
   private pump(): void {
     while (this.workers.length > 0) {
-      const waiting = this.retries.length > 0 ? this.retries.shift() : this.pending.shift()
+      const waiting = this.retries.length > 0 ? this.retries.shift() : this.waiting.shift()
       if (!waiting) return
       this.deliver(this.pickWorker(waiting.avoid), waiting)
     }

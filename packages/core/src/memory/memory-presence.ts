@@ -32,10 +32,6 @@ export class MemoryPresence implements Presence {
     remove(this.sockets, userId, socketId)
   }
 
-  async isOnline(userId: string): Promise<boolean> {
-    return this.sockets.has(userId)
-  }
-
   async areOnline(userIds: readonly string[]): Promise<boolean[]> {
     return userIds.map((id) => this.sockets.has(id))
   }

@@ -175,7 +175,8 @@ export class AdminPage {
   private async snapshot(): Promise<AdminSnapshot> {
     const { mesa, health } = this.options
     const [usersOnline] = await Promise.all([
-      health.adapter.presence.onlineCount().catch(() => null),
+      // `onlineCount` is optional in an adapter: the page shows '?' without it.
+      health.adapter.presence.onlineCount?.().catch(() => null) ?? null,
       health.probe(),
     ])
     return {

@@ -83,14 +83,18 @@ const endpoints: Record<string, Endpoint> = {
     return { ok: true }
   },
 
-  /** Whether each of `users` is online (on any gateway of the namespace), and how many users are. */
+  /**
+   * Whether each of `users` is online (on any gateway of the namespace), and how many users are (`count`, left
+   * out for an adapter that does not count: `onlineCount` is optional).
+   */
   async presence(body, { adapter }) {
     const users = userIds(body, 'users', false) ?? []
     const [flags, count] = await Promise.all([
       users.length === 0 ? Promise.resolve([]) : adapter.presence.areOnline(users),
-      adapter.presence.onlineCount(),
+      adapter.presence.onlineCount?.(),
     ])
-    return { online: Object.fromEntries(users.map((id, i) => [id, flags[i] ?? false])), count }
+    const online = Object.fromEntries(users.map((id, i) => [id, flags[i] ?? false]))
+    return count === undefined ? { online } : { online, count }
   },
 
   /**

@@ -6,6 +6,7 @@ import type { DispatchErrorCode } from '@mesa/dispatcher'
 export type HttpErrorCode =
   | 'unauthorized'
   | 'api-disabled'
+  | 'metrics-disabled'
   | 'not-found'
   | 'method-not-allowed'
   | 'unsupported-media-type'

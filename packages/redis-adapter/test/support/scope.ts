@@ -1,53 +1,47 @@
-import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { Child, LOCAL_REDIS_URL, LocalNamespaces, Scope } from '@mesa/test-kit'
 import { Redis } from 'ioredis'
 import { RedisAdapter, type RedisAdapterOptions, type RedisConnectionInput } from '../../src/index.js'
 
-export const LOCAL_REDIS = 'redis://127.0.0.1:6379'
-
 /**
- * What one test opened: adapters, raw clients and the namespaces it used. `cleanup()` closes them all and
- * deletes the namespaces' keys from the shared Redis.
+ * A test kit `Scope` that also makes what the Redis adapter's tests open: adapters on fresh namespaces of the
+ * shared Redis (127.0.0.1:6379 unless told otherwise), raw clients and fixture processes. `cleanup()` releases
+ * them all and deletes the namespaces' keys from the shared Redis.
  */
-export class TestScope {
-  private readonly adapters: RedisAdapter[] = []
-  private readonly clients: Redis[] = []
-  private readonly namespaces = new Set<string>()
+export class TestScope extends Scope {
+  private readonly namespaces = new LocalNamespaces('test')
 
   namespace(): string {
-    const ns = `test-${randomUUID()}`
-    this.namespaces.add(ns)
-    return ns
+    return this.namespaces.next()
   }
 
-  adapter(options: RedisAdapterOptions = {}, connection: RedisConnectionInput = LOCAL_REDIS): RedisAdapter {
-    const adapter = new RedisAdapter(connection, { namespace: this.namespace(), ...options })
-    if (options.namespace) this.namespaces.add(options.namespace)
-    this.adapters.push(adapter)
-    return adapter
+  /** An adapter on a namespace of its own unless `options.namespace` names one (from `namespace()`). */
+  adapter(options: RedisAdapterOptions = {}, connection: RedisConnectionInput = LOCAL_REDIS_URL): RedisAdapter {
+    const namespace = options.namespace ?? this.namespace()
+    return this.add(new RedisAdapter(connection, { ...options, namespace }), (a) => a.close())
   }
 
-  redis(url = LOCAL_REDIS): Redis {
+  redis(url = LOCAL_REDIS_URL): Redis {
     const client = new Redis(url, { maxRetriesPerRequest: 1 })
     client.on('error', () => {})
-    this.clients.push(client)
-    return client
+    return this.add(client, (c) => c.disconnect())
   }
 
-  async keysOf(namespace: string, url = LOCAL_REDIS): Promise<string[]> {
+  /** A fixture process (test/fixtures/<name>.ts, bundled with the packages from source), killed at cleanup. */
+  async fixture(name: string, env: Record<string, string>): Promise<Child> {
+    const script = fileURLToPath(new URL(`../fixtures/${name}.ts`, import.meta.url))
+    return this.add(await Child.start(name, script, env), (child) => child.kill())
+  }
+
+  async keysOf(namespace: string, url = LOCAL_REDIS_URL): Promise<string[]> {
     return this.redis(url).keys(`mesa:${namespace}:*`)
   }
 
-  async cleanup(): Promise<void> {
-    await Promise.all(this.adapters.splice(0).map((a) => a.close()))
-    const local = this.namespaces.size > 0 ? new Redis(LOCAL_REDIS) : undefined
-    if (local) {
-      for (const ns of this.namespaces) {
-        const keys = await local.keys(`mesa:${ns}:*`)
-        if (keys.length > 0) await local.del(...keys)
-      }
-      local.disconnect()
+  override async cleanup(): Promise<void> {
+    try {
+      await super.cleanup()
+    } finally {
+      await this.namespaces.deleteKeys()
     }
-    this.namespaces.clear()
-    for (const client of this.clients.splice(0)) client.disconnect()
   }
 }

@@ -3,8 +3,7 @@ import { Client, Message } from '@mesa/client-node'
 import { Mesa } from '@mesa/server'
 import { expect } from 'vitest'
 import type { RedisAdapter } from '../../src/index.js'
-import type { Scope } from '../../../../test/integration/harness/scope.js'
-import { delay, waitFor } from '../../../../test/integration/harness/wait.js'
+import { delay, type Scope, waitFor } from '@mesa/test-kit'
 
 export type Payload = { n: number }
 /** `alice` is on server a, `bob` on server b; `*` is a broadcast to every authenticated user. */

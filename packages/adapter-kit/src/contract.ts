@@ -1,0 +1,50 @@
+import type { Adapter } from '@mesa/core'
+import { afterEach, beforeEach, describe, it } from 'vitest'
+import { ContractContext } from './context.js'
+import type { AdapterContractOptions } from './options.js'
+import { portalMembershipContract } from './portal-membership.js'
+import { portalQueueContract } from './portal-queue.js'
+import { presenceContract } from './presence.js'
+import { replicationContract } from './replication.js'
+import { storeContract } from './message-store.js'
+
+/** What a test of the contract gets: its context, and `skip` for what the adapter leaves out (optional methods). */
+export type ContractBody = (t: ContractContext, skip: (note?: string) => void) => Promise<void>
+
+/**
+ * Declares one test of the contract. `sharedBackend`: the test needs adapters that share a backend, and is
+ * skipped for a single-process adapter.
+ */
+export type ContractTest = (name: string, body: ContractBody, needs?: { sharedBackend?: boolean }) => void
+
+/**
+ * Runs the whole adapter contract against an adapter: replication, presence, message store, portal queue and
+ * portal membership, each a `describe` of its own (filter with `vitest -t "message store"` while you write
+ * one part). Call it at the top level of a test file:
+ *
+ * ```ts
+ * runAdapterContract({ name: 'NatsAdapter', create: (s) => new NatsAdapter(url, { namespace: s.namespace }) })
+ * ```
+ */
+export function runAdapterContract<A extends Adapter>(options: AdapterContractOptions<A>): void {
+  describe(`Adapter contract: ${options.name}`, () => {
+    let context: ContractContext | undefined
+    beforeEach(() => {
+      context = new ContractContext(options)
+    })
+    afterEach(() => context?.cleanup())
+    const timeout = 3 * (options.timeoutMs ?? 10_000)
+    const test: ContractTest = (name, body, needs = {}) => {
+      it.skipIf(needs.sharedBackend === true && options.singleProcess === true)(
+        name,
+        (testContext) => body(context!, (note) => testContext.skip(note)),
+        timeout,
+      )
+    }
+    describe('replication', () => replicationContract(test))
+    describe('presence', () => presenceContract(test))
+    describe('message store', () => storeContract(test))
+    describe('portal queue', () => portalQueueContract(test))
+    describe('portal membership', () => portalMembershipContract(test))
+  })
+}

@@ -1,0 +1,10 @@
+import { runAdapterContract } from '@mesa/adapter-kit'
+import { MemoryAdapter } from '../src/index.js'
+
+runAdapterContract({
+  name: 'MemoryAdapter',
+  create: ({ namespace, retention, portal, now }) =>
+    new MemoryAdapter({ namespace, retention, portal: { ...portal, retryDelayMs: 10 }, now }),
+  singleProcess: true,
+  clock: 'injected',
+})
