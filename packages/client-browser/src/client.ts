@@ -1,4 +1,14 @@
-import { ClientSession, type MessageMap, type SessionOptions, type SessionState, type UntypedMessages } from '@mesa/core'
+import {
+  type ChannelMap,
+  ClientSession,
+  type MessageMap,
+  type RequestMap,
+  type SessionOptions,
+  type SessionState,
+  type UntypedChannels,
+  type UntypedMessages,
+  type UntypedRequests,
+} from '@mesa/core'
 
 /**
  * Options of the browser client; every one is optional. Defaults: `autoConnect` true, `reconnect` true,
@@ -18,7 +28,9 @@ export class Client<
   In extends MessageMap<In> = UntypedMessages,
   Out extends MessageMap<Out> = In,
   User = unknown,
-> extends ClientSession<In, Out, User> {
+  Channels extends ChannelMap<Channels> = UntypedChannels,
+  Requests extends RequestMap<Requests> = UntypedRequests,
+> extends ClientSession<In, Out, User, Channels, Requests> {
   constructor(url: string, options: ClientOptions = {}) {
     super(url, (address, protocols) => new WebSocket(address, protocols), options)
     // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while

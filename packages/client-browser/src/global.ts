@@ -12,6 +12,9 @@ import {
   Message,
   ProtocolError,
   QueueFullError,
+  RequestError,
+  Subscription,
+  SubscriptionError,
 } from './index.js'
 
 declare global {
@@ -31,6 +34,9 @@ declare global {
     Message: typeof Message
     ProtocolError: typeof ProtocolError
     QueueFullError: typeof QueueFullError
+    RequestError: typeof RequestError
+    Subscription: typeof Subscription
+    SubscriptionError: typeof SubscriptionError
   }
 }
 
@@ -45,4 +51,7 @@ globalThis.Mesa = {
   Message,
   ProtocolError,
   QueueFullError,
+  RequestError,
+  Subscription,
+  SubscriptionError,
 }
