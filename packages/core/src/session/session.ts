@@ -222,6 +222,30 @@ const requestError = (failure: Failure | Error): never => {
 const frameOf = (op: number, d: object, t?: string, x?: object): string => JSON.stringify({ op, d, t, x })
 
 /**
+ * Protocol 2's fields of a server frame (`x`), typed as a server sends them. They are read leniently, without
+ * checking each type first: a field of another type matches nothing (a lookup, a comparison) or reads as absent.
+ */
+interface Extensions {
+  /** Op 10. */
+  protocol?: number
+  /** Op 22: the heads of the client's streams (checked by `readPositions`), and whether its resume was recovered. */
+  streams?: unknown
+  recovered?: boolean
+  reason?: ResyncReason
+  /** Op 0: the global stream (`'g'`), or the channel of a publication. */
+  st?: string
+  ch?: string
+  /** Op 31 and 41: the id answered, and the failure. */
+  re?: number
+  err?: Failure
+  /** Op 31: the channel's head (checked by `readPositions`), and whether the server made the subscription. */
+  pos?: unknown
+  srv?: boolean
+  /** Op 40: the request's id. */
+  id?: number
+}
+
+/**
  * What the queue holds (`f`: the frame), and the pending-answer table (with `s`). Short field names: they are
  * properties, which minifiers keep, and this is in the browser client's size budget.
  */
@@ -233,6 +257,9 @@ interface Outgoing {
   /** In the pending-answer table: settles the caller with a failure or the answer frame, once. */
   s?: (failure?: Failure, frame?: Frame) => void
 }
+
+/** An entry of the pending-answer table. */
+type Pending = Outgoing & Required<Pick<Outgoing, 's'>>
 
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
@@ -315,7 +342,7 @@ export class ClientSession<
    * count up per client object, not per connection: an acknowledged send keeps its id across reconnects, and a
    * later request must not take it.
    */
-  readonly #pending = new Map<unknown, Outgoing>()
+  readonly #pending = new Map<unknown, Pending>()
   #id = 0
   /** This client object's id (`x.cid` in op 2), under which the server deduplicates acknowledged sends. */
   readonly #cid = randomId(16)
@@ -521,9 +548,8 @@ export class ClientSession<
       return
     }
     const { op, d, t, s, o } = frame
-    // Protocol 2's fields, read leniently: one of the wrong type matches nothing (or reads as absent).
-    const x: Record<string, any> = frame.x ?? {}
-    let sub = this.#subs.get(t)
+    const x: Extensions = frame.x ?? {}
+    const sub = this.#subs.get(t)
     if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
     else if (op === HELLO) this.#greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
@@ -534,49 +560,54 @@ export class ClientSession<
       // the position past the messages missed before it. A stream without a position takes everything.
       // A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in its subscription's stream, and
       // counts once the subscription's op 31 came on this socket (its replay follows that).
-      const channel = x.ch != null
-      sub = this.#subs.get(x.ch)
-      const position = channel ? sub?.position : this.#v2 && s != null ? this.#streams[x.st === 'g' ? 'global' : 'user'] : undefined
-      if (channel && this.#asked.get(sub!) !== 2) return
+      const channel = x.ch == null ? undefined : this.#subs.get(x.ch)
+      if (channel ? this.#asked.get(channel) !== 2 : x.ch != null) return
+      const position = channel ? channel.position : this.#v2 && s != null ? this.#streams[x.st === 'g' ? 'global' : 'user'] : undefined
       if (position && s != null) {
         if ((!channel && this.#credentials && this.#state !== 'authenticated') || s <= position.seq) return
         position.seq = s
       }
       // Either emitter: both have a `message` event of a message.
-      ;((sub ?? this) as TypedEmitter<{ message: [Message] }>).emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined))
+      ;((channel ?? this) as TypedEmitter<{ message: [Message] }>).emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined))
     } else if (!this.#v2) {
       // Protocol 2's opcodes mean nothing on a 1.x connection.
     } else if (op === SUBSCRIBED || op === REPLY) {
       const entry = this.#pending.get(x.re)
       // `busy`: the server is still handling an earlier copy of this acknowledged send; ask again shortly.
       if (entry?.a && x.err?.code === 'busy') setTimeout(() => this.#pending.has(x.re) && this.#can(true) && this.#write(entry.f!), 200)
-      else entry?.s!(x.err, frame)
-      // Op 31: the answer to op 30 (`re`) or to op 2's `x.ch` (neither `re` nor `srv`), or the server's own
-      // subscription (`srv`), which lasts as long as its connection.
-      if (op === REPLY) return
-      if (!sub && x.srv && t) this.emit('subscription', (sub = this.#sub(t, undefined, undefined, true)) as never)
-      if (!sub) return
-      const head = readPositions({ user: x.pos }).user
-      const recovered = x.recovered !== false
-      // As with the user and global streams: a position the server recovered from stays (the replay follows).
-      sub.position = adopt(recovered && sub.position, head) ?? sub.position
-      this.#asked.set(sub, 2)
-      sub.emit('subscribed', { recovered, reason: recovered ? undefined : x.reason, position: head })
+      else entry?.s(x.err, frame)
+      if (op === SUBSCRIBED) this.#subscribed(t, sub, x)
     } else if (op === UNSUBSCRIBED) {
-      if (sub) this.#end(sub, x.reason)
+      if (sub) this.#end(sub, `${x.reason}`)
     } else if (op === PRESENCE) sub?.emit('presence', d as never)
     else if (op === REAUTHENTICATE) this.#sendCredentials(true)
     else if (op === REQUEST) this.#answer(d, t, x.id)
   }
 
-  #greeted(d: Frame['d'], x: Record<string, any>): void {
+  /**
+   * Op 31: the answer to op 30 (`re`) or to op 2's `x.ch` (neither `re` nor `srv`), or a subscription the server
+   * made (`srv`), which lasts as long as its connection.
+   */
+  #subscribed(channel: string | undefined, found: Subscription | undefined, x: Extensions): void {
+    const sub = found ?? (x.srv && channel ? this.#sub(channel, undefined, undefined, true) : undefined)
+    if (!sub) return
+    if (!found) this.emit('subscription', sub as never)
+    const head = readPositions({ user: x.pos }).user
+    const recovered = x.recovered !== false
+    // As with the user and global streams: a position the server recovered from stays (the replay follows).
+    sub.position = adopt(recovered && sub.position, head) ?? sub.position
+    this.#asked.set(sub, 2)
+    sub.emit('subscribed', { recovered, reason: recovered ? undefined : x.reason, position: head })
+  }
+
+  #greeted(d: Frame['d'], x: Extensions): void {
     // 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none.
     const rules = Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
     const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
     const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
     this.#hello = d
     // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
-    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && x.protocol >= 2
+    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && x.protocol! >= 2
     this.rules = rules
     // The server's reconnect interval becomes the base delay; the attempts made so far still count.
     if (reconnectInterval) this.#backoff.base = reconnectInterval
@@ -589,7 +620,7 @@ export class ClientSession<
     }
     // A 1.x server has nothing of protocol 2: what waits for it fails (subscriptions as they are asked for), and
     // what is queued behind it can go.
-    if (!this.#v2) for (const entry of this.#pending.values()) entry.s!(UNSUPPORTED)
+    if (!this.#v2) for (const entry of this.#pending.values()) entry.s(UNSUPPORTED)
     if (this.#credentials) this.#sendCredentials()
     this.#subscribe()
     this.#flush()
@@ -631,7 +662,7 @@ export class ClientSession<
     }
   }
 
-  #acknowledged(user: User, ext: Record<string, any>): void {
+  #acknowledged(user: User, ext: Extensions): void {
     // Heads count only as the answer to this socket's authentication, never later (a user update).
     const x = this.#state === 'authenticating' && this.#v2 ? ext : {}
     const streams = readPositions(x.streams)
@@ -713,13 +744,15 @@ export class ClientSession<
       if (!isObject(d)) throw new TypeError('a reply is an object')
       this.#write(frameOf(REPLY, d, t, { re, err }))
     }
-    if (!handler) return reply({}, undefined, { code: 'no-handler', message: `${t}` })
-    new Promise((resolve) => resolve(handler(new Message(REQUEST, d, t) as never)))
-      .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
-      .catch((error) => {
-        reply({}, undefined, error?.expose ? { code: error.code, message: error.message } : { code: 'rejected', message: 'rejected' })
-        if (!error?.expose) this.emit('error', error)
-      })
+    if (!handler) reply({}, undefined, { code: 'no-handler', message: `${t}` })
+    else {
+      new Promise((resolve) => resolve(handler(new Message(REQUEST, d, t) as never)))
+        .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
+        .catch((error) => {
+          reply({}, undefined, error?.expose ? { code: error.code, message: error.message } : { code: 'rejected', message: 'rejected' })
+          if (!error?.expose) this.emit('error', error)
+        })
+    }
   }
 
   /** The server just said something. Cheap: no timer is touched while one is pending. */
@@ -753,7 +786,7 @@ export class ClientSession<
       const f = frameOf(op, d, t, { ...x, id })
       const { maxPending = 1000 } = this.#options
       let timer: Timer
-      const entry: Outgoing = {
+      const entry: Pending = {
         s: (failure, answer) => {
           clearTimeout(timer)
           this.#pending.delete(id)
@@ -766,7 +799,7 @@ export class ClientSession<
       else if (this.#pending.size >= maxPending) return reject({ code: 'too-many-requests', message: `${maxPending} pending` })
       else this.#enqueue(Object.assign(entry, { f, a: queued }))
       this.#pending.set(id, entry)
-      if (timeout) timer = setTimeout(() => entry.s!({ code: 'timeout', message: `no answer within ${timeout} ms` }), timeout)
+      if (timeout) timer = setTimeout(() => entry.s({ code: 'timeout', message: `no answer within ${timeout} ms` }), timeout)
     })
   }
 
@@ -786,7 +819,9 @@ export class ClientSession<
    * (nothing overtakes it). Acknowledged sends stay until acknowledged; the rest leaves when written.
    */
   #flush(): void {
-    for (let item; (item = this.#queue[this.#written]) && this.#can(!!item.s); ) {
+    for (;;) {
+      const item = this.#queue[this.#written]
+      if (!item || !this.#can(!!item.s)) return
       this.#write(item.f!)
       if (item.a) this.#written++
       else {
@@ -853,7 +888,7 @@ export class ClientSession<
     this.#written = 0
     this.#asked.clear()
     for (const sub of this.#subs.values()) if (sub.server) this.#end(sub, 'disconnected')
-    for (const entry of this.#pending.values()) if (!entry.f) entry.s!(LOST)
+    for (const entry of this.#pending.values()) if (!entry.f) entry.s(LOST)
     if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#settleAuth(new AuthenticationError('closed', closed))
     settle(this.#waiters, new ConnectionClosedError(closed))
