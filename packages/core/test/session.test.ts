@@ -699,6 +699,49 @@ describe('ClientSession: typed message maps', () => {
   })
 })
 
+describe('ClientSession: typed channel and request maps', () => {
+  it('types subscriptions by channel and requests and their replies by type', async () => {
+    type Channels = {
+      [room: `room:${string}`]: { SAY: { text: string }; JOIN: { user: string } }
+      ticker: { PRICE: { price: number } }
+    }
+    interface Requests {
+      GET_PROFILE: { request: { id: string }; reply: { name: string } }
+      PING: { request: Record<string, never>; reply: { at: number } }
+    }
+    const server = await serve()
+    const session = new ClientSession<{ N: { n: number } }, { N: { n: number } }, unknown, Channels, Requests>(server.url, wsTransport)
+    scope.defer(() => session.disconnect())
+    const side = await server.connection(0)
+    const texts: string[] = []
+    const room = session.subscribe('room:1')
+    room.on('message', (message) => {
+      if (message.type === 'SAY') texts.push(message.data.text)
+      // @ts-expect-error: JOIN data has no text
+      else texts.push(message.data.text)
+    })
+    session.subscribe('ticker').on('message', (message) => {
+      const price: number = message.data.price
+      expect(price).toBeTypeOf('number')
+    })
+    // @ts-expect-error: not a channel of the map
+    session.subscribe('elsewhere')
+    session.onRequest('PING', () => ({ at: 1 }))
+    // @ts-expect-error: the reply of PING has no name
+    session.onRequest('PING', () => ({ name: 'x' }))
+    const profile = session.request(new Message(0, { id: 'u1' }, 'GET_PROFILE'))
+    // @ts-expect-error: the request data of GET_PROFILE is { id: string }
+    session.request(new Message(0, { id: 1 }, 'GET_PROFILE')).catch(() => undefined)
+    const sent = await side.frame(40, 'GET_PROFILE')
+    side.send({ op: 41, d: { name: 'Ada' }, x: { re: sent.x!.id } })
+    const name: string = (await profile).data.name
+    expect(name).toBe('Ada')
+    session.disconnect()
+    void room
+    void texts
+  })
+})
+
 describe('ClientSession: authenticate() while reconnecting', () => {
   it('sends the credentials once the next connection has its hello', async () => {
     const server = await serve()
