@@ -13,6 +13,7 @@ import {
   ProtocolError,
   QueueFullError,
   RequestError,
+  RequestRejection,
   Subscription,
   SubscriptionError,
 } from './index.js'
@@ -35,6 +36,7 @@ declare global {
     ProtocolError: typeof ProtocolError
     QueueFullError: typeof QueueFullError
     RequestError: typeof RequestError
+    RequestRejection: typeof RequestRejection
     Subscription: typeof Subscription
     SubscriptionError: typeof SubscriptionError
   }
@@ -52,6 +54,7 @@ globalThis.Mesa = {
   ProtocolError,
   QueueFullError,
   RequestError,
+  RequestRejection,
   Subscription,
   SubscriptionError,
 }

@@ -24,6 +24,7 @@ export {
   type RequestMap,
   type RequestOptions,
   type RequestReply,
+  RequestRejection,
   type ResumePositions,
   type ResyncReason,
   type SendOptions,

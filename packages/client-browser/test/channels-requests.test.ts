@@ -121,8 +121,8 @@ describe('@mesa/client-browser: channels and requests (Chromium)', () => {
       const settle = (promise: Promise<unknown>) =>
         promise.then(
           (value) => w.outcomes.push({ value: (value as { data?: unknown } | undefined)?.data ?? null }),
-          (error: Error & { code: string; reason: string }) =>
-            w.outcomes.push({ name: error.name, code: error.code, reason: error.reason, typed: error instanceof RequestError }),
+          (error: Error & { code: string; rejection: string }) =>
+            w.outcomes.push({ name: error.name, code: error.code, rejection: error.rejection, typed: error instanceof RequestError }),
         )
       settle(w.client.request(new Message(0, { id: 1 }, 'GET')))
       settle(w.client.request(new Message(0, {}, 'SELL')))
@@ -136,7 +136,7 @@ describe('@mesa/client-browser: channels and requests (Chromium)', () => {
     await waitFor('outcomes', async () => (await outcomes(page)).length === 2)
     expect(await outcomes(page)).toEqual([
       { value: { name: 'Ada' } },
-      { name: 'RequestError', code: 'rejected', reason: 'sold-out', typed: true },
+      { name: 'RequestError', code: 'rejected', rejection: 'sold-out', typed: true },
     ])
     await waitFor('the answer', () => framesOf(side, 41)[0])
     expect(framesOf(side, 41)[0]).toEqual({ op: 41, d: { sum: 7 }, x: { re: 7 } })

@@ -57,8 +57,7 @@ export class QueueFullError extends MesaError {
   }
 }
 
-/** `credentials`: the `getCredentials` option threw or rejected (its error is the `cause`). */
-export type AuthenticationErrorCode = 'rejected' | 'timeout' | 'closed' | 'superseded' | 'credentials'
+export type AuthenticationErrorCode = 'rejected' | 'timeout' | 'closed' | 'superseded'
 
 /** Authentication did not succeed. */
 export class AuthenticationError extends MesaError<AuthenticationErrorCode> {
@@ -82,33 +81,6 @@ export type SubscriptionErrorCode =
 /** The server refused a subscription (or an unsubscription), or cannot have any (Mesa 1.x). */
 export class SubscriptionError extends MesaError<SubscriptionErrorCode> {
   override name = 'SubscriptionError'
-}
-
-/**
- * Why a request or an acknowledged send failed:
- * - `timeout`: no answer in time (the server may still have handled it);
- * - `rejected`: the handler failed; `reason` is the code it chose (when it exposed one), else `rejected`;
- * - `no-handler`: nothing on the other side takes this type;
- * - `connection-lost`: the connection closed before the answer; requests are never sent again (they may not
- *   be idempotent);
- * - `too-many-requests`: too many answers awaited, here or at the server;
- * - `unsupported`: the server speaks Mesa 1.x.
- */
-export type RequestErrorCode = 'timeout' | 'rejected' | 'no-handler' | 'connection-lost' | 'too-many-requests' | 'unsupported'
-
-// The codes of a server's answer that are not an application's own: any other becomes `rejected`.
-const requestCodes: readonly string[] = ['timeout', 'rejected', 'no-handler', 'connection-lost', 'too-many-requests', 'unsupported']
-
-/** A request (or acknowledged send) did not get its answer; see `RequestErrorCode`. */
-export class RequestError extends MesaError<RequestErrorCode> {
-  override name = 'RequestError'
-  /** The code as the server sent it: an application's own code (`out-of-stock`) when `code` is `rejected`. */
-  declare readonly reason: string
-
-  constructor(code: string, message: string) {
-    super(requestCodes.includes(code) ? (code as RequestErrorCode) : 'rejected', message)
-    this.reason = code
-  }
 }
 
 /** The operation needs an open connection and there is none (or it closed meanwhile). */

@@ -286,6 +286,25 @@ describe('ClientSession: channels', () => {
     expect((await second.frame(2)).x!.ch).toEqual({})
   })
 
+  it('fails a subscription the server refuses to renew after a reconnect (op 33 with a code)', async () => {
+    const server = await serve()
+    const session = client(server.url)
+    const first = await signIn(server, session)
+    const sub = session.subscribe('vip')
+    const log = record(sub)
+    first.send(subscribed('vip', { re: (await first.frame(30)).x!.id as number }))
+    await waitFor('subscribed', () => log.subscribed.length === 1)
+    first.ws.terminate()
+    const second = await server.connection(1)
+    expect((await second.frame(2)).x!.ch).toEqual({ vip: null })
+    second.send(authenticated())
+    second.send({ op: 33, d: {}, t: 'vip', x: { reason: 'no longer a member', code: 'forbidden' } })
+    await waitFor('error', () => log.errors[0])
+    expect(log.errors[0]).toMatchObject({ name: 'SubscriptionError', code: 'forbidden', message: 'no longer a member' })
+    expect(log.unsubscribed).toEqual([])
+    expect(session.subscriptions.size).toBe(0)
+  })
+
   it('fails subscriptions with unsupported against a Mesa 1.x server', async () => {
     const server = await serve({ hello: () => ({ op: 10, d: { rules: [] } }) })
     const session = client(server.url, { autoConnect: false })

@@ -66,7 +66,11 @@ describe('ClientSession: requests to the server', () => {
     side.send(reply(idOf(sent), { name: 'Ada' }, 'PROFILE'))
     const answer = await pending
     expect(answer).toBeInstanceOf(Message)
-    expect(answer).toMatchObject({ type: 'PROFILE', data: { name: 'Ada' } })
+    expect(answer).toMatchObject({ opcode: 0, type: 'PROFILE', data: { name: 'Ada' } })
+    // A reply without a type is of the request's type.
+    const untyped = session.request(new Message(0, {}, 'PING'))
+    side.send(reply(idOf(await side.frame(40, 'PING')), { at: 1 }))
+    expect(await untyped).toMatchObject({ type: 'PING', data: { at: 1 } })
     // Ids are not reused.
     void session.request(new Message(0, {}, 'NEXT')).catch(() => undefined)
     expect(idOf(await side.frame(40, 'NEXT'))).toBeGreaterThan(idOf(sent))
@@ -78,20 +82,22 @@ describe('ClientSession: requests to the server', () => {
     const side = await signIn(server, session)
     const answers: [string, string][] = [
       ['out-of-stock', 'only 2 left'],
-      ['rejected', 'request rejected'],
+      ['rejected', 'the request failed'],
       ['no-handler', 'nobody takes NOPE'],
       ['too-many-requests', 'slow down'],
+      ['unavailable', 'try later'],
     ]
     const results = answers.map(() => rejectionOf<RequestError>('failure', session.request(new Message(0, {}, 'NOPE'))))
     await waitFor('requests', () => framesOf(side, 40).length === answers.length)
     for (const [i, frame] of framesOf(side, 40).entries()) side.send(failure(idOf(frame), ...answers[i]!))
     const errors = await Promise.all(results)
     expect(errors.every((error) => error instanceof RequestError && error instanceof MesaError)).toBe(true)
-    expect(errors.map(({ name, code, reason, message }) => ({ name, code, reason, message }))).toEqual([
-      { name: 'RequestError', code: 'rejected', reason: 'out-of-stock', message: 'only 2 left' },
-      { name: 'RequestError', code: 'rejected', reason: 'rejected', message: 'request rejected' },
-      { name: 'RequestError', code: 'no-handler', reason: 'no-handler', message: 'nobody takes NOPE' },
-      { name: 'RequestError', code: 'too-many-requests', reason: 'too-many-requests', message: 'slow down' },
+    expect(errors.map(({ name, code, rejection, message }) => ({ name, code, rejection, message }))).toEqual([
+      { name: 'RequestError', code: 'rejected', rejection: 'out-of-stock', message: 'only 2 left' },
+      { name: 'RequestError', code: 'rejected', rejection: 'rejected', message: 'the request failed' },
+      { name: 'RequestError', code: 'no-handler', rejection: undefined, message: 'nobody takes NOPE' },
+      { name: 'RequestError', code: 'too-many-requests', rejection: undefined, message: 'slow down' },
+      { name: 'RequestError', code: 'unavailable', rejection: undefined, message: 'try later' },
     ])
   })
 
@@ -192,8 +198,8 @@ describe('ClientSession: requests from the server', () => {
     await waitFor('three replies', () => framesOf(side, 41).length === 3)
     const byId = (re: number) => framesOf(side, 41).find((frame) => frame.x!.re === re)!.x!.err
     expect(byId(1)).toEqual({ code: 'out-of-stock', message: 'only 2 left' })
-    expect(byId(2)).toEqual({ code: 'rejected', message: 'rejected' })
-    expect(byId(3)).toEqual({ code: 'rejected', message: 'rejected' })
+    expect(byId(2)).toEqual({ code: 'rejected', message: 'the request failed' })
+    expect(byId(3)).toEqual({ code: 'rejected', message: 'the request failed' })
     expect(errors.map((error) => error.message).sort()).toEqual(['a reply is an object', 'database password is hunter2'])
     expect(session.state).toBe('authenticated')
   })
@@ -247,15 +253,17 @@ describe('ClientSession: acknowledged sends', () => {
     expect(session.queued).toBe(0)
   })
 
-  it('asks again after a busy answer, with the same frame', async () => {
+  it('sends again after the server could not take it yet (busy, unavailable, too-many-requests), with the same frame', async () => {
     const server = await serve()
     const session = client(server.url)
     const side = await signIn(server, session)
     const acked = session.send(new Message(0, { n: 1 }, 'ORDER'), { ack: true })
     const sent = await side.frame(0, 'ORDER')
-    side.send(failure(idOf(sent), 'busy'))
-    await waitFor('asked again', () => framesOf(side, 0).length === 2)
-    expect(framesOf(side, 0)[1]).toEqual(sent)
+    for (const [attempt, code] of ['busy', 'unavailable', 'too-many-requests'].entries()) {
+      side.send(failure(idOf(sent), code))
+      await waitFor('sent again', () => framesOf(side, 0).length === attempt + 2)
+    }
+    expect(framesOf(side, 0)).toEqual([sent, sent, sent, sent])
     side.send(reply(idOf(sent)))
     await acked
   })
@@ -266,7 +274,7 @@ describe('ClientSession: acknowledged sends', () => {
     const side = await signIn(server, session)
     const refused = session.send(new Message(0, {}, 'BAD'), { ack: true })
     side.send(failure(idOf(await side.frame(0, 'BAD')), 'invalid', 'no such order'))
-    expect(await rejectionOf('refused', refused)).toMatchObject({ name: 'RequestError', code: 'rejected', reason: 'invalid' })
+    expect(await rejectionOf('refused', refused)).toMatchObject({ name: 'RequestError', code: 'rejected', rejection: 'invalid' })
     // Unacknowledged sends count against the queue's bounds until acknowledged.
     const held = [1, 2].map((n) => session.send(new Message(0, { n }, 'HELD'), { ack: true }))
     expect(await rejectionOf('full', session.send(new Message(0, {}, 'FULL'), { ack: true }))).toBeInstanceOf(QueueFullError)

@@ -11,12 +11,12 @@ import {
   MesaError,
   ProtocolError,
   QueueFullError,
-  RequestError,
   SubscriptionError,
 } from '../errors.js'
 import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
 import { randomId } from '../memory/random-id.js'
 import { type HelloRule, SUBPROTOCOL_V2 } from '../protocol-version.js'
+import { exposedReplyError, type ReplyError, RequestError, type RequestErrorCode, requestErrorOf } from '../requests.js'
 import type { AuthenticationResult, ResumePositions, ResyncReason, StreamPosition } from '../stream-position.js'
 import { now } from './clock.js'
 import { isFrame, isObject } from './frame.js'
@@ -203,20 +203,30 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
   for (const waiter of waiters.splice(0)) waiter(error, value)
 }
 
-/** An error answer: op 41's `x.err` (read leniently), or one the session gives itself (the constants below). */
-interface Failure {
-  code: string
-  message: string
-}
+/** A failed answer: op 41's `x.err` (read leniently), or one the session gives itself. */
+type Failure = ReplyError
 
-// Failures of the pending-answer table; LOST is compared by identity where a caller treats it apart.
+// Failures the session gives itself that no server answers with, compared by identity.
 const LOST: Failure = { code: 'connection-lost', message: 'connection closed' }
 const UNSUPPORTED: Failure = { code: 'unsupported', message: 'Mesa 1.x server' }
 
-/** Rejects a request or an acknowledged send with its failure as a `RequestError` (a `QueueFullError` as it is). */
+/**
+ * Rejects a request or an acknowledged send with its failure as a `RequestError` (what the server answered read
+ * by `requestErrorOf`, as the server reads its clients' answers), or an error as it is (`QueueFullError`).
+ */
 const requestError = (failure: Failure | Error): never => {
-  throw failure instanceof Error ? failure : new RequestError(failure.code, failure.message)
+  throw failure instanceof Error
+    ? failure
+    : failure === LOST || failure === UNSUPPORTED
+      ? new RequestError(failure.code as RequestErrorCode, failure.message)
+      : requestErrorOf(failure)
 }
+
+/**
+ * Answers to an acknowledged send after which it is sent again (docs/architecture.md): another attempt is being
+ * handled (`busy`), or the server cannot take it now.
+ */
+const RETRIED: readonly unknown[] = ['busy', 'unavailable', 'too-many-requests']
 
 /** The frame writer of everything but messages (`Message#serialize`): JSON leaves out what is undefined. */
 const frameOf = (op: number, d: object, t?: string, x?: object): string => JSON.stringify({ op, d, t, x })
@@ -235,6 +245,8 @@ interface Extensions {
   /** Op 0: the global stream (`'g'`), or the channel of a publication. */
   st?: string
   ch?: string
+  /** Op 33: why the server ended a subscription, and the failure when it refused to renew one. */
+  code?: string
   /** Op 31 and 41: the id answered, and the failure. */
   re?: number
   err?: Failure
@@ -433,7 +445,8 @@ export class ClientSession<
     options: RequestOptions = {},
   ): Promise<Message<K, Requests[K]['reply']>> {
     return this.#ask(REQUEST, message.data, message.type, {}, options.timeout ?? 10_000, false).then(
-      (frame) => new Message(REPLY, frame.d, frame.t) as never,
+      // As the server reads its clients' replies: a dispatch, of the request's type unless the reply names one.
+      (frame) => new Message(DISPATCH, frame.d, frame.t ?? message.type) as never,
       requestError,
     )
   }
@@ -573,12 +586,14 @@ export class ClientSession<
       // Protocol 2's opcodes mean nothing on a 1.x connection.
     } else if (op === SUBSCRIBED || op === REPLY) {
       const entry = this.#pending.get(x.re)
-      // `busy`: the server is still handling an earlier copy of this acknowledged send; ask again shortly.
-      if (entry?.a && x.err?.code === 'busy') setTimeout(() => this.#pending.has(x.re) && this.#can(true) && this.#write(entry.f!), 200)
+      // An acknowledged send the server could not take yet is sent again shortly (no timer to clear: it only writes
+      // what is still pending, on a socket that may take it then).
+      if (entry?.a && RETRIED.includes(x.err?.code)) setTimeout(() => this.#pending.has(x.re) && this.#can(true) && this.#write(entry.f!), 500)
       else entry?.s(x.err, frame)
       if (op === SUBSCRIBED) this.#subscribed(t, sub, x)
     } else if (op === UNSUBSCRIBED) {
-      if (sub) this.#end(sub, `${x.reason}`)
+      // With `code`: the server refused to renew it (op 2's `x.ch`), a failure like a refused op 30.
+      if (sub) this.#end(sub, `${x.reason}`, x.code ? { code: x.code, message: `${x.reason}` } : undefined)
     } else if (op === PRESENCE) sub?.emit('presence', d as never)
     else if (op === REAUTHENTICATE) this.#sendCredentials(true)
     else if (op === REQUEST) this.#answer(d, t, x.id)
@@ -749,8 +764,9 @@ export class ClientSession<
       new Promise((resolve) => resolve(handler(new Message(REQUEST, d, t) as never)))
         .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
         .catch((error) => {
-          reply({}, undefined, error?.expose ? { code: error.code, message: error.message } : { code: 'rejected', message: 'rejected' })
-          if (!error?.expose) this.emit('error', error)
+          const exposed = exposedReplyError(error)
+          reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
+          if (!exposed) this.emit('error', error)
         })
     }
   }

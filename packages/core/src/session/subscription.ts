@@ -51,7 +51,10 @@ export interface SubscriptionEvents<M extends MessageMap<M> = UntypedMessages> {
    */
   unsubscribed: [reason: string]
   presence: [event: PresenceEvent]
-  /** The server refused the subscription (or it cannot have any: Mesa 1.x); the subscription is over. */
+  /**
+   * The server refused the subscription (its answer to the subscribe, or its refusal to renew it after a
+   * reconnect), or it cannot have any (Mesa 1.x): the subscription is over.
+   */
   error: [error: SubscriptionError]
 }
 
