@@ -1,46 +1,15 @@
-import { delay, nextEvent, Scope, ScriptedServer, type ServerSide, serverFrames, waitFor } from '@mesa/test-kit'
+import { delay, Scope, serverFrames, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import {
-  ClientSession,
-  type Frame,
-  type Message,
-  type SessionOptions,
-  type SubscribedInfo,
-  type Subscription,
-  SubscriptionError,
-} from '../src/index.js'
+import { type Message, type SubscribedInfo, type Subscription, SubscriptionError } from '../src/index.js'
+import { framesOf, sessionHarness } from './session-support.js'
 
 /** Channels in the client session, protocol level: a scripted server plays every frame of the server's side. */
 
-const wsTransport = (url: string, protocols: string[]) => new WebSocket(url, protocols)
-
 const scope = new Scope()
 afterEach(() => scope.cleanup())
+const { serve, client, signIn } = sessionHarness(scope)
 
 const { authenticated, subscribed, publication, reply, failure } = serverFrames
-
-async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Promise<ScriptedServer> {
-  const server = await ScriptedServer.start(options)
-  scope.defer(() => server.close())
-  return server
-}
-
-function client(url: string, options?: SessionOptions): ClientSession {
-  const session = new ClientSession(url, wsTransport, { backoff: { base: 10, max: 20 }, ...options })
-  scope.defer(() => session.disconnect())
-  return session
-}
-
-/** Authenticates `session` on the `index`-th connection of `server`; resolves with that connection. */
-async function signIn(server: ScriptedServer, session: ClientSession, index = 0, x?: Record<string, unknown>): Promise<ServerSide> {
-  const side = await server.connection(index)
-  const done = index === 0 ? session.authenticate({ token: 't' }) : nextEvent(session, 'authenticated')
-  await side.frame(2)
-  side.send(authenticated({ id: 'u' }, x))
-  await done
-  return side
-}
 
 /** Records what a subscription emits. */
 function record(sub: Subscription) {
@@ -52,7 +21,6 @@ function record(sub: Subscription) {
   return log
 }
 
-const framesOf = (side: ServerSide, op: number): Frame[] => side.frames.filter((frame) => frame.op === op)
 
 describe('ClientSession: channels', () => {
   it('subscribes with op 30, is subscribed by op 31, and routes the channel publications to the subscription, each once', async () => {

@@ -1,56 +1,19 @@
-import { delay, nextEvent, rejectionOf, Scope, ScriptedServer, type ServerSide, serverFrames, waitFor } from '@mesa/test-kit'
+import { delay, rejectionOf, Scope, serverFrames, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import {
-  AuthenticationError,
-  ClientSession,
-  CloseCode,
-  type Frame,
-  Message,
-  MesaError,
-  QueueFullError,
-  RequestError,
-  type SessionOptions,
-} from '../src/index.js'
+import { AuthenticationError, CloseCode, type Frame, Message, MesaError, QueueFullError, RequestError } from '../src/index.js'
+import { framesOf, sessionHarness } from './session-support.js'
 
 /**
  * Requests both ways, acknowledged sends and renewed credentials in the client session, protocol level: a
  * scripted server plays every frame of the server's side.
  */
 
-const wsTransport = (url: string, protocols: string[]) => new WebSocket(url, protocols)
-
 const scope = new Scope()
 afterEach(() => scope.cleanup())
+const { serve, client, signIn } = sessionHarness(scope)
 
 const { authenticated, reply, failure, request } = serverFrames
 
-async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Promise<ScriptedServer> {
-  const server = await ScriptedServer.start(options)
-  scope.defer(() => server.close())
-  return server
-}
-
-function client(url: string, options?: SessionOptions): ClientSession {
-  const session = new ClientSession(url, wsTransport, { backoff: { base: 10, max: 20 }, ...options })
-  scope.defer(() => session.disconnect())
-  return session
-}
-
-/**
- * Authenticates `session` on the `index`-th connection of `server` (`again`: the session re-authenticates there on
- * its own); resolves with that connection.
- */
-async function signIn(server: ScriptedServer, session: ClientSession, index = 0, again = false): Promise<ServerSide> {
-  const side = await server.connection(index)
-  const done = again ? nextEvent(session, 'authenticated') : session.authenticate({ token: 't' })
-  await side.frame(2)
-  side.send(authenticated({ id: 'u' }))
-  await done
-  return side
-}
-
-const framesOf = (side: ServerSide, op: number): Frame[] => side.frames.filter((frame) => frame.op === op)
 const idOf = (frame: Frame): number => frame.x!.id as number
 
 describe('ClientSession: requests to the server', () => {
