@@ -726,8 +726,9 @@ export class ClientSession<
   }
 
   #unsubscribe(sub: Subscription): Promise<void> {
-    // Only the socket that was asked has anything to undo; a closed one forgot it.
-    const asked = this.#subs.get(sub.channel) === sub && this.#asked.has(sub)
+    // Only the socket that was asked has anything to undo (a closed one forgot it; an ended subscription was
+    // forgotten here too).
+    const asked = this.#asked.has(sub)
     this.#end(sub, 'client')
     return asked
       ? this.#ask(UNSUBSCRIBE, {}, sub.channel, {}).then(
