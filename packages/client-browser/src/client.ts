@@ -15,7 +15,7 @@ import {
  * `backoff` `{ base: 1000, factor: 2, max: 30000, resetAfter: 5000 }` (the server's reconnect interval
  * replaces `base`), `heartbeatGrace` half the server's heartbeat interval (at least 1000 ms),
  * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `maxQueueBytes` 1048576 (1 MiB),
- * `positions` none.
+ * `maxPending` 1000, `getCredentials` and `positions` none.
  */
 export type ClientOptions = SessionOptions
 
