@@ -2,16 +2,18 @@ import {
   CloseCode,
   encodeFrame,
   type Frame,
-  frameToMessage,
+  type Message,
   type MessageMap,
   Opcode,
-  parseFrame,
+  ProtocolError,
   type ResumePositions,
   type StoredEntry,
   type StreamKind,
+  type StreamPosition,
 } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
+import { readResubscriptions } from './channels/subscriptions.js'
 import { ServerError, toError } from './errors.js'
 import { debugAuth } from './logging.js'
 import type { InboundGate } from './inbound-gate.js'
@@ -19,7 +21,7 @@ import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
 import type { MesaStats } from './stats.js'
-import { planResume, readHeads, readLegacyBacklog, readResume, type Replays } from './stream-resume.js'
+import { planResume, readHeads, readLegacyBacklog, readResume, type Replays, storedMessages } from './stream-resume.js'
 import { readUpgradeCredentials, type UpgradeCredentialSources } from './upgrade-credentials.js'
 
 /** The options of `resolveConfig` this flow reads. */
@@ -38,26 +40,34 @@ export interface AuthenticationSettings {
   maxConnectionsPerUser: number
 }
 
-function replayedMessages(replays: Replays): ReturnType<typeof frameToMessage>[] {
-  const messages: ReturnType<typeof frameToMessage>[] = []
-  for (const [, entries] of replays) {
-    for (const entry of entries) {
-      const parsed = parseFrame(entry.frame)
-      if (parsed.ok) messages.push(frameToMessage({ ...parsed.frame, s: entry.seq }))
-    }
-  }
-  return messages
+function replayedMessages(replays: Replays): Message[] {
+  return replays.flatMap(([, entries]) => storedMessages(entries))
+}
+
+/** Where the channels a reconnecting client resubscribes to (op 2 `x.ch`) go once op 22 is written. */
+export interface Resubscriber<C> {
+  resubscribe(connection: C, requested: ReadonlyMap<string, StreamPosition | undefined>): void
 }
 
 function count(replays: Replays): number {
   return replays.reduce((total, [, entries]) => total + entries.length, 0)
 }
 
+/** What an op 2 asked for besides authenticating. */
+interface Asked {
+  /** `d.shouldSync`: replay what was missed (1.x), resume from `resume` (protocol 2). */
+  shouldSync: boolean
+  resume: ResumePositions | undefined
+  /** `x.ch`: channels to resubscribe to (protocol 2). */
+  channels: ReadonlyMap<string, StreamPosition | undefined> | undefined
+}
+
 /**
  * Handles op 2: runs the application's authenticate handler (`runAuthenticateHandler`), then registers the
  * socket and answers with op 22. With `sync` it also redelivers (`stream-resume.ts` decides what): a protocol 2
  * client resumes from its positions, all or nothing; a 1.x client gets what was stored while it was offline;
- * everything live for the socket waits until the replay is written.
+ * everything live for the socket waits until the replay is written. A protocol 2 client's channels (`x.ch`) are
+ * handed to `channels` once op 22 is written.
  */
 export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
   constructor(
@@ -67,6 +77,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly inbound: InboundGate,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
+    private readonly channels: Resubscriber<ServerConnection<In, Out, User>>,
   ) {}
 
   receive(connection: ServerConnection<In, Out, User>, frame: Frame): void {
@@ -85,6 +96,12 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       )
       return
     }
+    const channels = connection.protocol === 2 ? readResubscriptions(frame.x) : undefined
+    if (channels instanceof ProtocolError) {
+      this.events.error(channels, connection)
+      connection.close(channels.closeCode, channels.message)
+      return
+    }
     connection.authenticating = true
     // `readClientFrame` sanitised it as authentication data: objects without a prototype, no prototype keys.
     const data = frame.d
@@ -92,17 +109,17 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
     const request = connection.request
     const context = { credentials: readUpgradeCredentials(request, this.settings.upgradeCredentials), request }
-    void runAuthenticateHandler(handler, data, context, (late) => this.events.error(late, connection)).then((outcome) =>
-      this.settled(connection, outcome, shouldSync, resume),
+    const settled = runAuthenticateHandler(handler, data, context, (late) => this.events.error(late, connection)).then((outcome) =>
+      this.settled(connection, outcome, { shouldSync, resume, channels }),
     )
+    // What the socket asks meanwhile (a subscription pipelined after op 2) waits for this.
+    connection.authenticationSettled = settled
+    void settled.then(() => {
+      if (connection.authenticationSettled === settled) connection.authenticationSettled = undefined
+    })
   }
 
-  private async settled(
-    connection: ServerConnection<In, Out, User>,
-    outcome: HandlerOutcome<User>,
-    shouldSync: boolean,
-    resume: ResumePositions | undefined,
-  ): Promise<void> {
+  private async settled(connection: ServerConnection<In, Out, User>, outcome: HandlerOutcome<User>, asked: Asked): Promise<void> {
     if (connection.closed) {
       connection.authenticating = false
       return
@@ -119,7 +136,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     try {
-      await this.accept(connection, outcome.id, outcome.user, shouldSync, resume)
+      await this.accept(connection, outcome.id, outcome.user, asked)
     } catch (failure) {
       this.events.error(toError(failure), connection)
       // The client would wait for an op 22 that is not coming; closing lets it reconnect and try again.
@@ -133,13 +150,13 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     connection: ServerConnection<In, Out, User>,
     id: string,
     user: User,
-    shouldSync: boolean,
-    resume: ResumePositions | undefined,
+    { shouldSync, resume, channels }: Asked,
   ): Promise<void> {
     const d = ((this.settings.sendUserObject ? user : undefined) ?? {}) as Frame['d']
     if (!this.settings.sync) {
       if (!this.register(connection, id, user)) return
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
+      if (channels !== undefined) this.channels.resubscribe(connection, channels)
       this.events.authenticated(connection)
       return
     }
@@ -158,6 +175,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         const plan = await planResume(store, id, heads, resume, report)
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: plan.ack }))
+        if (channels !== undefined) this.channels.resubscribe(connection, channels)
         if (!plan.ack.recovered) this.stats.resyncs++
         debugAuth('%s resume: recovered %s%s', connection.socketId, plan.ack.recovered, plan.ack.reason ? ` (${plan.ack.reason})` : '')
         replays = plan.replays

@@ -2,14 +2,19 @@ import { Mesa } from './mesa-server.js'
 
 export default Mesa
 export { Mesa }
-export type { CloseOptions, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { CloseOptions, MesaChannels, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { AuthorizeHook, AuthorizeVerdict } from './channels/authorize.js'
+export type { ChannelMap, PublicationOf } from './channels/channel-map.js'
+export type { HistoryQuery, HistoryResult } from './channels/history.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
-export { ServerError, type ServerErrorCode } from './errors.js'
+export { ChannelError, type ChannelErrorCode, ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
 export type {
   AuthenticationOptions,
+  ChannelRule,
+  ChannelsOptions,
   ClientOptions,
   ConnectionVerdict,
   HeartbeatOptions,
@@ -19,6 +24,7 @@ export type {
   PortalOptions,
   ReconnectOptions,
   ServerBehaviourOptions,
+  SubscribeRateOptions,
   SyncOptions,
 } from './config.js'
 export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
@@ -36,4 +42,4 @@ export {
   AdapterError,
   AuthenticationError,
 } from '@mesa/core'
-export type { MessageMap, MessageOf, MessageOptions } from '@mesa/core'
+export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, StreamPosition } from '@mesa/core'

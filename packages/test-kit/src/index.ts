@@ -16,6 +16,18 @@ export {
   type WireFrame,
 } from './raw-client.js'
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
+export {
+  answerTo,
+  channelFrames,
+  nextId,
+  publications,
+  resubscriptions,
+  type SubscribeOptions,
+  subscribe,
+  unsubscribe,
+  waitForChannelFrame,
+  waitForPublications,
+} from './channel-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
 export { type UpgradeAnswer, upgrade } from './upgrade.js'
