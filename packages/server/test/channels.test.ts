@@ -11,11 +11,20 @@ import {
   waitFor,
 } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
-import { type AuthorizeHook, ChannelError, CloseCode, Message, type Mesa, type MesaOptions, type ServerError } from '../src/index.js'
+import {
+  type AuthorizeHook,
+  ChannelError,
+  CloseCode,
+  Message,
+  type Mesa,
+  type MesaOptions,
+  type ServerClient,
+  type ServerError,
+} from '../src/index.js'
 import { acceptIds, connect, startServer, user } from './helpers.js'
 
 /** A server that accepts `{ id }` as user `id` and authorizes every subscription (unless told otherwise). */
-async function channelServer(options: MesaOptions = {}, hook: AuthorizeHook<never> | null = () => true) {
+async function channelServer(options: MesaOptions = {}, hook: AuthorizeHook<ServerClient> | null = () => true) {
   const started = await startServer(options)
   acceptIds(started.mesa)
   if (hook) started.mesa.channels.authorize(hook)
@@ -70,7 +79,7 @@ describe('subscribing (op 30, 31, 32, 41)', () => {
 
   it('gives the hook the client, the channel and the params; async verdicts count', async () => {
     const seen: unknown[] = []
-    const { url } = await channelServer({}, async (client: { userId?: string }, channel, params) => {
+    const { url } = await channelServer({}, async (client, channel, params) => {
       seen.push([client.userId, channel, params])
       await delay(5)
       return params.token === 'ok'
