@@ -44,9 +44,12 @@ function replayedMessages(replays: Replays): Message[] {
   return replays.flatMap(([, entries]) => storedMessages(entries))
 }
 
-/** Where the channels a reconnecting client resubscribes to (op 2 `x.ch`) go once op 22 is written. */
-export interface Resubscriber<C> {
+/** What authentication tells channels. */
+export interface ChannelAuthentication<C> {
+  /** The channels a reconnecting client resubscribes to (op 2 `x.ch`), once op 22 is written. */
   resubscribe(connection: C, requested: ReadonlyMap<string, StreamPosition | undefined>): void
+  /** An authenticated socket authenticated again as another user: its client-side subscriptions end. */
+  userChanged(connection: C): void
 }
 
 function count(replays: Replays): number {
@@ -77,7 +80,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly inbound: InboundGate,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
-    private readonly channels: Resubscriber<ServerConnection<In, Out, User>>,
+    private readonly channels: ChannelAuthentication<ServerConnection<In, Out, User>>,
   ) {}
 
   receive(connection: ServerConnection<In, Out, User>, frame: Frame): void {
@@ -209,6 +212,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         return false
       }
     }
+    // What the client subscribed to was authorized for the user it was: not for another one.
+    if (connection.authenticated && connection.userId !== id) this.channels.userChanged(connection)
     this.registry.register(connection, id, user)
     // It may send frames up to `maxPayload` once it reads op 22.
     this.inbound.authenticated(connection)

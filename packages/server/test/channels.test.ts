@@ -221,6 +221,20 @@ describe('subscribing (op 30, 31, 32, 41)', () => {
   })
 })
 
+describe('authenticating again', () => {
+  it('as another user ends what the client subscribed to (op 33), keeps what the server subscribed it to', async () => {
+    const { mesa, url } = await channelServer()
+    const client = await user(url, 'ada', true)
+    await subscribe(client, 'ada-only')
+    await mesa.clients[0]!.subscribe('server-side')
+    await client.authenticate({ id: 'ada' })
+    expect(mesa.clients[0]!.channels.sort()).toEqual(['ada-only', 'server-side'])
+    await client.authenticate({ id: 'bob' })
+    expect((await waitForChannelFrame(client, 33, 'ada-only')).x).toEqual({ reason: 'authenticated as another user' })
+    expect(mesa.clients[0]!.channels).toEqual(['server-side'])
+  })
+})
+
 describe('publishing', () => {
   it('writes a publication to the channel subscribers only, on every protocol, each once', async () => {
     const { mesa, url } = await channelServer()

@@ -87,6 +87,10 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
     this.subscriptions.resubscribe(connection, requested)
   }
 
+  userChanged(connection: Connection<In, Out, User>): void {
+    this.subscriptions.userChanged(connection)
+  }
+
   subscribe(connection: Connection<In, Out, User>, channel: string): Promise<void> {
     return this.subscriptions.subscribeFromServer(connection, channel)
   }

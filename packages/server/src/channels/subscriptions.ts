@@ -177,6 +177,16 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     }
   }
 
+  /**
+   * The socket authenticated again as another user: what the client subscribed to was authorized for the user
+   * it was, so those subscriptions end (op 33). The server's stay: the application decides about them.
+   */
+  userChanged(connection: ServerConnection<In, Out, User>): void {
+    for (const subscription of [...(this.registry.of(connection)?.values() ?? [])]) {
+      if (!subscription.server) this.unsubscribeFromServer(connection, subscription.channel, 'authenticated as another user')
+    }
+  }
+
   /** The socket closed: its subscriptions end (presence left, `unsubscribe` events). */
   closed(connection: ServerConnection<In, Out, User>): void {
     for (const subscription of this.registry.removeAll(connection)) {
