@@ -89,6 +89,21 @@ async function portalDepth(adapter: Adapter | undefined): Promise<number | undef
   }
 }
 
+/** The options of a gauge or a counter with one value per server, read from its stats when scraped. */
+function perServer(servers: ReadonlySet<MetricsSource>, registers: Registry[], [read, name, help]: readonly [Read, string, string]) {
+  return {
+    name,
+    help,
+    labelNames: ['server'] as const,
+    registers,
+    collect(this: { reset(): void; inc(labels: { server: string }, value: number): void }) {
+      // A counter cannot be set: the server's value is the one increment after a reset (a gauge's too).
+      this.reset()
+      for (const { id, stats } of servers) this.inc({ server: id }, read(stats))
+    },
+  }
+}
+
 /** The collectors of one registry, shared by every server registered in it. */
 interface RegisteredMetrics {
   readonly servers: Set<MetricsSource>
@@ -119,31 +134,8 @@ function createMetrics(registry: Registry): RegisteredMetrics {
       }
     },
   })
-  for (const [read, name, help] of GAUGES) {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['server'] as const,
-      registers,
-      collect() {
-        this.reset()
-        for (const { id, stats } of servers) this.set({ server: id }, read(stats))
-      },
-    })
-  }
-  for (const [read, name, help] of COUNTERS) {
-    new Counter({
-      name,
-      help,
-      labelNames: ['server'] as const,
-      registers,
-      collect() {
-        // A counter cannot be set: the server's total is the one increment after a reset.
-        this.reset()
-        for (const { id, stats } of servers) this.inc({ server: id }, read(stats))
-      },
-    })
-  }
+  for (const metric of GAUGES) new Gauge(perServer(servers, registers, metric))
+  for (const metric of COUNTERS) new Counter(perServer(servers, registers, metric))
   new Gauge({
     name: 'mesa_portal_queue_pending',
     help: 'Client events no portal has finished (waiting or being handled), as the adapter tells them.',

@@ -5,12 +5,10 @@ import {
   type DispatchEnvelope,
   type Envelope,
   encodeMessage,
-  frameToMessage,
   InternalType,
   type Message,
   type MessageMap,
   Opcode,
-  parseFrame,
   prepareDispatch,
   userIdsProblem,
 } from '@mesa/core'
@@ -120,14 +118,7 @@ export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
       envelope,
       collect,
     )
-    if (sent === undefined || sent.length === 0) return
-    let delivered = message
-    if (delivered === undefined) {
-      const parsed = parseFrame(envelope.frame)
-      if (!parsed.ok) return
-      delivered = frameToMessage(parsed.frame)
-    }
-    this.events.sent(sent, delivered, fromHere)
+    if (sent !== undefined) this.events.sent(sent, message ?? envelope.frame, fromHere)
   }
 
   private async disconnect(userIds: string[]): Promise<void> {

@@ -1,4 +1,14 @@
-import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent, type TypedEmitter } from '@mesa/core'
+import {
+  encodeMessage,
+  type Frame,
+  frameToMessage,
+  type Message,
+  type MessageMap,
+  type MessageOf,
+  type PortalEvent,
+  parseFrame,
+  type TypedEmitter,
+} from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
 import { debugMessages, type ServerLog } from './logging.js'
@@ -153,8 +163,18 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     return this.storeMessages || this.middleware.has('onMessageSent')
   }
 
-  /** A message was written to these sockets (only called while `collectingSent`). */
-  sent(connections: readonly ServerConnection<In, Out, User>[], message: AnyMessage, fromHere: boolean): void {
+  /**
+   * A message was written to these sockets (only called while `collectingSent`): the `Message`, or the frame it
+   * came in (from another server), read here only when someone collects.
+   */
+  sent(connections: readonly ServerConnection<In, Out, User>[], sent: AnyMessage | string, fromHere: boolean): void {
+    if (connections.length === 0) return
+    let message: AnyMessage
+    if (typeof sent === 'string') {
+      const parsed = parseFrame(sent)
+      if (!parsed.ok) return
+      message = frameToMessage(parsed.frame)
+    } else message = sent
     const clients = connections.map((connection) => connection.client)
     if (this.kept) for (const client of clients) this.kept.remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)

@@ -11,7 +11,7 @@ import {
 } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, Message, type Mesa, type MesaOptions } from '../src/index.js'
-import { acceptIds, connect, startServer, user } from './helpers.js'
+import { acceptIds, connect, publishingThrough, startServer, user } from './helpers.js'
 
 async function channelServer(options: MesaOptions = {}) {
   const started = await startServer(options)
@@ -33,19 +33,28 @@ async function reconnect(url: string, previous: RawClient): Promise<RawClient> {
   return next
 }
 
+/**
+ * Ada subscribes to `news` and gets publications 1 to `seen`; her socket closes, 'news' gets up to `published`;
+ * she comes back on a new socket and subscribes with the position she had.
+ */
+async function awayAndBack(mesa: Mesa, url: string, seen: number, published: number) {
+  const first = await user(url, 'ada', true)
+  await subscribe(first, 'news')
+  await publishRange(mesa, 'news', 1, seen)
+  await waitForPublications(first, 'news', seen)
+  first.close()
+  await first.waitClose()
+  await publishRange(mesa, 'news', seen + 1, published)
+  const second = await reconnect(url, first)
+  await second.authenticate({ id: 'ada' })
+  const answer = await subscribe(second, 'news', { since: first.channelPositions.get('news')! })
+  return { first, second, answer }
+}
+
 describe('resuming channels after a reconnect', () => {
   it('op 30 with since: what was missed is replayed, then live publications, each once and in order', async () => {
     const { mesa, url } = await channelServer()
-    const first = await user(url, 'ada', true)
-    await subscribe(first, 'news')
-    await publishRange(mesa, 'news', 1, 3)
-    await waitForPublications(first, 'news', 3)
-    first.close()
-    await first.waitClose()
-    await publishRange(mesa, 'news', 4, 6)
-    const second = await reconnect(url, first)
-    await second.authenticate({ id: 'ada' })
-    const answer = await subscribe(second, 'news', { since: first.channelPositions.get('news')! })
+    const { first, second, answer } = await awayAndBack(mesa, url, 3, 6)
     expect(answer.x).toEqual({ re: 1, pos: { epoch: expect.any(String), seq: 6 }, recovered: true })
     await publish(mesa, 'news', 7)
     await waitForPublications(second, 'news', 4)
@@ -101,16 +110,7 @@ describe('resuming channels after a reconnect', () => {
   it('recovered: false, trimmed, when the history after the position is gone: nothing replayed, the head adopted, live goes on', async () => {
     const adapter = new MemoryAdapter({ retention: { maxEntries: 2 } })
     const { mesa, url } = await channelServer({ adapter })
-    const first = await user(url, 'ada', true)
-    await subscribe(first, 'news')
-    await publish(mesa, 'news', 1)
-    await waitForPublications(first, 'news', 1)
-    first.close()
-    await first.waitClose()
-    await publishRange(mesa, 'news', 2, 5)
-    const second = await reconnect(url, first)
-    await second.authenticate({ id: 'ada' })
-    const answer = await subscribe(second, 'news', { since: first.channelPositions.get('news')! })
+    const { second, answer } = await awayAndBack(mesa, url, 1, 5)
     expect(answer.x).toEqual({ re: 1, pos: { epoch: expect.any(String), seq: 5 }, recovered: false, reason: 'trimmed' })
     await publish(mesa, 'news', 6)
     expect(numbersOf(await waitForPublications(second, 'news', 1))).toEqual([6])
@@ -169,35 +169,21 @@ describe('resuming channels after a reconnect', () => {
  * The adapter, with the envelope of each channel's first stored publication held back until `release()`: the
  * second one reaches the other server first, a gap it reads from the store.
  */
-function holdingFirstPublication(inner: MemoryAdapter): Adapter & { release(): void } {
+function holdingFirstPublication(inner: MemoryAdapter): { adapter: Adapter; release(): void } {
   const held: (() => void)[] = []
-  return {
-    namespace: inner.namespace,
-    presence: inner.presence,
-    store: inner.store,
-    portal: inner.portal,
-    dedupe: inner.dedupe,
-    follow: (origin, channels) => inner.follow(origin, channels),
-    unfollow: (origin, channels) => inner.unfollow(origin, channels),
-    publish: (envelope: Envelope) => {
-      if (envelope.kind === 'publication' && envelope.position?.seq === 1) {
-        return new Promise<void>((resolve, reject) => held.push(() => inner.publish(envelope).then(resolve, reject)))
-      }
-      return inner.publish(envelope)
-    },
-    subscribe: (origin, listener) => inner.subscribe(origin, listener),
-    close: () => inner.close(),
-    on: (event, listener) => inner.on(event, listener),
-    off: (event, listener) => inner.off(event, listener),
-    release: () => {
-      for (const deliver of held.splice(0)) deliver()
-    },
-  } as Adapter & { release(): void }
+  const adapter = publishingThrough(inner, (envelope: Envelope) => {
+    if (envelope.kind !== 'publication' || envelope.position?.seq !== 1) return inner.publish(envelope)
+    return new Promise<void>((resolve, reject) => held.push(() => inner.publish(envelope).then(resolve, reject)))
+  })
+  const release = (): void => {
+    for (const deliver of held.splice(0)) deliver()
+  }
+  return { adapter, release }
 }
 
 describe('channel streams across servers', () => {
   it('fills a gap from the store when a later publication arrives first, and skips the late one', async () => {
-    const adapter = holdingFirstPublication(new MemoryAdapter())
+    const { adapter, release } = holdingFirstPublication(new MemoryAdapter())
     const a = await channelServer({ adapter })
     const b = await channelServer({ adapter })
     const client = await user(b.url, 'ada', true)
@@ -205,7 +191,7 @@ describe('channel streams across servers', () => {
     const first = publish(a.mesa, 'news', 1)
     await publish(a.mesa, 'news', 2)
     expect(numbersOf(await waitForPublications(client, 'news', 2))).toEqual([1, 2])
-    adapter.release()
+    release()
     await first
     await publish(a.mesa, 'news', 3)
     expect(numbersOf(await waitForPublications(client, 'news', 3))).toEqual([1, 2, 3])

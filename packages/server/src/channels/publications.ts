@@ -2,11 +2,9 @@ import {
   AdapterError,
   type ChannelPresenceEnvelope,
   channelNameProblem,
-  frameToMessage,
   type Message,
   type MessageMap,
   Opcode,
-  parseFrame,
   type PublicationEnvelope,
   preparePublication,
 } from '@mesa/core'
@@ -105,14 +103,7 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
         connection.delivery.writeSequenced(key, undefined, frame)
       }
     }
-    if (!this.events.collectingSent) return
-    let delivered = message
-    if (delivered === undefined) {
-      const parsed = parseFrame(frame)
-      if (!parsed.ok) return
-      delivered = frameToMessage(parsed.frame)
-    }
-    this.events.sent([...sockets], delivered, fromHere)
+    if (this.events.collectingSent) this.events.sent([...sockets], message ?? frame, fromHere)
   }
 
   /** op 34 to the channel's protocol 2 subscribers here, in order with its publications. */
