@@ -1,5 +1,4 @@
-import { AdapterError } from '@mesa/core'
-import type { AdapterHandle } from '../adapter-handle.js'
+import { type AdapterHandle, adapterFailure } from '../adapter-handle.js'
 import { toError } from '../errors.js'
 import { type MesaStats, timed } from '../stats.js'
 
@@ -98,9 +97,7 @@ export class ChannelFollows {
   private call(method: 'follow' | 'unfollow', channels: string[]): Promise<void> {
     const call = Promise.resolve(this.adapter.get()).then((adapter) => timed(this.stats, () => adapter[method](this.origin, channels)))
     const typed = call.catch((error: unknown) => {
-      throw error instanceof AdapterError
-        ? error
-        : new AdapterError(`${method} of ${channels.length} channel(s) failed: ${toError(error).message}`, { cause: error })
+      throw adapterFailure(error, `${method} of ${channels.length} channel(s) failed`)
     })
     this.calls.add(typed)
     const forget = (): void => {

@@ -8,8 +8,8 @@ import {
   type PublicationEnvelope,
   preparePublication,
 } from '@mesa/core'
-import type { AdapterHandle } from '../adapter-handle.js'
-import { ChannelError, ServerError, toError } from '../errors.js'
+import { type AdapterHandle, publishTimed } from '../adapter-handle.js'
+import { ChannelError, ServerError } from '../errors.js'
 import { debugMessages } from '../logging.js'
 import { isMessage } from '../outbound.js'
 import { channelKey } from '../redelivery.js'
@@ -55,13 +55,7 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
     const envelope = await timed(this.stats, () => preparePublication(adapter, channel, message, { origin: this.origin, store }))
     if (debugMessages.enabled) debugMessages('publish %s to channel %s', message.type, channel)
     this.deliver(envelope, true, message)
-    try {
-      await timed(this.stats, () => adapter.publish(envelope))
-    } catch (error) {
-      throw error instanceof AdapterError
-        ? error
-        : new AdapterError(`publishing to channel ${channel} failed: ${toError(error).message}`, { cause: error })
-    }
+    await publishTimed(adapter, this.stats, envelope, `publishing to channel ${channel}`)
     this.stats.channels.published++
   }
 
@@ -82,7 +76,7 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.deliverPresence(channel, userId, joined)
     const envelope: ChannelPresenceEnvelope = { kind: 'presence', origin: this.origin, channel, userId, joined }
     this.adapter.run(
-      (adapter) => timed(this.stats, () => adapter.publish(envelope)),
+      (adapter) => publishTimed(adapter, this.stats, envelope, `announcing a ${joined ? 'join' : 'leave'} in channel ${channel}`),
       (error) => this.events.error(error),
     )
   }
