@@ -221,6 +221,40 @@ describe('subscribing (op 30, 31, 32, 41)', () => {
   })
 })
 
+describe('a subscription that ends while it is set up', () => {
+  it('op 32 during a slow hook: op 30 fails with unavailable, op 32 succeeds, nothing is left behind', async () => {
+    const adapter = new MemoryAdapter()
+    let allow: (() => void) | undefined
+    const { mesa, url } = await channelServer({ adapter }, () => new Promise<boolean>((resolve) => (allow = () => resolve(true))))
+    const client = await user(url, 'ada', true)
+    const subscribing = subscribe(client, 'news')
+    await waitFor('the hook to be asked', () => allow !== undefined)
+    expect(await unsubscribe(client, 'news')).toEqual({ op: 41, d: {}, x: { re: 2 } })
+    allow!()
+    expect((await subscribing).x).toMatchObject({ re: 1, err: { code: 'unavailable' } })
+    await publish(mesa, 'news', 1)
+    await delay(20)
+    expect(client.messages).toEqual([])
+    expect(mesa.stats.channels).toMatchObject({ subscriptions: 0, followed: 0 })
+  })
+
+  it('a socket closing while its subscriptions are set up leaves no follow, presence or subscription behind', async () => {
+    const adapter = new MemoryAdapter()
+    const { mesa, url } = await channelServer({ adapter, channels: { rules: { '': { presence: true } } } }, async () => {
+      await delay(20)
+      return true
+    })
+    const client = await user(url, 'ada', true)
+    const answers = ['a', 'b', 'c'].map((channel) => subscribe(client, channel).catch(() => undefined))
+    client.terminate()
+    await Promise.all(answers)
+    await waitFor('the server to see the close', () => mesa.connectionCount === 0)
+    await delay(40)
+    expect(mesa.stats.channels).toMatchObject({ subscriptions: 0, followed: 0 })
+    for (const channel of ['a', 'b', 'c']) expect(await mesa.presence(channel)).toEqual({ users: [], count: 0 })
+  })
+})
+
 describe('authenticating again', () => {
   it('as another user ends what the client subscribed to (op 33), keeps what the server subscribed it to', async () => {
     const { mesa, url } = await channelServer()

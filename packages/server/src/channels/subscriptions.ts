@@ -198,6 +198,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
   private async subscribe(connection: ServerConnection<In, Out, User>, request: SubscribeRequest): Promise<void> {
     const { channel, source } = request
     checkChannel(channel)
+    if (connection.closing || connection.closed) throw new ChannelError('unavailable', 'the connection closed')
     if (this.registry.get(connection, channel) !== undefined) {
       if (source === 'client') throw new ChannelError('already-subscribed', `already subscribed to ${channel}`)
       // The server (or a resubscription) asks for what the socket has: nothing to do.
