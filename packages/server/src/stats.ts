@@ -17,7 +17,7 @@ export interface MesaStats {
   messagesOut: number
   /** Bytes of those frames. */
   bytesOut: number
-  /** `send()` calls that rejected. */
+  /** `send()` and `publish()` calls that rejected. */
   sendFailures: number
   /** Sockets cut because they did not read what was sent to them. */
   slowConsumerCuts: number
