@@ -41,6 +41,19 @@ end
 return { last, redis.call('EXISTS', KEYS[2]) }
 `)
 
+/**
+ * KEYS: servers, this server's liveness key, its channel index. ARGV: server id, alive ms, index entries. Indexes
+ * the entries, and registers the server (as a user join does) so that survivors sweep them should it die. Returns
+ * 1 when the liveness key existed.
+ */
+const INDEX = new LuaScript(`
+local existed = redis.call('EXISTS', KEYS[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+return existed
+`)
+
 /** KEYS: the channel's users, the sockets one incarnation of a server registered on it. Takes them all off. */
 const SWEEP = new LuaScript(`
 local sockets = redis.call('HGETALL', KEYS[2])
@@ -73,8 +86,16 @@ const INCARNATION_LENGTH = 16
 /** Index entries swept per batch of commands. */
 const SWEEP_CHUNK = 200
 
-/** Sockets per JOIN script when registering again. */
+/** Sockets per JOIN script, and channels per INDEX script, when registering again. */
 const REJOIN_CHUNK = 500
+
+export interface ChannelPresenceOptions {
+  serverId: string
+  /** How long this server's liveness key lives (ms). */
+  aliveMs: number
+  /** An index write found this server's liveness key (`true`) or wrote it anew (`false`). */
+  registered: (existed: boolean) => void
+}
 
 function newIncarnation(): string {
   return randomBytes(INCARNATION_LENGTH / 2).toString('hex')
@@ -107,11 +128,15 @@ export class ChannelPresence {
   /** A call failed: Redis must be brought back in line with `local` (under a new incarnation). */
   private dirty = false
 
+  private readonly serverId: string
+
   constructor(
     private readonly connections: RedisConnections,
     private readonly keys: RedisKeys,
-    private readonly serverId: string,
-  ) {}
+    private readonly options: ChannelPresenceOptions,
+  ) {
+    this.serverId = options.serverId
+  }
 
   async join(channel: string, userId: string, socketId: string): Promise<boolean> {
     let sockets = this.local.get(channel)
@@ -122,7 +147,7 @@ export class ChannelPresence {
     sockets.set(socketId, userId)
     const incarnation = this.incarnation
     // The index entry goes with the first registration, so a crash cannot leave a registration nobody sweeps.
-    const indexing = this.indexed.has(channel) ? undefined : this.index(channel, incarnation)
+    const indexing = this.indexed.has(channel) ? undefined : this.index([channel], incarnation)
     const joined = this.run(JOIN, [this.keys.channelUsers(channel), this.keys.channelSockets(channel, incarnation)], [
       socketId,
       userId,
@@ -182,9 +207,12 @@ export class ChannelPresence {
       await Promise.allSettled([...this.inFlight])
       // Sent in one go right after reading `local`: a leave after this is sent after it, on the same connection.
       const incarnation = this.incarnation
+      const channels = [...this.local.keys()]
       const registrations: Promise<unknown>[] = []
+      for (let i = 0; i < channels.length; i += REJOIN_CHUNK) {
+        registrations.push(this.index(channels.slice(i, i + REJOIN_CHUNK), incarnation))
+      }
       for (const [channel, sockets] of this.local) {
-        registrations.push(this.index(channel, incarnation))
         const pairs = [...sockets].flat()
         for (let i = 0; i < pairs.length; i += REJOIN_CHUNK * 2) {
           const chunk = pairs.slice(i, i + REJOIN_CHUNK * 2)
@@ -198,7 +226,7 @@ export class ChannelPresence {
         incarnation,
       ])) as string[]
       // Registrations made under the old incarnation after a survivor had moved its index away have no entry.
-      const unindexed = [...previouslyIndexed, ...this.local.keys()].map((channel) => previous + channel)
+      const unindexed = [...previouslyIndexed, ...channels].map((channel) => previous + channel)
       await this.sweep([...new Set([...orphaned, ...unindexed])])
     } catch (error) {
       this.dirty = true
@@ -235,14 +263,19 @@ export class ChannelPresence {
     this.indexed.clear()
   }
 
-  private async index(channel: string, incarnation: string): Promise<void> {
-    this.indexed.add(channel)
+  private async index(channels: readonly string[], incarnation: string): Promise<void> {
+    for (const channel of channels) this.indexed.add(channel)
     try {
-      await this.connections.call((client) =>
-        client.sadd(this.keys.presenceChannels(this.serverId), incarnation + channel),
-      )
+      const keys = [
+        this.keys.presenceServers,
+        this.keys.presenceAlive(this.serverId),
+        this.keys.presenceChannels(this.serverId),
+      ]
+      const entries = channels.map((channel) => incarnation + channel)
+      const existed = await this.run(INDEX, keys, [this.serverId, this.options.aliveMs, ...entries])
+      this.options.registered(existed === 1)
     } catch (error) {
-      if (incarnation === this.incarnation) this.indexed.delete(channel)
+      if (incarnation === this.incarnation) for (const channel of channels) this.indexed.delete(channel)
       throw error
     }
   }

@@ -5,8 +5,12 @@ import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
 
-/** KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs. */
+/**
+ * KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs.
+ * Returns 1 when the liveness key existed (0: it is new, or it lapsed or was lost, with what it kept alive).
+ */
 const JOIN = new LuaScript(`
+local existed = redis.call('EXISTS', KEYS[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
 for i = 3, #ARGV, 2 do
@@ -18,7 +22,7 @@ for i = 3, #ARGV, 2 do
     redis.call('HINCRBY', KEYS[2], user, 1)
   end
 end
-return 1
+return existed
 `)
 
 /** KEYS: users, this server's sockets. ARGV: socket id. */
@@ -86,6 +90,11 @@ export class RedisPresence implements Presence {
   private dirty = false
   /** Bumped by every join and leave, so a reconcile that raced one knows to run again. */
   private version = 0
+  /**
+   * This server's liveness key was written (by a registration or a heartbeat): a registration that finds it gone
+   * later means it lapsed, and a survivor may have removed what it kept alive.
+   */
+  private established = false
 
   constructor(
     private readonly connections: RedisConnections,
@@ -93,8 +102,12 @@ export class RedisPresence implements Presence {
     private readonly options: RedisPresenceOptions,
   ) {
     this.serverId = options.serverId
-    this.channels = new ChannelPresence(connections, keys, options.serverId)
     this.aliveMs = Math.max(1, Math.ceil((options.ttlMs * 2) / 3))
+    this.channels = new ChannelPresence(connections, keys, {
+      serverId: options.serverId,
+      aliveMs: this.aliveMs,
+      registered: (existed) => this.registered(existed),
+    })
     this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(options.ttlMs / 3)))
     this.timer.unref()
   }
@@ -102,9 +115,10 @@ export class RedisPresence implements Presence {
   async join(userId: string, socketId: string): Promise<void> {
     this.local.set(socketId, userId)
     this.version++
-    await this.wrap('join', () =>
+    const existed = await this.wrap('join', () =>
       this.run(JOIN, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
     )
+    this.registered(existed === 1)
   }
 
   async leave(userId: string, socketId: string): Promise<void> {
@@ -152,7 +166,8 @@ export class RedisPresence implements Presence {
         [this.keys.presenceAlive(this.serverId), this.keys.presenceServers],
         [this.serverId, this.aliveMs],
       )
-      if (alive === 0) this.channels.markDirty()
+      if (alive === 0 && this.established) this.channels.markDirty()
+      this.established = true
       if (alive === 0 || this.dirty) {
         this.dirty = false
         await this.reconcile()
@@ -182,6 +197,15 @@ export class RedisPresence implements Presence {
   markDirty(): void {
     this.dirty = true
     this.channels.markDirty()
+  }
+
+  /**
+   * A registration wrote this server's liveness key. Had it lapsed since it was first written, the next tick must
+   * bring back what a survivor may have removed meanwhile (the heartbeat will find the key, so it cannot tell).
+   */
+  private registered(existed: boolean): void {
+    if (!existed && this.established) this.markDirty()
+    this.established = true
   }
 
   /**
