@@ -3,23 +3,14 @@ import type { ChannelMembers } from '@mesa/core'
 import type { RedisConnections } from './connection.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
+import { REGISTRATION_FUNCTIONS } from './registration-lua.js'
 
 /**
  * KEYS: the channel's users, the sockets this server registered on it. ARGV: socket/user pairs. Registers each
  * socket (once: a repeated join changes nothing); returns 1 when a user got their first socket on the channel.
  */
-const JOIN = new LuaScript(`
-local first = 0
-for i = 1, #ARGV, 2 do
-  local socket, user = ARGV[i], ARGV[i + 1]
-  local previous = redis.call('HGET', KEYS[2], socket)
-  if previous ~= user then
-    if previous and redis.call('HINCRBY', KEYS[1], previous, -1) <= 0 then redis.call('HDEL', KEYS[1], previous) end
-    redis.call('HSET', KEYS[2], socket, user)
-    if redis.call('HINCRBY', KEYS[1], user, 1) == 1 then first = 1 end
-  end
-end
-return first
+const JOIN = new LuaScript(`${REGISTRATION_FUNCTIONS}
+return register(KEYS[1], KEYS[2], 1)
 `)
 
 /**
@@ -27,15 +18,12 @@ return first
  * ARGV: socket, user. Removes the socket wherever this server registered it. Returns { 1 when it was the user's
  * last socket on the channel, 1 while this server's current registrations on the channel are not empty }.
  */
-const LEAVE = new LuaScript(`
+const LEAVE = new LuaScript(`${REGISTRATION_FUNCTIONS}
 local last = 0
 for i = 2, #KEYS do
   if redis.call('HGET', KEYS[i], ARGV[1]) == ARGV[2] then
     redis.call('HDEL', KEYS[i], ARGV[1])
-    if redis.call('HINCRBY', KEYS[1], ARGV[2], -1) <= 0 then
-      redis.call('HDEL', KEYS[1], ARGV[2])
-      last = 1
-    end
+    if decrement(KEYS[1], ARGV[2]) == 1 then last = 1 end
   end
 end
 return { last, redis.call('EXISTS', KEYS[2]) }
@@ -55,13 +43,9 @@ return existed
 `)
 
 /** KEYS: the channel's users, the sockets one incarnation of a server registered on it. Takes them all off. */
-const SWEEP = new LuaScript(`
-local sockets = redis.call('HGETALL', KEYS[2])
-for i = 2, #sockets, 2 do
-  if redis.call('HINCRBY', KEYS[1], sockets[i], -1) <= 0 then redis.call('HDEL', KEYS[1], sockets[i]) end
-end
-redis.call('DEL', KEYS[2])
-return #sockets / 2
+const SWEEP = new LuaScript(`${REGISTRATION_FUNCTIONS}
+unregisterAll(KEYS[1], KEYS[2])
+return 1
 `)
 
 /**

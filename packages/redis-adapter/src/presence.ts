@@ -4,33 +4,26 @@ import type { RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
+import { REGISTRATION_FUNCTIONS } from './registration-lua.js'
 
 /**
  * KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs.
  * Returns 1 when the liveness key existed (0: it is new, or it lapsed or was lost, with what it kept alive).
  */
-const JOIN = new LuaScript(`
+const JOIN = new LuaScript(`${REGISTRATION_FUNCTIONS}
 local existed = redis.call('EXISTS', KEYS[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
-for i = 3, #ARGV, 2 do
-  local socket, user = ARGV[i], ARGV[i + 1]
-  local previous = redis.call('HGET', KEYS[3], socket)
-  if previous ~= user then
-    if previous and redis.call('HINCRBY', KEYS[2], previous, -1) <= 0 then redis.call('HDEL', KEYS[2], previous) end
-    redis.call('HSET', KEYS[3], socket, user)
-    redis.call('HINCRBY', KEYS[2], user, 1)
-  end
-end
+register(KEYS[2], KEYS[3], 3)
 return existed
 `)
 
 /** KEYS: users, this server's sockets. ARGV: socket id. */
-const LEAVE = new LuaScript(`
+const LEAVE = new LuaScript(`${REGISTRATION_FUNCTIONS}
 local user = redis.call('HGET', KEYS[2], ARGV[1])
 if not user then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HINCRBY', KEYS[1], user, -1) <= 0 then redis.call('HDEL', KEYS[1], user) end
+decrement(KEYS[1], user)
 return 1
 `)
 
@@ -39,13 +32,10 @@ return 1
  * id, '1' to remove even if alive. Removes every socket a server registered, unless it came back to life
  * meanwhile, and moves its channel index to the orphans; returns the entries moved (for the caller to sweep).
  */
-const REMOVE_SERVER = new LuaScript(`
+const REMOVE_SERVER = new LuaScript(`${REGISTRATION_FUNCTIONS}
 if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
-local sockets = redis.call('HGETALL', KEYS[3])
-for i = 2, #sockets, 2 do
-  if redis.call('HINCRBY', KEYS[2], sockets[i], -1) <= 0 then redis.call('HDEL', KEYS[2], sockets[i]) end
-end
-redis.call('DEL', KEYS[3], KEYS[4])
+unregisterAll(KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[4])
 redis.call('SREM', KEYS[1], ARGV[1])
 local channels = redis.call('SMEMBERS', KEYS[5])
 redis.call('SUNIONSTORE', KEYS[6], KEYS[6], KEYS[5])
