@@ -47,7 +47,11 @@ export class Subscriber {
   private readonly subscribed = new Map<string, Promise<void>>()
   /** Unsubscriptions asked for this tick, with the confirmation a subscription asked for before the flush restores. */
   private readonly leaving = new Map<string, Promise<void>>()
-  /** Unsubscriptions Redis did not confirm: sent again with the next `resubscribe()`. */
+  /**
+   * Channels Redis may be subscribed to though nobody wants them: their unsubscription went unconfirmed (sent
+   * again with the next `resubscribe()`), or their subscription did (it may still be carried out, so the next
+   * flush unsubscribes them).
+   */
   private readonly unconfirmed = new Set<string>()
   private batch: Batch | undefined
   private flushing: ReturnType<typeof setImmediate> | undefined
@@ -102,8 +106,7 @@ export class Subscriber {
   async resubscribe(): Promise<void> {
     if (!this.client) return
     const client = this.client
-    const leftovers = [...this.unconfirmed].filter((channel) => !this.subscribed.has(channel))
-    this.unconfirmed.clear()
+    const leftovers = this.strays()
     this.send(client, 'unsubscribe', leftovers).catch(() => {
       for (const channel of leftovers) this.unconfirmed.add(channel)
     })
@@ -124,7 +127,7 @@ export class Subscriber {
   }
 
   private schedule(): void {
-    this.flushing ??= setImmediate(() => this.flush())
+    if (!this.closed) this.flushing ??= setImmediate(() => this.flush())
   }
 
   /** Subscriptions first: an unsubscription asked for after a subscription in the same tick comes last. */
@@ -132,7 +135,7 @@ export class Subscriber {
     this.flushing = undefined
     const batch = this.batch
     this.batch = undefined
-    const leaving = [...this.leaving.keys()]
+    const leaving = [...this.leaving.keys(), ...this.strays()]
     this.leaving.clear()
     if (batch === undefined && leaving.length === 0) return
     const client = this.connect()
@@ -142,17 +145,31 @@ export class Subscriber {
         (error: unknown) => {
           for (const channel of batch.channels) {
             if (this.subscribed.get(channel) === batch.confirmed) this.subscribed.delete(channel)
+            this.unconfirmed.add(channel)
           }
           batch.settle(error)
+          this.schedule()
         },
       )
     }
-    if (leaving.length > 0) {
-      this.send(client, 'unsubscribe', leaving).catch(() => {
-        // The connection is failing (reported by `watch`): try again once it is back.
-        for (const channel of leaving) this.unconfirmed.add(channel)
-      })
+    if (leaving.length === 0) return
+    // While a connection is being made, ioredis writes an UNSUBSCRIBE at once but queues a SUBSCRIBE until it is
+    // ready: the unsubscription would overtake it. It waits for `ready` instead.
+    if (client.status !== 'ready') {
+      for (const channel of leaving) this.unconfirmed.add(channel)
+      return
     }
+    this.send(client, 'unsubscribe', leaving).catch(() => {
+      // The connection is failing (reported by `watch`): try again once it is back.
+      for (const channel of leaving) this.unconfirmed.add(channel)
+    })
+  }
+
+  /** Unconfirmed channels nobody wants (again): to unsubscribe from. */
+  private strays(): string[] {
+    const strays = [...this.unconfirmed].filter((channel) => !this.subscribed.has(channel))
+    this.unconfirmed.clear()
+    return strays
   }
 
   private connect(): RedisClient {
@@ -160,6 +177,9 @@ export class Subscriber {
     const client = this.connections.duplicate('subscriber')
     this.client = client
     this.options.watch(client, 'subscriber')
+    client.on('ready', () => {
+      if (this.unconfirmed.size > 0) this.schedule()
+    })
     client.on(this.connections.isCluster ? 'smessage' : 'message', (_channel: string, message: string) =>
       this.options.onMessage(message),
     )

@@ -8,6 +8,7 @@ import {
 } from '@mesa/core'
 import { RedisCluster, RedisServer, rejectionOf, Scope, waitFor, withTimeout } from '@mesa/test-kit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
 import { RedisAdapter, type RedisAdapterOptions } from '../src/index.js'
 
 const scope = new Scope()
@@ -112,7 +113,13 @@ describe('RedisAdapter when Redis hangs (SIGSTOP) and comes back (SIGCONT)', () 
     // The join that timed out is registered again from the adapter's own record, in the channel as well.
     await waitFor('presence reconciled', async () => (await a.adapter.presence.areOnline(['pat']))[0] === true)
     await waitFor('channel presence reconciled', async () => (await a.adapter.presence.channelMembers('room')).count === 1)
-    // The follow that timed out was taken back: following again works, and only a follower gets publications.
+    // The follow that timed out was taken back: the subscription Redis carried out when it woke is undone, and
+    // following again works.
+    const admin = scope.add(new Redis(redis.url), (r) => r.disconnect())
+    await waitFor('the stray subscription to be undone', async () => {
+      const [, count] = (await admin.pubsub('NUMSUB', 'mesa:stall:ch:{stall:ch:room}')) as [string, number]
+      return count === 0
+    })
     const publications: string[] = []
     await a.adapter.subscribe('a', (e) => void (e.kind === 'publication' && publications.push(e.frame)))
     await a.adapter.follow('a', ['room'])
