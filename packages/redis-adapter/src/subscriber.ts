@@ -94,11 +94,6 @@ export class Subscriber {
     }
   }
 
-  /** Channels subscribed to now (or being subscribed to). */
-  get size(): number {
-    return this.subscribed.size
-  }
-
   /**
    * Subscribes again to every channel, and unsubscribes from those whose unsubscription went unconfirmed, waiting
    * for Redis to confirm (after a reconnect).
