@@ -1,6 +1,6 @@
 /**
- * Opcodes of the Mesa wire protocol. Values 0-22 are Mesa 1.x's and must never change meaning:
- * 1.x clients in the field switch on them.
+ * Opcodes of the Mesa wire protocol. Values 0-22 are Mesa 1.x's and must never change meaning: 1.x clients in
+ * the field switch on them. 30 and up are protocol 2's (`docs/architecture.md`), sent only on `mesa.v2` sockets.
  */
 export const Opcode = {
   /** Application message, both directions; `t` names it. */
@@ -17,6 +17,22 @@ export const Opcode = {
   HeartbeatAck: 11,
   /** Server -> client answer to a successful authentication. */
   AuthenticateAck: 22,
+  /** Protocol 2, client -> server: subscribe to the channel `t` (`x.id`, `x.since`). */
+  Subscribe: 30,
+  /** Protocol 2, server -> client: subscribed to the channel `t` (`x.pos`, `x.recovered`; `x.re` answers op 30). */
+  Subscribed: 31,
+  /** Protocol 2, client -> server: unsubscribe from the channel `t` (`x.id`; answered by op 41). */
+  Unsubscribe: 32,
+  /** Protocol 2, server -> client: the server ended the subscription to the channel `t` (`x.reason`). */
+  Unsubscribed: 33,
+  /** Protocol 2, server -> client: a user joined or left the channel `t` (`d: { user, joined }`). */
+  Presence: 34,
+  /** Protocol 2, server -> client: the authentication expires at `x.exp`; authenticate again on this socket. */
+  Reauthenticate: 35,
+  /** Protocol 2, both ways: a request (`t`, `d`, `x.id`) answered by op 41. */
+  Request: 40,
+  /** Protocol 2, both ways: the answer to the frame whose `x.id` is `x.re`; `x.err` when it failed. */
+  Reply: 41,
 } as const
 
 export type Opcode = (typeof Opcode)[keyof typeof Opcode]
@@ -28,7 +44,32 @@ const wireOpcodes: ReadonlySet<number> = new Set([
   Opcode.Hello,
   Opcode.HeartbeatAck,
   Opcode.AuthenticateAck,
+  Opcode.Subscribe,
+  Opcode.Subscribed,
+  Opcode.Unsubscribe,
+  Opcode.Unsubscribed,
+  Opcode.Presence,
+  Opcode.Reauthenticate,
+  Opcode.Request,
+  Opcode.Reply,
 ])
+
+/** The opcodes only protocol 2 peers exchange: a Mesa 1.x peer never sends or gets them. */
+const v2Opcodes: ReadonlySet<number> = new Set([
+  Opcode.Subscribe,
+  Opcode.Subscribed,
+  Opcode.Unsubscribe,
+  Opcode.Unsubscribed,
+  Opcode.Presence,
+  Opcode.Reauthenticate,
+  Opcode.Request,
+  Opcode.Reply,
+])
+
+/** True for the opcodes of protocol 2 only. */
+export function isV2Opcode(op: number): boolean {
+  return v2Opcodes.has(op)
+}
 
 /** True for the opcodes that may travel on the wire (everything but `Internal`). */
 export function isWireOpcode(op: number): op is Opcode {

@@ -86,6 +86,9 @@ function delayedPublishing(inner: MemoryAdapter): Adapter {
     presence: inner.presence,
     store: inner.store,
     portal: inner.portal,
+    dedupe: inner.dedupe,
+    follow: (origin, channels) => inner.follow(origin, channels),
+    unfollow: (origin, channels) => inner.unfollow(origin, channels),
     publish: (envelope) =>
       new Promise<void>((resolve, reject) => setTimeout(() => inner.publish(envelope).then(resolve, reject), delay())),
     subscribe: (origin, listener) => inner.subscribe(origin, listener),

@@ -1,4 +1,5 @@
 import type { TypedEmitter } from '../emitter.js'
+import type { Deduplicator } from './deduplicator.js'
 import type { Envelope } from './envelope.js'
 import type { MessageStore } from './message-store.js'
 import type { PortalQueue } from './portal-queue.js'
@@ -23,10 +24,24 @@ export interface Adapter extends Pick<TypedEmitter<AdapterEvents>, 'on' | 'off' 
   readonly presence: Presence
   readonly store: MessageStore
   readonly portal: PortalQueue
-  /** Sends the envelope to every subscriber except those subscribed under the same origin id. */
+  /** Remembers which acknowledged client messages were handled, so a retransmission is not handled twice. */
+  readonly dedupe: Deduplicator
+  /**
+   * Sends the envelope to every subscriber except those subscribed under the same origin id; channel envelopes
+   * (`publication`, `presence`) only to the subscribers whose origin follows their channel.
+   */
   publish(envelope: Envelope): Promise<void>
-  /** Receives every envelope published by other origins; resolves with an unsubscribe function. */
+  /** Receives the envelopes published by other origins (see `publish`); resolves with an unsubscribe function. */
   subscribe(origin: string, listener: EnvelopeListener): Promise<() => Promise<void>>
+  /**
+   * From now on, `origin`'s subscription also receives the channel envelopes of these channels. Idempotent. A
+   * server follows a channel while any of its sockets subscribes to it; the adapter must not deliver channel
+   * envelopes of channels nobody in a process follows to that process (on Redis: one pub/sub channel per Mesa
+   * channel, subscribed only while followed).
+   */
+  follow(origin: string, channels: readonly string[]): Promise<void>
+  /** Stops delivering these channels' envelopes to `origin`. Idempotent. */
+  unfollow(origin: string, channels: readonly string[]): Promise<void>
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>
 }

@@ -6,6 +6,15 @@ export type PortalEvent =
   | { kind: 'authentication'; clientId: string; serverId: string; userId: string; time: number }
   | { kind: 'message'; clientId: string; serverId: string; userId?: string; frame: Frame; time: number }
   | { kind: 'disconnection'; clientId: string; serverId: string; userId?: string; time: number }
+  /** The socket subscribed to `channel` (from the client, the server or a dispatcher). */
+  | { kind: 'subscribe'; clientId: string; serverId: string; userId?: string; channel: string; time: number }
+  /** The socket's subscription to `channel` ended (unsubscribed, or the socket closed). */
+  | { kind: 'unsubscribe'; clientId: string; serverId: string; userId?: string; channel: string; time: number }
+  /**
+   * A request (op 40) no handler of the server took: a portal answers it (the handler's result is the reply),
+   * sent back through the adapter to `serverId`, which writes it to the socket. `requestId` is the client's `x.id`.
+   */
+  | { kind: 'request'; clientId: string; serverId: string; userId?: string; requestId: number; frame: Frame; time: number }
 
 export interface PortalConsumerOptions {
   /** Unique id of this portal. */

@@ -1,2 +1,3 @@
 export * from './prepare-dispatch.js'
 export * from './user-ids.js'
+export * from './channels.js'

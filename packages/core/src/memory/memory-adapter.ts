@@ -1,8 +1,9 @@
 import type { Adapter, AdapterEvents, EnvelopeListener } from '../adapter/adapter.js'
-import type { Envelope } from '../adapter/envelope.js'
+import { type Envelope, isChannelEnvelope } from '../adapter/envelope.js'
 import type { RetentionOptions } from '../adapter/message-store.js'
 import { TypedEmitter } from '../emitter.js'
 import { AdapterError } from '../errors.js'
+import { MemoryDeduplicator } from './memory-deduplicator.js'
 import { MemoryMessageStore } from './memory-message-store.js'
 import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-portal-queue.js'
 import { MemoryPresence } from './memory-presence.js'
@@ -33,7 +34,10 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
   readonly presence: MemoryPresence
   readonly store: MemoryMessageStore
   readonly portal: MemoryPortalQueue
+  readonly dedupe: MemoryDeduplicator
   private readonly subscriptions = new Set<Subscription>()
+  /** Channel -> the origins following it. */
+  private readonly followers = new Map<string, Set<string>>()
   private closed = false
 
   constructor(options: MemoryAdapterOptions = {}) {
@@ -42,12 +46,17 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
     this.presence = new MemoryPresence()
     this.store = new MemoryMessageStore({ ...options.retention, now: options.now })
     this.portal = new MemoryPortalQueue(options.portal)
+    this.dedupe = new MemoryDeduplicator(options.now)
   }
 
   /** Delivery happens in a microtask, so a listener that publishes never re-enters its publisher. */
   async publish(envelope: Envelope): Promise<void> {
     if (this.closed) throw new AdapterError('cannot publish: the adapter is closed')
-    const targets = [...this.subscriptions].filter((s) => s.origin !== envelope.origin)
+    const followers = isChannelEnvelope(envelope) ? this.followers.get(envelope.channel) : undefined
+    if (isChannelEnvelope(envelope) && followers === undefined) return
+    const targets = [...this.subscriptions].filter(
+      (s) => s.origin !== envelope.origin && (followers === undefined || followers.has(s.origin)),
+    )
     if (targets.length === 0) return
     queueMicrotask(() => {
       for (const subscription of targets) {
@@ -70,10 +79,28 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
     }
   }
 
+  async follow(origin: string, channels: readonly string[]): Promise<void> {
+    if (this.closed) throw new AdapterError('cannot follow channels: the adapter is closed')
+    for (const channel of channels) {
+      const origins = this.followers.get(channel)
+      if (origins) origins.add(origin)
+      else this.followers.set(channel, new Set([origin]))
+    }
+  }
+
+  async unfollow(origin: string, channels: readonly string[]): Promise<void> {
+    for (const channel of channels) {
+      const origins = this.followers.get(channel)
+      if (!origins?.delete(origin) || origins.size > 0) continue
+      this.followers.delete(channel)
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.subscriptions.clear()
+    this.followers.clear()
     this.portal.close()
     this.presence.clear()
   }

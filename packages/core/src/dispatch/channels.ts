@@ -1,0 +1,56 @@
+import type { Adapter } from '../adapter/adapter.js'
+import type { PublicationEnvelope } from '../adapter/envelope.js'
+import { StoreError } from '../errors.js'
+import { encodeMessage, type Message } from '../message.js'
+
+/** Longest channel name. */
+export const MAX_CHANNEL_LENGTH = 256
+
+/** Characters a channel name may use: letters, digits and `_ - : . @ / = , + ! ~`. */
+const CHANNEL_NAME = /^[A-Za-z0-9_\-:.@/=,+!~]+$/
+
+/** What is wrong with a channel name, or undefined when nothing is. */
+export function channelNameProblem(channel: unknown): string | undefined {
+  if (typeof channel !== 'string' || channel.length === 0) return 'a channel name must be a non-empty string'
+  if (channel.length > MAX_CHANNEL_LENGTH) return `a channel name must be at most ${MAX_CHANNEL_LENGTH} characters`
+  if (!CHANNEL_NAME.test(channel)) {
+    return `channel ${JSON.stringify(channel.slice(0, 64))} has characters outside letters, digits and _ - : . @ / = , + ! ~`
+  }
+  return undefined
+}
+
+/** The redelivery stream of a channel. */
+export function channelStream(channel: string): string {
+  return `channel:${channel}`
+}
+
+export interface PreparePublicationOptions {
+  /** Id of the server or dispatcher publishing. */
+  origin: string
+  /** Store it in the channel's stream first (the channel keeps history and the message is synced). */
+  store: boolean
+}
+
+/**
+ * Encodes a publication once and, when it is to be kept, appends it to the channel's stream before anyone can
+ * receive it: once, whatever the number of subscribers. Resolves with the envelope to deliver locally and
+ * publish; rejects with `StoreError` when the store failed (then nobody got it).
+ */
+export async function preparePublication(
+  adapter: Pick<Adapter, 'store'>,
+  channel: string,
+  message: Message<string, object>,
+  options: PreparePublicationOptions,
+): Promise<PublicationEnvelope> {
+  const frame = encodeMessage(message)
+  const envelope: PublicationEnvelope = { kind: 'publication', origin: options.origin, channel, frame }
+  if (!options.store || !message.options.sync) return envelope
+  try {
+    envelope.position = await adapter.store.append(channelStream(channel), { frame })
+  } catch (error) {
+    if (error instanceof StoreError) throw error
+    const detail = error instanceof Error ? error.message : String(error)
+    throw new StoreError(`storing the publication in channel ${channel} failed: ${detail}`, { cause: error })
+  }
+  return envelope
+}
