@@ -80,6 +80,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly expiry: CredentialExpiry,
   ) {}
 
+  private readonly report = (error: Error, connection?: ServerConnection<In, Out, User>): void => this.events.error(error, connection)
+
   receive(connection: ServerConnection<In, Out, User>, frame: Frame): void {
     const x = connection.protocol === 2 ? frame.x : undefined
     if (x?.refresh === true) {
@@ -117,8 +119,6 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       (outcome) => this.settled(connection, outcome, shouldSync, resume),
     )
   }
-
-  private readonly report = (error: Error, connection?: ServerConnection<In, Out, User>): void => this.events.error(error, connection)
 
   private context(connection: ServerConnection<In, Out, User>): AuthenticationContext {
     const request = connection.request

@@ -61,7 +61,11 @@ export class Requests<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
   }
 
   /** `client.request`. */
-  request<R extends object>(connection: ServerConnection<In, Out, User>, message: Message<string, object>, options?: RequestOptions) {
+  request<R extends object>(
+    connection: ServerConnection<In, Out, User>,
+    message: Message<string, object>,
+    options?: RequestOptions,
+  ): Promise<Message<string, R>> {
     return this.outgoing.request<R>(connection, message, options)
   }
 
