@@ -17,6 +17,15 @@ export {
   type WireFrame,
 } from './raw-client.js'
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
+export {
+  answerRequests,
+  authenticateInstance,
+  exchange,
+  refresh,
+  replyTo,
+  sendAcked,
+  sendRequest,
+} from './request-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
 export { type UpgradeAnswer, upgrade } from './upgrade.js'
