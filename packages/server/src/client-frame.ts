@@ -1,11 +1,11 @@
-import { CloseCode, frameFromJson, isV2Opcode, Opcode, type ParseResult, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
+import { CloseCode, frameFromJson, Opcode, type ParseResult, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
 import type { RawData } from 'ws'
 import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 
 /** Opcodes a client may send; the others (1, 10, 22) are the server's, 5 never travels. */
 const CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Dispatch, Opcode.Authenticate, Opcode.HeartbeatAck])
-/** What a protocol 2 client may send besides. */
-const CLIENT_V2_OPCODES: ReadonlySet<number> = new Set([...CLIENT_OPCODES, Opcode.Subscribe, Opcode.Unsubscribe])
+/** Opcodes only a protocol 2 client may send: a 1.x socket sending them breaks its protocol. */
+const V2_CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Subscribe, Opcode.Unsubscribe, Opcode.Request, Opcode.Reply])
 
 function text(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8')
@@ -20,13 +20,14 @@ function refused(code: ProtocolErrorCode, closeCode: CloseCode, message: string)
 /**
  * Reads one frame from a client: a text frame that is JSON within `bounds` (depth, keys), sanitised
  * (`sanitize.ts`: op 2 as authentication data, everything else as message data), that core's `frameFromJson`
- * accepts, with an opcode clients of its `protocol` may send (op 30 and 32 from protocol 2 clients only). Anything else comes back as the `ProtocolError` naming the close
+ * accepts, with an opcode clients may send (`v2`: the socket speaks protocol 2, whose opcodes it may send too).
+ * Anything else comes back as the `ProtocolError` naming the close
  * code for the socket. Never throws.
  *
  * The frame's values are safe to merge at any depth: the walk removes prototype keys wherever they are, and is
  * skipped only when the raw text shows that no such key, and no excess of depth or keys, can be in it.
  */
-export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueBounds, protocol: 1 | 2): ParseResult {
+export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueBounds, v2 = false): ParseResult {
   if (isBinary) return refused('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted')
   let raw: string
   try {
@@ -50,8 +51,10 @@ export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueB
     if (error) return { ok: false, error }
   }
   const parsed = frameFromJson(value)
-  if (!parsed.ok || (protocol === 2 ? CLIENT_V2_OPCODES : CLIENT_OPCODES).has(parsed.frame.op)) return parsed
+  if (!parsed.ok || CLIENT_OPCODES.has(parsed.frame.op)) return parsed
   const op = parsed.frame.op
-  const why = protocol === 1 && isV2Opcode(op) ? 'protocol 2 only (this client negotiated 1.x)' : 'not sent by clients'
-  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is ${why}`)
+  if (V2_CLIENT_OPCODES.has(op)) {
+    return v2 ? parsed : refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is protocol 2's; this socket speaks 1.x`)
+  }
+  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is sent by servers only`)
 }

@@ -11,7 +11,10 @@ export type { ServerClientEvents, StoredMessages } from './server-client.js'
 export { ChannelError, type ChannelErrorCode, ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
+export type { RequestHandler, RequestMap, RequestReply, UntypedRequests } from './requests/request-handlers.js'
+export { DEFAULT_REQUEST_TIMEOUT, type RequestOptions } from './requests/outgoing-requests.js'
 export type {
+  AcksOptions,
   AuthenticationOptions,
   ChannelRule,
   ChannelsOptions,
@@ -23,6 +26,7 @@ export type {
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
+  RequestsOptions,
   ServerBehaviourOptions,
   SubscribeRateOptions,
   SyncOptions,
@@ -41,5 +45,7 @@ export {
   StoreError,
   AdapterError,
   AuthenticationError,
+  RequestError,
+  RequestRejection,
 } from '@mesa/core'
-export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, StreamPosition } from '@mesa/core'
+export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, RequestErrorCode, StreamPosition } from '@mesa/core'

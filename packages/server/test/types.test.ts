@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import MesaDefault, { Message, Mesa, type ServerClient } from '../src/index.js'
+import MesaDefault, { Message, Mesa, type ServerClient, type UntypedRequests } from '../src/index.js'
 import { connect, track } from './helpers.js'
 
 type In = { PING: { n: number }; TYPING: { typing: boolean } }
@@ -43,7 +43,7 @@ describe('typed channel maps', () => {
   }
 
   it('types publications and history by channel', async () => {
-    const mesa = track(new Mesa<In, Out, User, Channels>({ port: 0, host: '127.0.0.1' }))
+    const mesa = track(new Mesa<In, Out, User, UntypedRequests, Channels>({ port: 0, host: '127.0.0.1' }))
     await mesa.listening()
     await mesa.publish('room:1', new Message(0, { text: 'hi' }, 'CHAT'))
     await mesa.publish('news', new Message(0, { title: 'Mesa 2' }, 'HEADLINE'))

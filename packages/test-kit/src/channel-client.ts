@@ -1,4 +1,5 @@
 import type { Position, RawClient, WireFrame } from './raw-client.js'
+import { exchange } from './request-client.js'
 
 /**
  * Protocol 2 channels (op 30-34) spoken by a `RawClient`: subscribe and unsubscribe with `x.id`, the answers
@@ -9,7 +10,7 @@ import type { Position, RawClient, WireFrame } from './raw-client.js'
 
 const lastIds = new WeakMap<RawClient, number>()
 
-/** The next `x.id` of this client (counting up from 1 per connection, as clients do). */
+/** The next `x.id` of this client for channel frames (counting up from 1 per connection, as clients do). */
 export function nextId(client: RawClient): number {
   const id = (lastIds.get(client) ?? 0) + 1
   lastIds.set(client, id)
@@ -29,7 +30,7 @@ export function answerTo(client: RawClient, id: number): WireFrame | undefined {
   return client.frames.find((frame) => (frame.op === 31 || frame.op === 41) && frame.x?.re === id)
 }
 
-/** Sends a frame with the next `x.id` and waits for its answer (or the close). */
+/** Sends op 30 with the next `x.id` and waits for its answer, op 31 or op 41 (or the close). */
 async function ask(client: RawClient, frame: WireFrame, what: string, timeoutMs?: number): Promise<WireFrame> {
   const id = nextId(client)
   client.send({ ...frame, x: { ...frame.x, id } })
@@ -64,7 +65,7 @@ export function subscribe(client: RawClient, channel: string, options: Subscribe
 
 /** Sends op 32 and resolves with its answer (op 41, with `x.err` when refused). */
 export function unsubscribe(client: RawClient, channel: string, timeoutMs?: number): Promise<WireFrame> {
-  return ask(client, { op: 32, t: channel, d: {} }, `the answer to op 32 ${channel}`, timeoutMs)
+  return exchange(client, { op: 32, t: channel, d: {} }, nextId(client), timeoutMs)
 }
 
 /** Frames of opcode `op` about `channel` (op 31, 33, 34: by `t`; op 0: by `x.ch`), in arrival order. */

@@ -2,7 +2,7 @@ import { encodeFrame, Opcode, type StreamPosition, withSequence } from '@mesa/co
 import type { ChannelErrorCode } from '../errors.js'
 
 /**
- * The frames of protocol 2's channel opcodes (30-34, and op 41 answering op 30/32), in one place. Channel names
+ * The frames of protocol 2's channel opcodes (31, 33, 34; op 41 is `requests/reply-frames.ts`'). Channel names
  * are restricted to characters JSON never escapes (`channelNameProblem`), so a name is written as it is.
  */
 
@@ -50,9 +50,4 @@ export function unsubscribedFrame(channel: string, reason: string, code?: Channe
 /** A user joined or left a channel (op 34). */
 export function presenceFrame(channel: string, user: string, joined: boolean): string {
   return encodeFrame({ op: Opcode.Presence, t: channel, d: { user, joined } })
-}
-
-/** op 41 answering the frame whose `x.id` was `re`: success, or the error. */
-export function replyFrame(re: number, error?: { code: ChannelErrorCode; message: string }): string {
-  return encodeFrame({ op: Opcode.Reply, d: {}, x: error === undefined ? { re } : { re, err: error } })
 }

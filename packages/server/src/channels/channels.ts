@@ -4,7 +4,6 @@ import type {
   Frame,
   Message,
   MessageMap,
-  ProtocolError,
   StreamPosition,
   SubscriptionEnvelope,
 } from '@mesa/core'
@@ -44,7 +43,6 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
     private readonly socketsOf: (userId: string) => Iterable<Connection<In, Out, User>> | undefined,
     events: ServerEvents<In, Out, User>,
     stats: MesaStats,
-    reject: (connection: Connection<In, Out, User>, error: ProtocolError) => void,
   ) {
     const rules = new ChannelRules(config.rules)
     this.follows = new ChannelFollows(origin, adapter, stats, (error) => events.error(error))
@@ -64,7 +62,6 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
       adapter,
       events,
       stats,
-      reject,
     )
   }
 

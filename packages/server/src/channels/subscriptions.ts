@@ -19,7 +19,8 @@ import type { ServerClient } from '../server-client.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'
 import type { MesaStats } from '../stats.js'
 import { type AuthorizeHook, runAuthorizeHook } from './authorize.js'
-import { replyFrame, type SubscribedAnswer, subscribedFrame, unsubscribedFrame } from './channel-frames.js'
+import { answer, errorFrame, refuse, replyFrame, requestIdOf } from '../requests/reply-frames.js'
+import { type SubscribedAnswer, subscribedFrame, unsubscribedFrame } from './channel-frames.js'
 import type { ChannelPresence } from './channel-presence.js'
 import type { ChannelRegistry, Subscription } from './channel-registry.js'
 import type { ChannelRules } from './channel-rules.js'
@@ -66,10 +67,6 @@ interface Start {
   entries: StoredEntry[]
 }
 
-function isRequestId(id: unknown): id is number {
-  return Number.isSafeInteger(id) && (id as number) > 0
-}
-
 /**
  * Op 2's `x.ch`: the channels a reconnecting client resubscribes to, each with its position (`null`: none).
  * Undefined when there is none; a `ProtocolError` when it is malformed.
@@ -108,9 +105,9 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     private readonly adapter: AdapterHandle,
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
-    /** A frame the protocol does not allow: the socket is closed with the error's code. */
-    private readonly reject: (connection: ServerConnection<In, Out, User>, error: ProtocolError) => void,
   ) {}
+
+  private readonly report = (error: Error, connection: ServerConnection<In, Out, User>): void => this.events.error(error, connection)
 
   /** `mesa.channels.authorize(hook)`: from now on clients may subscribe where it allows. */
   authorize(hook: AuthorizeHook<ServerClient<In, Out, User>>): void {
@@ -120,9 +117,9 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
 
   /** op 30 or op 32 from a protocol 2 socket. */
   receive(connection: ServerConnection<In, Out, User>, frame: Frame): void {
-    const id = frame.x?.id
-    if (!isRequestId(id)) {
-      this.reject(connection, new ProtocolError('invalid-frame', CloseCode.InvalidFrame, `op ${frame.op} needs x.id, a positive integer`))
+    const id = requestIdOf(frame)
+    if (id === undefined) {
+      refuse(connection, `op ${frame.op} needs x.id, a positive integer`, this.report)
       return
     }
     const channel = frame.t ?? ''
@@ -132,7 +129,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     }
     const since = frame.x?.since
     if (since !== undefined && !isStreamPosition(since)) {
-      this.reject(connection, new ProtocolError('invalid-frame', CloseCode.InvalidFrame, 'op 30 x.since must be a position { epoch, seq }'))
+      refuse(connection, 'op 30 x.since must be a position { epoch, seq }', this.report)
       return
     }
     const request: SubscribeRequest = { channel, source: 'client', id, params: frame.d }
@@ -320,12 +317,12 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
   private clientUnsubscribe(connection: ServerConnection<In, Out, User>, channel: string, id: number): void {
     const subscription = this.registry.get(connection, channel)
     if (subscription === undefined) {
-      connection.write(replyFrame(id, { code: 'not-subscribed', message: `not subscribed to ${channel}` }))
+      answer(connection, errorFrame(id, 'not-subscribed', `not subscribed to ${channel}`))
     } else if (subscription.server) {
-      connection.write(replyFrame(id, { code: 'forbidden', message: 'a server-side subscription is ended by the server' }))
+      answer(connection, errorFrame(id, 'forbidden', 'a server-side subscription is ended by the server'))
     } else {
       this.end(connection, subscription)
-      connection.write(replyFrame(id))
+      answer(connection, replyFrame(id))
     }
   }
 
@@ -337,12 +334,8 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
       this.events.error(toError(error), connection)
       failure = new ChannelError('unavailable', 'the subscription could not be set up')
     }
-    if (connection.closing || connection.closed) return
-    if (request.source === 'client') {
-      connection.write(replyFrame(request.id!, { code: failure.code, message: failure.message }))
-    } else {
-      connection.write(unsubscribedFrame(request.channel, failure.message, failure.code))
-    }
+    if (request.source === 'client') answer(connection, errorFrame(request.id!, failure.code, failure.message))
+    else answer(connection, unsubscribedFrame(request.channel, failure.message, failure.code))
   }
 
   private takeRate(connection: ServerConnection<In, Out, User>): boolean {
