@@ -11,10 +11,14 @@ import type { ChannelRules } from './channel-rules.js'
  * leaving a leave: on `joinLeave` channels they are announced (op 34).
  */
 export class ChannelPresence {
+  /** Leaves under way (and their announcements), so that a closing server lets them finish first. */
+  private readonly leaving = new Set<Promise<void>>()
+
   constructor(
     private readonly adapter: AdapterHandle,
     private readonly rules: ChannelRules,
-    private readonly announce: (channel: string, userId: string, joined: boolean) => void,
+    /** Publishes a join or a leave (and writes it here); resolves once it is published. */
+    private readonly announce: (channel: string, userId: string, joined: boolean) => Promise<void>,
     private readonly report: (error: Error, connection: Connection) => void,
   ) {}
 
@@ -31,7 +35,10 @@ export class ChannelPresence {
     try {
       const adapter = await this.adapter.get()
       const joined = await adapter.presence.joinChannel(subscription.channel, userId, connection.socketId)
-      if (joined && rule.joinLeave) this.announce(subscription.channel, userId, true)
+      // Not waited for: the subscription's answer need not wait for the others to hear of it.
+      if (joined && rule.joinLeave) {
+        this.announce(subscription.channel, userId, true).catch((error: unknown) => this.report(toError(error), connection))
+      }
     } catch (error) {
       this.report(toError(error), connection)
     }
@@ -43,12 +50,17 @@ export class ChannelPresence {
     if (userId === undefined) return
     subscription.presence = undefined
     const { channel } = subscription
-    this.adapter.run(
-      async (adapter) => {
-        const left = await adapter.presence.leaveChannel(channel, userId, connection.socketId)
-        if (left && this.rules.for(channel).joinLeave) this.announce(channel, userId, false)
-      },
-      (error) => this.report(error, connection),
-    )
+    const leaving = (async () => {
+      const adapter = await this.adapter.get()
+      const left = await adapter.presence.leaveChannel(channel, userId, connection.socketId)
+      if (left && this.rules.for(channel).joinLeave) await this.announce(channel, userId, false)
+    })().catch((error: unknown) => this.report(toError(error), connection))
+    this.leaving.add(leaving)
+    void leaving.then(() => this.leaving.delete(leaving))
+  }
+
+  /** Resolves once the leaves under way are recorded and announced. */
+  async idle(): Promise<void> {
+    await Promise.all(this.leaving)
   }
 }

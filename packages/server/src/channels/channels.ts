@@ -33,6 +33,7 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
   private readonly registry: ChannelRegistry<Connection<In, Out, User>>
   private readonly subscriptions: Subscriptions<In, Out, User>
   private readonly publications: Publications<In, Out, User>
+  private readonly channelPresence: ChannelPresence
 
   constructor(
     origin: string,
@@ -48,7 +49,7 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
     this.follows = new ChannelFollows(origin, adapter, stats, (error) => events.error(error))
     this.registry = new ChannelRegistry(this.follows, stats)
     this.publications = new Publications(origin, this.registry, rules, adapter, events, stats)
-    const presence = new ChannelPresence(
+    this.channelPresence = new ChannelPresence(
       adapter,
       rules,
       (channel, userId, joined) => this.publications.announce(channel, userId, joined),
@@ -58,7 +59,7 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
       { ...settings, maxPerConnection: config.maxPerConnection, subscribeRate: config.subscribeRate },
       this.registry,
       rules,
-      presence,
+      this.channelPresence,
       adapter,
       events,
       stats,
@@ -126,8 +127,12 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
     return readHistory(adapter.store, channel, query)
   }
 
-  /** Resolves once the adapter calls for following channels settled (a closing server waits for them). */
-  idle(): Promise<void> {
-    return this.follows.idle()
+  /**
+   * Resolves once what closed sockets left behind reached the adapter: presence left (and announced), channels
+   * unfollowed. A closing server waits for this before it leaves the adapter.
+   */
+  async idle(): Promise<void> {
+    await this.channelPresence.idle()
+    await this.follows.idle()
   }
 }

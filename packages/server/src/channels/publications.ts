@@ -71,14 +71,15 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.deliver(envelope, false)
   }
 
-  /** A user joined (their first socket subscribed) or left a channel whose rule has `joinLeave`: op 34 everywhere. */
-  announce(channel: string, userId: string, joined: boolean): void {
+  /**
+   * A user joined (their first socket subscribed) or left a channel whose rule has `joinLeave`: op 34 everywhere.
+   * Resolves once published; rejects with `AdapterError`.
+   */
+  async announce(channel: string, userId: string, joined: boolean): Promise<void> {
     this.deliverPresence(channel, userId, joined)
     const envelope: ChannelPresenceEnvelope = { kind: 'presence', origin: this.origin, channel, userId, joined }
-    this.adapter.run(
-      (adapter) => publishTimed(adapter, this.stats, envelope, `announcing a ${joined ? 'join' : 'leave'} in channel ${channel}`),
-      (error) => this.events.error(error),
-    )
+    const adapter = await this.adapter.get()
+    await publishTimed(adapter, this.stats, envelope, `announcing a ${joined ? 'join' : 'leave'} in channel ${channel}`)
   }
 
   private deliver(envelope: PublicationEnvelope, fromHere: boolean, message?: AnyMessage): void {
