@@ -2,8 +2,9 @@ import { encodeFrame, Opcode, type StreamPosition, withSequence } from '@mesa/co
 import type { ChannelErrorCode } from '../errors.js'
 
 /**
- * The frames of protocol 2's channel opcodes the server sends (31, 33, 34; op 41 comes from `requests/reply-frames.ts`). Channel names
- * are restricted to characters JSON never escapes (`channelNameProblem`), so a name is written as it is.
+ * The frames of protocol 2's channel opcodes the server sends (31, 33, 34; op 41 comes from
+ * `requests/reply-frames.ts`). Channel names are restricted to characters JSON never escapes
+ * (`channelNameProblem`), so a name is written as it is.
  */
 
 /** `x` of a publication's op 0 for protocol 2 sockets: `{"ch":"<channel>"}`. */
