@@ -1,11 +1,11 @@
-import type { AuthenticateHandler, AuthenticationContext } from './connection.js'
+import type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
 import { ServerError, toError } from './errors.js'
 import { isThenable } from './guarded-emitter.js'
 
 /** How an authenticate handler settled. */
 export type HandlerOutcome<User> =
-  /** `done(null, { id, user })`: `id` as a string. */
-  | { kind: 'accepted'; id: string; user: User }
+  /** `done(null, { id, user, expiresAt? })`: `id` as a string. */
+  | { kind: 'accepted'; id: string; user: User; expiresAt: number | undefined }
   /** `done(error)`: the application refused the credentials. */
   | { kind: 'refused'; error: unknown }
   /** The handler threw, its promise rejected, or it called `done` without a valid `{ id, user }`. */
@@ -40,11 +40,13 @@ export function runAuthenticateHandler<User>(
     }
     const failed = (message: string, cause?: unknown): void =>
       settle({ kind: 'failed', error: new ServerError('authentication-handler-failed', message, { cause }) })
-    const done = (error: unknown, result?: { id: string | number; user: User }): void => {
+    const done: AuthenticateDone<User> = (error, result) => {
       if (error) settle({ kind: 'refused', error })
       else if (!isUserId(result?.id) || result.user === undefined) {
         failed('the authenticate handler must call done(null, { id, user }) with a non-empty id and a user')
-      } else settle({ kind: 'accepted', id: String(result.id), user: result.user })
+      } else if (result.expiresAt !== undefined && !Number.isFinite(result.expiresAt)) {
+        failed('the authenticate handler gave an expiresAt that is not a time in ms since the epoch')
+      } else settle({ kind: 'accepted', id: String(result.id), user: result.user, expiresAt: result.expiresAt })
     }
     try {
       const returned: unknown = handler(data, done, context)
@@ -61,13 +63,17 @@ export function runAuthenticateHandler<User>(
 export const GENERIC_REFUSAL = 'authentication failed'
 
 /**
- * The close reason a client gets for a refused authentication: the error's message only when the application
- * marked it as meant for the client (`error.expose === true`, the http-errors convention), otherwise a generic
- * one, so that `done(new Error('pg: connect ECONNREFUSED 10.1.2.3:5432'))` tells the client nothing about the
- * backend.
+ * The message of an error the application marked as meant for the client (`error.expose === true`, the
+ * http-errors convention); undefined for any other error, whose details (`pg: connect ECONNREFUSED 10.1.2.3:5432`)
+ * are for the server's logs only.
  */
-export function refusalReason(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return GENERIC_REFUSAL
+export function exposedMessage(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
   const { expose, message } = error as { expose?: unknown; message?: unknown }
-  return expose === true && typeof message === 'string' && message.length > 0 ? message : GENERIC_REFUSAL
+  return expose === true && typeof message === 'string' && message.length > 0 ? message : undefined
+}
+
+/** The close reason a client gets for a refused authentication: the exposed message, or a generic one. */
+export function refusalReason(error: unknown): string {
+  return exposedMessage(error) ?? GENERIC_REFUSAL
 }

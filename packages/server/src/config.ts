@@ -42,6 +42,49 @@ export interface AuthenticationOptions {
    * `verifyConnection` can read them from the request. Default: none.
    */
   upgradeCredentials?: { query?: string; header?: string }
+  /**
+   * ms before an authentication's expiry (`done(null, { id, user, expiresAt })`) that a protocol 2 client is asked
+   * to refresh it (op 35); halfway to the expiry when less time is left. Default 30000.
+   */
+  refreshBefore?: number
+}
+
+/** Requests (op 40) in both directions. */
+export interface RequestsOptions {
+  /**
+   * Requests one socket may have waiting for their answer, in each direction: a client's further requests are
+   * answered `too-many-requests`, `client.request()` rejects with `RequestError` `too-many-requests`. Default 64.
+   */
+  maxPending?: number
+  /**
+   * ms a handler or portal has to answer a client's request; then the client is answered `timeout` and a later
+   * answer is dropped. Above the clients' own default timeout (10 s), so that theirs governs; this one frees
+   * the socket's slot when nothing answers (no portal running). Default 30000.
+   */
+  timeout?: number
+}
+
+/** Acknowledged sends (op 0 with `x.id`): see the README, "Acknowledged sends". */
+export interface AcksOptions {
+  /**
+   * ms a handled message is remembered (in the adapter's `Deduplicator`, shared by every server): a
+   * retransmission within it is acknowledged without being handled again; one later is handled again. Default
+   * 300000 (5 min).
+   */
+  window?: number
+  /**
+   * ms a server may take to handle one message (portal queue, listeners, middleware); a retransmission meanwhile
+   * is answered `busy`, and one after it is handled again, on any server, as if the first server had died. Keep
+   * it above the slowest handling. Default 30000.
+   */
+  lease?: number
+  /**
+   * Acknowledged sends one socket may have in flight, counting plain messages waiting behind them; beyond, the
+   * send is answered `too-many-requests` (a plain message closes the socket with 4006). Default 64.
+   */
+  maxInFlight?: number
+  /** Bytes of those frames; at least `maxPayload`. Default 4194304 (4 MiB). */
+  maxInFlightBytes?: number
 }
 
 /** Per-socket rate limit: a token bucket per socket, refilled by the time elapsed (no timer). */
@@ -136,6 +179,45 @@ export interface ServerBehaviourOptions {
   storeMessages?: boolean
 }
 
+/** What channels whose names start with a rule's prefix keep and announce (`channels.rules`). */
+export interface ChannelRule {
+  /**
+   * Store each synced publication in the channel's stream (`channel:<name>` in the adapter's store), so that
+   * subscribers resume after a reconnect and `mesa.history()` reads it. Default true.
+   */
+  history?: boolean
+  /** Record who is subscribed in the adapter's presence, for `mesa.presence(channel)`. Default false. */
+  presence?: boolean
+  /**
+   * Tell the channel's protocol 2 subscribers when a user joins (their first socket subscribes) or leaves (their
+   * last one goes), op 34; implies `presence`. Default false.
+   */
+  joinLeave?: boolean
+}
+
+/** How often one socket may subscribe: a token bucket per socket, refilled by the time elapsed (no timer). */
+export interface SubscribeRateOptions {
+  /** Subscriptions per second a socket may ask for on average. Default 20. */
+  perSecond?: number
+  /** Subscriptions a socket may ask for at once above the average. Default 50. */
+  burst?: number
+}
+
+export interface ChannelsOptions {
+  /** Channels one socket may be subscribed to at once (subscribing ones count). Default 128. */
+  maxPerConnection?: number
+  /**
+   * Client-side subscriptions (op 30) one socket may ask for; beyond, they are refused with `rate-limited`.
+   * `false` turns it off. Default `{ perSecond: 20, burst: 50 }`.
+   */
+  subscribeRate?: SubscribeRateOptions | false
+  /**
+   * Rules by channel-name prefix, the longest matching prefix wins; `''` is the default rule. Default: every
+   * channel keeps history, without presence or join/leave events.
+   */
+  rules?: Record<string, ChannelRule>
+}
+
 type LogMethod = (fields: object, message?: string) => void
 
 /**
@@ -197,6 +279,10 @@ export interface MesaOptions {
   heartbeat?: HeartbeatOptions
   reconnect?: ReconnectOptions
   authentication?: AuthenticationOptions
+  /** Channels: limits and rules by prefix (see the README). */
+  channels?: ChannelsOptions
+  requests?: RequestsOptions
+  acks?: AcksOptions
   /**
    * A pino-compatible logger: connections and closes at `debug`, the server's start and stop at `info`, every
    * error it reports at `warn` (a client's fault) or `error`, with its `code`. Default: none, nothing is logged
@@ -228,7 +314,18 @@ export interface ResolvedConfig {
   authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
     upgradeCredentials: { query: string | undefined; header: string | undefined }
   }
+  channels: ResolvedChannels
+  requests: Required<RequestsOptions>
+  acks: Required<AcksOptions>
   logger: MesaLogger | undefined
+}
+
+export interface ResolvedChannels {
+  maxPerConnection: number
+  /** undefined: no subscribe rate limit. */
+  subscribeRate: Required<SubscribeRateOptions> | undefined
+  /** Each prefix's rule, the default one under `''`. */
+  rules: Record<string, Required<ChannelRule>> & { '': Required<ChannelRule> }
 }
 
 export interface ResolvedLimits {
@@ -261,6 +358,17 @@ export const DEFAULT_LIMITS = {
   closeTimeout: 2000,
   handshakeTimeout: 10_000,
 } as const satisfies ResolvedLimits
+/** Default of `authentication.refreshBefore`. */
+export const DEFAULT_REFRESH_BEFORE = 30_000
+/** Defaults of `requests`, documented on `RequestsOptions`. */
+export const DEFAULT_REQUESTS = { maxPending: 64, timeout: 30_000 } as const satisfies Required<RequestsOptions>
+/** Defaults of `acks`, documented on `AcksOptions`. */
+export const DEFAULT_ACKS = {
+  window: 5 * 60_000,
+  lease: 30_000,
+  maxInFlight: 64,
+  maxInFlightBytes: 4 * 1024 * 1024,
+} as const satisfies Required<AcksOptions>
 /** Largest timer delay Node accepts; longer intervals would fire at once. */
 const MAX_DELAY = 2 ** 31 - 1
 
@@ -303,8 +411,15 @@ const KNOWN_OPTIONS = {
     heartbeat: true,
     reconnect: true,
     authentication: true,
+    channels: true,
+    requests: true,
+    acks: true,
     logger: true,
   } satisfies Record<keyof MesaOptions, true>,
+  channels: { maxPerConnection: true, subscribeRate: true, rules: true } satisfies Record<keyof ChannelsOptions, true>,
+  'channels.subscribeRate': { perSecond: true, burst: true } satisfies Record<keyof SubscribeRateOptions, true>,
+  /** The keys of each rule in `channels.rules`. */
+  'channels.rules': { history: true, presence: true, joinLeave: true } satisfies Record<keyof ChannelRule, true>,
   client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
   options: { storeMessages: true } satisfies Record<keyof ServerBehaviourOptions, true>,
   sync: { enabled: true, redeliveryInterval: true } satisfies Record<keyof SyncOptions, true>,
@@ -318,7 +433,10 @@ const KNOWN_OPTIONS = {
     disconnectOnFail: true,
     storeConnectedUsers: true,
     upgradeCredentials: true,
+    refreshBefore: true,
   } satisfies Record<keyof AuthenticationOptions, true>,
+  requests: { maxPending: true, timeout: true } satisfies Record<keyof RequestsOptions, true>,
+  acks: { window: true, lease: true, maxInFlight: true, maxInFlightBytes: true } satisfies Record<keyof AcksOptions, true>,
   'authentication.upgradeCredentials': { query: true, header: true } satisfies Record<
     keyof NonNullable<AuthenticationOptions['upgradeCredentials']>,
     true
@@ -379,11 +497,11 @@ export function closestOption(name: string, known: readonly string[]): string | 
  * Rejects an option the section does not have (JavaScript callers get no compiler to catch `hearbeat`), naming
  * the closest valid one.
  */
-function checkKnown(section: SectionName, value: Record<string, unknown>): void {
+function checkKnown(section: SectionName, value: Record<string, unknown>, name: string = section): void {
   const known = Object.keys(KNOWN_OPTIONS[section])
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue
-    const prefix = section === '' ? '' : `${section}.`
+    const prefix = name === '' ? '' : `${name}.`
     const suggestion = closestOption(key, known)
     throw new ConfigError(
       `Mesa: unknown option "${prefix}${key}"${suggestion === undefined ? '' : `; did you mean "${prefix}${suggestion}"?`}`,
@@ -494,6 +612,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   const reconnect = section('reconnect', options.reconnect)
   const authentication = section('authentication', options.authentication)
   const upgradeCredentials = section('authentication.upgradeCredentials', authentication.upgradeCredentials)
+  const requests = section('requests', options.requests)
   const version = client.version === undefined ? String(PROTOCOL_VERSION) : text('client.version', client.version)!
   const maxPayload = integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 64, 2 ** 31 - 1)
 
@@ -543,8 +662,59 @@ export function resolveConfig(input: unknown): ResolvedConfig {
         query: text('authentication.upgradeCredentials.query', upgradeCredentials.query),
         header: headerName(upgradeCredentials.header),
       },
+      refreshBefore: integer('authentication.refreshBefore', authentication.refreshBefore, DEFAULT_REFRESH_BEFORE, 0, MAX_DELAY),
     },
+    channels: resolveChannels(options.channels),
+    requests: {
+      maxPending: integer('requests.maxPending', requests.maxPending, DEFAULT_REQUESTS.maxPending, 1, 1_000_000),
+      timeout: integer('requests.timeout', requests.timeout, DEFAULT_REQUESTS.timeout, 1, MAX_DELAY),
+    },
+    acks: resolveAcks(options.acks, maxPayload),
     logger: options.logger,
+  }
+}
+
+/** Defaults of `channels`, documented on `ChannelsOptions`. */
+export const DEFAULT_CHANNELS = {
+  maxPerConnection: 128,
+  subscribeRate: { perSecond: 20, burst: 50 },
+  rule: { history: true, presence: false, joinLeave: false },
+} as const
+
+/** A rule's prefix: what a channel name may start with (its characters, at most a name's length). */
+const RULE_PREFIX = /^[A-Za-z0-9_\-:.@/=,+!~]{0,256}$/
+
+function resolveChannels(value: unknown): ResolvedChannels {
+  const channels = section('channels', value)
+  const rules: ResolvedChannels['rules'] = { '': { ...DEFAULT_CHANNELS.rule } }
+  if (channels.rules !== undefined) {
+    if (!isObject(channels.rules)) fail('channels.rules', 'an object of rules by channel-name prefix', channels.rules)
+    for (const [prefix, rule] of Object.entries(channels.rules)) {
+      const name = `channels.rules[${JSON.stringify(prefix)}]`
+      if (!RULE_PREFIX.test(prefix)) fail(name, 'keyed by a channel-name prefix (letters, digits and _ - : . @ / = , + ! ~)', prefix)
+      if (!isObject(rule)) fail(name, 'an object { history?, presence?, joinLeave? }', rule)
+      checkKnown('channels.rules', rule, name)
+      const joinLeave = bool(`${name}.joinLeave`, rule.joinLeave, DEFAULT_CHANNELS.rule.joinLeave)
+      rules[prefix] = {
+        history: bool(`${name}.history`, rule.history, DEFAULT_CHANNELS.rule.history),
+        presence: bool(`${name}.presence`, rule.presence, DEFAULT_CHANNELS.rule.presence) || joinLeave,
+        joinLeave,
+      }
+    }
+  }
+  let subscribeRate: Required<SubscribeRateOptions> | undefined
+  if (channels.subscribeRate !== false) {
+    const rate = section('channels.subscribeRate', channels.subscribeRate)
+    const defaults = DEFAULT_CHANNELS.subscribeRate
+    subscribeRate = {
+      perSecond: integer('channels.subscribeRate.perSecond', rate.perSecond, defaults.perSecond, 1, Number.MAX_SAFE_INTEGER),
+      burst: integer('channels.subscribeRate.burst', rate.burst, defaults.burst, 1, Number.MAX_SAFE_INTEGER),
+    }
+  }
+  return {
+    maxPerConnection: integer('channels.maxPerConnection', channels.maxPerConnection, DEFAULT_CHANNELS.maxPerConnection, 1, 1_000_000),
+    subscribeRate,
+    rules,
   }
 }
 
@@ -575,6 +745,27 @@ function resolveLimits(value: unknown, maxPayload: number): ResolvedLimits {
     maxStoredMessageBytes: count('maxStoredMessageBytes', defaults.maxStoredMessageBytes, 0),
     closeTimeout: integer('limits.closeTimeout', limits.closeTimeout, defaults.closeTimeout, 1, MAX_DELAY),
     handshakeTimeout: integer('limits.handshakeTimeout', limits.handshakeTimeout, defaults.handshakeTimeout, 1, MAX_DELAY),
+  }
+}
+
+function resolveAcks(value: unknown, maxPayload: number): Required<AcksOptions> {
+  const acks = section('acks', value)
+  const defaults = DEFAULT_ACKS
+  const maxInFlightBytes = integer(
+    'acks.maxInFlightBytes',
+    acks.maxInFlightBytes,
+    Math.max(defaults.maxInFlightBytes, maxPayload),
+    1,
+    Number.MAX_SAFE_INTEGER,
+  )
+  if (maxInFlightBytes < maxPayload) {
+    fail('acks.maxInFlightBytes', `at least maxPayload (${maxPayload}), or a frame of maxPayload bytes could never be sent with an acknowledgement`, maxInFlightBytes)
+  }
+  return {
+    window: integer('acks.window', acks.window, defaults.window, 1, Number.MAX_SAFE_INTEGER),
+    lease: integer('acks.lease', acks.lease, defaults.lease, 1, Number.MAX_SAFE_INTEGER),
+    maxInFlight: integer('acks.maxInFlight', acks.maxInFlight, defaults.maxInFlight, 1, 1_000_000),
+    maxInFlightBytes,
   }
 }
 

@@ -2,14 +2,22 @@ import { Mesa } from './mesa-server.js'
 
 export default Mesa
 export { Mesa }
-export type { CloseOptions, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { CloseOptions, MesaChannels, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { AuthorizeHook, AuthorizeVerdict } from './channels/authorize.js'
+export type { ChannelMap, PublicationOf } from './channels/channel-map.js'
+export type { HistoryQuery, HistoryResult } from './channels/history.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
-export { ServerError, type ServerErrorCode } from './errors.js'
+export { ChannelError, type ChannelErrorCode, ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
+export type { RequestHandler, RequestMap, RequestReply, UntypedRequests } from './requests/request-handlers.js'
+export { DEFAULT_REQUEST_TIMEOUT, type RequestOptions } from './requests/outgoing-requests.js'
 export type {
+  AcksOptions,
   AuthenticationOptions,
+  ChannelRule,
+  ChannelsOptions,
   ClientOptions,
   ConnectionVerdict,
   HeartbeatOptions,
@@ -18,7 +26,9 @@ export type {
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
+  RequestsOptions,
   ServerBehaviourOptions,
+  SubscribeRateOptions,
   SyncOptions,
 } from './config.js'
 export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
@@ -35,5 +45,7 @@ export {
   StoreError,
   AdapterError,
   AuthenticationError,
+  RequestError,
+  RequestRejection,
 } from '@mesa/core'
-export type { MessageMap, MessageOf, MessageOptions } from '@mesa/core'
+export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, RequestErrorCode, StreamPosition } from '@mesa/core'

@@ -1,6 +1,6 @@
 import type { Message, MessageMap } from '@mesa/core'
 import { ServerError, toError } from './errors.js'
-import { isThenable } from './guarded-emitter.js'
+import { type Failure, firstFailure, isThenable, settle } from './guarded-emitter.js'
 import type { ServerClient } from './server-client.js'
 
 type AnyMessage = Message<string, object>
@@ -35,6 +35,10 @@ export interface MiddlewareHandlers<
   onMessageSent?(message: AnyMessage, clients: Client[], fromCurrentReplica: boolean): void | Promise<void>
   onMessageReceived?(message: AnyMessage, client: Client): void | Promise<void>
   onAuthenticated?(client: Client): void | Promise<void>
+  /** A client subscribed to a channel (asked by the client, the application or a dispatcher). */
+  onSubscribe?(client: Client, channel: string): void | Promise<void>
+  /** A client's subscription to a channel ended (unsubscribed by either side, or the socket closed). */
+  onUnsubscribe?(client: Client, channel: string): void | Promise<void>
   onError?(error: Error, client?: Client): void | Promise<void>
 }
 
@@ -70,6 +74,17 @@ export class MiddlewareChain<C> {
         this.failed(event, error, args)
       }
     }
+  }
+
+  /** `run`, resolving once every handler finished (their promises settled) with the first failure. Never rejects. */
+  runSettled<K extends MiddlewareEvent>(event: K, ...args: Args<C, K>): Promise<Failure | undefined> {
+    const runs: Promise<Failure | undefined>[] = []
+    for (const handlers of this.handlers) {
+      const handler = handlers[event] as ((...a: Args<C, K>) => unknown) | undefined
+      if (typeof handler !== 'function') continue
+      runs.push(settle(() => handler.apply(handlers, args), (error) => this.failed(event, error, args)))
+    }
+    return firstFailure(runs)
   }
 
   private failed<K extends MiddlewareEvent>(event: K, error: unknown, args: Args<C, K>): void {

@@ -1,6 +1,17 @@
-import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent, type TypedEmitter } from '@mesa/core'
+import {
+  encodeMessage,
+  type Frame,
+  frameToMessage,
+  type Message,
+  type MessageMap,
+  type MessageOf,
+  type PortalEvent,
+  parseFrame,
+} from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
+import { toError } from './errors.js'
+import { type Failure, firstFailure, type GuardedEmitter } from './guarded-emitter.js'
 import { debugMessages, type ServerLog } from './logging.js'
 import type { MiddlewareChain } from './middleware.js'
 import type { ServerClient } from './server-client.js'
@@ -16,6 +27,10 @@ export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Ou
   message: [message: MessageOf<In>, client: ServerClient<In, Out, User>]
   /** A socket closed; `code` and `reason` first, as in Mesa 1.x. */
   disconnection: [code: number, reason: string, client: ServerClient<In, Out, User>]
+  /** A socket subscribed to a channel (its answer was sent): asked by the client, the application or a dispatcher. */
+  subscribe: [channel: string, client: ServerClient<In, Out, User>]
+  /** A socket's subscription to a channel ended: unsubscribed (by either side), or the socket closed. */
+  unsubscribe: [channel: string, client: ServerClient<In, Out, User>]
   /**
    * Something went wrong that the server survived: a client's bad frame (`ProtocolError`, the socket was
    * closed), a handler or listener that threw or rejected (`ServerError` `handler-failed`), the adapter or the
@@ -74,7 +89,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   private readonly kept: KeptMessages | undefined
 
   constructor(
-    private readonly server: TypedEmitter<MesaEvents<In, Out, User>>,
+    private readonly server: GuardedEmitter<MesaEvents<In, Out, User>>,
     private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>,
     private readonly adapter: AdapterHandle,
     private readonly serverId: string,
@@ -116,9 +131,37 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.server.emit('message', message, client)
     client.emit('message', message)
     this.middleware.run('onMessageReceived', message, client)
-    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.serverId, frame, time: Date.now() }
-    if (connection.userId !== undefined) event.userId = connection.userId
-    this.portal(event)
+    this.portal(this.messageEvent(connection, frame))
+  }
+
+  /**
+   * `message` for an acknowledged send: its portal event is stored first (with `portal.enabled`; when that fails
+   * nothing is announced, so the client's retry starts clean), then it is announced as `message` announces, and
+   * this resolves once every listener and middleware handler finished, with the first failure (`stage`: where).
+   */
+  async acknowledgedMessage(
+    connection: ServerConnection<In, Out, User>,
+    message: MessageOf<In>,
+    frame: Frame,
+  ): Promise<(Failure & { stage: 'portal' | 'handler' }) | undefined> {
+    if (this.portalEnabled) {
+      try {
+        const adapter = await this.adapter.get()
+        await adapter.portal.push(this.messageEvent(connection, frame))
+      } catch (error) {
+        this.error(toError(error), connection)
+        return { stage: 'portal', error }
+      }
+    }
+    const client = connection.client
+    if (debugMessages.enabled) debugMessages('%s sent %s (acknowledged)', connection.socketId, message.type)
+    this.kept?.remember(client.messages.received, message)
+    const failure = await firstFailure([
+      this.server.emitSettled('message', message, client),
+      client.emitSettled('message', message),
+      this.middleware.runSettled('onMessageReceived', message, client),
+    ])
+    return failure && { stage: 'handler', error: failure.error }
   }
 
   disconnection(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
@@ -132,13 +175,35 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.portal(event)
   }
 
+  subscribed(connection: ServerConnection<In, Out, User>, channel: string): void {
+    this.server.emit('subscribe', channel, connection.client)
+    this.middleware.run('onSubscribe', connection.client, channel)
+    this.portal(this.channelEvent('subscribe', connection, channel))
+  }
+
+  unsubscribed(connection: ServerConnection<In, Out, User>, channel: string): void {
+    this.server.emit('unsubscribe', channel, connection.client)
+    this.middleware.run('onUnsubscribe', connection.client, channel)
+    this.portal(this.channelEvent('unsubscribe', connection, channel))
+  }
+
   /** Whether anyone wants to know which sockets got each message (`onMessageSent`, `storeMessages`). */
   get collectingSent(): boolean {
     return this.storeMessages || this.middleware.has('onMessageSent')
   }
 
-  /** A message was written to these sockets (only called while `collectingSent`). */
-  sent(connections: readonly ServerConnection<In, Out, User>[], message: AnyMessage, fromHere: boolean): void {
+  /**
+   * A message was written to these sockets (only called while `collectingSent`): the `Message`, or the frame it
+   * came in (from another server), read here only when someone collects.
+   */
+  sent(connections: readonly ServerConnection<In, Out, User>[], sent: AnyMessage | string, fromHere: boolean): void {
+    if (connections.length === 0) return
+    let message: AnyMessage
+    if (typeof sent === 'string') {
+      const parsed = parseFrame(sent)
+      if (!parsed.ok) return
+      message = frameToMessage(parsed.frame)
+    } else message = sent
     const clients = connections.map((connection) => connection.client)
     if (this.kept) for (const client of clients) this.kept.remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)
@@ -187,6 +252,18 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   /** A server `error` listener failed: nobody is left to tell but the log. */
   errorListenerFailed(error: Error): void {
     this.log.error(error, false)
+  }
+
+  private channelEvent(kind: 'subscribe' | 'unsubscribe', connection: ServerConnection<In, Out, User>, channel: string): PortalEvent {
+    const event: Extract<PortalEvent, { kind: 'subscribe' | 'unsubscribe' }> = { kind, clientId: connection.socketId, serverId: this.serverId, channel, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    return event
+  }
+
+  private messageEvent(connection: ServerConnection<In, Out, User>, frame: Frame): PortalEvent {
+    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.serverId, frame, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    return event
   }
 
   private portal(event: PortalEvent): void {
