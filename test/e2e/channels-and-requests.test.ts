@@ -149,7 +149,7 @@ describe('acknowledged sends end to end', () => {
     const { mesa, url } = await server()
     const handled: unknown[] = []
     mesa.on('message', async (message) => {
-      handled.push(message.data.n)
+      handled.push((message.data as { n?: number }).n)
       // Slow enough that the link is cut before the acknowledgement.
       await delay(200)
     })

@@ -3,19 +3,15 @@ export type {
   ConnectionInfo,
   DisconnectionInfo,
   RequestHandler,
-  RequestMap,
   RequestOptions,
-  RequestReply,
   SendOptions,
   SessionEvents,
   SessionOptions,
   SubscriptionOf,
-  UntypedRequests,
 } from './session.js'
 export { ClientSession } from './session.js'
 export type { SessionState } from './session-state.js'
 export {
-  type ChannelMap,
   type PresenceEvent,
   type SubscribedInfo,
   type SubscribeOptions,

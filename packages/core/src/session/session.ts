@@ -13,10 +13,20 @@ import {
   QueueFullError,
   SubscriptionError,
 } from '../errors.js'
-import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
+import { type ChannelMap, Message, type MessageMap, type MessageOf } from '../message.js'
 import { randomId } from '../memory/random-id.js'
 import { type HelloRule, SUBPROTOCOL_V2 } from '../protocol-version.js'
-import { exposedReplyError, type ReplyError, RequestError, type RequestErrorCode, requestErrorOf } from '../requests.js'
+import {
+  exposedReplyError,
+  type ReplyData,
+  type ReplyError,
+  RequestError,
+  type RequestErrorCode,
+  type RequestMap,
+  type RequestReply,
+  requestErrorOf,
+  type UntypedRequests,
+} from '../requests.js'
 import type { AuthenticationResult, ResumePositions, ResyncReason, StreamPosition } from '../stream-position.js'
 import { now } from './clock.js'
 import { isFrame, isObject } from './frame.js'
@@ -24,7 +34,6 @@ import { helloDuration } from './hello.js'
 import type { SessionState } from './session-state.js'
 import { readPositions, STREAM_KINDS } from './stream-positions.js'
 import {
-  type ChannelMap,
   type SubscribeOptions,
   Subscription,
   type UntypedChannels,
@@ -143,27 +152,13 @@ export interface DisconnectionInfo {
 }
 
 /**
- * Request types mapped to the data of the request and of its reply, e.g.
- * `{ GET_PROFILE: { request: { id: string }; reply: { name: string } } }`; written so that an interface fits.
- */
-export type RequestMap<R = { [type: string]: { request: object; reply: object } }> = {
-  [K in keyof R]: { request: object; reply: object }
-}
-
-/** Request types when none are declared. */
-export type UntypedRequests = { [type: string]: { request: AnyMessageData; reply: AnyMessageData } }
-
-/** What a request handler may return: a reply message, its data, or nothing (`{}`), or a promise of one. */
-export type RequestReply<D extends object> = Message<string, D> | D | undefined | Promise<Message<string, D> | D | undefined>
-
-/**
- * Answers a request of the server (op 40). Throwing or rejecting answers with an error: its `code` and `message`
- * when the error is marked `expose: true`, else a generic `rejected` (and the error goes to the client's
- * `error` event).
+ * Answers a request of the server (op 40) with its reply (`RequestReply`), or a promise of it. Throwing or
+ * rejecting answers with an error: its `code` and `message` when the error is marked `expose: true`
+ * (`RequestRejection`), else a generic `rejected` (and the error goes to the client's `error` event).
  */
 export type RequestHandler<R extends RequestMap<R>, K extends keyof R & string = keyof R & string> = (
   message: Message<K, R[K]['request']>,
-) => RequestReply<R[K]['reply']>
+) => RequestReply<R[K]['reply']> | Promise<RequestReply<R[K]['reply']>>
 
 /** A subscription to any channel of `C`. */
 export type SubscriptionOf<C extends ChannelMap<C>> = { [K in keyof C & string]: Subscription<C[K]> }[keyof C & string]
@@ -443,7 +438,7 @@ export class ClientSession<
   request<K extends keyof Requests & string>(
     message: Message<K, Requests[K]['request']>,
     options: RequestOptions = {},
-  ): Promise<Message<K, Requests[K]['reply']>> {
+  ): Promise<Message<K, ReplyData<Requests[K]['reply']>>> {
     return this.#ask(REQUEST, message.data, message.type, {}, options.timeout ?? 10_000, false).then(
       // As the server reads its clients' replies: a dispatch, of the request's type unless the reply names one.
       (frame) => new Message(DISPATCH, frame.d, frame.t ?? message.type) as never,

@@ -9,12 +9,6 @@ export type UntypedMessages = { [type: string]: AnyMessageData }
 /** Channels when none are declared: any name, carrying untyped messages. */
 export type UntypedChannels = { [channel: string]: UntypedMessages }
 
-/**
- * Channel names mapped to the message map of each, e.g. `{ [room: `room:${string}`]: { SAY: { text: string } } }`.
- * Like `MessageMap`, written so that an `interface` fits as well as a type alias.
- */
-export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]: MessageMap<C[K]> }
-
 export interface SubscribeOptions {
   /** Given to the server's authorize hook (`mesa.channels.authorize`). Default `{}`. */
   params?: Record<string, unknown>
