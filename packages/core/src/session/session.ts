@@ -233,14 +233,15 @@ const frameOf = (op: number, d: object, t?: string, x?: object): string => JSON.
 interface Extensions {
   /** Op 10. */
   protocol?: number
-  /** Op 22: the heads of the client's streams (checked by `readPositions`), and whether its resume was recovered. */
+  /** Op 22: the heads of the client's streams (checked by `readPositions`). */
   streams?: unknown
+  /** Op 22 and 31: whether what the client resumed from was replayed, and why not. Op 33: why it ended. */
   recovered?: boolean
   reason?: ResyncReason
   /** Op 0: the global stream (`'g'`), or the channel of a publication. */
   st?: string
   ch?: string
-  /** Op 33: why the server ended a subscription, and the failure when it refused to renew one. */
+  /** Op 33: the failure, when the server refused to renew a subscription (op 2's `x.ch`). */
   code?: string
   /** Op 31 and 41: the id answered, and the failure. */
   re?: number
@@ -432,8 +433,9 @@ export class ClientSession<
   /**
    * Sends a request (op 40, protocol 2) and resolves with the reply. A request made while the session cannot send
    * waits in the queue; once written it is never sent again (it may not be idempotent).
-   * Rejects with `RequestError`: `timeout` (default 10 s), `rejected` (`reason`: the handler's code), `no-handler`,
-   * `connection-lost`, `too-many-requests`, `unsupported` (Mesa 1.x server); `QueueFullError` past the queue bounds.
+   * The message needs a type. Rejects with `RequestError`: `timeout` (default 10 s), `rejected` (`rejection`: the
+   * handler's code), `no-handler`, `connection-lost`, `too-many-requests`, `unavailable`, `unsupported` (Mesa 1.x
+   * server); `QueueFullError` past the queue bounds.
    */
   request<K extends keyof Requests & string>(
     message: Message<K, Requests[K]['request']>,
