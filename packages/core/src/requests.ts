@@ -48,7 +48,7 @@ export class RequestError extends MesaError<RequestErrorCode> {
   /** With `rejected`: the code the answering handler chose (`RequestRejection`), or `'rejected'` when it failed. */
   declare readonly rejection: string | undefined
 
-  constructor(code: RequestErrorCode, message: string, rejection?: string) {
+  constructor(code: RequestErrorCode, message?: string, rejection?: string) {
     super(code, message)
     this.rejection = rejection
   }
@@ -75,7 +75,7 @@ export interface ReplyError {
 const PROTOCOL_CODES: readonly string[] = ['timeout', 'no-handler', 'too-many-requests', 'unavailable']
 
 /** The `RequestError` an asker raises for an op 41 carrying `x.err`. */
-export function requestErrorOf(error: ReplyError): RequestError {
+export function requestErrorOf(error: Pick<ReplyError, 'code'> & { message?: string }): RequestError {
   return PROTOCOL_CODES.includes(error.code)
     ? new RequestError(error.code as RequestErrorCode, error.message)
     : new RequestError('rejected', error.message, error.code)

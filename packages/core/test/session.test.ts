@@ -40,7 +40,7 @@ function client(url: string, options?: SessionOptions): ClientSession {
 
 const ack = (d: Record<string, unknown>, x?: Record<string, unknown>): Frame => (x ? { op: 22, d, x } : { op: 22, d })
 /** Op 2's `x` from a protocol 2 session: its client id, no subscriptions to renew, and `resume` when given. */
-const authX = (resume?: Record<string, unknown>) => ({ cid: expect.stringMatching(/^[0-9a-f]{32}$/), ch: {}, ...(resume && { resume }) })
+const authX = (resume?: Record<string, unknown>) => ({ cid: expect.stringMatching(/^\d+(-\d+){3}$/), ch: {}, ...(resume && { resume }) })
 const dispatch = (t: string, d: Record<string, unknown>, s?: number, st?: 'g'): Frame => {
   const frame: Frame = { op: 0, d, t }
   if (s !== undefined) frame.s = s
@@ -119,9 +119,9 @@ describe('ClientSession: connection and hello', () => {
     )
     expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
     expect(() => new ClientSession('not a url', wsTransport)).toThrow(ConfigError)
-    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow(/url must be a string/)
+    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow('invalid url: 42')
     expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { backoff: { base: 0 }, autoConnect: false })).toThrow(
-      /backoff.base must be a number >= 1, got 0/,
+      'invalid backoff.base: 0',
     )
   })
 
@@ -205,7 +205,7 @@ describe('ClientSession: authentication', () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_authentication_timeout: 80, rules: [] } }) })
     const session = client(server.url)
     await server.connection(0)
-    await expect(session.authenticate({})).rejects.toMatchObject({ code: 'timeout', message: 'no answer within 80 ms' })
+    await expect(session.authenticate({})).rejects.toMatchObject({ code: 'timeout', message: 'timeout' })
   })
 
   it('rejects when closed, and an older call when a newer one supersedes it', async () => {
@@ -467,7 +467,7 @@ describe('ClientSession: outgoing queue', () => {
     session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
     session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
     expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(QueueFullError)
-    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(/\(\d+ bytes\)/)
+    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(/^queue full: \d+ bytes$/)
     expect(session.queued).toBe(2)
     // A smaller message still fits in what is left.
     session.send(new Message(0, {}, 'SMALL'))
