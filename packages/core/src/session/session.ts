@@ -372,7 +372,7 @@ export class ClientSession<
     }
     this.url = url
     this._transport = transport
-    this._options = { ...options }
+    this._options = options
     this._streams = readPositions(options.positions)
     this._backoff = backoffSettings(options.backoff)
     if (options.autoConnect !== false) this._open(false)
@@ -503,9 +503,16 @@ export class ClientSession<
     this._drop(code, reason, false)
   }
 
-  /** Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). */
+  /**
+   * Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). Never throws: a
+   * transport that cannot open the URL any more is an `error` event (and the session is closed).
+   */
   reconnectNow(): void {
-    if (this._state === 'reconnecting') this._open(true)
+    try {
+      if (this._state === 'reconnecting') this._open(true)
+    } catch (error) {
+      this.emit('error', error as Error)
+    }
   }
 
   private _open(automatic: boolean): void {
@@ -554,13 +561,13 @@ export class ClientSession<
 
   private _received(data: unknown): void {
     this._alive()
-    let frame: unknown
+    let frame: Frame
     try {
       frame = JSON.parse(data as string)
-    } catch {}
-    // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
-    // rejected here), not JSON, or not a Mesa frame.
-    if (typeof data !== 'string' || !isFrame(frame)) {
+      // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
+      // rejected here), or not a Mesa frame.
+      if (typeof data !== 'string' || !isFrame(frame)) throw 0
+    } catch {
       this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME))
       return
     }
@@ -616,12 +623,12 @@ export class ClientSession<
     // As with the user and global streams: a position the server recovered from stays (the replay follows).
     sub.position = adopt(recovered && sub.position, head) ?? sub.position
     this._asked.set(sub, 2)
-    sub.emit('subscribed', { recovered, reason: recovered ? undefined : x.reason, position: head })
+    sub.emit('subscribed', { recovered, reason: x.reason, position: head })
   }
 
   private _greeted(d: Frame['d'], x: Extensions): void {
     // 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none.
-    const rules = Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
+    const rules = [d.rules].flat().filter((rule): rule is string => typeof rule === 'string')
     const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
     const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
     this._hello = d
@@ -688,7 +695,7 @@ export class ClientSession<
     const x = this._state === 'authenticating' && this._v2 ? ext : {}
     const streams = readPositions(x.streams)
     const recovered = x.recovered !== false
-    const reason = recovered ? undefined : (x.reason as ResyncReason | undefined)
+    const { reason } = x
     // A stream the session asked to resume keeps its position when the server recovered it: the replay that
     // follows moves it up to the head. Every other stream, or every stream after a failed recovery, starts at
     // the head (a copy: the event hands `streams` out): what came before is not coming.
@@ -892,7 +899,6 @@ export class ClientSession<
   }
 
   private _closed(code: number, reason: string, mayReconnect: boolean): void {
-    const closed = `closed ${code}`
     // A connection that stayed up long enough resets the backoff; one that never opened counts as an attempt
     // (`now() - undefined` is NaN, never >= resetAfter).
     if (now() - this._openedAt! >= this._backoff.resetAfter) this._attempt = 0
@@ -905,19 +911,13 @@ export class ClientSession<
     for (const sub of this._subs.values()) if (sub.server) this._end(sub, 'disconnected')
     for (const entry of this._pending.values()) if (!entry.f) entry.s(LOST)
     if (code === AUTHENTICATION_FAILED) this._forget(new AuthenticationError('rejected', reason || undefined))
-    else this._settleAuth(new AuthenticationError('closed', closed))
-    settle(this._waiters, new ConnectionClosedError(closed))
+    else this._settleAuth(new AuthenticationError('closed'))
+    settle(this._waiters, new ConnectionClosedError())
     const retry = mayReconnect && this._options.reconnect !== false && !isTerminalCloseCode(code)
     let delay: number | undefined
     if (retry) {
       delay = backoffDelay(this._backoff, this._attempt++)
-      this._reconnectTimer = setTimeout(() => {
-        try {
-          this._open(true)
-        } catch (error) {
-          this.emit('error', error as Error)
-        }
-      }, delay)
+      this._reconnectTimer = setTimeout(() => this.reconnectNow(), delay)
     }
     this._setState(retry ? 'reconnecting' : 'closed')
     this.emit('disconnected', code, reason, { willAttemptReconnect: retry, delay })
