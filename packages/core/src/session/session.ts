@@ -738,19 +738,16 @@ export class ClientSession<
     return ch
   }
 
-  private _unsubscribe(sub: Subscription): Promise<void> {
+  private async _unsubscribe(sub: Subscription): Promise<void> {
     // Only the socket that was asked has anything to undo (a closed one forgot it; an ended subscription was
     // forgotten here too).
     const asked = this._asked.has(sub)
     this._end(sub, 'client')
-    return asked
-      ? this._ask(UNSUBSCRIBE, {}, sub.channel, {}).then(
-          () => {},
-          (failure: Failure) => {
-            if (failure !== LOST) throw new SubscriptionError(failure.code as never, failure.message)
-          },
-        )
-      : Promise.resolve()
+    try {
+      if (asked) await this._ask(UNSUBSCRIBE, {}, sub.channel, {})
+    } catch (failure) {
+      if (failure !== LOST) throw new SubscriptionError((failure as Failure).code as never, (failure as Failure).message)
+    }
   }
 
   /** The subscription is over: forgotten, then its `unsubscribed` event (or `error` with a failure). */
