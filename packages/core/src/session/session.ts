@@ -359,8 +359,6 @@ export class ClientSession<
   private readonly _cid = crypto.getRandomValues(new Uint32Array(4)).join('-')
   /** Subscriptions by channel: the client's own (renewed after reconnects) and the server's. */
   private readonly _subs = new Map<unknown, Subscription>()
-  /** Subscriptions asked for on this socket: 1 while the answer (op 31) is awaited, 2 once it came. */
-  private readonly _asked = new Map<Subscription, number>()
   /** Handlers of the server's requests by type; `undefined` takes any type. */
   private readonly _handlers = new Map<unknown, RequestHandler<Requests>>()
 
@@ -585,7 +583,7 @@ export class ClientSession<
       // A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in its subscription's stream, and
       // counts once the subscription's op 31 came on this socket (its replay follows that).
       const channel = this._subs.get(x.ch)
-      if (x.ch != null && this._asked.get(channel!) !== 2) return
+      if (x.ch != null && channel?._asked !== 2) return
       const position = channel ? channel.position : this._v2 && s != null ? this._streams[x.st === 'g' ? 'global' : 'user'] : undefined
       if (position && s != null) {
         if ((!channel && this._credentials && this._state !== 'authenticated') || s <= position.seq) return
@@ -622,7 +620,7 @@ export class ClientSession<
     const recovered = x.recovered !== false
     // As with the user and global streams: a position the server recovered from stays (the replay follows).
     sub.position = adopt(recovered && sub.position, head) ?? sub.position
-    this._asked.set(sub, 2)
+    sub._asked = 2
     sub.emit('subscribed', { recovered, reason: x.reason, position: head })
   }
 
@@ -724,8 +722,8 @@ export class ClientSession<
    */
   private _subscribe(ch?: Record<string, StreamPosition | null>): typeof ch {
     for (const sub of this._subs.values()) {
-      if (!this._asked.has(sub) && (ch ? !sub.params : this._hello && this._state !== 'authenticating')) {
-        this._asked.set(sub, 1)
+      if (!sub._asked && (ch ? !sub.params : this._hello && this._state !== 'authenticating')) {
+        sub._asked = 1
         if (ch) ch[sub.channel] = sub.position ?? null
         else {
           // Against a 1.x server this fails (`unsupported`), after the caller of `subscribe()` could listen.
@@ -741,7 +739,7 @@ export class ClientSession<
   private async _unsubscribe(sub: Subscription): Promise<void> {
     // Only the socket that was asked has anything to undo (a closed one forgot it; an ended subscription was
     // forgotten here too).
-    const asked = this._asked.has(sub)
+    const asked = sub._asked
     this._end(sub, 'client')
     try {
       if (asked) await this._ask(UNSUBSCRIBE, {}, sub.channel, {})
@@ -754,7 +752,7 @@ export class ClientSession<
   private _end(sub: Subscription, reason: string, failure?: Failure): void {
     if (this._subs.get(sub.channel) !== sub) return
     this._subs.delete(sub.channel)
-    this._asked.delete(sub)
+    sub._asked = 0
     if (failure) sub.emit('error', new SubscriptionError(failure.code as never, failure.message))
     else sub.emit('unsubscribed', reason)
   }
@@ -764,23 +762,21 @@ export class ClientSession<
    * when it is marked `expose` (`no-handler` is one too), else a generic one, the real error then going to the
    * `error` event.
    */
-  private _answer(d: Frame['d'], t: string | undefined, re: unknown): void {
-    const handler = this._handlers.get(t) ?? this._handlers.get(undefined)
-    const reply = (d: unknown, t?: string, err?: Failure) => {
-      // The server would close the connection over a reply whose data is not an object.
-      if (!isObject(d)) throw new TypeError('a reply is an object')
-      this._write(frameOf(REPLY, d, t, { re, err }))
-    }
-    new Promise((resolve) => {
+  private async _answer(d: Frame['d'], t: string | undefined, re: unknown): Promise<void> {
+    let reply: [data: unknown, type?: string, err?: Failure]
+    try {
+      const handler = this._handlers.get(t) ?? this._handlers.get(undefined)
       if (!handler) throw { expose: true, code: 'no-handler', message: t }
-      resolve(handler(new Message(REQUEST, d, t) as never))
-    })
-      .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
-      .catch((error) => {
-        const exposed = exposedReplyError(error)
-        reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
-        if (!exposed) this.emit('error', error)
-      })
+      const answer = await handler(new Message(REQUEST, d, t) as never)
+      reply = answer instanceof Message ? [answer.data, answer.type] : [answer ?? {}]
+      // The server would close the connection over a reply whose data is not an object.
+      if (!isObject(reply[0])) throw new TypeError('a reply is an object')
+    } catch (error) {
+      const exposed = exposedReplyError(error)
+      reply = [{}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' }]
+      if (!exposed) this.emit('error', error as Error)
+    }
+    this._write(frameOf(REPLY, reply[0] as object, reply[1], { re, err: reply[2] }))
   }
 
   /** The server just said something. Cheap: no timer is touched while one is pending. */
@@ -904,8 +900,10 @@ export class ClientSession<
     // The next socket writes every unacknowledged send again and asks for every subscription again. What was
     // written and awaits an answer fails (connection lost), and the server's subscriptions end with the socket.
     this._written = 0
-    this._asked.clear()
-    for (const sub of this._subs.values()) if (sub.server) this._end(sub, 'disconnected')
+    for (const sub of this._subs.values()) {
+      sub._asked = 0
+      if (sub.server) this._end(sub, 'disconnected')
+    }
     for (const entry of this._pending.values()) if (!entry.f) entry.s(LOST)
     if (code === AUTHENTICATION_FAILED) this._forget(new AuthenticationError('rejected', reason || undefined))
     else this._settleAuth(new AuthenticationError('closed'))
