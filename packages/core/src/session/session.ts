@@ -841,7 +841,9 @@ export class ClientSession<
    * (nothing overtakes it). Acknowledged sends stay until acknowledged; the rest leaves when written.
    */
   private _flush(): void {
-    for (let item: Outgoing | undefined; (item = this._queue[this._written]) && this._can(!!item.s); ) {
+    for (;;) {
+      const item = this._queue[this._written]
+      if (!item || !this._can(!!item.s)) return
       this._write(item.f!)
       if (item.a) this._written++
       else {
@@ -880,7 +882,10 @@ export class ClientSession<
    */
   private _drop(code: number, reason: string, mayReconnect = true): void {
     const ws = this._ws
-    if (!ws) return this._setState('closed')
+    if (!ws) {
+      this._setState('closed')
+      return
+    }
     this._closed(code, reason, mayReconnect)
     try {
       ws.close(code, reason)
