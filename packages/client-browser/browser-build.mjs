@@ -3,7 +3,7 @@
 //
 // Like Preact, the package ships code that is already optimised for the browser: each file bundles the parts of
 // @mesa/core the client uses (from core's sources, through the root tsconfig's `paths`), then terser compresses it
-// and mangles internal property names. An application's bundler cannot do that last step itself: it does not
+// and mangles internal property names (all but the CommonJS file, see below). An application's bundler cannot do that last step itself: it does not
 // know which properties are internal. The naming convention that makes it safe is enforced by
 // test/public-api.test.ts (every public member still works on the built files) and by `mangledProperties` below:
 //
@@ -56,6 +56,9 @@ export async function buildBrowserFile({ entry, format, file }, { root, sourcema
   })
   const code = bundled.outputFiles.find((output) => output.path.endsWith('.js') || output.path.endsWith('.cjs'))
   const map = bundled.outputFiles.find((output) => output.path.endsWith('.map'))
+  // CommonJS (`require`, for the odd bundler setup) is left as esbuild writes it: arethetypeswrong, and TypeScript
+  // reading the file, find its `default` export only in esbuild's own export helpers.
+  if (format === 'cjs') return { code: sourcemap ? `${code.text}//# sourceMappingURL=${file}.map\n` : code.text, map: map?.text }
   const minified = await minify(code.text, {
     ...terserOptions(format),
     sourceMap: sourcemap ? { content: map.text, url: `${file}.map` } : false,
