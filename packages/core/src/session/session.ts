@@ -36,7 +36,7 @@ import {
   type UntypedChannels,
   type UntypedMessages,
 } from './subscription.js'
-import { OPEN, type SocketEvent, type WebSocketLike, type WebSocketTransport } from './websocket.js'
+import { OPEN, type WebSocketLike, type WebSocketTransport } from './websocket.js'
 import {
   AUTHENTICATE,
   AUTHENTICATE_ACK,
@@ -525,20 +525,15 @@ export class ClientSession<
     }
     this._ws = ws
     this._setState('connecting')
-    // One handler for the four events, by type. It stays attached after the session lets go of a socket (an
-    // `error` event without a listener would crash a `ws` socket) but ignores it from then on.
-    ws.onopen =
-      ws.onmessage =
-      ws.onclose =
-      ws.onerror =
-        (event: SocketEvent) => {
-          if (ws !== this._ws) return
-          const { type, error } = event
-          if (type === 'open') this._opened(automatic)
-          else if (type === 'message') this._received(event.data)
-          else if (type === 'close') this._closed(event.code!, event.reason!, true)
-          else this.emit('error', error instanceof Error ? error : new MesaError('socket-error'))
-        }
+    // Handlers stay attached after the session lets go of a socket (an `error` event without a listener would
+    // crash a `ws` socket) but ignore it from then on.
+    ws.onopen = () => ws === this._ws && this._opened(automatic)
+    ws.onmessage = (event) => ws === this._ws && this._received(event.data)
+    ws.onclose = (event) => ws === this._ws && this._closed(event.code, event.reason, true)
+    ws.onerror = (event) => {
+      const error = (event as { error?: unknown } | undefined)?.error
+      if (ws === this._ws) this.emit('error', error instanceof Error ? error : new MesaError('socket-error'))
+    }
   }
 
   private _opened(automatic: boolean): void {
@@ -559,13 +554,13 @@ export class ClientSession<
 
   private _received(data: unknown): void {
     this._alive()
-    let frame: Frame
+    let frame: unknown
     try {
       frame = JSON.parse(data as string)
-      // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
-      // rejected here), or not a Mesa frame.
-      if (typeof data !== 'string' || !isFrame(frame)) throw 0
-    } catch {
+    } catch {}
+    // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
+    // rejected here), not JSON, or not a Mesa frame.
+    if (typeof data !== 'string' || !isFrame(frame)) {
       this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME))
       return
     }
@@ -762,21 +757,23 @@ export class ClientSession<
    * when it is marked `expose` (`no-handler` is one too), else a generic one, the real error then going to the
    * `error` event.
    */
-  private async _answer(d: Frame['d'], t: string | undefined, re: unknown): Promise<void> {
-    let reply: [data: unknown, type?: string, err?: Failure]
-    try {
-      const handler = this._handlers.get(t) ?? this._handlers.get(undefined)
-      if (!handler) throw { expose: true, code: 'no-handler', message: t }
-      const answer = await handler(new Message(REQUEST, d, t) as never)
-      reply = answer instanceof Message ? [answer.data, answer.type] : [answer ?? {}]
+  private _answer(d: Frame['d'], t: string | undefined, re: unknown): void {
+    const handler = this._handlers.get(t) ?? this._handlers.get(undefined)
+    const reply = (d: unknown, t?: string, err?: Failure) => {
       // The server would close the connection over a reply whose data is not an object.
-      if (!isObject(reply[0])) throw new TypeError('a reply is an object')
-    } catch (error) {
-      const exposed = exposedReplyError(error)
-      reply = [{}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' }]
-      if (!exposed) this.emit('error', error as Error)
+      if (!isObject(d)) throw new TypeError('a reply is an object')
+      this._write(frameOf(REPLY, d, t, { re, err }))
     }
-    this._write(frameOf(REPLY, reply[0] as object, reply[1], { re, err: reply[2] }))
+    new Promise((resolve) => {
+      if (!handler) throw { expose: true, code: 'no-handler', message: t }
+      resolve(handler(new Message(REQUEST, d, t) as never))
+    })
+      .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
+      .catch((error) => {
+        const exposed = exposedReplyError(error)
+        reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
+        if (!exposed) this.emit('error', error)
+      })
   }
 
   /** The server just said something. Cheap: no timer is touched while one is pending. */

@@ -10,25 +10,10 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void
   /** `ws` only: drops the connection at once, without waiting for the server's close frame. */
   terminate?(): void
-  onopen: SocketHandler<SocketEvent>
-  onmessage: SocketHandler<SocketEvent>
-  onclose: SocketHandler<SocketEvent>
-  onerror: SocketHandler<SocketEvent>
-}
-
-/**
- * What the session reads of the four events, told apart by `type` (`open`, `message`, `close`, `error`): the
- * browser's and `ws`'s events both carry it, so one handler serves them all.
- */
-export interface SocketEvent {
-  type: string
-  /** `message`. */
-  data?: unknown
-  /** `close`. */
-  code?: number
-  reason?: string
-  /** `error` (`ws`, and the browser's `ErrorEvent` where there is one). */
-  error?: unknown
+  onopen: SocketHandler<unknown>
+  onmessage: SocketHandler<{ data: unknown }>
+  onclose: SocketHandler<{ code: number; reason: string }>
+  onerror: SocketHandler<unknown>
 }
 
 /**
