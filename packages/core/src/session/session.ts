@@ -771,7 +771,7 @@ export class ClientSession<
       .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
       .catch((error) => {
         const exposed = exposedReplyError(error)
-        reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
+        reply({}, undefined, exposed ?? { code: 'rejected', message: 'rejected' })
         if (!exposed) this.emit('error', error)
       })
   }
