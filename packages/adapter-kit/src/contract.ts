@@ -7,6 +7,7 @@ import { portalQueueContract } from './portal-queue.js'
 import { presenceContract } from './presence.js'
 import { replicationContract } from './replication.js'
 import { storeContract } from './message-store.js'
+import { userChannelsContract } from './user-channels.js'
 
 /** What a test of the contract gets: its context, and `skip` for what the adapter leaves out (optional methods). */
 export type ContractBody = (t: ContractContext, skip: (note?: string) => void) => Promise<void>
@@ -18,8 +19,8 @@ export type ContractBody = (t: ContractContext, skip: (note?: string) => void) =
 export type ContractTest = (name: string, body: ContractBody, needs?: { sharedBackend?: boolean }) => void
 
 /**
- * Runs the whole adapter contract against an adapter: replication, presence, message store, portal queue and
- * portal membership, each a `describe` of its own (filter with `vitest -t "message store"` while you write
+ * Runs the whole adapter contract against an adapter: replication, presence, message store, portal queue, portal
+ * membership and user channels, each a `describe` of its own (filter with `vitest -t "message store"` while you write
  * one part). Call it at the top level of a test file:
  *
  * ```ts
@@ -46,5 +47,6 @@ export function runAdapterContract<A extends Adapter>(options: AdapterContractOp
     describe('message store', () => storeContract(test))
     describe('portal queue', () => portalQueueContract(test))
     describe('portal membership', () => portalMembershipContract(test))
+    describe('user channels', () => userChannelsContract(test))
   })
 }

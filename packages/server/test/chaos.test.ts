@@ -87,6 +87,7 @@ function delayedPublishing(inner: MemoryAdapter): Adapter {
     store: inner.store,
     portal: inner.portal,
     dedupe: inner.dedupe,
+    userChannels: inner.userChannels,
     follow: (origin, channels) => inner.follow(origin, channels),
     unfollow: (origin, channels) => inner.unfollow(origin, channels),
     publish: (envelope) =>

@@ -1,7 +1,24 @@
 import type { Adapter } from '../adapter/adapter.js'
 import type { PublicationEnvelope } from '../adapter/envelope.js'
 import { StoreError } from '../errors.js'
-import { encodeMessage, type Message } from '../message.js'
+import { encodeMessage, type Message, type MessageMap, type MessageOf } from '../message.js'
+
+/**
+ * Channel names mapped to the message map of what is published on them; a template literal index signature types
+ * a whole family of channels. Constrained like `MessageMap`, so an interface works as well as a type alias:
+ *
+ * ```ts
+ * type Channels = { ticker: { PRICE: { price: number } }; [room: `room:${string}`]: { CHAT: { text: string } } }
+ * ```
+ */
+export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]: MessageMap<C[K]> }
+
+/** The map used when none is given: any channel, any message. */
+export type UntypedChannels = { [channel: string]: MessageMap }
+
+/** A message that may be published on `channel` of the map `C`. */
+export type ChannelMessage<C extends ChannelMap<C>, Channel extends keyof C> =
+  C[Channel] extends infer M extends MessageMap<M> ? MessageOf<M> : never
 
 /** Longest channel name. */
 export const MAX_CHANNEL_LENGTH = 256
