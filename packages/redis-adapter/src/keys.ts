@@ -33,6 +33,8 @@ export interface RedisKeys {
   readonly portalMembershipChannel: string
   /** Replication channel `index` (0-based). */
   replicationChannel(index: number): string
+  /** Set of the channels a user was subscribed to from backends (`Adapter.userChannels`); a slot per user. */
+  channelSubscriptions(userId: string): string
 }
 
 export function validateNamespace(namespace: string): string {
@@ -67,5 +69,6 @@ export function createKeys(namespace: string): RedisKeys {
     portalMembersVersion: `${portal}:members-version`,
     portalMembershipChannel: `${portal}:membership`,
     replicationChannel: (index) => `${base}:bus:{${namespace}:bus:${index}}`,
+    channelSubscriptions: (userId) => `${base}:channel-subscriptions:{${namespace}:cs:${userId}}`,
   }
 }

@@ -25,6 +25,7 @@ import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.j
 import { RedisPresence } from './presence.js'
 import { Replication } from './replication.js'
 import { RedisStreamStore } from './stream-store.js'
+import { RedisUserChannels } from './user-channels.js'
 
 export interface RedisAdapterOptions {
   /** Prefix of every key and channel (`mesa:<namespace>:…`): adapters of two namespaces never see each other. Default `'default'`. */
@@ -68,6 +69,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   readonly presence: RedisPresence
   readonly store: RedisStreamStore
   readonly portal: RedisPortalQueue
+  readonly userChannels: RedisUserChannels
   /** The connection commands go through (yours, when you passed a client). */
   readonly client: RedisClient
   private readonly connections: RedisConnections
@@ -103,6 +105,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       }
       this.store = new RedisStreamStore(this.connections, keys, options.retention)
       this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
+      this.userChannels = new RedisUserChannels(this.connections, keys)
       this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
         this.watch(client, label),
       )
