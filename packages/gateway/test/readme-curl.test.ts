@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
+import { channelStream } from '@mesa/core'
 import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { API_KEY, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
@@ -46,7 +47,7 @@ describe('the README curl examples', () => {
     const [u42, u7] = [await user('42'), await user('7')]
 
     const documented = examples()
-    expect(documented.length).toBeGreaterThanOrEqual(7)
+    expect(documented.length).toBeGreaterThanOrEqual(12)
     for (const { command, answer } of documented) {
       expect(command.startsWith('curl ')).toBe(true)
       const { stdout } = await run('bash', ['-c', command.replaceAll(DOCUMENTED_ORIGIN, gateway.url)], {
@@ -61,6 +62,9 @@ describe('the README curl examples', () => {
     expect(await received(u42, 'ANNOUNCEMENT')).toEqual({ text: 'Maintenance at 22:00' })
     expect(await received(u7, 'ANNOUNCEMENT')).toEqual({ text: 'Maintenance at 22:00' })
     expect(u7.messages.map((message) => message.type)).toEqual(['ANNOUNCEMENT'])
+    // The subscription was kept for user 42 until the example unsubscribed them; the publication was stored once.
+    expect(await gateway.adapter.userChannels.channelsOf('42')).toEqual([])
+    expect((await gateway.adapter.store.head(channelStream('news'))).seq).toBe(1)
     await waitFor('user 7 to be disconnected', () => u7.closes.length > 0)
     expect(u7.closes).toEqual([4004])
     expect(u42.closes).toEqual([])

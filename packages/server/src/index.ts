@@ -15,13 +15,14 @@ export type {
   HeartbeatOptions,
   LimitsOptions,
   MesaLogger,
+  RateLimitOptions,
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
   ServerBehaviourOptions,
   SyncOptions,
 } from './config.js'
-export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
+export { DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
 export type { MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
 export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
 export { LEGACY_CURSOR } from './stream-resume.js'

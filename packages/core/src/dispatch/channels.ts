@@ -16,9 +16,10 @@ export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]
 /** The map used when none is given: any channel, any message. */
 export type UntypedChannels = { [channel: string]: MessageMap }
 
-/** A message that may be published on `channel` of the map `C`. */
-export type ChannelMessage<C extends ChannelMap<C>, Channel extends keyof C> =
-  C[Channel] extends infer M extends MessageMap<M> ? MessageOf<M> : never
+/** A message that may be published on channel `C` of the map `Channels`. */
+export type PublicationOf<Channels, C extends keyof Channels> = Channels[C] extends infer M extends MessageMap<M>
+  ? MessageOf<M>
+  : never
 
 /** Longest channel name. */
 export const MAX_CHANNEL_LENGTH = 256
