@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto'
 import {
   type Adapter,
   type ChannelMap,
-  type ChannelMessage,
   ConfigError,
   channelNameProblem,
   type DisconnectEnvelope,
@@ -13,6 +12,7 @@ import {
   Opcode,
   prepareDispatch,
   preparePublication,
+  type PublicationOf,
   type SubscriptionEnvelope,
   type UntypedChannels,
   userIdsProblem,
@@ -180,7 +180,7 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelM
    * published; rejects like `dispatch` (`DispatchError` coded `invalid-channel` or `invalid-message`,
    * `StoreError`: nothing was published, `AdapterError`: it was stored but not published).
    */
-  async publish<Channel extends keyof C & string>(channel: Channel, message: ChannelMessage<C, Channel>): Promise<void> {
+  async publish<Channel extends keyof C & string>(channel: Channel, message: PublicationOf<C, Channel>): Promise<void> {
     checkChannel(channel)
     // Typed by the map, but callers without types (or with casts) may pass anything.
     const publication: unknown = message
@@ -204,11 +204,8 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelM
    * when they authenticate next; calling again is safe).
    */
   async subscribe<Channel extends keyof C & string>(userIds: readonly string[], channel: Channel): Promise<void> {
-    checkUserIds('subscribe() user ids', userIds, false)
-    checkChannel(channel)
-    if (userIds.length === 0) return
-    const ids = [...new Set(userIds)]
-    debug('%s: subscribe %d users to %s', this.id, ids.length, channel)
+    const ids = this.subscribers('subscribe', userIds, channel)
+    if (ids === undefined) return
     return this.track(async (adapter) => {
       // Remembered before it is announced: a socket authenticating in between reads it from the adapter.
       const full = await adapter.userChannels.add(channel, ids, this.maxChannelsPerUser)
@@ -220,16 +217,12 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelM
   }
 
   /**
-   * Ends the subscription of every socket of these users to the channel (a subscription made with `subscribe`;
-   * sockets the server or the client subscribed are unsubscribed too), on every server, and forgets it in the
-   * adapter. Idempotent. Rejects like `subscribe`.
+   * Unsubscribes every socket of these users from the channel, on every server, and forgets the subscription in
+   * the adapter. Idempotent. Rejects like `subscribe`.
    */
   async unsubscribe<Channel extends keyof C & string>(userIds: readonly string[], channel: Channel): Promise<void> {
-    checkUserIds('unsubscribe() user ids', userIds, false)
-    checkChannel(channel)
-    if (userIds.length === 0) return
-    const ids = [...new Set(userIds)]
-    debug('%s: unsubscribe %d users from %s', this.id, ids.length, channel)
+    const ids = this.subscribers('unsubscribe', userIds, channel)
+    if (ids === undefined) return
     return this.track(async (adapter) => {
       await adapter.userChannels.remove(channel, ids)
       await adapter.publish(this.subscription(ids, channel, false))
@@ -264,6 +257,16 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelM
     }
     running.then(forget, forget)
     return running
+  }
+
+  /** Checks the arguments of a subscription change; the distinct user ids, or undefined when there are none. */
+  private subscribers(change: 'subscribe' | 'unsubscribe', userIds: readonly string[], channel: string): string[] | undefined {
+    checkUserIds(`${change}() user ids`, userIds, false)
+    checkChannel(channel)
+    if (userIds.length === 0) return undefined
+    const ids = [...new Set(userIds)]
+    debug('%s: %s %d users, channel %s', this.id, change, ids.length, channel)
+    return ids
   }
 
   private subscription(userIds: string[], channel: string, subscribe: boolean): SubscriptionEnvelope {
