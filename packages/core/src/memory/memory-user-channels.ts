@@ -7,11 +7,14 @@ export class MemoryUserChannels implements UserChannels {
   async add(channel: string, userIds: readonly string[], maxPerUser: number): Promise<string[]> {
     const full: string[] = []
     for (const userId of userIds) {
-      const set = this.sets.get(userId)
-      if (set === undefined) this.sets.set(userId, new Set([channel]))
-      else if (set.has(channel)) continue
-      else if (set.size >= maxPerUser) full.push(userId)
-      else set.add(channel)
+      const set = this.sets.get(userId) ?? new Set<string>()
+      if (set.has(channel)) continue
+      if (set.size >= maxPerUser) {
+        full.push(userId)
+        continue
+      }
+      set.add(channel)
+      this.sets.set(userId, set)
     }
     return full
   }
