@@ -66,3 +66,9 @@ export async function connectionMemory(count) {
   const mesa = await perConnection(mesaServer, count)
   return { bare, mesa, count }
 }
+
+// Run on its own (`node --expose-gc bench/connection-memory.mjs <count>`), it prints the figures as JSON: the
+// benchmark runs it in a fresh process, so that the heap left by the other measurements does not count.
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  console.log(JSON.stringify(await connectionMemory(Number(process.argv[2] ?? 2000))))
+}

@@ -3,9 +3,8 @@
 // Server cost is measured as this process's CPU time per delivered message; clients run in a child process.
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { fork } from 'node:child_process'
+import { execFileSync, fork } from 'node:child_process'
 import { MemoryMessageStore, Message, encodeMessage } from '../packages/core/dist/index.js'
-import { connectionMemory } from './connection-memory.mjs'
 import { benchLogger, scrapedMetrics } from './observability.mjs'
 import { Mesa } from '../packages/server/dist/index.js'
 import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
@@ -247,7 +246,11 @@ const store = await storeRun()
 console.log(
   `redelivery store, ${store.users} users x ${store.perUser} messages: 1.x unbounded hash ${(store.legacyBytes / 2 ** 20).toFixed(1)} MiB, Mesa bounded (100/stream) ${(store.mesaBytes / 2 ** 20).toFixed(1)} MiB -> ${ratio(store.legacyBytes, store.mesaBytes)}x smaller`,
 )
-const memory = await connectionMemory(Number(process.env.BENCH_MEMORY_SOCKETS ?? 2000))
+const memory = JSON.parse(
+  execFileSync(process.execPath, ['--expose-gc', new URL('./connection-memory.mjs', import.meta.url).pathname, process.env.BENCH_MEMORY_SOCKETS ?? '2000'], {
+    encoding: 'utf8',
+  }),
+)
 console.log(
   `memory per authenticated protocol 2 connection (${memory.count} sockets, sync and heartbeats on): bare ws ${(memory.bare / 1024).toFixed(2)} KB, Mesa ${(memory.mesa / 1024).toFixed(2)} KB -> ${ratio(memory.mesa, memory.bare)}x bare ws (target at most 1.4x)`,
 )

@@ -28,7 +28,7 @@ describe('a broadcast between a reconnect and its authentication', () => {
 
     // The server sees the socket go abruptly, and sends while ada is away.
     const dropped = new Promise((resolve) => server.mesa.once('disconnection', resolve))
-    server.mesa.clients[0]!.request.socket.destroy()
+    server.mesa.clients[0]!.upgradeRequest.socket.destroy()
     await dropped
     // The client comes back 200 ms after the cut (no jitter): time enough to send while it is away.
     await broadcast(2)

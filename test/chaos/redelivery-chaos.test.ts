@@ -106,7 +106,7 @@ describe.each(MODES)('redelivery chaos: $name', ({ everySocket, redeliveryInterv
         const live = server.mesa.clients
         if (live.length === 0) return false
         // The socket under the server's `ws`: gone without a close frame, as `terminate()` does.
-        live[rng.int(live.length)]!.request.socket.destroy()
+        live[rng.int(live.length)]!.upgradeRequest.socket.destroy()
         serverKills++
         return true
       }

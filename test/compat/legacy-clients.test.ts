@@ -298,7 +298,7 @@ describe.each([crybMesa, mesaJsClient])('$name against this server', (kind) => {
     const server = await serverFor({ reconnect: { enabled: true, interval: 50 } })
     const client = await authenticated(kind, server, 'ada')
     expect(client.frames[0]!.d.c_reconnect_interval).toBe(50)
-    server.mesa.clients[0]!.request.socket.destroy()
+    server.mesa.clients[0]!.upgradeRequest.socket.destroy()
     await waitFor('a second hello', () => client.frames.filter((frame) => frame.op === 10).length === 2)
     expect(client.closes).toHaveLength(1)
     // 1.x does not re-authenticate by itself: the application does, as 1.x applications do.

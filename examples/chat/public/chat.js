@@ -22,6 +22,19 @@ function setState(state, label = state) {
   $('state').textContent = label
 }
 
+/**
+ * The badge follows the client's state and the browser's network flag together, whichever changed: after a
+ * short network blip the socket may survive, and then no reconnect would ever put the badge back to online.
+ */
+function renderState() {
+  if (!client) setState('signed-out', 'signed out')
+  else if (!navigator.onLine) setState('offline', 'offline: waiting for the network')
+  else if (client.state === 'authenticated') setState('online')
+  else if (client.state === 'reconnecting') setState('reconnecting', 'reconnecting…')
+  else if (client.state === 'closed') setState('disconnected')
+  else setState('connecting')
+}
+
 function showError(text) {
   $('error').textContent = text
 }
@@ -195,43 +208,52 @@ function stoppedTyping() {
   client.send(new Message(0, { room: current, typing: false }, 'TYPING', { sync: false }))
 }
 
+/** The name is kept per tab (sessionStorage): two tabs are two people, and a reload keeps who you are. */
+const NAME_KEY = 'mesa-chat-name'
+
+function signOut(reason = '') {
+  const leaving = client
+  client = undefined
+  leaving?.disconnect()
+  sessionStorage.removeItem(NAME_KEY)
+  rooms.clear()
+  current = 'general'
+  $('chat').hidden = true
+  $('sign-out').hidden = true
+  $('me').textContent = ''
+  $('login').hidden = false
+  $('login-error').textContent = reason
+  renderState()
+  $('name').focus()
+}
+
 function start(name) {
   me = name
-  localStorage.setItem('mesa-chat-name', name)
+  sessionStorage.setItem(NAME_KEY, name)
   $('login').hidden = true
   $('chat').hidden = false
+  $('sign-out').hidden = false
   $('me').textContent = name
   roomState(current)
   renderRoom()
 
-  client = new Client(wsUrl)
-  setState('connecting')
-  client.on('message', (message) => handlers[message.type]?.(message.data))
-  // The session's own state, for the curious (devtools) and for the end-to-end test.
-  client.on('stateChange', (state) => {
+  const session = new Client(wsUrl)
+  client = session
+  renderState()
+  session.on('message', (message) => handlers[message.type]?.(message.data))
+  session.on('stateChange', (state) => {
+    // The session's own state, for the curious (devtools) and for the end-to-end test.
     document.body.dataset.mesaState = state
+    if (session === client) renderState()
   })
-  client.on('authenticated', () => {
-    setState('online')
+  session.on('authenticated', () => {
     // Idempotent on the server; after a server restart it is what puts us back in our rooms.
     for (const name of rooms.keys()) joinRoom(name)
   })
-  client.on('disconnected', (_code, _reason, { willAttemptReconnect }) => {
-    if (!navigator.onLine) setState('offline', 'offline: waiting for the network')
-    else if (willAttemptReconnect) setState('reconnecting', 'reconnecting…')
-    else setState('disconnected')
-  })
-  client.on('error', (error) => console.warn('mesa:', error))
-  client.authenticate({ name }).catch((error) => {
+  session.on('error', (error) => console.warn('mesa:', error))
+  session.authenticate({ name }).catch((error) => {
     // Closed or timed out: the client retries with the same name on its own. Rejected: ask again.
-    if (error.code !== 'rejected') return
-    client.disconnect()
-    localStorage.removeItem('mesa-chat-name')
-    rooms.clear()
-    $('chat').hidden = true
-    $('login').hidden = false
-    $('login-error').textContent = `Could not sign in as "${name}": ${error.message}`
-    setState('signed-out', 'signed out')
+    if (error.code === 'rejected' && session === client) signOut(`Could not sign in as "${name}": ${error.message}`)
   })
 }
 
@@ -263,8 +285,10 @@ $('composer').addEventListener('submit', (event) => {
 })
 
 $('text').addEventListener('input', typed)
-window.addEventListener('offline', () => setState('offline', 'offline: waiting for the network'))
+$('sign-out').addEventListener('click', () => signOut())
+window.addEventListener('offline', renderState)
+window.addEventListener('online', renderState)
 
-const initialName = new URLSearchParams(location.search).get('name') ?? localStorage.getItem('mesa-chat-name')
+const initialName = new URLSearchParams(location.search).get('name') ?? sessionStorage.getItem(NAME_KEY)
 if (initialName) start(initialName)
 else $('name').focus()

@@ -127,4 +127,61 @@ describe('chat example in Chromium', () => {
     await page.locator('#state[data-state="online"]').waitFor()
     await expect.poll(() => page.locator('#members').textContent(), { timeout: 10_000 }).toContain('ivy')
   })
+
+  it('each tab signs in on its own and can sign out; names stay readable; the badge recovers from a network blip; no 404', async () => {
+    chat = await startChatServer({ port: 0 })
+    scope.defer(() => chat.close())
+    const context = await browser.newContext(PAGE_SETTINGS)
+    scope.defer(() => context.close())
+    const failed: string[] = []
+    context.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`)
+    })
+    const first = await context.newPage()
+    await first.goto(chat.url)
+    await first.fill('#name', 'ada')
+    await first.press('#name', 'Enter')
+    await first.locator('#state[data-state="online"]').waitFor()
+
+    // A second tab of the same browser is somebody else until told who it is: it asks.
+    const second = await context.newPage()
+    await second.goto(chat.url)
+    expect(await second.locator('#login').isVisible()).toBe(true)
+    expect(await second.locator('#login-hint').textContent()).toContain('?name=')
+    await second.fill('#name', 'bea')
+    await second.press('#name', 'Enter')
+    await second.locator('#state[data-state="online"]').waitFor()
+    // A reload keeps who each tab is.
+    await first.reload()
+    await first.locator('#state[data-state="online"]').waitFor()
+    expect(await first.locator('#me').textContent()).toBe('ada')
+
+    // A room you are not looking at is listed in a readable colour on the sidebar.
+    await first.fill('#room-name', 'random')
+    await first.press('#room-name', 'Enter')
+    await first.locator('#rooms button', { hasText: '# general' }).click()
+    const colours = await first.locator('#rooms button', { hasText: '# random' }).evaluate((button) => {
+      const sidebar = getComputedStyle(button.closest('nav') as Element).backgroundColor
+      return { text: getComputedStyle(button).color, sidebar }
+    })
+    expect(colours.text).not.toBe(colours.sidebar)
+
+    // A blip the socket survives: offline, then online again before any heartbeat is missed.
+    await context.setOffline(true)
+    await second.locator('#state[data-state="offline"]').waitFor()
+    await context.setOffline(false)
+    await second.locator('#state[data-state="online"]').waitFor({ timeout: 5000 })
+    await say(first, 'still there?')
+    await expect.poll(() => shownTexts(second), { timeout: 10_000 }).toContain('still there?')
+
+    // Signing out closes the connection and brings the form back.
+    const disconnected = new Promise<void>((resolve) => chat.mesa.once('disconnection', () => resolve()))
+    await second.click('#sign-out')
+    await disconnected
+    expect(await second.locator('#login').isVisible()).toBe(true)
+    expect(await second.locator('#state').getAttribute('data-state')).toBe('signed-out')
+    await second.reload()
+    expect(await second.locator('#login').isVisible()).toBe(true)
+    expect(failed).toEqual([])
+  })
 })

@@ -1,6 +1,9 @@
 import type { Adapter } from '@mesa/core'
 import { afterEach, beforeEach, describe, it } from 'vitest'
+import { channelPresenceContract } from './channel-presence.js'
+import { channelRoutingContract } from './channel-routing.js'
 import { ContractContext } from './context.js'
+import { deduplicatorContract } from './deduplicator.js'
 import type { AdapterContractOptions } from './options.js'
 import { portalMembershipContract } from './portal-membership.js'
 import { portalQueueContract } from './portal-queue.js'
@@ -19,9 +22,9 @@ export type ContractBody = (t: ContractContext, skip: (note?: string) => void) =
 export type ContractTest = (name: string, body: ContractBody, needs?: { sharedBackend?: boolean }) => void
 
 /**
- * Runs the whole adapter contract against an adapter: replication, presence, message store, portal queue, portal
- * membership and user channels, each a `describe` of its own (filter with `vitest -t "message store"` while you write
- * one part). Call it at the top level of a test file:
+ * Runs the whole adapter contract against an adapter: replication, channel routing, presence, channel presence,
+ * message store, portal queue, portal membership, the deduplicator and user channels, each a `describe` of its own
+ * (filter with `vitest -t "message store"` while you write one part). Call it at the top level of a test file:
  *
  * ```ts
  * runAdapterContract({ name: 'NatsAdapter', create: (s) => new NatsAdapter(url, { namespace: s.namespace }) })
@@ -43,10 +46,13 @@ export function runAdapterContract<A extends Adapter>(options: AdapterContractOp
       )
     }
     describe('replication', () => replicationContract(test))
+    describe('channel routing', () => channelRoutingContract(test))
     describe('presence', () => presenceContract(test))
+    describe('channel presence', () => channelPresenceContract(test))
     describe('message store', () => storeContract(test))
     describe('portal queue', () => portalQueueContract(test))
     describe('portal membership', () => portalMembershipContract(test))
+    describe('deduplicator', () => deduplicatorContract(test))
     describe('user channels', () => userChannelsContract(test))
   })
 }

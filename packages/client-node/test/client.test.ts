@@ -130,7 +130,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     await waitFor('first', () => seen.length === 1)
     // Cut the TCP connection under the server's socket, no close frame; the client then waits for its (long)
     // backoff.
-    mesa.clients[0]!.request.socket.destroy()
+    mesa.clients[0]!.upgradeRequest.socket.destroy()
     await waitFor('reconnecting', () => c.state === 'reconnecting')
     for (const n of [2, 3, 4]) await mesa.send(new Message(0, { n }, 'N'), ['u2'])
     await mesa.send(new Message(0, { n: 'typing' }, 'TYPING', { sync: false }), ['u2'])
@@ -170,7 +170,7 @@ describe('@mesa/client-node against @mesa/server', () => {
     await mesa.send(new Message(0, { n: 1 }, 'N'), ['u3'])
     await waitFor('first', () => seen.length === 1)
     const epoch = c.positions.user!.epoch
-    mesa.clients[0]!.request.socket.destroy()
+    mesa.clients[0]!.upgradeRequest.socket.destroy()
     await waitFor('reconnecting', () => c.state === 'reconnecting')
     // Five more while away; the store keeps the last two, so 2..4 are gone.
     for (const n of [2, 3, 4, 5, 6]) await mesa.send(new Message(0, { n }, 'N'), ['u3'])

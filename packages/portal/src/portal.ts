@@ -4,15 +4,14 @@ import {
   Backoff,
   ConfigError,
   encodeReplyFrame,
+  exposedReplyError,
   frameToMessage,
-  GENERIC_REJECTION,
   type MessageMap,
   type MessageOf,
   type PortalConsumer,
   type PortalEvent,
   type ReplyEnvelope,
-  rejectionOf,
-  type WireError,
+  type ReplyError,
 } from '@mesa/core'
 import createDebug from 'debug'
 import { CollectingEmitter } from './collecting-emitter.js'
@@ -26,10 +25,13 @@ const debug = createDebug('mesa:portal')
 /** A request event, as the queue gives it. */
 type RequestEvent = Extract<PortalEvent, { kind: 'request' }>
 
-/** The answer to a request no listener nor `handler` answered. */
-function noHandler(type: string | undefined): WireError {
+/** The answer to a request of a portal that has no `request` listener, and whose `handler` answered nothing. */
+function noHandler(type: string | undefined): ReplyError {
   return { code: 'no-handler', message: `no portal handler answers requests of type ${JSON.stringify(type ?? null)}` }
 }
+
+/** What the client gets when a listener or the `handler` failed without saying why to it (as from a server). */
+const GENERIC_REJECTION: ReplyError = { code: 'rejected', message: 'the request failed' }
 
 export interface PortalOptions<M extends MessageMap<M> = UntypedMessages, R extends MessageMap<R> = UntypedMessages> {
   /**
@@ -250,11 +252,12 @@ export class Portal<M extends MessageMap<M> = UntypedMessages, R extends Message
   }
 
   /**
-   * The reply to a request: the first result of its listeners that is not undefined, else the `handler`'s; a
-   * refusal when one threw (the exposed code and message of a `RequestRejection`, else a generic `rejected`, and
-   * the error is reported) or when nobody answered (`no-handler`).
+   * The reply to a request: the first result of its `request` listeners that is not undefined, else the
+   * `handler`'s; `{}` when there are listeners and none answered (as a server's handler returning nothing), and
+   * `no-handler` when there is none and the `handler` answered nothing. A refusal when one threw: the exposed
+   * code and message of a `RequestRejection`, else a generic `rejected` (and the error is reported).
    */
-  private async reply(event: RequestEvent): Promise<{ frame: string } | { error: WireError }> {
+  private async reply(event: RequestEvent): Promise<{ frame: string } | { error: ReplyError }> {
     let result: unknown
     try {
       const { result: delivery, returned } = this.collect(() => this.emitEvent(event))
@@ -262,13 +265,14 @@ export class Portal<M extends MessageMap<M> = UntypedMessages, R extends Message
       // Called whatever the listeners answered, as for every event; its result counts when theirs was none.
       const handled = this.handler ? await this.handler(delivery) : undefined
       if (result === undefined) result = handled
-      if (result === undefined) return { error: noHandler(event.frame.t) }
-      const frame = encodeReplyFrame(result)
+      if (result === undefined && this.listenerCount('request') === 0) return { error: noHandler(event.frame.t) }
+      const frame = encodeReplyFrame(result === undefined ? {} : result, event.frame.t)
       if (frame !== undefined) return { frame }
     } catch (cause) {
-      const { exposed, ...error } = rejectionOf(cause)
-      if (!exposed) this.failed(event, cause)
-      return { error }
+      const exposed = exposedReplyError(cause)
+      if (exposed !== undefined) return { error: exposed }
+      this.failed(event, cause)
+      return { error: GENERIC_REJECTION }
     }
     this.failed(event, new TypeError(`a request's reply must be a Message or an object, got ${describe(result)}`))
     return { error: GENERIC_REJECTION }

@@ -99,7 +99,7 @@ describe('Portal request events', () => {
     expect(asked).toEqual(['GET_ORDER u1 socket-1', 'PING u1 socket-1'])
     expect(replies).toEqual([
       { kind: 'reply', origin: p.id, target: 's1', socketId: 'socket-1', requestId: 1, frame: '{"op":41,"d":{"id":"o1","total":12},"t":"ORDER"}' },
-      { kind: 'reply', origin: p.id, target: 's1', socketId: 'socket-1', requestId: 2, frame: '{"op":41,"d":{"pong":true}}' },
+      { kind: 'reply', origin: p.id, target: 's1', socketId: 'socket-1', requestId: 2, frame: '{"op":41,"d":{"pong":true},"t":"PING"}' },
     ])
     await settled(adapter)
   })
@@ -120,14 +120,14 @@ describe('Portal request events', () => {
     await p.whenReady()
     await adapter.portal.push(request(1))
     await waitFor('the reply', () => replies.length === 1)
-    expect(replies[0]?.frame).toBe('{"op":41,"d":{"from":"listener"}}')
+    expect(replies[0]?.frame).toBe('{"op":41,"d":{"from":"listener"},"t":"GET_ORDER"}')
 
     const only = portal(adapter, { id: 'handler-only', handler: (delivery) => (delivery.kind === 'request' ? { from: 'handler' } : undefined) })
     await p.close()
     await only.whenReady()
     await adapter.portal.push(request(2))
     await waitFor('the second reply', () => replies.length === 2)
-    expect(replies[1]?.frame).toBe('{"op":41,"d":{"from":"handler"}}')
+    expect(replies[1]?.frame).toBe('{"op":41,"d":{"from":"handler"},"t":"GET_ORDER"}')
     expect(handled).toEqual([1])
   })
 
@@ -165,20 +165,20 @@ describe('Portal request events', () => {
     await p.whenReady()
     await adapter.portal.push(request(5))
     await waitFor('the refusal', () => replies.length === 1)
-    expect(replies[0]?.error).toEqual({ code: 'rejected', message: 'the request was rejected' })
+    expect(replies[0]?.error).toEqual({ code: 'rejected', message: 'the request failed' })
     expect(errors[0]).toBeInstanceOf(PortalHandlerError)
     expect((errors[0] as PortalHandlerError).cause).toEqual(new Error('database password is hunter2'))
 
     answer = () => 42
     await adapter.portal.push(request(6))
     await waitFor('the second refusal', () => replies.length === 2)
-    expect(replies[1]?.error).toEqual({ code: 'rejected', message: 'the request was rejected' })
+    expect(replies[1]?.error).toEqual({ code: 'rejected', message: 'the request failed' })
     expect((errors[1] as PortalHandlerError).cause).toEqual(new TypeError("a request's reply must be a Message or an object, got number"))
     await settled(adapter)
     expect(replies).toHaveLength(2)
   })
 
-  it('answers no-handler when nobody answers, and a reportAllEvents portal never answers', async () => {
+  it('answers {} when its listeners return nothing, no-handler without any; a reportAllEvents portal never answers', async () => {
     const { adapter, replies } = await setup()
     const observed: number[] = []
     const observer = portal(adapter, { id: 'observer', reportAllEvents: true, handler: () => ({ from: 'observer' }) })
@@ -189,13 +189,21 @@ describe('Portal request events', () => {
     await silent.whenReady()
     await adapter.portal.push(request(7, 'OTHER'))
     await waitFor('the answer and the observation', () => replies.length === 1 && observed.length === 1)
-    expect(replies[0]).toMatchObject({
-      origin: 'silent',
-      requestId: 7,
+    expect(replies[0]).toMatchObject({ origin: 'silent', requestId: 7, frame: '{"op":41,"d":{},"t":"OTHER"}' })
+
+    // A portal that answers no requests (its handler deals with other events) says so.
+    await silent.close()
+    const other = portal(adapter, { id: 'other', handler: () => undefined })
+    await other.whenReady()
+    await adapter.portal.push(request(8, 'OTHER'))
+    await waitFor('the second answer', () => replies.length === 2)
+    expect(replies[1]).toMatchObject({
+      origin: 'other',
+      requestId: 8,
       error: { code: 'no-handler', message: 'no portal handler answers requests of type "OTHER"' },
     })
     await delay(20)
-    expect(replies).toHaveLength(1)
+    expect(replies).toHaveLength(2)
   })
 
   it('is answered again when publishing the reply failed: the server may get two answers and keeps the first', async () => {
@@ -213,11 +221,11 @@ describe('Portal request events', () => {
     let calls = 0
     p.on('request', () => ({ attempt: ++calls }))
     await p.whenReady()
-    await adapter.portal.push(request(8))
+    await adapter.portal.push(request(9))
     await waitFor('two answers', () => replies.length === 2)
     expect(replies.map((reply) => [reply.requestId, reply.frame])).toEqual([
-      [8, '{"op":41,"d":{"attempt":1}}'],
-      [8, '{"op":41,"d":{"attempt":2}}'],
+      [9, '{"op":41,"d":{"attempt":1},"t":"GET_ORDER"}'],
+      [9, '{"op":41,"d":{"attempt":2},"t":"GET_ORDER"}'],
     ])
     expect(errors[0]).toBeInstanceOf(PortalHandlerError)
     expect((errors[0] as PortalHandlerError).cause).toMatchObject({ code: 'adapter-timeout' })

@@ -1,8 +1,8 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { authenticatedClient, Scope, waitFor } from '@mesa/test-kit'
-import { Portal, type PortalOptions } from '../src/index.js'
+import { authenticatedClient, Scope, sendRequest, waitFor } from '@mesa/test-kit'
+import { Portal, type PortalOptions, RequestRejection } from '../src/index.js'
 
 type Incoming = { SAY: { n: number } }
 
@@ -22,8 +22,10 @@ async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: strin
   return { adapter, url: `ws://127.0.0.1:${mesa.port}` }
 }
 
-function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming> = {}): Portal<Incoming> {
-  const created = new Portal<Incoming>(adapter, options)
+type Requests = { LOOKUP: { q: string } }
+
+function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming, Requests> = {}): Portal<Incoming, Requests> {
+  const created = new Portal<Incoming, Requests>(adapter, options)
   scope.defer(() => created.close())
   return created
 }
@@ -118,5 +120,27 @@ describe('Portal with a Mesa server', () => {
     late.on('message', (message) => got.push(message.data.n))
     await waitFor('the waiting messages', () => got.length === 5)
     expect(got).toEqual([0, 1, 2, 3, 4])
+  })
+
+  it('answers a client request no server handler takes: the reply reaches the socket as op 41', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const p = portal(adapter)
+    p.on('request', async (request, userId) => {
+      if (request.data.q === 'nothing') throw new RequestRejection('not-found', `nothing for ${userId}`)
+      return new Message(0, { found: request.data.q, for: userId }, 'LOOKUP_RESULT')
+    })
+    await p.whenReady()
+    const erin = await client(url, 'erin')
+    expect(await sendRequest(erin, 'LOOKUP', { q: 'x' }, 1)).toEqual({
+      op: 41,
+      d: { found: 'x', for: 'erin' },
+      t: 'LOOKUP_RESULT',
+      x: { re: 1 },
+    })
+    expect(await sendRequest(erin, 'LOOKUP', { q: 'nothing' }, 2)).toEqual({
+      op: 41,
+      d: {},
+      x: { re: 2, err: { code: 'not-found', message: 'nothing for erin' } },
+    })
   })
 })

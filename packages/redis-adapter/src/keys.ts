@@ -31,8 +31,20 @@ export interface RedisKeys {
   readonly portalMembersVersion: string
   /** Channel announcing each membership change (a shard channel on a Cluster). */
   readonly portalMembershipChannel: string
-  /** Replication channel `index` (0-based). */
+  /** Replication channel `index` (0-based): the bus of every envelope that is not a channel envelope. */
   replicationChannel(index: number): string
+  /** The pub/sub channel of a Mesa channel: its publications and presence envelopes, for its followers only. */
+  channel(name: string): string
+  /** Hash user id -> number of their sockets on the channel, across servers. */
+  channelUsers(name: string): string
+  /** Hash socket id -> user id of the channel's sockets one server registered (under one incarnation of it). */
+  channelSockets(name: string, incarnation: string): string
+  /** Set of the channels a server registered sockets on, each entry `<incarnation><channel>`. */
+  presenceChannels(serverId: string): string
+  /** Set of `<incarnation><channel>` entries of dead or superseded registrations, for any server to sweep. */
+  readonly presenceOrphans: string
+  /** What the deduplicator knows of one acknowledged client message (`busy` or `done`, with a TTL). */
+  dedupe(key: string): string
   /** Set of the channels a user was subscribed to from backends (`Adapter.userChannels`); a slot per user. */
   channelSubscriptions(userId: string): string
 }
@@ -52,6 +64,8 @@ export function createKeys(namespace: string): RedisKeys {
   const presence = `${base}:presence:{${namespace}:presence}`
   const portal = `${base}:portal:{${namespace}:portal}`
   const stream = (name: string, part: string) => `${base}:stream:{${namespace}:${name}}:${part}`
+  // A channel's pub/sub channel and its presence keys share one hash tag: one shard serves all of a channel.
+  const channel = (name: string) => `${base}:ch:{${namespace}:ch:${name}}`
   return {
     namespace,
     streamEntries: (name) => stream(name, 'e'),
@@ -61,6 +75,8 @@ export function createKeys(namespace: string): RedisKeys {
     presenceUsers: `${presence}:users`,
     presenceSockets: (serverId) => `${presence}:sockets:${serverId}`,
     presenceAlive: (serverId) => `${presence}:alive:${serverId}`,
+    presenceChannels: (serverId) => `${presence}:channels:${serverId}`,
+    presenceOrphans: `${presence}:orphans`,
     // One hash tag for the queue and its membership: a Cluster script may only touch keys and shard channels of
     // its own slot.
     portalEvents: `${portal}:events`,
@@ -69,6 +85,10 @@ export function createKeys(namespace: string): RedisKeys {
     portalMembersVersion: `${portal}:members-version`,
     portalMembershipChannel: `${portal}:membership`,
     replicationChannel: (index) => `${base}:bus:{${namespace}:bus:${index}}`,
+    channel,
+    channelUsers: (name) => `${channel(name)}:users`,
+    channelSockets: (name, incarnation) => `${channel(name)}:sockets:${incarnation}`,
+    dedupe: (key) => `${base}:dedupe:{${namespace}:dedupe:${key}}`,
     channelSubscriptions: (userId) => `${base}:channel-subscriptions:{${namespace}:cs:${userId}}`,
   }
 }

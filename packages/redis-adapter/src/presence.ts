@@ -1,47 +1,46 @@
-import type { AdapterError, Presence } from '@mesa/core'
+import type { AdapterError, ChannelMembers, Presence } from '@mesa/core'
+import { ChannelPresence } from './channel-presence.js'
 import type { RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
+import { REGISTRATION_FUNCTIONS } from './registration-lua.js'
 
-/** KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs. */
-const JOIN = new LuaScript(`
+/**
+ * KEYS: servers, users, this server's sockets, its liveness key. ARGV: server id, alive ms, then socket/user pairs.
+ * Returns 1 when the liveness key existed (0: it is new, or it lapsed or was lost, with what it kept alive).
+ */
+const JOIN = new LuaScript(`${REGISTRATION_FUNCTIONS}
+local existed = redis.call('EXISTS', KEYS[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
-for i = 3, #ARGV, 2 do
-  local socket, user = ARGV[i], ARGV[i + 1]
-  local previous = redis.call('HGET', KEYS[3], socket)
-  if previous ~= user then
-    if previous and redis.call('HINCRBY', KEYS[2], previous, -1) <= 0 then redis.call('HDEL', KEYS[2], previous) end
-    redis.call('HSET', KEYS[3], socket, user)
-    redis.call('HINCRBY', KEYS[2], user, 1)
-  end
-end
-return 1
+register(KEYS[2], KEYS[3], 3)
+return existed
 `)
 
 /** KEYS: users, this server's sockets. ARGV: socket id. */
-const LEAVE = new LuaScript(`
+const LEAVE = new LuaScript(`${REGISTRATION_FUNCTIONS}
 local user = redis.call('HGET', KEYS[2], ARGV[1])
 if not user then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HINCRBY', KEYS[1], user, -1) <= 0 then redis.call('HDEL', KEYS[1], user) end
+decrement(KEYS[1], user)
 return 1
 `)
 
 /**
- * KEYS: servers, users, the server's sockets, its liveness key. ARGV: server id, '1' to remove even if alive.
- * Removes every socket a server registered, unless it came back to life meanwhile.
+ * KEYS: servers, users, the server's sockets, its liveness key, its channel index, the channel orphans. ARGV: server
+ * id, '1' to remove even if alive. Removes every socket a server registered, unless it came back to life
+ * meanwhile, and moves its channel index to the orphans; returns the entries moved (for the caller to sweep).
  */
-const REMOVE_SERVER = new LuaScript(`
-if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
-local sockets = redis.call('HGETALL', KEYS[3])
-for i = 2, #sockets, 2 do
-  if redis.call('HINCRBY', KEYS[2], sockets[i], -1) <= 0 then redis.call('HDEL', KEYS[2], sockets[i]) end
-end
-redis.call('DEL', KEYS[3], KEYS[4])
+const REMOVE_SERVER = new LuaScript(`${REGISTRATION_FUNCTIONS}
+if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
+unregisterAll(KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[4])
 redis.call('SREM', KEYS[1], ARGV[1])
-return 1
+local channels = redis.call('SMEMBERS', KEYS[5])
+redis.call('SUNIONSTORE', KEYS[6], KEYS[6], KEYS[5])
+redis.call('DEL', KEYS[5])
+return channels
 `)
 
 /** KEYS: liveness key, servers. ARGV: server id, alive ms. Returns 0 when the key had expired (or was lost). */
@@ -66,10 +65,12 @@ export interface RedisPresenceOptions {
  * sockets under its id and keeps a liveness key alive (expiring after two thirds of `ttlMs`, refreshed every
  * third by one timer). On the same tick it removes the registrations of servers whose liveness key expired,
  * so a server killed with SIGKILL has its users offline at most `ttlMs` later. A server that finds its own
- * key gone (a long pause, or Redis lost its data) registers its sockets again from its local copy.
+ * key gone (a long pause, or Redis lost its data) registers its sockets again from its local copy. Channel
+ * presence (`ChannelPresence`) lives and dies with the same liveness.
  */
 export class RedisPresence implements Presence {
   private readonly local = new Map<string, string>()
+  private readonly channels: ChannelPresence
   private readonly serverId: string
   private readonly aliveMs: number
   private readonly timer: ReturnType<typeof setInterval>
@@ -79,6 +80,11 @@ export class RedisPresence implements Presence {
   private dirty = false
   /** Bumped by every join and leave, so a reconcile that raced one knows to run again. */
   private version = 0
+  /**
+   * This server's liveness key was written (by a registration or a heartbeat): a registration that finds it gone
+   * later means it lapsed, and a survivor may have removed what it kept alive.
+   */
+  private established = false
 
   constructor(
     private readonly connections: RedisConnections,
@@ -87,6 +93,11 @@ export class RedisPresence implements Presence {
   ) {
     this.serverId = options.serverId
     this.aliveMs = Math.max(1, Math.ceil((options.ttlMs * 2) / 3))
+    this.channels = new ChannelPresence(connections, keys, {
+      serverId: options.serverId,
+      aliveMs: this.aliveMs,
+      registered: (existed) => this.registered(existed),
+    })
     this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(options.ttlMs / 3)))
     this.timer.unref()
   }
@@ -94,9 +105,10 @@ export class RedisPresence implements Presence {
   async join(userId: string, socketId: string): Promise<void> {
     this.local.set(socketId, userId)
     this.version++
-    await this.wrap('join', () =>
+    const existed = await this.wrap('join', () =>
       this.run(JOIN, this.serverKeys(this.serverId), [this.serverId, this.aliveMs, socketId, userId]),
     )
+    this.registered(existed === 1)
   }
 
   async leave(userId: string, socketId: string): Promise<void> {
@@ -119,6 +131,18 @@ export class RedisPresence implements Presence {
     return this.wrap('onlineCount', () => this.connections.call((client) => client.hlen(this.keys.presenceUsers)))
   }
 
+  joinChannel(channel: string, userId: string, socketId: string): Promise<boolean> {
+    return this.wrap('joinChannel', () => this.channels.join(channel, userId, socketId))
+  }
+
+  leaveChannel(channel: string, userId: string, socketId: string): Promise<boolean> {
+    return this.wrap('leaveChannel', () => this.channels.leave(channel, userId, socketId))
+  }
+
+  channelMembers(channel: string): Promise<ChannelMembers> {
+    return this.wrap('channelMembers', () => this.channels.members(channel))
+  }
+
   /**
    * Refreshes this server's liveness (registering its sockets again if they were lost) and removes servers
    * whose liveness expired. Runs on the timer; the adapter also calls it after reconnecting.
@@ -132,11 +156,15 @@ export class RedisPresence implements Presence {
         [this.keys.presenceAlive(this.serverId), this.keys.presenceServers],
         [this.serverId, this.aliveMs],
       )
+      if (alive === 0 && this.established) this.channels.markDirty()
+      this.established = true
       if (alive === 0 || this.dirty) {
         this.dirty = false
         await this.reconcile()
       }
+      if (this.channels.isDirty) await this.channels.renew()
       await this.removeDeadServers()
+      await this.channels.sweepOrphans()
     } catch (error) {
       this.dirty = true
       if (!this.stopped) this.options.onError(this.error('heartbeat', error))
@@ -151,12 +179,23 @@ export class RedisPresence implements Presence {
     this.stopped = true
     clearInterval(this.timer)
     this.local.clear()
-    await this.run(REMOVE_SERVER, this.serverKeys(this.serverId), [this.serverId, '1'])
+    this.channels.clear()
+    await this.removeServer(this.serverId, true)
   }
 
   /** Makes the next tick check this server's registrations against its local sockets (after an outage). */
   markDirty(): void {
     this.dirty = true
+    this.channels.markDirty()
+  }
+
+  /**
+   * A registration wrote this server's liveness key. Had it lapsed since it was first written, the next tick must
+   * bring back what a survivor may have removed meanwhile (the heartbeat will find the key, so it cannot tell).
+   */
+  private registered(existed: boolean): void {
+    if (!existed && this.established) this.markDirty()
+    this.established = true
   }
 
   /**
@@ -190,10 +229,15 @@ export class RedisPresence implements Presence {
       servers.map((id) => this.connections.call((client) => client.exists(this.keys.presenceAlive(id)))),
     )
     for (let i = 0; i < servers.length; i++) {
-      if (alive[i] === 1) continue
-      const id = servers[i]!
-      await this.run(REMOVE_SERVER, this.serverKeys(id), [id, '0'])
+      if (alive[i] !== 1) await this.removeServer(servers[i]!, false)
     }
+  }
+
+  /** Removes a server's registrations (unless `force` is false and it is alive), its channel ones included. */
+  private async removeServer(id: string, force: boolean): Promise<void> {
+    const keys = [...this.serverKeys(id), this.keys.presenceChannels(id), this.keys.presenceOrphans]
+    const orphaned = await this.run(REMOVE_SERVER, keys, [id, force ? '1' : '0'])
+    await this.channels.sweep(orphaned as string[])
   }
 
   private serverKeys(id: string): string[] {
@@ -213,6 +257,7 @@ export class RedisPresence implements Presence {
     try {
       return await run()
     } catch (error) {
+      // A failed user join or leave leaves Redis out of line with `local` (channel calls mark their own).
       if (operation === 'join' || operation === 'leave') this.dirty = true
       throw this.error(operation, error)
     }

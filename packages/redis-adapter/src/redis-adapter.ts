@@ -18,13 +18,16 @@ import {
   RedisConnections,
   type RedisTimeoutError,
 } from './connection.js'
+import { ChannelFollowing, DEFAULT_CHANNEL_LINGER_MS } from './channel-following.js'
 import { debugRedis } from './debug.js'
+import { RedisDeduplicator } from './deduplicator.js'
 import { adapterError } from './errors.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
 import { RedisPresence } from './presence.js'
 import { Replication } from './replication.js'
 import { RedisStreamStore } from './stream-store.js'
+import { Subscriber } from './subscriber.js'
 import { RedisUserChannels } from './user-channels.js'
 
 export interface RedisAdapterOptions {
@@ -36,7 +39,7 @@ export interface RedisAdapterOptions {
    * How long (ms) a command may wait for Redis. Past it the call rejects (`StoreError` coded `store-timeout`,
    * `AdapterError` coded `adapter-timeout`), `error` is emitted, and (standalone, Sentinel) further calls reject
    * at once until Redis answers again, which `ready` announces. Blocking reads of portals wait longer by design.
-   * Default 5000.
+   * Default 2000.
    */
   commandTimeoutMs?: number
   /**
@@ -48,6 +51,12 @@ export interface RedisAdapterOptions {
   serverId?: string
   /** Pub/sub channels replication spreads over (useful on a Cluster, where each lands on a shard). Default 1, or 16 on a Cluster. */
   replicationChannels?: number
+  /**
+   * How long (ms) the pub/sub channel of a Mesa channel this adapter no longer follows stays subscribed (up to a
+   * quarter more), so that sockets subscribing and unsubscribing over and over cost no Redis command. 0
+   * unsubscribes with the next tick. Default 1000.
+   */
+  channelLingerMs?: number
   /** Portal queue tuning: claim timeout, bound, concurrency, intervals. */
   portal?: RedisPortalQueueOptions
 }
@@ -59,8 +68,9 @@ const STALL = 'stall'
 
 /**
  * The adapter for several processes sharing Redis (standalone, Sentinel or Cluster): replication over
- * pub/sub, presence with per-server liveness, redelivery history on Redis Streams and the portal queue on a
- * stream consumer group. Failures of the connection are reported as `error` events (once per outage and
+ * pub/sub (a bus for envelopes to users, and one channel per Mesa channel, subscribed only while an origin of
+ * this adapter follows it), presence (of users and in channels) with per-server liveness, redelivery history on
+ * Redis Streams, the portal queue on a stream consumer group and the deduplicator of acknowledged sends. Failures of the connection are reported as `error` events (once per outage and
  * connection) and never thrown at the host; `ready` follows when every connection is back and subscribed.
  */
 export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter {
@@ -69,10 +79,13 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   readonly presence: RedisPresence
   readonly store: RedisStreamStore
   readonly portal: RedisPortalQueue
+  readonly dedupe: RedisDeduplicator
   readonly userChannels: RedisUserChannels
   /** The connection commands go through (yours, when you passed a client). */
   readonly client: RedisClient
   private readonly connections: RedisConnections
+  private readonly subscriber: Subscriber
+  private readonly following: ChannelFollowing
   private readonly replication: Replication
   /** Connections currently down, by label. */
   private readonly down = new Set<string>()
@@ -103,12 +116,20 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       if (!Number.isSafeInteger(channels) || channels < 1 || channels > 1024) {
         throw new ConfigError(`replicationChannels must be an integer from 1 to 1024, got ${String(channels)}`)
       }
+      const lingerMs = options.channelLingerMs ?? DEFAULT_CHANNEL_LINGER_MS
+      if (!Number.isSafeInteger(lingerMs) || lingerMs < 0) {
+        throw new ConfigError(`channelLingerMs must be a non-negative integer (ms), got ${String(lingerMs)}`)
+      }
       this.store = new RedisStreamStore(this.connections, keys, options.retention)
       this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
+      this.dedupe = new RedisDeduplicator(this.connections, keys)
       this.userChannels = new RedisUserChannels(this.connections, keys)
-      this.replication = new Replication(this.connections, keys, channels, onError, (client, label) =>
-        this.watch(client, label),
-      )
+      this.subscriber = new Subscriber(this.connections, {
+        onMessage: (message) => this.replication.deliver(message),
+        watch: (client, label) => this.watch(client, label),
+      })
+      this.following = new ChannelFollowing(this.subscriber, keys, lingerMs)
+      this.replication = new Replication(this.connections, keys, channels, this.subscriber, this.following, onError)
       // Last: it starts the heartbeat timer.
       this.presence = new RedisPresence(this.connections, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
     } catch (error) {
@@ -135,6 +156,19 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     return this.replication.subscribe(origin, listener)
   }
 
+  async follow(origin: string, channels: readonly string[]): Promise<void> {
+    if (this.closing) throw new AdapterError('cannot follow channels: the adapter is closed')
+    try {
+      await this.following.follow(origin, channels)
+    } catch (error) {
+      throw adapterError('Redis replication: following channels failed', error)
+    }
+  }
+
+  async unfollow(origin: string, channels: readonly string[]): Promise<void> {
+    if (!this.closing) this.following.unfollow(origin, channels)
+  }
+
   /** Stops timers and consumers, removes this server's presence, and closes the connections it opened. */
   close(): Promise<void> {
     if (!this.closing) this.closing = this.shutdown()
@@ -144,6 +178,8 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   private async shutdown(): Promise<void> {
     debugRedis('closing adapter %s', this.serverId)
     this.replication.close()
+    this.following.close()
+    this.subscriber.close()
     await this.portal.close()
     // Best effort within a second: when Redis is down the survivors' sweep removes us after the TTL anyway.
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -212,7 +248,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     if (this.closing || !this.down.has(label)) return
     if (label === 'subscriber') {
       try {
-        await this.replication.resubscribe()
+        await this.subscriber.resubscribe()
       } catch (error) {
         if (this.closing) return
         this.emit('error', adapterError('Redis replication: resubscribe failed (retrying)', error))

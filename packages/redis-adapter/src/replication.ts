@@ -1,8 +1,10 @@
-import { AdapterError, type Envelope, type EnvelopeListener } from '@mesa/core'
-import type { RedisClient, RedisConnections } from './connection.js'
+import { AdapterError, type ChannelEnvelope, type Envelope, type EnvelopeListener, isChannelEnvelope } from '@mesa/core'
+import type { ChannelFollowing } from './channel-following.js'
+import type { RedisConnections } from './connection.js'
 import { debugReplication } from './debug.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'
+import type { Subscriber } from './subscriber.js'
 
 interface Subscription {
   readonly origin: string
@@ -19,45 +21,77 @@ function hash(text: string): number {
   return h >>> 0
 }
 
-/** What decides the channel: envelopes for the same first user (or every broadcast) keep their order. */
-function routingKey(envelope: Envelope): string {
-  if (envelope.kind === 'disconnect') return envelope.userIds[0] ?? ''
-  const first = envelope.recipients?.[0]
-  return first === undefined || first === '*' ? '' : first
+/**
+ * What decides the bus channel of an envelope: envelopes for the same first user (or every broadcast) keep
+ * their order, as do the replies to one server.
+ */
+function routingKey(envelope: BusEnvelope): string {
+  switch (envelope.kind) {
+    case 'disconnect':
+    case 'subscription':
+      return envelope.userIds[0] ?? ''
+    case 'reply':
+      return envelope.target
+    case 'dispatch': {
+      const first = envelope.recipients?.[0]
+      return first === undefined || first === '*' ? '' : first
+    }
+  }
 }
 
+type BusEnvelope = Exclude<Envelope, ChannelEnvelope>
+
+const isString = (value: unknown): value is string => typeof value === 'string'
+
+/** The fields each kind is routed and delivered by; the rest is the receivers' business. */
 function isEnvelope(value: unknown): value is Envelope {
   if (typeof value !== 'object' || value === null) return false
   const candidate = value as Record<string, unknown>
-  if (typeof candidate.origin !== 'string') return false
-  if (candidate.kind === 'dispatch') return typeof candidate.frame === 'string'
-  if (candidate.kind === 'disconnect') return Array.isArray(candidate.userIds)
-  return false
+  if (!isString(candidate.origin)) return false
+  switch (candidate.kind) {
+    case 'dispatch':
+      return isString(candidate.frame)
+    case 'disconnect':
+      return Array.isArray(candidate.userIds)
+    case 'publication':
+      return isString(candidate.channel) && isString(candidate.frame)
+    case 'presence':
+      return isString(candidate.channel) && isString(candidate.userId) && typeof candidate.joined === 'boolean'
+    case 'subscription':
+      return Array.isArray(candidate.userIds) && isString(candidate.channel) && typeof candidate.subscribe === 'boolean'
+    case 'reply':
+      return isString(candidate.target) && isString(candidate.socketId) && typeof candidate.requestId === 'number'
+    default:
+      return false
+  }
 }
 
 /**
- * Replication over Redis pub/sub: each envelope is published once, as JSON, on one of `channels` channels
- * (chosen by its first recipient); every adapter subscribes to all of them on a dedicated connection. On a
- * Cluster it uses sharded pub/sub (SPUBLISH/SSUBSCRIBE), and the channels' hash tags spread them over shards.
+ * Replication over Redis pub/sub. Each envelope is published once, as JSON: a channel envelope (`publication`,
+ * `presence`) on its Mesa channel's own pub/sub channel, which only adapters with an origin following the
+ * channel subscribe to (`ChannelFollowing`); every other envelope on one of `channels` bus channels (chosen by
+ * its first recipient), which every adapter subscribes to once it has a subscription. On a Cluster it uses
+ * sharded pub/sub (SPUBLISH/SSUBSCRIBE), and the channels' hash tags spread them over the shards.
  */
 export class Replication {
   private readonly subscriptions = new Set<Subscription>()
-  private readonly channelNames: string[]
-  private subscriber: RedisClient | undefined
-  private subscribing: Promise<void> | undefined
+  private readonly busChannels: string[]
 
   constructor(
     private readonly connections: RedisConnections,
-    keys: RedisKeys,
+    private readonly keys: RedisKeys,
     channels: number,
+    private readonly subscriber: Subscriber,
+    private readonly following: ChannelFollowing,
     private readonly onError: (error: Error) => void,
-    private readonly watch: (client: RedisClient, label: string) => void,
   ) {
-    this.channelNames = Array.from({ length: channels }, (_, i) => keys.replicationChannel(i))
+    this.busChannels = Array.from({ length: channels }, (_, i) => keys.replicationChannel(i))
   }
 
   async publish(envelope: Envelope): Promise<void> {
-    const channel = this.channelNames[hash(routingKey(envelope)) % this.channelNames.length]!
+    const channel = isChannelEnvelope(envelope)
+      ? this.keys.channel(envelope.channel)
+      : this.busChannels[hash(routingKey(envelope)) % this.busChannels.length]!
     if (debugReplication.enabled) debugReplication('publish a %s envelope on %s', envelope.kind, channel)
     const payload = JSON.stringify(envelope)
     const { isCluster } = this.connections
@@ -74,7 +108,7 @@ export class Replication {
     const subscription: Subscription = { origin, listener }
     this.subscriptions.add(subscription)
     try {
-      await this.start()
+      await this.subscriber.subscribe(this.busChannels)
     } catch (error) {
       this.subscriptions.delete(subscription)
       throw adapterError('Redis replication: subscribe failed', error)
@@ -84,49 +118,12 @@ export class Replication {
     }
   }
 
-  /**
-   * Subscribes again to every channel. ioredis resubscribes by itself after a reconnect without waiting for
-   * the reply; this waits for it, so `ready` is only announced once messages flow again.
-   */
-  async resubscribe(): Promise<void> {
-    if (this.subscriber) await this.subscribeAll(this.subscriber)
-  }
-
   close(): void {
     this.subscriptions.clear()
-    if (this.subscriber) this.connections.release(this.subscriber)
-    this.subscriber = undefined
   }
 
-  private start(): Promise<void> {
-    if (!this.subscribing) {
-      const subscriber = this.connections.duplicate('subscriber')
-      this.subscriber = subscriber
-      this.watch(subscriber, 'subscriber')
-      const deliver = (_channel: string, message: string) => this.deliver(message)
-      subscriber.on(this.connections.isCluster ? 'smessage' : 'message', deliver)
-      this.subscribing = this.subscribeAll(subscriber).catch((error: unknown) => {
-        this.subscribing = undefined
-        this.connections.release(subscriber)
-        if (this.subscriber === subscriber) this.subscriber = undefined
-        throw error
-      })
-    }
-    return this.subscribing
-  }
-
-  /** Within `commandTimeoutMs`: a subscription Redis does not confirm counts as failed (and is tried again). */
-  private async subscribeAll(subscriber: RedisClient): Promise<void> {
-    if (this.connections.isCluster) {
-      // Channels of different slots cannot share one SSUBSCRIBE.
-      await Promise.all(this.channelNames.map((channel) => this.connections.timed(subscriber.ssubscribe(channel))))
-    } else {
-      await this.connections.timed(subscriber.subscribe(...this.channelNames))
-    }
-    debugReplication('subscribed to %d channels', this.channelNames.length)
-  }
-
-  private deliver(message: string): void {
+  /** An envelope from the subscriber: to each subscription of another origin (following its channel, if it has one). */
+  deliver(message: string): void {
     let envelope: unknown
     try {
       envelope = JSON.parse(message)
@@ -138,8 +135,10 @@ export class Replication {
       return
     }
     if (debugReplication.enabled) debugReplication('a %s envelope from %s', envelope.kind, envelope.origin)
+    const channel = isChannelEnvelope(envelope) ? envelope.channel : undefined
     for (const subscription of this.subscriptions) {
       if (subscription.origin === envelope.origin) continue
+      if (channel !== undefined && !this.following.follows(subscription.origin, channel)) continue
       try {
         subscription.listener(envelope)
       } catch (error) {

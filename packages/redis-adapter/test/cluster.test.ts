@@ -1,8 +1,8 @@
 import { type Envelope, userStream } from '@mesa/core'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { RedisAdapter } from '../src/index.js'
-import { RedisCluster, Scope, waitFor } from '@mesa/test-kit'
+import { createKeys, RedisAdapter } from '../src/index.js'
+import { ClusterSlots, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 
 let cluster: RedisCluster
 const scope = new Scope()
@@ -18,6 +18,12 @@ afterAll(async () => {
 function adapter(namespace: string, options: ConstructorParameters<typeof RedisAdapter>[1] = {}): RedisAdapter {
   return scope.add(new RedisAdapter({ cluster: cluster.startupNodes }, { namespace, ...options }), (a) => a.close())
 }
+
+const publication = (origin: string, channel: string): Envelope => ({ kind: 'publication', origin, channel, frame: '{}' })
+
+/** The sharded subscribers of each of `channels`' pub/sub channels. */
+const subscribersOf = (namespace: string, channels: string[]) =>
+  Promise.all(channels.map((channel) => cluster.subscribers(createKeys(namespace).channel(channel))))
 
 const dispatch = (origin: string, user: string): Envelope => ({
   kind: 'dispatch',
@@ -85,6 +91,71 @@ describe('RedisAdapter on a three-master Redis Cluster', () => {
     await waitFor('portal events', () => handled.length === 10)
   })
 
+  it('routes each channel on sharded pub/sub: subscribed on the master of its slot while an origin follows it, published to its followers only', async () => {
+    const namespace = 'cluster-channels'
+    const a = adapter(namespace)
+    const b = adapter(namespace, { channelLingerMs: 0 })
+    const got: string[] = []
+    const gotA: string[] = []
+    await a.subscribe('a', (e) => void (e.kind === 'publication' && gotA.push(e.channel)))
+    await b.subscribe('b', (e) => void (e.kind === 'publication' && got.push(e.channel)))
+    const followed = Array.from({ length: 30 }, (_, i) => `room:${i}`)
+    const others = Array.from({ length: 30 }, (_, i) => `other:${i}`)
+    await b.follow('b', followed)
+    expect(await subscribersOf(namespace, followed)).toEqual(followed.map(() => 1))
+    expect(await subscribersOf(namespace, others)).toEqual(others.map(() => 0))
+    expect((await mastersOf(followed.map((c) => createKeys(namespace).channel(c)))).size).toBe(3)
+    for (const channel of [...others, ...followed]) await a.publish(publication('a', channel))
+    await waitFor('a publication of every followed channel', () => got.length === followed.length)
+    expect(got.sort()).toEqual([...followed].sort())
+    expect(gotA).toEqual([])
+    await b.unfollow('b', followed)
+    await waitFor('the unsubscriptions', async () => (await subscribersOf(namespace, followed)).every((n) => n === 0))
+  })
+
+  it('follows a channel to the new owner of its slot', async () => {
+    const slots = scope.add(new ClusterSlots(cluster), (s) => s.close())
+    const namespace = 'cluster-move'
+    const a = adapter(namespace)
+    const b = adapter(namespace)
+    const got: string[] = []
+    await b.subscribe('b', (e) => void (e.kind === 'publication' && got.push(e.channel)))
+    await b.follow('b', ['moving'])
+    const slot = await cluster.slotOf(createKeys(namespace).channel('moving'))
+    const from = (await cluster.ownerOf(slot))!
+    const masters = cluster.shards.map((shard) => shard.master.port)
+    await slots.migrate(slot, masters[(masters.indexOf(from) + 1) % masters.length]!)
+    expect(await cluster.ownerOf(slot)).not.toBe(from)
+    await waitFor('the subscription on the new owner', async () => (await subscribersOf(namespace, ['moving']))[0] === 1, 10_000, 50)
+    await a.publish(publication('a', 'moving'))
+    await waitFor('the publication', () => got.length === 1)
+  })
+
+  it('keeps channel presence and deduplicator claims on the shards of their channels and keys', async () => {
+    const namespace = 'cluster-channel-presence'
+    const a = adapter(namespace, { presenceTtlMs: 600 })
+    const b = adapter(namespace, { presenceTtlMs: 600 })
+    const channels = Array.from({ length: 12 }, (_, i) => `room:${i}`)
+    for (const channel of channels) {
+      expect(await a.presence.joinChannel(channel, 'alice', 'a1')).toBe(true)
+      expect(await b.presence.joinChannel(channel, 'alice', 'b1')).toBe(false)
+      expect(await b.presence.joinChannel(channel, 'bob', 'b2')).toBe(true)
+    }
+    expect((await mastersOf(channels.map((c) => createKeys(namespace).channelUsers(c)))).size).toBe(3)
+    for (const channel of channels) {
+      const { users, count } = await a.presence.channelMembers(channel)
+      expect({ users: users.sort(), count }).toEqual({ users: ['alice', 'bob'], count: 2 })
+    }
+    // Closing a takes its sockets off every channel, on whichever shard: b1 is alice's last socket everywhere.
+    await a.close()
+    for (const channel of channels) expect(await b.presence.leaveChannel(channel, 'alice', 'b1')).toBe(true)
+    const keys = Array.from({ length: 12 }, (_, i) => `client:${i}`)
+    for (const key of keys) expect(await b.dedupe.begin(key, 10_000)).toBe('new')
+    for (const key of keys) await b.dedupe.complete(key, 10_000)
+    for (const key of keys) expect(await b.dedupe.begin(key, 10_000)).toBe('done')
+    expect((await mastersOf(keys.map((k) => createKeys(namespace).dedupe(k)))).size).toBeGreaterThan(1)
+  })
+
   it('keeps user channels on a slot per user: many users per call, the bound held', async () => {
     const a = adapter('cluster-uc')
     const b = adapter('cluster-uc')
@@ -96,7 +167,7 @@ describe('RedisAdapter on a three-master Redis Cluster', () => {
     await b.userChannels.remove('room:1', users)
     expect(await a.userChannels.channelsOf('user30')).toEqual([])
     expect(await a.userChannels.channelsOf('user7')).toEqual(['room:2'])
-    const keys = users.map((user) => `mesa:cluster-uc:channel-subscriptions:{cluster-uc:cs:${user}}`)
+    const keys = users.map((user) => createKeys('cluster-uc').channelSubscriptions(user))
     expect((await mastersOf(keys)).size).toBe(3)
   })
 })

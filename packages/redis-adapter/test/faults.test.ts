@@ -122,6 +122,31 @@ describe('RedisAdapter when Redis stops and comes back', () => {
     expect(unhandled).toEqual([])
   })
 
+  it('subscribes again to the channels it follows when its pub/sub connection is dropped, and not to those it left', async () => {
+    const a = adapter('faults-channels')
+    const b = new RedisAdapter(redis.url, { namespace: 'faults-channels', channelLingerMs: 0 })
+    scope.add(b, (adapter) => adapter.close())
+    let ready = 0
+    b.on('error', () => {})
+    b.on('ready', () => ready++)
+    const received: string[] = []
+    await b.subscribe('b', (e) => void (e.kind === 'publication' && received.push(`${e.channel}:${e.frame}`)))
+    await b.follow('b', ['kept', 'left'])
+    await b.unfollow('b', ['left'])
+    const admin = scope.add(new Redis(redis.url), (r) => r.disconnect())
+    const numsub = async (channel: string) =>
+      ((await admin.pubsub('NUMSUB', `mesa:faults-channels:ch:{faults-channels:ch:${channel}}`)) as [string, number])[1]
+    await waitFor('the unsubscription', async () => (await numsub('left')) === 0)
+    await admin.client('KILL', 'TYPE', 'pubsub')
+    await waitFor('ready after resubscribing', () => ready > 0)
+    expect([await numsub('kept'), await numsub('left')]).toEqual([1, 0])
+    await a.adapter.publish({ kind: 'publication', origin: 'a', channel: 'left', frame: '1' })
+    await a.adapter.publish({ kind: 'publication', origin: 'a', channel: 'kept', frame: '2' })
+    await waitFor('delivery after resubscribing', () => received.length === 1)
+    expect(received).toEqual(['kept:2'])
+    expect(unhandled).toEqual([])
+  })
+
   it('starts while Redis is down and becomes ready when it appears', async () => {
     await redis.stop('SIGKILL')
     const a = adapter('faults-late')

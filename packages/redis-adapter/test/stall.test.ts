@@ -8,6 +8,7 @@ import {
 } from '@mesa/core'
 import { RedisCluster, RedisServer, rejectionOf, Scope, waitFor, withTimeout } from '@mesa/test-kit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
 import { RedisAdapter, type RedisAdapterOptions } from '../src/index.js'
 
 const scope = new Scope()
@@ -84,6 +85,19 @@ describe('RedisAdapter when Redis hangs (SIGSTOP) and comes back (SIGCONT)', () 
       code: 'adapter-timeout',
     })
     expect(await rejection('push', a.adapter.portal.push(event('during')))).toMatchObject({ code: 'adapter-timeout' })
+    expect(await rejection('begin', a.adapter.dedupe.begin('c:1', 10_000))).toMatchObject({
+      name: 'AdapterError',
+      code: 'adapter-timeout',
+    })
+    expect(await rejection('joinChannel', a.adapter.presence.joinChannel('room', 'pat', 'p-socket'))).toMatchObject({
+      name: 'AdapterError',
+      code: 'adapter-timeout',
+    })
+    // A follow waits for Redis to confirm the subscription, on the subscriber connection, within the same bound.
+    expect(await rejection('follow', a.adapter.follow('a', ['room']))).toMatchObject({
+      name: 'AdapterError',
+      code: 'adapter-timeout',
+    })
     const stalls = a.errors.slice(errorsBefore).filter((e) => /command connection/.test(e.message))
     expect(stalls).toHaveLength(1)
     expect(stalls[0]).toMatchObject({ name: 'AdapterError', code: 'adapter-timeout' })
@@ -96,8 +110,23 @@ describe('RedisAdapter when Redis hangs (SIGSTOP) and comes back (SIGCONT)', () 
     expect((await frames(a.adapter, 'user:s')).filter((f) => f !== 'during')).toEqual(['before 1', 'before 2', 'after'])
     await a.adapter.publish(dispatch(2))
     await waitFor('replication', () => received.includes(dispatch(2).frame))
-    // The join that timed out is registered again from the adapter's own record.
+    // The join that timed out is registered again from the adapter's own record, in the channel as well.
     await waitFor('presence reconciled', async () => (await a.adapter.presence.areOnline(['pat']))[0] === true)
+    await waitFor('channel presence reconciled', async () => (await a.adapter.presence.channelMembers('room')).count === 1)
+    // The follow that timed out was taken back: the subscription Redis carried out when it woke is undone, and
+    // following again works.
+    const admin = scope.add(new Redis(redis.url), (r) => r.disconnect())
+    await waitFor('the stray subscription to be undone', async () => {
+      const [, count] = (await admin.pubsub('NUMSUB', 'mesa:stall:ch:{stall:ch:room}')) as [string, number]
+      return count === 0
+    })
+    const publications: string[] = []
+    await a.adapter.subscribe('a', (e) => void (e.kind === 'publication' && publications.push(e.frame)))
+    await a.adapter.follow('a', ['room'])
+    await b.adapter.publish({ kind: 'publication', origin: 'b', channel: 'room', frame: 'after' })
+    await waitFor('the publication after the pause', () => publications.includes('after'))
+    // The claim that timed out may have been made when Redis woke; either way the key is claimed once.
+    expect(['new', 'busy']).toContain(await a.adapter.dedupe.begin('c:1', 10_000))
     // The portal's blocking read waited through the pause and carries on.
     await a.adapter.portal.push(event('after'))
     await waitFor('the event after the pause', () => handled.includes('after'))

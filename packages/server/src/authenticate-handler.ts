@@ -1,11 +1,11 @@
-import type { AuthenticateHandler, AuthenticationContext } from './connection.js'
+import type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
 import { ServerError, toError } from './errors.js'
 import { isThenable } from './guarded-emitter.js'
 
 /** How an authenticate handler settled. */
 export type HandlerOutcome<User> =
-  /** `done(null, { id, user })`: `id` as a string. */
-  | { kind: 'accepted'; id: string; user: User }
+  /** `done(null, { id, user, expiresAt? })`: `id` as a string. */
+  | { kind: 'accepted'; id: string; user: User; expiresAt: number | undefined }
   /** `done(error)`: the application refused the credentials. */
   | { kind: 'refused'; error: unknown }
   /** The handler threw, its promise rejected, or it called `done` without a valid `{ id, user }`. */
@@ -40,11 +40,13 @@ export function runAuthenticateHandler<User>(
     }
     const failed = (message: string, cause?: unknown): void =>
       settle({ kind: 'failed', error: new ServerError('authentication-handler-failed', message, { cause }) })
-    const done = (error: unknown, result?: { id: string | number; user: User }): void => {
+    const done: AuthenticateDone<User> = (error, result) => {
       if (error) settle({ kind: 'refused', error })
       else if (!isUserId(result?.id) || result.user === undefined) {
         failed('the authenticate handler must call done(null, { id, user }) with a non-empty id and a user')
-      } else settle({ kind: 'accepted', id: String(result.id), user: result.user })
+      } else if (result.expiresAt !== undefined && !Number.isFinite(result.expiresAt)) {
+        failed('the authenticate handler gave an expiresAt that is not a time in ms since the epoch')
+      } else settle({ kind: 'accepted', id: String(result.id), user: result.user, expiresAt: result.expiresAt })
     }
     try {
       const returned: unknown = handler(data, done, context)

@@ -4,6 +4,8 @@ import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 
 /** Opcodes a client may send; the others (1, 10, 22) are the server's, 5 never travels. */
 const CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Dispatch, Opcode.Authenticate, Opcode.HeartbeatAck])
+/** Opcodes only a protocol 2 client may send: a 1.x socket sending them breaks its protocol. */
+const V2_CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Request, Opcode.Reply])
 
 function text(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8')
@@ -18,13 +20,14 @@ function refused(code: ProtocolErrorCode, closeCode: CloseCode, message: string)
 /**
  * Reads one frame from a client: a text frame that is JSON within `bounds` (depth, keys), sanitised
  * (`sanitize.ts`: op 2 as authentication data, everything else as message data), that core's `frameFromJson`
- * accepts, with an opcode clients may send. Anything else comes back as the `ProtocolError` naming the close
+ * accepts, with an opcode clients may send (`v2`: the socket speaks protocol 2, whose opcodes it may send too).
+ * Anything else comes back as the `ProtocolError` naming the close
  * code for the socket. Never throws.
  *
  * The frame's values are safe to merge at any depth: the walk removes prototype keys wherever they are, and is
  * skipped only when the raw text shows that no such key, and no excess of depth or keys, can be in it.
  */
-export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueBounds): ParseResult {
+export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueBounds, v2 = false): ParseResult {
   if (isBinary) return refused('binary-frame', CloseCode.UnsupportedData, 'binary frames are not accepted')
   let raw: string
   try {
@@ -49,5 +52,9 @@ export function readClientFrame(data: RawData, isBinary: boolean, bounds: ValueB
   }
   const parsed = frameFromJson(value)
   if (!parsed.ok || CLIENT_OPCODES.has(parsed.frame.op)) return parsed
-  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${parsed.frame.op} is sent by servers only`)
+  const op = parsed.frame.op
+  if (V2_CLIENT_OPCODES.has(op)) {
+    return v2 ? parsed : refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is protocol 2's; this socket speaks 1.x`)
+  }
+  return refused('unknown-opcode', CloseCode.UnknownOpcode, `opcode ${op} is sent by servers only`)
 }

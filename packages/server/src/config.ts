@@ -42,6 +42,49 @@ export interface AuthenticationOptions {
    * `verifyConnection` can read them from the request. Default: none.
    */
   upgradeCredentials?: { query?: string; header?: string }
+  /**
+   * ms before an authentication's expiry (`done(null, { id, user, expiresAt })`) that a protocol 2 client is asked
+   * to refresh it (op 35); halfway to the expiry when less time is left. Default 30000.
+   */
+  refreshBefore?: number
+}
+
+/** Requests (op 40) in both directions. */
+export interface RequestsOptions {
+  /**
+   * Requests one socket may have waiting for their answer, in each direction: a client's further requests are
+   * answered `too-many-requests`, `client.request()` rejects with `RequestError` `too-many-requests`. Default 64.
+   */
+  maxPending?: number
+  /**
+   * ms a handler or portal has to answer a client's request; then the client is answered `timeout` and a later
+   * answer is dropped. Above the clients' own default timeout (10 s), so that theirs governs; this one frees
+   * the socket's slot when nothing answers (no portal running). Default 30000.
+   */
+  timeout?: number
+}
+
+/** Acknowledged sends (op 0 with `x.id`): see the README, "Acknowledged sends". */
+export interface AcksOptions {
+  /**
+   * ms a handled message is remembered (in the adapter's `Deduplicator`, shared by every server): a
+   * retransmission within it is acknowledged without being handled again; one later is handled again. Default
+   * 300000 (5 min).
+   */
+  window?: number
+  /**
+   * ms a server may take to handle one message (portal queue, listeners, middleware); a retransmission meanwhile
+   * is answered `busy`, and one after it is handled again, on any server, as if the first server had died. Keep
+   * it above the slowest handling. Default 30000.
+   */
+  lease?: number
+  /**
+   * Acknowledged sends one socket may have in flight, counting plain messages waiting behind them; beyond, the
+   * send is answered `too-many-requests` (a plain message closes the socket with 4006). Default 64.
+   */
+  maxInFlight?: number
+  /** Bytes of those frames; at least `maxPayload`. Default 4194304 (4 MiB). */
+  maxInFlightBytes?: number
 }
 
 /** Per-socket rate limit: a token bucket per socket, refilled by the time elapsed (no timer). */
@@ -197,6 +240,8 @@ export interface MesaOptions {
   heartbeat?: HeartbeatOptions
   reconnect?: ReconnectOptions
   authentication?: AuthenticationOptions
+  requests?: RequestsOptions
+  acks?: AcksOptions
   /**
    * A pino-compatible logger: connections and closes at `debug`, the server's start and stop at `info`, every
    * error it reports at `warn` (a client's fault) or `error`, with its `code`. Default: none, nothing is logged
@@ -228,6 +273,8 @@ export interface ResolvedConfig {
   authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
     upgradeCredentials: { query: string | undefined; header: string | undefined }
   }
+  requests: Required<RequestsOptions>
+  acks: Required<AcksOptions>
   logger: MesaLogger | undefined
 }
 
@@ -261,6 +308,17 @@ export const DEFAULT_LIMITS = {
   closeTimeout: 2000,
   handshakeTimeout: 10_000,
 } as const satisfies ResolvedLimits
+/** Default of `authentication.refreshBefore`. */
+export const DEFAULT_REFRESH_BEFORE = 30_000
+/** Defaults of `requests`, documented on `RequestsOptions`. */
+export const DEFAULT_REQUESTS = { maxPending: 64, timeout: 30_000 } as const satisfies Required<RequestsOptions>
+/** Defaults of `acks`, documented on `AcksOptions`. */
+export const DEFAULT_ACKS = {
+  window: 5 * 60_000,
+  lease: 30_000,
+  maxInFlight: 64,
+  maxInFlightBytes: 4 * 1024 * 1024,
+} as const satisfies Required<AcksOptions>
 /** Largest timer delay Node accepts; longer intervals would fire at once. */
 const MAX_DELAY = 2 ** 31 - 1
 
@@ -303,6 +361,8 @@ const KNOWN_OPTIONS = {
     heartbeat: true,
     reconnect: true,
     authentication: true,
+    requests: true,
+    acks: true,
     logger: true,
   } satisfies Record<keyof MesaOptions, true>,
   client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
@@ -318,7 +378,10 @@ const KNOWN_OPTIONS = {
     disconnectOnFail: true,
     storeConnectedUsers: true,
     upgradeCredentials: true,
+    refreshBefore: true,
   } satisfies Record<keyof AuthenticationOptions, true>,
+  requests: { maxPending: true, timeout: true } satisfies Record<keyof RequestsOptions, true>,
+  acks: { window: true, lease: true, maxInFlight: true, maxInFlightBytes: true } satisfies Record<keyof AcksOptions, true>,
   'authentication.upgradeCredentials': { query: true, header: true } satisfies Record<
     keyof NonNullable<AuthenticationOptions['upgradeCredentials']>,
     true
@@ -494,6 +557,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   const reconnect = section('reconnect', options.reconnect)
   const authentication = section('authentication', options.authentication)
   const upgradeCredentials = section('authentication.upgradeCredentials', authentication.upgradeCredentials)
+  const requests = section('requests', options.requests)
   const version = client.version === undefined ? String(PROTOCOL_VERSION) : text('client.version', client.version)!
   const maxPayload = integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 64, 2 ** 31 - 1)
 
@@ -543,7 +607,13 @@ export function resolveConfig(input: unknown): ResolvedConfig {
         query: text('authentication.upgradeCredentials.query', upgradeCredentials.query),
         header: headerName(upgradeCredentials.header),
       },
+      refreshBefore: integer('authentication.refreshBefore', authentication.refreshBefore, DEFAULT_REFRESH_BEFORE, 0, MAX_DELAY),
     },
+    requests: {
+      maxPending: integer('requests.maxPending', requests.maxPending, DEFAULT_REQUESTS.maxPending, 1, 1_000_000),
+      timeout: integer('requests.timeout', requests.timeout, DEFAULT_REQUESTS.timeout, 1, MAX_DELAY),
+    },
+    acks: resolveAcks(options.acks, maxPayload),
     logger: options.logger,
   }
 }
@@ -575,6 +645,27 @@ function resolveLimits(value: unknown, maxPayload: number): ResolvedLimits {
     maxStoredMessageBytes: count('maxStoredMessageBytes', defaults.maxStoredMessageBytes, 0),
     closeTimeout: integer('limits.closeTimeout', limits.closeTimeout, defaults.closeTimeout, 1, MAX_DELAY),
     handshakeTimeout: integer('limits.handshakeTimeout', limits.handshakeTimeout, defaults.handshakeTimeout, 1, MAX_DELAY),
+  }
+}
+
+function resolveAcks(value: unknown, maxPayload: number): Required<AcksOptions> {
+  const acks = section('acks', value)
+  const defaults = DEFAULT_ACKS
+  const maxInFlightBytes = integer(
+    'acks.maxInFlightBytes',
+    acks.maxInFlightBytes,
+    Math.max(defaults.maxInFlightBytes, maxPayload),
+    1,
+    Number.MAX_SAFE_INTEGER,
+  )
+  if (maxInFlightBytes < maxPayload) {
+    fail('acks.maxInFlightBytes', `at least maxPayload (${maxPayload}), or a frame of maxPayload bytes could never be sent with an acknowledgement`, maxInFlightBytes)
+  }
+  return {
+    window: integer('acks.window', acks.window, defaults.window, 1, Number.MAX_SAFE_INTEGER),
+    lease: integer('acks.lease', acks.lease, defaults.lease, 1, Number.MAX_SAFE_INTEGER),
+    maxInFlight: integer('acks.maxInFlight', acks.maxInFlight, defaults.maxInFlight, 1, 1_000_000),
+    maxInFlightBytes,
   }
 }
 

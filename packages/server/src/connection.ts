@@ -9,8 +9,11 @@ import type { RateBucket } from './rate-limit.js'
 import type { SendBuffers } from './send-buffers.js'
 import type { MesaStats } from './stats.js'
 
-/** `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. */
-export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User }) => void
+/**
+ * `done` of an authenticate handler, as in Mesa 1.x: `done(error)` or `done(null, { id, user })`. Mesa 2 adds
+ * `expiresAt` (ms since the epoch): the authentication then expires (see `authentication.refreshBefore`).
+ */
+export type AuthenticateDone<User> = (error: unknown, result?: { id: string | number; user: User; expiresAt?: number }) => void
 
 /** What an authenticate handler learns besides the op 2 data: the socket's upgrade request. */
 export interface AuthenticationContext {
@@ -75,6 +78,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   closing = false
   /** The socket closed (its `close` event ran). */
   closed = false
+  /** Protocol 2: the client instance id its op 2 carried (`x.cid`), which keys its acknowledged sends. */
+  clientInstanceId: string | undefined = undefined
   /** What the socket may still send (`limits.rate`); set by `InboundGate` when rate limits are on. */
   rate: RateBucket | undefined = undefined
 

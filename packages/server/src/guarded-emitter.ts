@@ -60,6 +60,21 @@ export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
     return super.off(event, entry.guard as (...args: E[K]) => void)
   }
 
+  /**
+   * Emits like `emit` (each failure reported as usual), and resolves once every listener finished, the promises
+   * they returned settled, with the first failure: for what must know that the application handled an event (an
+   * acknowledged message). Never rejects.
+   */
+  emitSettled<K extends keyof E>(event: K, ...args: E[K]): Promise<Failure | undefined> {
+    const runs: Promise<Failure | undefined>[] = []
+    // A snapshot: listeners added or removed by a listener take effect from the next emit, as with `emit`.
+    for (const [listener, { count }] of [...(this.#guards.get(event) ?? [])]) {
+      const run = listener as (...a: E[K]) => unknown
+      for (let i = 0; i < count; i++) runs.push(settle(() => run(...args), (error) => this.#failed(event, error)))
+    }
+    return firstFailure(runs)
+  }
+
   override removeAllListeners(event?: keyof E): this {
     if (event === undefined) this.#guards.clear()
     else this.#guards.delete(event)
@@ -72,6 +87,34 @@ export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
       event,
     )
   }
+}
+
+/** How application code failed: what it threw, or what its promise rejected with. */
+export interface Failure {
+  error: unknown
+}
+
+/**
+ * Runs application code and resolves once it finished (the promise it returned settled): with undefined, or with
+ * its failure once `failed` reported it. Never rejects.
+ */
+export function settle(call: () => unknown, failed: (error: unknown) => void): Promise<Failure | undefined> {
+  const fail = (error: unknown): Failure => {
+    failed(error)
+    return { error }
+  }
+  try {
+    const result = call()
+    return isThenable(result) ? Promise.resolve(result).then(() => undefined, fail) : Promise.resolve(undefined)
+  } catch (error) {
+    return Promise.resolve(fail(error))
+  }
+}
+
+/** The first failure among runs of application code, once every one finished. */
+export async function firstFailure(runs: readonly Promise<Failure | undefined>[]): Promise<Failure | undefined> {
+  for (const failure of await Promise.all(runs)) if (failure !== undefined) return failure
+  return undefined
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

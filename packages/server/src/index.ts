@@ -8,7 +8,10 @@ export type { ServerClientEvents, StoredMessages } from './server-client.js'
 export { ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
+export type { RequestHandler, RequestMap, RequestReply, UntypedRequests } from './requests/request-handlers.js'
+export { DEFAULT_REQUEST_TIMEOUT, type RequestOptions } from './requests/outgoing-requests.js'
 export type {
+  AcksOptions,
   AuthenticationOptions,
   ClientOptions,
   ConnectionVerdict,
@@ -19,6 +22,7 @@ export type {
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
+  RequestsOptions,
   ServerBehaviourOptions,
   SyncOptions,
 } from './config.js'
@@ -36,5 +40,7 @@ export {
   StoreError,
   AdapterError,
   AuthenticationError,
+  RequestError,
+  RequestRejection,
 } from '@mesa/core'
-export type { MessageMap, MessageOf, MessageOptions } from '@mesa/core'
+export type { MessageMap, MessageOf, MessageOptions, RequestErrorCode } from '@mesa/core'

@@ -2,6 +2,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
+  type AnyMessageData,
   CloseCode,
   ConnectionClosedError,
   encodeFrame,
@@ -37,6 +38,8 @@ import { InboundGate } from './inbound-gate.js'
 import { MiddlewareChain, type MiddlewareHandlers } from './middleware.js'
 import { Outbound } from './outbound.js'
 import { ConnectionRegistry } from './registry.js'
+import type { AnyHandler, RequestHandler, RequestMap, UntypedRequests } from './requests/request-handlers.js'
+import { Requests } from './requests/requests.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
 import { SendBuffers } from './send-buffers.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
@@ -50,9 +53,12 @@ export type { MesaEvents } from './server-events.js'
 export type Sendable<Out extends MessageMap<Out>> = MessageOf<Out> | Message<typeof InternalType.DisconnectClient, object>
 
 /** `mesa.use(server => handlers)`, as in Mesa 1.x. */
-export type Middleware<In extends MessageMap<In> = MessageMap, Out extends MessageMap<Out> = MessageMap, User = unknown> = (
-  server: Mesa<In, Out, User>,
-) => MiddlewareHandlers<In, Out, User>
+export type Middleware<
+  In extends MessageMap<In> = MessageMap,
+  Out extends MessageMap<Out> = MessageMap,
+  User = unknown,
+  Req extends RequestMap<Req> = UntypedRequests,
+> = (server: Mesa<In, Out, User, Req>) => MiddlewareHandlers<In, Out, User>
 
 /** How `mesa.close()` closes the sockets. */
 export interface CloseOptions {
@@ -116,12 +122,13 @@ function rawLength(data: RawData): number {
  * - what happens is announced once by `ServerEvents` (emitters, middleware, portal queue, `client.messages`).
  *
  * @typeParam In messages clients send (type name -> data); Out messages the server sends; User the user object
- *   authenticate handlers produce.
+ *   authenticate handlers produce; Req the requests clients make (type -> `{ request, reply }` data).
  */
 export class Mesa<
   In extends MessageMap<In> = MessageMap,
   Out extends MessageMap<Out> = MessageMap,
   User = unknown,
+  Req extends RequestMap<Req> = UntypedRequests,
 > extends GuardedEmitter<MesaEvents<In, Out, User>> {
   /** Id of this server on the adapter (envelope origin, portal events). */
   readonly id: string
@@ -142,6 +149,7 @@ export class Mesa<
   private readonly authentication: AuthenticationFlow<In, Out, User>
   private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
+  private readonly requests: Requests<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
   private readonly ready: Promise<void>
@@ -177,6 +185,19 @@ export class Mesa<
       config.options.storeMessages,
       config.limits.maxStoredMessageBytes,
       log,
+    )
+    this.requests = new Requests<In, Out, User>(
+      {
+        serverId: this.id,
+        ...config.requests,
+        portal: config.portal.enabled,
+        authenticationRequired: config.authentication.required,
+        acks: config.acks,
+        refreshBefore: config.authentication.refreshBefore,
+      },
+      this.adapterHandle,
+      this.events,
+      this.stats,
     )
     this.sweep = new HeartbeatSweep<ServerConnection<In, Out, User>>({
       heartbeatInterval: config.heartbeat.enabled ? config.heartbeat.interval : undefined,
@@ -220,6 +241,7 @@ export class Mesa<
       this.inbound,
       this.events,
       this.stats,
+      this.requests.expiry,
     )
     this.outbound = new Outbound<In, Out, User>(
       this.id,
@@ -246,6 +268,7 @@ export class Mesa<
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
       authenticatorSet: (connection) => this.registry.expectAuthentication(connection as ServerConnection<In, Out, User>),
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
+      request: (connection, message, options) => this.requests.request(connection as ServerConnection<In, Out, User>, message, options),
     }
 
     const { verifyClient } = new Admission(
@@ -323,7 +346,7 @@ export class Mesa<
   }
 
   /** Adds middleware: `mesa.use(server => ({ onMessageReceived(message, client) { ... } }))`. */
-  use(middleware: Middleware<In, Out, User>): this {
+  use(middleware: Middleware<In, Out, User, Req>): this {
     if (typeof middleware !== 'function') throw new TypeError('mesa.use() takes a function (server) => handlers')
     const handlers = middleware(this)
     if (typeof handlers !== 'object' || handlers === null) {
@@ -331,6 +354,34 @@ export class Mesa<
     }
     this.middleware.add(handlers as MiddlewareHandlers<MessageMap, MessageMap, unknown, ServerClient<In, Out, User>>)
     if (this.middleware.has('onPortalJoin') || this.middleware.has('onPortalLeave')) this.watchPortals()
+    return this
+  }
+
+  /**
+   * Answers the requests clients make with `client.request()` (op 40): `mesa.onRequest(type, handler)` for one
+   * type, `mesa.onRequest(handler)` for every type without its own handler; a later call for the same type
+   * replaces the handler. `handler(message, client)` may be `async`; its result is the reply: a `Message` (its
+   * type and data), or the reply's data (sent with the request's type; nothing answers `{}`). Throwing (or
+   * rejecting with) `new RequestRejection(code, message)` refuses the request with that code and message; any
+   * other failure reaches the client as a generic `rejected` and `error` as a `ServerError` `handler-failed`.
+   * A request no handler takes goes to portals with `portal.enabled` (a `request` event), else is answered
+   * `no-handler`. See the README, "Requests".
+   */
+  onRequest<K extends keyof Req & string>(
+    type: K,
+    handler: RequestHandler<K, Req[K]['request'], Req[K]['reply'], ServerClient<In, Out, User>>,
+  ): this
+  onRequest(handler: RequestHandler<string, AnyMessageData, object, ServerClient<In, Out, User>>): this
+  onRequest(typeOrHandler: unknown, handler?: unknown): this {
+    type Handler = AnyHandler<ServerClient<In, Out, User>>
+    if (typeof typeOrHandler === 'function') {
+      this.requests.handlers.set(undefined, typeOrHandler as Handler)
+      return this
+    }
+    if (typeof typeOrHandler !== 'string' || typeOrHandler.length === 0 || typeof handler !== 'function') {
+      throw new TypeError('mesa.onRequest() takes a type (a non-empty string) and a handler (message, client) => reply, or a handler')
+    }
+    this.requests.handlers.set(typeOrHandler, handler as Handler)
     return this
   }
 
@@ -387,6 +438,7 @@ export class Mesa<
       clearTimeout(timer)
       await Promise.all(closed)
     }
+    this.requests.stop()
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
     if (this.ownServer) await closeUpgradeServer(this.ownServer)
     const report = (error: unknown): void => this.events.error(toError(error))
@@ -435,7 +487,7 @@ export class Mesa<
     this.stats.bytesIn += bytes
     // Size and rate are checked before anything is parsed; a refused frame was dealt with by the gate.
     if (!this.inbound.admit(connection, bytes)) return
-    const read = readClientFrame(data, isBinary, this.config.limits)
+    const read = readClientFrame(data, isBinary, this.config.limits, connection.protocol === 2)
     if (!read.ok) {
       this.reject(connection, read.error)
       return
@@ -443,7 +495,8 @@ export class Mesa<
     const { frame } = read
     if (frame.op === Opcode.HeartbeatAck) this.sweep.ack(connection)
     else if (frame.op === Opcode.Authenticate) this.authentication.receive(connection, frame)
-    else this.receiveMessage(connection, frame)
+    // Requests, replies and acknowledged sends (and what waits behind them); `Requests` says which are its.
+    else if (!this.requests.receive(connection, frame, bytes)) this.receiveMessage(connection, frame)
   }
 
   private receiveMessage(connection: ServerConnection<In, Out, User>, frame: Frame): void {
@@ -488,6 +541,7 @@ export class Mesa<
     connection.delivery.dispose()
     this.sendBuffers.forget(connection)
     this.registry.remove(connection)
+    this.requests.closed(connection)
     this.events.disconnection(connection, code, reason)
   }
 
@@ -508,7 +562,8 @@ export class Mesa<
   private receiveEnvelope(envelope: Envelope): void {
     if (this.closing) return
     try {
-      this.outbound.receive(envelope)
+      if (envelope.kind === 'reply') this.requests.reply(envelope)
+      else this.outbound.receive(envelope)
     } catch (error) {
       this.events.error(toError(error))
     }

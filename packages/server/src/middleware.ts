@@ -1,6 +1,6 @@
 import type { Message, MessageMap } from '@mesa/core'
 import { ServerError, toError } from './errors.js'
-import { isThenable } from './guarded-emitter.js'
+import { type Failure, firstFailure, isThenable, settle } from './guarded-emitter.js'
 import type { ServerClient } from './server-client.js'
 
 type AnyMessage = Message<string, object>
@@ -70,6 +70,17 @@ export class MiddlewareChain<C> {
         this.failed(event, error, args)
       }
     }
+  }
+
+  /** `run`, resolving once every handler finished (their promises settled) with the first failure. Never rejects. */
+  runSettled<K extends MiddlewareEvent>(event: K, ...args: Args<C, K>): Promise<Failure | undefined> {
+    const runs: Promise<Failure | undefined>[] = []
+    for (const handlers of this.handlers) {
+      const handler = handlers[event] as ((...a: Args<C, K>) => unknown) | undefined
+      if (typeof handler !== 'function') continue
+      runs.push(settle(() => handler.apply(handlers, args), (error) => this.failed(event, error, args)))
+    }
+    return firstFailure(runs)
   }
 
   private failed<K extends MiddlewareEvent>(event: K, error: unknown, args: Args<C, K>): void {

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http'
-import { CloseCode, type Message, type MessageMap, type MessageOf } from '@mesa/core'
+import { type AnyMessageData, CloseCode, type Message, type MessageMap, type MessageOf } from '@mesa/core'
 import type { AuthenticateHandler, Connection } from './connection.js'
 import { ServerError } from './errors.js'
 import { GuardedEmitter } from './guarded-emitter.js'
+import type { RequestOptions } from './requests/outgoing-requests.js'
 
 export interface ServerClientEvents<In extends MessageMap<In>> {
   /** A message (op 0) from this client. */
@@ -21,6 +22,7 @@ export interface ClientHost<Out extends MessageMap<Out>, User> {
   sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void>
   authenticatorSet(connection: Connection<User>): void
   updateUser(connection: Connection<User>, id: string, user: User): void
+  request<R extends object>(connection: Connection<User>, message: Message<string, object>, options?: RequestOptions): Promise<Message<string, R>>
 }
 
 /** Messages the server keeps per client with `options.storeMessages` (1.x rule `store_messages`). */
@@ -79,8 +81,11 @@ export class ServerClient<
     return this.#connection.protocol
   }
 
-  /** The HTTP upgrade request (headers, remote address). */
-  get request(): IncomingMessage {
+  /**
+   * The HTTP upgrade request (headers, remote address). Named `request` before Mesa 2 had requests: `request()`
+   * is now the method asking the client a question.
+   */
+  get upgradeRequest(): IncomingMessage {
     return this.#connection.request
   }
 
@@ -106,6 +111,19 @@ export class ServerClient<
    */
   send(message: MessageOf<Out>): Promise<void> {
     return this.#host.sendToClient(this.#connection, message)
+  }
+
+  /**
+   * Asks this client a question (op 40) and resolves with its answer: a `Message` of the reply's type (the
+   * request's, unless the client's handler gave another) and data, typed `R`. Rejects with `RequestError`:
+   * `timeout` (no answer within `options.timeout`, default 10000 ms), `rejected` (the client's handler refused it:
+   * `error.rejection` is its code), `no-handler` (the client answers no requests of this type),
+   * `connection-lost` (the socket closed first; requests are never sent again), `too-many-requests`
+   * (`requests.maxPending` are waiting), `unsupported` (a Mesa 1.x client). A message without a type, or data
+   * JSON cannot encode, rejects with `ServerError` `invalid-message`.
+   */
+  request<R extends object = AnyMessageData>(message: Message<string, object>, options?: RequestOptions): Promise<Message<string, R>> {
+    return this.#host.request<R>(this.#connection, message, options)
   }
 
   /** Replaces the authenticated user's id and object (1.x `updateUser`); throws before authentication. */

@@ -1,6 +1,8 @@
-import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent, type TypedEmitter } from '@mesa/core'
+import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
+import { toError } from './errors.js'
+import { type Failure, firstFailure, type GuardedEmitter } from './guarded-emitter.js'
 import { debugMessages, type ServerLog } from './logging.js'
 import type { MiddlewareChain } from './middleware.js'
 import type { ServerClient } from './server-client.js'
@@ -74,7 +76,7 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   private readonly kept: KeptMessages | undefined
 
   constructor(
-    private readonly server: TypedEmitter<MesaEvents<In, Out, User>>,
+    private readonly server: GuardedEmitter<MesaEvents<In, Out, User>>,
     private readonly middleware: MiddlewareChain<ServerClient<In, Out, User>>,
     private readonly adapter: AdapterHandle,
     private readonly serverId: string,
@@ -116,9 +118,37 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.server.emit('message', message, client)
     client.emit('message', message)
     this.middleware.run('onMessageReceived', message, client)
-    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.serverId, frame, time: Date.now() }
-    if (connection.userId !== undefined) event.userId = connection.userId
-    this.portal(event)
+    this.portal(this.messageEvent(connection, frame))
+  }
+
+  /**
+   * `message` for an acknowledged send: its portal event is stored first (with `portal.enabled`; when that fails
+   * nothing is announced, so the client's retry starts clean), then it is announced as `message` announces, and
+   * this resolves once every listener and middleware handler finished, with the first failure (`stage`: where).
+   */
+  async acknowledgedMessage(
+    connection: ServerConnection<In, Out, User>,
+    message: MessageOf<In>,
+    frame: Frame,
+  ): Promise<(Failure & { stage: 'portal' | 'handler' }) | undefined> {
+    if (this.portalEnabled) {
+      try {
+        const adapter = await this.adapter.get()
+        await adapter.portal.push(this.messageEvent(connection, frame))
+      } catch (error) {
+        this.error(toError(error), connection)
+        return { stage: 'portal', error }
+      }
+    }
+    const client = connection.client
+    if (debugMessages.enabled) debugMessages('%s sent %s (acknowledged)', connection.socketId, message.type)
+    this.kept?.remember(client.messages.received, message)
+    const failure = await firstFailure([
+      this.server.emitSettled('message', message, client),
+      client.emitSettled('message', message),
+      this.middleware.runSettled('onMessageReceived', message, client),
+    ])
+    return failure && { stage: 'handler', error: failure.error }
   }
 
   disconnection(connection: ServerConnection<In, Out, User>, code: number, reason: string): void {
@@ -187,6 +217,12 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   /** A server `error` listener failed: nobody is left to tell but the log. */
   errorListenerFailed(error: Error): void {
     this.log.error(error, false)
+  }
+
+  private messageEvent(connection: ServerConnection<In, Out, User>, frame: Frame): PortalEvent {
+    const event: PortalEvent = { kind: 'message', clientId: connection.socketId, serverId: this.serverId, frame, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    return event
   }
 
   private portal(event: PortalEvent): void {

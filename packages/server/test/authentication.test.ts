@@ -223,6 +223,6 @@ describe('authentication', () => {
     expect(clients[0]!.userId).toBe('g')
     expect(clients[0]!.user).toEqual({ n: 1 })
     expect(clients[0]!.protocol).toBe(2)
-    expect(clients[0]!.request.headers['sec-websocket-protocol']).toBe('mesa.v2')
+    expect(clients[0]!.upgradeRequest.headers['sec-websocket-protocol']).toBe('mesa.v2')
   })
 })

@@ -106,7 +106,7 @@ describe('the bound on bytes waiting across sockets (limits.maxBufferedBytes)', 
     // In turn, each lags until the server holds 160 KiB for it, then catches up: 6 x 160 KiB were waiting in all.
     for (const [i, socket] of sockets.entries()) {
       const client = mesa.clients.find((candidate) => candidate.userId === `u${i}`)!
-      const held = (): number => client.request.socket.writableLength
+      const held = (): number => client.upgradeRequest.socket.writableLength
       socket.pauseReading()
       await flood((n) => mesa.send(new Message(0, { n, chunk }, 'BULK'), [`u${i}`]), () => held() > 160 * 1024)
       socket.resumeReading()

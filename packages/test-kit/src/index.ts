@@ -5,6 +5,7 @@
 export { delay, nextEvent, rejectionOf, waitFor, withTimeout } from './wait.js'
 export { Scope } from './scope.js'
 export { freePort, isPortFree } from './free-port.js'
+export { type ProxiedConnection, TcpProxy } from './tcp-proxy.js'
 
 // Speaking the wire protocol
 export {
@@ -16,6 +17,15 @@ export {
   type WireFrame,
 } from './raw-client.js'
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
+export {
+  answerRequests,
+  authenticateInstance,
+  exchange,
+  refresh,
+  replyTo,
+  sendAcked,
+  sendRequest,
+} from './request-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
 export { type UpgradeAnswer, upgrade } from './upgrade.js'
