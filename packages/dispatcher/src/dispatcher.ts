@@ -14,7 +14,6 @@ import {
   preparePublication,
   type PublicationOf,
   type SubscriptionEnvelope,
-  type UntypedChannels,
   userIdsProblem,
 } from '@mesa/core'
 import createDebug from 'debug'
@@ -87,7 +86,10 @@ function checkChannel(channel: unknown): asserts channel is string {
  * server sharing it, and each delivers it to its own sockets. `dispatch` resolves once the message is stored
  * (with `sync`) and published; it rejects when either failed, so a caller knows the message may not arrive.
  */
-export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelMap<C> = UntypedChannels> {
+/** The channel map used when none is given: any channel, any message. */
+type AnyChannels = { [channel: string]: MessageMap }
+
+export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelMap<C> = AnyChannels> {
   readonly id: string
   private readonly sync: boolean
   private readonly maxChannelsPerUser: number

@@ -13,9 +13,6 @@ import { encodeMessage, type Message, type MessageMap, type MessageOf } from '..
  */
 export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]: MessageMap<C[K]> }
 
-/** The map used when none is given: any channel, any message. */
-export type UntypedChannels = { [channel: string]: MessageMap }
-
 /** A message that may be published on channel `C` of the map `Channels`. */
 export type PublicationOf<Channels, C extends keyof Channels> = Channels[C] extends infer M extends MessageMap<M>
   ? MessageOf<M>
