@@ -2,7 +2,19 @@ import { Client, Message } from '@mesa/client-node'
 import { CloseCode, type MesaOptions } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { crybMesa, type LegacyClient, type LegacyKind, mesaJsClient } from './legacy-clients.js'
-import { RawClient, type RawClientOptions, Scope, type WireFrame, waitFor, withTimeout } from '@mesa/test-kit'
+import {
+  channelFrames,
+  delay,
+  RawClient,
+  type RawClientOptions,
+  Scope,
+  subscribe,
+  type WireFrame,
+  waitFor,
+  waitForChannelFrame,
+  waitForPublications,
+  withTimeout,
+} from '@mesa/test-kit'
 import { type StartedServer, startServer } from './support.js'
 
 /**
@@ -341,6 +353,41 @@ describe.each([crybMesa, mesaJsClient])('$name against this server', (kind) => {
     expect(protocol2Fields(legacy.frames)).toEqual([])
     const keys = new Set(legacy.frames.flatMap((frame) => Object.keys(frame)))
     expect([...keys].sort()).toEqual(['d', 'o', 'op', 't'])
+  })
+
+  it('subscribed to a channel from the server: its publications as plain op 0 frames, and no channel opcode ever', async () => {
+    const server = await serverFor({ channels: { rules: { 'room:': { joinLeave: true } } } })
+    server.mesa.on('authenticated', (client) => void client.subscribe('room:1'))
+    server.mesa.channels.authorize(() => true)
+    const legacy = await authenticated(kind, server, 'old')
+    await waitFor('the 1.x socket to be subscribed', () => server.mesa.clients.some((c) => c.channels.includes('room:1')))
+    const v2 = await rawClient(server.url, { v2: true })
+    await v2.authenticate({ id: 'new' })
+    expect((await subscribe(v2, 'room:2')).op).toBe(31)
+    await waitForChannelFrame(v2, 31, 'room:1')
+    await server.mesa.publish('room:1', new Message(0, { n: 1 }, 'CHAT'))
+    await server.mesa.publish('room:2', new Message(0, { n: 2 }, 'CHAT'))
+    await server.mesa.publish('room:1', new Message(0, { n: 3 }, 'CHAT', { sync: false }))
+    await waitFor('two publications on the 1.x client', () => legacy.delivered.length === 2)
+    expect(legacy.delivered.map((m) => [m.type, m.data.n, m.sequence])).toEqual([
+      ['CHAT', 1, undefined],
+      ['CHAT', 3, undefined],
+    ])
+    // The v2 socket subscribed from the server too gets them with x.ch (and s when stored), and join events.
+    expect((await waitForPublications(v2, 'room:1', 2)).map((frame) => [frame.d.n, frame.s])).toEqual([
+      [1, 1],
+      [3, undefined],
+    ])
+    server.mesa.clients.find((client) => client.protocol === 1)!.unsubscribe('room:1')
+    // The 1.x socket counts in the channel's presence: its leave is announced to the v2 subscriber.
+    expect((await waitForChannelFrame(v2, 34, 'room:1', 1)).d).toEqual({ user: 'old', joined: false })
+    expect(channelFrames(v2, 34, 'room:1')[0]!.d).toEqual({ user: 'new', joined: true })
+    await server.mesa.publish('room:1', new Message(0, { n: 4 }, 'CHAT'))
+    await waitForPublications(v2, 'room:1', 3)
+    await delay(30)
+    expect(legacy.delivered).toHaveLength(2)
+    expect(legacy.frames.map((frame) => frame.op).filter((op) => op !== 0 && op !== 1)).toEqual([10, 22])
+    expect(protocol2Fields(legacy.frames)).toEqual([])
   })
 })
 

@@ -1,5 +1,20 @@
-import type { Adapter } from '@mesa/core'
+import { type Adapter, AdapterError, type Envelope } from '@mesa/core'
 import { toError } from './errors.js'
+import { type MesaStats, timed } from './stats.js'
+
+/** `error` as an `AdapterError`: itself, or one saying what failed (`what`), with it as the cause. */
+export function adapterFailure(error: unknown, what: string): AdapterError {
+  return error instanceof AdapterError ? error : new AdapterError(`${what}: ${toError(error).message}`, { cause: error })
+}
+
+/** Publishes an envelope (timed in `stats`); rejects with `AdapterError` saying `what` failed. */
+export async function publishTimed(adapter: Adapter, stats: MesaStats, envelope: Envelope, what: string): Promise<void> {
+  try {
+    await timed(stats, () => adapter.publish(envelope))
+  } catch (error) {
+    throw adapterFailure(error, `${what} failed`)
+  }
+}
 
 /**
  * The server's adapter: the one given, or one it created (the `redis` shorthand loads asynchronously). The one

@@ -63,13 +63,17 @@ export function runAuthenticateHandler<User>(
 export const GENERIC_REFUSAL = 'authentication failed'
 
 /**
- * The close reason a client gets for a refused authentication: the error's message only when the application
- * marked it as meant for the client (`error.expose === true`, the http-errors convention), otherwise a generic
- * one, so that `done(new Error('pg: connect ECONNREFUSED 10.1.2.3:5432'))` tells the client nothing about the
- * backend.
+ * The message of an error the application marked as meant for the client (`error.expose === true`, the
+ * http-errors convention); undefined for any other error, whose details (`pg: connect ECONNREFUSED 10.1.2.3:5432`)
+ * are for the server's logs only.
  */
-export function refusalReason(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return GENERIC_REFUSAL
+export function exposedMessage(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
   const { expose, message } = error as { expose?: unknown; message?: unknown }
-  return expose === true && typeof message === 'string' && message.length > 0 ? message : GENERIC_REFUSAL
+  return expose === true && typeof message === 'string' && message.length > 0 ? message : undefined
+}
+
+/** The close reason a client gets for a refused authentication: the exposed message, or a generic one. */
+export function refusalReason(error: unknown): string {
+  return exposedMessage(error) ?? GENERIC_REFUSAL
 }

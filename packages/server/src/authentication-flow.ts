@@ -2,16 +2,18 @@ import {
   CloseCode,
   encodeFrame,
   type Frame,
-  frameToMessage,
+  type Message,
   type MessageMap,
   Opcode,
-  parseFrame,
+  ProtocolError,
   type ResumePositions,
   type StoredEntry,
   type StreamKind,
+  type StreamPosition,
 } from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
+import { readResubscriptions } from './channels/subscriptions.js'
 import type { AuthenticationContext } from './connection.js'
 import { ServerError, toError } from './errors.js'
 import { debugAuth } from './logging.js'
@@ -22,7 +24,7 @@ import { answer, errorFrame, refuse, replyFrame, requestIdOf } from './requests/
 import type { ServerClient } from './server-client.js'
 import type { ServerConnection, ServerEvents } from './server-events.js'
 import type { MesaStats } from './stats.js'
-import { planResume, readHeads, readLegacyBacklog, readResume, type Replays } from './stream-resume.js'
+import { planResume, readHeads, readLegacyBacklog, readResume, type Replays, storedMessages } from './stream-resume.js'
 import { readUpgradeCredentials, type UpgradeCredentialSources } from './upgrade-credentials.js'
 
 /** The options of `resolveConfig` this flow reads. */
@@ -41,15 +43,25 @@ export interface AuthenticationSettings {
   maxConnectionsPerUser: number
 }
 
-function replayedMessages(replays: Replays): ReturnType<typeof frameToMessage>[] {
-  const messages: ReturnType<typeof frameToMessage>[] = []
-  for (const [, entries] of replays) {
-    for (const entry of entries) {
-      const parsed = parseFrame(entry.frame)
-      if (parsed.ok) messages.push(frameToMessage({ ...parsed.frame, s: entry.seq }))
-    }
-  }
-  return messages
+function replayedMessages(replays: Replays): Message[] {
+  return replays.flatMap(([, entries]) => storedMessages(entries))
+}
+
+/** What authentication tells channels. */
+export interface ChannelAuthentication<C> {
+  /** The channels a reconnecting client resubscribes to (op 2 `x.ch`), once op 22 is written. */
+  resubscribe(connection: C, requested: ReadonlyMap<string, StreamPosition | undefined>): void
+  /** An authenticated socket authenticated again as another user: its client-side subscriptions end. */
+  userChanged(connection: C): void
+}
+
+/** What an op 2 asked for besides authenticating. */
+interface Asked {
+  /** `d.shouldSync`: replay what was missed (1.x), resume from `resume` (protocol 2). */
+  shouldSync: boolean
+  resume: ResumePositions | undefined
+  /** `x.ch`: channels to resubscribe to (protocol 2). */
+  channels: ReadonlyMap<string, StreamPosition | undefined> | undefined
 }
 
 /** A client instance id (`x.cid`): what a client's random 128-bit id looks like in any common encoding. */
@@ -67,7 +79,8 @@ function count(replays: Replays): number {
  *
  * Protocol 2 additions: `x.cid` names the client instance (its acknowledged sends are deduplicated under it); an
  * authentication may expire (`expiresAt`: op 22 carries `x.exp`, `CredentialExpiry` warns and closes); and op 2
- * with `x: { id, refresh: true }` on an authenticated socket renews it in place, answered by op 41.
+ * with `x: { id, refresh: true }` on an authenticated socket renews it in place, answered by op 41. The channels a
+ * client resubscribes to (`x.ch`) are handed to `channels` once op 22 is written.
  */
 export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
   constructor(
@@ -78,6 +91,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     private readonly events: ServerEvents<In, Out, User>,
     private readonly stats: MesaStats,
     private readonly expiry: CredentialExpiry,
+    private readonly channels: ChannelAuthentication<ServerConnection<In, Out, User>>,
   ) {}
 
   private readonly report = (error: Error, connection?: ServerConnection<In, Out, User>): void => this.events.error(error, connection)
@@ -110,14 +124,25 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       )
       return
     }
+    const channels = connection.protocol === 2 ? readResubscriptions(frame.x) : undefined
+    if (channels instanceof ProtocolError) {
+      this.events.error(channels, connection)
+      connection.close(channels.closeCode, channels.message)
+      return
+    }
     connection.authenticating = true
     // `readClientFrame` sanitised it as authentication data: objects without a prototype, no prototype keys.
     const data = frame.d
     const shouldSync = data.shouldSync !== false
     const resume = connection.protocol === 2 && shouldSync ? readResume(frame.x) : undefined
-    void runAuthenticateHandler(handler, data, this.context(connection), (late) => this.events.error(late, connection)).then(
-      (outcome) => this.settled(connection, outcome, shouldSync, resume),
+    const settled = runAuthenticateHandler(handler, data, this.context(connection), (late) => this.events.error(late, connection)).then(
+      (outcome) => this.settled(connection, outcome, { shouldSync, resume, channels }),
     )
+    // What the socket asks meanwhile (a subscription pipelined after op 2) waits for this.
+    connection.authenticationSettled = settled
+    void settled.then(() => {
+      if (connection.authenticationSettled === settled) connection.authenticationSettled = undefined
+    })
   }
 
   private context(connection: ServerConnection<In, Out, User>): AuthenticationContext {
@@ -195,12 +220,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     return ((this.settings.sendUserObject ? user : undefined) ?? {}) as Frame['d']
   }
 
-  private async settled(
-    connection: ServerConnection<In, Out, User>,
-    outcome: HandlerOutcome<User>,
-    shouldSync: boolean,
-    resume: ResumePositions | undefined,
-  ): Promise<void> {
+  private async settled(connection: ServerConnection<In, Out, User>, outcome: HandlerOutcome<User>, asked: Asked): Promise<void> {
     if (connection.closed) {
       connection.authenticating = false
       return
@@ -221,7 +241,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       return
     }
     try {
-      await this.accept(connection, outcome.id, outcome.user, outcome.expiresAt, shouldSync, resume)
+      await this.accept(connection, outcome.id, outcome.user, outcome.expiresAt, asked)
     } catch (failure) {
       this.events.error(toError(failure), connection)
       // The client would wait for an op 22 that is not coming; closing lets it reconnect and try again.
@@ -236,8 +256,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     id: string,
     user: User,
     expiresAt: number | undefined,
-    shouldSync: boolean,
-    resume: ResumePositions | undefined,
+    { shouldSync, resume, channels }: Asked,
   ): Promise<void> {
     const d = this.userObject(user)
     // Protocol 2 clients learn when the authentication expires.
@@ -245,6 +264,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
     if (!this.settings.sync) {
       if (!this.register(connection, id, user, expiresAt)) return
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: exp }))
+      if (channels !== undefined) this.channels.resubscribe(connection, channels)
       this.events.authenticated(connection)
       return
     }
@@ -263,6 +283,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         const plan = await planResume(store, id, heads, resume, report)
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: { ...plan.ack, ...exp } }))
+        if (channels !== undefined) this.channels.resubscribe(connection, channels)
         if (!plan.ack.recovered) this.stats.resyncs++
         debugAuth('%s resume: recovered %s%s', connection.socketId, plan.ack.recovered, plan.ack.reason ? ` (${plan.ack.reason})` : '')
         replays = plan.replays
@@ -297,6 +318,8 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         return false
       }
     }
+    // What the client subscribed to was authorized for the user it was: not for another one.
+    if (connection.authenticated && connection.userId !== id) this.channels.userChanged(connection)
     this.registry.register(connection, id, user)
     this.expiry.set(connection, expiresAt)
     // It may send frames up to `maxPayload` once it reads op 22.

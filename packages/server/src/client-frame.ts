@@ -5,7 +5,7 @@ import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 /** Opcodes a client may send; the others (1, 10, 22) are the server's, 5 never travels. */
 const CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Dispatch, Opcode.Authenticate, Opcode.HeartbeatAck])
 /** Opcodes only a protocol 2 client may send: a 1.x socket sending them breaks its protocol. */
-const V2_CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Request, Opcode.Reply])
+const V2_CLIENT_OPCODES: ReadonlySet<number> = new Set([Opcode.Subscribe, Opcode.Unsubscribe, Opcode.Request, Opcode.Reply])
 
 function text(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8')

@@ -179,6 +179,45 @@ export interface ServerBehaviourOptions {
   storeMessages?: boolean
 }
 
+/** What channels whose names start with a rule's prefix keep and announce (`channels.rules`). */
+export interface ChannelRule {
+  /**
+   * Store each synced publication in the channel's stream (`channel:<name>` in the adapter's store), so that
+   * subscribers resume after a reconnect and `mesa.history()` reads it. Default true.
+   */
+  history?: boolean
+  /** Record who is subscribed in the adapter's presence, for `mesa.presence(channel)`. Default false. */
+  presence?: boolean
+  /**
+   * Tell the channel's protocol 2 subscribers when a user joins (their first socket subscribes) or leaves (their
+   * last one goes), op 34; implies `presence`. Default false.
+   */
+  joinLeave?: boolean
+}
+
+/** How often one socket may subscribe: a token bucket per socket, refilled by the time elapsed (no timer). */
+export interface SubscribeRateOptions {
+  /** Subscriptions per second a socket may ask for on average. Default 20. */
+  perSecond?: number
+  /** Subscriptions a socket may ask for at once above the average. Default 50. */
+  burst?: number
+}
+
+export interface ChannelsOptions {
+  /** Channels one socket may be subscribed to at once (subscribing ones count). Default 128. */
+  maxPerConnection?: number
+  /**
+   * Client-side subscriptions (op 30) one socket may ask for; beyond, they are refused with `rate-limited`.
+   * `false` turns it off. Default `{ perSecond: 20, burst: 50 }`.
+   */
+  subscribeRate?: SubscribeRateOptions | false
+  /**
+   * Rules by channel-name prefix, the longest matching prefix wins; `''` is the default rule. Default: every
+   * channel keeps history, without presence or join/leave events.
+   */
+  rules?: Record<string, ChannelRule>
+}
+
 type LogMethod = (fields: object, message?: string) => void
 
 /**
@@ -240,6 +279,8 @@ export interface MesaOptions {
   heartbeat?: HeartbeatOptions
   reconnect?: ReconnectOptions
   authentication?: AuthenticationOptions
+  /** Channels: limits and rules by prefix (see the README). */
+  channels?: ChannelsOptions
   requests?: RequestsOptions
   acks?: AcksOptions
   /**
@@ -273,9 +314,18 @@ export interface ResolvedConfig {
   authentication: Required<Omit<AuthenticationOptions, 'upgradeCredentials'>> & {
     upgradeCredentials: { query: string | undefined; header: string | undefined }
   }
+  channels: ResolvedChannels
   requests: Required<RequestsOptions>
   acks: Required<AcksOptions>
   logger: MesaLogger | undefined
+}
+
+export interface ResolvedChannels {
+  maxPerConnection: number
+  /** undefined: no subscribe rate limit. */
+  subscribeRate: Required<SubscribeRateOptions> | undefined
+  /** Each prefix's rule, the default one under `''`. */
+  rules: Record<string, Required<ChannelRule>> & { '': Required<ChannelRule> }
 }
 
 export interface ResolvedLimits {
@@ -361,10 +411,15 @@ const KNOWN_OPTIONS = {
     heartbeat: true,
     reconnect: true,
     authentication: true,
+    channels: true,
     requests: true,
     acks: true,
     logger: true,
   } satisfies Record<keyof MesaOptions, true>,
+  channels: { maxPerConnection: true, subscribeRate: true, rules: true } satisfies Record<keyof ChannelsOptions, true>,
+  'channels.subscribeRate': { perSecond: true, burst: true } satisfies Record<keyof SubscribeRateOptions, true>,
+  /** The keys of each rule in `channels.rules`. */
+  'channels.rules': { history: true, presence: true, joinLeave: true } satisfies Record<keyof ChannelRule, true>,
   client: { enforceEqualVersions: true, version: true } satisfies Record<keyof ClientOptions, true>,
   options: { storeMessages: true } satisfies Record<keyof ServerBehaviourOptions, true>,
   sync: { enabled: true, redeliveryInterval: true } satisfies Record<keyof SyncOptions, true>,
@@ -442,11 +497,11 @@ export function closestOption(name: string, known: readonly string[]): string | 
  * Rejects an option the section does not have (JavaScript callers get no compiler to catch `hearbeat`), naming
  * the closest valid one.
  */
-function checkKnown(section: SectionName, value: Record<string, unknown>): void {
+function checkKnown(section: SectionName, value: Record<string, unknown>, name: string = section): void {
   const known = Object.keys(KNOWN_OPTIONS[section])
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue
-    const prefix = section === '' ? '' : `${section}.`
+    const prefix = name === '' ? '' : `${name}.`
     const suggestion = closestOption(key, known)
     throw new ConfigError(
       `Mesa: unknown option "${prefix}${key}"${suggestion === undefined ? '' : `; did you mean "${prefix}${suggestion}"?`}`,
@@ -609,12 +664,57 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       },
       refreshBefore: integer('authentication.refreshBefore', authentication.refreshBefore, DEFAULT_REFRESH_BEFORE, 0, MAX_DELAY),
     },
+    channels: resolveChannels(options.channels),
     requests: {
       maxPending: integer('requests.maxPending', requests.maxPending, DEFAULT_REQUESTS.maxPending, 1, 1_000_000),
       timeout: integer('requests.timeout', requests.timeout, DEFAULT_REQUESTS.timeout, 1, MAX_DELAY),
     },
     acks: resolveAcks(options.acks, maxPayload),
     logger: options.logger,
+  }
+}
+
+/** Defaults of `channels`, documented on `ChannelsOptions`. */
+export const DEFAULT_CHANNELS = {
+  maxPerConnection: 128,
+  subscribeRate: { perSecond: 20, burst: 50 },
+  rule: { history: true, presence: false, joinLeave: false },
+} as const
+
+/** A rule's prefix: what a channel name may start with (its characters, at most a name's length). */
+const RULE_PREFIX = /^[A-Za-z0-9_\-:.@/=,+!~]{0,256}$/
+
+function resolveChannels(value: unknown): ResolvedChannels {
+  const channels = section('channels', value)
+  const rules: ResolvedChannels['rules'] = { '': { ...DEFAULT_CHANNELS.rule } }
+  if (channels.rules !== undefined) {
+    if (!isObject(channels.rules)) fail('channels.rules', 'an object of rules by channel-name prefix', channels.rules)
+    for (const [prefix, rule] of Object.entries(channels.rules)) {
+      const name = `channels.rules[${JSON.stringify(prefix)}]`
+      if (!RULE_PREFIX.test(prefix)) fail(name, 'keyed by a channel-name prefix (letters, digits and _ - : . @ / = , + ! ~)', prefix)
+      if (!isObject(rule)) fail(name, 'an object { history?, presence?, joinLeave? }', rule)
+      checkKnown('channels.rules', rule, name)
+      const joinLeave = bool(`${name}.joinLeave`, rule.joinLeave, DEFAULT_CHANNELS.rule.joinLeave)
+      rules[prefix] = {
+        history: bool(`${name}.history`, rule.history, DEFAULT_CHANNELS.rule.history),
+        presence: bool(`${name}.presence`, rule.presence, DEFAULT_CHANNELS.rule.presence) || joinLeave,
+        joinLeave,
+      }
+    }
+  }
+  let subscribeRate: Required<SubscribeRateOptions> | undefined
+  if (channels.subscribeRate !== false) {
+    const rate = section('channels.subscribeRate', channels.subscribeRate)
+    const defaults = DEFAULT_CHANNELS.subscribeRate
+    subscribeRate = {
+      perSecond: integer('channels.subscribeRate.perSecond', rate.perSecond, defaults.perSecond, 1, Number.MAX_SAFE_INTEGER),
+      burst: integer('channels.subscribeRate.burst', rate.burst, defaults.burst, 1, Number.MAX_SAFE_INTEGER),
+    }
+  }
+  return {
+    maxPerConnection: integer('channels.maxPerConnection', channels.maxPerConnection, DEFAULT_CHANNELS.maxPerConnection, 1, 1_000_000),
+    subscribeRate,
+    rules,
   }
 }
 

@@ -73,6 +73,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   authenticated = false
   /** An op 2 is being handled (the handler or the resume has not finished). */
   authenticating = false
+  /** Settles (never rejects) once the op 2 being handled is done, accepted or not; set by `AuthenticationFlow`. */
+  authenticationSettled: Promise<void> | undefined = undefined
   authenticator: AuthenticateHandler<User> | undefined
   /** The server decided to close the socket: what it sends from now on is ignored. */
   closing = false

@@ -31,7 +31,7 @@ export type ServerErrorCode =
   | 'socket-error'
   /** `send()` got recipients or exclusions that are not user ids. */
   | 'invalid-recipients'
-  /** `send()` got something that is not a `Message` it can send. */
+  /** `send()` or `publish()` got something that is not a `Message` it can send (`publish`: opcode 0 only). */
   | 'invalid-message'
   /** `updateUser()` before authentication. */
   | 'not-authenticated'
@@ -48,6 +48,29 @@ export class ServerError extends MesaError {
     super(code, message, options)
   }
 }
+
+/**
+ * Why a subscription or a channel call failed: the wire codes of op 41's `x.err.code` (and op 33's `x.code`), and
+ * what `ServerClient.subscribe()`, `mesa.publish()`, `mesa.presence()` and `mesa.history()` reject with.
+ */
+export type ChannelErrorCode =
+  /** The name breaks the channel-name rules (1-256 characters of letters, digits and `_ - : . @ / = , + ! ~`). */
+  | 'invalid-channel'
+  /** The authorize hook refused (or failed, or there is none: client-side subscriptions are then refused). */
+  | 'forbidden'
+  /** The socket already has `channels.maxPerConnection` subscriptions. */
+  | 'too-many-channels'
+  /** The socket asked for subscriptions faster than `channels.subscribeRate`. */
+  | 'rate-limited'
+  /** The socket is subscribed to (or subscribing to) the channel already. */
+  | 'already-subscribed'
+  /** The socket is not subscribed to the channel. */
+  | 'not-subscribed'
+  /** The adapter could not follow the channel, or the socket closed or unsubscribed while subscribing. */
+  | 'unavailable'
+
+/** A channel operation failed; `code` is also what a client is told on the wire. */
+export class ChannelError extends MesaError<ChannelErrorCode> {}
 
 /** `value` as an Error (application code may throw anything). */
 export function toError(value: unknown): Error {

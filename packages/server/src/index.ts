@@ -2,10 +2,13 @@ import { Mesa } from './mesa-server.js'
 
 export default Mesa
 export { Mesa }
-export type { CloseOptions, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { CloseOptions, MesaChannels, MesaEvents, Middleware, Sendable } from './mesa-server.js'
+export type { AuthorizeHook, AuthorizeVerdict } from './channels/authorize.js'
+export type { ChannelMap, PublicationOf } from './channels/channel-map.js'
+export type { HistoryQuery, HistoryResult } from './channels/history.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
-export { ServerError, type ServerErrorCode } from './errors.js'
+export { ChannelError, type ChannelErrorCode, ServerError, type ServerErrorCode } from './errors.js'
 export type { MesaStats } from './stats.js'
 export type { AuthenticateDone, AuthenticateHandler, AuthenticationContext } from './connection.js'
 export type { RequestHandler, RequestMap, RequestReply, UntypedRequests } from './requests/request-handlers.js'
@@ -13,6 +16,8 @@ export { DEFAULT_REQUEST_TIMEOUT, type RequestOptions } from './requests/outgoin
 export type {
   AcksOptions,
   AuthenticationOptions,
+  ChannelRule,
+  ChannelsOptions,
   ClientOptions,
   ConnectionVerdict,
   HeartbeatOptions,
@@ -24,6 +29,7 @@ export type {
   ReconnectOptions,
   RequestsOptions,
   ServerBehaviourOptions,
+  SubscribeRateOptions,
   SyncOptions,
 } from './config.js'
 export { DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
@@ -43,4 +49,4 @@ export {
   RequestError,
   RequestRejection,
 } from '@mesa/core'
-export type { MessageMap, MessageOf, MessageOptions, RequestErrorCode } from '@mesa/core'
+export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, RequestErrorCode, StreamPosition } from '@mesa/core'

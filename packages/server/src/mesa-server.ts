@@ -10,8 +10,10 @@ import {
   type Frame,
   frameToMessage,
   type InternalType,
+  isChannelEnvelope,
   MemoryAdapter,
   type Message,
+  type ChannelMembers,
   type MessageMap,
   type MessageOf,
   Opcode,
@@ -24,6 +26,10 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'
 import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
+import type { AuthorizeHook } from './channels/authorize.js'
+import type { ChannelMap, PublicationOf } from './channels/channel-map.js'
+import { ServerChannels } from './channels/channels.js'
+import type { HistoryQuery, HistoryResult } from './channels/history.js'
 import { readClientFrame } from './client-frame.js'
 import { type MesaOptions, type ResolvedConfig, resolveConfig } from './config.js'
 import { Connection, type SocketContext } from './connection.js'
@@ -78,6 +84,16 @@ function checkCloseOptions(options: CloseOptions): Required<CloseOptions> {
   return { code, reason }
 }
 
+/** `mesa.channels`: what decides about client-side subscriptions. */
+export interface MesaChannels<Client> {
+  /**
+   * Sets the hook that authorizes each subscription a client asks for (op 30, and resubscriptions after a
+   * reconnect): `(client, channel, params) => boolean | { presence? }`, sync or async. Without one, client-side
+   * subscriptions are refused (`forbidden`). See `AuthorizeHook`.
+   */
+  authorize(hook: AuthorizeHook<Client>): void
+}
+
 /** After `close()` sent its close frame, sockets that have not finished the closing handshake by then are cut. */
 const SHUTDOWN_GRACE_MS = 5000
 
@@ -121,19 +137,25 @@ function rawLength(data: RawData): number {
  *   (order, gaps) -> `Connection.write` -> `FrameWriter` (frame once, cork per tick), then `adapter.publish`;
  * - what happens is announced once by `ServerEvents` (emitters, middleware, portal queue, `client.messages`).
  *
+ * - channels: `ServerChannels` (op 30/32, subscriptions, publications, presence), fed by `Mesa` and `AuthenticationFlow`.
+ *
  * @typeParam In messages clients send (type name -> data); Out messages the server sends; User the user object
- *   authenticate handlers produce; Req the requests clients make (type -> `{ request, reply }` data).
+ *   authenticate handlers produce; Req the requests clients make (type -> `{ request, reply }` data); Channels the
+ *   messages published on each channel (`ChannelMap`).
  */
 export class Mesa<
   In extends MessageMap<In> = MessageMap,
   Out extends MessageMap<Out> = MessageMap,
   User = unknown,
   Req extends RequestMap<Req> = UntypedRequests,
+  Channels extends ChannelMap<Channels> = ChannelMap,
 > extends GuardedEmitter<MesaEvents<In, Out, User>> {
   /** Id of this server on the adapter (envelope origin, portal events). */
   readonly id: string
   /** Counters and gauges of what this server does (`@mesa/server/metrics` exposes them to Prometheus). */
   readonly stats: MesaStats = createStats()
+  /** Client-side subscriptions: `mesa.channels.authorize(hook)`. */
+  readonly channels: MesaChannels<ServerClient<In, Out, User>>
   private readonly config: ResolvedConfig
   private readonly wss: WebSocketServer
   /** The http server Mesa created for `port` (undefined with `options.server`, which is the application's). */
@@ -150,6 +172,7 @@ export class Mesa<
   private readonly inbound: InboundGate
   private readonly outbound: Outbound<In, Out, User>
   private readonly requests: Requests<In, Out, User>
+  private readonly channelSet: ServerChannels<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
   private readonly ready: Promise<void>
@@ -227,6 +250,16 @@ export class Mesa<
     this.inbound = new InboundGate({ maxPayload: config.maxPayload, ...config.limits }, this.stats, (error, connection) =>
       this.events.error(error, connection as ServerConnection<In, Out, User>),
     )
+    this.channelSet = new ServerChannels<In, Out, User>(
+      this.id,
+      config.channels,
+      { authenticationRequired: config.authentication.required, redeliveryInterval: config.sync.redeliveryInterval },
+      this.adapterHandle,
+      (userId) => this.registry.index.get(userId),
+      this.events,
+      this.stats,
+    )
+    this.channels = { authorize: (hook) => this.channelSet.authorize(hook) }
     this.authentication = new AuthenticationFlow<In, Out, User>(
       {
         sendUserObject: config.authentication.sendUserObject,
@@ -242,6 +275,7 @@ export class Mesa<
       this.events,
       this.stats,
       this.requests.expiry,
+      this.channelSet,
     )
     this.outbound = new Outbound<In, Out, User>(
       this.id,
@@ -268,6 +302,9 @@ export class Mesa<
       sendToClient: (connection, message) => this.sendToClient(connection as ServerConnection<In, Out, User>, message),
       authenticatorSet: (connection) => this.registry.expectAuthentication(connection as ServerConnection<In, Out, User>),
       updateUser: (connection, id, user) => this.registry.changeUser(connection as ServerConnection<In, Out, User>, id, user),
+      subscribe: (connection, channel) => this.subscribeClient(connection as ServerConnection<In, Out, User>, channel),
+      unsubscribe: (connection, channel) => this.channelSet.unsubscribe(connection as ServerConnection<In, Out, User>, channel),
+      channelsOf: (connection) => this.channelSet.of(connection as ServerConnection<In, Out, User>),
       request: (connection, message, options) => this.requests.request(connection as ServerConnection<In, Out, User>, message, options),
     }
 
@@ -397,15 +434,49 @@ export class Mesa<
    * ids (`'*'` is refused).
    */
   send(message: Sendable<Out>, recipients?: readonly string[], excluding?: readonly string[]): Promise<void> {
-    const sending = this.closing
-      ? Promise.reject(new ConnectionClosedError('the server is closed'))
-      : this.outbound.send(message, recipients, excluding)
+    return this.reported(() => this.outbound.send(message, recipients, excluding))
+  }
+
+  /** A send or a publication: refused once closing; a failure counts and is reported, and still reaches the caller. */
+  private reported(sending: () => Promise<void>): Promise<void> {
+    const sent = this.closing ? Promise.reject(new ConnectionClosedError('the server is closed')) : sending()
     // The caller gets the rejection; this keeps an unawaited send from becoming an unhandled rejection.
-    sending.catch((error: unknown) => {
+    sent.catch((error: unknown) => {
       this.stats.sendFailures++
       this.events.error(toError(error))
     })
-    return sending
+    return sent
+  }
+
+  /**
+   * Publishes a message (opcode 0) on a channel: every socket subscribed to it, on every server sharing the
+   * adapter, gets it once (protocol 2 sockets with `x.ch` and, when stored, `s`: its position in the channel's
+   * stream; Mesa 1.x sockets as a plain op 0). When the channel's rule keeps history and the message is synced
+   * (`options.sync !== false`), it is stored once in the channel's stream first, whatever the subscribers. Resolves
+   * once stored and published; rejects like `send`: `StoreError` (nobody got it), `AdapterError` (this server's
+   * subscribers got it; a stored one reaches the others' with their next publication or resume: do not publish
+   * it again), `ChannelError` `invalid-channel`, `ServerError` `invalid-message`.
+   */
+  publish<C extends keyof Channels & string>(channel: C, message: PublicationOf<Channels, C>): Promise<void> {
+    return this.reported(() => this.channelSet.publish(channel, message as Message<string, object>))
+  }
+
+  /**
+   * Who is subscribed to a channel whose rule has `presence` (or `joinLeave`), across every server: distinct
+   * user ids (authenticated sockets only) and their count. Rejects with `ChannelError` `invalid-channel`, or the
+   * adapter's error.
+   */
+  presence(channel: keyof Channels & string): Promise<ChannelMembers> {
+    return this.channelSet.presence(channel)
+  }
+
+  /**
+   * Reads a channel's stored publications: `{ limit }` the latest (what is still retained), `{ after }` those
+   * after a position, all or nothing like a resume (`trimmed`, `epoch-changed`), the oldest `limit` of them when
+   * given. Rejects with `ChannelError` `invalid-channel`, `TypeError` for a bad query, or the store's error.
+   */
+  history<C extends keyof Channels & string>(channel: C, query: HistoryQuery): Promise<HistoryResult<PublicationOf<Channels, C>>> {
+    return this.channelSet.history(channel, query) as Promise<HistoryResult<PublicationOf<Channels, C>>>
   }
 
   /**
@@ -438,6 +509,8 @@ export class Mesa<
       clearTimeout(timer)
       await Promise.all(closed)
     }
+    // The sockets' channels were left: the adapter is told before the server leaves it.
+    await this.channelSet.idle()
     this.requests.stop()
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
     if (this.ownServer) await closeUpgradeServer(this.ownServer)
@@ -495,6 +568,7 @@ export class Mesa<
     const { frame } = read
     if (frame.op === Opcode.HeartbeatAck) this.sweep.ack(connection)
     else if (frame.op === Opcode.Authenticate) this.authentication.receive(connection, frame)
+    else if (frame.op === Opcode.Subscribe || frame.op === Opcode.Unsubscribe) this.channelSet.receive(connection, frame)
     // Requests, replies and acknowledged sends (and what waits behind them); `Requests` says which are its.
     else if (!this.requests.receive(connection, frame, bytes)) this.receiveMessage(connection, frame)
   }
@@ -541,6 +615,7 @@ export class Mesa<
     connection.delivery.dispose()
     this.sendBuffers.forget(connection)
     this.registry.remove(connection)
+    this.channelSet.closed(connection)
     this.requests.closed(connection)
     this.events.disconnection(connection, code, reason)
   }
@@ -559,10 +634,18 @@ export class Mesa<
     }
   }
 
+  /** A server-side subscription (`client.subscribe`); a failure is reported, and reaches the caller. */
+  private subscribeClient(connection: ServerConnection<In, Out, User>, channel: string): Promise<void> {
+    const subscribing = this.channelSet.subscribe(connection, channel)
+    subscribing.catch((error: unknown) => this.events.error(toError(error), connection))
+    return subscribing
+  }
+
   private receiveEnvelope(envelope: Envelope): void {
     if (this.closing) return
     try {
-      if (envelope.kind === 'reply') this.requests.reply(envelope)
+      if (isChannelEnvelope(envelope) || envelope.kind === 'subscription') this.channelSet.receiveEnvelope(envelope)
+      else if (envelope.kind === 'reply') this.requests.reply(envelope)
       else this.outbound.receive(envelope)
     } catch (error) {
       this.events.error(toError(error))

@@ -12,19 +12,28 @@ export interface MetricsSource {
 /** A scrape waits this long for the portal queue's depth (a Redis round trip) before leaving it out. */
 const PENDING_TIMEOUT_MS = 1000
 
-type CounterName = 'messagesIn' | 'bytesIn' | 'messagesOut' | 'bytesOut' | 'sendFailures' | 'slowConsumerCuts' | 'rateLimited' | 'replays' | 'resyncs'
+type Read = (stats: MesaStats) => number
 
 /** Each monotonic counter of `mesa.stats` and its Prometheus name and help. */
-const COUNTERS: readonly [CounterName, string, string][] = [
-  ['messagesIn', 'mesa_messages_in_total', 'Messages (op 0) accepted from clients.'],
-  ['bytesIn', 'mesa_bytes_in_total', 'Bytes of every frame read from clients.'],
-  ['messagesOut', 'mesa_messages_out_total', 'Frames written to sockets (one per socket per message).'],
-  ['bytesOut', 'mesa_bytes_out_total', 'Bytes of the frames written to sockets.'],
-  ['sendFailures', 'mesa_send_failures_total', 'Sends (mesa.send, client.send) that rejected.'],
-  ['slowConsumerCuts', 'mesa_slow_consumer_cuts_total', 'Sockets closed for not reading what was sent to them (4007, or 1013 over the server-wide bound).'],
-  ['rateLimited', 'mesa_rate_limited_total', 'Frames refused by rate limits.'],
-  ['replays', 'mesa_replays_total', 'Stored messages written to clients that resumed or came back.'],
-  ['resyncs', 'mesa_resyncs_total', 'Authentications answered with recovered: false (the client resyncs).'],
+const COUNTERS: readonly [Read, string, string][] = [
+  [(s) => s.messagesIn, 'mesa_messages_in_total', 'Messages (op 0) accepted from clients.'],
+  [(s) => s.bytesIn, 'mesa_bytes_in_total', 'Bytes of every frame read from clients.'],
+  [(s) => s.messagesOut, 'mesa_messages_out_total', 'Frames written to sockets (one per socket per message).'],
+  [(s) => s.bytesOut, 'mesa_bytes_out_total', 'Bytes of the frames written to sockets.'],
+  [(s) => s.sendFailures, 'mesa_send_failures_total', 'Sends (mesa.send, client.send, mesa.publish) that rejected.'],
+  [(s) => s.slowConsumerCuts, 'mesa_slow_consumer_cuts_total', 'Sockets closed for not reading what was sent to them (4007, or 1013 over the server-wide bound).'],
+  [(s) => s.rateLimited, 'mesa_rate_limited_total', 'Frames refused by rate limits.'],
+  [(s) => s.replays, 'mesa_replays_total', 'Stored messages written to clients that resumed or came back.'],
+  [(s) => s.resyncs, 'mesa_resyncs_total', 'Authentications answered with recovered: false (the client resyncs).'],
+  [(s) => s.channels.published, 'mesa_publications_total', 'Channel publications this server published (mesa.publish).'],
+  [(s) => s.channels.received, 'mesa_publications_received_total', 'Channel publications received from other servers and dispatchers.'],
+]
+
+/** Gauges of `mesa.stats` with one value per server. */
+const GAUGES: readonly [Read, string, string][] = [
+  [(s) => s.connections.authenticated, 'mesa_connections_authenticated', 'Open sockets that authenticated.'],
+  [(s) => s.channels.subscriptions, 'mesa_channel_subscriptions', "Subscriptions of this server's sockets to channels."],
+  [(s) => s.channels.followed, 'mesa_channels_followed', 'Channels this server follows on the adapter (those with a subscriber here).'],
 ]
 
 /**
@@ -80,6 +89,21 @@ async function portalDepth(adapter: Adapter | undefined): Promise<number | undef
   }
 }
 
+/** The options of a gauge or a counter with one value per server, read from its stats when scraped. */
+function perServer(servers: ReadonlySet<MetricsSource>, registers: Registry[], [read, name, help]: readonly [Read, string, string]) {
+  return {
+    name,
+    help,
+    labelNames: ['server'] as const,
+    registers,
+    collect(this: { reset(): void; inc(labels: { server: string }, value: number): void }) {
+      // A counter cannot be set: the server's value is the one increment after a reset (a gauge's too).
+      this.reset()
+      for (const { id, stats } of servers) this.inc({ server: id }, read(stats))
+    },
+  }
+}
+
 /** The collectors of one registry, shared by every server registered in it. */
 interface RegisteredMetrics {
   readonly servers: Set<MetricsSource>
@@ -93,7 +117,7 @@ const byRegistry = new WeakMap<Registry, RegisteredMetrics>()
 function createMetrics(registry: Registry): RegisteredMetrics {
   const servers = new Set<MetricsSource>()
   const registers = [registry]
-  const names = ['mesa_connections', 'mesa_connections_authenticated', ...COUNTERS.map(([, name]) => name)]
+  const names = ['mesa_connections', ...GAUGES.map(([, name]) => name), ...COUNTERS.map(([, name]) => name)]
   names.push('mesa_portal_queue_pending', 'mesa_adapter_latency_seconds')
   const taken = names.find((name) => registry.getSingleMetric(name) !== undefined)
   if (taken !== undefined) throw new Error(`registerMesaMetrics: the registry already has a metric named ${taken}`)
@@ -110,29 +134,8 @@ function createMetrics(registry: Registry): RegisteredMetrics {
       }
     },
   })
-  new Gauge({
-    name: 'mesa_connections_authenticated',
-    help: 'Open sockets that authenticated.',
-    labelNames: ['server'] as const,
-    registers,
-    collect() {
-      this.reset()
-      for (const { id, stats } of servers) this.set({ server: id }, stats.connections.authenticated)
-    },
-  })
-  for (const [key, name, help] of COUNTERS) {
-    new Counter({
-      name,
-      help,
-      labelNames: ['server'] as const,
-      registers,
-      collect() {
-        // A counter cannot be set: the server's total is the one increment after a reset.
-        this.reset()
-        for (const { id, stats } of servers) this.inc({ server: id }, stats[key])
-      },
-    })
-  }
+  for (const metric of GAUGES) new Gauge(perServer(servers, registers, metric))
+  for (const metric of COUNTERS) new Counter(perServer(servers, registers, metric))
   new Gauge({
     name: 'mesa_portal_queue_pending',
     help: 'Client events no portal has finished (waiting or being handled), as the adapter tells them.',
@@ -161,7 +164,9 @@ function createMetrics(registry: Registry): RegisteredMetrics {
  * Metrics: `mesa_connections{protocol}`, `mesa_connections_authenticated`, `mesa_messages_in_total`,
  * `mesa_bytes_in_total`, `mesa_messages_out_total`, `mesa_bytes_out_total`, `mesa_send_failures_total`,
  * `mesa_slow_consumer_cuts_total`, `mesa_rate_limited_total`, `mesa_replays_total`, `mesa_resyncs_total`,
- * `mesa_portal_queue_pending` (when the adapter's portal queue tells it), `mesa_adapter_latency_seconds`.
+ * `mesa_channel_subscriptions`, `mesa_channels_followed`, `mesa_publications_total`,
+ * `mesa_publications_received_total`, `mesa_portal_queue_pending` (when the adapter's portal queue tells it),
+ * `mesa_adapter_latency_seconds`.
  */
 export function registerMesaMetrics(mesa: MetricsSource, registry: Registry = globalRegistry): () => void {
   let registered = byRegistry.get(registry)

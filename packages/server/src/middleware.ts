@@ -35,6 +35,10 @@ export interface MiddlewareHandlers<
   onMessageSent?(message: AnyMessage, clients: Client[], fromCurrentReplica: boolean): void | Promise<void>
   onMessageReceived?(message: AnyMessage, client: Client): void | Promise<void>
   onAuthenticated?(client: Client): void | Promise<void>
+  /** A client subscribed to a channel (asked by the client, the application or a dispatcher). */
+  onSubscribe?(client: Client, channel: string): void | Promise<void>
+  /** A client's subscription to a channel ended (unsubscribed by either side, or the socket closed). */
+  onUnsubscribe?(client: Client, channel: string): void | Promise<void>
   onError?(error: Error, client?: Client): void | Promise<void>
 }
 

@@ -5,17 +5,15 @@ import {
   type DispatchEnvelope,
   type Envelope,
   encodeMessage,
-  frameToMessage,
   InternalType,
   type Message,
   type MessageMap,
   Opcode,
-  parseFrame,
   prepareDispatch,
   userIdsProblem,
 } from '@mesa/core'
-import type { AdapterHandle } from './adapter-handle.js'
-import { ServerError, toError } from './errors.js'
+import { type AdapterHandle, publishTimed } from './adapter-handle.js'
+import { ServerError } from './errors.js'
 import { deliverLocally } from './local-delivery.js'
 import { debugMessages } from './logging.js'
 import type { ConnectionRegistry } from './registry.js'
@@ -81,13 +79,7 @@ export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
     }
     if (envelope.recipients?.length === 0) return
     this.deliver(envelope, true, message)
-    try {
-      await timed(this.stats, () => adapter.publish(envelope))
-    } catch (error) {
-      throw error instanceof AdapterError
-        ? error
-        : new AdapterError(`publishing the message to other servers failed: ${toError(error).message}`, { cause: error })
-    }
+    await publishTimed(adapter, this.stats, envelope, 'publishing the message to other servers')
   }
 
   /** `client.send` before authentication: this socket only, outside any stream. */
@@ -120,14 +112,7 @@ export class Outbound<In extends MessageMap<In>, Out extends MessageMap<Out>, Us
       envelope,
       collect,
     )
-    if (sent === undefined || sent.length === 0) return
-    let delivered = message
-    if (delivered === undefined) {
-      const parsed = parseFrame(envelope.frame)
-      if (!parsed.ok) return
-      delivered = frameToMessage(parsed.frame)
-    }
-    this.events.sent(sent, delivered, fromHere)
+    if (sent !== undefined) this.events.sent(sent, message ?? envelope.frame, fromHere)
   }
 
   private async disconnect(userIds: string[]): Promise<void> {

@@ -4,39 +4,65 @@ import type { RateLimitOptions } from './config.js'
 const REPORT_INTERVAL_MS = 1000
 
 /**
- * One socket's rate limit: two token buckets, messages and bytes. Each holds up to its burst and refills at
- * its rate per second, computed from the time elapsed when a frame arrives: no timer, and taking a frame
- * allocates nothing. A frame passes when both buckets hold enough for it (one message, its bytes); a refused
- * frame takes nothing, so a socket that slows down passes again.
+ * A token bucket refilled from the time elapsed when it is asked (no timer): up to `burst` tokens, `perSecond`
+ * more each second. Asking allocates nothing.
+ */
+export class TokenBucket {
+  private tokens: number
+  private refilledAt: number
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst
+    this.refilledAt = now
+  }
+
+  /** The tokens held at time `now` (ms, monotonic). */
+  available(now: number): number {
+    const elapsed = now - this.refilledAt
+    if (elapsed > 0) {
+      this.refilledAt = now
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.perSecond) / 1000)
+    }
+    return this.tokens
+  }
+
+  /** Takes `count` tokens; call after `available` said there are enough. */
+  take(count: number): void {
+    this.tokens -= count
+  }
+
+  /** Takes one token at time `now` when there is one. */
+  takeOne(now: number): boolean {
+    if (this.available(now) < 1) return false
+    this.tokens -= 1
+    return true
+  }
+}
+
+/**
+ * One socket's rate limit: two token buckets, messages and bytes. A frame passes when both hold enough for it
+ * (one message, its bytes); a refused frame takes nothing, so a socket that slows down passes again.
  */
 export class RateBucket {
-  private messages: number
-  private bytes: number
-  private refilledAt: number
+  private readonly messages: TokenBucket
+  private readonly bytes: TokenBucket
   /** When a drop of this socket was last reported; -Infinity: never. */
   private reportedAt = Number.NEGATIVE_INFINITY
 
-  constructor(
-    private readonly limits: Required<RateLimitOptions>,
-    now: number,
-  ) {
-    this.messages = limits.messageBurst
-    this.bytes = limits.byteBurst
-    this.refilledAt = now
+  constructor(limits: Required<RateLimitOptions>, now: number) {
+    this.messages = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now)
+    this.bytes = new TokenBucket(limits.bytesPerSecond, limits.byteBurst, now)
   }
 
   /** Takes one frame of `bytes` at time `now` (ms, monotonic): false when it is over the limit. */
   take(bytes: number, now: number): boolean {
-    const { messagesPerSecond, messageBurst, bytesPerSecond, byteBurst } = this.limits
-    const elapsed = now - this.refilledAt
-    if (elapsed > 0) {
-      this.refilledAt = now
-      this.messages = Math.min(messageBurst, this.messages + (elapsed * messagesPerSecond) / 1000)
-      this.bytes = Math.min(byteBurst, this.bytes + (elapsed * bytesPerSecond) / 1000)
-    }
-    if (this.messages < 1 || this.bytes < bytes) return false
-    this.messages -= 1
-    this.bytes -= bytes
+    if (this.messages.available(now) < 1 || this.bytes.available(now) < bytes) return false
+    this.messages.take(1)
+    this.bytes.take(bytes)
     return true
   }
 

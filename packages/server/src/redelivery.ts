@@ -1,4 +1,5 @@
 import {
+  channelStream,
   GLOBAL_EXTENSION,
   GLOBAL_STREAM,
   type ResumePositions,
@@ -9,6 +10,7 @@ import {
   userStream,
   withSequence,
 } from '@mesa/core'
+import { channelExtension } from './channels/channel-frames.js'
 import type { GapReader } from './gap-reader.js'
 
 /** What a socket's delivery writes to and reads from. */
@@ -33,46 +35,85 @@ export interface DeliveryTarget {
 /** Most frames a held socket queues, besides the byte bound (`maxHeldBytes`). */
 export const MAX_HELD_FRAMES = 10_000
 
+/** A channel's stream, named as in the store (`channelStream`): `channel:<name>`. */
+export type ChannelKey = `channel:${string}`
+
+/** A stream a socket follows: its user's, the global one, or a channel's. */
+export type StreamKey = StreamKind | ChannelKey
+
+const CHANNEL_PREFIX_LENGTH = 'channel:'.length
+
+/** The stream key of a channel: its stream's name in the store (`channelStream`). */
+export function channelKey(channel: string): ChannelKey {
+  return channelStream(channel) as ChannelKey
+}
+
+function isChannelKey(key: StreamKey): key is ChannelKey {
+  return key !== 'user' && key !== 'global'
+}
+
 interface Pending {
   /** null: nothing to write, only the cursor advances (a broadcast that excluded this user). */
   frame: string | null
-  kind: StreamKind | undefined
-  seq: number
+  /** undefined: a frame outside any stream (unsynced message, protocol 1 socket). */
+  key: StreamKey | undefined
+  /** undefined: not numbered in its stream (a publication that was not stored): written in its turn. */
+  seq: number | undefined
   /** Epoch of the stream the position belongs to, when the sender knew it. */
   epoch: string | undefined
 }
 
-/** The v2 frame of a stored entry: its sequence, and `x.st` for the global stream. */
-export function entryFrame(kind: StreamKind, entry: StoredEntry): string {
-  return withSequence(entry.frame, entry.seq, kind === 'global' ? GLOBAL_EXTENSION : undefined)
+/** One stream of the socket. */
+interface Stream {
+  /** The last position written; undefined: unknown (the store could not be read), frames pass unchecked. */
+  cursor: StreamPosition | undefined
+  /** Frames waiting for this stream alone (its subscription replays, or a gap in it is being read). */
+  held: Pending[] | undefined
+  /** Index of the next frame of `held` to write. */
+  next: number
+  /** Held until `releaseStream` (a subscription reading its history), rather than only while a gap is read. */
+  holding: boolean
+  draining: boolean
+  /** `x` of its stored entries' frames for protocol 2 (`{"st":"g"}`, `{"ch":…}`); none for the user stream. */
+  extension: string | undefined
+}
+
+/** The v2 frame of a stored entry: its sequence, and the stream's `x` (none for the user stream). */
+function entryFrame(stream: Stream, entry: StoredEntry): string {
+  return withSequence(entry.frame, entry.seq, stream.extension)
 }
 
 /** Whether a global-stream entry was meant for this user. */
-export function entryIsFor(entry: StoredEntry, userId: string | undefined): boolean {
+function entryIsFor(entry: StoredEntry, userId: string | undefined): boolean {
   return !(userId !== undefined && entry.excluding?.includes(userId))
 }
 
-export function streamName(kind: StreamKind, userId: string): string {
-  return kind === 'global' ? GLOBAL_STREAM : userStream(userId)
+function newStream(extension: string | undefined, holding: boolean): Stream {
+  return { cursor: undefined, held: holding ? [] : undefined, next: 0, holding, draining: false, extension }
 }
 
 /**
- * Ordered, gap-free delivery to one socket. Per stream it keeps the last sequence written (`cursors`): a live
- * message at or below it is skipped, one beyond `cursor + 1` first gets the gap read from the store. While
- * the socket is held (authentication with replay) or a gap is being read, everything for it queues up and
- * leaves in order afterwards.
+ * Ordered, gap-free delivery to one socket, in every stream it follows: its user's, the global one and each
+ * channel it subscribed to. Per stream it keeps the last sequence written (the cursor): a live message at or
+ * below it is skipped, one beyond `cursor + 1` first gets the gap read from the store while that stream's frames
+ * wait. While the socket is held (authentication with replay) everything for it queues up; while one stream is
+ * held (its subscription reads and replays the channel's history, or a gap is read) that stream's frames queue.
+ * Both leave in order afterwards, within one bound per socket (count and bytes).
+ *
+ * The user and global streams are always delivered (without checks when their position is unknown); a channel
+ * stream only between `follow` and `unfollow`: what is still queued for a channel the socket left is dropped.
  */
 export class SocketDelivery {
-  /** The last position written in each stream; only this class changes it (`start`, `forget`, writes). */
-  private readonly cursors: { user?: StreamPosition; global?: StreamPosition } = {}
+  /** Each stream's state; only this class changes cursors (`start`, `startStream`, `forget`, writes). */
+  private readonly streams = new Map<StreamKey, Stream>()
+  /** Socket-wide hold: everything queues here until `release()`. */
   private pending: Pending[] | undefined
-  /** Frames and bytes in `pending` not written yet (the bounds of a held socket). */
+  /** Frames and bytes queued and not written yet, in `pending` and every stream's `held` (the bounds). */
   private heldFrames = 0
   private pendingBytes = 0
-  private draining = false
   /** History was lost: the socket is being closed, nothing more is written. */
   private lost = false
-  private sleeping: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined
+  private readonly sleeping = new Set<{ timer: ReturnType<typeof setTimeout>; resolve: () => void }>()
 
   constructor(
     private readonly target: DeliveryTarget,
@@ -82,18 +123,52 @@ export class SocketDelivery {
   ) {}
 
   /**
-   * Starts following the streams from these positions (an authentication: the heads, or where a resuming
-   * client left off); a stream without a position is not followed (the store could not be read): its live
-   * messages are written without a gap check until the next authentication.
+   * Starts following the user and global streams from these positions (an authentication: the heads, or where a
+   * resuming client left off); a stream without a position is written without a gap check until the next
+   * authentication (the store could not be read).
    */
   start(positions: ResumePositions): void {
-    this.cursors.user = positions.user && { epoch: positions.user.epoch, seq: positions.user.seq }
-    this.cursors.global = positions.global && { epoch: positions.global.epoch, seq: positions.global.seq }
+    for (const kind of ['user', 'global'] as const) {
+      const position = positions[kind]
+      this.stream(kind).cursor = position && { epoch: position.epoch, seq: position.seq }
+    }
   }
 
-  /** Stops following a stream: the socket moved to another user, whose stream its position means nothing in. */
+  /** Stops checking the user stream: the socket moved to another user, whose stream its position means nothing in. */
   forget(kind: StreamKind): void {
-    this.cursors[kind] = undefined
+    const stream = this.streams.get(kind)
+    if (stream !== undefined) stream.cursor = undefined
+  }
+
+  /**
+   * Starts taking the channel's frames (a subscription). With `hold`, they queue until `releaseStream`: the
+   * subscription first sets its position (`startStream`) and replays what the client missed.
+   */
+  follow(key: ChannelKey, hold: boolean): void {
+    this.unfollow(key)
+    this.streams.set(key, newStream(channelExtension(key.slice(CHANNEL_PREFIX_LENGTH)), hold))
+  }
+
+  /** Stops taking the channel's frames; what is queued for it is dropped. */
+  unfollow(key: ChannelKey): void {
+    const stream = this.streams.get(key)
+    if (stream === undefined) return
+    this.streams.delete(key)
+    this.dropHeld(stream)
+  }
+
+  /** Sets where a followed channel stream is (undefined: unknown, frames pass unchecked). */
+  startStream(key: ChannelKey, position: StreamPosition | undefined): void {
+    const stream = this.streams.get(key)
+    if (stream !== undefined) stream.cursor = position && { epoch: position.epoch, seq: position.seq }
+  }
+
+  /** Writes what was queued for the stream since `follow(key, true)` (filling gaps first), then goes live. */
+  releaseStream(key: ChannelKey): void {
+    const stream = this.streams.get(key)
+    if (stream === undefined || !stream.holding) return
+    stream.holding = false
+    void this.drainStream(key, stream)
   }
 
   /** Queues everything from now on until `release()`. */
@@ -103,69 +178,110 @@ export class SocketDelivery {
 
   /** Writes what was held (filling gaps first), then goes live. */
   release(): void {
-    if (this.pending === undefined) return
-    void this.drain()
+    const items = this.pending
+    if (items === undefined) return
+    this.pending = undefined
+    for (const item of items) {
+      if (this.lost || this.target.closed) return
+      if (item.key === undefined) {
+        this.unqueued(item)
+        if (item.frame !== null) this.target.write(item.frame)
+        continue
+      }
+      const stream = this.streams.get(item.key)
+      if (stream === undefined && isChannelKey(item.key)) {
+        this.unqueued(item)
+      } else if (stream?.held !== undefined) {
+        // That stream waits for its own reasons: the frame stays queued (and counted), in its order there.
+        stream.held.push(item)
+      } else {
+        this.unqueued(item)
+        this.live(item.key, stream, item)
+      }
+    }
   }
 
   /** A frame outside any stream (unsynced message, protocol 1 socket). */
   write(frame: string): void {
-    if (this.pending) this.queue({ frame, kind: undefined, seq: 0, epoch: undefined })
+    if (this.lost) return
+    if (this.pending) this.queue(this.pending, { frame, key: undefined, seq: undefined, epoch: undefined })
     else this.target.write(frame)
   }
 
-  /** A frame at `seq` of a stream (of `epoch`, when known); `frame` null only advances the cursor. */
-  writeSequenced(kind: StreamKind, seq: number, frame: string | null, epoch?: string): void {
-    if (this.pending) {
-      this.queue({ frame, kind, seq, epoch })
-      return
-    }
-    const cursor = this.cursors[kind]
-    if (cursor !== undefined && seq > cursor.seq + 1 && (epoch === undefined || epoch === cursor.epoch)) {
-      this.pending = []
-      this.queue({ frame, kind, seq, epoch })
-      void this.drain()
-      return
-    }
-    this.emit(kind, seq, frame, epoch)
+  /**
+   * A frame of a stream: at `seq` (of `epoch`, when known), or unnumbered (`seq` undefined: written in its turn,
+   * nothing checked); `frame` null only advances the cursor. A channel's frames are dropped unless it is followed.
+   */
+  writeSequenced(key: StreamKey, seq: number | undefined, frame: string | null, epoch?: string): void {
+    if (this.lost) return
+    const stream = this.streams.get(key)
+    if (stream === undefined && isChannelKey(key)) return
+    const item: Pending = { frame, key, seq, epoch }
+    if (stream?.held !== undefined) this.queue(stream.held, item)
+    else if (this.pending) this.queue(this.pending, item)
+    else this.live(key, stream, item)
   }
 
   /**
-   * Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes. Resolves
-   * with how many were written (entries already delivered live, or not meant for this user, are not).
+   * Writes replayed entries, `interval` ms apart, moving the cursor. Stops when the socket closes (or leaves the
+   * channel). Resolves with how many were written (entries already delivered live, or not meant for this user,
+   * are not).
    */
-  async replay(kind: StreamKind, entries: readonly StoredEntry[], interval: number): Promise<number> {
+  async replay(key: StreamKey, entries: readonly StoredEntry[], interval: number): Promise<number> {
+    const stream = isChannelKey(key) ? this.streams.get(key) : this.stream(key)
+    if (stream === undefined) return 0
     let written = 0
     for (const entry of entries) {
-      if (this.target.closed) break
-      const cursor = this.cursors[kind]
+      if (this.target.closed || this.streams.get(key) !== stream) break
+      const cursor = stream.cursor
       if (cursor !== undefined && entry.seq <= cursor.seq) continue
-      const wanted = kind !== 'global' || entryIsFor(entry, this.target.userId)
+      const wanted = key !== 'global' || entryIsFor(entry, this.target.userId)
       if (wanted && interval > 0 && written > 0) await this.sleep(interval)
-      if (this.target.closed) break
-      this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
+      if (this.target.closed || this.streams.get(key) !== stream) break
+      this.emit(key, stream, entry.seq, wanted ? entryFrame(stream, entry) : null)
       if (wanted) written++
     }
     return written
   }
 
-  /** The socket closed: drop what is queued and wake a paced replay so it ends. */
+  /** The socket closed: drop what is queued and wake paced replays so they end. */
   dispose(): void {
-    this.pending = undefined
-    this.heldFrames = 0
-    this.pendingBytes = 0
-    const sleeping = this.sleeping
-    this.sleeping = undefined
-    if (sleeping) {
+    this.dropAll()
+    for (const sleeping of this.sleeping) {
       clearTimeout(sleeping.timer)
       sleeping.resolve()
     }
+    this.sleeping.clear()
   }
 
-  private emit(kind: StreamKind, seq: number, frame: string | null, epoch?: string): void {
-    const cursor = this.cursors[kind]
-    if (cursor !== undefined) {
+  private stream(kind: StreamKind): Stream {
+    let stream = this.streams.get(kind)
+    if (stream === undefined) {
+      stream = newStream(kind === 'global' ? GLOBAL_EXTENSION : undefined, false)
+      this.streams.set(kind, stream)
+    }
+    return stream
+  }
+
+  /** A frame no stream holds back: written, unless a gap comes first (then its stream waits for the gap's read). */
+  private live(key: StreamKey, stream: Stream | undefined, item: Pending): void {
+    const cursor = stream?.cursor
+    const { seq, epoch } = item
+    if (seq !== undefined && cursor !== undefined && seq > cursor.seq + 1 && (epoch === undefined || epoch === cursor.epoch)) {
+      stream!.held = []
+      stream!.next = 0
+      this.queue(stream!.held, item)
+      void this.drainStream(key, stream!)
+      return
+    }
+    this.emit(key, stream, seq, item.frame, epoch)
+  }
+
+  private emit(key: StreamKey, stream: Stream | undefined, seq: number | undefined, frame: string | null, epoch?: string): void {
+    const cursor = stream?.cursor
+    if (seq !== undefined && cursor !== undefined) {
       if (epoch !== undefined && epoch !== cursor.epoch) {
-        this.historyLost(`the ${kind} stream has a new epoch`)
+        this.historyLost(`the ${key} stream has a new epoch`)
         return
       }
       if (seq <= cursor.seq) return
@@ -175,11 +291,11 @@ export class SocketDelivery {
   }
 
   /** Queues while held, within the bounds; beyond them the socket is given up on (`fellBehind`). */
-  private queue(item: Pending): void {
+  private queue(queue: Pending[], item: Pending): void {
     this.heldFrames++
     this.pendingBytes += item.frame === null ? 0 : item.frame.length
     if (this.heldFrames <= MAX_HELD_FRAMES && this.pendingBytes <= this.maxHeldBytes) {
-      this.pending!.push(item)
+      queue.push(item)
       return
     }
     const held = this.heldFrames
@@ -187,12 +303,30 @@ export class SocketDelivery {
     this.target.fellBehind(`too slow: ${held} frames arrived while catching up; reconnect to resume`)
   }
 
+  /** A queued frame leaves the queues (written or dropped). */
+  private unqueued(item: Pending): void {
+    this.heldFrames--
+    this.pendingBytes -= item.frame === null ? 0 : item.frame.length
+  }
+
+  private dropHeld(stream: Stream): void {
+    const held = stream.held
+    stream.held = undefined
+    if (held === undefined) return
+    for (let i = stream.next; i < held.length; i++) this.unqueued(held[i]!)
+  }
+
+  private dropAll(): void {
+    this.pending = undefined
+    for (const stream of this.streams.values()) stream.held = undefined
+    this.heldFrames = 0
+    this.pendingBytes = 0
+  }
+
   /** Writes nothing more to this socket: it is being closed. */
   private lose(): void {
     this.lost = true
-    this.pending = undefined
-    this.heldFrames = 0
-    this.pendingBytes = 0
+    this.dropAll()
   }
 
   private historyLost(why: string): void {
@@ -203,58 +337,60 @@ export class SocketDelivery {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.sleeping = undefined
-        resolve()
-      }, ms)
-      this.sleeping = { timer, resolve }
+      const sleeping = {
+        timer: setTimeout(() => {
+          this.sleeping.delete(sleeping)
+          resolve()
+        }, ms),
+        resolve,
+      }
+      this.sleeping.add(sleeping)
     })
   }
 
-  private async drain(): Promise<void> {
-    if (this.draining) return
-    this.draining = true
+  /** Writes a stream's queue in order, reading each gap from the store first; then the stream is live again. */
+  private async drainStream(key: StreamKey, stream: Stream): Promise<void> {
+    if (stream.draining) return
+    stream.draining = true
     try {
-      let index = 0
-      while (this.pending !== undefined && index < this.pending.length) {
-        const item = this.pending[index++]!
-        this.heldFrames--
-        this.pendingBytes -= item.frame === null ? 0 : item.frame.length
-        if (item.kind === undefined) {
-          if (item.frame !== null) this.target.write(item.frame)
-          continue
-        }
-        const cursor = this.cursors[item.kind]
+      while (stream.held !== undefined && stream.next < stream.held.length) {
+        const item = stream.held[stream.next++]!
+        this.unqueued(item)
+        const cursor = stream.cursor
         const sameEpoch = item.epoch === undefined || item.epoch === cursor?.epoch
-        if (cursor !== undefined && sameEpoch && item.seq > cursor.seq + 1) await this.fill(item.kind, cursor)
-        if (this.target.closed || this.lost) return
-        this.emit(item.kind, item.seq, item.frame, item.epoch)
+        if (item.seq !== undefined && cursor !== undefined && sameEpoch && item.seq > cursor.seq + 1) {
+          await this.fill(key, stream, cursor)
+        }
+        if (this.target.closed || this.lost || this.streams.get(key) !== stream) return
+        this.emit(key, stream, item.seq, item.frame, item.epoch)
       }
-      this.pending = undefined
+      // Unless the stream left meanwhile (then its queue is gone already), it is live again.
+      stream.held = undefined
+      stream.next = 0
     } finally {
-      this.draining = false
+      stream.draining = false
     }
   }
 
   /** Reads and writes what the store has after the cursor (a gap in live traffic). */
-  private async fill(kind: StreamKind, cursor: StreamPosition): Promise<void> {
+  private async fill(key: StreamKey, stream: Stream, cursor: StreamPosition): Promise<void> {
     const userId = this.target.userId
-    if (userId === undefined) return
-    const stream = streamName(kind, userId)
+    const name = key === 'global' ? GLOBAL_STREAM : key === 'user' ? userId && userStream(userId) : key
+    if (name === undefined) return
     try {
-      const result = await this.readGap(stream, cursor)
+      const result = await this.readGap(name, cursor)
       if (result.status !== 'ok') {
-        this.historyLost(`${stream} after ${cursor.seq}: ${result.status}`)
+        this.historyLost(`${name} after ${cursor.seq}: ${result.status}`)
         return
       }
       for (const entry of result.entries) {
-        if (this.target.closed) return
-        const wanted = kind !== 'global' || entryIsFor(entry, userId)
-        this.emit(kind, entry.seq, wanted ? entryFrame(kind, entry) : null)
+        if (this.target.closed || this.streams.get(key) !== stream) return
+        const wanted = key !== 'global' || entryIsFor(entry, userId)
+        this.emit(key, stream, entry.seq, wanted ? entryFrame(stream, entry) : null)
       }
     } catch (error) {
       // The gap may still be readable later, but this socket cannot wait: it gets what is live.
-      this.target.report(new StoreError(`cannot fill a gap in ${stream}: ${String(error)}`, { cause: error }))
+      this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error }))
     }
   }
 }

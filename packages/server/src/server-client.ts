@@ -22,6 +22,9 @@ export interface ClientHost<Out extends MessageMap<Out>, User> {
   sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void>
   authenticatorSet(connection: Connection<User>): void
   updateUser(connection: Connection<User>, id: string, user: User): void
+  subscribe(connection: Connection<User>, channel: string): Promise<void>
+  unsubscribe(connection: Connection<User>, channel: string): void
+  channelsOf(connection: Connection<User>): string[]
   request<R extends object>(connection: Connection<User>, message: Message<string, object>, options?: RequestOptions): Promise<Message<string, R>>
 }
 
@@ -111,6 +114,31 @@ export class ServerClient<
    */
   send(message: MessageOf<Out>): Promise<void> {
     return this.#host.sendToClient(this.#connection, message)
+  }
+
+  /**
+   * Subscribes this socket to a channel from the server (e.g. from the application's database in
+   * `onAuthenticated`): no authorize hook, and the client may not end it. A protocol 2 client is told with op 31
+   * (`srv: true`) and gets the channel's publications from there on; a Mesa 1.x client gets them as plain op 0
+   * frames. Resolves once subscribed (at once when the socket is subscribed already); rejects with `ChannelError`
+   * (`invalid-channel`, `too-many-channels`, `unavailable`). Not kept across reconnects: subscribe again when
+   * the client authenticates again.
+   */
+  subscribe(channel: string): Promise<void> {
+    return this.#host.subscribe(this.#connection, channel)
+  }
+
+  /**
+   * Ends this socket's subscription to a channel (whoever asked for it); a protocol 2 client is told with op 33.
+   * Nothing happens when it has none. Throws `ChannelError` `invalid-channel` for a name that breaks the rules.
+   */
+  unsubscribe(channel: string): void {
+    this.#host.unsubscribe(this.#connection, channel)
+  }
+
+  /** The channels this socket is subscribed to; a new array on each call. */
+  get channels(): string[] {
+    return this.#host.channelsOf(this.#connection)
   }
 
   /**

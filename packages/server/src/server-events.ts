@@ -1,4 +1,13 @@
-import { encodeMessage, type Frame, type Message, type MessageMap, type MessageOf, type PortalEvent } from '@mesa/core'
+import {
+  encodeMessage,
+  type Frame,
+  frameToMessage,
+  type Message,
+  type MessageMap,
+  type MessageOf,
+  type PortalEvent,
+  parseFrame,
+} from '@mesa/core'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
 import { toError } from './errors.js'
@@ -18,6 +27,10 @@ export interface MesaEvents<In extends MessageMap<In>, Out extends MessageMap<Ou
   message: [message: MessageOf<In>, client: ServerClient<In, Out, User>]
   /** A socket closed; `code` and `reason` first, as in Mesa 1.x. */
   disconnection: [code: number, reason: string, client: ServerClient<In, Out, User>]
+  /** A socket subscribed to a channel (its answer was sent): asked by the client, the application or a dispatcher. */
+  subscribe: [channel: string, client: ServerClient<In, Out, User>]
+  /** A socket's subscription to a channel ended: unsubscribed (by either side), or the socket closed. */
+  unsubscribe: [channel: string, client: ServerClient<In, Out, User>]
   /**
    * Something went wrong that the server survived: a client's bad frame (`ProtocolError`, the socket was
    * closed), a handler or listener that threw or rejected (`ServerError` `handler-failed`), the adapter or the
@@ -162,13 +175,35 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
     this.portal(event)
   }
 
+  subscribed(connection: ServerConnection<In, Out, User>, channel: string): void {
+    this.server.emit('subscribe', channel, connection.client)
+    this.middleware.run('onSubscribe', connection.client, channel)
+    this.portal(this.channelEvent('subscribe', connection, channel))
+  }
+
+  unsubscribed(connection: ServerConnection<In, Out, User>, channel: string): void {
+    this.server.emit('unsubscribe', channel, connection.client)
+    this.middleware.run('onUnsubscribe', connection.client, channel)
+    this.portal(this.channelEvent('unsubscribe', connection, channel))
+  }
+
   /** Whether anyone wants to know which sockets got each message (`onMessageSent`, `storeMessages`). */
   get collectingSent(): boolean {
     return this.storeMessages || this.middleware.has('onMessageSent')
   }
 
-  /** A message was written to these sockets (only called while `collectingSent`). */
-  sent(connections: readonly ServerConnection<In, Out, User>[], message: AnyMessage, fromHere: boolean): void {
+  /**
+   * A message was written to these sockets (only called while `collectingSent`): the `Message`, or the frame it
+   * came in (from another server), read here only when someone collects.
+   */
+  sent(connections: readonly ServerConnection<In, Out, User>[], sent: AnyMessage | string, fromHere: boolean): void {
+    if (connections.length === 0) return
+    let message: AnyMessage
+    if (typeof sent === 'string') {
+      const parsed = parseFrame(sent)
+      if (!parsed.ok) return
+      message = frameToMessage(parsed.frame)
+    } else message = sent
     const clients = connections.map((connection) => connection.client)
     if (this.kept) for (const client of clients) this.kept.remember(client.messages.sent, message)
     this.middleware.run('onMessageSent', message, clients, fromHere)
@@ -217,6 +252,12 @@ export class ServerEvents<In extends MessageMap<In>, Out extends MessageMap<Out>
   /** A server `error` listener failed: nobody is left to tell but the log. */
   errorListenerFailed(error: Error): void {
     this.log.error(error, false)
+  }
+
+  private channelEvent(kind: 'subscribe' | 'unsubscribe', connection: ServerConnection<In, Out, User>, channel: string): PortalEvent {
+    const event: Extract<PortalEvent, { kind: 'subscribe' | 'unsubscribe' }> = { kind, clientId: connection.socketId, serverId: this.serverId, channel, time: Date.now() }
+    if (connection.userId !== undefined) event.userId = connection.userId
+    return event
   }
 
   private messageEvent(connection: ServerConnection<In, Out, User>, frame: Frame): PortalEvent {

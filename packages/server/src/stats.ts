@@ -17,7 +17,7 @@ export interface MesaStats {
   messagesOut: number
   /** Bytes of those frames. */
   bytesOut: number
-  /** `send()` calls that rejected. */
+  /** `send()` and `publish()` calls that rejected. */
   sendFailures: number
   /** Sockets cut because they did not read what was sent to them. */
   slowConsumerCuts: number
@@ -27,6 +27,17 @@ export interface MesaStats {
   replays: number
   /** Authentications answered with `recovered: false`. */
   resyncs: number
+  /** Channels: what this server's sockets subscribe to, and the publications it handles. */
+  readonly channels: {
+    /** Subscriptions of this server's sockets now (one per socket and channel, once subscribed). */
+    subscriptions: number
+    /** Channels this server follows on the adapter now (those with a subscriber here). */
+    followed: number
+    /** `mesa.publish()` calls that resolved. */
+    published: number
+    /** Publications received from other servers and dispatchers (only for channels followed here). */
+    received: number
+  }
   /** Adapter round trips (store, publish): counts per bucket of `bounds` (ms), then above the last bound. */
   readonly adapterLatency: { readonly bounds: readonly number[]; readonly counts: number[]; sum: number; count: number }
 }
@@ -43,6 +54,7 @@ export function createStats(): MesaStats {
     rateLimited: 0,
     replays: 0,
     resyncs: 0,
+    channels: { subscriptions: 0, followed: 0, published: 0, received: 0 },
     adapterLatency: { bounds: ADAPTER_LATENCY_BOUNDS, counts: new Array(ADAPTER_LATENCY_BOUNDS.length + 1).fill(0), sum: 0, count: 0 },
   }
 }

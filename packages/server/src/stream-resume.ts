@@ -1,7 +1,10 @@
 import {
+  frameToMessage,
   GLOBAL_STREAM,
   isStreamPosition,
+  type Message,
   type MessageStore,
+  parseFrame,
   type ResumePositions,
   type ResyncReason,
   type StoredEntry,
@@ -125,6 +128,16 @@ export async function readLegacyBacklog(
     report(error instanceof Error ? error : new Error(String(error)))
     return []
   }
+}
+
+/** Stored entries as the `Message`s they hold, each with its `sequence`; an entry that does not parse is left out. */
+export function storedMessages(entries: readonly StoredEntry[]): Message[] {
+  const messages: Message[] = []
+  for (const entry of entries) {
+    const parsed = parseFrame(entry.frame)
+    if (parsed.ok) messages.push(frameToMessage({ ...parsed.frame, s: entry.seq }))
+  }
+  return messages
 }
 
 /** `x.resume` of a v2 op 2, keeping only well-formed positions. */

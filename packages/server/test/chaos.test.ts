@@ -2,7 +2,7 @@ import { type Adapter, MemoryAdapter } from '@mesa/core'
 import { describe, expect, it, vi } from 'vitest'
 import type { RawClient } from '@mesa/test-kit'
 import { Message, Mesa } from '../src/index.js'
-import { track } from './helpers.js'
+import { publishingThrough, track } from './helpers.js'
 import { syncServer, Tracker } from './tracker.js'
 
 const USERS = 30
@@ -81,32 +81,9 @@ function delayedPublishing(inner: MemoryAdapter): Adapter {
     random = (random * 1103515245 + 12345) % 2 ** 31
     return random % 4
   }
-  return {
-    namespace: inner.namespace,
-    presence: inner.presence,
-    store: inner.store,
-    portal: inner.portal,
-    dedupe: inner.dedupe,
-    userChannels: inner.userChannels,
-    follow: (origin, channels) => inner.follow(origin, channels),
-    unfollow: (origin, channels) => inner.unfollow(origin, channels),
-    publish: (envelope) =>
-      new Promise<void>((resolve, reject) => setTimeout(() => inner.publish(envelope).then(resolve, reject), delay())),
-    subscribe: (origin, listener) => inner.subscribe(origin, listener),
-    close: () => inner.close(),
-    on: (event, listener) => {
-      inner.on(event, listener)
-      return inner
-    },
-    off: (event, listener) => {
-      inner.off(event, listener)
-      return inner
-    },
-    once: (event, listener) => {
-      inner.once(event, listener)
-      return inner
-    },
-  }
+  return publishingThrough(inner, (envelope) =>
+    new Promise<void>((resolve, reject) => setTimeout(() => inner.publish(envelope).then(resolve, reject), delay())),
+  )
 }
 
 describe('redelivery under chaos', () => {

@@ -102,11 +102,25 @@ describe('configuration', () => {
     [{ adapter: {} }, 'adapter', 'an Adapter', 'object'],
     [{ server: 42 }, 'server', 'an http or https server', 'number 42'],
     [{ redis: 42 }, 'redis', 'a Redis URL or an ioredis options object', 'number 42'],
+    [{ channels: { maxPerConnection: 0 } }, 'channels.maxPerConnection', 'an integer from 1', 'number 0'],
+    [{ channels: { subscribeRate: { burst: 'x' } } }, 'channels.subscribeRate.burst', 'an integer from 1', 'the string "x"'],
+    [{ channels: { subscribeRate: true } }, 'channels.subscribeRate', 'an object', 'boolean true'],
+    [{ channels: { rules: [] } }, 'channels.rules', 'an object of rules by channel-name prefix', 'an array'],
+    [{ channels: { rules: { 'a b': {} } } }, 'channels.rules["a b"]', 'keyed by a channel-name prefix', 'the string "a b"'],
+    [{ channels: { rules: { 'room:': true } } }, 'channels.rules["room:"]', 'an object { history?, presence?, joinLeave? }', 'boolean true'],
+    [{ channels: { rules: { 'room:': { history: 'no' } } } }, 'channels.rules["room:"].history', 'a boolean', 'the string "no"'],
   ])('rejects %j naming the option, what it expects and what it got', (options, name, expected, got) => {
     const error = configError(options)
     expect(error.message).toContain(`"${name}"`)
     expect(error.message).toContain(expected)
     expect(error.message).toContain(got)
+  })
+
+  it('names the closest option for a misspelt channel option or rule key', () => {
+    expect(configError({ channels: { maxPerConection: 3 } }).message).toContain('did you mean "channels.maxPerConnection"?')
+    expect(configError({ channels: { rules: { 'room:': { joinleave: true } } } }).message).toContain(
+      'unknown option "channels.rules["room:"].joinleave"; did you mean "channels.rules["room:"].joinLeave"?',
+    )
   })
 
   it('rejects a namespace that differs from the given adapter', () => {

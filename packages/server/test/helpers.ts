@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { once as onceEvent } from 'node:events'
 import { createConnection, type Socket } from 'node:net'
+import type { Adapter, MemoryAdapter } from '@mesa/core'
 import { authenticatedClient, RawClient, type RawClientOptions, Scope } from '@mesa/test-kit'
 import { afterEach, expect } from 'vitest'
 import * as ws from 'ws'
@@ -37,6 +38,35 @@ export function acceptIds(mesa: Mesa): void {
 /** A raw client (1.x unless `v2`) authenticated as `id` (on a server that `acceptIds`), terminated after the test. */
 export function user(url: string, id: string, v2 = false): Promise<RawClient> {
   return authenticatedClient(scope, url, id, v2)
+}
+
+/** `inner`, but for how envelopes are published (held back, reordered): what tests of out-of-order delivery use. */
+export function publishingThrough(inner: MemoryAdapter, publish: Adapter['publish']): Adapter {
+  return {
+    namespace: inner.namespace,
+    presence: inner.presence,
+    store: inner.store,
+    portal: inner.portal,
+    dedupe: inner.dedupe,
+    userChannels: inner.userChannels,
+    follow: (origin, channels) => inner.follow(origin, channels),
+    unfollow: (origin, channels) => inner.unfollow(origin, channels),
+    publish,
+    subscribe: (origin, listener) => inner.subscribe(origin, listener),
+    close: () => inner.close(),
+    on: (event, listener) => {
+      inner.on(event, listener)
+      return inner
+    },
+    off: (event, listener) => {
+      inner.off(event, listener)
+      return inner
+    },
+    once: (event, listener) => {
+      inner.once(event, listener)
+      return inner
+    },
+  }
 }
 
 /** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */

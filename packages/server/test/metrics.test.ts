@@ -47,6 +47,8 @@ describe('@mesa/server/metrics', () => {
     await busy.send(new Message(0, {}, 'ALL'))
     await v2.waitForMessages(1)
     await busy.send(new Message(0, {}, 'BAD'), ['']).catch(() => {})
+    await busy.clients.find((client) => client.protocol === 2)!.subscribe('news')
+    await busy.publish('news', new Message(0, {}, 'NEWS'))
 
     const text = await registry.metrics()
     expect(text).toContain('# TYPE mesa_messages_in_total counter')
@@ -60,10 +62,14 @@ describe('@mesa/server/metrics', () => {
     expect(after.get('mesa_messages_out_total{server="busy"}')).toBe(busy.stats.messagesOut)
     expect(after.get('mesa_bytes_out_total{server="busy"}')).toBeGreaterThan(0)
     expect(after.get('mesa_send_failures_total{server="busy"}')).toBe(1)
-    // No portal runs: the connection, authentication, message and the second connection wait in the queue
-    // both servers share.
-    expect(after.get('mesa_portal_queue_pending{server="busy"}')).toBe(4)
-    expect(after.get('mesa_portal_queue_pending{server="idle"}')).toBe(4)
+    expect(after.get('mesa_channel_subscriptions{server="busy"}')).toBe(1)
+    expect(after.get('mesa_channels_followed{server="busy"}')).toBe(1)
+    expect(after.get('mesa_publications_total{server="busy"}')).toBe(1)
+    expect(after.get('mesa_publications_received_total{server="idle"}')).toBe(0)
+    // No portal runs: the connection, authentication, message, the second connection and the subscription wait
+    // in the queue both servers share.
+    expect(after.get('mesa_portal_queue_pending{server="busy"}')).toBe(5)
+    expect(after.get('mesa_portal_queue_pending{server="idle"}')).toBe(5)
     const count = after.get('mesa_adapter_latency_seconds_count{server="busy"}')!
     expect(count).toBeGreaterThanOrEqual(2)
     expect(after.get('mesa_adapter_latency_seconds_bucket{le="+Inf",server="busy"}')).toBe(count)

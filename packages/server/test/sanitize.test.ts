@@ -101,8 +101,8 @@ describe('sanitize (property-based)', () => {
 describe('readClientFrame (property-based)', () => {
   it('never throws; a frame it returns has an opcode clients send and sanitised data; a refusal names a close code', () => {
     fc.assert(
-      fc.property(fuzzFrame, ({ data, binary }) => {
-        const result = readClientFrame(typeof data === 'string' ? Buffer.from(data) : data, binary, DEFAULT_BOUNDS)
+      fc.property(fuzzFrame, fc.boolean(), ({ data, binary }, v2) => {
+        const result = readClientFrame(typeof data === 'string' ? Buffer.from(data) : data, binary, DEFAULT_BOUNDS, v2)
         if (!result.ok) {
           expect(result.error).toBeInstanceOf(ProtocolError)
           expect(CLOSE_CODES.has(result.error.closeCode)).toBe(true)
@@ -110,7 +110,7 @@ describe('readClientFrame (property-based)', () => {
           return
         }
         const { frame } = result
-        expect([0, 2, 11]).toContain(frame.op)
+        expect(v2 ? [0, 2, 11, 30, 32, 40, 41] : [0, 2, 11]).toContain(frame.op)
         checkSafe(frame.d, frame.op === 2 ? 'authentication' : 'message')
         if (frame.x !== undefined) checkSafe(frame.x, frame.op === 2 ? 'authentication' : 'message')
       }),

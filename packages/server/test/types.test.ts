@@ -1,5 +1,5 @@
-import { describe, expectTypeOf, it } from 'vitest'
-import MesaDefault, { Message, Mesa, type ServerClient } from '../src/index.js'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import MesaDefault, { Message, Mesa, type ServerClient, type UntypedRequests } from '../src/index.js'
 import { connect, track } from './helpers.js'
 
 type In = { PING: { n: number }; TYPING: { typing: boolean } }
@@ -33,5 +33,42 @@ describe('typed message maps', () => {
     socket.send({ op: 0, d: { n: 5 }, t: 'PING' })
     await got
     await socket.waitForMessages(1)
+  })
+})
+
+describe('typed channel maps', () => {
+  type Channels = {
+    [room: `room:${string}`]: { CHAT: { text: string } }
+    news: { HEADLINE: { title: string } }
+  }
+
+  it('types publications and history by channel', async () => {
+    const mesa = track(new Mesa<In, Out, User, UntypedRequests, Channels>({ port: 0, host: '127.0.0.1' }))
+    await mesa.listening()
+    await mesa.publish('room:1', new Message(0, { text: 'hi' }, 'CHAT'))
+    await mesa.publish('news', new Message(0, { title: 'Mesa 2' }, 'HEADLINE'))
+    // @ts-expect-error: a room carries CHAT, not HEADLINE
+    void mesa.publish('room:1', new Message(0, { title: 'x' }, 'HEADLINE')).catch(() => {})
+    // @ts-expect-error: CHAT needs text
+    void mesa.publish('room:2', new Message(0, { n: 1 }, 'CHAT')).catch(() => {})
+    // @ts-expect-error: no such channel in the map
+    void mesa.publish('sports', new Message(0, { text: 'x' }, 'CHAT')).catch(() => {})
+    const history = await mesa.history('room:1', { limit: 10 })
+    if (history.status === 'ok') {
+      const [message] = history.messages
+      expectTypeOf(message!.data).toEqualTypeOf<{ text: string }>()
+      expect(message!.data.text).toBe('hi')
+    }
+    mesa.channels.authorize((client, channel, params) => {
+      expectTypeOf(client).toEqualTypeOf<ServerClient<In, Out, User>>()
+      expectTypeOf(channel).toEqualTypeOf<string>()
+      return params.token === 'ok'
+    })
+  })
+
+  it('takes any channel and message without a map', async () => {
+    const mesa = track(new Mesa({ port: 0, host: '127.0.0.1' }))
+    await mesa.listening()
+    await mesa.publish('anything', new Message(0, { any: 1 }, 'ANY'))
   })
 })

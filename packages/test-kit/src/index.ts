@@ -18,6 +18,18 @@ export {
 } from './raw-client.js'
 export { ResumingClient, type ResumingClientOptions } from './resuming-client.js'
 export {
+  answerTo,
+  channelFrames,
+  nextId,
+  publications,
+  resubscriptions,
+  type SubscribeOptions,
+  subscribe,
+  unsubscribe,
+  waitForChannelFrame,
+  waitForPublications,
+} from './channel-client.js'
+export {
   answerRequests,
   authenticateInstance,
   exchange,

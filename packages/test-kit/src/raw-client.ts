@@ -46,6 +46,8 @@ export class RawClient {
   /** op 0 frames the application would see: duplicates (s at or below the position) dropped on v2. */
   readonly delivered: WireFrame[] = []
   positions: Positions = {}
+  /** Position per channel: op 31's (see `channel-client.ts`), then the `s` of each publication delivered. */
+  readonly channelPositions = new Map<string, Position>()
   /** Answer op 1 with op 11; set false to play a client that stopped acking. */
   autoAck: boolean
   closeCode: number | undefined
@@ -119,7 +121,7 @@ export class RawClient {
    */
   async authenticate(
     data: Record<string, unknown>,
-    options: { resume?: Positions; shouldSync?: boolean; timeoutMs?: number } = {},
+    options: { resume?: Positions; shouldSync?: boolean; timeoutMs?: number; extensions?: Record<string, unknown> } = {},
   ): Promise<WireFrame> {
     const frame: WireFrame = { op: 2, d: { ...data } }
     if (options.shouldSync !== undefined) frame.d.shouldSync = options.shouldSync
@@ -128,6 +130,8 @@ export class RawClient {
       this.positions = { ...resume }
       frame.x = { resume }
     }
+    // Other v2 fields of op 2 (`ch`: channels to resubscribe to).
+    if (options.extensions !== undefined) frame.x = { ...frame.x, ...options.extensions }
     const before = this.frames.length
     this.send(frame)
     let ack: WireFrame | undefined
@@ -230,6 +234,7 @@ export class RawClient {
     this.frames.push(frame)
     if (frame.op === 1 && this.autoAck) this.send({ op: 11, d: {} })
     if (frame.op === 22 && this.v2) this.adoptHeads(frame)
+    if (frame.op === 31) this.adoptChannelHead(frame)
     if (frame.op === 0) this.deliver(frame)
     this.notify()
   }
@@ -247,8 +252,26 @@ export class RawClient {
     }
   }
 
+  /** op 31: keep the channel position the client asked to resume from when recovered, else take the head. */
+  private adoptChannelHead(subscribed: WireFrame): void {
+    const x = subscribed.x as { pos?: Position; recovered?: boolean } | undefined
+    const channel = subscribed.t ?? ''
+    const mine = this.channelPositions.get(channel)
+    if (x?.recovered && mine && x.pos && mine.epoch === x.pos.epoch) return
+    if (x?.pos) this.channelPositions.set(channel, { ...x.pos })
+    else this.channelPositions.delete(channel)
+  }
+
   private deliver(frame: WireFrame): void {
-    if (this.v2 && frame.s !== undefined) {
+    const channel = frame.x?.ch
+    if (typeof channel === 'string') {
+      // A publication: positions per channel, as in the user and global streams.
+      const position = this.channelPositions.get(channel)
+      if (frame.s !== undefined) {
+        if (position && frame.s <= position.seq) return
+        this.channelPositions.set(channel, { epoch: position?.epoch ?? '', seq: frame.s })
+      }
+    } else if (this.v2 && frame.s !== undefined) {
       const kind = (frame.x as { st?: string } | undefined)?.st === 'g' ? 'global' : 'user'
       const position = this.positions[kind]
       if (position && frame.s <= position.seq) return
