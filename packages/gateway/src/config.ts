@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { MesaError } from '@mesa/core'
+import type { ChannelRule } from '@mesa/server'
 import {
   defaultAlgorithm,
   HMAC_ALGORITHMS,
@@ -53,8 +54,6 @@ export interface GatewayConfig {
     /** 0: no cap. */
     maxConnectionsPerUser: number
     maxBufferedBytes: number
-    /** Channels the API's `subscribe` keeps per user (the Dispatcher's `maxChannelsPerUser`). */
-    maxChannelsPerUser: number
     /** Per socket; `byteBurst` left out: the server's default (4 MiB, at least `maxPayload`). */
     rate: {
       enabled: boolean
@@ -64,6 +63,14 @@ export interface GatewayConfig {
       byteBurst?: number
       action: RateLimitAction
     }
+  }
+  channels: {
+    /** Channels one socket may be subscribed to at once (the server's `channels.maxPerConnection`). */
+    maxPerConnection: number
+    /** Channels the API's `subscribe` keeps per user (the Dispatcher's `maxChannelsPerUser`). */
+    maxPerUser: number
+    /** The server's `channels.rules`: history, presence and join/leave events by channel-name prefix. */
+    rules: Record<string, ChannelRule>
   }
   /** Origins browsers may open WebSockets from: empty = the gateway's own origin only, `['*']` = any. */
   allowedOrigins: string[]
@@ -241,7 +248,6 @@ function build(sources: readonly Source[], problems: string[]): GatewayConfig {
       maxConnectionsPerIp: values.maxConnectionsPerIp,
       maxConnectionsPerUser: values.maxConnectionsPerUser,
       maxBufferedBytes: values.maxBufferedBytes,
-      maxChannelsPerUser: values.maxChannelsPerUser,
       rate: {
         enabled: values.rateEnabled,
         messagesPerSecond: values.rateMessagesPerSecond,
@@ -250,6 +256,7 @@ function build(sources: readonly Source[], problems: string[]): GatewayConfig {
         action: values.rateAction,
       },
     },
+    channels: { maxPerConnection: values.channelsMaxPerConnection, maxPerUser: values.channelsMaxPerUser, rules: values.channelRules },
     allowedOrigins: values.allowedOrigins,
     logLevel: values.logLevel,
   }

@@ -71,7 +71,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   let listening = false
   let draining = false
   const serveStatic = config.staticDir === undefined ? undefined : staticFiles(config.staticDir)
-  const dispatcher = new Dispatcher(adapter, { sync: config.sync.enabled, maxChannelsPerUser: config.limits.maxChannelsPerUser })
+  const dispatcher = new Dispatcher(adapter, { sync: config.sync.enabled, maxChannelsPerUser: config.channels.maxPerUser })
   const authorized = (req: IncomingMessage) => config.apiKey !== undefined && keyMatches(bearerToken(req), config.apiKey)
 
   const http = createServer((req, res) => {
@@ -98,6 +98,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     maxBufferedAmount: config.limits.maxBufferedAmount,
     verifyConnection: admit,
     limits: serverLimits(config.limits),
+    channels: { maxPerConnection: config.channels.maxPerConnection, rules: config.channels.rules },
     heartbeat: config.heartbeat,
     reconnect: { enabled: true, interval: config.reconnectInterval },
     authentication: config.authentication,

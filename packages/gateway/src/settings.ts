@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { DEFAULT_MAX_CHANNELS_PER_USER } from '@mesa/dispatcher'
-import { DEFAULT_LIMITS } from '@mesa/server'
+import { type ChannelRule, DEFAULT_CHANNELS, DEFAULT_LIMITS } from '@mesa/server'
 
 /** Log levels, lowest first (pino's); `silent` logs nothing. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -159,6 +159,27 @@ function unset<T>(path: string, env: string, read: (value: unknown) => T, secret
 
 const logLevel = oneOf(LOG_LEVELS)
 
+const RULE_KEYS: readonly string[] = ['history', 'presence', 'joinLeave'] satisfies (keyof ChannelRule)[]
+
+/** The server's `channels.rules`: an object (JSON in the environment) of rules by channel-name prefix. */
+function channelRules(value: unknown): Record<string, ChannelRule> {
+  const expected = 'rules by channel-name prefix, e.g. {"news:":{"presence":true}} (history, presence, joinLeave: booleans)'
+  let rules = value
+  if (typeof value === 'string') {
+    try {
+      rules = JSON.parse(value)
+    } catch {
+      invalid(`JSON of ${expected}`)
+    }
+  }
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+  if (!isObject(rules)) return invalid(expected)
+  for (const rule of Object.values(rules)) {
+    if (!isObject(rule) || Object.entries(rule).some(([key, flag]) => !RULE_KEYS.includes(key) || typeof flag !== 'boolean')) invalid(expected)
+  }
+  return rules as Record<string, ChannelRule>
+}
+
 /** What the server does with a socket over its rate limit. */
 export const RATE_LIMIT_ACTIONS = ['close', 'drop'] as const
 export type RateLimitAction = (typeof RATE_LIMIT_ACTIONS)[number]
@@ -194,12 +215,6 @@ export const SETTINGS = {
   maxConnectionsPerIp: setting('limits.maxConnectionsPerIp', 'MESA_MAX_CONNECTIONS_PER_IP', integer(0, MAX_COUNT), DEFAULT_LIMITS.maxConnectionsPerIp),
   maxConnectionsPerUser: setting('limits.maxConnectionsPerUser', 'MESA_MAX_CONNECTIONS_PER_USER', integer(0, MAX_COUNT), DEFAULT_LIMITS.maxConnectionsPerUser),
   maxBufferedBytes: setting('limits.maxBufferedBytes', 'MESA_MAX_BUFFERED_BYTES', integer(1024, Number.MAX_SAFE_INTEGER), DEFAULT_LIMITS.maxBufferedBytes),
-  maxChannelsPerUser: setting(
-    'limits.maxChannelsPerUser',
-    'MESA_MAX_CHANNELS_PER_USER',
-    integer(1, 100_000),
-    DEFAULT_MAX_CHANNELS_PER_USER,
-  ),
   rateEnabled: setting('limits.rate.enabled', 'MESA_RATE_LIMIT_ENABLED', boolean, true),
   rateMessagesPerSecond: setting('limits.rate.messagesPerSecond', 'MESA_RATE_MESSAGES_PER_SECOND', integer(1, MAX_COUNT), rate.messagesPerSecond),
   rateMessageBurst: setting('limits.rate.messageBurst', 'MESA_RATE_MESSAGE_BURST', integer(1, MAX_COUNT), rate.messageBurst),
@@ -212,6 +227,14 @@ export const SETTINGS = {
     list(origin, '"*" or origins such as https://app.example.com, comma-separated'),
     [] as string[],
   ),
+  channelsMaxPerConnection: setting(
+    'channels.maxPerConnection',
+    'MESA_CHANNELS_MAX_PER_CONNECTION',
+    integer(1, 100_000),
+    DEFAULT_CHANNELS.maxPerConnection as number,
+  ),
+  channelsMaxPerUser: setting('channels.maxPerUser', 'MESA_CHANNELS_MAX_PER_USER', integer(1, 100_000), DEFAULT_MAX_CHANNELS_PER_USER),
+  channelRules: setting('channels.rules', 'MESA_CHANNEL_RULES', channelRules, {} as Record<string, ChannelRule>),
   apiKey: unset('apiKey', 'MESA_API_KEY', text(`a key of at least ${MIN_API_KEY_LENGTH} characters`, (v) => v.length >= MIN_API_KEY_LENGTH), true),
   metricsToken: unset(
     'metricsToken',

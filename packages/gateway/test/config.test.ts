@@ -47,9 +47,9 @@ describe('gateway configuration', () => {
         maxConnectionsPerIp: 0,
         maxConnectionsPerUser: 0,
         maxBufferedBytes: 256 * 1024 * 1024,
-        maxChannelsPerUser: 128,
         rate: { enabled: true, messagesPerSecond: 200, messageBurst: 500, bytesPerSecond: 1024 * 1024, action: 'close' },
       },
+      channels: { maxPerConnection: 128, maxPerUser: 128, rules: {} },
       allowedOrigins: [],
       logLevel: 'info',
     })
@@ -82,7 +82,9 @@ describe('gateway configuration', () => {
       MESA_MAX_CONNECTIONS_PER_IP: '50',
       MESA_MAX_CONNECTIONS_PER_USER: '5',
       MESA_MAX_BUFFERED_BYTES: '67108864',
-      MESA_MAX_CHANNELS_PER_USER: '16',
+      MESA_CHANNELS_MAX_PER_CONNECTION: '32',
+      MESA_CHANNELS_MAX_PER_USER: '16',
+      MESA_CHANNEL_RULES: '{"":{"history":false},"chat:":{"presence":true,"joinLeave":true}}',
       MESA_RATE_LIMIT_ENABLED: 'yes',
       MESA_RATE_MESSAGES_PER_SECOND: '20',
       MESA_RATE_MESSAGE_BURST: '40',
@@ -119,9 +121,9 @@ describe('gateway configuration', () => {
         maxConnectionsPerIp: 50,
         maxConnectionsPerUser: 5,
         maxBufferedBytes: 67_108_864,
-        maxChannelsPerUser: 16,
         rate: { enabled: true, messagesPerSecond: 20, messageBurst: 40, bytesPerSecond: 65_536, byteBurst: 131_072, action: 'drop' },
       },
+      channels: { maxPerConnection: 32, maxPerUser: 16, rules: { '': { history: false }, 'chat:': { presence: true, joinLeave: true } } },
       allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
       apiKey: 'k'.repeat(24),
       metricsToken: 'm'.repeat(16),
@@ -223,6 +225,15 @@ describe('gateway configuration', () => {
     )
     expect(problemsOf(() => loadConfig({ MESA_CONFIG: file('{ not json') }))[0]).toMatch(/^MESA_CONFIG must name a readable JSON file/)
     expect(problemsOf(() => loadConfig({ MESA_CONFIG: '/no/such/file.json' }))[0]).toMatch(/^MESA_CONFIG must name a readable JSON file/)
+  })
+
+  it('channel rules: JSON in the environment, an object in code; anything else is refused', () => {
+    expect(resolveConfig({ channels: { rules: { 'news:': { presence: true } } } }).channels.rules).toEqual({ 'news:': { presence: true } })
+    for (const rules of ['{"news:":{"presence":"yes"}}', '{"news:":{"colour":true}}', '[]', '{"news:": true}', '{news']) {
+      expect(problemsOf(() => loadConfig({ MESA_CHANNEL_RULES: rules })), rules).toEqual([
+        expect.stringMatching(/^MESA_CHANNEL_RULES must be (JSON of )?rules by channel-name prefix, e\.g\. \{"news:":\{"presence":true\}\}/),
+      ])
+    }
   })
 
   it('the rate limit: off with its switch; a byte burst below the largest frame is refused, naming both', () => {

@@ -178,7 +178,7 @@ describe('gateway HTTP API: channels', () => {
   })
 
   it('subscribe and unsubscribe users: kept per user in the adapter and announced to every server', async () => {
-    const { url, envelopes, gateway } = await setup({ limits: { maxChannelsPerUser: 1 } })
+    const { url, envelopes, gateway } = await setup({ channels: { maxPerUser: 1 } })
     expect(await callApi(url, 'subscribe', { users: ['ada', 'bo'], channel: 'room:2' })).toMatchObject({ status: 200, body: { ok: true } })
     expect(await gateway.adapter.userChannels.channelsOf('bo')).toEqual(['room:2'])
     expect(await callApi(url, 'subscribe', { users: ['cy', 'ada'], channel: 'room:3' })).toEqual({
