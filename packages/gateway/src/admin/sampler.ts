@@ -11,6 +11,22 @@ export interface Sample {
   messagesOut: number
   bytesIn: number
   bytesOut: number
+  /** Channels with a subscriber on this gateway (those its server follows on the adapter). */
+  channels: number
+  /** Subscriptions of this gateway's sockets (one per socket and channel). */
+  subscriptions: number
+  /** Publications per second this gateway handled: its server's own, and those it received for its subscribers. */
+  publications: number
+}
+
+/** The counters a rate is computed from, when they were read. */
+interface Counters {
+  time: number
+  messagesIn: number
+  messagesOut: number
+  bytesIn: number
+  bytesOut: number
+  publications: number
 }
 
 /** Samples kept: two minutes at one per second. */
@@ -30,7 +46,7 @@ export const SAMPLE_INTERVAL_MS = 1000
 export class Sampler {
   private readonly samples: Sample[] = []
   private timer: ReturnType<typeof setInterval> | undefined
-  private last: { time: number; messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | undefined
+  private last: Counters | undefined
 
   constructor(
     private readonly mesa: Pick<Mesa, 'stats'>,
@@ -56,12 +72,19 @@ export class Sampler {
 
   /** Takes a sample now (the timer calls it every `SAMPLE_INTERVAL_MS`). */
   sample(): void {
-    const { connections, messagesIn, messagesOut, bytesIn, bytesOut } = this.mesa.stats
-    const now = { time: this.now(), messagesIn, messagesOut, bytesIn, bytesOut }
+    const { connections, messagesIn, messagesOut, bytesIn, bytesOut, channels } = this.mesa.stats
+    const now: Counters = {
+      time: this.now(),
+      messagesIn,
+      messagesOut,
+      bytesIn,
+      bytesOut,
+      publications: channels.published + channels.received,
+    }
     const last = this.last ?? now
     const intervals = Math.max(1, Math.round((now.time - last.time) / SAMPLE_INTERVAL_MS))
     const seconds = (intervals * SAMPLE_INTERVAL_MS) / 1000
-    const rate = (key: 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut') => Math.round((now[key] - last[key]) / seconds)
+    const rate = (key: Exclude<keyof Counters, 'time'>) => Math.round((now[key] - last[key]) / seconds)
     this.last = now
     this.samples.push({
       time: now.time,
@@ -71,6 +94,9 @@ export class Sampler {
       messagesOut: rate('messagesOut'),
       bytesIn: rate('bytesIn'),
       bytesOut: rate('bytesOut'),
+      channels: channels.followed,
+      subscriptions: channels.subscriptions,
+      publications: rate('publications'),
     })
     if (this.samples.length > SAMPLES_KEPT) this.samples.shift()
     this.onSample()
