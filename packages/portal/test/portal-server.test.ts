@@ -10,7 +10,7 @@ const scope = new Scope()
 afterEach(() => scope.cleanup())
 
 /** A real Mesa server with the portal on, sharing a memory adapter with the portals of the test. */
-async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string }> {
+async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string; mesa: Mesa }> {
   const adapter = new MemoryAdapter({ portal: { retryDelayMs: 5 } })
   scope.defer(() => adapter.close())
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
@@ -19,7 +19,7 @@ async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: strin
   })
   scope.defer(() => mesa.close())
   await mesa.listening()
-  return { adapter, url: `ws://127.0.0.1:${mesa.port}` }
+  return { adapter, url: `ws://127.0.0.1:${mesa.port}`, mesa }
 }
 
 type Requests = { LOOKUP: { q: string } }
@@ -142,5 +142,23 @@ describe('Portal with a Mesa server', () => {
       d: {},
       x: { re: 2, err: { code: 'not-found', message: 'nothing for erin' } },
     })
+  })
+
+  it('gets subscribe and unsubscribe events of real sockets, the unsubscribe also when the socket closes', async () => {
+    const { adapter, url, mesa } = await serverWithAdapter()
+    const p = portal(adapter)
+    const seen: string[] = []
+    p.on('subscribe', (channel, userId) => seen.push(`+${channel} ${userId}`))
+    p.on('unsubscribe', (channel, userId) => seen.push(`-${channel} ${userId}`))
+    await p.whenReady()
+    const fay = await client(url, 'fay')
+    const server = mesa.clients.find((c) => c.userId === 'fay')!
+    await server.subscribe('room:1')
+    await server.subscribe('room:2')
+    server.unsubscribe('room:1')
+    await waitFor('three events', () => seen.length === 3)
+    await fay.close()
+    await waitFor('the last unsubscribe', () => seen.length === 4)
+    expect(seen).toEqual(['+room:1 fay', '+room:2 fay', '-room:1 fay', '-room:2 fay'])
   })
 })
