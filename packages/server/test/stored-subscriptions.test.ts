@@ -11,13 +11,19 @@ async function dispatcherChange(adapter: MemoryAdapter, userId: string, channel:
   await adapter.publish(envelope)
 }
 
+/** A server on a memory adapter where a dispatcher subscribed user `ada` to room:1 and room:2. */
+async function serverWithStoredChannels() {
+  const adapter = track(new MemoryAdapter())
+  const { mesa, url } = await startServer({ adapter })
+  acceptIds(mesa)
+  await adapter.userChannels.add('room:1', ['ada'], 128)
+  await adapter.userChannels.add('room:2', ['ada'], 128)
+  return { adapter, mesa, url }
+}
+
 describe("a Dispatcher's subscriptions kept in the adapter", () => {
   it('apply to a socket when it authenticates, after op 22, for protocol 2 and 1.x sockets', async () => {
-    const adapter = track(new MemoryAdapter())
-    const { mesa, url } = await startServer({ adapter })
-    acceptIds(mesa)
-    await adapter.userChannels.add('room:1', ['ada'], 128)
-    await adapter.userChannels.add('room:2', ['ada'], 128)
+    const { adapter, mesa, url } = await serverWithStoredChannels()
     const socket = await connect(url, { v2: true })
     await socket.authenticate({ id: 'ada' })
     await socket.waitFor('two op 31', () => socket.frames.filter((f) => f.op === 31).length === 2)
@@ -34,11 +40,7 @@ describe("a Dispatcher's subscriptions kept in the adapter", () => {
   })
 
   it('an unsubscription arriving while the read is in flight wins over the read’s older answer', async () => {
-    const adapter = track(new MemoryAdapter())
-    const { mesa, url } = await startServer({ adapter })
-    acceptIds(mesa)
-    await adapter.userChannels.add('room:1', ['ada'], 128)
-    await adapter.userChannels.add('room:2', ['ada'], 128)
+    const { adapter, mesa, url } = await serverWithStoredChannels()
     // The read answers what the set held when it began, but only once the test lets it.
     const read = adapter.userChannels.channelsOf.bind(adapter.userChannels)
     let release: () => void = () => {}
