@@ -7,12 +7,12 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { singleFileBuilds, singleFileOptions } from '../packages/client-browser/single-file-builds.mjs'
 
-// Issue 5 asks for 3072 B. With the API of @mesa/client-node and typed errors the client measures 3.2-3.5 KB, and
-// no trim short of dropping API gets all three builds there (packages/client-browser/README.md, "Size", has the
-// figures). The guard sits just above the largest build so that growth fails; each line shows the distance to
-// the target.
-const TARGET = 3072
-const BUDGET = 3520
+// Issue 11 asks for the full client, channels and requests included, within 4096 B. With every feature of
+// issues 11 and 12 the client measures about 5 KB, and no trim short of dropping features gets it there
+// (packages/client-browser/README.md, "Size", has the figures and what each feature costs). The guard sits just
+// above the largest build so that growth fails; each line shows the distance to the target.
+const TARGET = 4096
+const BUDGET = 5300
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -32,8 +32,9 @@ async function bundle(label, options) {
 }
 
 const results = await Promise.all([
-  // What `import { Client, Message } from '@mesa/client-browser'` adds to an application's bundle.
-  bundle('esm: import { Client, Message }', {
+  // What `import { Client, Message } from '@mesa/client-browser'` adds to an application's bundle: the full client
+  // (channels, requests, acknowledged sends and renewed credentials are in the one `Client` class).
+  bundle('esm: import { Client, Message } (the full client)', {
     stdin: { contents: "export { Client, Message } from '@mesa/client-browser'", resolveDir: root, loader: 'ts' },
     format: 'esm',
   }),

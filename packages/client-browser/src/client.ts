@@ -1,11 +1,21 @@
-import { ClientSession, type MessageMap, type SessionOptions, type SessionState, type UntypedMessages } from '@mesa/core'
+import {
+  type ChannelMap,
+  ClientSession,
+  type MessageMap,
+  type RequestMap,
+  type SessionOptions,
+  type SessionState,
+  type UntypedChannels,
+  type UntypedMessages,
+  type UntypedRequests,
+} from '@mesa/core'
 
 /**
  * Options of the browser client; every one is optional. Defaults: `autoConnect` true, `reconnect` true,
  * `backoff` `{ base: 1000, factor: 2, max: 30000, resetAfter: 5000 }` (the server's reconnect interval
  * replaces `base`), `heartbeatGrace` half the server's heartbeat interval (at least 1000 ms),
  * `authenticationTimeout` the server's, else 10000 ms, `maxQueueSize` 1000, `maxQueueBytes` 1048576 (1 MiB),
- * `positions` none.
+ * `maxPending` 1000, `getCredentials` and `positions` none.
  */
 export type ClientOptions = SessionOptions
 
@@ -18,7 +28,9 @@ export class Client<
   In extends MessageMap<In> = UntypedMessages,
   Out extends MessageMap<Out> = In,
   User = unknown,
-> extends ClientSession<In, Out, User> {
+  Channels extends ChannelMap<Channels> = UntypedChannels,
+  Requests extends RequestMap<Requests> = UntypedRequests,
+> extends ClientSession<In, Out, User, Channels, Requests> {
   constructor(url: string, options: ClientOptions = {}) {
     super(url, (address, protocols) => new WebSocket(address, protocols), options)
     // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while

@@ -12,6 +12,10 @@ import {
   Message,
   ProtocolError,
   QueueFullError,
+  RequestError,
+  RequestRejection,
+  Subscription,
+  SubscriptionError,
 } from './index.js'
 
 declare global {
@@ -31,6 +35,10 @@ declare global {
     Message: typeof Message
     ProtocolError: typeof ProtocolError
     QueueFullError: typeof QueueFullError
+    RequestError: typeof RequestError
+    RequestRejection: typeof RequestRejection
+    Subscription: typeof Subscription
+    SubscriptionError: typeof SubscriptionError
   }
 }
 
@@ -45,4 +53,8 @@ globalThis.Mesa = {
   Message,
   ProtocolError,
   QueueFullError,
+  RequestError,
+  RequestRejection,
+  Subscription,
+  SubscriptionError,
 }

@@ -177,6 +177,39 @@ describe('@mesa/client-browser in Chromium against @mesa/server', () => {
     expect((await pageLog(page)).disconnected[0]).toMatchObject({ code: 1008, willAttemptReconnect: false })
   })
 
+  it('subscribes to a channel, requests, answers requests and sends acknowledged messages (protocol 2)', async () => {
+    const mesa = await server()
+    mesa.mesa.channels.authorize((_client, channel) => channel === 'room:1')
+    mesa.mesa.onRequest('ADD', (message) => ({ sum: (message.data.a as number) + (message.data.b as number) }))
+    const { page } = await newPage()
+    await signIn(page, mesa.url, 'iris')
+    const result = await page.evaluate(async () => {
+      type Sub = { on(event: string, listener: (value: { data: { text: string } }) => void): void }
+      const w = window as unknown as PageWindow & {
+        client: {
+          subscribe(channel: string): Sub
+          request(message: unknown): Promise<{ data: object }>
+          onRequest(type: string, handler: () => object): void
+          send(message: unknown, options: object): Promise<void>
+        }
+        texts: string[]
+      }
+      w.texts = []
+      const sub = w.client.subscribe('room:1')
+      sub.on('message', (message) => w.texts.push(message.data.text))
+      await new Promise((resolve) => sub.on('subscribed', resolve as () => void))
+      w.client.onRequest('PING', () => ({ pong: true }))
+      const reply = await w.client.request(new w.Mesa.Message(0, { a: 2, b: 3 }, 'ADD'))
+      await w.client.send(new w.Mesa.Message(0, { n: 1 }, 'ORDER'), { ack: true })
+      return reply.data
+    })
+    expect(result).toEqual({ sum: 5 })
+    expect(mesa.received).toContainEqual({ user: 'iris', type: 'ORDER', data: { n: 1 } })
+    await mesa.mesa.publish('room:1', new Message(0, { text: 'hello room' }, 'SAY'))
+    await page.waitForFunction(() => (window as unknown as { texts: string[] }).texts.length === 1)
+    expect(await mesa.mesa.clients[0]!.request(new Message(0, {}, 'PING'))).toMatchObject({ data: { pong: true } })
+  })
+
   it('works from a plain <script> tag (IIFE build, global Mesa)', async () => {
     const mesa = await server()
     const { page } = await newPage('/global.html')

@@ -1,4 +1,14 @@
-import { ClientSession, checkPositiveInteger, type MessageMap, type SessionOptions, type UntypedMessages } from '@mesa/core'
+import {
+  type ChannelMap,
+  ClientSession,
+  checkPositiveInteger,
+  type MessageMap,
+  type RequestMap,
+  type SessionOptions,
+  type UntypedChannels,
+  type UntypedMessages,
+  type UntypedRequests,
+} from '@mesa/core'
 import type { ClientOptions as WsClientOptions } from 'ws'
 import { NodeSocket } from './node-socket.js'
 
@@ -28,7 +38,9 @@ export class Client<
   In extends MessageMap<In> = UntypedMessages,
   Out extends MessageMap<Out> = In,
   User = unknown,
-> extends ClientSession<In, Out, User> {
+  Channels extends ChannelMap<Channels> = UntypedChannels,
+  Requests extends RequestMap<Requests> = UntypedRequests,
+> extends ClientSession<In, Out, User, Channels, Requests> {
   /** @throws ConfigError for an invalid option, `maxPayload` included. */
   constructor(url: string, options: ClientOptions = {}) {
     const { ws, maxPayload = DEFAULT_MAX_PAYLOAD, ...session } = options

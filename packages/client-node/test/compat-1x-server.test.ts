@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net'
 import Mesa, { Message as LegacyMessage } from '@cryb/mesa'
 import type LegacyClient from '@cryb/mesa/lib/server/client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { delay, Scope, waitFor } from '@mesa/test-kit'
-import { AuthenticationError, type Client, type ClientOptions, Message } from '../src/index.js'
+import { delay, rejectionOf, Scope, waitFor } from '@mesa/test-kit'
+import { AuthenticationError, type Client, type ClientOptions, Message, RequestError, SubscriptionError } from '../src/index.js'
 import { openClient } from './support.js'
 
 /** Our client against the Mesa 1.x server (`@cryb/mesa@1.5.8`, on ws 7), as existing deployments run it. */
@@ -85,6 +85,28 @@ describe('@mesa/client-node against the Mesa 1.x server', () => {
       [0, 'NEW_MESSAGE', { content: 'Hey!' }],
       [0, 'MANIFEST_UPDATE', { disabled: true }],
     ])
+  })
+
+  it('rejects requests, acknowledged sends and subscriptions with unsupported, and plain sends still work', async () => {
+    const legacy = await legacyServer()
+    const c = client(legacy.url)
+    await c.authenticate({ token: 'good', id: 5 })
+    const request = await rejectionOf<RequestError>('request', c.request(new Message(0, { q: 1 }, 'QUESTION')))
+    expect(request).toBeInstanceOf(RequestError)
+    expect(request).toMatchObject({ code: 'unsupported' })
+    const acked = await rejectionOf<RequestError>('acknowledged send', c.send(new Message(0, { n: 1 }, 'ACKED'), { ack: true }))
+    expect(acked).toMatchObject({ name: 'RequestError', code: 'unsupported' })
+    const subscription = c.subscribe('room:1')
+    const failed = await new Promise<Error>((resolve) => subscription.on('error', resolve))
+    expect(failed).toBeInstanceOf(SubscriptionError)
+    expect(failed).toMatchObject({ code: 'unsupported' })
+    c.send(new Message(0, { n: 2 }, 'PLAIN'))
+    await waitFor('the plain message', () => legacy.received.find((m) => m.type === 'PLAIN'))
+    await delay(50)
+    // Nothing of protocol 2 reached the 1.x server, and it kept the connection.
+    expect(legacy.received.map((m) => m.type)).toEqual(['PLAIN'])
+    expect(c.state).toBe('authenticated')
+    expect(legacy.connections).toHaveLength(1)
   })
 
   it('answers every heartbeat, so the 1.x server never counts a missed one', async () => {

@@ -64,6 +64,34 @@ export class AuthenticationError extends MesaError<AuthenticationErrorCode> {
   override name = 'AuthenticationError'
 }
 
+/**
+ * Why a subscription or a channel call failed: the wire codes of op 41's `x.err.code` (and op 33's `x.code`); the
+ * server's `ChannelError` has them, and a client's `SubscriptionError`.
+ */
+export type ChannelErrorCode =
+  /** The name breaks the channel-name rules (1-256 characters of letters, digits and `_ - : . @ / = , + ! ~`). */
+  | 'invalid-channel'
+  /** The authorize hook refused (or failed, or there is none: client-side subscriptions are then refused). */
+  | 'forbidden'
+  /** The socket already has `channels.maxPerConnection` subscriptions. */
+  | 'too-many-channels'
+  /** The socket asked for subscriptions faster than `channels.subscribeRate`. */
+  | 'rate-limited'
+  /** The socket is subscribed to (or subscribing to) the channel already. */
+  | 'already-subscribed'
+  /** The socket is not subscribed to the channel. */
+  | 'not-subscribed'
+  /** The adapter could not follow the channel, or the socket closed or unsubscribed while subscribing. */
+  | 'unavailable'
+
+/** Why a client's subscription failed or ended: the server's channel codes, or `unsupported` (a Mesa 1.x server). */
+export type SubscriptionErrorCode = ChannelErrorCode | 'unsupported'
+
+/** The server refused a subscription (or an unsubscription), or cannot have any (Mesa 1.x). */
+export class SubscriptionError extends MesaError<SubscriptionErrorCode> {
+  override name = 'SubscriptionError'
+}
+
 /** The operation needs an open connection and there is none (or it closed meanwhile). */
 export class ConnectionClosedError extends MesaError {
   override name = 'ConnectionClosedError'

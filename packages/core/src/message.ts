@@ -15,6 +15,14 @@ export type MessageMap<M = { [type: string]: object }> = { [K in keyof M]: objec
 export type AnyMessageData = Record<string, unknown>
 
 /**
+ * Channels mapped to the messages published on them, by name or by template-literal pattern:
+ * `{ [room: `room:${string}`]: { NEW_MESSAGE: { text: string } }; news: { HEADLINE: { title: string } } }`.
+ * Constrained like `MessageMap`, so an `interface` works as well as a type alias. The default takes any channel
+ * and any message.
+ */
+export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]: MessageMap<C[K]> }
+
+/**
  * One Mesa message. Construction mirrors 1.x: `new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE')`.
  */
 export class Message<T extends string = string, D extends object = AnyMessageData> {

@@ -1,6 +1,27 @@
 import { MesaError } from './errors.js'
-import { Message } from './message.js'
+import { type AnyMessageData, Message } from './message.js'
 import { Opcode } from './opcodes.js'
+
+/**
+ * Request types mapped to the data of a request and of its reply:
+ * `{ GET_ROOM: { request: { id: string }; reply: { name: string } } }`. Constrained like `MessageMap`, so an
+ * `interface` works as well as a type alias. Servers and clients take the same map.
+ */
+export type RequestMap<M = UntypedRequests> = { [K in keyof M]: { request: object; reply: object } }
+
+/** Any request type, any data. */
+export type UntypedRequests = { [type: string]: { request: AnyMessageData; reply: object } }
+
+/**
+ * What a request handler answers with: the reply's data (sent with the request's type), or a `Message` (its
+ * type, or the request's when it has none, and its data). Nothing (`undefined`) answers `{}` where the reply's
+ * type allows an empty object.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing answers `{}`.
+export type RequestReply<R extends object> = R | Message<string, R> | ({} extends R ? void : never)
+
+/** The data of a reply as the asker reads it: its declared type, or any fields when the map says only `object`. */
+export type ReplyData<R extends object> = object extends R ? AnyMessageData : R
 
 /**
  * Why a request (op 40) got no reply: the same codes whichever side asked (`client.request`, a server's

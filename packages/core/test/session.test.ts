@@ -39,6 +39,8 @@ function client(url: string, options?: SessionOptions): ClientSession {
 }
 
 const ack = (d: Record<string, unknown>, x?: Record<string, unknown>): Frame => (x ? { op: 22, d, x } : { op: 22, d })
+/** Op 2's `x` from a protocol 2 session: its client id, no subscriptions to renew, and `resume` when given. */
+const authX = (resume?: Record<string, unknown>) => ({ cid: expect.stringMatching(/^[0-9a-f]{32}$/), ch: {}, ...(resume && { resume }) })
 const dispatch = (t: string, d: Record<string, unknown>, s?: number, st?: 'g'): Frame => {
   const frame: Frame = { op: 0, d, t }
   if (s !== undefined) frame.s = s
@@ -152,7 +154,7 @@ describe('ClientSession: authentication', () => {
     const side = await server.connection(0)
     const result = session.authenticate({ token: 'abc' }, { shouldSync: false })
     const auth = await side.frame(2)
-    expect(auth).toEqual({ op: 2, d: { token: 'abc', shouldSync: false } })
+    expect(auth).toEqual({ op: 2, d: { token: 'abc', shouldSync: false }, x: authX() })
     const authenticated = nextEvent(session, 'authenticated')
     side.send(ack({ id: '1', name: 'Ada' }, { streams: { user: { epoch: 'e1', seq: 4 } }, recovered: true }))
     await expect(result).resolves.toEqual({ id: '1', name: 'Ada' })
@@ -215,7 +217,10 @@ describe('ClientSession: authentication', () => {
     const older = session.authenticate({ n: 1 })
     const newer = session.authenticate({ n: 2 })
     await expect(older).rejects.toMatchObject({ code: 'superseded' })
-    await waitFor('second op 2', () => side.frames.filter((f) => f.op === 2).length === 2)
+    // Only the newer credentials go out.
+    expect((await side.frame(2)).d).toEqual({ n: 2, shouldSync: true })
+    await delay(20)
+    expect(side.frames.filter((f) => f.op === 2)).toHaveLength(1)
     side.send(ack({ id: '2' }))
     await expect(newer).resolves.toEqual({ id: '2' })
   })
@@ -523,7 +528,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     session.on('message', (message) => seen.push(`${message.type}:${message.sequence ?? '-'}`))
     const first = await server.connection(0)
     const auth = session.authenticate({ token: 't' })
-    expect((await first.frame(2)).x).toBeUndefined()
+    expect((await first.frame(2)).x).toEqual(authX())
     first.send(
       ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 5 }, global: { epoch: 'g1', seq: 2 } }, recovered: true }),
     )
@@ -543,7 +548,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     first.ws.terminate()
     const second = await server.connection(1)
     const reauth = await second.frame(2)
-    expect(reauth.x).toEqual({ resume: { user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } } })
+    expect(reauth.x).toEqual(authX({ user: { epoch: 'e1', seq: 7 }, global: { epoch: 'g1', seq: 3 } }))
     const authenticated = nextEvent(session, 'authenticated')
     second.send(
       ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 9 }, global: { epoch: 'g1', seq: 3 } }, recovered: true }),
@@ -568,7 +573,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     await auth
     first.ws.terminate()
     const second = await server.connection(1)
-    expect((await second.frame(2)).x).toEqual({ resume: { user: { epoch: 'e', seq: 3 } } })
+    expect((await second.frame(2)).x).toEqual(authX({ user: { epoch: 'e', seq: 3 } }))
     // Live before the answer to the resume: held back, as 4 is still to be replayed.
     second.send(dispatch('U', {}, 5))
     const authenticated = nextEvent(session, 'authenticated')
@@ -595,7 +600,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     })
     const side = await server.connection(0)
     const auth = session.authenticate({})
-    expect((await side.frame(2)).x).toEqual({ resume: { user: { epoch: 'old', seq: 40 } } })
+    expect((await side.frame(2)).x).toEqual(authX({ user: { epoch: 'old', seq: 40 } }))
     const resync = nextEvent(session, 'resync')
     const authenticated = nextEvent(session, 'authenticated')
     side.send(ack({ id: 'u' }, { streams: { user: { epoch: 'new', seq: 3 } }, recovered: false, reason: 'epoch-changed' }))
@@ -614,7 +619,7 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     const session = client(server.url, { positions: { user: { epoch: 'e', seq: 1 } } })
     const side = await server.connection(0)
     const auth = session.authenticate({}, { shouldSync: false })
-    expect((await side.frame(2)).x).toBeUndefined()
+    expect((await side.frame(2)).x).toEqual(authX())
     side.send(ack({}, { streams: { user: { epoch: 'e', seq: 10 } }, recovered: true }))
     await auth
     expect(session.positions).toEqual({ user: { epoch: 'e', seq: 10 } })
@@ -691,6 +696,49 @@ describe('ClientSession: typed message maps', () => {
     const user: Promise<{ id: string }> = session.authenticate({})
     side.send(ack({ id: 'typed' }))
     await expect(user).resolves.toEqual({ id: 'typed' })
+  })
+})
+
+describe('ClientSession: typed channel and request maps', () => {
+  it('types subscriptions by channel and requests and their replies by type', async () => {
+    type Channels = {
+      [room: `room:${string}`]: { SAY: { text: string }; JOIN: { user: string } }
+      ticker: { PRICE: { price: number } }
+    }
+    interface Requests {
+      GET_PROFILE: { request: { id: string }; reply: { name: string } }
+      PING: { request: Record<string, never>; reply: { at: number } }
+    }
+    const server = await serve()
+    const session = new ClientSession<{ N: { n: number } }, { N: { n: number } }, unknown, Channels, Requests>(server.url, wsTransport)
+    scope.defer(() => session.disconnect())
+    const side = await server.connection(0)
+    const texts: string[] = []
+    const room = session.subscribe('room:1')
+    room.on('message', (message) => {
+      if (message.type === 'SAY') texts.push(message.data.text)
+      // @ts-expect-error: JOIN data has no text
+      else texts.push(message.data.text)
+    })
+    session.subscribe('ticker').on('message', (message) => {
+      const price: number = message.data.price
+      expect(price).toBeTypeOf('number')
+    })
+    // @ts-expect-error: not a channel of the map
+    session.subscribe('elsewhere')
+    session.onRequest('PING', () => ({ at: 1 }))
+    // @ts-expect-error: the reply of PING has no name
+    session.onRequest('PING', () => ({ name: 'x' }))
+    const profile = session.request(new Message(0, { id: 'u1' }, 'GET_PROFILE'))
+    // @ts-expect-error: the request data of GET_PROFILE is { id: string }
+    session.request(new Message(0, { id: 1 }, 'GET_PROFILE')).catch(() => undefined)
+    const sent = await side.frame(40, 'GET_PROFILE')
+    side.send({ op: 41, d: { name: 'Ada' }, x: { re: sent.x!.id } })
+    const name: string = (await profile).data.name
+    expect(name).toBe('Ada')
+    session.disconnect()
+    void room
+    void texts
   })
 })
 

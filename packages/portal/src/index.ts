@@ -1,5 +1,5 @@
 export { Portal, type PortalOptions } from './portal.js'
-export type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, UntypedMessages } from './events.js'
+export type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, RequestOf, UntypedMessages } from './events.js'
 export { PortalClosedError, PortalHandlerError } from './errors.js'
 export { REDIS_ADAPTER_PACKAGE, type RedisConnection } from './resolve-adapter.js'
-export { RequestRejection } from '@mesa/core'
+export { type RequestMap, RequestRejection, type UntypedRequests } from '@mesa/core'

@@ -12,11 +12,13 @@ import {
   type PortalEvent,
   type ReplyEnvelope,
   type ReplyError,
+  type RequestMap,
+  type UntypedRequests,
 } from '@mesa/core'
 import createDebug from 'debug'
 import { CollectingEmitter } from './collecting-emitter.js'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
-import type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, UntypedMessages } from './events.js'
+import type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, RequestOf, UntypedMessages } from './events.js'
 import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
 
 /** `DEBUG=mesa:portal`: start, retries and stop, and a line per event (checked with `enabled` first). */
@@ -33,7 +35,7 @@ function noHandler(type: string | undefined): ReplyError {
 /** What the client gets when a listener or the `handler` failed without saying why to it (as from a server). */
 const GENERIC_REJECTION: ReplyError = { code: 'rejected', message: 'the request failed' }
 
-export interface PortalOptions<M extends MessageMap<M> = UntypedMessages, R extends MessageMap<R> = UntypedMessages> {
+export interface PortalOptions<M extends MessageMap<M> = UntypedMessages, R extends RequestMap<R> = UntypedRequests> {
   /**
    * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it
    * may be omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
@@ -79,7 +81,7 @@ const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
  * consuming starts (servers call `onPortalJoin`), keeps it alive, and removes it on `close()` or, when the
  * process died, once its liveness lapsed (servers call `onPortalLeave`).
  */
-export class Portal<M extends MessageMap<M> = UntypedMessages, R extends MessageMap<R> = UntypedMessages> extends CollectingEmitter<
+export class Portal<M extends MessageMap<M> = UntypedMessages, R extends RequestMap<R> = UntypedRequests> extends CollectingEmitter<
   PortalEvents<M, R>
 > {
   readonly id: string
@@ -311,7 +313,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages, R extends Message
         return { kind: event.kind, clientId: event.clientId, userId: event.userId, channel: event.channel, ...info }
       case 'request': {
         // As for messages: validated by the server, the client's data, not checked against R.
-        const request = frameToMessage(event.frame) as MessageOf<R>
+        const request = frameToMessage(event.frame) as RequestOf<R>
         this.emit('request', request, event.userId, event.clientId, info)
         return { kind: 'request', clientId: event.clientId, userId: event.userId, requestId: event.requestId, request, ...info }
       }

@@ -3,7 +3,7 @@ import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Portal, type PortalDelivery, PortalHandlerError, type PortalOptions, RequestRejection } from '../src/index.js'
 
-type Requests = { GET_ORDER: { orderId: string }; PING: Record<string, never> }
+type Requests = { GET_ORDER: { request: { orderId: string }; reply: object }; PING: { request: Record<string, never>; reply: { pong: boolean } } }
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())

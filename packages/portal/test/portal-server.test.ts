@@ -22,7 +22,7 @@ async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: strin
   return { adapter, url: `ws://127.0.0.1:${mesa.port}`, mesa }
 }
 
-type Requests = { LOOKUP: { q: string } }
+type Requests = { LOOKUP: { request: { q: string }; reply: { found: string; for: string | undefined } } }
 
 function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming, Requests> = {}): Portal<Incoming, Requests> {
   const created = new Portal<Incoming, Requests>(adapter, options)

@@ -1,4 +1,4 @@
-import { MesaError } from '@mesa/core'
+import { type ChannelErrorCode, MesaError } from '@mesa/core'
 
 /**
  * What the server reports through `error` (besides `ProtocolError` for a client's bad frame, and the
@@ -50,24 +50,10 @@ export class ServerError extends MesaError {
 }
 
 /**
- * Why a subscription or a channel call failed: the wire codes of op 41's `x.err.code` (and op 33's `x.code`), and
- * what `ServerClient.subscribe()`, `mesa.publish()`, `mesa.presence()` and `mesa.history()` reject with.
+ * Why a subscription or a channel call failed (core's codes, shared with the clients): also what
+ * `ServerClient.subscribe()`, `mesa.publish()`, `mesa.presence()` and `mesa.history()` reject with.
  */
-export type ChannelErrorCode =
-  /** The name breaks the channel-name rules (1-256 characters of letters, digits and `_ - : . @ / = , + ! ~`). */
-  | 'invalid-channel'
-  /** The authorize hook refused (or failed, or there is none: client-side subscriptions are then refused). */
-  | 'forbidden'
-  /** The socket already has `channels.maxPerConnection` subscriptions. */
-  | 'too-many-channels'
-  /** The socket asked for subscriptions faster than `channels.subscribeRate`. */
-  | 'rate-limited'
-  /** The socket is subscribed to (or subscribing to) the channel already. */
-  | 'already-subscribed'
-  /** The socket is not subscribed to the channel. */
-  | 'not-subscribed'
-  /** The adapter could not follow the channel, or the socket closed or unsubscribed while subscribing. */
-  | 'unavailable'
+export type { ChannelErrorCode } from '@mesa/core'
 
 /** A channel operation failed; `code` is also what a client is told on the wire. */
 export class ChannelError extends MesaError<ChannelErrorCode> {}

@@ -23,7 +23,7 @@ async function serverWithStoredChannels() {
 
 describe("a Dispatcher's subscriptions kept in the adapter", () => {
   it('apply to a socket when it authenticates, after op 22, for protocol 2 and 1.x sockets', async () => {
-    const { adapter, mesa, url } = await serverWithStoredChannels()
+    const { mesa, url } = await serverWithStoredChannels()
     const socket = await connect(url, { v2: true })
     await socket.authenticate({ id: 'ada' })
     await socket.waitFor('two op 31', () => socket.frames.filter((f) => f.op === 31).length === 2)

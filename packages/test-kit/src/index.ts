@@ -40,6 +40,7 @@ export {
 } from './request-client.js'
 export { authenticatedClient, resumingClients } from './clients.js'
 export { ScriptedServer, type ScriptedServerOptions, ServerSide } from './scripted-server.js'
+export { serverFrames } from './server-frames.js'
 export { type UpgradeAnswer, upgrade } from './upgrade.js'
 
 // Child processes and builds

@@ -3,16 +3,6 @@ import type { PublicationEnvelope } from '../adapter/envelope.js'
 import { StoreError } from '../errors.js'
 import { encodeMessage, type Message, type MessageMap, type MessageOf } from '../message.js'
 
-/**
- * Channel names mapped to the message map of what is published on them; a template literal index signature types
- * a whole family of channels. Constrained like `MessageMap`, so an interface works as well as a type alias:
- *
- * ```ts
- * type Channels = { ticker: { PRICE: { price: number } }; [room: `room:${string}`]: { CHAT: { text: string } } }
- * ```
- */
-export type ChannelMap<C = { [channel: string]: MessageMap }> = { [K in keyof C]: MessageMap<C[K]> }
-
 /** A message that may be published on channel `C` of the map `Channels`. */
 export type PublicationOf<Channels, C extends keyof Channels> = Channels[C] extends infer M extends MessageMap<M>
   ? MessageOf<M>

@@ -1,7 +1,7 @@
 import type { Frame } from '../codec.js'
 import { isSequence } from '../stream-position.js'
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**

@@ -4,15 +4,41 @@ import type { BackoffOptions } from '../backoff.js'
 import { isTerminalCloseCode } from '../close-codes.js'
 import type { Frame } from '../codec.js'
 import { TypedEmitter } from '../emitter.js'
-import { AuthenticationError, ConfigError, ConnectionClosedError, MesaError, ProtocolError, QueueFullError } from '../errors.js'
-import { type AnyMessageData, Message, type MessageMap, type MessageOf } from '../message.js'
+import {
+  AuthenticationError,
+  ConfigError,
+  ConnectionClosedError,
+  MesaError,
+  ProtocolError,
+  QueueFullError,
+  SubscriptionError,
+} from '../errors.js'
+import { type ChannelMap, Message, type MessageMap, type MessageOf } from '../message.js'
+import { randomId } from '../memory/random-id.js'
 import { type HelloRule, SUBPROTOCOL_V2 } from '../protocol-version.js'
-import type { AuthenticationResult, ResumePositions, ResyncReason } from '../stream-position.js'
+import {
+  exposedReplyError,
+  type ReplyData,
+  type ReplyError,
+  RequestError,
+  type RequestErrorCode,
+  type RequestMap,
+  type RequestReply,
+  requestErrorOf,
+  type UntypedRequests,
+} from '../requests.js'
+import type { AuthenticationResult, ResumePositions, ResyncReason, StreamPosition } from '../stream-position.js'
 import { now } from './clock.js'
-import { isFrame } from './frame.js'
+import { isFrame, isObject } from './frame.js'
 import { helloDuration } from './hello.js'
 import type { SessionState } from './session-state.js'
 import { readPositions, STREAM_KINDS } from './stream-positions.js'
+import {
+  type SubscribeOptions,
+  Subscription,
+  type UntypedChannels,
+  type UntypedMessages,
+} from './subscription.js'
 import { OPEN, type WebSocketLike, type WebSocketTransport } from './websocket.js'
 import {
   AUTHENTICATE,
@@ -25,7 +51,15 @@ import {
   HELLO,
   INVALID_FRAME,
   NORMAL_CLOSURE,
+  PRESENCE,
+  REAUTHENTICATE,
+  REPLY,
+  REQUEST,
   SERVER_UNRESPONSIVE,
+  SUBSCRIBE,
+  SUBSCRIBED,
+  UNSUBSCRIBE,
+  UNSUBSCRIBED,
   VERSION,
 } from './wire.js'
 
@@ -52,17 +86,31 @@ export interface SessionOptions {
    * the connection is renewed. Default: the server's `c_authentication_timeout`, else 10000.
    */
   authenticationTimeout?: number
-  /** Messages kept while they cannot be sent; `send()` throws `QueueFullError` beyond. Default 1000. */
+  /**
+   * Messages kept while they cannot be sent, and acknowledged sends until their acknowledgement; beyond it
+   * `send()` throws `QueueFullError` (an acknowledged send rejects with it). Default 1000.
+   */
   maxQueueSize?: number
   /**
-   * Total length of the messages kept while they cannot be sent, counted as their serialized frames' lengths
-   * (UTF-16 code units: bytes for ASCII text); `send()` throws `QueueFullError` beyond. Default 1048576 (1 MiB).
+   * Total length of what `maxQueueSize` counts, as the serialized frames' lengths (UTF-16 code units: bytes for
+   * ASCII text); `send()` throws `QueueFullError` beyond. Default 1048576 (1 MiB).
    */
   maxQueueBytes?: number
+  /**
+   * Answers awaited at once (requests, acknowledged sends, subscriptions): `request()` and acknowledged sends
+   * reject with `RequestError` `too-many-requests` beyond. Default 1000.
+   */
+  maxPending?: number
   /** Sent as `CLIENT_VERSION` to servers with the `enforce_equal_versions` rule. Default `'2'`. */
   version?: string
   /** Positions to resume from, e.g. `client.positions` persisted by an earlier run. Default none. */
   positions?: ResumePositions
+  /**
+   * Called before every authentication (the first, each one after a reconnect, and each renewal the server asks
+   * for): its result is merged over the data given to `authenticate()`, so that a reconnect presents a fresh
+   * token. A rejection fails that authentication (`AuthenticationError` `credentials`). Default none.
+   */
+  getCredentials?: () => Record<string, unknown> | Promise<Record<string, unknown>>
 }
 
 export interface AuthenticateOptions {
@@ -71,6 +119,21 @@ export interface AuthenticateOptions {
    * clients also resume from their stream positions only when this is true. Default true.
    */
   shouldSync?: boolean
+}
+
+export interface RequestOptions {
+  /** ms to wait for the reply before rejecting with `RequestError` `timeout`; 0 waits as long as it takes. Default 10000. */
+  timeout?: number
+}
+
+export interface SendOptions {
+  /**
+   * Resolve when the server has accepted the message (its handlers ran, or a portal queue stored it). Kept and
+   * sent again with the same id after every reconnect until then; the server sees it once. Default false.
+   */
+  ack?: boolean
+  /** With `ack`: ms to wait for the acknowledgement before rejecting with `RequestError` `timeout`. Default 0 (none). */
+  timeout?: number
 }
 
 export interface ConnectionInfo {
@@ -88,10 +151,23 @@ export interface DisconnectionInfo {
   delay?: number
 }
 
-/** Message types when none are declared: any type name, data an object of unknown fields. */
-export type UntypedMessages = { [type: string]: AnyMessageData }
+/**
+ * Answers a request of the server (op 40) with its reply (`RequestReply`), or a promise of it. Throwing or
+ * rejecting answers with an error: its `code` and `message` when the error is marked `expose: true`
+ * (`RequestRejection`), else a generic `rejected` (and the error goes to the client's `error` event).
+ */
+export type RequestHandler<R extends RequestMap<R>, K extends keyof R & string = keyof R & string> = (
+  message: Message<K, R[K]['request']>,
+) => RequestReply<R[K]['reply']> | Promise<RequestReply<R[K]['reply']>>
 
-export interface SessionEvents<In extends MessageMap<In> = UntypedMessages, User = unknown> {
+/** A subscription to any channel of `C`. */
+export type SubscriptionOf<C extends ChannelMap<C>> = { [K in keyof C & string]: Subscription<C[K]> }[keyof C & string]
+
+export interface SessionEvents<
+  In extends MessageMap<In> = UntypedMessages,
+  User = unknown,
+  Channels extends ChannelMap<Channels> = UntypedChannels,
+> {
   /** The socket opened. */
   connected: [info: ConnectionInfo]
   /** Same as `connected` (the spelling of Mesa 1.x's README). */
@@ -103,6 +179,8 @@ export interface SessionEvents<In extends MessageMap<In> = UntypedMessages, User
   authenticated: [result: AuthenticationResult<User>]
   /** Missed messages could not be replayed: reload the application's state. `streams`: the new positions. */
   resync: [reason: ResyncReason | undefined, streams: ResumePositions]
+  /** The server subscribed this socket to a channel (its `subscribed` event follows). */
+  subscription: [subscription: SubscriptionOf<Channels>]
   error: [error: Error]
   stateChange: [state: SessionState, previous: SessionState]
 }
@@ -120,6 +198,77 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
   for (const waiter of waiters.splice(0)) waiter(error, value)
 }
 
+/** A failed answer: op 41's `x.err` (read leniently), or one the session gives itself. */
+type Failure = ReplyError
+
+// Failures the session gives itself that no server answers with, compared by identity.
+const LOST: Failure = { code: 'connection-lost', message: 'connection closed' }
+const UNSUPPORTED: Failure = { code: 'unsupported', message: 'Mesa 1.x server' }
+
+/**
+ * Rejects a request or an acknowledged send with its failure as a `RequestError` (what the server answered read
+ * by `requestErrorOf`, as the server reads its clients' answers), or an error as it is (`QueueFullError`).
+ */
+const requestError = (failure: Failure | Error): never => {
+  throw failure instanceof Error
+    ? failure
+    : failure === LOST || failure === UNSUPPORTED
+      ? new RequestError(failure.code as RequestErrorCode, failure.message)
+      : requestErrorOf(failure)
+}
+
+/**
+ * Answers to an acknowledged send after which it is sent again (docs/architecture.md): another attempt is being
+ * handled (`busy`), or the server cannot take it now.
+ */
+const RETRIED: readonly unknown[] = ['busy', 'unavailable', 'too-many-requests']
+
+/** The frame writer of everything but messages (`Message#serialize`): JSON leaves out what is undefined. */
+const frameOf = (op: number, d: object, t?: string, x?: object): string => JSON.stringify({ op, d, t, x })
+
+/**
+ * Protocol 2's fields of a server frame (`x`), typed as a server sends them. They are read leniently, without
+ * checking each type first: a field of another type matches nothing (a lookup, a comparison) or reads as absent.
+ */
+interface Extensions {
+  /** Op 10. */
+  protocol?: number
+  /** Op 22: the heads of the client's streams (checked by `readPositions`). */
+  streams?: unknown
+  /** Op 22 and 31: whether what the client resumed from was replayed, and why not. Op 33: why it ended. */
+  recovered?: boolean
+  reason?: ResyncReason
+  /** Op 0: the global stream (`'g'`), or the channel of a publication. */
+  st?: string
+  ch?: string
+  /** Op 33: the failure, when the server refused to renew a subscription (op 2's `x.ch`). */
+  code?: string
+  /** Op 31 and 41: the id answered, and the failure. */
+  re?: number
+  err?: Failure
+  /** Op 31: the channel's head (checked by `readPositions`), and whether the server made the subscription. */
+  pos?: unknown
+  srv?: boolean
+  /** Op 40: the request's id. */
+  id?: number
+}
+
+/**
+ * What the queue holds (`f`: the frame), and the pending-answer table (with `s`). Short field names: they are
+ * properties, which minifiers keep, and this is in the browser client's size budget.
+ */
+interface Outgoing {
+  /** The frame while it is to be written: a plain message's and a request's until written, an acknowledged send's until acknowledged. */
+  f?: string | undefined
+  /** An acknowledged send: stays queued once written, and is written again after every reconnect. */
+  a?: boolean
+  /** In the pending-answer table: settles the caller with a failure or the answer frame, once. */
+  s?: (failure?: Failure, frame?: Frame) => void
+}
+
+/** An entry of the pending-answer table. */
+type Pending = Outgoing & Required<Pick<Outgoing, 's'>>
+
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
  * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
@@ -127,12 +276,16 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
  * Written for the browser client's size budget (packages/client-browser/README.md, "Size"): state lives in
  * private fields, which minify to two characters, rather than in helper objects whose method names cannot be
  * minified, and steps with a single caller (reading a frame, dropping replays, adopting heads) are written in place.
+ * Everything that expects an answer (subscribe, unsubscribe, requests, acknowledged sends, renewed credentials)
+ * shares one pending-answer table, and everything outgoing one queue.
  */
 export class ClientSession<
   In extends MessageMap<In> = UntypedMessages,
   Out extends MessageMap<Out> = In,
   User = unknown,
-> extends TypedEmitter<SessionEvents<In, User>> {
+  Channels extends ChannelMap<Channels> = UntypedChannels,
+  Requests extends RequestMap<Requests> = UntypedRequests,
+> extends TypedEmitter<SessionEvents<In, User, Channels>> {
   declare readonly url: string
   /** Rules of the last hello (1.x: `enforce_equal_versions`, `store_messages`, `sends_user_object`). */
   rules: readonly string[] = []
@@ -171,8 +324,13 @@ export class ClientSession<
   #openedAt: number | undefined
   readonly #transport: WebSocketTransport
   readonly #options: SessionOptions
-  /** Messages waiting for a connection (or re-authentication), bounded by `maxQueueSize`. */
-  readonly #queue: string[] = []
+  /**
+   * Everything outgoing, in order, bounded by `maxQueueSize`: plain messages and requests until written,
+   * acknowledged sends until acknowledged. The first `#written` are acknowledged sends written on this socket:
+   * the queue is written in order and everything else leaves it when written, so they are always its head.
+   */
+  readonly #queue: Outgoing[] = []
+  #written = 0
   /** Sum of the queued frames' lengths, bounded by `maxQueueBytes`. */
   #queueBytes = 0
   /** The last delivered position in each redelivery stream. */
@@ -187,12 +345,29 @@ export class ClientSession<
   #silenceTimer: Timer
   /** The silence check already gave the event loop one extra round before deciding. */
   #deferred = false
+  /**
+   * The pending-answer table: what was sent with an `x.id`, until the frame with that `x.re` (op 31 or 41). Ids
+   * count up per client object, not per connection: an acknowledged send keeps its id across reconnects, and a
+   * later request must not take it.
+   */
+  readonly #pending = new Map<unknown, Pending>()
+  #id = 0
+  /** This client object's id (`x.cid` in op 2), under which the server deduplicates acknowledged sends. */
+  readonly #cid = randomId(16)
+  /** Subscriptions by channel: the client's own (renewed after reconnects) and the server's. */
+  readonly #subs = new Map<unknown, Subscription>()
+  /** Subscriptions asked for on this socket: 1 while the answer (op 31) is awaited, 2 once it came. */
+  readonly #asked = new Map<Subscription, number>()
+  /** Handlers of the server's requests by type; `undefined` takes any type. */
+  readonly #handlers = new Map<unknown, RequestHandler<Requests>>()
 
   constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
     super()
     if (typeof url !== 'string') throw new ConfigError('url must be a string')
     this.url = url
-    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize', 'maxQueueBytes'] as const) checkNumber(key, options[key])
+    for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize', 'maxQueueBytes', 'maxPending'] as const) {
+      checkNumber(key, options[key])
+    }
     this.#transport = transport
     this.#options = { ...options }
     this.#streams = readPositions(options.positions)
@@ -209,7 +384,7 @@ export class ClientSession<
     return readPositions(this.#streams)
   }
 
-  /** Messages waiting to be sent. */
+  /** Messages waiting to be sent, and acknowledged sends waiting for their acknowledgement. */
   get queued(): number {
     return this.#queue.length
   }
@@ -217,6 +392,11 @@ export class ClientSession<
   /** Protocol of the current connection: 2 when the server negotiated `mesa.v2`, else 1 (Mesa 1.x). */
   get protocol(): number {
     return this.#v2 ? 2 : 1
+  }
+
+  /** The subscriptions by channel, the client's and the server's (a live view). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionOf<Channels>> {
+    return this.#subs as never
   }
 
   /**
@@ -234,21 +414,65 @@ export class ClientSession<
    * Sends a message now, or queues it while there is no connection (or, after a reconnect, until the session
    * is authenticated again). Queued as its frame, serialized now: the bound counts it, and a message the
    * application changes afterwards goes out as it was sent.
+   *
+   * With `{ ack: true }` (protocol 2) it returns a promise, resolved when the server acknowledges the message; it
+   * stays queued until then, written again with the same id after every reconnect. Rejects with `RequestError`
+   * (`unsupported` against Mesa 1.x, `rejected`, `too-many-requests`, `timeout` when given one) or
+   * `QueueFullError`.
    * @throws QueueFullError when `maxQueueSize` messages or `maxQueueBytes` of frames are already queued.
    */
-  send(message: MessageOf<Out>): void {
-    const frame = message.serialize()
-    // Once accepted, credentials are presented again on every connection, and messages wait for the answer.
-    if (this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')) {
-      this.#write(frame)
-      return
+  send(message: MessageOf<Out>): void
+  send(message: MessageOf<Out>, options: SendOptions & { ack: true }): Promise<void>
+  send(message: MessageOf<Out>, options?: SendOptions): Promise<void> | undefined
+  send(message: MessageOf<Out>, options?: SendOptions): Promise<void> | undefined {
+    if (options?.ack) return this.#ask(DISPATCH, message.data, message.type, {}, options.timeout, true).then(() => {}, requestError)
+    const f = message.serialize()
+    this.#enqueue({ f })
+  }
+
+  /**
+   * Sends a request (op 40, protocol 2) and resolves with the reply. A request made while the session cannot send
+   * waits in the queue; once written it is never sent again (it may not be idempotent).
+   * The message needs a type. Rejects with `RequestError`: `timeout` (default 10 s), `rejected` (`rejection`: the
+   * handler's code), `no-handler`, `connection-lost`, `too-many-requests`, `unavailable`, `unsupported` (Mesa 1.x
+   * server); `QueueFullError` past the queue bounds.
+   */
+  request<K extends keyof Requests & string>(
+    message: Message<K, Requests[K]['request']>,
+    options: RequestOptions = {},
+  ): Promise<Message<K, ReplyData<Requests[K]['reply']>>> {
+    return this.#ask(REQUEST, message.data, message.type, {}, options.timeout ?? 10_000, false).then(
+      // As the server reads its clients' replies: a dispatch, of the request's type unless the reply names one.
+      (frame) => new Message(DISPATCH, frame.d, frame.t ?? message.type) as never,
+      requestError,
+    )
+  }
+
+  /**
+   * Answers the server's requests of `type` (or, given only a handler, of every type without a handler of its
+   * own) with what `handler` returns. Returns a function that removes the handler.
+   */
+  onRequest<K extends keyof Requests & string>(type: K, handler: RequestHandler<Requests, K>): () => void
+  onRequest(handler: RequestHandler<Requests>): () => void
+  onRequest(type: string | RequestHandler<Requests>, handler?: RequestHandler<Requests>): () => void {
+    const key = handler ? type : undefined
+    this.#handlers.set(key, (handler ?? type) as RequestHandler<Requests>)
+    return () => this.#handlers.delete(key)
+  }
+
+  /**
+   * Subscribes to `channel` (protocol 2) and returns the subscription (the same object while subscribed). It is
+   * asked for as soon as the session can (after an authentication in progress) and again after every reconnect,
+   * from its position. A refusal is the subscription's `error` event.
+   */
+  subscribe<K extends keyof Channels & string>(channel: K, options: SubscribeOptions = {}): Subscription<Channels[K]> {
+    let sub = this.#subs.get(channel)
+    if (!sub) {
+      // `readPositions` checks and copies the position.
+      sub = this.#sub(channel, options.params, readPositions({ user: options.since }).user)
+      this.#subscribe()
     }
-    const { maxQueueSize = 1000, maxQueueBytes = 2 ** 20 } = this.#options
-    // Bounded by count and by size, so that a long outage cannot exhaust memory.
-    if (this.#queue.length >= maxQueueSize) throw new QueueFullError(maxQueueSize)
-    if (this.#queueBytes + frame.length > maxQueueBytes) throw new QueueFullError(maxQueueBytes, 'bytes')
-    this.#queue.push(frame)
-    this.#queueBytes += frame.length
+    return sub as never
   }
 
   /**
@@ -308,7 +532,7 @@ export class ClientSession<
   #opened(automatic: boolean): void {
     this.#openedAt = now()
     // Before any event: a message a listener sends must not overtake the ones queued earlier.
-    if (!this.#accepted) this.#flush()
+    this.#flush()
     this.#setState('open')
     const info: ConnectionInfo = {
       isInitialConnection: this.#initial,
@@ -333,7 +557,9 @@ export class ClientSession<
       this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME, 'invalid frame from the server'))
       return
     }
-    const { op, d, t, s, o, x } = frame
+    const { op, d, t, s, o } = frame
+    const x: Extensions = frame.x ?? {}
+    const sub = this.#subs.get(t)
     if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
     else if (op === HELLO) this.#greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
@@ -342,23 +568,58 @@ export class ClientSession<
       // a new one advances the position (1.x numbers each redelivery batch from 1, so its `s` cannot be used).
       // While a resume is pending the replay that follows brings the message in order: taking it now would move
       // the position past the messages missed before it. A stream without a position takes everything.
-      const position = this.#v2 && s != null ? this.#streams[x?.st === 'g' ? 'global' : 'user'] : undefined
-      if (position) {
-        if ((this.#credentials && this.#state !== 'authenticated') || s! <= position.seq) return
-        position.seq = s!
+      // A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in its subscription's stream, and
+      // counts once the subscription's op 31 came on this socket (its replay follows that).
+      const channel = x.ch == null ? undefined : this.#subs.get(x.ch)
+      if (channel ? this.#asked.get(channel) !== 2 : x.ch != null) return
+      const position = channel ? channel.position : this.#v2 && s != null ? this.#streams[x.st === 'g' ? 'global' : 'user'] : undefined
+      if (position && s != null) {
+        if ((!channel && this.#credentials && this.#state !== 'authenticated') || s <= position.seq) return
+        position.seq = s
       }
-      this.emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined) as MessageOf<In>)
-    }
+      // Either emitter: both have a `message` event of a message.
+      ;((channel ?? this) as TypedEmitter<{ message: [Message] }>).emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined))
+    } else if (!this.#v2) {
+      // Protocol 2's opcodes mean nothing on a 1.x connection.
+    } else if (op === SUBSCRIBED || op === REPLY) {
+      const entry = this.#pending.get(x.re)
+      // An acknowledged send the server could not take yet is sent again shortly (no timer to clear: it only writes
+      // what is still pending, on a socket that may take it then).
+      if (entry?.a && RETRIED.includes(x.err?.code)) setTimeout(() => this.#pending.has(x.re) && this.#can(true) && this.#write(entry.f!), 500)
+      else entry?.s(x.err, frame)
+      if (op === SUBSCRIBED) this.#subscribed(t, sub, x)
+    } else if (op === UNSUBSCRIBED) {
+      // With `code`: the server refused to renew it (op 2's `x.ch`), a failure like a refused op 30.
+      if (sub) this.#end(sub, `${x.reason}`, x.code ? { code: x.code, message: `${x.reason}` } : undefined)
+    } else if (op === PRESENCE) sub?.emit('presence', d as never)
+    else if (op === REAUTHENTICATE) this.#sendCredentials(true)
+    else if (op === REQUEST) this.#answer(d, t, x.id)
   }
 
-  #greeted(d: Frame['d'], x: Frame['x']): void {
+  /**
+   * Op 31: the answer to op 30 (`re`) or to op 2's `x.ch` (neither `re` nor `srv`), or a subscription the server
+   * made (`srv`), which lasts as long as its connection.
+   */
+  #subscribed(channel: string | undefined, found: Subscription | undefined, x: Extensions): void {
+    const sub = found ?? (x.srv && channel ? this.#sub(channel, undefined, undefined, true) : undefined)
+    if (!sub) return
+    if (!found) this.emit('subscription', sub as never)
+    const head = readPositions({ user: x.pos }).user
+    const recovered = x.recovered !== false
+    // As with the user and global streams: a position the server recovered from stays (the replay follows).
+    sub.position = adopt(recovered && sub.position, head) ?? sub.position
+    this.#asked.set(sub, 2)
+    sub.emit('subscribed', { recovered, reason: recovered ? undefined : x.reason, position: head })
+  }
+
+  #greeted(d: Frame['d'], x: Extensions): void {
     // 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none.
     const rules = Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
     const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
     const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
     this.#hello = d
     // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
-    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && (x?.protocol as number) >= 2
+    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && x.protocol! >= 2
     this.rules = rules
     // The server's reconnect interval becomes the base delay; the attempts made so far still count.
     if (reconnectInterval) this.#backoff.base = reconnectInterval
@@ -369,46 +630,143 @@ export class ClientSession<
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
       this.#write(new Message(DISPATCH, { v: this.#options.version ?? VERSION }, 'CLIENT_VERSION').serialize())
     }
+    // A 1.x server has nothing of protocol 2: what waits for it fails (subscriptions as they are asked for), and
+    // what is queued behind it can go.
+    if (!this.#v2) for (const entry of this.#pending.values()) entry.s(UNSUPPORTED)
     if (this.#credentials) this.#sendCredentials()
+    this.#subscribe()
+    this.#flush()
   }
 
-  #sendCredentials(): void {
-    const d = this.#credentials!
-    const resume = readPositions(this.#streams)
-    this.#resumed = this.#v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
-    // JSON leaves `x` out when there is nothing to resume.
-    this.#write(JSON.stringify({ op: AUTHENTICATE, d, x: this.#resumed && { resume } }))
-    this.#setState('authenticating')
-    const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
-    clearTimeout(this.#authTimer)
-    this.#authTimer = setTimeout(() => {
-      this.#settleAuth(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
-      this.#drop(AUTHENTICATION_TIMEOUT, 'authentication timeout')
-    }, timeout)
+  /**
+   * Sends the credentials (op 2), merged with fresh ones from `getCredentials`. Protocol 2 adds this client's id,
+   * the stream positions to resume from and the subscriptions to renew (`x.ch`). A renewal the server asked for
+   * (`refresh`, op 35) goes on the open socket and is answered by op 41, keeping everything.
+   */
+  async #sendCredentials(refresh?: boolean): Promise<void> {
+    const ws = this.#ws
+    const credentials = this.#credentials
+    if (!refresh) {
+      this.#setState('authenticating')
+      const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
+      clearTimeout(this.#authTimer)
+      this.#authTimer = setTimeout(() => {
+        this.#settleAuth(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
+        this.#drop(AUTHENTICATION_TIMEOUT, 'authentication timeout')
+      }, timeout)
+    }
+    try {
+      const d = { ...credentials!, ...(await this.#options.getCredentials?.()) }
+      // Meanwhile the socket may have closed, or another authenticate() replaced these credentials.
+      if (ws !== this.#ws || credentials !== this.#credentials) return
+      if (refresh) await this.#ask(AUTHENTICATE, d, undefined, { cid: this.#cid, refresh: true })
+      else {
+        const resume = readPositions(this.#streams)
+        this.#resumed = this.#v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
+        // JSON leaves out what is undefined: `resume` when there is nothing to resume, `x` on a 1.x connection.
+        this.#write(frameOf(AUTHENTICATE, d, undefined, this.#v2 ? { cid: this.#cid, resume: this.#resumed && resume, ch: this.#subscribe({}) } : undefined))
+      }
+    } catch (error) {
+      // `getCredentials` failed (or the credentials do not serialize), or the server refused a renewal: told here.
+      // An authentication then ends as a timeout does (the next connection tries again), a renewal with the
+      // server's close (4008). A renewal that lost its connection has nothing to tell.
+      if (error !== LOST) this.emit('error', error instanceof Error ? error : new AuthenticationError('rejected', (error as Failure).message))
+    }
   }
 
-  #acknowledged(user: User, ext: Frame['x']): void {
+  #acknowledged(user: User, ext: Extensions): void {
     // Heads count only as the answer to this socket's authentication, never later (a user update).
-    const x = this.#state === 'authenticating' && this.#v2 ? ext : undefined
-    const streams = readPositions(x?.streams)
-    const recovered = x?.recovered !== false
-    const reason = recovered ? undefined : (x?.reason as ResyncReason | undefined)
+    const x = this.#state === 'authenticating' && this.#v2 ? ext : {}
+    const streams = readPositions(x.streams)
+    const recovered = x.recovered !== false
+    const reason = recovered ? undefined : (x.reason as ResyncReason | undefined)
     // A stream the session asked to resume keeps its position when the server recovered it: the replay that
     // follows moves it up to the head. Every other stream, or every stream after a failed recovery, starts at
     // the head (a copy: the event hands `streams` out): what came before is not coming.
-    for (const kind of STREAM_KINDS) {
-      const head = streams[kind]
-      const kept = recovered && this.#resumed?.[kind]
-      if (head && !(kept && kept.epoch === head.epoch && kept.seq <= head.seq)) this.#streams[kind] = { ...head }
-    }
+    for (const kind of STREAM_KINDS) this.#streams[kind] = adopt(recovered && this.#resumed?.[kind], streams[kind]) ?? this.#streams[kind]
     this.#resumed = undefined
-    // What waited for this answer goes out now (after a first authentication there is nothing).
-    this.#flush()
     this.#setState('authenticated')
     this.#accepted = true
+    // What waited for this answer goes out now (after a first authentication there is nothing).
+    this.#subscribe()
+    this.#flush()
     this.#settleAuth(undefined, user)
     this.emit('authenticated', { user, recovered, reason, streams })
     if (!recovered) this.emit('resync', reason, readPositions(this.#streams))
+  }
+
+  #sub(channel: string, params: Record<string, unknown> | undefined, position: StreamPosition | undefined, server?: boolean): Subscription {
+    const sub: Subscription = new Subscription(channel, params, position, !!server, () => this.#unsubscribe(sub))
+    this.#subs.set(channel, sub)
+    return sub
+  }
+
+  /**
+   * Asks for every subscription not yet asked for on this socket: in `ch` (op 2's `x.ch`, `{ [channel]: position |
+   * null }`, saving a round trip) when given, else with op 30 once the hello is known and no authentication is in
+   * progress. Op 2 has no room for params, so subscriptions with params always wait for op 30.
+   */
+  #subscribe(ch?: Record<string, StreamPosition | null>): typeof ch {
+    for (const sub of this.#subs.values()) {
+      if (!this.#asked.has(sub) && (ch ? !sub.params : this.#hello && this.#state !== 'authenticating')) {
+        this.#asked.set(sub, 1)
+        if (ch) ch[sub.channel] = sub.position ?? null
+        else {
+          // Against a 1.x server this fails (`unsupported`), after the caller of `subscribe()` could listen.
+          this.#ask(SUBSCRIBE, sub.params ?? {}, sub.channel, { since: sub.position }).catch((failure: Failure) => {
+            if (failure !== LOST) this.#end(sub, '', failure)
+          })
+        }
+      }
+    }
+    return ch
+  }
+
+  #unsubscribe(sub: Subscription): Promise<void> {
+    // Only the socket that was asked has anything to undo (a closed one forgot it; an ended subscription was
+    // forgotten here too).
+    const asked = this.#asked.has(sub)
+    this.#end(sub, 'client')
+    return asked
+      ? this.#ask(UNSUBSCRIBE, {}, sub.channel, {}).then(
+          () => {},
+          (failure: Failure) => {
+            if (failure !== LOST) throw new SubscriptionError(failure.code as never, failure.message)
+          },
+        )
+      : Promise.resolve()
+  }
+
+  /** The subscription is over: forgotten, then its `unsubscribed` event (or `error` with a failure). */
+  #end(sub: Subscription, reason: string, failure?: Failure): void {
+    if (this.#subs.get(sub.channel) !== sub) return
+    this.#subs.delete(sub.channel)
+    this.#asked.delete(sub)
+    if (failure) sub.emit('error', new SubscriptionError(failure.code as never, failure.message))
+    else sub.emit('unsubscribed', reason)
+  }
+
+  /**
+   * Answers the server's request (op 40) with the handler's reply (op 41), or with `x.err`: the handler's error
+   * when it is marked `expose`, else a generic one, the real error then going to the `error` event.
+   */
+  #answer(d: Frame['d'], t: string | undefined, re: unknown): void {
+    const handler = this.#handlers.get(t) ?? this.#handlers.get(undefined)
+    const reply = (d: unknown, t?: string, err?: Failure) => {
+      // The server would close the connection over a reply whose data is not an object.
+      if (!isObject(d)) throw new TypeError('a reply is an object')
+      this.#write(frameOf(REPLY, d, t, { re, err }))
+    }
+    if (!handler) reply({}, undefined, { code: 'no-handler', message: `${t}` })
+    else {
+      new Promise((resolve) => resolve(handler(new Message(REQUEST, d, t) as never)))
+        .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
+        .catch((error) => {
+          const exposed = exposedReplyError(error)
+          reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
+          if (!exposed) this.emit('error', error)
+        })
+    }
   }
 
   /** The server just said something. Cheap: no timer is touched while one is pending. */
@@ -430,13 +788,84 @@ export class ClientSession<
     } else this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive')
   }
 
+  /**
+   * Sends `message` with an `x.id` (new, added to `x`) and enters it in the pending-answer table: resolves with the
+   * answer's frame, rejects with a `Failure` that the caller turns into its own error. Queued when `queued` is
+   * given (requests; acknowledged sends: true), else written at once (subscribe, unsubscribe, a renewal: the caller
+   * knows the socket takes protocol 2 now). `timeout` 0 or undefined: no time limit.
+   */
+  #ask(op: number, d: object, t: string | undefined, x: object, timeout?: number, queued?: boolean): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const id = ++this.#id
+      const f = frameOf(op, d, t, { ...x, id })
+      const { maxPending = 1000 } = this.#options
+      let timer: Timer
+      const entry: Pending = {
+        s: (failure, answer) => {
+          clearTimeout(timer)
+          this.#pending.delete(id)
+          this.#take(this.#queue.indexOf(entry))
+          failure ? reject(failure) : resolve(answer!)
+        },
+      }
+      if (this.#hello && !this.#v2) return reject(UNSUPPORTED)
+      if (queued === undefined) this.#write(f)
+      else if (this.#pending.size >= maxPending) return reject({ code: 'too-many-requests', message: `${maxPending} pending` })
+      else this.#enqueue(Object.assign(entry, { f, a: queued }))
+      this.#pending.set(id, entry)
+      if (timeout) timer = setTimeout(() => entry.s({ code: 'timeout', message: `no answer within ${timeout} ms` }), timeout)
+    })
+  }
+
+  /** Queues what is to be sent, within the queue's bounds, and sends what can go. */
+  #enqueue(item: Outgoing): void {
+    const { maxQueueSize = 1000, maxQueueBytes = 2 ** 20 } = this.#options
+    // Bounded by count and by size, so that a long outage cannot exhaust memory.
+    if (this.#queue.length >= maxQueueSize) throw new QueueFullError(maxQueueSize)
+    if (this.#queueBytes + item.f!.length > maxQueueBytes) throw new QueueFullError(maxQueueBytes, 'bytes')
+    this.#queue.push(item)
+    this.#queueBytes += item.f!.length
+    this.#flush()
+  }
+
+  /**
+   * Writes the queue in order from the first frame not yet written on this socket, up to one that cannot go yet
+   * (nothing overtakes it). Acknowledged sends stay until acknowledged; the rest leaves when written.
+   */
   #flush(): void {
-    for (const frame of this.#queue.splice(0)) this.#write(frame)
-    this.#queueBytes = 0
+    for (;;) {
+      const item = this.#queue[this.#written]
+      if (!item || !this.#can(!!item.s)) return
+      this.#write(item.f!)
+      if (item.a) this.#written++
+      else {
+        this.#take(this.#written)
+        // A written request is settled by its answer or by the end of the connection, never written again.
+        item.f = undefined
+      }
+    }
+  }
+
+  /** Takes the item at `at` (if any: -1 is none) out of the queue. */
+  #take(at: number): void {
+    if (at < 0) return
+    this.#queueBytes -= this.#queue.splice(at, 1)[0]!.f!.length
+    if (at < this.#written) this.#written--
+  }
+
+  /**
+   * Whether a frame can be written now: protocol 2 frames (`v2`) need a protocol 2 hello and no authentication in
+   * progress; the others an open socket and, once credentials were accepted, an authenticated session.
+   */
+  #can(v2: boolean): boolean {
+    return v2
+      ? this.#v2 && this.#state !== 'authenticating'
+      : this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')
   }
 
   #write(data: string): void {
-    this.#ws?.send(data)
+    // Also called from timers and answers that may outlive the socket.
+    if (this.#ws?.readyState === OPEN) this.#ws.send(data)
   }
 
   /**
@@ -468,6 +897,12 @@ export class ClientSession<
     this.#ws = this.#hello = this.#openedAt = this.#silenceTimer = undefined
     this.#v2 = false
     this.#silenceLimit = 0
+    // The next socket writes every unacknowledged send again and asks for every subscription again. What was
+    // written and awaits an answer fails (connection lost), and the server's subscriptions end with the socket.
+    this.#written = 0
+    this.#asked.clear()
+    for (const sub of this.#subs.values()) if (sub.server) this.#end(sub, 'disconnected')
+    for (const entry of this.#pending.values()) if (!entry.f) entry.s(LOST)
     if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
     else this.#settleAuth(new AuthenticationError('closed', closed))
     settle(this.#waiters, new ConnectionClosedError(closed))
@@ -506,4 +941,12 @@ export class ClientSession<
     this.#state = state
     this.emit('stateChange', state, previous)
   }
+}
+
+/**
+ * The position to go on from after the server told `head`: the one kept (asked to resume from and recovered:
+ * the replay that follows moves it up), else a copy of the head; undefined when the server told none.
+ */
+function adopt(kept: StreamPosition | false | undefined, head: StreamPosition | undefined): StreamPosition | undefined {
+  return head && !(kept && kept.epoch === head.epoch && kept.seq <= head.seq) ? { ...head } : undefined
 }

@@ -10,6 +10,14 @@ export const HEARTBEAT: typeof Opcode.Heartbeat = 1
 export const AUTHENTICATE: typeof Opcode.Authenticate = 2
 export const HELLO: typeof Opcode.Hello = 10
 export const AUTHENTICATE_ACK: typeof Opcode.AuthenticateAck = 22
+export const SUBSCRIBE: typeof Opcode.Subscribe = 30
+export const SUBSCRIBED: typeof Opcode.Subscribed = 31
+export const UNSUBSCRIBE: typeof Opcode.Unsubscribe = 32
+export const UNSUBSCRIBED: typeof Opcode.Unsubscribed = 33
+export const PRESENCE: typeof Opcode.Presence = 34
+export const REAUTHENTICATE: typeof Opcode.Reauthenticate = 35
+export const REQUEST: typeof Opcode.Request = 40
+export const REPLY: typeof Opcode.Reply = 41
 /** `PROTOCOL_VERSION` as the `CLIENT_VERSION` a session sends by default. */
 export const VERSION: `${typeof PROTOCOL_VERSION}` = '2'
 /** Frame answering every heartbeat (op 11). */

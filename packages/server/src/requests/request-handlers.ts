@@ -1,25 +1,10 @@
-import { type AnyMessageData, exposedReplyError, type Message } from '@mesa/core'
+import { type AnyMessageData, exposedReplyError, type Message, type RequestReply } from '@mesa/core'
 import { ServerError, toError } from '../errors.js'
 import { isMessage } from '../outbound.js'
 import { errorFrame, replyFrame } from './reply-frames.js'
 
-/**
- * Request types mapped to the data of a request and of its reply:
- * `{ GET_ROOM: { request: { id: string }; reply: { name: string } } }`. Constrained like `MessageMap`, so an
- * `interface` works as well as a type alias.
- */
-export type RequestMap<M = UntypedRequests> = { [K in keyof M]: { request: object; reply: object } }
-
-/** Any request type, any data. */
-export type UntypedRequests = { [type: string]: { request: AnyMessageData; reply: object } }
-
-/**
- * What a request handler answers with: the reply's data (sent with the request's type), or a `Message` (its
- * type, or the request's when it has none, and its data). Nothing (`undefined`) answers `{}` where the reply's
- * type allows an empty object.
- */
-// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing answers `{}`.
-export type RequestReply<R extends object> = R | Message<string, R> | ({} extends R ? void : never)
+/** The request map, its default and what a handler answers with: core's, shared with the clients. */
+export type { RequestMap, RequestReply, UntypedRequests } from '@mesa/core'
 
 /**
  * Answers one request (op 40) from a client; application code. It may be `async`; throwing (or rejecting with)
