@@ -162,8 +162,8 @@ return removed
  * KEYS: events. ARGV: group, consumer, min idle ms, count, then the ids of the events the consumer's own handlers
  * still run. Claims up to `count` events unacknowledged for at least the min idle time, skipping those ids: a
  * portal whose handler hangs must not take its own event back (which would restart its idle time and keep it
- * from the other portals), whoever owns it now. XAUTOCLAIM cannot skip entries; XCLAIM's min idle time keeps a
- * concurrent claim by another portal from being undone. Returns the claimed entries.
+ * from the other portals), whoever owns it now. XAUTOCLAIM cannot skip entries, hence XPENDING and XCLAIM, atomic
+ * in the script. Returns the claimed entries.
  */
 export const CLAIM_TIMED_OUT = new LuaScript(`
 local group, consumer, minIdle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -175,6 +175,7 @@ for _, entry in ipairs(redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '
   if #ids < count and not running[entry[1]] then ids[#ids + 1] = entry[1] end
 end
 local claimed = {}
+-- In batches: unpack is bounded by Lua's stack, and count (the free slots) by nothing but the options.
 for first = 1, #ids, 100 do
   local batch = redis.call('XCLAIM', KEYS[1], group, consumer, minIdle, unpack(ids, first, math.min(first + 99, #ids)))
   for _, entry in ipairs(batch) do claimed[#claimed + 1] = entry end
