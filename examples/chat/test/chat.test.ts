@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ensureBuilt, Scope } from '@mesa/test-kit'
 import { keepScreenshot, launchChromium } from '@mesa/test-kit/browser'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
+import { converse, deliveries, members, openChat, say, shownTexts } from './chat-pages.js'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
 /**
@@ -18,16 +19,6 @@ const PAGE_SETTINGS = { viewport: { width: 960, height: 600 }, timezoneId: 'UTC'
  * depends on what the badge showed before (offline, reconnecting): whole repaints make the pixels the same.
  */
 const BROWSER_ARGS = ['--disable-partial-raster']
-
-/** The texts of the current room's messages, as the page shows them. */
-function shownTexts(page: Page): Promise<string[]> {
-  return page.locator('#messages li .text').allTextContents()
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.fill('#text', text)
-  await page.press('#text', 'Enter')
-}
 
 describe('chat example in Chromium', () => {
   let browser: Browser
@@ -44,17 +35,7 @@ describe('chat example in Chromium', () => {
   })
   afterEach(() => scope.cleanup())
 
-  async function open(name: string): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext(PAGE_SETTINGS)
-    scope.defer(() => context.close())
-    const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
-    scope.defer(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
-    await page.goto(`${chat.url}?name=${name}`)
-    await page.locator('#state[data-state="online"]').waitFor()
-    return { context, page }
-  }
+  const open = (name: string) => openChat(browser, scope, chat.url, name, PAGE_SETTINGS)
 
   it('two pages chat in a room channel; one goes offline (leaving its presence), misses messages, says one, comes back: everything once, in order', async () => {
     // Only Date is faked, and it advances in real time: every timer and timeout of the server runs as usual.
@@ -68,19 +49,8 @@ describe('chat example in Chromium', () => {
     const alice = await open('alice')
     const bob = await open('bob')
     // Both joined #general, the channel room:general: alice sees bob arrive (its presence, join and leave events).
-    const members = (page: Page) => page.locator('#members').textContent()
     await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice, bob')
-
-    await say(alice.page, 'hi bob')
-    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['hi bob'])
-    await say(bob.page, 'hi alice')
-    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice'])
-
-    // Typing indicators reach the other member (sent with sync: false).
-    await alice.page.fill('#text', 'typ')
-    await alice.page.locator('#text').dispatchEvent('input')
-    await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
-    await alice.page.fill('#text', '')
+    await converse(alice, bob, ['hi bob', 'hi alice'])
 
     await bob.context.setOffline(true)
     await bob.page.locator('#state[data-state="offline"]').waitFor()
@@ -104,8 +74,7 @@ describe('chat example in Chromium', () => {
     await expect.poll(() => bob.page.locator('#unsent').textContent()).toBe('')
     await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice, bob')
     // Once each, in order, as the client delivered them (not only as the page deduplicates them).
-    const delivered = await bob.page.evaluate(() => (window as unknown as { chatDeliveries: string[] }).chatDeliveries)
-    expect(delivered).toEqual(['general:1', 'general:2', 'general:3', 'general:4', 'general:5', 'general:6'])
+    expect(await deliveries(bob.page)).toEqual(['general:1', 'general:2', 'general:3', 'general:4', 'general:5', 'general:6'])
 
     // And the conversation goes on.
     await say(bob.page, 'back, sorry!')
@@ -167,7 +136,9 @@ describe('chat example in Chromium', () => {
     await second.fill('#name', 'bea')
     await second.press('#name', 'Enter')
     await second.locator('#state[data-state="online"]').waitFor()
-    // A reload keeps who each tab is.
+    // A reload keeps who each tab is. (The first tab comes to the front: Chromium throttles the frames of a
+    // background tab, and clicks wait for frames.)
+    await first.bringToFront()
     await first.reload()
     await first.locator('#state[data-state="online"]').waitFor()
     expect(await first.locator('#me').textContent()).toBe('ada')

@@ -1,21 +1,12 @@
 import { fileURLToPath } from 'node:url'
 import { Client, Message, type Subscription } from '@mesa/client-node'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ensureBuilt, listeningPort, LOCAL_REDIS_URL, LocalNamespaces, nextEvent, runProcess, Scope } from '@mesa/test-kit'
 import { launchChromium } from '@mesa/test-kit/browser'
+import { converse, deliveries, members, openChat, say, shownTexts } from './chat-pages.js'
 
 const script = fileURLToPath(new URL('../src/gateway.mjs', import.meta.url))
-
-/** The texts of the current room's messages, as the page shows them. */
-const shownTexts = (page: Page) => page.locator('#messages li .text').allTextContents()
-const members = (page: Page) => page.locator('#members').textContent()
-const deliveries = (page: Page) => page.evaluate(() => (window as unknown as { chatDeliveries: string[] }).chatDeliveries)
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.fill('#text', text)
-  await page.press('#text', 'Enter')
-}
 
 describe('chat on @mesa/gateway (pnpm start)', () => {
   const scope = new Scope()
@@ -76,31 +67,14 @@ describe('chat on @mesa/gateway (pnpm start)', () => {
     const env = { MESA_NAMESPACE: namespaces.next(), MESA_REDIS_URL: LOCAL_REDIS_URL, MESA_HEARTBEAT_INTERVAL: '400' }
     const origins = [await listeningPort(start(env)), await listeningPort(start(env))].map((port) => `http://127.0.0.1:${port}/`)
     browser ??= await launchChromium()
-    const open = async (origin: string, name: string) => {
-      const context = await browser!.newContext()
-      scope.defer(() => context.close())
-      const page = await context.newPage()
-      const errors: string[] = []
-      page.on('pageerror', (error) => errors.push(error.message))
-      scope.defer(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
-      await page.goto(`${origin}?name=${name}`)
-      await page.locator('#state[data-state="online"]').waitFor()
-      return { context, page }
-    }
+    const open = (origin: string, name: string) => openChat(browser!, scope, origin, name)
     const alice = await open(origins[0]!, 'alice')
     const bob = await open(origins[1]!, 'bob')
     // Presence across gateways: each sees the other join.
     await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice, bob')
     await expect.poll(() => members(bob.page), { timeout: 10_000 }).toBe('Members: alice, bob')
 
-    await say(alice.page, 'from the first gateway')
-    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['from the first gateway'])
-    await say(bob.page, 'from the second')
-    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['from the first gateway', 'from the second'])
-    await alice.page.fill('#text', 'typ')
-    await alice.page.locator('#text').dispatchEvent('input')
-    await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
-    await alice.page.fill('#text', '')
+    await converse(alice, bob, ['from the first gateway', 'from the second'])
 
     // Bob's network goes; the room goes on without him, and he resumes it from Redis when he is back.
     await bob.context.setOffline(true)
