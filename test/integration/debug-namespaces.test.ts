@@ -61,7 +61,7 @@ describe('debug namespaces through DEBUG', () => {
       /mesa:server \S+ connected \(protocol 1, 127\.0\.0\.1\)/,
       /mesa:server:messages \S+ sent PING/,
       /mesa:redis adapter \S+ in namespace test-\S+ \(standalone\)/,
-      /mesa:redis:replication subscribed to 1 channels/,
+      /mesa:redis:replication subscribe 1 channels in 1 commands/,
       /mesa:redis:portal portal portal-1 consuming/,
       /mesa:portal portal-1 consuming/,
       /mesa:portal portal-1: message of \S+ from server-\S+/,

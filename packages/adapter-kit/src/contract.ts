@@ -10,6 +10,7 @@ import { portalQueueContract } from './portal-queue.js'
 import { presenceContract } from './presence.js'
 import { replicationContract } from './replication.js'
 import { storeContract } from './message-store.js'
+import { userChannelsContract } from './user-channels.js'
 
 /** What a test of the contract gets: its context, and `skip` for what the adapter leaves out (optional methods). */
 export type ContractBody = (t: ContractContext, skip: (note?: string) => void) => Promise<void>
@@ -22,8 +23,8 @@ export type ContractTest = (name: string, body: ContractBody, needs?: { sharedBa
 
 /**
  * Runs the whole adapter contract against an adapter: replication, channel routing, presence, channel presence,
- * message store, portal queue, portal membership and the deduplicator, each a `describe` of its own (filter with `vitest -t "message store"` while you write
- * one part). Call it at the top level of a test file:
+ * message store, portal queue, portal membership, the deduplicator and user channels, each a `describe` of its own
+ * (filter with `vitest -t "message store"` while you write one part). Call it at the top level of a test file:
  *
  * ```ts
  * runAdapterContract({ name: 'NatsAdapter', create: (s) => new NatsAdapter(url, { namespace: s.namespace }) })
@@ -52,5 +53,6 @@ export function runAdapterContract<A extends Adapter>(options: AdapterContractOp
     describe('portal queue', () => portalQueueContract(test))
     describe('portal membership', () => portalMembershipContract(test))
     describe('deduplicator', () => deduplicatorContract(test))
+    describe('user channels', () => userChannelsContract(test))
   })
 }

@@ -1,5 +1,6 @@
 import { MesaError } from './errors.js'
-import type { AnyMessageData, Message } from './message.js'
+import { type AnyMessageData, Message } from './message.js'
+import { Opcode } from './opcodes.js'
 
 /**
  * Request types mapped to the data of a request and of its reply:
@@ -89,4 +90,16 @@ export function exposedReplyError(error: unknown): ReplyError | undefined {
   // Destructuring finds nothing on a primitive; `?? {}` stands in for null and undefined.
   const { expose, code, message } = (error ?? {}) as { expose?: unknown; code?: unknown; message?: unknown }
   return expose === true && typeof code === 'string' && code ? { code, message: typeof message === 'string' ? message : '' } : undefined
+}
+
+/**
+ * The op 41 (without `x`) a portal publishes in a `reply` envelope for a request of type `type` answered with
+ * `result`: a `Message` (its type, else the request's, and its data) or an object (the data, with the request's
+ * type), as a server answers with its own handlers' results; undefined for anything else (a number, an array,
+ * null). Throws what `JSON.stringify` throws on the data (a cycle, a BigInt).
+ */
+export function encodeReplyFrame(result: unknown, type: string | undefined): string | undefined {
+  if (result instanceof Message) return JSON.stringify({ op: Opcode.Reply, d: result.data, t: result.type ?? type })
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) return undefined
+  return JSON.stringify({ op: Opcode.Reply, d: result, t: type })
 }

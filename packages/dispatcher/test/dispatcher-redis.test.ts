@@ -1,4 +1,4 @@
-import { type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
+import { channelStream, type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { delay, freePort, LOCAL_REDIS_URL, LocalNamespaces, RedisServer, Scope, waitFor } from '@mesa/test-kit'
@@ -41,6 +41,45 @@ describe('Dispatcher on Redis, created from a URL', () => {
     const read = await server.adapter.store.readAfter(userStream('u1'), { epoch: head.epoch, seq: 0 })
     expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual([encodeMessage(message)])
     expect(elsewhere.envelopes).toEqual([])
+  })
+
+  it('keeps subscriptions per user in Redis for every server and announces them; stores publications once, for followers', async () => {
+    const ns = namespace()
+    const server = await serverSide(ns)
+    const dispatcher = new Dispatcher(LOCAL_REDIS_URL, { namespace: ns, sync: true, maxChannelsPerUser: 2 })
+    scope.defer(() => dispatcher.close())
+
+    await dispatcher.subscribe(['u1', 'u2'], 'room:1')
+    await dispatcher.subscribe(['u1'], 'room:2')
+    await expect(dispatcher.subscribe(['u1', 'u3'], 'room:3')).rejects.toMatchObject({ code: 'too-many-channels', userIds: ['u1'] })
+    await dispatcher.unsubscribe(['u2'], 'room:1')
+    // What a server reads when a socket of the user authenticates.
+    expect((await server.adapter.userChannels.channelsOf('u1')).sort()).toEqual(['room:1', 'room:2'])
+    expect(await server.adapter.userChannels.channelsOf('u2')).toEqual([])
+    expect(await server.adapter.userChannels.channelsOf('u3')).toEqual(['room:3'])
+    await waitFor('four subscription envelopes', () => server.envelopes.length === 4)
+    expect(server.envelopes.map((e) => e.kind === 'subscription' && `${e.subscribe ? '+' : '-'}${e.channel} ${e.userIds}`)).toEqual([
+      '+room:1 u1,u2',
+      '+room:2 u1',
+      '+room:3 u3',
+      '-room:1 u2',
+    ])
+
+    // A server following room:1 gets its publication, stored once before.
+    await server.adapter.follow('server', ['room:1'])
+    const message = new Message(0, { text: 'hi' }, 'CHAT')
+    await dispatcher.publish('room:1', message)
+    const head = await server.adapter.store.head(channelStream('room:1'))
+    const read = await server.adapter.store.readAfter(channelStream('room:1'), { epoch: head.epoch, seq: 0 })
+    expect(read.status === 'ok' && read.entries.map((e) => e.frame)).toEqual([encodeMessage(message)])
+    await waitFor('the publication', () => server.envelopes.length === 5)
+    expect(server.envelopes[4]).toEqual({
+      kind: 'publication',
+      origin: dispatcher.id,
+      channel: 'room:1',
+      frame: encodeMessage(message),
+      position: { epoch: head.epoch, seq: 1 },
+    })
   })
 
   it('takes ioredis connection options as Mesa 1.x did', async () => {

@@ -1,16 +1,17 @@
 import { MemoryAdapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { authenticatedClient, numbersOf, RawClient, Scope } from '@mesa/test-kit'
+import { authenticatedClient, channelFrames, numbersOf, publications, RawClient, Scope } from '@mesa/test-kit'
 import { Dispatcher, DispatchEvent } from '../src/index.js'
 
 type Outgoing = { NOTE: { n: number } }
+type Channels = { [room: `room:${string}`]: Outgoing }
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
 
 /** A real Mesa server and a dispatcher sharing one memory adapter. */
-async function setup(sync: boolean): Promise<{ url: string; dispatcher: Dispatcher<Outgoing> }> {
+async function setup(sync: boolean): Promise<{ url: string; dispatcher: Dispatcher<Outgoing, Channels> }> {
   const adapter = new MemoryAdapter()
   scope.defer(() => adapter.close())
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, sync: { enabled: sync } })
@@ -19,7 +20,7 @@ async function setup(sync: boolean): Promise<{ url: string; dispatcher: Dispatch
   })
   scope.defer(() => mesa.close())
   await mesa.listening()
-  const dispatcher = new Dispatcher<Outgoing>(adapter, { sync })
+  const dispatcher = new Dispatcher<Outgoing, Channels>(adapter, { sync })
   scope.defer(() => dispatcher.close())
   return { url: `ws://127.0.0.1:${mesa.port}`, dispatcher }
 }
@@ -95,5 +96,43 @@ describe('Dispatcher with a Mesa server', () => {
     await legacy.authenticate({ id: 'legacy' }, { shouldSync: true })
     await legacy.waitFor('the backlog', () => notes(legacy).length === 2)
     expect(notes(legacy)).toEqual([1, 2])
+  })
+
+  it('subscribes users on the server: sockets open now, and those that authenticate later; publishes to them', async () => {
+    const { url, dispatcher } = await setup(true)
+    const ada = await connect(url, 'ada')
+    const adaLegacy = await connect(url, 'ada', false)
+    const other = await connect(url, 'other')
+    await dispatcher.subscribe(['ada', 'bo'], 'room:1')
+    // Protocol 2 sockets are told (op 31, a server-side subscription); 1.x sockets just get the messages.
+    await ada.waitFor('op 31', () => channelFrames(ada, 31, 'room:1').length === 1)
+    expect(channelFrames(ada, 31, 'room:1')[0]).toMatchObject({ t: 'room:1', x: { srv: true, recovered: true } })
+
+    await dispatcher.publish('room:1', note(1))
+    await ada.waitFor('the publication', () => publications(ada, 'room:1').length === 1)
+    expect(publications(ada, 'room:1')[0]).toMatchObject({ op: 0, t: 'NOTE', d: { n: 1 }, s: 1, x: { ch: 'room:1' } })
+    await adaLegacy.waitFor('the publication', () => notes(adaLegacy).length === 1)
+    expect(adaLegacy.messagesOf('NOTE')[0]).toEqual({ op: 0, t: 'NOTE', d: { n: 1 } })
+
+    // bo was offline: the subscription was kept, and applies when bo authenticates, on any socket.
+    const bo = await connect(url, 'bo')
+    await bo.waitFor('op 31', () => channelFrames(bo, 31, 'room:1').length === 1)
+    await dispatcher.publish('room:1', note(2))
+    for (const c of [ada, bo]) await c.waitFor('the second publication', () => publications(c, 'room:1').length >= 1 && notes(c).includes(2))
+    expect(numbersOf(publications(bo, 'room:1'))).toEqual([2])
+
+    // Unsubscribed: op 33 for protocol 2, nothing more for anyone, now or after a reconnect.
+    await dispatcher.unsubscribe(['ada'], 'room:1')
+    await ada.waitFor('op 33', () => channelFrames(ada, 33, 'room:1').length === 1)
+    const adaLater = await connect(url, 'ada')
+    await dispatcher.publish('room:1', note(3))
+    await dispatcher.dispatch(note(99), ['ada', 'bo'])
+    for (const c of [ada, adaLater, adaLegacy, bo]) await c.waitFor('the last note', () => notes(c).includes(99))
+    expect(notes(ada)).toEqual([1, 2, 99])
+    expect(notes(adaLegacy)).toEqual([1, 2, 99])
+    expect(notes(adaLater)).toEqual([99])
+    expect(channelFrames(adaLater, 31, 'room:1')).toEqual([])
+    expect(numbersOf(publications(bo, 'room:1'))).toEqual([2, 3])
+    expect(notes(other)).toEqual([])
   })
 })

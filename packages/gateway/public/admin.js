@@ -77,6 +77,9 @@ function render(snapshot) {
   $('connections').textContent = latest.connections
   $('authenticated').textContent = latest.authenticated
   $('users-online').textContent = snapshot.usersOnline ?? '?'
+  $('channels').textContent = latest.channels ?? 0
+  const subscriptions = latest.subscriptions ?? 0
+  $('subscriptions').textContent = `${subscriptions} subscription${subscriptions === 1 ? '' : 's'} here`
   $('portal-count').textContent = snapshot.portals.length
   drawChart($('connections-chart'), $('connections-max'), '', snapshot.samples, [
     { key: 'connections', className: 'total' },
@@ -86,7 +89,8 @@ function render(snapshot) {
     { key: 'messagesIn', className: 'in' },
     { key: 'messagesOut', className: 'out' },
   ])
-  $('rates').textContent = `${latest.messagesIn ?? 0} in, ${latest.messagesOut ?? 0} out now · ${kilobytes(latest.bytesIn)} in, ${kilobytes(latest.bytesOut)} out`
+  $('rates').textContent =
+    `${latest.messagesIn ?? 0} in, ${latest.messagesOut ?? 0} out now · ${kilobytes(latest.bytesIn)} in, ${kilobytes(latest.bytesOut)} out · ${latest.publications ?? 0} publications/s`
   for (const label of document.querySelectorAll('.window')) label.textContent = `last ${snapshot.samples.length} s`
 
   const { adapter } = snapshot

@@ -1,12 +1,15 @@
 import { createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { MesaError } from '@mesa/core'
+import type { ChannelRule } from '@mesa/server'
 import {
+  DEFAULT_CHANNELS_CLAIM,
   defaultAlgorithm,
   HMAC_ALGORITHMS,
   Invalid,
   type JwtAlgorithm,
   type LogLevel,
+  type RateLimitAction,
   type Setting,
   SETTINGS,
   type SettingValues,
@@ -28,6 +31,11 @@ export interface JwtConfig {
   audience?: string
   /** Seconds of clock skew tolerated on `exp` and `nbf`. */
   clockTolerance: number
+  /**
+   * The claim listing the channels a client may subscribe to itself: names, and `prefix*` patterns. Default
+   * `channels`. Tokens without it get no client-side subscriptions.
+   */
+  channelsClaim: string
 }
 
 /** The gateway's configuration, every default filled in (see the README for each setting's variable). */
@@ -42,7 +50,34 @@ export interface GatewayConfig {
   authentication: { required: boolean; timeout: number; sendUserObject: boolean }
   sync: { enabled: boolean; redeliveryInterval: number }
   retention: { maxEntries: number; maxAgeMs: number }
-  limits: { maxPayload: number; maxBufferedAmount: number; maxRequestBody: number }
+  limits: {
+    maxPayload: number
+    maxBufferedAmount: number
+    maxRequestBody: number
+    maxPayloadBeforeAuthentication: number
+    /** 0: no cap. */
+    maxConnectionsPerIp: number
+    /** 0: no cap. */
+    maxConnectionsPerUser: number
+    maxBufferedBytes: number
+    /** Per socket; `byteBurst` left out: the server's default (4 MiB, at least `maxPayload`). */
+    rate: {
+      enabled: boolean
+      messagesPerSecond: number
+      messageBurst: number
+      bytesPerSecond: number
+      byteBurst?: number
+      action: RateLimitAction
+    }
+  }
+  channels: {
+    /** Channels one socket may be subscribed to at once (the server's `channels.maxPerConnection`). */
+    maxPerConnection: number
+    /** Channels the API's `subscribe` keeps per user (the Dispatcher's `maxChannelsPerUser`). */
+    maxPerUser: number
+    /** The server's `channels.rules`: history, presence and join/leave events by channel-name prefix. */
+    rules: Record<string, ChannelRule>
+  }
   /** Origins browsers may open WebSockets from: empty = the gateway's own origin only, `['*']` = any. */
   allowedOrigins: string[]
   /** Enables the HTTP API and the admin page. */
@@ -110,18 +145,16 @@ function objectSource(object: object, where?: string): Source {
   }
 }
 
-/** Keys of `object` that are no setting, as dotted paths. */
-function unknownKeys(object: object): string[] {
-  const known = new Set(Object.values(SETTINGS).map((setting) => setting.path))
-  const sections = new Set([...known].filter((path) => path.includes('.')).map((path) => path.split('.')[0]!))
+/** Keys of `object` that are no setting, as dotted paths (`prefix` is the path of `object` itself). */
+function unknownKeys(object: object, prefix = ''): string[] {
+  const known = Object.values(SETTINGS).map((setting) => setting.path)
   const unknown: string[] = []
   for (const [key, value] of Object.entries(object)) {
-    if (known.has(key)) continue
-    if (sections.has(key) && typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      for (const inner of Object.keys(value)) if (!known.has(`${key}.${inner}`)) unknown.push(`${key}.${inner}`)
-    } else {
-      unknown.push(key)
-    }
+    const path = `${prefix}${key}`
+    if (known.includes(path)) continue
+    const section = known.some((setting) => setting.startsWith(`${path}.`))
+    if (section && typeof value === 'object' && value !== null && !Array.isArray(value)) unknown.push(...unknownKeys(value, `${path}.`))
+    else unknown.push(path)
   }
   return unknown
 }
@@ -161,7 +194,7 @@ function jwtConfig(values: SettingValues, names: Record<string, string>, problem
   }
   const key = keys[0]
   if (key === undefined) {
-    for (const option of ['jwtAlgorithms', 'jwtIssuer', 'jwtAudience'] as const) {
+    for (const option of ['jwtAlgorithms', 'jwtIssuer', 'jwtAudience', 'jwtChannelsClaim'] as const) {
       const value = values[option]
       if (value !== undefined && !(Array.isArray(value) && value.length === 0)) {
         problems.push(`${names[option]} needs a key: ${names.jwtSecret}, ${names.jwtPublicKey} or ${names.jwksUrl}`)
@@ -189,7 +222,7 @@ function jwtConfig(values: SettingValues, names: Record<string, string>, problem
         : `${names.jwtAlgorithms} must be public-key algorithms (RS*, PS*, ES*, EdDSA) with ${names[key]}`,
     )
   }
-  const jwt: JwtConfig = { algorithms, clockTolerance: values.jwtClockTolerance }
+  const jwt: JwtConfig = { algorithms, clockTolerance: values.jwtClockTolerance, channelsClaim: values.jwtChannelsClaim ?? DEFAULT_CHANNELS_CLAIM }
   if (values.jwtSecret !== undefined) jwt.secret = values.jwtSecret
   if (values.jwtPublicKey !== undefined) jwt.publicKey = values.jwtPublicKey
   if (values.jwksUrl !== undefined) jwt.jwksUrl = values.jwksUrl
@@ -201,6 +234,9 @@ function jwtConfig(values: SettingValues, names: Record<string, string>, problem
 function build(sources: readonly Source[], problems: string[]): GatewayConfig {
   const { values, names } = readSettings(sources, problems)
   const jwt = jwtConfig(values, names, problems)
+  if (values.rateByteBurst !== undefined && values.rateByteBurst < values.maxPayload) {
+    problems.push(`${names.rateByteBurst} must be at least ${names.maxPayload} (${values.maxPayload}), or a frame of that size could never pass`)
+  }
   if (problems.length > 0) throw new GatewayConfigError(problems)
   const config: GatewayConfig = {
     port: values.port,
@@ -210,7 +246,23 @@ function build(sources: readonly Source[], problems: string[]): GatewayConfig {
     authentication: { required: values.authRequired, timeout: values.authTimeout, sendUserObject: values.authSendUserObject },
     sync: { enabled: values.syncEnabled, redeliveryInterval: values.redeliveryInterval },
     retention: { maxEntries: values.retentionMaxEntries, maxAgeMs: values.retentionMaxAge },
-    limits: { maxPayload: values.maxPayload, maxBufferedAmount: values.maxBufferedAmount, maxRequestBody: values.maxRequestBody },
+    limits: {
+      maxPayload: values.maxPayload,
+      maxBufferedAmount: values.maxBufferedAmount,
+      maxRequestBody: values.maxRequestBody,
+      maxPayloadBeforeAuthentication: values.maxPayloadBeforeAuthentication,
+      maxConnectionsPerIp: values.maxConnectionsPerIp,
+      maxConnectionsPerUser: values.maxConnectionsPerUser,
+      maxBufferedBytes: values.maxBufferedBytes,
+      rate: {
+        enabled: values.rateEnabled,
+        messagesPerSecond: values.rateMessagesPerSecond,
+        messageBurst: values.rateMessageBurst,
+        bytesPerSecond: values.rateBytesPerSecond,
+        action: values.rateAction,
+      },
+    },
+    channels: { maxPerConnection: values.channelsMaxPerConnection, maxPerUser: values.channelsMaxPerUser, rules: values.channelRules },
     allowedOrigins: values.allowedOrigins,
     logLevel: values.logLevel,
   }
@@ -221,6 +273,7 @@ function build(sources: readonly Source[], problems: string[]): GatewayConfig {
   if (values.metricsToken !== undefined) config.metricsToken = values.metricsToken
   if (jwt !== undefined) config.jwt = jwt
   if (values.staticDir !== undefined) config.staticDir = values.staticDir
+  if (values.rateByteBurst !== undefined) config.limits.rate.byteBurst = values.rateByteBurst
   return config
 }
 

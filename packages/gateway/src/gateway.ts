@@ -1,17 +1,18 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Adapter, CloseCode } from '@mesa/core'
 import { Dispatcher } from '@mesa/dispatcher'
-import { Mesa } from '@mesa/server'
+import { type ConnectionVerdict, type LimitsOptions, Mesa } from '@mesa/server'
 import { AdapterHealth } from './adapter-health.js'
 import { AdminPage } from './admin/admin-page.js'
 import { type GatewayConfig, type GatewaySettings, resolveConfig } from './config.js'
 import { handleApi } from './http/api.js'
 import { bearerToken, keyMatches } from './http/api-key.js'
-import { GatedServer, originAllowed } from './http/gated-server.js'
+import { originAllowed } from './http/origin.js'
 import { MetricsEndpoint } from './http/metrics-endpoint.js'
 import { HttpError, sendError, sendHttpError, sendJson } from './http/respond.js'
 import { staticFiles } from './http/static-files.js'
+import { claimedChannels } from './channel-claims.js'
 import { createJwtVerifier, jwtAuthenticateHandler } from './jwt-authenticator.js'
 import { createLogger, errorFields, type GatewayLogger } from './logger.js'
 
@@ -26,7 +27,8 @@ export interface GatewayOptions extends GatewaySettings {
   handleRequest?: RequestHandler
   /**
    * Called with the Mesa server before the gateway listens, so that no socket arrives before it is done:
-   * attach application logic here (an `authenticate` handler when no JWT is configured, message handlers).
+   * attach application logic here (an `authenticate` handler when no JWT is configured, message handlers, a
+   * channel authorize hook, which replaces the one reading the token's channels claim).
    */
   setup?: (mesa: Mesa) => void
 }
@@ -71,26 +73,24 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   let listening = false
   let draining = false
   const serveStatic = config.staticDir === undefined ? undefined : staticFiles(config.staticDir)
-  const dispatcher = new Dispatcher(adapter, { sync: config.sync.enabled })
+  const dispatcher = new Dispatcher(adapter, { sync: config.sync.enabled, maxChannelsPerUser: config.channels.maxPerUser })
   const authorized = (req: IncomingMessage) => config.apiKey !== undefined && keyMatches(bearerToken(req), config.apiKey)
 
-  const http = new GatedServer(
-    (req, res) => {
-      route(req, res).catch((error: unknown) => {
-        if (error instanceof HttpError) return sendHttpError(res, error)
-        log.error({ ...errorFields(error), method: req.method, url: req.url }, 'request failed')
-        sendError(res, 500, 'internal', 'the gateway could not handle the request')
-      })
-    },
-    (req) => {
-      if (draining) return { status: 503, text: 'Service Unavailable' }
-      if (!originAllowed(req, config.allowedOrigins)) {
-        log.info({ origin: req.headers.origin }, 'websocket refused: origin not allowed')
-        return { status: 403, text: 'Forbidden' }
-      }
-      return undefined
-    },
-  )
+  const http = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) return sendHttpError(res, error)
+      log.error({ ...errorFields(error), method: req.method, url: req.url }, 'request failed')
+      sendError(res, 500, 'internal', 'the gateway could not handle the request')
+    })
+  })
+
+  /** The server's admission hook: no new sockets while draining; browsers only from allowed origins. */
+  const admit = (req: IncomingMessage): ConnectionVerdict => {
+    if (draining) return { status: 503, reason: 'draining' }
+    if (originAllowed(req, config.allowedOrigins)) return true
+    log.info({ origin: req.headers.origin }, 'websocket refused: origin not allowed')
+    return { status: 403, reason: 'origin not allowed' }
+  }
 
   const mesa = new Mesa({
     server: http,
@@ -98,6 +98,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     adapter,
     maxPayload: config.limits.maxPayload,
     maxBufferedAmount: config.limits.maxBufferedAmount,
+    verifyConnection: admit,
+    limits: serverLimits(config.limits),
+    channels: { maxPerConnection: config.channels.maxPerConnection, rules: config.channels.rules },
     heartbeat: config.heartbeat,
     reconnect: { enabled: true, interval: config.reconnectInterval },
     authentication: config.authentication,
@@ -110,6 +113,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       log.info({ reason: error.message, detail: (error.cause as Error | undefined)?.message }, 'authentication refused'),
     )
     mesa.on('connection', (client) => client.authenticate(handler))
+    // Channels without code: the token says which channels its client may subscribe to. `setup` may set another hook.
+    mesa.channels.authorize(claimedChannels(config.jwt.channelsClaim))
   }
   options.setup?.(mesa)
   if (config.jwt === undefined && options.setup === undefined && config.authentication.required) {
@@ -215,6 +220,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       closing ??= drain()
       return closing
     },
+  }
+}
+
+/** The server's `limits` from the gateway's: a rate limit switched off is `false` there. */
+function serverLimits({ rate, ...limits }: GatewayConfig['limits']): LimitsOptions {
+  const { enabled, ...bucket } = rate
+  return {
+    maxPayloadBeforeAuthentication: limits.maxPayloadBeforeAuthentication,
+    maxConnectionsPerIp: limits.maxConnectionsPerIp,
+    maxConnectionsPerUser: limits.maxConnectionsPerUser,
+    maxBufferedBytes: limits.maxBufferedBytes,
+    rate: enabled ? bucket : false,
   }
 }
 

@@ -1,6 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { DEFAULT_MAX_CHANNELS_PER_USER } from '@mesa/dispatcher'
+import { type ChannelRule, DEFAULT_CHANNELS, DEFAULT_LIMITS } from '@mesa/server'
 
 /** Log levels, lowest first (pino's); `silent` logs nothing. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -15,6 +17,8 @@ export type JwtAlgorithm = (typeof HMAC_ALGORITHMS)[number] | (typeof PUBLIC_KEY
 export const MIN_JWT_SECRET_BYTES = 32
 /** Shortest API key accepted, so that a guessable one is refused at start rather than deployed. */
 export const MIN_API_KEY_LENGTH = 16
+/** The claim a token lists the channels its client may subscribe to in, when `jwt.channelsClaim` names none. */
+export const DEFAULT_CHANNELS_CLAIM = 'channels'
 
 /**
  * One setting: where it sits in the options object (`path`), the environment variable that sets it, how a
@@ -54,6 +58,14 @@ const boolean = (value: unknown): boolean => {
   if (lower === 'false' || lower === '0' || lower === 'no' || lower === 'off') return false
   return invalid('true or false')
 }
+
+const oneOf =
+  <T extends string>(values: readonly T[]) =>
+  (value: unknown): T => {
+    const lower = typeof value === 'string' ? value.trim().toLowerCase() : value
+    if (!(values as readonly unknown[]).includes(lower)) invalid(`one of ${values.join(', ')}`)
+    return lower as T
+  }
 
 const text =
   (expected: string, test: (value: string) => boolean = () => true) =>
@@ -136,6 +148,7 @@ export function defaultAlgorithm(key: KeyObject): JwtAlgorithm | undefined {
 const MAX_DELAY = 2 ** 31 - 1
 const DAY = 24 * 3_600_000
 const MIB = 1024 * 1024
+const MAX_COUNT = Number.MAX_SAFE_INTEGER
 
 function setting<T>(path: string, env: string, read: (value: unknown) => T, fallback: T): Setting<T> {
   return { path, env, read, fallback }
@@ -146,11 +159,33 @@ function unset<T>(path: string, env: string, read: (value: unknown) => T, secret
   return { path, env, read, fallback: undefined, secret }
 }
 
-function logLevel(value: unknown): LogLevel {
-  const level = typeof value === 'string' ? value.trim().toLowerCase() : value
-  if (!(LOG_LEVELS as readonly unknown[]).includes(level)) invalid(`one of ${LOG_LEVELS.join(', ')}`)
-  return level as LogLevel
+const logLevel = oneOf(LOG_LEVELS)
+
+const RULE_KEYS: readonly string[] = ['history', 'presence', 'joinLeave'] satisfies (keyof ChannelRule)[]
+
+/** The server's `channels.rules`: an object (JSON in the environment) of rules by channel-name prefix. */
+function channelRules(value: unknown): Record<string, ChannelRule> {
+  const expected = 'rules by channel-name prefix, e.g. {"news:":{"presence":true}} (history, presence, joinLeave: booleans)'
+  let rules = value
+  if (typeof value === 'string') {
+    try {
+      rules = JSON.parse(value)
+    } catch {
+      invalid(`JSON of ${expected}`)
+    }
+  }
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+  if (!isObject(rules)) return invalid(expected)
+  for (const rule of Object.values(rules)) {
+    if (!isObject(rule) || Object.entries(rule).some(([key, flag]) => !RULE_KEYS.includes(key) || typeof flag !== 'boolean')) invalid(expected)
+  }
+  return rules as Record<string, ChannelRule>
 }
+
+/** What the server does with a socket over its rate limit. */
+export const RATE_LIMIT_ACTIONS = ['close', 'drop'] as const
+export type RateLimitAction = (typeof RATE_LIMIT_ACTIONS)[number]
+const { rate } = DEFAULT_LIMITS
 
 /** Every setting of the gateway, in the order the README lists them. */
 export const SETTINGS = {
@@ -173,12 +208,35 @@ export const SETTINGS = {
   maxPayload: setting('limits.maxPayload', 'MESA_MAX_PAYLOAD', integer(64, 2 ** 31 - 1), MIB),
   maxBufferedAmount: setting('limits.maxBufferedAmount', 'MESA_MAX_BUFFERED_AMOUNT', integer(1024, Number.MAX_SAFE_INTEGER), MIB),
   maxRequestBody: setting('limits.maxRequestBody', 'MESA_MAX_REQUEST_BODY', integer(64, 64 * MIB), MIB),
+  maxPayloadBeforeAuthentication: setting(
+    'limits.maxPayloadBeforeAuthentication',
+    'MESA_MAX_PAYLOAD_BEFORE_AUTH',
+    integer(64, 2 ** 31 - 1),
+    DEFAULT_LIMITS.maxPayloadBeforeAuthentication,
+  ),
+  maxConnectionsPerIp: setting('limits.maxConnectionsPerIp', 'MESA_MAX_CONNECTIONS_PER_IP', integer(0, MAX_COUNT), DEFAULT_LIMITS.maxConnectionsPerIp),
+  maxConnectionsPerUser: setting('limits.maxConnectionsPerUser', 'MESA_MAX_CONNECTIONS_PER_USER', integer(0, MAX_COUNT), DEFAULT_LIMITS.maxConnectionsPerUser),
+  maxBufferedBytes: setting('limits.maxBufferedBytes', 'MESA_MAX_BUFFERED_BYTES', integer(1024, Number.MAX_SAFE_INTEGER), DEFAULT_LIMITS.maxBufferedBytes),
+  rateEnabled: setting('limits.rate.enabled', 'MESA_RATE_LIMIT_ENABLED', boolean, true),
+  rateMessagesPerSecond: setting('limits.rate.messagesPerSecond', 'MESA_RATE_MESSAGES_PER_SECOND', integer(1, MAX_COUNT), rate.messagesPerSecond),
+  rateMessageBurst: setting('limits.rate.messageBurst', 'MESA_RATE_MESSAGE_BURST', integer(1, MAX_COUNT), rate.messageBurst),
+  rateBytesPerSecond: setting('limits.rate.bytesPerSecond', 'MESA_RATE_BYTES_PER_SECOND', integer(1, MAX_COUNT), rate.bytesPerSecond),
+  rateByteBurst: unset('limits.rate.byteBurst', 'MESA_RATE_BYTE_BURST', integer(1, MAX_COUNT)),
+  rateAction: setting('limits.rate.action', 'MESA_RATE_LIMIT_ACTION', oneOf(RATE_LIMIT_ACTIONS), rate.action as RateLimitAction),
   allowedOrigins: setting(
     'allowedOrigins',
     'MESA_ALLOWED_ORIGINS',
     list(origin, '"*" or origins such as https://app.example.com, comma-separated'),
     [] as string[],
   ),
+  channelsMaxPerConnection: setting(
+    'channels.maxPerConnection',
+    'MESA_CHANNELS_MAX_PER_CONNECTION',
+    integer(1, 100_000),
+    DEFAULT_CHANNELS.maxPerConnection as number,
+  ),
+  channelsMaxPerUser: setting('channels.maxPerUser', 'MESA_CHANNELS_MAX_PER_USER', integer(1, 100_000), DEFAULT_MAX_CHANNELS_PER_USER),
+  channelRules: setting('channels.rules', 'MESA_CHANNEL_RULES', channelRules, {} as Record<string, ChannelRule>),
   apiKey: unset('apiKey', 'MESA_API_KEY', text(`a key of at least ${MIN_API_KEY_LENGTH} characters`, (v) => v.length >= MIN_API_KEY_LENGTH), true),
   metricsToken: unset(
     'metricsToken',
@@ -203,6 +261,8 @@ export const SETTINGS = {
   jwtIssuer: unset('jwt.issuer', 'MESA_JWT_ISSUER', text('a non-empty string')),
   jwtAudience: unset('jwt.audience', 'MESA_JWT_AUDIENCE', text('a non-empty string')),
   jwtClockTolerance: setting('jwt.clockTolerance', 'MESA_JWT_CLOCK_TOLERANCE', integer(0, 300), 0),
+  // Without a default here: set without a key it is reported, like the other JWT options.
+  jwtChannelsClaim: unset('jwt.channelsClaim', 'MESA_JWT_CHANNELS_CLAIM', text('a claim name of 1-256 characters', (v) => v.length <= 256)),
   logLevel: setting('logLevel', 'MESA_LOG_LEVEL', logLevel, 'info' as LogLevel),
   staticDir: unset('staticDir', 'MESA_STATIC_DIR', directory),
 } satisfies Record<string, Setting<unknown>>

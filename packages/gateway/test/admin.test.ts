@@ -19,6 +19,7 @@ async function cards(page: Page): Promise<Record<string, string | null>> {
     connections: await text('connections'),
     authenticated: await text('authenticated'),
     usersOnline: await text('users-online'),
+    channels: await text('channels'),
     portals: await text('portal-count'),
   }
 }
@@ -71,10 +72,14 @@ describe('gateway admin page in Chromium', () => {
     expect(cookie!.value).not.toContain(API_KEY)
     expect(page.url()).not.toContain(API_KEY)
 
-    await expect.poll(() => cards(page)).toEqual({ connections: '0', authenticated: '0', usersOnline: '0', portals: '0' })
+    await expect.poll(() => cards(page)).toEqual({ connections: '0', authenticated: '0', usersOnline: '0', channels: '0', portals: '0' })
     const ada = recordingClient(scope, ws)
     await ada.client.authenticate({ token: await hs256Token('ada') })
-    await expect.poll(() => cards(page), { timeout: 5000 }).toEqual({ connections: '1', authenticated: '1', usersOnline: '1', portals: '0' })
+    await expect.poll(() => cards(page), { timeout: 5000 }).toEqual({ connections: '1', authenticated: '1', usersOnline: '1', channels: '0', portals: '0' })
+    // A channel with a subscriber on this gateway, and what its subscriptions number.
+    expect((await callApi(gateway.url, 'subscribe', { users: ['ada'], channel: 'news' })).status).toBe(200)
+    await expect.poll(() => cards(page), { timeout: 5000 }).toMatchObject({ channels: '1' })
+    expect(await page.locator('#subscriptions').textContent()).toBe('1 subscription here')
     const portal = new Portal(gateway.adapter, { id: 'billing-1' })
     scope.defer(() => portal.close())
     await expect.poll(() => page.locator('#portals li').allTextContents(), { timeout: 5000 }).toEqual(['billing-1'])
@@ -82,7 +87,7 @@ describe('gateway admin page in Chromium', () => {
     await expect.poll(() => page.locator('#rates').textContent(), { timeout: 5000 }).toMatch(/^1 in, 0 out now/)
     ada.client.disconnect()
     await portal.close()
-    await expect.poll(() => cards(page), { timeout: 5000 }).toEqual({ connections: '0', authenticated: '0', usersOnline: '0', portals: '0' })
+    await expect.poll(() => cards(page), { timeout: 5000 }).toEqual({ connections: '0', authenticated: '0', usersOnline: '0', channels: '0', portals: '0' })
 
     await page.click('#sign-out')
     await page.locator('body[data-state="signed-out"]').waitFor()
@@ -115,9 +120,15 @@ describe('gateway admin page in Chromium', () => {
       scope.defer(() => portal.close())
     }
 
+    expect((await callApi(gateway.url, 'subscribe', { users: users, channel: 'news' })).status).toBe(200)
+    expect((await callApi(gateway.url, 'subscribe', { users: ['ada'], channel: 'room:lobby' })).status).toBe(200)
+
     const page = await openAdmin(gateway.url)
     await signIn(page, API_KEY)
-    await expect.poll(() => cards(page), { timeout: 5000 }).toEqual({ connections: '4', authenticated: '3', usersOnline: '3', portals: '2' })
+    await expect
+      .poll(() => cards(page), { timeout: 5000 })
+      .toEqual({ connections: '4', authenticated: '3', usersOnline: '3', channels: '2', portals: '2' })
+    expect(await page.locator('#subscriptions').textContent()).toBe('4 subscriptions here')
     // The burst right after a sample, so that it falls within one second's sample on every run.
     await waitFor('two samples', async () => (await samples(page)) >= 2)
     for (const client of clients) for (let i = 0; i < 10; i++) client.client.send(new Message(0, { i }, 'PING'))
@@ -126,7 +137,7 @@ describe('gateway admin page in Chromium', () => {
     await waitFor('six samples', async () => (await samples(page)) === 6, 10_000)
     expect(await page.locator('#adapter-kind').textContent()).toBe('memory')
     expect(await page.locator('#adapter-status').textContent()).toBe('reachable')
-    expect(await page.locator('#rates').textContent()).toBe('0 in, 0 out now · 0.0 KB/s in, 0.0 KB/s out')
+    expect(await page.locator('#rates').textContent()).toBe('0 in, 0 out now · 0.0 KB/s in, 0.0 KB/s out · 0 publications/s')
     // Taken within one sample: the charts are those of the six samples.
     const png = await page.screenshot({ animations: 'disabled', caret: 'hide' })
     if ((await samples(page)) === 6) await keepScreenshot(browser, screenshot, png)

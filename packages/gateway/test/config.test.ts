@@ -39,7 +39,17 @@ describe('gateway configuration', () => {
       authentication: { required: true, timeout: 10_000, sendUserObject: true },
       sync: { enabled: true, redeliveryInterval: 0 },
       retention: { maxEntries: 1000, maxAgeMs: 24 * 3_600_000 },
-      limits: { maxPayload: 1024 * 1024, maxBufferedAmount: 1024 * 1024, maxRequestBody: 1024 * 1024 },
+      limits: {
+        maxPayload: 1024 * 1024,
+        maxBufferedAmount: 1024 * 1024,
+        maxRequestBody: 1024 * 1024,
+        maxPayloadBeforeAuthentication: 32 * 1024,
+        maxConnectionsPerIp: 0,
+        maxConnectionsPerUser: 0,
+        maxBufferedBytes: 256 * 1024 * 1024,
+        rate: { enabled: true, messagesPerSecond: 200, messageBurst: 500, bytesPerSecond: 1024 * 1024, action: 'close' },
+      },
+      channels: { maxPerConnection: 128, maxPerUser: 128, rules: {} },
       allowedOrigins: [],
       logLevel: 'info',
     })
@@ -68,6 +78,19 @@ describe('gateway configuration', () => {
       MESA_MAX_PAYLOAD: '65536',
       MESA_MAX_BUFFERED_AMOUNT: '2097152',
       MESA_MAX_REQUEST_BODY: '4096',
+      MESA_MAX_PAYLOAD_BEFORE_AUTH: '1024',
+      MESA_MAX_CONNECTIONS_PER_IP: '50',
+      MESA_MAX_CONNECTIONS_PER_USER: '5',
+      MESA_MAX_BUFFERED_BYTES: '67108864',
+      MESA_CHANNELS_MAX_PER_CONNECTION: '32',
+      MESA_CHANNELS_MAX_PER_USER: '16',
+      MESA_CHANNEL_RULES: '{"":{"history":false},"chat:":{"presence":true,"joinLeave":true}}',
+      MESA_RATE_LIMIT_ENABLED: 'yes',
+      MESA_RATE_MESSAGES_PER_SECOND: '20',
+      MESA_RATE_MESSAGE_BURST: '40',
+      MESA_RATE_BYTES_PER_SECOND: '65536',
+      MESA_RATE_BYTE_BURST: '131072',
+      MESA_RATE_LIMIT_ACTION: 'Drop',
       MESA_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:3000',
       MESA_API_KEY: 'k'.repeat(24),
       MESA_METRICS_TOKEN: 'm'.repeat(16),
@@ -76,6 +99,7 @@ describe('gateway configuration', () => {
       MESA_JWT_ISSUER: 'https://auth.example.com',
       MESA_JWT_AUDIENCE: 'mesa',
       MESA_JWT_CLOCK_TOLERANCE: '5',
+      MESA_JWT_CHANNELS_CLAIM: 'https://example.com/channels',
       MESA_LOG_LEVEL: 'DEBUG',
       MESA_STATIC_DIR: dir,
     })
@@ -90,7 +114,17 @@ describe('gateway configuration', () => {
       authentication: { required: false, timeout: 3000, sendUserObject: false },
       sync: { enabled: false, redeliveryInterval: 5 },
       retention: { maxEntries: 50, maxAgeMs: 60_000 },
-      limits: { maxPayload: 65_536, maxBufferedAmount: 2_097_152, maxRequestBody: 4096 },
+      limits: {
+        maxPayload: 65_536,
+        maxBufferedAmount: 2_097_152,
+        maxRequestBody: 4096,
+        maxPayloadBeforeAuthentication: 1024,
+        maxConnectionsPerIp: 50,
+        maxConnectionsPerUser: 5,
+        maxBufferedBytes: 67_108_864,
+        rate: { enabled: true, messagesPerSecond: 20, messageBurst: 40, bytesPerSecond: 65_536, byteBurst: 131_072, action: 'drop' },
+      },
+      channels: { maxPerConnection: 32, maxPerUser: 16, rules: { '': { history: false }, 'chat:': { presence: true, joinLeave: true } } },
       allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
       apiKey: 'k'.repeat(24),
       metricsToken: 'm'.repeat(16),
@@ -100,6 +134,7 @@ describe('gateway configuration', () => {
         issuer: 'https://auth.example.com',
         audience: 'mesa',
         clockTolerance: 5,
+        channelsClaim: 'https://example.com/channels',
       },
       logLevel: 'debug',
       staticDir: dir,
@@ -148,14 +183,16 @@ describe('gateway configuration', () => {
       'MESA_JWT_ALGORITHMS must be HS256, HS384 or HS512 with MESA_JWT_SECRET',
     ])
     expect(problemsOf(() => loadConfig({ MESA_JWT_ALGORITHMS: 'none' }))[0]).toMatch(/^MESA_JWT_ALGORITHMS must be algorithms among/)
-    expect(problemsOf(() => loadConfig({ MESA_JWT_ISSUER: 'me' }))).toEqual([
+    expect(problemsOf(() => loadConfig({ MESA_JWT_ISSUER: 'me', MESA_JWT_CHANNELS_CLAIM: 'rooms' }))).toEqual([
       'MESA_JWT_ISSUER needs a key: MESA_JWT_SECRET, MESA_JWT_PUBLIC_KEY or MESA_JWT_JWKS_URL',
+      'MESA_JWT_CHANNELS_CLAIM needs a key: MESA_JWT_SECRET, MESA_JWT_PUBLIC_KEY or MESA_JWT_JWKS_URL',
     ])
     expect(problemsOf(() => loadConfig({ MESA_JWT_PUBLIC_KEY: 'not a key' }))[0]).toMatch(/^MESA_JWT_PUBLIC_KEY must be a PEM public key/)
     expect(loadConfig({ MESA_JWT_JWKS_URL: 'https://auth.example.com/jwks.json' }).jwt).toEqual({
       jwksUrl: 'https://auth.example.com/jwks.json',
       algorithms: ['RS256', 'ES256'],
       clockTolerance: 0,
+      channelsClaim: 'channels',
     })
   })
 
@@ -166,6 +203,7 @@ describe('gateway configuration', () => {
       publicKey: rsa,
       algorithms: ['RS256'],
       clockTolerance: 0,
+      channelsClaim: 'channels',
     })
     expect(loadConfig({ MESA_JWT_PUBLIC_KEY: pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey) }).jwt?.algorithms).toEqual(['ES256'])
   })
@@ -178,16 +216,40 @@ describe('gateway configuration', () => {
       heartbeat: { enabled: true, interval: 3000, maxAttempts: 3 },
       jwt: { secret: SECRET, algorithms: ['HS256'] },
     })
-    const bad = file(JSON.stringify({ port: 'eighty', heartbeat: { intervall: 1 }, colour: 'blue' }))
+    const bad = file(
+      JSON.stringify({ port: 'eighty', heartbeat: { intervall: 1 }, colour: 'blue', limits: { rate: { perSecond: 5 }, burst: 1 } }),
+    )
     expect(problemsOf(() => loadConfig({ MESA_CONFIG: bad })).sort()).toEqual(
       [
         `colour (${bad}) is not a gateway setting`,
         `heartbeat.intervall (${bad}) is not a gateway setting`,
+        `limits.rate.perSecond (${bad}) is not a gateway setting`,
+        `limits.burst (${bad}) is not a gateway setting`,
         `port (${bad}) must be an integer from 0 to 65535, got "eighty"`,
       ].sort(),
     )
     expect(problemsOf(() => loadConfig({ MESA_CONFIG: file('{ not json') }))[0]).toMatch(/^MESA_CONFIG must name a readable JSON file/)
     expect(problemsOf(() => loadConfig({ MESA_CONFIG: '/no/such/file.json' }))[0]).toMatch(/^MESA_CONFIG must name a readable JSON file/)
+  })
+
+  it('channel rules: JSON in the environment, an object in code; anything else is refused', () => {
+    expect(resolveConfig({ channels: { rules: { 'news:': { presence: true } } } }).channels.rules).toEqual({ 'news:': { presence: true } })
+    for (const rules of ['{"news:":{"presence":"yes"}}', '{"news:":{"colour":true}}', '[]', '{"news:": true}', '{news']) {
+      expect(problemsOf(() => loadConfig({ MESA_CHANNEL_RULES: rules })), rules).toEqual([
+        expect.stringMatching(/^MESA_CHANNEL_RULES must be (JSON of )?rules by channel-name prefix, e\.g\. \{"news:":\{"presence":true\}\}/),
+      ])
+    }
+  })
+
+  it('the rate limit: off with its switch; a byte burst below the largest frame is refused, naming both', () => {
+    expect(loadConfig({ MESA_RATE_LIMIT_ENABLED: 'off' }).limits.rate.enabled).toBe(false)
+    expect(problemsOf(() => loadConfig({ MESA_RATE_BYTE_BURST: '1000', MESA_MAX_PAYLOAD: '2000' }))).toEqual([
+      'MESA_RATE_BYTE_BURST must be at least MESA_MAX_PAYLOAD (2000), or a frame of that size could never pass',
+    ])
+    expect(problemsOf(() => resolveConfig({ limits: { rate: { action: 'ignore' as never, messagesPerSecond: 0 } } }))).toEqual([
+      'limits.rate.messagesPerSecond must be an integer from 1 to 9007199254740991, got number 0',
+      'limits.rate.action must be one of close, drop, got "ignore"',
+    ])
   })
 
   it('settings in code are checked the same way, named by their path; a resolved configuration resolves to itself', () => {

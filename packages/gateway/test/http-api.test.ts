@@ -1,3 +1,4 @@
+import { channelStream, type Envelope, type PublicationEnvelope } from '@mesa/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Scope, waitFor } from '@mesa/test-kit'
 import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
@@ -146,5 +147,111 @@ describe('gateway HTTP API', () => {
     const elsewhere = await callApi(url, 'history', { user: 'ada', after: { epoch: 'another-epoch', seq: 1 } })
     expect(elsewhere.body).toMatchObject({ status: 'epoch-changed', head, messages: [] })
     expect((await callApi(url, 'history', {})).body).toMatchObject({ stream: 'global', status: 'ok', messages: [{ seq: 1, type: 'B', data: { all: true } }] })
+  })
+})
+
+describe('gateway HTTP API: channels', () => {
+  const scope = new Scope()
+  afterEach(() => scope.cleanup())
+
+  async function setup(options: Parameters<typeof gatewayInProcess>[1] = {}) {
+    const { gateway } = await gatewayInProcess(scope, { jwt: { secret: JWT_SECRET }, apiKey: API_KEY, ...options })
+    // What a server following the channels sees on the gateway's adapter.
+    const envelopes: Envelope[] = []
+    await gateway.adapter.subscribe('another-server', (envelope) => envelopes.push(envelope))
+    await gateway.adapter.follow('another-server', ['room:1'])
+    const get = async (path: string, method = 'GET') => {
+      const response = await fetch(`${gateway.url}/api/channels/${path}`, { method, headers: { authorization: `Bearer ${API_KEY}` } })
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+    }
+    return { gateway, url: gateway.url, envelopes, get }
+  }
+
+  it('publish: through the Dispatcher, stored once in the channel stream with sync, to servers following it', async () => {
+    const { url, envelopes, gateway } = await setup()
+    expect(await callApi(url, 'publish', { channel: 'room:1', type: 'CHAT', data: { text: 'hi' } })).toMatchObject({ status: 200, body: { ok: true } })
+    expect((await callApi(url, 'publish', { channel: 'room:1', type: 'TYPING', sync: false })).status).toBe(200)
+    await waitFor('both publications', () => envelopes.length === 2)
+    expect(envelopes[0]).toMatchObject({ kind: 'publication', channel: 'room:1', frame: '{"op":0,"d":{"text":"hi"},"t":"CHAT"}', position: { seq: 1 } })
+    expect((envelopes[1] as PublicationEnvelope).position).toBeUndefined()
+    expect((await gateway.adapter.store.head(channelStream('room:1'))).seq).toBe(1)
+  })
+
+  it('subscribe and unsubscribe users: kept per user in the adapter and announced to every server', async () => {
+    const { url, envelopes, gateway } = await setup({ channels: { maxPerUser: 1 } })
+    expect(await callApi(url, 'subscribe', { users: ['ada', 'bo'], channel: 'room:2' })).toMatchObject({ status: 200, body: { ok: true } })
+    expect(await gateway.adapter.userChannels.channelsOf('bo')).toEqual(['room:2'])
+    expect(await callApi(url, 'subscribe', { users: ['cy', 'ada'], channel: 'room:3' })).toEqual({
+      status: 409,
+      headers: expect.anything(),
+      body: { error: { code: 'too-many-channels', message: expect.stringContaining('"ada"'), users: ['ada'] } },
+    })
+    expect(await callApi(url, 'unsubscribe', { users: ['ada'], channel: 'room:2' })).toMatchObject({ status: 200 })
+    expect(await gateway.adapter.userChannels.channelsOf('ada')).toEqual([])
+    await waitFor('three subscription envelopes', () => envelopes.length === 3)
+    expect(envelopes.map((envelope) => envelope.kind === 'subscription' && [envelope.userIds, envelope.channel, envelope.subscribe])).toEqual([
+      [['ada', 'bo'], 'room:2', true],
+      [['cy'], 'room:3', true],
+      [['ada'], 'room:2', false],
+    ])
+  })
+
+  it('refuses bad channels and users with typed errors', async () => {
+    const { url, get } = await setup()
+    const invalid: [string, unknown, string][] = [
+      ['publish', { channel: 'has space', type: 'T' }, 'invalid-channel'],
+      ['publish', { type: 'T' }, 'invalid-channel'],
+      ['publish', { channel: 'room:1' }, 'invalid-request'],
+      ['subscribe', { users: ['*'], channel: 'room:1' }, 'invalid-recipients'],
+      ['subscribe', { users: 'ada', channel: 'room:1' }, 'invalid-request'],
+      ['unsubscribe', { users: ['ada'], channel: 'x'.repeat(257) }, 'invalid-channel'],
+    ]
+    for (const [name, body, code] of invalid) {
+      expect(await callApi(url, name, body), `${name} ${JSON.stringify(body)}`).toMatchObject({ status: 400, body: { error: { code } } })
+    }
+    expect(await get('bad%20name/presence')).toMatchObject({ status: 400, body: { error: { code: 'invalid-channel' } } })
+    expect(await get('%E0%A4%A/presence')).toMatchObject({ status: 400, body: { error: { code: 'invalid-channel' } } })
+    expect(await get('room:1/members')).toMatchObject({ status: 404, body: { error: { code: 'not-found' } } })
+    expect(await get('/presence')).toMatchObject({ status: 404 })
+    expect(await get('room:1/constructor')).toMatchObject({ status: 404 })
+    expect(await get('room:1/presence', 'POST')).toMatchObject({ status: 405, body: { error: { code: 'method-not-allowed' } } })
+    expect((await callApi(url, 'constructor', {})).status).toBe(404)
+    for (const query of ['limit=0', 'limit=1001', 'limit=ten', 'after=12', 'after=:3', 'after=e:-1', 'after=e:1.5']) {
+      expect(await get(`room:1/history?${query}`), query).toMatchObject({ status: 400, body: { error: { code: 'invalid-request' } } })
+    }
+    // Without the key, nothing.
+    expect((await fetch(`${url}/api/channels/room:1/presence`)).status).toBe(401)
+  })
+
+  it('presence: the distinct users subscribed to a channel across the namespace', async () => {
+    const { gateway, get } = await setup()
+    // The servers record their sockets' subscriptions in the adapter's presence.
+    await gateway.adapter.presence.joinChannel('news/eu', 'ada', 'socket-1')
+    await gateway.adapter.presence.joinChannel('news/eu', 'ada', 'socket-2')
+    await gateway.adapter.presence.joinChannel('news/eu', 'bo', 'socket-3')
+    const { status, body } = await get('news/eu/presence')
+    expect(status).toBe(200)
+    expect({ ...body, users: (body.users as string[]).sort() }).toEqual({ channel: 'news/eu', users: ['ada', 'bo'], count: 2 })
+    // The name URL-encoded reads the same channel.
+    expect((await get('news%2Feu/presence')).body.count).toBe(2)
+    expect((await get('empty/presence')).body).toEqual({ channel: 'empty', users: [], count: 0 })
+  })
+
+  it('history: the newest publications, or those after a position, oldest first', async () => {
+    const { url, get } = await setup()
+    for (const n of [1, 2, 3, 4]) await callApi(url, 'publish', { channel: 'room:1', type: 'N', data: { n } })
+    const newest = await get('room:1/history?limit=2')
+    expect(newest.status).toBe(200)
+    expect(newest.body).toMatchObject({ channel: 'room:1', status: 'ok', head: { seq: 4 } })
+    expect((newest.body.messages as { seq: number; data: unknown }[]).map(({ seq, data }) => [seq, data])).toEqual([
+      [3, { n: 3 }],
+      [4, { n: 4 }],
+    ])
+    const { epoch } = newest.body.head as { epoch: string }
+    const page = await get(`room:1/history?after=${epoch}:1&limit=2`)
+    expect(page.body).toMatchObject({ status: 'ok', messages: [{ seq: 2, type: 'N', data: { n: 2 }, time: expect.any(Number) }, { seq: 3 }] })
+    expect((await get('room:1/history')).body.messages).toHaveLength(4)
+    expect((await get('room:1/history?after=another-epoch:1')).body).toMatchObject({ status: 'epoch-changed', messages: [] })
+    expect((await get('quiet/history')).body).toMatchObject({ channel: 'quiet', status: 'ok', head: { seq: 0 }, messages: [] })
   })
 })

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisServer, Scope, upgrade, waitFor } from '@mesa/test-kit'
+import { RawClient, RedisServer, Scope, upgrade, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, recordingClient } from './support.js'
 
@@ -67,6 +67,24 @@ describe('gateway operations', () => {
     expect(await upgrade(listed.ws, { Origin: 'https://other.example' })).toMatchObject({ status: 403 })
     const any = await gatewayInProcess(scope, { allowedOrigins: ['*'] })
     expect(await upgrade(any.ws, { Origin: 'https://other.example' })).toMatchObject({ status: 101 })
+  })
+
+  it('gives the server its limits: connections per address and per user, the rate limit', async () => {
+    const { ws } = await gatewayInProcess(scope, {
+      jwt: { secret: JWT_SECRET },
+      limits: { maxConnectionsPerIp: 2, maxConnectionsPerUser: 1, rate: { messagesPerSecond: 1, messageBurst: 3 } },
+    })
+    const connect = async () => scope.add(await RawClient.connect(ws), (client) => client.terminate())
+    const [first, second] = [await connect(), await connect()]
+    expect(await upgrade(ws)).toMatchObject({ status: 429 })
+
+    const token = await hs256Token('ada')
+    await first.authenticate({ token })
+    second.send({ op: 2, d: { token } })
+    expect((await second.waitClose()).code).toBe(4009)
+
+    for (let n = 0; n < 5; n++) first.dispatch('FLOOD', { n })
+    expect((await first.waitClose()).code).toBe(4006)
   })
 
   it('serves a static directory, never outside it', async () => {

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
-import { Scope, waitFor } from '@mesa/test-kit'
+import { channelStream } from '@mesa/core'
+import { publications, RawClient, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { API_KEY, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
@@ -37,16 +38,25 @@ describe('the README curl examples', () => {
   afterEach(() => scope.cleanup())
 
   it('run with curl against a gateway and answer as documented', async () => {
-    const { gateway, ws } = await gatewayInProcess(scope, { jwt: { secret: JWT_SECRET }, apiKey: API_KEY })
+    // The README says presence is kept for channels whose rule asks for it: `news` here.
+    const { gateway, ws } = await gatewayInProcess(scope, {
+      jwt: { secret: JWT_SECRET },
+      apiKey: API_KEY,
+      channels: { rules: { news: { presence: true } } },
+    })
     const user = async (id: string) => {
       const client = recordingClient(scope, ws)
       await client.client.authenticate({ token: await hs256Token(id) })
       return client
     }
     const [u42, u7] = [await user('42'), await user('7')]
+    const tab42 = scope.add(await RawClient.connect(ws, { v2: true }), (client) => client.terminate())
+    await tab42.authenticate({ token: await hs256Token('42') })
+    const subscribedTo = (channel: string) =>
+      gateway.mesa.clients.filter((client) => client.channels.includes(channel)).map((client) => client.userId)
 
     const documented = examples()
-    expect(documented.length).toBeGreaterThanOrEqual(7)
+    expect(documented.length).toBeGreaterThanOrEqual(12)
     for (const { command, answer } of documented) {
       expect(command.startsWith('curl ')).toBe(true)
       const { stdout } = await run('bash', ['-c', command.replaceAll(DOCUMENTED_ORIGIN, gateway.url)], {
@@ -54,13 +64,21 @@ describe('the README curl examples', () => {
       })
       const actual: unknown = JSON.parse(stdout)
       expect(matches(actual, JSON.parse(answer)), `${command}\n  answered ${stdout}  documented ${answer}`).toBe(true)
+      // A subscription reaches the user's socket through the adapter: the next example waits for it.
+      if (command.includes('/api/subscribe')) await waitFor('user 42 subscribed', () => subscribedTo('news').length === 2)
     }
 
     // What the examples did reached the users.
     expect(await received(u42, 'NEW_MESSAGE')).toEqual({ text: 'Hello' })
     expect(await received(u42, 'ANNOUNCEMENT')).toEqual({ text: 'Maintenance at 22:00' })
+    // The publication reached the subscribed user's socket (a raw protocol 2 one: the channel's op 0 carries x.ch).
+    await tab42.waitFor('the publication', () => publications(tab42, 'news').length === 1)
+    expect(publications(tab42, 'news')[0]).toMatchObject({ op: 0, t: 'HEADLINE', d: { title: 'Mesa 2 is out' }, s: 1 })
     expect(await received(u7, 'ANNOUNCEMENT')).toEqual({ text: 'Maintenance at 22:00' })
     expect(u7.messages.map((message) => message.type)).toEqual(['ANNOUNCEMENT'])
+    // The subscription was kept for user 42 until the example unsubscribed them; the publication was stored once.
+    expect(await gateway.adapter.userChannels.channelsOf('42')).toEqual([])
+    expect((await gateway.adapter.store.head(channelStream('news'))).seq).toBe(1)
     await waitFor('user 7 to be disconnected', () => u7.closes.length > 0)
     expect(u7.closes).toEqual([4004])
     expect(u42.closes).toEqual([])

@@ -11,13 +11,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * A typed emitter whose listeners may be async. `collect(run)` returns the promises the listeners returned
- * during `run` (an emit), so the caller can wait for them: a portal acknowledges an event only once its async
- * listeners settled. Outside `collect`, a listener's rejection is reported through `onRejected` instead of
- * becoming an unhandled rejection that would end the process.
+ * A typed emitter whose listeners may be async and return values. `collect(run)` returns what the listeners
+ * returned during `run` (an emit), in order, so the caller can wait for their promises (a portal acknowledges an
+ * event only once its async listeners settled) and read their results (a request's reply). Outside `collect`, a
+ * listener's rejection is reported through `onRejected` instead of becoming an unhandled rejection that would
+ * end the process.
  */
 export class CollectingEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
-  private collecting: PromiseLike<unknown>[] | undefined
+  private collecting: unknown[] | undefined
   /** Original listener -> event -> the wrappers registered for it (a listener may be added twice). */
   private readonly wrappers = new WeakMap<Function, Map<keyof E, Listener<never>[]>>()
 
@@ -28,9 +29,8 @@ export class CollectingEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
   override on<K extends keyof E>(event: K, listener: Listener<E[K]>): this {
     const wrapper: Listener<E[K]> = (...args) => {
       const result: unknown = listener(...args)
-      if (!isThenable(result)) return
       if (this.collecting) this.collecting.push(result)
-      else result.then(undefined, (error: unknown) => this.onRejected(event, error))
+      else if (isThenable(result)) result.then(undefined, (error: unknown) => this.onRejected(event, error))
     }
     let byEvent = this.wrappers.get(listener)
     if (!byEvent) {
@@ -57,13 +57,13 @@ export class CollectingEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
     return super.off(event, (wrapper as Listener<E[K]> | undefined) ?? listener)
   }
 
-  /** Runs `emitting` (synchronous emits) and returns the promises the listeners returned meanwhile. */
-  protected collect<T>(emitting: () => T): { result: T; pending: PromiseLike<unknown>[] } {
-    const pending: PromiseLike<unknown>[] = []
+  /** Runs `emitting` (synchronous emits) and returns what the listeners returned meanwhile (values or promises). */
+  protected collect<T>(emitting: () => T): { result: T; returned: unknown[] } {
+    const returned: unknown[] = []
     const outer = this.collecting
-    this.collecting = pending
+    this.collecting = returned
     try {
-      return { result: emitting(), pending }
+      return { result: emitting(), returned }
     } finally {
       this.collecting = outer
     }

@@ -1,4 +1,5 @@
 export { Portal, type PortalOptions } from './portal.js'
-export type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
+export type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, RequestOf, UntypedMessages } from './events.js'
 export { PortalClosedError, PortalHandlerError } from './errors.js'
 export { REDIS_ADAPTER_PACKAGE, type RedisConnection } from './resolve-adapter.js'
+export { type RequestMap, RequestRejection, type UntypedRequests } from '@mesa/core'

@@ -3,22 +3,39 @@ import {
   type Adapter,
   Backoff,
   ConfigError,
+  encodeReplyFrame,
+  exposedReplyError,
   frameToMessage,
   type MessageMap,
   type MessageOf,
   type PortalConsumer,
   type PortalEvent,
+  type ReplyEnvelope,
+  type ReplyError,
+  type RequestMap,
+  type UntypedRequests,
 } from '@mesa/core'
 import createDebug from 'debug'
 import { CollectingEmitter } from './collecting-emitter.js'
 import { PortalClosedError, PortalHandlerError } from './errors.js'
-import type { PortalDelivery, PortalEventInfo, PortalEvents, UntypedMessages } from './events.js'
+import type { PortalDelivery, PortalEventInfo, PortalEvents, PortalReply, RequestOf, UntypedMessages } from './events.js'
 import { checkAdapterArgument, type RedisConnection, resolveAdapter } from './resolve-adapter.js'
 
 /** `DEBUG=mesa:portal`: start, retries and stop, and a line per event (checked with `enabled` first). */
 const debug = createDebug('mesa:portal')
 
-export interface PortalOptions<M extends MessageMap<M> = UntypedMessages> {
+/** A request event, as the queue gives it. */
+type RequestEvent = Extract<PortalEvent, { kind: 'request' }>
+
+/** The answer to a request of a portal that has no `request` listener, and whose `handler` answered nothing. */
+function noHandler(type: string | undefined): ReplyError {
+  return { code: 'no-handler', message: `no portal handler answers requests of type ${JSON.stringify(type ?? null)}` }
+}
+
+/** What the client gets when a listener or the `handler` failed without saying why to it (as from a server). */
+const GENERIC_REJECTION: ReplyError = { code: 'rejected', message: 'the request failed' }
+
+export interface PortalOptions<M extends MessageMap<M> = UntypedMessages, R extends RequestMap<R> = UntypedRequests> {
   /**
    * Namespace of the Redis adapter created when the first argument says where Redis is. With an Adapter it
    * may be omitted; when given it must equal the adapter's. Default: the adapter's default namespace.
@@ -36,9 +53,13 @@ export interface PortalOptions<M extends MessageMap<M> = UntypedMessages> {
   id?: string
   /**
    * Called for every event after the listeners; the event is acknowledged when the returned promise
-   * resolves, and given again (to this portal or another) when it rejects. Default: none (listeners only).
+   * resolves, and given again (to this portal or another) when it rejects. For a request, its result is the
+   * reply when no listener returned one, and a throw or rejection refuses the request (see the `request` event).
+   * Default: none (listeners only).
    */
-  handler?: (delivery: PortalDelivery<M>) => void | Promise<void>
+  handler?: (
+    delivery: PortalDelivery<M, R>,
+  ) => PortalReply | undefined | void | Promise<PortalReply | undefined> | Promise<void>
 }
 
 type PortalState = 'starting' | 'ready' | 'closing' | 'closed'
@@ -60,10 +81,12 @@ const START_BACKOFF = { base: 250, factor: 2, max: 10_000 } as const
  * consuming starts (servers call `onPortalJoin`), keeps it alive, and removes it on `close()` or, when the
  * process died, once its liveness lapsed (servers call `onPortalLeave`).
  */
-export class Portal<M extends MessageMap<M> = UntypedMessages> extends CollectingEmitter<PortalEvents<M>> {
+export class Portal<M extends MessageMap<M> = UntypedMessages, R extends RequestMap<R> = UntypedRequests> extends CollectingEmitter<
+  PortalEvents<M, R>
+> {
   readonly id: string
   private readonly reportAllEvents: boolean
-  private readonly handler: PortalOptions<M>['handler']
+  private readonly handler: PortalOptions<M, R>['handler']
   private state: PortalState = 'starting'
   private adapter: Adapter | undefined
   private ownsAdapter = false
@@ -78,7 +101,7 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
    *   connection options (as Mesa 1.x took): the portal then loads `@mesa/redis-adapter`, creates the adapter
    *   and closes it on `close()`.
    */
-  constructor(adapterOrRedis: Adapter | RedisConnection, options: PortalOptions<M> = {}) {
+  constructor(adapterOrRedis: Adapter | RedisConnection, options: PortalOptions<M, R> = {}) {
     super((event, error) => {
       // An async `error` listener that rejects is not reported through `error` again: that could loop.
       if (event !== 'error') this.emit('error', toError(error))
@@ -197,21 +220,76 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
     // After close() began, an event must not be acknowledged here: another portal will get it.
     if (this.state === 'closing' || this.state === 'closed') throw new PortalClosedError()
     if (debug.enabled) debug('%s: %s of %s from %s', this.id, event.kind, event.clientId, event.serverId)
+    // A portal that only reports events never answers: the portal handling the request does.
+    if (event.kind === 'request' && !this.reportAllEvents) return this.answer(event)
     try {
-      const { result: delivery, pending } = this.collect(() => this.emitEvent(event))
+      const { result: delivery, returned } = this.collect(() => this.emitEvent(event))
       // Async listeners are part of the handling: the event is acknowledged once they all resolved.
-      if (pending.length > 0) await Promise.all(pending)
+      if (returned.length > 0) await Promise.all(returned)
       if (this.handler) await this.handler(delivery)
     } catch (cause) {
-      const error = new PortalHandlerError(event, cause)
-      debug('%s: %s of %s failed, left for a retry: %s', this.id, event.kind, event.clientId, error.message)
-      this.emit('error', error)
-      throw error
+      throw this.failed(event, cause)
     }
   }
 
+  /**
+   * Answers a request: publishes the reply (or the refusal) for the server holding the socket, then acknowledges
+   * the event. When publishing fails the event is left for redelivery, so a request may be answered twice (by a
+   * later attempt, or by another portal when this one dies after publishing): the server keeps the first answer.
+   */
+  private async answer(event: RequestEvent): Promise<void> {
+    const envelope: ReplyEnvelope = {
+      kind: 'reply',
+      origin: this.id,
+      target: event.serverId,
+      socketId: event.clientId,
+      requestId: event.requestId,
+      ...(await this.reply(event)),
+    }
+    try {
+      await this.adapter!.publish(envelope)
+    } catch (cause) {
+      throw this.failed(event, cause)
+    }
+  }
+
+  /**
+   * The reply to a request: the first result of its `request` listeners that is not undefined, else the
+   * `handler`'s; `{}` when there are listeners and none answered (as a server's handler returning nothing), and
+   * `no-handler` when there is none and the `handler` answered nothing. A refusal when one threw: the exposed
+   * code and message of a `RequestRejection`, else a generic `rejected` (and the error is reported).
+   */
+  private async reply(event: RequestEvent): Promise<{ frame: string } | { error: ReplyError }> {
+    let result: unknown
+    try {
+      const { result: delivery, returned } = this.collect(() => this.emitEvent(event))
+      result = (await Promise.all(returned)).find((value) => value !== undefined)
+      // Called whatever the listeners answered, as for every event; its result counts when theirs was none.
+      const handled = this.handler ? await this.handler(delivery) : undefined
+      if (result === undefined) result = handled
+      if (result === undefined && this.listenerCount('request') === 0) return { error: noHandler(event.frame.t) }
+      const frame = encodeReplyFrame(result === undefined ? {} : result, event.frame.t)
+      if (frame !== undefined) return { frame }
+    } catch (cause) {
+      const exposed = exposedReplyError(cause)
+      if (exposed !== undefined) return { error: exposed }
+      this.failed(event, cause)
+      return { error: GENERIC_REJECTION }
+    }
+    this.failed(event, new TypeError(`a request's reply must be a Message or an object, got ${describe(result)}`))
+    return { error: GENERIC_REJECTION }
+  }
+
+  /** Reports a failed handling through `error`; returns the error, for the caller to throw when it retries. */
+  private failed(event: PortalEvent, cause: unknown): PortalHandlerError {
+    const error = new PortalHandlerError(event, cause)
+    debug('%s: %s of %s failed: %s', this.id, event.kind, event.clientId, error.message)
+    this.emit('error', error)
+    return error
+  }
+
   /** Emits the event to its listeners and returns it in the form `handler` takes. */
-  private emitEvent(event: PortalEvent): PortalDelivery<M> {
+  private emitEvent(event: PortalEvent): PortalDelivery<M, R> {
     const info: PortalEventInfo = { serverId: event.serverId, time: event.time }
     switch (event.kind) {
       case 'connection':
@@ -229,8 +307,23 @@ export class Portal<M extends MessageMap<M> = UntypedMessages> extends Collectin
       case 'disconnection':
         this.emit('disconnection', event.userId, event.clientId, info)
         return { kind: 'disconnection', clientId: event.clientId, userId: event.userId, ...info }
+      case 'subscribe':
+      case 'unsubscribe':
+        this.emit(event.kind, event.channel, event.userId, event.clientId, info)
+        return { kind: event.kind, clientId: event.clientId, userId: event.userId, channel: event.channel, ...info }
+      case 'request': {
+        // As for messages: validated by the server, the client's data, not checked against R.
+        const request = frameToMessage(event.frame) as RequestOf<R>
+        this.emit('request', request, event.userId, event.clientId, info)
+        return { kind: 'request', clientId: event.clientId, userId: event.userId, requestId: event.requestId, request, ...info }
+      }
     }
   }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  return Array.isArray(value) ? 'an array' : typeof value
 }
 
 function toError(value: unknown): Error {

@@ -1,8 +1,8 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter, Message } from '@mesa/core'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { authenticatedClient, Scope, waitFor } from '@mesa/test-kit'
-import { Portal, type PortalOptions } from '../src/index.js'
+import { authenticatedClient, Scope, sendRequest, waitFor } from '@mesa/test-kit'
+import { Portal, type PortalOptions, RequestRejection } from '../src/index.js'
 
 type Incoming = { SAY: { n: number } }
 
@@ -10,7 +10,7 @@ const scope = new Scope()
 afterEach(() => scope.cleanup())
 
 /** A real Mesa server with the portal on, sharing a memory adapter with the portals of the test. */
-async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string }> {
+async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: string; mesa: Mesa }> {
   const adapter = new MemoryAdapter({ portal: { retryDelayMs: 5 } })
   scope.defer(() => adapter.close())
   const mesa = new Mesa({ port: 0, host: '127.0.0.1', adapter, portal: { enabled: true } })
@@ -19,11 +19,13 @@ async function serverWithAdapter(): Promise<{ adapter: MemoryAdapter; url: strin
   })
   scope.defer(() => mesa.close())
   await mesa.listening()
-  return { adapter, url: `ws://127.0.0.1:${mesa.port}` }
+  return { adapter, url: `ws://127.0.0.1:${mesa.port}`, mesa }
 }
 
-function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming> = {}): Portal<Incoming> {
-  const created = new Portal<Incoming>(adapter, options)
+type Requests = { LOOKUP: { request: { q: string }; reply: { found: string; for: string | undefined } } }
+
+function portal(adapter: MemoryAdapter, options: PortalOptions<Incoming, Requests> = {}): Portal<Incoming, Requests> {
+  const created = new Portal<Incoming, Requests>(adapter, options)
   scope.defer(() => created.close())
   return created
 }
@@ -118,5 +120,45 @@ describe('Portal with a Mesa server', () => {
     late.on('message', (message) => got.push(message.data.n))
     await waitFor('the waiting messages', () => got.length === 5)
     expect(got).toEqual([0, 1, 2, 3, 4])
+  })
+
+  it('answers a client request no server handler takes: the reply reaches the socket as op 41', async () => {
+    const { adapter, url } = await serverWithAdapter()
+    const p = portal(adapter)
+    p.on('request', async (request, userId) => {
+      if (request.data.q === 'nothing') throw new RequestRejection('not-found', `nothing for ${userId}`)
+      return new Message(0, { found: request.data.q, for: userId }, 'LOOKUP_RESULT')
+    })
+    await p.whenReady()
+    const erin = await client(url, 'erin')
+    expect(await sendRequest(erin, 'LOOKUP', { q: 'x' }, 1)).toEqual({
+      op: 41,
+      d: { found: 'x', for: 'erin' },
+      t: 'LOOKUP_RESULT',
+      x: { re: 1 },
+    })
+    expect(await sendRequest(erin, 'LOOKUP', { q: 'nothing' }, 2)).toEqual({
+      op: 41,
+      d: {},
+      x: { re: 2, err: { code: 'not-found', message: 'nothing for erin' } },
+    })
+  })
+
+  it('gets subscribe and unsubscribe events of real sockets, the unsubscribe also when the socket closes', async () => {
+    const { adapter, url, mesa } = await serverWithAdapter()
+    const p = portal(adapter)
+    const seen: string[] = []
+    p.on('subscribe', (channel, userId) => seen.push(`+${channel} ${userId}`))
+    p.on('unsubscribe', (channel, userId) => seen.push(`-${channel} ${userId}`))
+    await p.whenReady()
+    const fay = await client(url, 'fay')
+    const server = mesa.clients.find((c) => c.userId === 'fay')!
+    await server.subscribe('room:1')
+    await server.subscribe('room:2')
+    server.unsubscribe('room:1')
+    await waitFor('three events', () => seen.length === 3)
+    await fay.close()
+    await waitFor('the last unsubscribe', () => seen.length === 4)
+    expect(seen).toEqual(['+room:1 fay', '+room:2 fay', '-room:1 fay', '-room:2 fay'])
   })
 })

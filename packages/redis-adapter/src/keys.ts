@@ -45,6 +45,8 @@ export interface RedisKeys {
   readonly presenceOrphans: string
   /** What the deduplicator knows of one acknowledged client message (`busy` or `done`, with a TTL). */
   dedupe(key: string): string
+  /** Set of the channels a user was subscribed to from backends (`Adapter.userChannels`); a slot per user. */
+  channelSubscriptions(userId: string): string
 }
 
 export function validateNamespace(namespace: string): string {
@@ -87,5 +89,6 @@ export function createKeys(namespace: string): RedisKeys {
     channelUsers: (name) => `${channel(name)}:users`,
     channelSockets: (name, incarnation) => `${channel(name)}:sockets:${incarnation}`,
     dedupe: (key) => `${base}:dedupe:{${namespace}:dedupe:${key}}`,
+    channelSubscriptions: (userId) => `${base}:channel-subscriptions:{${namespace}:cs:${userId}}`,
   }
 }

@@ -28,6 +28,7 @@ import { RedisPresence } from './presence.js'
 import { Replication } from './replication.js'
 import { RedisStreamStore } from './stream-store.js'
 import { Subscriber } from './subscriber.js'
+import { RedisUserChannels } from './user-channels.js'
 
 export interface RedisAdapterOptions {
   /** Prefix of every key and channel (`mesa:<namespace>:…`): adapters of two namespaces never see each other. Default `'default'`. */
@@ -79,6 +80,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   readonly store: RedisStreamStore
   readonly portal: RedisPortalQueue
   readonly dedupe: RedisDeduplicator
+  readonly userChannels: RedisUserChannels
   /** The connection commands go through (yours, when you passed a client). */
   readonly client: RedisClient
   private readonly connections: RedisConnections
@@ -121,6 +123,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       this.store = new RedisStreamStore(this.connections, keys, options.retention)
       this.portal = new RedisPortalQueue(this.connections, keys, onError, options.portal)
       this.dedupe = new RedisDeduplicator(this.connections, keys)
+      this.userChannels = new RedisUserChannels(this.connections, keys)
       this.subscriber = new Subscriber(this.connections, {
         onMessage: (message) => this.replication.deliver(message),
         watch: (client, label) => this.watch(client, label),

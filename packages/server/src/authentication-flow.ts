@@ -53,6 +53,8 @@ export interface ChannelAuthentication<C> {
   resubscribe(connection: C, requested: ReadonlyMap<string, StreamPosition | undefined>): void
   /** An authenticated socket authenticated again as another user: its client-side subscriptions end. */
   userChanged(connection: C): void
+  /** The socket authenticated (op 22 is written): it gets the subscriptions dispatchers keep for its user. */
+  authenticated(connection: C): void
 }
 
 /** What an op 2 asked for besides authenticating. */
@@ -265,6 +267,7 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
       if (!this.register(connection, id, user, expiresAt)) return
       connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: exp }))
       if (channels !== undefined) this.channels.resubscribe(connection, channels)
+      this.channels.authenticated(connection)
       this.events.authenticated(connection)
       return
     }
@@ -284,12 +287,14 @@ export class AuthenticationFlow<In extends MessageMap<In>, Out extends MessageMa
         delivery.start(plan.positions)
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d, x: { ...plan.ack, ...exp } }))
         if (channels !== undefined) this.channels.resubscribe(connection, channels)
+        this.channels.authenticated(connection)
         if (!plan.ack.recovered) this.stats.resyncs++
         debugAuth('%s resume: recovered %s%s', connection.socketId, plan.ack.recovered, plan.ack.reason ? ` (${plan.ack.reason})` : '')
         replays = plan.replays
       } else {
         if (!this.register(connection, id, user, expiresAt)) return
         connection.write(encodeFrame({ op: Opcode.AuthenticateAck, d }))
+        this.channels.authenticated(connection)
         replays = [['user', await readLegacyBacklog(store, id, shouldSync, report)]]
       }
       if (connection.closed) return

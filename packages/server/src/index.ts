@@ -4,7 +4,7 @@ export default Mesa
 export { Mesa }
 export type { CloseOptions, MesaChannels, MesaEvents, Middleware, Sendable } from './mesa-server.js'
 export type { AuthorizeHook, AuthorizeVerdict } from './channels/authorize.js'
-export type { ChannelMap, PublicationOf } from './channels/channel-map.js'
+export type { ChannelMap, PublicationOf } from '@mesa/core'
 export type { HistoryQuery, HistoryResult } from './channels/history.js'
 export { ServerClient, isSendableCloseCode } from './server-client.js'
 export type { ServerClientEvents, StoredMessages } from './server-client.js'
@@ -23,6 +23,7 @@ export type {
   HeartbeatOptions,
   LimitsOptions,
   MesaLogger,
+  RateLimitOptions,
   MesaOptions,
   PortalOptions,
   ReconnectOptions,
@@ -31,7 +32,7 @@ export type {
   SubscribeRateOptions,
   SyncOptions,
 } from './config.js'
-export { DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
+export { DEFAULT_CHANNELS, DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
 export type { MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
 export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
 export { LEGACY_CURSOR } from './stream-resume.js'

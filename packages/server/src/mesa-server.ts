@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import {
   type Adapter,
   type AnyMessageData,
+  type ChannelMap,
   CloseCode,
   ConnectionClosedError,
   encodeFrame,
@@ -16,6 +17,7 @@ import {
   type ChannelMembers,
   type MessageMap,
   type MessageOf,
+  type PublicationOf,
   Opcode,
   type PortalMembershipEvent,
   ProtocolError,
@@ -27,7 +29,6 @@ import { AdapterHandle } from './adapter-handle.js'
 import { Admission } from './admission.js'
 import { AuthenticationFlow } from './authentication-flow.js'
 import type { AuthorizeHook } from './channels/authorize.js'
-import type { ChannelMap, PublicationOf } from './channels/channel-map.js'
 import { ServerChannels } from './channels/channels.js'
 import type { HistoryQuery, HistoryResult } from './channels/history.js'
 import { readClientFrame } from './client-frame.js'

@@ -48,6 +48,7 @@ export function publishingThrough(inner: MemoryAdapter, publish: Adapter['publis
     store: inner.store,
     portal: inner.portal,
     dedupe: inner.dedupe,
+    userChannels: inner.userChannels,
     follow: (origin, channels) => inner.follow(origin, channels),
     unfollow: (origin, channels) => inner.unfollow(origin, channels),
     publish,

@@ -4,6 +4,7 @@ import type { Envelope } from './envelope.js'
 import type { MessageStore } from './message-store.js'
 import type { PortalQueue } from './portal-queue.js'
 import type { Presence } from './presence.js'
+import type { UserChannels } from './user-channels.js'
 
 export type EnvelopeListener = (envelope: Envelope) => void
 
@@ -26,6 +27,8 @@ export interface Adapter extends Pick<TypedEmitter<AdapterEvents>, 'on' | 'off' 
   readonly portal: PortalQueue
   /** Remembers which acknowledged client messages were handled, so a retransmission is not handled twice. */
   readonly dedupe: Deduplicator
+  /** The channels users were subscribed to from a backend, applied to their sockets when they authenticate. */
+  readonly userChannels: UserChannels
   /**
    * Sends the envelope to every subscriber except those subscribed under the same origin id; channel envelopes
    * (`publication`, `presence`) only to the subscribers whose origin follows their channel.

@@ -1,7 +1,12 @@
 import type { Adapter } from '../adapter/adapter.js'
 import type { PublicationEnvelope } from '../adapter/envelope.js'
 import { StoreError } from '../errors.js'
-import { encodeMessage, type Message } from '../message.js'
+import { encodeMessage, type Message, type MessageMap, type MessageOf } from '../message.js'
+
+/** A message that may be published on channel `C` of the map `Channels`. */
+export type PublicationOf<Channels, C extends keyof Channels> = Channels[C] extends infer M extends MessageMap<M>
+  ? MessageOf<M>
+  : never
 
 /** Longest channel name. */
 export const MAX_CHANNEL_LENGTH = 256

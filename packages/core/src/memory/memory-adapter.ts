@@ -7,6 +7,7 @@ import { MemoryDeduplicator } from './memory-deduplicator.js'
 import { MemoryMessageStore } from './memory-message-store.js'
 import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-portal-queue.js'
 import { MemoryPresence } from './memory-presence.js'
+import { MemoryUserChannels } from './memory-user-channels.js'
 
 export interface MemoryAdapterOptions {
   /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'default'`. */
@@ -35,6 +36,7 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
   readonly store: MemoryMessageStore
   readonly portal: MemoryPortalQueue
   readonly dedupe: MemoryDeduplicator
+  readonly userChannels: MemoryUserChannels
   private readonly subscriptions = new Set<Subscription>()
   /** Channel -> the origins following it. */
   private readonly followers = new Map<string, Set<string>>()
@@ -47,6 +49,7 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
     this.store = new MemoryMessageStore({ ...options.retention, now: options.now })
     this.portal = new MemoryPortalQueue(options.portal)
     this.dedupe = new MemoryDeduplicator(options.now)
+    this.userChannels = new MemoryUserChannels()
   }
 
   /** Delivery happens in a microtask, so a listener that publishes never re-enters its publisher. */
@@ -103,5 +106,6 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
     this.followers.clear()
     this.portal.close()
     this.presence.clear()
+    this.userChannels.clear()
   }
 }

@@ -18,18 +18,29 @@ export type HttpErrorCode =
   | 'internal'
 
 /** Every `error.code` a gateway answer may carry. */
-export type GatewayErrorCode = HttpErrorCode | DispatchErrorCode | 'store-failed' | 'adapter-failed'
+export type GatewayErrorCode = HttpErrorCode | DispatchErrorCode | 'too-many-channels' | 'store-failed' | 'adapter-failed'
 
-/** A request the gateway answers with an error: `status` and the `{ error: { code, message } }` body. */
+/**
+ * A request the gateway answers with an error: `status` and the `{ error: { code, message } }` body, with `details`
+ * beside `code` and `message` (e.g. the `users` a subscribe refused).
+ */
 export class HttpError extends MesaError {
   declare readonly code: GatewayErrorCode
   readonly status: number
   readonly headers: Record<string, string>
+  readonly details: Record<string, unknown>
 
-  constructor(status: number, code: GatewayErrorCode, message: string, headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    code: GatewayErrorCode,
+    message: string,
+    headers: Record<string, string> = {},
+    details: Record<string, unknown> = {},
+  ) {
     super(code, message)
     this.status = status
     this.headers = headers
+    this.details = details
   }
 }
 
@@ -44,15 +55,22 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text)
 }
 
-/** Every error answer has this shape: `{ "error": { "code": "…", "message": "…" } }`. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+/** Every error answer has this shape: `{ "error": { "code": "…", "message": "…" } }`, and maybe details after them. */
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+  details: Record<string, unknown> = {},
+): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  sendJson(res, status, { error: { code, message } }, headers)
+  sendJson(res, status, { error: { code, message, ...details } }, headers)
 }
 
 export function sendHttpError(res: ServerResponse, error: HttpError): void {
-  sendError(res, error.status, error.code, error.message, error.headers)
+  sendError(res, error.status, error.code, error.message, error.headers, error.details)
 }

@@ -19,6 +19,7 @@ import { ChannelRegistry } from './channel-registry.js'
 import { ChannelRules } from './channel-rules.js'
 import { type HistoryQuery, type HistoryResult, historyQueryProblem, readHistory } from './history.js'
 import { checkChannel, Publications } from './publications.js'
+import { StoredSubscriptions } from './stored-subscriptions.js'
 import { Subscriptions, type SubscriptionSettings } from './subscriptions.js'
 
 type Connection<In extends MessageMap<In>, Out extends MessageMap<Out>, User> = ServerConnection<In, Out, User>
@@ -34,6 +35,7 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
   private readonly subscriptions: Subscriptions<In, Out, User>
   private readonly publications: Publications<In, Out, User>
   private readonly channelPresence: ChannelPresence
+  private readonly stored: StoredSubscriptions<In, Out, User>
 
   constructor(
     origin: string,
@@ -64,6 +66,11 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
       events,
       stats,
     )
+    this.stored = new StoredSubscriptions(
+      adapter,
+      (connection, channel) => this.subscriptions.subscribeFromServer(connection, channel),
+      (error, connection) => events.error(error, connection),
+    )
   }
 
   authorize(hook: AuthorizeHook<ServerClient<In, Out, User>>): void {
@@ -77,8 +84,17 @@ export class ServerChannels<In extends MessageMap<In>, Out extends MessageMap<Ou
 
   /** A `publication`, `presence` or `subscription` envelope from another server or a dispatcher. */
   receiveEnvelope(envelope: ChannelEnvelope | SubscriptionEnvelope): void {
-    if (envelope.kind === 'subscription') this.subscriptions.apply(envelope, this.socketsOf)
-    else this.publications.receive(envelope)
+    if (envelope.kind === 'subscription') {
+      this.stored.received(envelope, this.socketsOf)
+      this.subscriptions.apply(envelope, this.socketsOf)
+    } else {
+      this.publications.receive(envelope)
+    }
+  }
+
+  /** The socket authenticated (op 22 is written): it gets the subscriptions dispatchers keep for its user. */
+  authenticated(connection: Connection<In, Out, User>): void {
+    this.stored.authenticated(connection)
   }
 
   resubscribe(connection: Connection<In, Out, User>, requested: ReadonlyMap<string, StreamPosition | undefined>): void {
