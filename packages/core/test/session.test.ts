@@ -422,6 +422,27 @@ describe('ClientSession: reconnection', () => {
     await waitFor('open again', () => session.state === 'open')
   })
 
+  it('reconnectNow() never throws: a transport that can no longer open the URL is an error event, and the session closes', async () => {
+    const server = await serve()
+    let opened = 0
+    const transport = (url: string, protocols: string[]) => {
+      if (opened++ > 0) throw new TypeError('no more sockets')
+      return wsTransport(url, protocols)
+    }
+    const session = new ClientSession(server.url, transport, { backoff: { base: 60_000, max: 60_000 } })
+    scope.defer(() => session.disconnect())
+    const errors: Error[] = []
+    session.on('error', (error) => errors.push(error))
+    const side = await server.connection(0)
+    side.ws.close(1011, 'restart')
+    await waitFor('reconnecting', () => session.state === 'reconnecting')
+    expect(() => session.reconnectNow()).not.toThrow()
+    expect(session.state).toBe('closed')
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(ConfigError)
+    expect(errors[0]!.message).toBe('invalid url: TypeError: no more sockets')
+  })
+
   it('runs at most two timers while connected and none after disconnect()', async () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 1000, rules: [] } }) })
     // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
