@@ -53,20 +53,32 @@ function declaredOutputs(manifest) {
   return [...found]
 }
 
-/** Whether the package's build is missing a declared output or older than one of its inputs. */
-function isStale({ dir, manifest }, root) {
+/** The folders of the workspace packages `manifest` depends on (`workspace:` dependencies). */
+function workspaceDependencies(manifest, packages) {
+  return Object.entries(manifest.dependencies ?? {})
+    .filter(([, version]) => String(version).startsWith('workspace:'))
+    .map(([name]) => packages.find((pkg) => pkg.name === name)?.dir)
+    .filter((dir) => dir !== undefined)
+}
+
+/**
+ * Whether the package's build is missing a declared output or older than one of its inputs: its own files, the
+ * shared build settings, and the workspace packages it depends on (a build may inline one, as the browser
+ * client's does with core).
+ */
+function isStale({ dir, manifest }, root, packages) {
   const outputs = declaredOutputs(manifest).map((output) => join(dir, output))
   if (outputs.length === 0 || !outputs.every((output) => existsSync(output))) return true
   const oldestOutput = Math.min(...outputs.map((output) => statSync(output).mtimeMs))
   const newestShared = Math.max(...SHARED_INPUTS.map((file) => newestInput(join(root, file))))
-  return Math.max(newestShared, newestInput(dir)) > oldestOutput
+  const inputs = [dir, ...workspaceDependencies(manifest, packages)]
+  return Math.max(newestShared, ...inputs.map((input) => newestInput(input))) > oldestOutput
 }
 
 /** Names of the packages that need a build. */
 export function stalePackages(root = workspaceRoot) {
-  return buildablePackages(root)
-    .filter((pkg) => isStale(pkg, root))
-    .map(({ name }) => name)
+  const packages = buildablePackages(root)
+  return packages.filter((pkg) => isStale(pkg, root, packages)).map(({ name }) => name)
 }
 
 /**

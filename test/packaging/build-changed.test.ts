@@ -89,6 +89,21 @@ describe('build-changed', () => {
     expect(stalePackages(root)).toEqual(['a', 'b'])
   })
 
+  it('rebuilds a package when a workspace package it depends on changed (its build may inline it)', () => {
+    writeFile(
+      'packages/a/package.json',
+      JSON.stringify({ ...JSON.parse(readFileSync(join(root, 'packages/a/package.json'), 'utf8')), dependencies: { b: 'workspace:^' } }),
+    )
+    buildChanged({ root })
+    settle()
+    expect(stalePackages(root)).toEqual([])
+    age('packages/b/src/index.ts', 0)
+    expect(stalePackages(root)).toEqual(['a', 'b'])
+    age('packages/b/src/index.ts', -120)
+    age('packages/a/src/index.ts', 0)
+    expect(stalePackages(root)).toEqual(['a'])
+  })
+
   it('rebuilds a package that lacks an output its package.json declares', () => {
     buildChanged({ root })
     rmSync(join(root, 'packages/b/dist/index.d.ts'))

@@ -1,27 +1,18 @@
 import { readFile } from 'node:fs/promises'
 import type { BrowserContext, Browser, Page } from 'playwright-core'
-import { build } from 'esbuild'
 import { REPO_ROOT, type Scope } from '@mesa/test-kit'
 import { launchChromium, serveFiles, type StaticFile, type StaticServer } from '@mesa/test-kit/browser'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { singleFileBuilds, singleFileOptions } from '../single-file-builds.mjs'
+import { browserBuilds, buildBrowserFile } from '../browser-build.mjs'
 
 /**
- * A single-file build of the client (single-file-builds.mjs: the settings tsup uses), bundled from the sources
- * so the tests never run a stale `dist/`.
+ * A single-file build of the client (`mesa.js` or `mesa.global.js`), made from the sources by the build's own
+ * pipeline (browser-build.mjs: bundled with core, terser, internal properties mangled), so the tests run what
+ * ships and never a stale `dist/`.
  */
 export async function bundleClient(format: 'esm' | 'iife'): Promise<string> {
-  const { entry } = singleFileBuilds.find((build) => build.format === format)!
-  const result = await build({
-    ...singleFileOptions,
-    absWorkingDir: REPO_ROOT,
-    entryPoints: [`packages/client-browser/${entry}`],
-    write: false,
-    format,
-    tsconfig: 'tsconfig.json',
-    logLevel: 'silent',
-  })
-  return result.outputFiles[0]!.text
+  const output = browserBuilds.find((build) => build.file.startsWith('mesa.') && build.format === format)!
+  return (await buildBrowserFile(output, { root: REPO_ROOT })).code
 }
 
 /** The 1.x browser client's UMD build (global `MesaClient`), as a page of an existing app would load it. */

@@ -1,14 +1,15 @@
 import type { CloseCode } from './close-codes.js'
 
 /**
- * Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people. `C` narrows
- * `code` for a subclass, which then needs no constructor of its own (one less in the browser bundle).
+ * Base class of every error Mesa raises; `code` is stable and meant for programs, `message` for people (the code
+ * itself when not given: the docs explain each code, and the browser bundle counts every message's bytes). `C`
+ * narrows `code` for a subclass, which then needs no constructor of its own (one less in the browser bundle).
  */
 export class MesaError<C extends string = string> extends Error {
   // `declare` fields are assigned in constructors: declarations would only add bytes to browser bundles.
   declare readonly code: C
 
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
+  constructor(code: C, message: string = code, options?: { cause?: unknown }) {
     super(message, options)
     // Core's own classes spell their names out (minifiers rename classes in browser bundles): here, and as a
     // `name` field in each subclass below. Subclasses elsewhere get their class name.
@@ -35,7 +36,7 @@ export class ProtocolError extends MesaError {
   declare readonly code: ProtocolErrorCode
   declare readonly closeCode: CloseCode
 
-  constructor(code: ProtocolErrorCode, closeCode: CloseCode, message: string) {
+  constructor(code: ProtocolErrorCode, closeCode: CloseCode, message?: string) {
     super(code, message)
     this.closeCode = closeCode
   }
@@ -53,7 +54,7 @@ export class ConfigError extends MesaError {
 export class QueueFullError extends MesaError {
   override name = 'QueueFullError'
   constructor(limit: number, unit: 'messages' | 'bytes' = 'messages') {
-    super('queue-full', `outgoing queue full (${limit} ${unit}): message not queued`)
+    super('queue-full', `queue full: ${limit} ${unit}`)
   }
 }
 
@@ -95,7 +96,7 @@ export class SubscriptionError extends MesaError<SubscriptionErrorCode> {
 /** The operation needs an open connection and there is none (or it closed meanwhile). */
 export class ConnectionClosedError extends MesaError {
   override name = 'ConnectionClosedError'
-  constructor(message = 'the connection is closed') {
+  constructor(message?: string) {
     super('connection-closed', message)
   }
 }

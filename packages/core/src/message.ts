@@ -42,24 +42,29 @@ export class Message<T extends string = string, D extends object = AnyMessageDat
     this.sequence = sequence
   }
 
-  /** The 1.x JSON frame. `o` is written only when it differs from the default, as 1.x peers expect it absent. */
+  /** The 1.x JSON frame (`toJSON`'s fields). */
   serialize(): string {
-    return encodeMessage(this, this.sequence)
+    return JSON.stringify(this)
   }
 
-  /** The frame's fields; an absent type or sequence is undefined, which JSON leaves out. */
-  toJSON(): { op: number; d: D; t?: T; s?: number } {
-    return { op: this.opcode, d: this.data, t: this.type, s: this.sequence }
+  /**
+   * The frame's fields; an absent type or sequence is undefined, which JSON leaves out. `o` is written only when
+   * it differs from the default, as 1.x peers expect it absent.
+   */
+  toJSON(): { op: number; d: D; t?: T; s?: number; o?: { sync: false } } {
+    return { op: this.opcode, d: this.data, t: this.type, s: this.sequence, o: this.options.sync ? undefined : { sync: false } }
   }
 }
 
 /** A message of any of the types in `M`, discriminated by `type`. */
 export type MessageOf<M extends MessageMap<M>> = { [K in keyof M & string]: Message<K, M[K]> }[keyof M & string]
 
-/** Encodes a message into one frame; callers that send one message to many sockets call this once. */
-export function encodeMessage({ opcode: op, data: d, type: t, options }: Message<string, object>, sequence?: number): string {
-  // JSON leaves out the fields that are undefined.
-  return JSON.stringify({ op, d, t, s: sequence, o: options.sync ? undefined : { sync: false } })
+/**
+ * Encodes a message into one frame (`Message#toJSON`) with `sequence` for `s`; callers that send one message to
+ * many sockets call this once.
+ */
+export function encodeMessage(message: Message<string, object>, sequence?: number): string {
+  return JSON.stringify({ ...message.toJSON(), s: sequence })
 }
 
 /** `x` of an op 0 in the global stream, for protocol 2 sockets (absent: the user's own stream). */

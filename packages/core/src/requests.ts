@@ -49,7 +49,7 @@ export class RequestError extends MesaError<RequestErrorCode> {
   /** With `rejected`: the code the answering handler chose (`RequestRejection`), or `'rejected'` when it failed. */
   declare readonly rejection: string | undefined
 
-  constructor(code: RequestErrorCode, message: string, rejection?: string) {
+  constructor(code: RequestErrorCode, message?: string, rejection?: string) {
     super(code, message)
     this.rejection = rejection
   }
@@ -76,10 +76,9 @@ export interface ReplyError {
 const PROTOCOL_CODES: readonly string[] = ['timeout', 'no-handler', 'too-many-requests', 'unavailable']
 
 /** The `RequestError` an asker raises for an op 41 carrying `x.err`. */
-export function requestErrorOf(error: ReplyError): RequestError {
-  return PROTOCOL_CODES.includes(error.code)
-    ? new RequestError(error.code as RequestErrorCode, error.message)
-    : new RequestError('rejected', error.message, error.code)
+export function requestErrorOf({ code, message }: Pick<ReplyError, 'code'> & { message?: string }): RequestError {
+  const known = PROTOCOL_CODES.includes(code)
+  return new RequestError(known ? (code as RequestErrorCode) : 'rejected', message, known ? undefined : code)
 }
 
 /**
@@ -88,10 +87,9 @@ export function requestErrorOf(error: ReplyError): RequestError {
  * a generic `rejected` and reports the error).
  */
 export function exposedReplyError(error: unknown): ReplyError | undefined {
-  if (typeof error !== 'object' || error === null) return undefined
-  const { expose, code, message } = error as { expose?: unknown; code?: unknown; message?: unknown }
-  if (expose !== true || typeof code !== 'string' || code.length === 0) return undefined
-  return { code, message: typeof message === 'string' ? message : '' }
+  // Destructuring finds nothing on a primitive; `?? {}` stands in for null and undefined.
+  const { expose, code, message } = (error ?? {}) as { expose?: unknown; code?: unknown; message?: unknown }
+  return expose === true && typeof code === 'string' && code ? { code, message: typeof message === 'string' ? message : '' } : undefined
 }
 
 /**

@@ -40,7 +40,7 @@ function client(url: string, options?: SessionOptions): ClientSession {
 
 const ack = (d: Record<string, unknown>, x?: Record<string, unknown>): Frame => (x ? { op: 22, d, x } : { op: 22, d })
 /** Op 2's `x` from a protocol 2 session: its client id, no subscriptions to renew, and `resume` when given. */
-const authX = (resume?: Record<string, unknown>) => ({ cid: expect.stringMatching(/^[0-9a-f]{32}$/), ch: {}, ...(resume && { resume }) })
+const authX = (resume?: Record<string, unknown>) => ({ cid: expect.stringMatching(/^\d+(-\d+){3}$/), ch: {}, ...(resume && { resume }) })
 const dispatch = (t: string, d: Record<string, unknown>, s?: number, st?: 'g'): Frame => {
   const frame: Frame = { op: 0, d, t }
   if (s !== undefined) frame.s = s
@@ -119,9 +119,9 @@ describe('ClientSession: connection and hello', () => {
     )
     expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
     expect(() => new ClientSession('not a url', wsTransport)).toThrow(ConfigError)
-    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow(/url must be a string/)
+    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow('invalid url: 42')
     expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { backoff: { base: 0 }, autoConnect: false })).toThrow(
-      /backoff.base must be a number >= 1, got 0/,
+      'invalid backoff.base: 0',
     )
   })
 
@@ -205,7 +205,7 @@ describe('ClientSession: authentication', () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_authentication_timeout: 80, rules: [] } }) })
     const session = client(server.url)
     await server.connection(0)
-    await expect(session.authenticate({})).rejects.toMatchObject({ code: 'timeout', message: 'no answer within 80 ms' })
+    await expect(session.authenticate({})).rejects.toMatchObject({ code: 'timeout', message: 'timeout' })
   })
 
   it('rejects when closed, and an older call when a newer one supersedes it', async () => {
@@ -422,6 +422,27 @@ describe('ClientSession: reconnection', () => {
     await waitFor('open again', () => session.state === 'open')
   })
 
+  it('reconnectNow() never throws: a transport that can no longer open the URL is an error event, and the session closes', async () => {
+    const server = await serve()
+    let opened = 0
+    const transport = (url: string, protocols: string[]) => {
+      if (opened++ > 0) throw new TypeError('no more sockets')
+      return wsTransport(url, protocols)
+    }
+    const session = new ClientSession(server.url, transport, { backoff: { base: 60_000, max: 60_000 } })
+    scope.defer(() => session.disconnect())
+    const errors: Error[] = []
+    session.on('error', (error) => errors.push(error))
+    const side = await server.connection(0)
+    side.ws.close(1011, 'restart')
+    await waitFor('reconnecting', () => session.state === 'reconnecting')
+    expect(() => session.reconnectNow()).not.toThrow()
+    expect(session.state).toBe('closed')
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(ConfigError)
+    expect(errors[0]!.message).toBe('invalid url: TypeError: no more sockets')
+  })
+
   it('runs at most two timers while connected and none after disconnect()', async () => {
     const server = await serve({ hello: () => ({ op: 10, d: { c_heartbeat_interval: 1000, rules: [] } }) })
     // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
@@ -467,7 +488,7 @@ describe('ClientSession: outgoing queue', () => {
     session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
     session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))
     expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(QueueFullError)
-    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(/\(\d+ bytes\)/)
+    expect(() => session.send(new Message(0, { text: 'x'.repeat(70) }, 'N'))).toThrow(/^queue full: \d+ bytes$/)
     expect(session.queued).toBe(2)
     // A smaller message still fits in what is left.
     session.send(new Message(0, {}, 'SMALL'))

@@ -1,12 +1,11 @@
 import { type BackoffSettings, backoffDelay, backoffSettings } from '../backoff.js'
-import { checkNumber } from '../check-number.js'
+import { checkNumber, invalidOption } from '../check-number.js'
 import type { BackoffOptions } from '../backoff.js'
 import { isTerminalCloseCode } from '../close-codes.js'
 import type { Frame } from '../codec.js'
 import { TypedEmitter } from '../emitter.js'
 import {
   AuthenticationError,
-  ConfigError,
   ConnectionClosedError,
   MesaError,
   ProtocolError,
@@ -14,12 +13,10 @@ import {
   SubscriptionError,
 } from '../errors.js'
 import { type ChannelMap, Message, type MessageMap, type MessageOf } from '../message.js'
-import { randomId } from '../memory/random-id.js'
 import { type HelloRule, SUBPROTOCOL_V2 } from '../protocol-version.js'
 import {
   exposedReplyError,
   type ReplyData,
-  type ReplyError,
   RequestError,
   type RequestErrorCode,
   type RequestMap,
@@ -198,12 +195,12 @@ const settle = (waiters: Waiters, error?: Error, value?: unknown) => {
   for (const waiter of waiters.splice(0)) waiter(error, value)
 }
 
-/** A failed answer: op 41's `x.err` (read leniently), or one the session gives itself. */
-type Failure = ReplyError
+/** A failed answer: op 41's `x.err` (read leniently), or one the session gives itself (its message is its code). */
+type Failure = { code: string; message?: string }
 
 // Failures the session gives itself that no server answers with, compared by identity.
-const LOST: Failure = { code: 'connection-lost', message: 'connection closed' }
-const UNSUPPORTED: Failure = { code: 'unsupported', message: 'Mesa 1.x server' }
+const LOST: Failure = { code: 'connection-lost' }
+const UNSUPPORTED: Failure = { code: 'unsupported' }
 
 /**
  * Rejects a request or an acknowledged send with its failure as a `RequestError` (what the server answered read
@@ -213,7 +210,7 @@ const requestError = (failure: Failure | Error): never => {
   throw failure instanceof Error
     ? failure
     : failure === LOST || failure === UNSUPPORTED
-      ? new RequestError(failure.code as RequestErrorCode, failure.message)
+      ? new RequestError(failure.code as RequestErrorCode)
       : requestErrorOf(failure)
 }
 
@@ -255,7 +252,7 @@ interface Extensions {
 
 /**
  * What the queue holds (`f`: the frame), and the pending-answer table (with `s`). Short field names: they are
- * properties, which minifiers keep, and this is in the browser client's size budget.
+ * properties of plain objects, which the browser build does not mangle, and this is in its size budget.
  */
 interface Outgoing {
   /** The frame while it is to be written: a plain message's and a request's until written, an acknowledged send's until acknowledged. */
@@ -274,8 +271,9 @@ type Pending = Outgoing & Required<Pick<Outgoing, 's'>>
  * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
  *
  * Written for the browser client's size budget (packages/client-browser/README.md, "Size"): state lives in
- * private fields, which minify to two characters, rather than in helper objects whose method names cannot be
- * minified, and steps with a single caller (reading a frame, dropping replays, adopting heads) are written in place.
+ * `_`-prefixed private properties, which the browser build mangles to one or two characters (a property left
+ * undefined until used is `declare`d: no initializer), rather than in helper objects whose method names would be
+ * public, and steps with a single caller (reading a frame, dropping replays, adopting heads) are written in place.
  * Everything that expects an answer (subscribe, unsubscribe, requests, acknowledged sends, renewed credentials)
  * shares one pending-answer table, and everything outgoing one queue.
  */
@@ -289,114 +287,117 @@ export class ClientSession<
   declare readonly url: string
   /** Rules of the last hello (1.x: `enforce_equal_versions`, `store_messages`, `sends_user_object`). */
   rules: readonly string[] = []
-  #ws: WebSocketLike | undefined
+  private declare _ws: WebSocketLike | undefined
   /** The hello of the current socket (op 10's data); undefined until it arrives. */
-  #hello: Frame['d'] | undefined
+  private declare _hello: Frame['d'] | undefined
   /** The current socket negotiated protocol 2 (subprotocol accepted and announced in the hello). */
-  #v2 = false
-  #state: SessionState = 'closed'
+  private declare _v2: boolean | undefined
+  private _state: SessionState = 'closed'
   /** Positions sent in the pending authentication's `x.resume`. */
-  #resumed: ResumePositions | undefined
+  private declare _resumed: ResumePositions | undefined
   /** Callers waiting in `connect()`. */
-  readonly #waiters: Waiters = []
-  #initial = true
-  #initialSession = true
+  private readonly _waiters: Waiters = []
+  /** A socket of this client object opened (`isInitialConnection` is false from then on). */
+  private declare _connected: boolean | undefined
+  /** A socket opened since the client was created or last `disconnect()`ed. */
+  private declare _sessionConnected: boolean | undefined
   /**
    * What to authenticate with, op 2's data (`{ ...data, shouldSync }` as in 1.x); kept so that reconnects
    * re-authenticate on their own.
    */
-  #credentials: { shouldSync: boolean } | undefined
+  private declare _credentials: { shouldSync: boolean } | undefined
   /** The credentials were accepted once: after a reconnect, outgoing messages wait for re-authentication. */
-  #accepted = false
+  private declare _accepted: boolean | undefined
   /** The caller waiting on `authenticate()`. */
-  readonly #authWaiters: Waiters = []
+  private readonly _authWaiters: Waiters = []
   /** Bounds the wait for the answer to the credentials on the wire. */
-  #authTimer: Timer
-  #reconnectTimer: Timer
+  private declare _authTimer: Timer
+  private declare _reconnectTimer: Timer
   /**
    * Reconnect delays; `base` becomes the server's reconnect interval once announced. Settings and a count rather
    * than a `Backoff`: the session also decides when a connection was stable enough to start counting again.
    */
-  readonly #backoff: BackoffSettings
+  private declare readonly _backoff: BackoffSettings
   /** Reconnect attempts since the last stable connection. */
-  #attempt = 0
+  private _attempt = 0
   /** When the current connection opened (`now()`), undefined while there is none. */
-  #openedAt: number | undefined
-  readonly #transport: WebSocketTransport
-  readonly #options: SessionOptions
+  private declare _openedAt: number | undefined
+  private declare readonly _transport: WebSocketTransport
+  private declare readonly _options: SessionOptions
   /**
    * Everything outgoing, in order, bounded by `maxQueueSize`: plain messages and requests until written,
-   * acknowledged sends until acknowledged. The first `#written` are acknowledged sends written on this socket:
+   * acknowledged sends until acknowledged. The first `_written` are acknowledged sends written on this socket:
    * the queue is written in order and everything else leaves it when written, so they are always its head.
    */
-  readonly #queue: Outgoing[] = []
-  #written = 0
+  private readonly _queue: Outgoing[] = []
+  private _written = 0
   /** Sum of the queued frames' lengths, bounded by `maxQueueBytes`. */
-  #queueBytes = 0
+  private _queueBytes = 0
   /** The last delivered position in each redelivery stream. */
-  readonly #streams: ResumePositions
+  private declare readonly _streams: ResumePositions
   // Dead-server detection. Liveness is a timestamp compared when the one timer fires, never a count of timer
   // ticks, so timers that a background tab throttles or a sleeping laptop suspends cannot add up to a false
-  // alarm. Fields of the session rather than a monitor object of its own: fewer bytes in the browser bundle.
+  // alarm. Properties of the session rather than a monitor object of its own: fewer bytes in the browser bundle.
   /** When the server last said something (`now()`). */
-  #lastFrame = 0
-  /** Longest silence tolerated (heartbeat interval plus grace); 0 while not watching. */
-  #silenceLimit = 0
-  #silenceTimer: Timer
+  private declare _lastFrame: number
+  /** Longest silence tolerated (heartbeat interval plus grace); undefined while not watching. */
+  private declare _silenceLimit: number | undefined
+  private declare _silenceTimer: Timer
   /** The silence check already gave the event loop one extra round before deciding. */
-  #deferred = false
+  private declare _deferred: boolean
   /**
    * The pending-answer table: what was sent with an `x.id`, until the frame with that `x.re` (op 31 or 41). Ids
    * count up per client object, not per connection: an acknowledged send keeps its id across reconnects, and a
    * later request must not take it.
    */
-  readonly #pending = new Map<unknown, Pending>()
-  #id = 0
-  /** This client object's id (`x.cid` in op 2), under which the server deduplicates acknowledged sends. */
-  readonly #cid = randomId(16)
+  private readonly _pending = new Map<unknown, Pending>()
+  private _id = 0
+  /**
+   * This client object's id (`x.cid` in op 2), under which the server deduplicates acknowledged sends: 128 random
+   * bits, as four decimal numbers joined by `-` (the server takes 1 to 64 letters, digits, `_` or `-`).
+   */
+  private readonly _cid = crypto.getRandomValues(new Uint32Array(4)).join('-')
   /** Subscriptions by channel: the client's own (renewed after reconnects) and the server's. */
-  readonly #subs = new Map<unknown, Subscription>()
-  /** Subscriptions asked for on this socket: 1 while the answer (op 31) is awaited, 2 once it came. */
-  readonly #asked = new Map<Subscription, number>()
+  private readonly _subs = new Map<unknown, Subscription>()
   /** Handlers of the server's requests by type; `undefined` takes any type. */
-  readonly #handlers = new Map<unknown, RequestHandler<Requests>>()
+  private readonly _handlers = new Map<unknown, RequestHandler<Requests>>()
 
   constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
     super()
-    if (typeof url !== 'string') throw new ConfigError('url must be a string')
-    this.url = url
+    if (typeof url !== 'string') throw invalidOption('url', url)
     for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize', 'maxQueueBytes', 'maxPending'] as const) {
       checkNumber(key, options[key])
     }
-    this.#transport = transport
-    this.#options = { ...options }
-    this.#streams = readPositions(options.positions)
-    this.#backoff = backoffSettings(options.backoff)
-    if (options.autoConnect ?? true) this.#open(false)
+    this.url = url
+    this._transport = transport
+    this._options = options
+    this._streams = readPositions(options.positions)
+    this._backoff = backoffSettings(options.backoff)
+    if (options.autoConnect !== false) this._open(false)
   }
 
   get state(): SessionState {
-    return this.#state
+    return this._state
   }
 
   /** The last delivered position in each redelivery stream: persist it to resume across restarts. */
   get positions(): ResumePositions {
-    return readPositions(this.#streams)
+    return readPositions(this._streams)
   }
 
   /** Messages waiting to be sent, and acknowledged sends waiting for their acknowledgement. */
   get queued(): number {
-    return this.#queue.length
+    return this._queue.length
   }
 
   /** Protocol of the current connection: 2 when the server negotiated `mesa.v2`, else 1 (Mesa 1.x). */
   get protocol(): number {
-    return this.#v2 ? 2 : 1
+    return this._v2 ? 2 : 1
   }
 
   /** The subscriptions by channel, the client's and the server's (a live view). */
   get subscriptions(): ReadonlyMap<string, SubscriptionOf<Channels>> {
-    return this.#subs as never
+    return this._subs as never
   }
 
   /**
@@ -404,10 +405,10 @@ export class ClientSession<
    * tries now. Rejects when this attempt closes before opening (reconnects go on as configured).
    */
   async connect(): Promise<void> {
-    if (this.#ws?.readyState === OPEN) return
+    if (this._ws?.readyState === OPEN) return
     // Async: a transport that cannot open the URL rejects the promise.
-    if (!this.#ws) this.#open(false)
-    return wait(this.#waiters)
+    if (!this._ws) this._open(false)
+    return wait(this._waiters)
   }
 
   /**
@@ -425,9 +426,8 @@ export class ClientSession<
   send(message: MessageOf<Out>, options: SendOptions & { ack: true }): Promise<void>
   send(message: MessageOf<Out>, options?: SendOptions): Promise<void> | undefined
   send(message: MessageOf<Out>, options?: SendOptions): Promise<void> | undefined {
-    if (options?.ack) return this.#ask(DISPATCH, message.data, message.type, {}, options.timeout, true).then(() => {}, requestError)
-    const f = message.serialize()
-    this.#enqueue({ f })
+    if (options?.ack) return this._ask(DISPATCH, message.data, message.type, {}, options.timeout, true).then(() => {}, requestError)
+    this._enqueue({ f: message.serialize() })
   }
 
   /**
@@ -441,7 +441,7 @@ export class ClientSession<
     message: Message<K, Requests[K]['request']>,
     options: RequestOptions = {},
   ): Promise<Message<K, ReplyData<Requests[K]['reply']>>> {
-    return this.#ask(REQUEST, message.data, message.type, {}, options.timeout ?? 10_000, false).then(
+    return this._ask(REQUEST, message.data, message.type, {}, options.timeout ?? 10_000, false).then(
       // As the server reads its clients' replies: a dispatch, of the request's type unless the reply names one.
       (frame) => new Message(DISPATCH, frame.d, frame.t ?? message.type) as never,
       requestError,
@@ -456,8 +456,8 @@ export class ClientSession<
   onRequest(handler: RequestHandler<Requests>): () => void
   onRequest(type: string | RequestHandler<Requests>, handler?: RequestHandler<Requests>): () => void {
     const key = handler ? type : undefined
-    this.#handlers.set(key, (handler ?? type) as RequestHandler<Requests>)
-    return () => this.#handlers.delete(key)
+    this._handlers.set(key, (handler ?? type) as RequestHandler<Requests>)
+    return () => this._handlers.delete(key)
   }
 
   /**
@@ -466,11 +466,11 @@ export class ClientSession<
    * from its position. A refusal is the subscription's `error` event.
    */
   subscribe<K extends keyof Channels & string>(channel: K, options: SubscribeOptions = {}): Subscription<Channels[K]> {
-    let sub = this.#subs.get(channel)
+    let sub = this._subs.get(channel)
     if (!sub) {
       // `readPositions` checks and copies the position.
-      sub = this.#sub(channel, options.params, readPositions({ user: options.since }).user)
-      this.#subscribe()
+      sub = this._sub(channel, options.params, readPositions({ user: options.since }).user)
+      this._subscribe()
     }
     return sub as never
   }
@@ -483,70 +483,77 @@ export class ClientSession<
    * first, or the session is closed), `superseded` (a later call replaced this one).
    */
   async authenticate(data: Record<string, unknown> = {}, options: AuthenticateOptions = {}): Promise<User> {
-    if (this.#state === 'closed') throw new AuthenticationError('closed', 'not connected')
-    this.#settleAuth(new AuthenticationError('superseded', 'superseded by a newer authenticate()'))
-    this.#credentials = { ...data, shouldSync: options.shouldSync ?? true }
-    this.#accepted = false
-    const promise = wait<User>(this.#authWaiters)
-    if (this.#hello) this.#sendCredentials()
+    if (this._state === 'closed') throw new AuthenticationError('closed')
+    this._settleAuth(new AuthenticationError('superseded'))
+    this._credentials = { ...data, shouldSync: options.shouldSync ?? true }
+    this._accepted = false
+    const promise = wait<User>(this._authWaiters)
+    if (this._hello) this._sendCredentials()
     return promise
   }
 
   /** Closes the connection for good: no reconnect, credentials forgotten. Queued messages stay queued. */
   disconnect(code: number = NORMAL_CLOSURE, reason = ''): void {
-    clearTimeout(this.#reconnectTimer)
-    this.#attempt = 0
-    this.#initialSession = true
-    this.#forget(new AuthenticationError('closed', 'disconnected'))
-    this.#drop(code, reason, false)
+    clearTimeout(this._reconnectTimer)
+    this._attempt = 0
+    this._sessionConnected = false
+    this._forget(new AuthenticationError('closed'))
+    this._drop(code, reason, false)
   }
 
-  /** Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). */
+  /**
+   * Skips the wait before the next reconnect attempt (e.g. on the browser's `online` event). Never throws: a
+   * transport that cannot open the URL any more is an `error` event (and the session is closed).
+   */
   reconnectNow(): void {
-    if (this.#state === 'reconnecting') this.#open(true)
+    try {
+      if (this._state === 'reconnecting') this._open(true)
+    } catch (error) {
+      this.emit('error', error as Error)
+    }
   }
 
-  #open(automatic: boolean): void {
-    clearTimeout(this.#reconnectTimer)
+  private _open(automatic: boolean): void {
+    clearTimeout(this._reconnectTimer)
     let ws: WebSocketLike
     try {
-      ws = this.#transport(this.url, [SUBPROTOCOL_V2])
+      ws = this._transport(this.url, [SUBPROTOCOL_V2])
     } catch (error) {
       // A transport that cannot open this URL will not later either: nothing more is tried.
-      this.#setState('closed')
-      throw new ConfigError(`cannot open ${this.url}: ${error}`)
+      this._setState('closed')
+      throw invalidOption('url', error)
     }
-    this.#ws = ws
-    this.#setState('connecting')
-    // Handlers stay attached after the session lets go of a socket (an `error` event without a listener
-    // would crash a `ws` socket) but ignore it from then on.
-    ws.onopen = () => ws === this.#ws && this.#opened(automatic)
-    ws.onmessage = (event) => ws === this.#ws && this.#received(event.data)
-    ws.onclose = (event) => ws === this.#ws && this.#closed(event.code, event.reason, true)
+    this._ws = ws
+    this._setState('connecting')
+    // Handlers stay attached after the session lets go of a socket (an `error` event without a listener would
+    // crash a `ws` socket) but ignore it from then on.
+    ws.onopen = () => ws === this._ws && this._opened(automatic)
+    ws.onmessage = (event) => ws === this._ws && this._received(event.data)
+    ws.onclose = (event) => ws === this._ws && this._closed(event.code, event.reason, true)
     ws.onerror = (event) => {
       const error = (event as { error?: unknown } | undefined)?.error
-      if (ws === this.#ws) this.emit('error', error instanceof Error ? error : new MesaError('socket-error', 'WebSocket error'))
+      if (ws === this._ws) this.emit('error', error instanceof Error ? error : new MesaError('socket-error'))
     }
   }
 
-  #opened(automatic: boolean): void {
-    this.#openedAt = now()
+  private _opened(automatic: boolean): void {
+    this._openedAt = now()
     // Before any event: a message a listener sends must not overtake the ones queued earlier.
-    this.#flush()
-    this.#setState('open')
+    this._flush()
+    this._setState('open')
     const info: ConnectionInfo = {
-      isInitialConnection: this.#initial,
-      isInitialSessionConnection: this.#initialSession,
+      isInitialConnection: !this._connected,
+      isInitialSessionConnection: !this._sessionConnected,
       isAutomaticReconnection: automatic,
     }
-    this.#initial = this.#initialSession = false
-    settle(this.#waiters)
+    this._connected = this._sessionConnected = true
+    settle(this._waiters)
     this.emit('connected', info)
     this.emit('connection', info)
   }
 
-  #received(data: unknown): void {
-    this.#alive()
+  private _received(data: unknown): void {
+    this._alive()
     let frame: unknown
     try {
       frame = JSON.parse(data as string)
@@ -554,15 +561,15 @@ export class ClientSession<
     // Not text (a binary frame: JSON.parse reads a ws Buffer's bytes or a browser's "[object Blob]", either way
     // rejected here), not JSON, or not a Mesa frame.
     if (typeof data !== 'string' || !isFrame(frame)) {
-      this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME, 'invalid frame from the server'))
+      this.emit('error', new ProtocolError('invalid-frame', INVALID_FRAME))
       return
     }
     const { op, d, t, s, o } = frame
     const x: Extensions = frame.x ?? {}
-    const sub = this.#subs.get(t)
-    if (op === HEARTBEAT) this.#write(HEARTBEAT_ACK_FRAME)
-    else if (op === HELLO) this.#greeted(d, x)
-    else if (op === AUTHENTICATE_ACK) this.#acknowledged(d as User, x)
+    const sub = this._subs.get(t)
+    if (op === HEARTBEAT) this._write(HEARTBEAT_ACK_FRAME)
+    else if (op === HELLO) this._greeted(d, x)
+    else if (op === AUTHENTICATE_ACK) this._acknowledged(d as User, x)
     else if (op === DISPATCH) {
       // Exactly-once delivery: a v2 message at or below its stream's position is a replay or a duplicate, and
       // a new one advances the position (1.x numbers each redelivery batch from 1, so its `s` cannot be used).
@@ -570,72 +577,72 @@ export class ClientSession<
       // the position past the messages missed before it. A stream without a position takes everything.
       // A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in its subscription's stream, and
       // counts once the subscription's op 31 came on this socket (its replay follows that).
-      const channel = x.ch == null ? undefined : this.#subs.get(x.ch)
-      if (channel ? this.#asked.get(channel) !== 2 : x.ch != null) return
-      const position = channel ? channel.position : this.#v2 && s != null ? this.#streams[x.st === 'g' ? 'global' : 'user'] : undefined
+      const channel = this._subs.get(x.ch)
+      if (x.ch != null && channel?._asked !== 2) return
+      const position = channel ? channel.position : this._v2 && s != null ? this._streams[x.st === 'g' ? 'global' : 'user'] : undefined
       if (position && s != null) {
-        if ((!channel && this.#credentials && this.#state !== 'authenticated') || s <= position.seq) return
+        if ((!channel && this._credentials && this._state !== 'authenticated') || s <= position.seq) return
         position.seq = s
       }
       // Either emitter: both have a `message` event of a message.
       ;((channel ?? this) as TypedEmitter<{ message: [Message] }>).emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined))
-    } else if (!this.#v2) {
+    } else if (!this._v2) {
       // Protocol 2's opcodes mean nothing on a 1.x connection.
     } else if (op === SUBSCRIBED || op === REPLY) {
-      const entry = this.#pending.get(x.re)
+      const entry = this._pending.get(x.re)
       // An acknowledged send the server could not take yet is sent again shortly (no timer to clear: it only writes
       // what is still pending, on a socket that may take it then).
-      if (entry?.a && RETRIED.includes(x.err?.code)) setTimeout(() => this.#pending.has(x.re) && this.#can(true) && this.#write(entry.f!), 500)
+      if (entry?.a && RETRIED.includes(x.err?.code)) setTimeout(() => this._pending.has(x.re) && this._can(true) && this._write(entry.f!), 500)
       else entry?.s(x.err, frame)
-      if (op === SUBSCRIBED) this.#subscribed(t, sub, x)
+      if (op === SUBSCRIBED) this._subscribed(t, sub, x)
     } else if (op === UNSUBSCRIBED) {
       // With `code`: the server refused to renew it (op 2's `x.ch`), a failure like a refused op 30.
-      if (sub) this.#end(sub, `${x.reason}`, x.code ? { code: x.code, message: `${x.reason}` } : undefined)
+      if (sub) this._end(sub, `${x.reason}`, x.code ? { code: x.code, message: `${x.reason}` } : undefined)
     } else if (op === PRESENCE) sub?.emit('presence', d as never)
-    else if (op === REAUTHENTICATE) this.#sendCredentials(true)
-    else if (op === REQUEST) this.#answer(d, t, x.id)
+    else if (op === REAUTHENTICATE) this._sendCredentials(true)
+    else if (op === REQUEST) this._answer(d, t, x.id)
   }
 
   /**
    * Op 31: the answer to op 30 (`re`) or to op 2's `x.ch` (neither `re` nor `srv`), or a subscription the server
    * made (`srv`), which lasts as long as its connection.
    */
-  #subscribed(channel: string | undefined, found: Subscription | undefined, x: Extensions): void {
-    const sub = found ?? (x.srv && channel ? this.#sub(channel, undefined, undefined, true) : undefined)
+  private _subscribed(channel: string | undefined, found: Subscription | undefined, x: Extensions): void {
+    const sub = found ?? (x.srv && channel ? this._sub(channel, undefined, undefined, true) : undefined)
     if (!sub) return
     if (!found) this.emit('subscription', sub as never)
     const head = readPositions({ user: x.pos }).user
     const recovered = x.recovered !== false
     // As with the user and global streams: a position the server recovered from stays (the replay follows).
     sub.position = adopt(recovered && sub.position, head) ?? sub.position
-    this.#asked.set(sub, 2)
-    sub.emit('subscribed', { recovered, reason: recovered ? undefined : x.reason, position: head })
+    sub._asked = 2
+    sub.emit('subscribed', { recovered, reason: x.reason, position: head })
   }
 
-  #greeted(d: Frame['d'], x: Extensions): void {
+  private _greeted(d: Frame['d'], x: Extensions): void {
     // 1.x rules such as `enforce_equal_versions`; 1.x omits the field when there are none.
-    const rules = Array.isArray(d.rules) ? d.rules.filter((rule): rule is string => typeof rule === 'string') : []
+    const rules = [d.rules].flat().filter((rule): rule is string => typeof rule === 'string')
     const heartbeatInterval = helloDuration(d, 'c_heartbeat_interval')
     const reconnectInterval = helloDuration(d, 'c_reconnect_interval')
-    this.#hello = d
+    this._hello = d
     // ws 7 servers (Mesa 1.x) echo any offered subprotocol, so only the hello tells a v2 server apart.
-    this.#v2 = this.#ws?.protocol === SUBPROTOCOL_V2 && x.protocol! >= 2
+    this._v2 = this._ws!.protocol === SUBPROTOCOL_V2 && x.protocol! >= 2
     this.rules = rules
     // The server's reconnect interval becomes the base delay; the attempts made so far still count.
-    if (reconnectInterval) this.#backoff.base = reconnectInterval
+    if (reconnectInterval) this._backoff.base = reconnectInterval
     if (heartbeatInterval) {
-      this.#silenceLimit = heartbeatInterval + (this.#options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
-      this.#alive()
+      this._silenceLimit = heartbeatInterval + (this._options.heartbeatGrace ?? Math.max(1000, heartbeatInterval / 2))
+      this._alive()
     }
     if (rules.includes('enforce_equal_versions' satisfies HelloRule)) {
-      this.#write(new Message(DISPATCH, { v: this.#options.version ?? VERSION }, 'CLIENT_VERSION').serialize())
+      this._write(frameOf(DISPATCH, { v: this._options.version ?? VERSION }, 'CLIENT_VERSION'))
     }
     // A 1.x server has nothing of protocol 2: what waits for it fails (subscriptions as they are asked for), and
     // what is queued behind it can go.
-    if (!this.#v2) for (const entry of this.#pending.values()) entry.s(UNSUPPORTED)
-    if (this.#credentials) this.#sendCredentials()
-    this.#subscribe()
-    this.#flush()
+    if (!this._v2) for (const entry of this._pending.values()) entry.s(UNSUPPORTED)
+    if (this._credentials) this._sendCredentials()
+    this._subscribe()
+    this._flush()
   }
 
   /**
@@ -643,28 +650,30 @@ export class ClientSession<
    * the stream positions to resume from and the subscriptions to renew (`x.ch`). A renewal the server asked for
    * (`refresh`, op 35) goes on the open socket and is answered by op 41, keeping everything.
    */
-  async #sendCredentials(refresh?: boolean): Promise<void> {
-    const ws = this.#ws
-    const credentials = this.#credentials
+  private async _sendCredentials(refresh?: boolean): Promise<void> {
+    const ws = this._ws
+    const credentials = this._credentials
     if (!refresh) {
-      this.#setState('authenticating')
-      const timeout = this.#options.authenticationTimeout ?? helloDuration(this.#hello!, 'c_authentication_timeout') ?? 10_000
-      clearTimeout(this.#authTimer)
-      this.#authTimer = setTimeout(() => {
-        this.#settleAuth(new AuthenticationError('timeout', `no answer within ${timeout} ms`))
-        this.#drop(AUTHENTICATION_TIMEOUT, 'authentication timeout')
-      }, timeout)
+      this._setState('authenticating')
+      clearTimeout(this._authTimer)
+      this._authTimer = setTimeout(
+        () => {
+          this._settleAuth(new AuthenticationError('timeout'))
+          this._drop(AUTHENTICATION_TIMEOUT, 'authentication timeout')
+        },
+        this._options.authenticationTimeout ?? helloDuration(this._hello!, 'c_authentication_timeout') ?? 10_000,
+      )
     }
     try {
-      const d = { ...credentials!, ...(await this.#options.getCredentials?.()) }
+      const d = { ...credentials!, ...(await this._options.getCredentials?.()) }
       // Meanwhile the socket may have closed, or another authenticate() replaced these credentials.
-      if (ws !== this.#ws || credentials !== this.#credentials) return
-      if (refresh) await this.#ask(AUTHENTICATE, d, undefined, { cid: this.#cid, refresh: true })
+      if (ws !== this._ws || credentials !== this._credentials) return
+      if (refresh) await this._ask(AUTHENTICATE, d, undefined, { cid: this._cid, refresh: true })
       else {
-        const resume = readPositions(this.#streams)
-        this.#resumed = this.#v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
+        const resume = readPositions(this._streams)
+        this._resumed = this._v2 && d.shouldSync && (resume.user || resume.global) ? resume : undefined
         // JSON leaves out what is undefined: `resume` when there is nothing to resume, `x` on a 1.x connection.
-        this.#write(frameOf(AUTHENTICATE, d, undefined, this.#v2 ? { cid: this.#cid, resume: this.#resumed && resume, ch: this.#subscribe({}) } : undefined))
+        this._write(frameOf(AUTHENTICATE, d, undefined, this._v2 ? { cid: this._cid, resume: this._resumed, ch: this._subscribe({}) } : undefined))
       }
     } catch (error) {
       // `getCredentials` failed (or the credentials do not serialize), or the server refused a renewal: told here.
@@ -674,30 +683,30 @@ export class ClientSession<
     }
   }
 
-  #acknowledged(user: User, ext: Extensions): void {
+  private _acknowledged(user: User, ext: Extensions): void {
     // Heads count only as the answer to this socket's authentication, never later (a user update).
-    const x = this.#state === 'authenticating' && this.#v2 ? ext : {}
+    const x = this._state === 'authenticating' && this._v2 ? ext : {}
     const streams = readPositions(x.streams)
     const recovered = x.recovered !== false
-    const reason = recovered ? undefined : (x.reason as ResyncReason | undefined)
+    const { reason } = x
     // A stream the session asked to resume keeps its position when the server recovered it: the replay that
     // follows moves it up to the head. Every other stream, or every stream after a failed recovery, starts at
     // the head (a copy: the event hands `streams` out): what came before is not coming.
-    for (const kind of STREAM_KINDS) this.#streams[kind] = adopt(recovered && this.#resumed?.[kind], streams[kind]) ?? this.#streams[kind]
-    this.#resumed = undefined
-    this.#setState('authenticated')
-    this.#accepted = true
+    for (const kind of STREAM_KINDS) this._streams[kind] = adopt(recovered && this._resumed?.[kind], streams[kind]) ?? this._streams[kind]
+    this._resumed = undefined
+    this._setState('authenticated')
+    this._accepted = true
     // What waited for this answer goes out now (after a first authentication there is nothing).
-    this.#subscribe()
-    this.#flush()
-    this.#settleAuth(undefined, user)
+    this._subscribe()
+    this._flush()
+    this._settleAuth(undefined, user)
     this.emit('authenticated', { user, recovered, reason, streams })
-    if (!recovered) this.emit('resync', reason, readPositions(this.#streams))
+    if (!recovered) this.emit('resync', reason, readPositions(this._streams))
   }
 
-  #sub(channel: string, params: Record<string, unknown> | undefined, position: StreamPosition | undefined, server?: boolean): Subscription {
-    const sub: Subscription = new Subscription(channel, params, position, !!server, () => this.#unsubscribe(sub))
-    this.#subs.set(channel, sub)
+  private _sub(channel: string, params: Record<string, unknown> | undefined, position: StreamPosition | undefined, server?: boolean): Subscription {
+    const sub: Subscription = new Subscription(channel, params, position, !!server, () => this._unsubscribe(sub))
+    this._subs.set(channel, sub)
     return sub
   }
 
@@ -706,15 +715,15 @@ export class ClientSession<
    * null }`, saving a round trip) when given, else with op 30 once the hello is known and no authentication is in
    * progress. Op 2 has no room for params, so subscriptions with params always wait for op 30.
    */
-  #subscribe(ch?: Record<string, StreamPosition | null>): typeof ch {
-    for (const sub of this.#subs.values()) {
-      if (!this.#asked.has(sub) && (ch ? !sub.params : this.#hello && this.#state !== 'authenticating')) {
-        this.#asked.set(sub, 1)
+  private _subscribe(ch?: Record<string, StreamPosition | null>): typeof ch {
+    for (const sub of this._subs.values()) {
+      if (!sub._asked && (ch ? !sub.params : this._hello && this._state !== 'authenticating')) {
+        sub._asked = 1
         if (ch) ch[sub.channel] = sub.position ?? null
         else {
           // Against a 1.x server this fails (`unsupported`), after the caller of `subscribe()` could listen.
-          this.#ask(SUBSCRIBE, sub.params ?? {}, sub.channel, { since: sub.position }).catch((failure: Failure) => {
-            if (failure !== LOST) this.#end(sub, '', failure)
+          this._ask(SUBSCRIBE, sub.params ?? {}, sub.channel, { since: sub.position }).catch((failure: Failure) => {
+            if (failure !== LOST) this._end(sub, '', failure)
           })
         }
       }
@@ -722,70 +731,67 @@ export class ClientSession<
     return ch
   }
 
-  #unsubscribe(sub: Subscription): Promise<void> {
+  private async _unsubscribe(sub: Subscription): Promise<void> {
     // Only the socket that was asked has anything to undo (a closed one forgot it; an ended subscription was
     // forgotten here too).
-    const asked = this.#asked.has(sub)
-    this.#end(sub, 'client')
-    return asked
-      ? this.#ask(UNSUBSCRIBE, {}, sub.channel, {}).then(
-          () => {},
-          (failure: Failure) => {
-            if (failure !== LOST) throw new SubscriptionError(failure.code as never, failure.message)
-          },
-        )
-      : Promise.resolve()
+    const asked = sub._asked
+    this._end(sub, 'client')
+    try {
+      if (asked) await this._ask(UNSUBSCRIBE, {}, sub.channel, {})
+    } catch (failure) {
+      if (failure !== LOST) throw new SubscriptionError((failure as Failure).code as never, (failure as Failure).message)
+    }
   }
 
   /** The subscription is over: forgotten, then its `unsubscribed` event (or `error` with a failure). */
-  #end(sub: Subscription, reason: string, failure?: Failure): void {
-    if (this.#subs.get(sub.channel) !== sub) return
-    this.#subs.delete(sub.channel)
-    this.#asked.delete(sub)
+  private _end(sub: Subscription, reason: string, failure?: Failure): void {
+    if (this._subs.get(sub.channel) !== sub) return
+    this._subs.delete(sub.channel)
+    sub._asked = 0
     if (failure) sub.emit('error', new SubscriptionError(failure.code as never, failure.message))
     else sub.emit('unsubscribed', reason)
   }
 
   /**
    * Answers the server's request (op 40) with the handler's reply (op 41), or with `x.err`: the handler's error
-   * when it is marked `expose`, else a generic one, the real error then going to the `error` event.
+   * when it is marked `expose` (`no-handler` is one too), else a generic one, the real error then going to the
+   * `error` event.
    */
-  #answer(d: Frame['d'], t: string | undefined, re: unknown): void {
-    const handler = this.#handlers.get(t) ?? this.#handlers.get(undefined)
+  private _answer(d: Frame['d'], t: string | undefined, re: unknown): void {
+    const handler = this._handlers.get(t) ?? this._handlers.get(undefined)
     const reply = (d: unknown, t?: string, err?: Failure) => {
       // The server would close the connection over a reply whose data is not an object.
       if (!isObject(d)) throw new TypeError('a reply is an object')
-      this.#write(frameOf(REPLY, d, t, { re, err }))
+      this._write(frameOf(REPLY, d, t, { re, err }))
     }
-    if (!handler) reply({}, undefined, { code: 'no-handler', message: `${t}` })
-    else {
-      new Promise((resolve) => resolve(handler(new Message(REQUEST, d, t) as never)))
-        .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
-        .catch((error) => {
-          const exposed = exposedReplyError(error)
-          reply({}, undefined, exposed ?? { code: 'rejected', message: 'the request failed' })
-          if (!exposed) this.emit('error', error)
-        })
-    }
+    new Promise((resolve) => {
+      if (!handler) throw { expose: true, code: 'no-handler', message: t }
+      resolve(handler(new Message(REQUEST, d, t) as never))
+    })
+      .then((answer) => (answer instanceof Message ? reply(answer.data, answer.type) : reply(answer ?? {})))
+      .catch((error) => {
+        const exposed = exposedReplyError(error)
+        reply({}, undefined, exposed ?? { code: 'rejected', message: 'rejected' })
+        if (!exposed) this.emit('error', error)
+      })
   }
 
   /** The server just said something. Cheap: no timer is touched while one is pending. */
-  #alive(): void {
-    this.#lastFrame = now()
-    this.#deferred = false
-    this.#silenceTimer ??= this.#silenceLimit ? setTimeout(() => this.#checkSilence(), this.#silenceLimit) : undefined
+  private _alive(): void {
+    this._lastFrame = now()
+    this._deferred = false
+    this._silenceTimer ??= this._silenceLimit ? setTimeout(() => this._checkSilence(), this._silenceLimit) : undefined
   }
 
-  #checkSilence(): void {
-    const silent = now() - this.#lastFrame
-    this.#silenceTimer = undefined
-    if (silent < this.#silenceLimit) this.#silenceTimer = setTimeout(() => this.#checkSilence(), this.#silenceLimit - silent)
-    else if (!this.#deferred) {
-      // When this process or tab was frozen (or just busy), frames that arrived meanwhile may still wait in the
-      // event queue behind this timer. Let them in once before deciding; a live server costs one extra round.
-      this.#deferred = true
-      this.#silenceTimer = setTimeout(() => this.#checkSilence())
-    } else this.#drop(SERVER_UNRESPONSIVE, 'server unresponsive')
+  private _checkSilence(): void {
+    const left = this._silenceLimit! - (now() - this._lastFrame)
+    // Time left: check again then. Out of time for the first time: when this process or tab was frozen (or just
+    // busy), frames that arrived meanwhile may still wait in the event queue behind this timer. Let them in once
+    // before deciding (a frame resets `_deferred`); a live server costs one extra round.
+    if (left > 0 || !this._deferred) {
+      this._deferred = left <= 0
+      this._silenceTimer = setTimeout(() => this._checkSilence(), left)
+    } else this._drop(SERVER_UNRESPONSIVE, 'server unresponsive')
   }
 
   /**
@@ -794,52 +800,51 @@ export class ClientSession<
    * given (requests; acknowledged sends: true), else written at once (subscribe, unsubscribe, a renewal: the caller
    * knows the socket takes protocol 2 now). `timeout` 0 or undefined: no time limit.
    */
-  #ask(op: number, d: object, t: string | undefined, x: object, timeout?: number, queued?: boolean): Promise<Frame> {
+  private _ask(op: number, d: object, t: string | undefined, x: object, timeout?: number, queued?: boolean): Promise<Frame> {
     return new Promise((resolve, reject) => {
-      const id = ++this.#id
+      const id = ++this._id
       const f = frameOf(op, d, t, { ...x, id })
-      const { maxPending = 1000 } = this.#options
       let timer: Timer
       const entry: Pending = {
         s: (failure, answer) => {
           clearTimeout(timer)
-          this.#pending.delete(id)
-          this.#take(this.#queue.indexOf(entry))
+          this._pending.delete(id)
+          this._take(this._queue.indexOf(entry))
           failure ? reject(failure) : resolve(answer!)
         },
       }
-      if (this.#hello && !this.#v2) return reject(UNSUPPORTED)
-      if (queued === undefined) this.#write(f)
-      else if (this.#pending.size >= maxPending) return reject({ code: 'too-many-requests', message: `${maxPending} pending` })
-      else this.#enqueue(Object.assign(entry, { f, a: queued }))
-      this.#pending.set(id, entry)
-      if (timeout) timer = setTimeout(() => entry.s({ code: 'timeout', message: `no answer within ${timeout} ms` }), timeout)
+      if (this._hello && !this._v2) return reject(UNSUPPORTED)
+      if (queued === undefined) this._write(f)
+      else if (this._pending.size >= (this._options.maxPending ?? 1000)) return reject({ code: 'too-many-requests' })
+      else this._enqueue(Object.assign(entry, { f, a: queued }))
+      this._pending.set(id, entry)
+      if (timeout) timer = setTimeout(() => entry.s({ code: 'timeout' }), timeout)
     })
   }
 
   /** Queues what is to be sent, within the queue's bounds, and sends what can go. */
-  #enqueue(item: Outgoing): void {
-    const { maxQueueSize = 1000, maxQueueBytes = 2 ** 20 } = this.#options
+  private _enqueue(item: Outgoing): void {
+    const { maxQueueSize = 1000, maxQueueBytes = 2 ** 20 } = this._options
     // Bounded by count and by size, so that a long outage cannot exhaust memory.
-    if (this.#queue.length >= maxQueueSize) throw new QueueFullError(maxQueueSize)
-    if (this.#queueBytes + item.f!.length > maxQueueBytes) throw new QueueFullError(maxQueueBytes, 'bytes')
-    this.#queue.push(item)
-    this.#queueBytes += item.f!.length
-    this.#flush()
+    if (this._queue.length >= maxQueueSize) throw new QueueFullError(maxQueueSize)
+    if (this._queueBytes + item.f!.length > maxQueueBytes) throw new QueueFullError(maxQueueBytes, 'bytes')
+    this._queue.push(item)
+    this._queueBytes += item.f!.length
+    this._flush()
   }
 
   /**
    * Writes the queue in order from the first frame not yet written on this socket, up to one that cannot go yet
    * (nothing overtakes it). Acknowledged sends stay until acknowledged; the rest leaves when written.
    */
-  #flush(): void {
+  private _flush(): void {
     for (;;) {
-      const item = this.#queue[this.#written]
-      if (!item || !this.#can(!!item.s)) return
-      this.#write(item.f!)
-      if (item.a) this.#written++
+      const item = this._queue[this._written]
+      if (!item || !this._can(!!item.s)) return
+      this._write(item.f!)
+      if (item.a) this._written++
       else {
-        this.#take(this.#written)
+        this._take(this._written)
         // A written request is settled by its answer or by the end of the connection, never written again.
         item.f = undefined
       }
@@ -847,38 +852,38 @@ export class ClientSession<
   }
 
   /** Takes the item at `at` (if any: -1 is none) out of the queue. */
-  #take(at: number): void {
+  private _take(at: number): void {
     if (at < 0) return
-    this.#queueBytes -= this.#queue.splice(at, 1)[0]!.f!.length
-    if (at < this.#written) this.#written--
+    this._queueBytes -= this._queue.splice(at, 1)[0]!.f!.length
+    if (at < this._written) this._written--
   }
 
   /**
    * Whether a frame can be written now: protocol 2 frames (`v2`) need a protocol 2 hello and no authentication in
    * progress; the others an open socket and, once credentials were accepted, an authenticated session.
    */
-  #can(v2: boolean): boolean {
+  private _can(v2: boolean): boolean | undefined {
     return v2
-      ? this.#v2 && this.#state !== 'authenticating'
-      : this.#ws?.readyState === OPEN && !(this.#accepted && this.#state !== 'authenticated')
+      ? this._v2 && this._state !== 'authenticating'
+      : this._ws?.readyState === OPEN && !(this._accepted && this._state !== 'authenticated')
   }
 
-  #write(data: string): void {
+  private _write(data: string): void {
     // Also called from timers and answers that may outlive the socket.
-    if (this.#ws?.readyState === OPEN) this.#ws.send(data)
+    if (this._ws?.readyState === OPEN) this._ws.send(data)
   }
 
   /**
    * Lets go of the current socket at once (the session is closed when there is none). Unless this is the end of
    * the session, it does not wait for the close handshake either: the server may be gone.
    */
-  #drop(code: number, reason: string, mayReconnect = true): void {
-    const ws = this.#ws
+  private _drop(code: number, reason: string, mayReconnect = true): void {
+    const ws = this._ws
     if (!ws) {
-      this.#setState('closed')
+      this._setState('closed')
       return
     }
-    this.#closed(code, reason, mayReconnect)
+    this._closed(code, reason, mayReconnect)
     try {
       ws.close(code, reason)
     } catch {
@@ -888,57 +893,50 @@ export class ClientSession<
     if (mayReconnect) ws.terminate?.()
   }
 
-  #closed(code: number, reason: string, mayReconnect: boolean): void {
-    const closed = `closed (${code})`
+  private _closed(code: number, reason: string, mayReconnect: boolean): void {
     // A connection that stayed up long enough resets the backoff; one that never opened counts as an attempt
     // (`now() - undefined` is NaN, never >= resetAfter).
-    if (now() - this.#openedAt! >= this.#backoff.resetAfter) this.#attempt = 0
-    clearTimeout(this.#silenceTimer)
-    this.#ws = this.#hello = this.#openedAt = this.#silenceTimer = undefined
-    this.#v2 = false
-    this.#silenceLimit = 0
+    if (now() - this._openedAt! >= this._backoff.resetAfter) this._attempt = 0
+    clearTimeout(this._silenceTimer)
+    this._ws = this._hello = this._openedAt = this._silenceTimer = this._silenceLimit = this._v2 = undefined
     // The next socket writes every unacknowledged send again and asks for every subscription again. What was
     // written and awaits an answer fails (connection lost), and the server's subscriptions end with the socket.
-    this.#written = 0
-    this.#asked.clear()
-    for (const sub of this.#subs.values()) if (sub.server) this.#end(sub, 'disconnected')
-    for (const entry of this.#pending.values()) if (!entry.f) entry.s(LOST)
-    if (code === AUTHENTICATION_FAILED) this.#forget(new AuthenticationError('rejected', reason || 'rejected'))
-    else this.#settleAuth(new AuthenticationError('closed', closed))
-    settle(this.#waiters, new ConnectionClosedError(closed))
-    const retry = mayReconnect && this.#options.reconnect !== false && !isTerminalCloseCode(code)
+    this._written = 0
+    for (const sub of this._subs.values()) {
+      sub._asked = 0
+      if (sub.server) this._end(sub, 'disconnected')
+    }
+    for (const entry of this._pending.values()) if (!entry.f) entry.s(LOST)
+    if (code === AUTHENTICATION_FAILED) this._forget(new AuthenticationError('rejected', reason || undefined))
+    else this._settleAuth(new AuthenticationError('closed'))
+    settle(this._waiters, new ConnectionClosedError())
+    const retry = mayReconnect && this._options.reconnect !== false && !isTerminalCloseCode(code)
     let delay: number | undefined
     if (retry) {
-      delay = backoffDelay(this.#backoff, this.#attempt++)
-      this.#reconnectTimer = setTimeout(() => {
-        try {
-          this.#open(true)
-        } catch (error) {
-          this.emit('error', error as Error)
-        }
-      }, delay)
+      delay = backoffDelay(this._backoff, this._attempt++)
+      this._reconnectTimer = setTimeout(() => this.reconnectNow(), delay)
     }
-    this.#setState(retry ? 'reconnecting' : 'closed')
+    this._setState(retry ? 'reconnecting' : 'closed')
     this.emit('disconnected', code, reason, { willAttemptReconnect: retry, delay })
   }
 
   /** Settles the caller waiting on `authenticate()`, if any, and stops waiting for an answer on the wire. */
-  #settleAuth(error?: AuthenticationError, user?: User): void {
-    clearTimeout(this.#authTimer)
-    settle(this.#authWaiters, error, user)
+  private _settleAuth(error?: AuthenticationError, user?: User): void {
+    clearTimeout(this._authTimer)
+    settle(this._authWaiters, error, user)
   }
 
   /** Forgets the credentials (rejected by the server, or an explicit disconnect). */
-  #forget(error: AuthenticationError): void {
-    this.#settleAuth(error)
-    this.#credentials = undefined
-    this.#accepted = false
+  private _forget(error: AuthenticationError): void {
+    this._settleAuth(error)
+    this._credentials = undefined
+    this._accepted = false
   }
 
-  #setState(state: SessionState): void {
-    const previous = this.#state
+  private _setState(state: SessionState): void {
+    const previous = this._state
     if (state === previous) return
-    this.#state = state
+    this._state = state
     this.emit('stateChange', state, previous)
   }
 }

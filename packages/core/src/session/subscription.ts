@@ -73,6 +73,11 @@ export class Subscription<M extends MessageMap<M> = UntypedMessages> extends Typ
    * server confirmed or the connection closed, rejects with `SubscriptionError` when the server refused.
    */
   declare readonly unsubscribe: () => Promise<void>
+  /**
+   * @internal The client's: 1 while its subscribe awaits the answer (op 31) on the current socket, 2 once it
+   * came, 0 or undefined when not asked for there. Mangled in the browser build (`_` names are internal).
+   */
+  declare _asked: number | undefined
 
   /** @internal Made by the client. */
   constructor(
