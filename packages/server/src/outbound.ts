@@ -15,6 +15,7 @@ import {
 import { type AdapterHandle, publishTimed } from './adapter-handle.js'
 import { ServerError } from './errors.js'
 import { deliverLocally } from './local-delivery.js'
+import { isMessage } from './message-check.js'
 import { debugMessages } from './logging.js'
 import type { ConnectionRegistry } from './registry.js'
 import type { ServerClient } from './server-client.js'
@@ -22,12 +23,6 @@ import type { ServerConnection, ServerEvents } from './server-events.js'
 import { type MesaStats, timed } from './stats.js'
 
 type AnyMessage = Message<string, object>
-
-export function isMessage(value: unknown): value is AnyMessage {
-  if (typeof value !== 'object' || value === null) return false
-  const { opcode, data, options } = value as Partial<AnyMessage>
-  return Number.isInteger(opcode) && typeof data === 'object' && data !== null && typeof options === 'object'
-}
 
 /** The rule the Dispatcher applies too (`userIdsProblem`), with the server's error. */
 function checkUserIds(what: string, ids: unknown, allowEveryone: boolean): asserts ids is readonly string[] | undefined {

@@ -1,8 +1,15 @@
 import { CloseCode } from '@mesa/core'
-import type { Connection } from './connection.js'
+import type WebSocket from 'ws'
 import { ServerError } from './errors.js'
 import { streamOf } from './frame-writer.js'
 import type { MesaStats } from './stats.js'
+
+/** What the bound needs of a socket (a `Connection`): its `ws`, and to report and close it. */
+export interface BufferedSocket {
+  readonly ws: WebSocket
+  report(error: Error): void
+  close(code: number, reason: string): void
+}
 
 /**
  * The server-wide bound on bytes waiting in sockets' send buffers (`limits.maxBufferedBytes`): past it, the
@@ -17,7 +24,7 @@ import type { MesaStats } from './stats.js'
  */
 export class SendBuffers {
   /** Bytes each counted socket held when last seen. */
-  private readonly held = new Map<Connection, number>()
+  private readonly held = new Map<BufferedSocket, number>()
   private total = 0
 
   constructor(
@@ -31,7 +38,7 @@ export class SendBuffers {
   }
 
   /** A frame was written to a socket holding more than the threshold. */
-  grew(connection: Connection): void {
+  grew(connection: BufferedSocket): void {
     const stream = streamOf(connection.ws)
     const before = this.held.get(connection)
     if (before === undefined) {
@@ -46,7 +53,7 @@ export class SendBuffers {
   }
 
   /** The socket no longer counts: its buffer drained, or it is closing or closed. */
-  forget(connection: Connection): void {
+  forget(connection: BufferedSocket): void {
     const before = this.held.get(connection)
     if (before === undefined) return
     this.held.delete(connection)

@@ -11,7 +11,7 @@ import {
 import { type AdapterHandle, publishTimed } from '../adapter-handle.js'
 import { ChannelError, ServerError } from '../errors.js'
 import { debugMessages } from '../logging.js'
-import { isMessage } from '../outbound.js'
+import { isMessage } from '../message-check.js'
 import { channelKey } from '../redelivery.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'
 import { type MesaStats, timed } from '../stats.js'

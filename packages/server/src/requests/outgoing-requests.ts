@@ -1,7 +1,7 @@
 import { type AnyMessageData, type Frame, Message, Opcode, RequestError, requestErrorOf } from '@mesa/core'
 import type { Connection } from '../connection.js'
 import { ServerError } from '../errors.js'
-import { isMessage } from '../outbound.js'
+import { isMessage } from '../message-check.js'
 import type { Deadline, DeadlineQueue } from './deadline-queue.js'
 
 /** `client.request(message, options)`. */

@@ -1,6 +1,6 @@
 import { type AnyMessageData, exposedReplyError, type Message, type RequestReply } from '@mesa/core'
 import { ServerError, toError } from '../errors.js'
-import { isMessage } from '../outbound.js'
+import { isMessage } from '../message-check.js'
 import { errorFrame, replyFrame } from './reply-frames.js'
 
 /** The request map, its default and what a handler answers with: core's, shared with the clients. */
