@@ -54,23 +54,6 @@ const wireOpcodes: ReadonlySet<number> = new Set([
   Opcode.Reply,
 ])
 
-/** The opcodes only protocol 2 peers exchange: a Mesa 1.x peer never sends or gets them. */
-const v2Opcodes: ReadonlySet<number> = new Set([
-  Opcode.Subscribe,
-  Opcode.Subscribed,
-  Opcode.Unsubscribe,
-  Opcode.Unsubscribed,
-  Opcode.Presence,
-  Opcode.Reauthenticate,
-  Opcode.Request,
-  Opcode.Reply,
-])
-
-/** True for the opcodes of protocol 2 only. */
-export function isV2Opcode(op: number): boolean {
-  return v2Opcodes.has(op)
-}
-
 /** True for the opcodes that may travel on the wire (everything but `Internal`). */
 export function isWireOpcode(op: number): op is Opcode {
   return wireOpcodes.has(op)

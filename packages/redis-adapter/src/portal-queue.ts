@@ -1,15 +1,13 @@
+import { AdapterError, ConfigError, PortalQueueFullError } from '@mesa/core'
 import {
-  AdapterError,
   checkPositiveInteger,
-  ConfigError,
   type PortalConsumer,
   type PortalConsumerOptions,
   type PortalEvent,
   type PortalHandler,
   type PortalMembershipListener,
   type PortalQueue,
-  PortalQueueFullError,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
 import { debugPortalQueue } from './debug.js'
 import { adapterError } from './errors.js'
