@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
-const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
-const testKit = (file: string) => fileURLToPath(new URL(`./packages/test-kit/src/${file}`, import.meta.url))
+const source = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url))
+const pkg = (name: string) => source(`${name}/src/index.ts`)
+const testKit = (file: string) => source(`test-kit/src/${file}`)
 
 export default defineConfig({
   resolve: {
@@ -11,9 +12,11 @@ export default defineConfig({
       '@mesa/test-kit/browser': testKit('browser.ts'),
       '@mesa/test-kit/rpc': testKit('rpc.mjs'),
       '@mesa/test-kit': testKit('index.ts'),
+      // Before '@mesa/core', which would otherwise take the subpath as a path under its index.
+      '@mesa/core/server': source('core/src/server.ts'),
       '@mesa/core': pkg('core'),
       // Before '@mesa/server', which would otherwise take the subpath as a path under its index.
-      '@mesa/server/metrics': fileURLToPath(new URL('./packages/server/src/metrics.ts', import.meta.url)),
+      '@mesa/server/metrics': source('server/src/metrics.ts'),
       '@mesa/server': pkg('server'),
       '@mesa/client-node': pkg('client-node'),
       '@mesa/client-browser': pkg('client-browser'),

@@ -12,7 +12,8 @@ const out = fileURLToPath(new URL('./dist/', import.meta.url))
 
 /** What the server did before the input checks: read the frame with core's `parseFrame`, nothing else. */
 const UNCHECKED_CLIENT_FRAME = `
-import { CloseCode, Opcode, parseFrame, ProtocolError } from '@mesa/core'
+import { CloseCode, Opcode, ProtocolError } from '@mesa/core'
+import { parseFrame } from '@mesa/core/server'
 const CLIENT_OPCODES = new Set([Opcode.Dispatch, Opcode.Authenticate, Opcode.HeartbeatAck])
 function text(data) {
   if (Buffer.isBuffer(data)) return data.toString('utf8')
@@ -58,7 +59,7 @@ async function bundle(name, files) {
     platform: 'node',
     target: 'node20',
     outfile,
-    alias: { '@mesa/core': `${root}packages/core/src/index.ts` },
+    alias: { '@mesa/core/server': `${root}packages/core/src/server.ts`, '@mesa/core': `${root}packages/core/src/index.ts` },
     nodePaths: [`${root}packages/server/node_modules`],
     external: ['ws', '@mesa/redis-adapter'],
     // `debug` is CommonJS and requires Node's modules: an ES module bundle needs a `require` for it.

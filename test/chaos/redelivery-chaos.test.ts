@@ -1,4 +1,5 @@
-import { GLOBAL_STREAM, MemoryAdapter, type MesaError, type StoredEntry, userStream } from '@mesa/core'
+import type { MesaError } from '@mesa/core'
+import { GLOBAL_STREAM, MemoryAdapter, type StoredEntry, userStream } from '@mesa/core/server'
 import { Message } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { delay, Scope, waitFor, withTimeout } from '@mesa/test-kit'

@@ -1,4 +1,5 @@
-import { GLOBAL_STREAM, MemoryAdapter, type ResyncReason, userStream } from '@mesa/core'
+import type { ResyncReason } from '@mesa/core'
+import { GLOBAL_STREAM, MemoryAdapter, userStream } from '@mesa/core/server'
 import { Client, type Message } from '@mesa/client-node'
 import { Message as ServerMessage } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'

@@ -1,5 +1,5 @@
 import { Client, type ClientOptions, Message, RequestRejection, type Subscription } from '@mesa/client-node'
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { Mesa, type MesaOptions } from '@mesa/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'

@@ -1,4 +1,5 @@
-import { GLOBAL_STREAM, type MesaError, type MessageStore, userStream } from '@mesa/core'
+import type { MesaError } from '@mesa/core'
+import { GLOBAL_STREAM, type MessageStore, userStream } from '@mesa/core/server'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { Message } from '@mesa/server'
 import {

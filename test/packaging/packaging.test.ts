@@ -20,12 +20,39 @@ const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
 /** Every package a user can install: whatever packages/* holds that is not private. */
 const publishable = buildablePackages().filter(({ manifest }) => manifest.private !== true)
 
-/** Which module formats a package's main entry offers, from the conditions of its `exports["."]`. */
-function formatsOf({ manifest }: BuildablePackage): { esm: boolean; cjs: boolean } {
-  const entry = (manifest.exports as Record<string, unknown> | undefined)?.['.']
-  if (typeof entry !== 'object' || entry === null) return { esm: typeof entry === 'string', cjs: false }
-  return { esm: 'import' in entry || 'default' in entry, cjs: 'require' in entry }
+/** One way into a package for code: its main entry or a subpath (`@mesa/core/server`), with its module formats. */
+interface EntryPoint {
+  specifier: string
+  esm: boolean
+  cjs: boolean
 }
+
+/**
+ * Entry points that need an optional peer dependency the project does not install, and which it therefore leaves
+ * out of its loading and type checks.
+ */
+const NEEDS_OPTIONAL_PEER: Record<string, string> = {
+  '@mesa/server/metrics': 'prom-client',
+}
+
+/**
+ * The entry points of a package and the module formats of each, from the conditions of its `exports`. Subpaths
+ * without `import` or `require` conditions (the browser client's single files, for pages) are not for code.
+ */
+function entryPointsOf({ name, manifest }: BuildablePackage): EntryPoint[] {
+  const exports = (manifest.exports ?? {}) as Record<string, unknown>
+  return Object.entries(exports).flatMap(([path, entry]) => {
+    const specifier = path === '.' ? name : `${name}${path.slice(1)}`
+    if (path === './package.json' || NEEDS_OPTIONAL_PEER[specifier]) return []
+    if (typeof entry !== 'object' || entry === null) {
+      return path === '.' ? [{ specifier, esm: typeof entry === 'string', cjs: false }] : []
+    }
+    if (path !== '.' && !('import' in entry || 'require' in entry)) return []
+    return [{ specifier, esm: 'import' in entry || 'default' in entry, cjs: 'require' in entry }]
+  })
+}
+
+const entryPoints = publishable.flatMap(entryPointsOf)
 
 /**
  * Rules of arethetypeswrong a package may not meet, and why. `@mesa/client-browser`: its single-file builds
@@ -125,17 +152,23 @@ describe('the packages as installed from their tarballs', { timeout: 120_000 }, 
     expect(manifest.engines).toEqual(workspace.engines)
   })
 
-  it('loads each package with import and require, with the same exports', async () => {
-    const formats = Object.fromEntries(publishable.map((pkg) => [pkg.name, formatsOf(pkg)]))
+  it('loads each entry point with import and require, with the same exports', async () => {
+    const formats = Object.fromEntries(entryPoints.map(({ specifier, esm, cjs }) => [specifier, { esm, cjs }]))
     const { stdout } = await run(process.execPath, ['load-each.mjs', JSON.stringify(formats)], { cwd: project })
-    expect(stdout.trim().split('\n')).toHaveLength(publishable.length)
+    expect(stdout.trim().split('\n')).toHaveLength(entryPoints.length)
+    expect(stdout).toContain('@mesa/core/server: import and require')
   })
 
-  /** Imports of every package (so that each one's types are checked), for ES module or CommonJS files. */
-  function importEveryPackage(format: 'esm' | 'cjs'): string {
-    return publishable
-      .filter((pkg) => formatsOf(pkg)[format])
-      .map(({ name }, index) => `import * as package${index} from '${name}'\n`)
+  it("shares one copy of core's classes between @mesa/core and @mesa/core/server, imported and required", async () => {
+    const { stdout } = await run(process.execPath, ['core-entries.mjs'], { cwd: project })
+    expect(stdout.trim().split('\n')).toEqual(["esm: one copy of core's classes", "cjs: one copy of core's classes"])
+  })
+
+  /** Imports of every entry point (so that each one's types are checked), for ES module or CommonJS files. */
+  function importEveryEntry(format: 'esm' | 'cjs'): string {
+    return entryPoints
+      .filter((entry) => entry[format])
+      .map(({ specifier }, index) => `import * as entry${index} from '${specifier}'\n`)
       .join('')
   }
 
@@ -162,9 +195,9 @@ describe('the packages as installed from their tarballs', { timeout: 120_000 }, 
     const files: Record<string, string> = {
       [`consumer${esm}`]: fixture('consumer.ts'),
       [`browser-builds${esm}`]: fixture('browser-builds.ts'),
-      [`every-package${esm}`]: importEveryPackage('esm'),
+      [`every-package${esm}`]: importEveryEntry('esm'),
     }
-    if (cjs) Object.assign(files, { [`consumer${cjs}`]: fixture('consumer.ts'), [`every-package${cjs}`]: importEveryPackage('cjs') })
+    if (cjs) Object.assign(files, { [`consumer${cjs}`]: fixture('consumer.ts'), [`every-package${cjs}`]: importEveryEntry('cjs') })
     await typecheck(`tsconfig.${moduleResolution}.json`, { module, moduleResolution }, files)
   })
 

@@ -1,5 +1,5 @@
 import { Client, Message } from '@mesa/client-node'
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { Mesa } from '@mesa/server'
 import { nextEvent, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'

@@ -1,4 +1,4 @@
-import type { Adapter } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

@@ -1,4 +1,5 @@
-import { AdapterError, type ChannelEnvelope, type PublicationEnvelope, type StreamPosition } from '@mesa/core'
+import { AdapterError, type StreamPosition } from '@mesa/core'
+import type { ChannelEnvelope, PublicationEnvelope } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Adapter } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { vi } from 'vitest'
 import { type AdapterContractOptions, type ContractSettings, DEFAULT_SETTINGS } from './options.js'
 

@@ -1,4 +1,4 @@
-import type { Adapter } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { afterEach, beforeEach, describe, it } from 'vitest'
 import { channelPresenceContract } from './channel-presence.js'
 import { channelRoutingContract } from './channel-routing.js'

@@ -1,4 +1,5 @@
-import { type ReadResult, StoreError, type StoredEntry, userStream } from '@mesa/core'
+import { StoreError } from '@mesa/core'
+import { type ReadResult, type StoredEntry, userStream } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

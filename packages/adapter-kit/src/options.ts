@@ -1,4 +1,4 @@
-import type { Adapter } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 
 /**
  * What the kit asks of the adapter it creates for a test. Map each field onto your adapter's options; add

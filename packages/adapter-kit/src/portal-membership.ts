@@ -1,4 +1,4 @@
-import type { Adapter, PortalMembershipEvent } from '@mesa/core'
+import type { Adapter, PortalMembershipEvent } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

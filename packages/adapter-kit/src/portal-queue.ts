@@ -1,4 +1,5 @@
-import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
+import { PortalQueueFullError } from '@mesa/core'
+import type { PortalEvent } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

@@ -1,4 +1,5 @@
-import { AdapterError, type DispatchEnvelope, type Envelope } from '@mesa/core'
+import { AdapterError } from '@mesa/core'
+import type { DispatchEnvelope, Envelope } from '@mesa/core/server'
 import { expect } from 'vitest'
 import type { ContractTest } from './contract.js'
 

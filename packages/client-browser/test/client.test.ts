@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import Mesa, { Message } from '@mesa/server'
 import { Scope, waitFor } from '@mesa/test-kit'
 import type { Page } from 'playwright-core'

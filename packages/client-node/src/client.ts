@@ -1,7 +1,6 @@
 import {
   type ChannelMap,
   ClientSession,
-  checkPositiveInteger,
   type MessageMap,
   type RequestMap,
   type SessionOptions,
@@ -9,6 +8,7 @@ import {
   type UntypedMessages,
   type UntypedRequests,
 } from '@mesa/core'
+import { checkPositiveInteger } from '@mesa/core/server'
 import type { ClientOptions as WsClientOptions } from 'ws'
 import { NodeSocket } from './node-socket.js'
 

@@ -1,4 +1,4 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { Mesa, type MesaOptions, type ServerClient } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { delay, Scope, waitFor } from '@mesa/test-kit'

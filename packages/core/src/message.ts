@@ -1,4 +1,3 @@
-import { Opcode } from './opcodes.js'
 
 export interface MessageOptions {
   /** `false`: never stored for redelivery (typing indicators and the like). Default true. */
@@ -76,8 +75,4 @@ export const GLOBAL_EXTENSION = '{"st":"g"}'
  */
 export function withSequence(frame: string, sequence: number, extensions?: string): string {
   return `${frame.slice(0, -1)},"s":${sequence}${extensions === undefined ? '' : `,"x":${extensions}`}}`
-}
-
-export function isDispatch(message: Message<string, object>): boolean {
-  return message.opcode === Opcode.Dispatch
 }

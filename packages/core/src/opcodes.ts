@@ -37,8 +37,13 @@ export const Opcode = {
 
 export type Opcode = (typeof Opcode)[keyof typeof Opcode]
 
-/** The opcodes only protocol 2 peers exchange: a Mesa 1.x peer never sends or gets them. */
-const v2Opcodes: ReadonlySet<number> = new Set([
+const wireOpcodes: ReadonlySet<number> = new Set([
+  Opcode.Dispatch,
+  Opcode.Heartbeat,
+  Opcode.Authenticate,
+  Opcode.Hello,
+  Opcode.HeartbeatAck,
+  Opcode.AuthenticateAck,
   Opcode.Subscribe,
   Opcode.Subscribed,
   Opcode.Unsubscribe,
@@ -48,22 +53,6 @@ const v2Opcodes: ReadonlySet<number> = new Set([
   Opcode.Request,
   Opcode.Reply,
 ])
-
-/** Every opcode that travels on the wire: 1.x's (all but `Internal`) and protocol 2's. */
-const wireOpcodes: ReadonlySet<number> = new Set([
-  Opcode.Dispatch,
-  Opcode.Heartbeat,
-  Opcode.Authenticate,
-  Opcode.Hello,
-  Opcode.HeartbeatAck,
-  Opcode.AuthenticateAck,
-  ...v2Opcodes,
-])
-
-/** True for the opcodes of protocol 2 only. */
-export function isV2Opcode(op: number): boolean {
-  return v2Opcodes.has(op)
-}
 
 /** True for the opcodes that may travel on the wire (everything but `Internal`). */
 export function isWireOpcode(op: number): op is Opcode {

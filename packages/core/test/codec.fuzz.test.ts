@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { CloseCode, encodeFrame, type Frame, isWireOpcode, MAX_TYPE_LENGTH, parseFrame, ProtocolError } from '../src/index.js'
+import { CloseCode, type Frame, ProtocolError } from '../src/index.js'
+import { encodeFrame, isWireOpcode, MAX_TYPE_LENGTH, parseFrame } from '../src/server.js'
 
 /** Runs per property: a few hundred in the suite, more with `pnpm fuzz` (FUZZ_RUNS). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300)

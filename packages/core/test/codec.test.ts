@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CloseCode, Message, Opcode, encodeMessage, frameToMessage, parseFrame, toSafeRecord, withSequence } from '../src/index.js'
+import { CloseCode, Message, Opcode } from '../src/index.js'
+import { encodeMessage, frameToMessage, parseFrame, toSafeRecord, withSequence } from '../src/server.js'
 
 describe('parseFrame', () => {
   it('accepts a 1.x dispatch frame and keeps every field', () => {

@@ -1,13 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import {
-  GLOBAL_STREAM,
-  isBroadcast,
-  MemoryAdapter,
-  Message,
-  prepareDispatch,
-  StoreError,
-  userStream,
-} from '../src/index.js'
+import { Message, StoreError } from '../src/index.js'
+import { GLOBAL_STREAM, isBroadcast, MemoryAdapter, prepareDispatch, userStream } from '../src/server.js'
 
 const message = (sync = true) => new Message(0, { content: 'Hey!' }, 'NEW_MESSAGE', { sync })
 

@@ -1,5 +1,5 @@
 import { runAdapterContract } from '@mesa/adapter-kit'
-import { MemoryAdapter } from '../src/index.js'
+import { MemoryAdapter } from '../src/server.js'
 
 runAdapterContract({
   name: 'MemoryAdapter',

@@ -1,6 +1,7 @@
 import { delay, Scope } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AdapterError, type Envelope, MemoryAdapter } from '../src/index.js'
+import { AdapterError } from '../src/index.js'
+import { type Envelope, MemoryAdapter } from '../src/server.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, MemoryMessageStore, userStream } from '../src/index.js'
+import { ConfigError } from '../src/index.js'
+import { MemoryMessageStore, userStream } from '../src/server.js'
 
 function clock(start = 1_000_000) {
   const state = { now: start }

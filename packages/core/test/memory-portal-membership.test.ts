@@ -1,6 +1,7 @@
 import { delay, Scope } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AdapterError, ConfigError, MemoryPortalQueue, type PortalMembershipEvent } from '../src/index.js'
+import { AdapterError, ConfigError } from '../src/index.js'
+import { MemoryPortalQueue, type PortalMembershipEvent } from '../src/server.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())

@@ -1,12 +1,7 @@
 import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  ConfigError,
-  MemoryPortalQueue,
-  type MemoryPortalQueueOptions,
-  type PortalEvent,
-  PortalQueueFullError,
-} from '../src/index.js'
+import { ConfigError, PortalQueueFullError } from '../src/index.js'
+import { MemoryPortalQueue, type MemoryPortalQueueOptions, type PortalEvent } from '../src/server.js'
 
 function event(n: number): PortalEvent {
   return { kind: 'connection', clientId: `c${n}`, serverId: 'srv', time: n }

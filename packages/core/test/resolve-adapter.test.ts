@@ -4,16 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AdapterError, ConfigError } from '../src/index.js'
 import {
   type Adapter,
-  AdapterError,
-  ConfigError,
   createLoadedRedisAdapter,
   MemoryAdapter,
   type RedisAdapterRequester,
   redisAdapterLoader,
   redisAdapterLoadError,
-} from '../src/index.js'
+} from '../src/server.js'
 
 const server: RedisAdapterRequester = { owner: 'Mesa', need: 'option "redis"', alternative: 'an Adapter as option "adapter"' }
 

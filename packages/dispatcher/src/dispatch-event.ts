@@ -1,4 +1,5 @@
-import { CloseCode, InternalType } from '@mesa/core'
+import { CloseCode } from '@mesa/core'
+import { InternalType } from '@mesa/core/server'
 import { DispatchError } from './errors.js'
 
 /** Actions a dispatcher can ask every server to perform (Mesa 1.x `DispatchEvent`). */

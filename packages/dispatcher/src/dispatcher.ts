@@ -1,21 +1,23 @@
 import { randomUUID } from 'node:crypto'
 import {
-  type Adapter,
   type ChannelMap,
   ConfigError,
-  channelNameProblem,
-  type DisconnectEnvelope,
   Message,
   type MessageMap,
   type MessageOf,
-  InternalType,
   Opcode,
+  type PublicationOf,
+} from '@mesa/core'
+import {
+  type Adapter,
+  channelNameProblem,
+  type DisconnectEnvelope,
+  InternalType,
   prepareDispatch,
   preparePublication,
-  type PublicationOf,
   type SubscriptionEnvelope,
   userIdsProblem,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import createDebug from 'debug'
 import { type DisconnectOptions, DispatchEvent } from './dispatch-event.js'
 import { ChannelLimitError, DispatchError, DispatcherClosedError } from './errors.js'

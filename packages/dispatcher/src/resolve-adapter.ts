@@ -1,6 +1,6 @@
-import { redisAdapterLoader } from '@mesa/core'
+import { redisAdapterLoader } from '@mesa/core/server'
 
-export { REDIS_ADAPTER_PACKAGE, type RedisConnection, type ResolvedAdapter } from '@mesa/core'
+export { REDIS_ADAPTER_PACKAGE, type RedisConnection, type ResolvedAdapter } from '@mesa/core/server'
 
 export const { checkAdapterArgument, loadRedisAdapter, resolveAdapter } = redisAdapterLoader(
   'Dispatcher',

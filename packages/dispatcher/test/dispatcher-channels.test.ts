@@ -1,12 +1,5 @@
-import {
-  channelStream,
-  encodeMessage,
-  type Envelope,
-  MemoryAdapter,
-  Message,
-  type PublicationEnvelope,
-  StoreError,
-} from '@mesa/core'
+import { Message, StoreError } from '@mesa/core'
+import { channelStream, encodeMessage, type Envelope, MemoryAdapter, type PublicationEnvelope } from '@mesa/core/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChannelLimitError, DispatchError, Dispatcher, DispatcherClosedError } from '../src/index.js'

@@ -1,13 +1,12 @@
+import { ConfigError, Message } from '@mesa/core'
 import {
-  ConfigError,
   type DispatchEnvelope,
   encodeMessage,
   type Envelope,
   GLOBAL_STREAM,
   MemoryAdapter,
-  Message,
   userStream,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DispatchError, DispatchEvent, Dispatcher, DispatcherClosedError } from '../src/index.js'

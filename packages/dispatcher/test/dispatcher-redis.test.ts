@@ -1,4 +1,5 @@
-import { channelStream, type DispatchEnvelope, encodeMessage, type Envelope, Message, userStream } from '@mesa/core'
+import { Message } from '@mesa/core'
+import { channelStream, type DispatchEnvelope, encodeMessage, type Envelope, userStream } from '@mesa/core/server'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { delay, freePort, LOCAL_REDIS_URL, LocalNamespaces, RedisServer, Scope, waitFor } from '@mesa/test-kit'

@@ -1,4 +1,4 @@
-import { type Adapter, MemoryAdapter } from '@mesa/core'
+import { type Adapter, MemoryAdapter } from '@mesa/core/server'
 import type { GatewayConfig } from './config.js'
 
 /** What the admin page and `/readyz` show of the adapter. */

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Adapter, CloseCode } from '@mesa/core'
+import { CloseCode } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { Dispatcher } from '@mesa/dispatcher'
 import { type ConnectionVerdict, type LimitsOptions, Mesa } from '@mesa/server'
 import { AdapterHealth } from './adapter-health.js'

@@ -1,4 +1,4 @@
-import { channelStream, type Envelope, type PublicationEnvelope } from '@mesa/core'
+import { channelStream, type Envelope, type PublicationEnvelope } from '@mesa/core/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Scope, waitFor } from '@mesa/test-kit'
 import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
-import { channelStream } from '@mesa/core'
+import { channelStream } from '@mesa/core/server'
 import { publications, RawClient, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { API_KEY, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'

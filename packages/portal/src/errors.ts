@@ -1,4 +1,5 @@
-import { MesaError, type PortalEvent } from '@mesa/core'
+import { MesaError } from '@mesa/core'
+import type { PortalEvent } from '@mesa/core/server'
 
 /**
  * A listener threw or the `handler` rejected: the event was not acknowledged and the queue gives it again

@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import {
-  type Adapter,
   Backoff,
   ConfigError,
+  type MessageMap,
+  type MessageOf,
+  type RequestMap,
+  type UntypedRequests,
+} from '@mesa/core'
+import {
+  type Adapter,
   encodeReplyFrame,
   exposedReplyError,
   frameToMessage,
-  type MessageMap,
-  type MessageOf,
   type PortalConsumer,
   type PortalEvent,
   type ReplyEnvelope,
   type ReplyError,
-  type RequestMap,
-  type UntypedRequests,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import createDebug from 'debug'
 import { CollectingEmitter } from './collecting-emitter.js'
 import { PortalClosedError, PortalHandlerError } from './errors.js'

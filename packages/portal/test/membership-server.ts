@@ -1,4 +1,5 @@
-import { type Adapter, Message } from '@mesa/core'
+import { Message } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { Mesa } from '@mesa/server'
 import type { Scope } from '@mesa/test-kit'
 

@@ -1,4 +1,5 @@
-import { AdapterError, type Envelope, MemoryAdapter, Message, type PortalEvent, type ReplyEnvelope } from '@mesa/core'
+import { AdapterError, Message } from '@mesa/core'
+import { type Envelope, MemoryAdapter, type PortalEvent, type ReplyEnvelope } from '@mesa/core/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Portal, type PortalDelivery, PortalHandlerError, type PortalOptions, RequestRejection } from '../src/index.js'

@@ -1,4 +1,5 @@
-import { MemoryAdapter, Message } from '@mesa/core'
+import { Message } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { Mesa } from '@mesa/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { authenticatedClient, Scope, waitFor } from '@mesa/test-kit'

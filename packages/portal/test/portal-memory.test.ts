@@ -1,4 +1,5 @@
-import { ConfigError, MemoryAdapter, type PortalEvent } from '@mesa/core'
+import { ConfigError } from '@mesa/core'
+import { MemoryAdapter, type PortalEvent } from '@mesa/core/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Portal, type PortalDelivery, PortalHandlerError } from '../src/index.js'

@@ -1,4 +1,4 @@
-import type { PortalEvent } from '@mesa/core'
+import type { PortalEvent } from '@mesa/core/server'
 import { RedisAdapter } from '@mesa/redis-adapter'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { delay, freePort, LOCAL_REDIS_URL, LocalNamespaces, RedisServer, Scope, waitFor, withTimeout } from '@mesa/test-kit'

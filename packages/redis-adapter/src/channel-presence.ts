@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { ChannelMembers } from '@mesa/core'
+import type { ChannelMembers } from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'

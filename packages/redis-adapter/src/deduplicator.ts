@@ -1,4 +1,4 @@
-import type { Deduplicator, DeliveryClaim } from '@mesa/core'
+import type { Deduplicator, DeliveryClaim } from '@mesa/core/server'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'

@@ -1,10 +1,13 @@
-export * from './connection.js'
-export * from './keys.js'
-export * from './stream-store.js'
-export * from './presence.js'
-export * from './replication.js'
-export * from './portal-queue.js'
-export * from './deduplicator.js'
-export { DEFAULT_CHANNEL_LINGER_MS } from './channel-following.js'
-export * from './redis-adapter.js'
-export * from './user-channels.js'
+// `@mesa/redis-adapter`: what an application uses to run Mesa on Redis. The adapter's parts (stores, presence,
+// portal queue, replication, keys) are reached through the adapter (`adapter.store`, `adapter.presence`, ...),
+// typed by the contract of `@mesa/core/server`; the errors its calls reject with are `@mesa/core`'s.
+
+// The adapter, and how to create it.
+export { createRedisAdapter, RedisAdapter, type RedisAdapterOptions } from './redis-adapter.js'
+export type { RedisPortalQueueOptions } from './portal-queue.js'
+
+// Where Redis is: a URL, ioredis options, Cluster startup nodes or an ioredis client.
+export type { ClusterConnectionOptions, RedisClient, RedisConnectionInput } from './connection.js'
+
+// The `cause` of a `StoreError` or `AdapterError` coded `store-timeout` / `adapter-timeout`.
+export { RedisTimeoutError } from './connection.js'

@@ -1,4 +1,5 @@
-import { AdapterError, type PortalMembershipEvent, type PortalMembershipListener } from '@mesa/core'
+import { AdapterError } from '@mesa/core'
+import type { PortalMembershipEvent, PortalMembershipListener } from '@mesa/core/server'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import { type Announcement, type MembershipSnapshot, type MembershipStore, parseAnnouncement } from './portal-membership.js'

@@ -1,4 +1,4 @@
-import type { PortalHandler } from '@mesa/core'
+import type { PortalHandler } from '@mesa/core/server'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import { delay, parseEvent, type RawEntry, type ReadReply } from './portal-scripts.js'

@@ -1,15 +1,16 @@
+import { AdapterError, ConfigError, PortalQueueFullError } from '@mesa/core'
 import {
-  AdapterError,
   checkPositiveInteger,
-  ConfigError,
+  DEFAULT_CLAIM_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_BYTES,
   type PortalConsumer,
   type PortalConsumerOptions,
   type PortalEvent,
   type PortalHandler,
   type PortalMembershipListener,
   type PortalQueue,
-  PortalQueueFullError,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
 import { debugPortalQueue } from './debug.js'
 import { adapterError } from './errors.js'
@@ -48,7 +49,6 @@ export interface RedisPortalQueueOptions {
 }
 
 export const DEFAULT_MEMBER_TTL_MS = 15_000
-export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 /**
  * Portal queue on a Redis stream with one consumer group. Portals without `reportAllEvents` read it with
@@ -80,11 +80,11 @@ export class RedisPortalQueue implements PortalQueue {
     private readonly onError: (error: Error) => void,
     options: RedisPortalQueueOptions = {},
   ) {
-    const claimTimeoutMs = checkPositiveInteger('portal.claimTimeoutMs', options.claimTimeoutMs ?? 30_000)
+    const claimTimeoutMs = checkPositiveInteger('portal.claimTimeoutMs', options.claimTimeoutMs ?? DEFAULT_CLAIM_TIMEOUT_MS)
     const blockMs = checkPositiveInteger('portal.blockMs', options.blockMs ?? 2000)
     this.settings = {
       claimTimeoutMs,
-      maxPending: checkPositiveInteger('portal.maxPending', options.maxPending ?? 10_000),
+      maxPending: checkPositiveInteger('portal.maxPending', options.maxPending ?? DEFAULT_MAX_PENDING),
       maxPendingBytes: checkPositiveInteger(
         'portal.maxPendingBytes',
         options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,

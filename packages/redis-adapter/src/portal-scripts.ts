@@ -1,4 +1,4 @@
-import type { PortalEvent } from '@mesa/core'
+import type { PortalEvent } from '@mesa/core/server'
 import { LuaScript } from './lua-script.js'
 
 /** The consumer group every handling portal of a namespace joins. */

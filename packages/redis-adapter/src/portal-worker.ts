@@ -1,4 +1,5 @@
-import { AdapterError, type PortalEvent, type PortalHandler } from '@mesa/core'
+import { AdapterError } from '@mesa/core'
+import type { PortalEvent, PortalHandler } from '@mesa/core/server'
 import type { RedisClient, RedisConnections } from './connection.js'
 import { debugPortalQueue } from './debug.js'
 import { adapterError, errorMessage } from './errors.js'

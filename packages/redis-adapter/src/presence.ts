@@ -1,4 +1,5 @@
-import type { AdapterError, ChannelMembers, Presence } from '@mesa/core'
+import type { AdapterError } from '@mesa/core'
+import type { ChannelMembers, Presence } from '@mesa/core/server'
 import { ChannelPresence } from './channel-presence.js'
 import type { RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import { AdapterError, ConfigError, TypedEmitter } from '@mesa/core'
 import {
   type Adapter,
   type AdapterEvents,
-  AdapterError,
   checkPositiveInteger,
-  ConfigError,
   type Envelope,
   type EnvelopeListener,
   type RetentionOptions,
-  TypedEmitter,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { Cluster } from 'ioredis'
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,

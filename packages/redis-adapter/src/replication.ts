@@ -1,4 +1,5 @@
-import { AdapterError, type ChannelEnvelope, type Envelope, type EnvelopeListener, isChannelEnvelope } from '@mesa/core'
+import { AdapterError } from '@mesa/core'
+import { type ChannelEnvelope, type Envelope, type EnvelopeListener, isChannelEnvelope } from '@mesa/core/server'
 import type { ChannelFollowing } from './channel-following.js'
 import type { RedisConnections } from './connection.js'
 import { debugReplication } from './debug.js'

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { StoreError, type StreamPosition } from '@mesa/core'
 import {
   type MessageStore,
   type ReadResult,
@@ -6,12 +7,10 @@ import {
   type RetentionOptions,
   resolveRetention,
   type StoreAppend,
-  StoreError,
   type StoredEntry,
   type StoreEntryInput,
-  type StreamPosition,
   isSequence,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
 import { storeError } from './errors.js'
 import type { RedisKeys } from './keys.js'

@@ -1,4 +1,4 @@
-import type { UserChannels } from '@mesa/core'
+import type { UserChannels } from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
 import { adapterError } from './errors.js'
 import type { RedisKeys } from './keys.js'

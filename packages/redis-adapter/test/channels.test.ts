@@ -1,7 +1,7 @@
-import type { Envelope, PublicationEnvelope } from '@mesa/core'
+import type { Envelope, PublicationEnvelope } from '@mesa/core/server'
 import { RedisServer, TcpProxy, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createKeys } from '../src/index.js'
+import { createKeys } from '../src/keys.js'
 import { TestScope } from './support/scope.js'
 
 const scope = new TestScope()

@@ -1,6 +1,8 @@
-import { AdapterError, GLOBAL_STREAM, StoreError, userStream } from '@mesa/core'
+import { AdapterError, StoreError } from '@mesa/core'
+import { GLOBAL_STREAM, userStream } from '@mesa/core/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createKeys, RedisAdapter } from '../src/index.js'
+import { RedisAdapter } from '../src/index.js'
+import { createKeys } from '../src/keys.js'
 import { delay, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 import { expectResyncedWhere, expectRoundDelivered, type Target, twoServers } from './support/two-servers.js'
 

@@ -1,6 +1,7 @@
-import { GLOBAL_STREAM, userStream } from '@mesa/core'
+import { GLOBAL_STREAM, userStream } from '@mesa/core/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createKeys, RedisAdapter } from '../src/index.js'
+import { RedisAdapter } from '../src/index.js'
+import { createKeys } from '../src/keys.js'
 import { ClusterSlots, delay, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 import { expectDelivered, expectEachSendStoredOnce, storedByTarget, twoServers } from './support/two-servers.js'
 

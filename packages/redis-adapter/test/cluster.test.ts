@@ -1,7 +1,8 @@
-import { type Envelope, userStream } from '@mesa/core'
+import { type Envelope, userStream } from '@mesa/core/server'
 import { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createKeys, RedisAdapter } from '../src/index.js'
+import { RedisAdapter } from '../src/index.js'
+import { createKeys } from '../src/keys.js'
 import { ClusterSlots, RedisCluster, Scope, waitFor } from '@mesa/test-kit'
 
 let cluster: RedisCluster

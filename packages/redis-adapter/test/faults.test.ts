@@ -1,4 +1,5 @@
-import { AdapterError, type Envelope, StoreError } from '@mesa/core'
+import { AdapterError, StoreError } from '@mesa/core'
+import type { Envelope } from '@mesa/core/server'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'

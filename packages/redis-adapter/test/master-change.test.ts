@@ -1,8 +1,9 @@
-import { userStream } from '@mesa/core'
+import { userStream } from '@mesa/core/server'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort, RedisServer, Scope, waitFor } from '@mesa/test-kit'
-import { createKeys, RedisAdapter } from '../src/index.js'
+import { RedisAdapter } from '../src/index.js'
+import { createKeys } from '../src/keys.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())

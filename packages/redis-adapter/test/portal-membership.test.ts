@@ -1,4 +1,5 @@
-import { AdapterError, ConfigError, type PortalMembershipEvent } from '@mesa/core'
+import { AdapterError, ConfigError } from '@mesa/core'
+import type { PortalMembershipEvent } from '@mesa/core/server'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisAdapter } from '../src/index.js'
 import { freePort, LOCAL_REDIS_URL, RedisCluster, RedisServer, waitFor } from '@mesa/test-kit'

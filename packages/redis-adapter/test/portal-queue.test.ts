@@ -1,4 +1,5 @@
-import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
+import { PortalQueueFullError } from '@mesa/core'
+import type { PortalEvent } from '@mesa/core/server'
 import type { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'

@@ -1,4 +1,5 @@
-import { AdapterError, ConfigError, type Envelope } from '@mesa/core'
+import { AdapterError, ConfigError } from '@mesa/core'
+import type { Envelope } from '@mesa/core/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRedisAdapter, RedisAdapter } from '../src/index.js'
 import { delay, LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'

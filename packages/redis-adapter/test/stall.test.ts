@@ -1,11 +1,5 @@
-import {
-  AdapterError,
-  type DispatchEnvelope,
-  type MesaError,
-  type PortalEvent,
-  StoreError,
-  userStream,
-} from '@mesa/core'
+import { AdapterError, type MesaError, StoreError } from '@mesa/core'
+import { type DispatchEnvelope, type PortalEvent, userStream } from '@mesa/core/server'
 import { RedisCluster, RedisServer, rejectionOf, Scope, waitFor, withTimeout } from '@mesa/test-kit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'

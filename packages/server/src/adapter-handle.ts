@@ -1,4 +1,5 @@
-import { type Adapter, AdapterError, type Envelope } from '@mesa/core'
+import { AdapterError } from '@mesa/core'
+import type { Adapter, Envelope } from '@mesa/core/server'
 import { toError } from './errors.js'
 import { type MesaStats, timed } from './stats.js'
 

@@ -1,16 +1,15 @@
 import {
   CloseCode,
-  encodeFrame,
   type Frame,
   type Message,
   type MessageMap,
   Opcode,
   ProtocolError,
   type ResumePositions,
-  type StoredEntry,
   type StreamKind,
   type StreamPosition,
 } from '@mesa/core'
+import { encodeFrame, type StoredEntry } from '@mesa/core/server'
 import type { AdapterHandle } from './adapter-handle.js'
 import { GENERIC_REFUSAL, type HandlerOutcome, refusalReason, runAuthenticateHandler } from './authenticate-handler.js'
 import { readResubscriptions } from './channels/subscriptions.js'

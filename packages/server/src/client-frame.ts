@@ -1,4 +1,5 @@
-import { CloseCode, frameFromJson, Opcode, type ParseResult, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
+import { CloseCode, Opcode, ProtocolError, type ProtocolErrorCode } from '@mesa/core'
+import { frameFromJson, type ParseResult } from '@mesa/core/server'
 import type { RawData } from 'ws'
 import { preflight, sanitize, type ValueBounds } from './sanitize.js'
 

@@ -1,6 +1,7 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
-import { type Adapter, ConfigError, PROTOCOL_VERSION } from '@mesa/core'
+import { ConfigError, PROTOCOL_VERSION } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 
 export interface HeartbeatOptions {
   /**

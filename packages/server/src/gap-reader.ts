@@ -1,4 +1,5 @@
-import type { MessageStore, ReadResult, StreamPosition } from '@mesa/core'
+import type { StreamPosition } from '@mesa/core'
+import type { MessageStore, ReadResult } from '@mesa/core/server'
 
 /** Reads a stream after a position; what socket deliveries use to fill gaps. */
 export type GapReader = (stream: string, after: StreamPosition) => Promise<ReadResult>

@@ -1,4 +1,5 @@
-import { encodeFrame, HelloRule, Opcode, PROTOCOL_VERSION } from '@mesa/core'
+import { HelloRule, Opcode, PROTOCOL_VERSION } from '@mesa/core'
+import { encodeFrame } from '@mesa/core/server'
 import type { ResolvedConfig } from './config.js'
 
 /** The hello (op 10) for 1.x sockets and for `mesa.v2` sockets, encoded once per server. */

@@ -49,4 +49,5 @@ export {
   RequestError,
   RequestRejection,
 } from '@mesa/core'
-export type { ChannelMembers, MessageMap, MessageOf, MessageOptions, RequestErrorCode, StreamPosition } from '@mesa/core'
+export type { MessageMap, MessageOf, MessageOptions, RequestErrorCode, StreamPosition } from '@mesa/core'
+export type { ChannelMembers } from '@mesa/core/server'

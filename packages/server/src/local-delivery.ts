@@ -1,4 +1,4 @@
-import { ALL_AUTHENTICATED, type DispatchEnvelope, GLOBAL_EXTENSION, withSequence } from '@mesa/core'
+import { ALL_AUTHENTICATED, type DispatchEnvelope, GLOBAL_EXTENSION, withSequence } from '@mesa/core/server'
 import type { Connection } from './connection.js'
 import type { RecipientIndex } from './recipient-index.js'
 

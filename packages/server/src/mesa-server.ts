@@ -1,28 +1,30 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
-  type Adapter,
   type AnyMessageData,
   type ChannelMap,
   CloseCode,
   ConnectionClosedError,
-  encodeFrame,
-  type Envelope,
   type Frame,
-  frameToMessage,
-  type InternalType,
-  isChannelEnvelope,
-  MemoryAdapter,
   type Message,
-  type ChannelMembers,
   type MessageMap,
   type MessageOf,
   type PublicationOf,
   Opcode,
-  type PortalMembershipEvent,
   ProtocolError,
   SUBPROTOCOL_V2,
 } from '@mesa/core'
+import {
+  type Adapter,
+  encodeFrame,
+  type Envelope,
+  frameToMessage,
+  type InternalType,
+  isChannelEnvelope,
+  MemoryAdapter,
+  type ChannelMembers,
+  type PortalMembershipEvent,
+} from '@mesa/core/server'
 import { nanoid } from 'nanoid'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { AdapterHandle } from './adapter-handle.js'

@@ -1,4 +1,4 @@
-import type { Adapter } from '@mesa/core'
+import type { Adapter } from '@mesa/core/server'
 import { Counter, Gauge, type Metric, register as globalRegistry, type Registry } from 'prom-client'
 import type { MesaStats } from './stats.js'
 

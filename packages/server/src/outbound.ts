@@ -1,17 +1,13 @@
+import { AdapterError, CloseCode, type Message, type MessageMap, Opcode } from '@mesa/core'
 import {
-  AdapterError,
-  CloseCode,
   type DisconnectEnvelope,
   type DispatchEnvelope,
   type Envelope,
   encodeMessage,
   InternalType,
-  type Message,
-  type MessageMap,
-  Opcode,
   prepareDispatch,
   userIdsProblem,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { type AdapterHandle, publishTimed } from './adapter-handle.js'
 import { ServerError } from './errors.js'
 import { deliverLocally } from './local-delivery.js'

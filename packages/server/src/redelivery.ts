@@ -1,15 +1,12 @@
+import { type ResumePositions, type StreamKind, type StreamPosition, StoreError } from '@mesa/core'
 import {
   channelStream,
   GLOBAL_EXTENSION,
   GLOBAL_STREAM,
-  type ResumePositions,
   type StoredEntry,
-  type StreamKind,
-  type StreamPosition,
-  StoreError,
   userStream,
   withSequence,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { channelExtension } from './channels/channel-frames.js'
 import type { GapReader } from './gap-reader.js'
 

@@ -6,9 +6,9 @@ import {
   type RedisAdapterRequester,
   type RedisConnection,
   redisAdapterLoadError,
-} from '@mesa/core'
+} from '@mesa/core/server'
 
-export { REDIS_ADAPTER_PACKAGE } from '@mesa/core'
+export { REDIS_ADAPTER_PACKAGE } from '@mesa/core/server'
 
 const requester: RedisAdapterRequester = {
   owner: 'Mesa',

@@ -1,13 +1,5 @@
-import {
-  encodeMessage,
-  type Frame,
-  frameToMessage,
-  type Message,
-  type MessageMap,
-  type MessageOf,
-  type PortalEvent,
-  parseFrame,
-} from '@mesa/core'
+import type { Frame, Message, MessageMap, MessageOf } from '@mesa/core'
+import { encodeMessage, frameToMessage, type PortalEvent, parseFrame } from '@mesa/core/server'
 import type { AdapterHandle } from './adapter-handle.js'
 import type { Connection } from './connection.js'
 import { toError } from './errors.js'

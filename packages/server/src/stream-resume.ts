@@ -1,17 +1,19 @@
 import {
-  frameToMessage,
-  GLOBAL_STREAM,
   isStreamPosition,
   type Message,
-  type MessageStore,
-  parseFrame,
   type ResumePositions,
   type ResyncReason,
-  type StoredEntry,
   type StreamKind,
   type StreamPosition,
-  userStream,
 } from '@mesa/core'
+import {
+  frameToMessage,
+  GLOBAL_STREAM,
+  type MessageStore,
+  parseFrame,
+  type StoredEntry,
+  userStream,
+} from '@mesa/core/server'
 import { ServerError } from './errors.js'
 
 /** Name of the store cursor marking what Mesa 1.x clients of a user were last given. */

@@ -1,4 +1,4 @@
-import { type Deduplicator, MemoryAdapter } from '@mesa/core'
+import { type Deduplicator, MemoryAdapter } from '@mesa/core/server'
 import { authenticateInstance, delay, nextEvent, type RawClient, sendAcked, type WireFrame, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import { CloseCode, type Mesa, RequestRejection, type ServerError } from '../src/index.js'

@@ -1,4 +1,4 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import {
   channelFrames,
   delay,

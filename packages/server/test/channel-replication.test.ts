@@ -1,4 +1,4 @@
-import { MemoryAdapter, type SubscriptionEnvelope } from '@mesa/core'
+import { MemoryAdapter, type SubscriptionEnvelope } from '@mesa/core/server'
 import {
   channelFrames,
   delay,

@@ -1,4 +1,4 @@
-import { type Adapter, type Envelope, MemoryAdapter } from '@mesa/core'
+import { type Adapter, type Envelope, MemoryAdapter } from '@mesa/core/server'
 import {
   channelFrames,
   numbersOf,

@@ -1,4 +1,5 @@
-import { MemoryAdapter, StoreError } from '@mesa/core'
+import { StoreError } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import {
   channelFrames,
   delay,

@@ -1,4 +1,4 @@
-import { type Adapter, MemoryAdapter } from '@mesa/core'
+import { type Adapter, MemoryAdapter } from '@mesa/core/server'
 import { describe, expect, it, vi } from 'vitest'
 import type { RawClient } from '@mesa/test-kit'
 import { Message, Mesa } from '../src/index.js'

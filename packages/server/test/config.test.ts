@@ -1,4 +1,4 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, Mesa } from '../src/index.js'
 import { loadRedisAdapter } from '../src/resolve-adapter.js'

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { once as onceEvent } from 'node:events'
 import { createConnection, type Socket } from 'node:net'
-import type { Adapter, MemoryAdapter } from '@mesa/core'
+import type { Adapter, MemoryAdapter } from '@mesa/core/server'
 import { authenticatedClient, RawClient, type RawClientOptions, Scope } from '@mesa/test-kit'
 import { afterEach, expect } from 'vitest'
 import * as ws from 'ws'

@@ -1,4 +1,4 @@
-import type { DispatchEnvelope } from '@mesa/core'
+import type { DispatchEnvelope } from '@mesa/core/server'
 import { describe, expect, it } from 'vitest'
 import type { Connection } from '../src/connection.js'
 import { deliverLocally } from '../src/local-delivery.js'

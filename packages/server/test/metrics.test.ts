@@ -1,4 +1,4 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { registerMesaMetrics } from '@mesa/server/metrics'
 import { delay, nextEvent } from '@mesa/test-kit'
 import { Registry } from 'prom-client'

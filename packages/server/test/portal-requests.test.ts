@@ -1,4 +1,4 @@
-import { encodeFrame, MemoryAdapter, type PortalEvent, type ReplyEnvelope } from '@mesa/core'
+import { encodeFrame, MemoryAdapter, type PortalEvent, type ReplyEnvelope } from '@mesa/core/server'
 import { delay, replyTo, sendRequest, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import type { AdapterError } from '../src/index.js'

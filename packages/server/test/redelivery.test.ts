@@ -1,4 +1,5 @@
-import { GLOBAL_STREAM, MemoryAdapter, type MesaError, StoreError, userStream } from '@mesa/core'
+import { type MesaError, StoreError } from '@mesa/core'
+import { GLOBAL_STREAM, MemoryAdapter, userStream } from '@mesa/core/server'
 import { describe, expect, it, vi } from 'vitest'
 import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'

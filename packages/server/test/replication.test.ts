@@ -1,4 +1,4 @@
-import { MemoryAdapter, type PortalEvent } from '@mesa/core'
+import { MemoryAdapter, type PortalEvent } from '@mesa/core/server'
 import { describe, expect, it } from 'vitest'
 import { delay } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'

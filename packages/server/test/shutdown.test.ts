@@ -1,4 +1,5 @@
-import { ConnectionClosedError, MemoryAdapter } from '@mesa/core'
+import { ConnectionClosedError } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { describe, expect, it } from 'vitest'
 import { delay, upgrade } from '@mesa/test-kit'
 import { CloseCode, Message, Mesa } from '../src/index.js'

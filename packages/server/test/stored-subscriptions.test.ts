@@ -1,4 +1,4 @@
-import { MemoryAdapter, type SubscriptionEnvelope } from '@mesa/core'
+import { MemoryAdapter, type SubscriptionEnvelope } from '@mesa/core/server'
 import { channelFrames, waitFor } from '@mesa/test-kit'
 import { describe, expect, it } from 'vitest'
 import { acceptIds, connect, startServer, track } from './helpers.js'

@@ -1,4 +1,4 @@
-import { MemoryAdapter } from '@mesa/core'
+import { MemoryAdapter } from '@mesa/core/server'
 import { numbersOf, type Positions, type RawClient, type WireFrame } from '@mesa/test-kit'
 import type { Mesa, MesaOptions } from '../src/index.js'
 import { connect, startServer } from './helpers.js'

@@ -20,7 +20,7 @@ export interface ResolvedAdapter {
   owned: boolean
 }
 
-export function isAdapter(value: unknown): value is Adapter {
+function isAdapter(value: unknown): value is Adapter {
   if (typeof value !== 'object' || value === null) return false
   const candidate = value as Partial<Record<keyof Adapter, unknown>>
   return (

@@ -1,19 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { AdapterError, isStreamPosition, MesaError, Message, type StreamPosition, StoreError } from '@mesa/core'
 import {
   type Adapter,
-  AdapterError,
   channelNameProblem,
   channelStream,
   GLOBAL_STREAM,
-  isStreamPosition,
-  MesaError,
-  Message,
   parseFrame,
   type StoredEntry,
-  type StreamPosition,
-  StoreError,
   userStream,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { ChannelLimitError, DispatchError, type Dispatcher } from '@mesa/dispatcher'
 import { readJson } from './read-json.js'
 import { HttpError, sendJson } from './respond.js'

@@ -1,4 +1,5 @@
-import { GLOBAL_STREAM, type ResumePositions, type ResyncReason, type StreamKind, userStream } from '@mesa/core'
+import type { ResumePositions, ResyncReason, StreamKind } from '@mesa/core'
+import { GLOBAL_STREAM, userStream } from '@mesa/core/server'
 import { Client, Message } from '@mesa/client-node'
 import { Mesa } from '@mesa/server'
 import { expect } from 'vitest'

@@ -1,4 +1,5 @@
-import { encodeFrame, Opcode, type StreamPosition, withSequence } from '@mesa/core'
+import { Opcode, type StreamPosition } from '@mesa/core'
+import { encodeFrame, withSequence } from '@mesa/core/server'
 import type { ChannelErrorCode } from '../errors.js'
 
 /**

@@ -1,12 +1,5 @@
-import type {
-  ChannelEnvelope,
-  ChannelMembers,
-  Frame,
-  Message,
-  MessageMap,
-  StreamPosition,
-  SubscriptionEnvelope,
-} from '@mesa/core'
+import type { Frame, Message, MessageMap, StreamPosition } from '@mesa/core'
+import type { ChannelEnvelope, ChannelMembers, SubscriptionEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import type { ResolvedChannels } from '../config.js'
 import type { ServerClient } from '../server-client.js'

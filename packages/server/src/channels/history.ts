@@ -1,4 +1,5 @@
-import { channelStream, isStreamPosition, type Message, type MessageStore, type StreamPosition } from '@mesa/core'
+import { isStreamPosition, type Message, type StreamPosition } from '@mesa/core'
+import { channelStream, type MessageStore } from '@mesa/core/server'
 import { storedMessages } from '../stream-resume.js'
 
 /** What `mesa.history()` reads: the last `limit` publications, or those after a position (`limit` at most). */

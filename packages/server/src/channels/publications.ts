@@ -1,13 +1,10 @@
+import { AdapterError, type Message, type MessageMap, Opcode } from '@mesa/core'
 import {
-  AdapterError,
   type ChannelPresenceEnvelope,
   channelNameProblem,
-  type Message,
-  type MessageMap,
-  Opcode,
   type PublicationEnvelope,
   preparePublication,
-} from '@mesa/core'
+} from '@mesa/core/server'
 import { type AdapterHandle, publishTimed } from '../adapter-handle.js'
 import { ChannelError, ServerError } from '../errors.js'
 import { debugMessages } from '../logging.js'

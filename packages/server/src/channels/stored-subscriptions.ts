@@ -1,4 +1,5 @@
-import type { MessageMap, SubscriptionEnvelope } from '@mesa/core'
+import type { MessageMap } from '@mesa/core'
+import type { SubscriptionEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import { toError } from '../errors.js'
 import type { ServerConnection } from '../server-events.js'

@@ -6,10 +6,9 @@ import {
   Opcode,
   ProtocolError,
   type ResyncReason,
-  type StoredEntry,
   type StreamPosition,
-  type SubscriptionEnvelope,
 } from '@mesa/core'
+import type { StoredEntry, SubscriptionEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import type { SubscribeRateOptions } from '../config.js'
 import { ChannelError, toError } from '../errors.js'

@@ -1,4 +1,5 @@
-import { CloseCode, type DeliveryClaim, exposedReplyError, type Frame, frameToMessage, type MessageMap, type MessageOf } from '@mesa/core'
+import { CloseCode, type Frame, type MessageMap, type MessageOf } from '@mesa/core'
+import { type DeliveryClaim, exposedReplyError, frameToMessage } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import { ServerError, toError } from '../errors.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'

@@ -1,4 +1,5 @@
-import { AdapterError, type Frame, frameToMessage, Opcode, parseFrame, type PortalEvent, type ReplyEnvelope } from '@mesa/core'
+import { AdapterError, type Frame, Opcode } from '@mesa/core'
+import { frameToMessage, parseFrame, type PortalEvent, type ReplyEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import type { Connection } from '../connection.js'
 import { toError } from '../errors.js'

@@ -1,4 +1,5 @@
-import { type AnyMessageData, type Frame, Message, Opcode, RequestError, requestErrorOf } from '@mesa/core'
+import { type AnyMessageData, type Frame, Message, Opcode, RequestError } from '@mesa/core'
+import { requestErrorOf } from '@mesa/core/server'
 import type { Connection } from '../connection.js'
 import { ServerError } from '../errors.js'
 import { isMessage } from '../message-check.js'

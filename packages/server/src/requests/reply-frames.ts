@@ -1,4 +1,5 @@
-import { CloseCode, type Frame, Opcode, ProtocolError, type ReplyError } from '@mesa/core'
+import { CloseCode, type Frame, Opcode, ProtocolError } from '@mesa/core'
+import type { ReplyError } from '@mesa/core/server'
 import type { Connection } from '../connection.js'
 
 /**

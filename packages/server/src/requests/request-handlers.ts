@@ -1,4 +1,5 @@
-import { type AnyMessageData, exposedReplyError, type Message, type RequestReply } from '@mesa/core'
+import type { AnyMessageData, Message, RequestReply } from '@mesa/core'
+import { exposedReplyError } from '@mesa/core/server'
 import { ServerError, toError } from '../errors.js'
 import { isMessage } from '../message-check.js'
 import { errorFrame, replyFrame } from './reply-frames.js'

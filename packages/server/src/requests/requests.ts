@@ -1,4 +1,5 @@
-import { type Frame, type Message, type MessageMap, Opcode, type ReplyEnvelope } from '@mesa/core'
+import { type Frame, type Message, type MessageMap, Opcode } from '@mesa/core'
+import type { ReplyEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
 import type { Connection } from '../connection.js'
 import { toError } from '../errors.js'

@@ -1,3 +1,0 @@
-export * from './prepare-dispatch.js'
-export * from './user-ids.js'
-export * from './channels.js'
