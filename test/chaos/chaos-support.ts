@@ -2,7 +2,7 @@ import { connect, type NetConnectOpts, type Socket } from 'node:net'
 import { Client, type Message } from '@mesa/client-node'
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing run can be replayed with its seed. */
-export function random(seed: number): { int(n: number): number; chance(p: number): boolean } {
+export function random(seed: number): { int(n: number): number; chance(p: number): boolean; fraction(): number } {
   let state = seed >>> 0
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0
@@ -11,7 +11,7 @@ export function random(seed: number): { int(n: number): number; chance(p: number
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p }
+  return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p, fraction: next }
 }
 
 /** One message as the application's `message` listener saw it. */

@@ -244,7 +244,7 @@ export class SocketDelivery {
     return written
   }
 
-  /** The socket closed: drop what is queued and wake paced replays so they end. */
+  /** The socket closed: drop what is queued and wake what sleeps (paced replays, a subscription's retries) so it ends. */
   dispose(): void {
     this.dropAll()
     for (const sleeping of this.sleeping) {
@@ -252,6 +252,21 @@ export class SocketDelivery {
       sleeping.resolve()
     }
     this.sleeping.clear()
+  }
+
+  /** Resolves after `ms`, or at once when the socket closes (`dispose`). */
+  sleep(ms: number): Promise<void> {
+    if (this.target.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const sleeping = {
+        timer: setTimeout(() => {
+          this.sleeping.delete(sleeping)
+          resolve()
+        }, ms),
+        resolve,
+      }
+      this.sleeping.add(sleeping)
+    })
   }
 
   private stream(kind: StreamKind): Stream {
@@ -333,19 +348,6 @@ export class SocketDelivery {
     if (this.lost) return
     this.lose()
     this.target.historyLost(`redelivery history lost (${why}); reconnect to resync`)
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const sleeping = {
-        timer: setTimeout(() => {
-          this.sleeping.delete(sleeping)
-          resolve()
-        }, ms),
-        resolve,
-      }
-      this.sleeping.add(sleeping)
-    })
   }
 
   /** Writes a stream's queue in order, reading each gap from the store first; then the stream is live again. */
