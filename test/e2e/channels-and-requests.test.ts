@@ -1,5 +1,6 @@
 import { Client, type ClientOptions, Message, RequestRejection, type SubscribedInfo, type Subscription } from '@mesa/client-node'
 import { MemoryAdapter } from '@mesa/core'
+import { Dispatcher } from '@mesa/dispatcher'
 import { Mesa, type MesaOptions } from '@mesa/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -119,6 +120,43 @@ describe('channels end to end', () => {
     expect(room.position).toEqual({ epoch: told[1]!.position!.epoch, seq: 4 })
     // The outage was reported once, not once per attempt.
     expect(errors.map((error) => error.message)).toEqual(['store down'])
+  })
+
+  it('a gap the store cannot fill now closes the socket: the client resumes it later rather than skip it unseen', async () => {
+    const adapter = new MemoryAdapter()
+    scope.defer(() => adapter.close())
+    const { mesa, url } = await server({ adapter })
+    mesa.on('error', () => {})
+    const dispatcher = new Dispatcher(adapter, { sync: true })
+    const c = client(url)
+    await c.authenticate({ token: 'good:ada' })
+    const room = c.subscribe('room:1')
+    const seen: unknown[] = []
+    const told: SubscribedInfo[] = []
+    room.on('message', (message) => seen.push(message.data.n))
+    room.on('subscribed', (info) => told.push(info))
+    await waitFor('subscribed', () => told.length === 1)
+    await dispatcher.publish('room:1', new Message(0, { n: 1 }, 'SAY'))
+    await waitFor('live', () => seen.length === 1)
+
+    // 2 is stored, but its publish fails: the server learns of it from the gap before 3.
+    const publish = adapter.publish.bind(adapter)
+    adapter.publish = () => Promise.reject(new Error('bus down'))
+    await expect(dispatcher.publish('room:1', new Message(0, { n: 2 }, 'SAY'))).rejects.toThrow('bus down')
+    adapter.publish = publish
+    // And the store cannot be read when 3 arrives.
+    const readAfter = adapter.store.readAfter.bind(adapter.store)
+    adapter.store.readAfter = () => Promise.reject(new Error('store down'))
+    const closes: number[] = []
+    c.on('disconnected', (code) => closes.push(code))
+    await dispatcher.publish('room:1', new Message(0, { n: 3 }, 'SAY'))
+    // Still unreadable when the client is back: its subscription waits for the store, then resumes after 1.
+    await delay(200)
+    adapter.store.readAfter = readAfter
+    await waitFor('3', () => seen.includes(3))
+    expect(seen).toEqual([1, 2, 3])
+    expect(closes).toEqual([1001])
+    expect(told.map((info) => info.recovered)).toEqual([true, true])
   })
 
   it("shows the server's own subscriptions and channel presence", async () => {
