@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import Mesa from '@mesa/server'
-import { attachChat } from './chat.mjs'
+import { attachChat, CHAT_CHANNEL_RULES } from './chat.mjs'
 import { createPageHandler } from './static.mjs'
 
 /**
@@ -19,8 +19,9 @@ export async function startChatServer({ port = 3000, host = '127.0.0.1', heartbe
   const mesa = new Mesa({
     server: http,
     path: '/ws',
-    // Redelivery: a member who drops off gets what the room said meanwhile, once, in order.
     sync: { enabled: true },
+    // Rooms are channels `room:<name>`: a member who drops off resumes what the room said meanwhile, once, in order.
+    channels: { rules: CHAT_CHANNEL_RULES },
     heartbeat: { enabled: true, interval: heartbeatInterval },
     reconnect: { enabled: true, interval: 1000 },
     authentication: { required: true, timeout: 10_000 },

@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ensureBuilt, Scope } from '@mesa/test-kit'
 import { keepScreenshot, launchChromium } from '@mesa/test-kit/browser'
 import { type ChatServer, startChatServer } from '../src/server.mjs'
+import { converse, deliveries, members, openChat, say, shownTexts } from './chat-pages.js'
 
 const screenshot = fileURLToPath(new URL('../../../docs/chat.png', import.meta.url))
 /**
@@ -18,16 +19,6 @@ const PAGE_SETTINGS = { viewport: { width: 960, height: 600 }, timezoneId: 'UTC'
  * depends on what the badge showed before (offline, reconnecting): whole repaints make the pixels the same.
  */
 const BROWSER_ARGS = ['--disable-partial-raster']
-
-/** The texts of the current room's messages, as the page shows them. */
-function shownTexts(page: Page): Promise<string[]> {
-  return page.locator('#messages li .text').allTextContents()
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.fill('#text', text)
-  await page.press('#text', 'Enter')
-}
 
 describe('chat example in Chromium', () => {
   let browser: Browser
@@ -44,19 +35,9 @@ describe('chat example in Chromium', () => {
   })
   afterEach(() => scope.cleanup())
 
-  async function open(name: string): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext(PAGE_SETTINGS)
-    scope.defer(() => context.close())
-    const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
-    scope.defer(() => expect(errors, `uncaught errors in ${name}'s page`).toEqual([]))
-    await page.goto(`${chat.url}?name=${name}`)
-    await page.locator('#state[data-state="online"]').waitFor()
-    return { context, page }
-  }
+  const open = (name: string) => openChat(browser, scope, chat.url, name, PAGE_SETTINGS)
 
-  it('two pages chat; one goes offline, misses messages, comes back and shows them once, in order', async () => {
+  it('two pages chat in a room channel; one goes offline (leaving its presence), misses messages, says one, comes back: everything once, in order', async () => {
     // Only Date is faked, and it advances in real time: every timer and timeout of the server runs as usual.
     vi.useFakeTimers({ toFake: ['Date'], now: SCREENSHOT_CLOCK, shouldAdvanceTime: true })
     scope.defer(() => {
@@ -67,43 +48,47 @@ describe('chat example in Chromium', () => {
     scope.defer(() => chat.close())
     const alice = await open('alice')
     const bob = await open('bob')
-    // Both joined #general: alice sees bob arrive.
-    await expect.poll(() => alice.page.locator('#members').textContent(), { timeout: 10_000 }).toContain('bob')
-
-    await say(alice.page, 'hi bob')
-    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['hi bob'])
-    await say(bob.page, 'hi alice')
-    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice'])
-
-    // Typing indicators reach the other member (sent with sync: false).
-    await alice.page.fill('#text', 'typ')
-    await alice.page.locator('#text').dispatchEvent('input')
-    await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
-    await alice.page.fill('#text', '')
+    // Both joined #general, the channel room:general: alice sees bob arrive (its presence, join and leave events).
+    await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice, bob')
+    await converse(alice, bob, ['hi bob', 'hi alice'])
 
     await bob.context.setOffline(true)
     await bob.page.locator('#state[data-state="offline"]').waitFor()
-    // Bob's client gives up on its silent socket (no heartbeat within interval + grace).
+    // Bob's client gives up on its silent socket (no heartbeat within interval + grace), and the server on his: he
+    // leaves the room's presence.
     await bob.page.locator('body[data-mesa-state="reconnecting"]').waitFor({ timeout: 15_000 })
+    await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice')
     const missed = ['are you there?', 'the build is green', 'lunch at noon']
     for (const text of missed) await say(alice.page, text)
     await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed])
     expect(await shownTexts(bob.page)).toEqual(['hi bob', 'hi alice'])
+    // What bob says offline is kept (an acknowledged send) until the server took it.
+    await say(bob.page, 'on a train, back soon')
+    expect(await bob.page.locator('#unsent').textContent()).toBe('sending 1 message…')
 
     await bob.context.setOffline(false)
     await bob.page.locator('#state[data-state="online"]').waitFor({ timeout: 15_000 })
-    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed])
+    const conversation = ['hi bob', 'hi alice', ...missed, 'on a train, back soon']
+    await expect.poll(() => shownTexts(bob.page), { timeout: 10_000 }).toEqual(conversation)
+    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(conversation)
+    await expect.poll(() => bob.page.locator('#unsent').textContent()).toBe('')
+    await expect.poll(() => members(alice.page), { timeout: 10_000 }).toBe('Members: alice, bob')
     // Once each, in order, as the client delivered them (not only as the page deduplicates them).
-    const delivered = await bob.page.evaluate(() => (window as unknown as { chatDeliveries: string[] }).chatDeliveries)
-    expect(delivered).toEqual(['general:1', 'general:2', 'general:3', 'general:4', 'general:5'])
+    expect(await deliveries(bob.page)).toEqual(['general:1', 'general:2', 'general:3', 'general:4', 'general:5', 'general:6'])
 
     // And the conversation goes on.
     await say(bob.page, 'back, sorry!')
-    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual(['hi bob', 'hi alice', ...missed, 'back, sorry!'])
+    await expect.poll(() => shownTexts(alice.page), { timeout: 10_000 }).toEqual([...conversation, 'back, sorry!'])
+    // The room's channel stored each message once, and never a typing indicator (sent with sync: false).
+    const history = await chat.mesa.history('room:general', { limit: 100 })
+    expect(history.status === 'ok' && history.messages.map((message) => [message.sequence, message.type])).toEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((seq) => [seq, 'NEW_MESSAGE']),
+    )
 
     await alice.page.fill('#text', 'see you')
     await alice.page.locator('#text').dispatchEvent('input')
     await expect.poll(() => bob.page.locator('#typing').textContent(), { timeout: 10_000 }).toBe('alice is typing…')
+    expect(await members(bob.page)).toBe('Members: alice, bob')
     // Kept in docs/ and shown in the README; rewritten only when it looks different, so a test run leaves the
     // work tree as it was.
     await keepScreenshot(browser, screenshot, await bob.page.screenshot({ animations: 'disabled', caret: 'hide' }))
@@ -128,7 +113,7 @@ describe('chat example in Chromium', () => {
     await expect.poll(() => page.locator('#members').textContent(), { timeout: 10_000 }).toContain('ivy')
   })
 
-  it('each tab signs in on its own and can sign out; names stay readable; the badge recovers from a network blip; no 404', async () => {
+  it('each tab signs in on its own and can sign out; a reload keeps its rooms; leaving one; names stay readable; the badge recovers from a network blip; no 404', async () => {
     chat = await startChatServer({ port: 0 })
     scope.defer(() => chat.close())
     const context = await browser.newContext(PAGE_SETTINGS)
@@ -151,7 +136,9 @@ describe('chat example in Chromium', () => {
     await second.fill('#name', 'bea')
     await second.press('#name', 'Enter')
     await second.locator('#state[data-state="online"]').waitFor()
-    // A reload keeps who each tab is.
+    // A reload keeps who each tab is. (The first tab comes to the front: Chromium throttles the frames of a
+    // background tab, and clicks wait for frames.)
+    await first.bringToFront()
     await first.reload()
     await first.locator('#state[data-state="online"]').waitFor()
     expect(await first.locator('#me').textContent()).toBe('ada')
@@ -165,6 +152,16 @@ describe('chat example in Chromium', () => {
       return { text: getComputedStyle(button).color, sidebar }
     })
     expect(colours.text).not.toBe(colours.sidebar)
+    // A reload keeps the tab's rooms too; leaving one unsubscribes from its channel.
+    await first.reload()
+    await first.locator('#state[data-state="online"]').waitFor()
+    expect(await first.locator('#rooms button').allTextContents()).toEqual(['# general', '# random'])
+    await first.locator('#rooms button', { hasText: '# random' }).click()
+    const unsubscribed = new Promise<string>((resolve) => chat.mesa.once('unsubscribe', (channel) => resolve(channel)))
+    await first.click('#leave-room')
+    expect(await unsubscribed).toBe('room:random')
+    expect(await first.locator('#rooms button').allTextContents()).toEqual(['# general'])
+    expect(await first.locator('#room-title').textContent()).toBe('# general')
 
     // A blip the socket survives: offline, then online again before any heartbeat is missed.
     await context.setOffline(true)

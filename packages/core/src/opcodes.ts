@@ -37,23 +37,6 @@ export const Opcode = {
 
 export type Opcode = (typeof Opcode)[keyof typeof Opcode]
 
-const wireOpcodes: ReadonlySet<number> = new Set([
-  Opcode.Dispatch,
-  Opcode.Heartbeat,
-  Opcode.Authenticate,
-  Opcode.Hello,
-  Opcode.HeartbeatAck,
-  Opcode.AuthenticateAck,
-  Opcode.Subscribe,
-  Opcode.Subscribed,
-  Opcode.Unsubscribe,
-  Opcode.Unsubscribed,
-  Opcode.Presence,
-  Opcode.Reauthenticate,
-  Opcode.Request,
-  Opcode.Reply,
-])
-
 /** The opcodes only protocol 2 peers exchange: a Mesa 1.x peer never sends or gets them. */
 const v2Opcodes: ReadonlySet<number> = new Set([
   Opcode.Subscribe,
@@ -64,6 +47,17 @@ const v2Opcodes: ReadonlySet<number> = new Set([
   Opcode.Reauthenticate,
   Opcode.Request,
   Opcode.Reply,
+])
+
+/** Every opcode that travels on the wire: 1.x's (all but `Internal`) and protocol 2's. */
+const wireOpcodes: ReadonlySet<number> = new Set([
+  Opcode.Dispatch,
+  Opcode.Heartbeat,
+  Opcode.Authenticate,
+  Opcode.Hello,
+  Opcode.HeartbeatAck,
+  Opcode.AuthenticateAck,
+  ...v2Opcodes,
 ])
 
 /** True for the opcodes of protocol 2 only. */

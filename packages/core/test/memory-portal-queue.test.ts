@@ -1,4 +1,4 @@
-import { delay, Scope, waitFor } from '@mesa/test-kit'
+import { Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ConfigError,
@@ -91,20 +91,54 @@ describe('MemoryPortalQueue', () => {
     await q.push(event(7))
   })
 
-  it('ignores the late settlement of a reclaimed event', async () => {
+  it('never gives an event back to a consumer still handling it: it waits for another, or for that handler', async () => {
     const q = queue({ claimTimeoutMs: 20, retryDelayMs: 1 })
-    let release: () => void = () => {}
-    let calls = 0
-    await q.consume({ consumerId: 'slow' }, () => {
-      calls++
-      if (calls === 1) return new Promise<void>((resolve) => (release = resolve))
+    const calls: string[] = []
+    const release: (() => void)[] = []
+    const hang = (name: string) => (e: PortalEvent) => {
+      calls.push(`${name}:${e.clientId}`)
+      return new Promise<void>((resolve) => release.push(resolve))
+    }
+    await q.consume({ consumerId: 'first' }, hang('first'))
+    await q.consume({ consumerId: 'second' }, hang('second'))
+    await q.push(event(1))
+    await waitFor('the second consumer to take it over', () => calls.length === 2)
+    // Both handlers still run it: past the second claim timeout it waits rather than go back to the first.
+    await waitFor('the second claim timeout, or a third delivery', () => q.inFlightCount === 0 || calls.length > 2)
+    expect(calls).toEqual(['first:c1', 'second:c1'])
+    expect(q.pendingCount).toBe(1)
+    await q.consume({ consumerId: 'third' }, hang('third'))
+    await waitFor('the third consumer to take it', () => calls.length === 3)
+    expect(calls[2]).toBe('third:c1')
+    // A handler finishing late finishes the event, wherever it is now.
+    release[0]!()
+    await waitFor('the event handled', () => q.unhandledBytes === 0)
+    expect(q.pendingCount + q.inFlightCount).toBe(0)
+    for (const done of release) done()
+    await q.push(event(2))
+    await waitFor('the next event', () => calls.length === 4)
+    expect(calls[3]).toBe('first:c2')
+    expect(q.unhandledBytes).toBe(JSON.stringify(event(2)).length)
+  })
+
+  it('lets an event wait for its one consumer whose handler hangs, and finishes it when the handler does', async () => {
+    const q = queue({ claimTimeoutMs: 20, retryDelayMs: 1 })
+    const calls: string[] = []
+    let release: (() => void) | undefined
+    await q.consume({ consumerId: 'slow' }, (e) => {
+      calls.push(e.clientId)
+      if (!release) return new Promise<void>((resolve) => (release = resolve))
     })
     await q.push(event(1))
-    await waitFor("calls === 2", () => calls === 2)
-    release()
-    await delay(20)
-    expect(calls).toBe(2)
-    expect(q.inFlightCount).toBe(0)
+    await waitFor('the claim timeout, or a second delivery', () => q.inFlightCount === 0 || calls.length > 1)
+    expect(calls).toEqual(['c1'])
+    expect(q.pendingCount).toBe(1)
+    release!()
+    await waitFor('the event handled', () => q.pendingCount === 0)
+    expect(q.unhandledBytes).toBe(0)
+    await q.push(event(2))
+    await waitFor('the next event', () => calls.length === 2)
+    expect(calls).toEqual(['c1', 'c2'])
   })
 
   it('gives reportAllEvents consumers every event besides the handling consumer', async () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { MesaError } from '@mesa/core'
 import type { ChannelRule } from '@mesa/server'
 import {
+  DEFAULT_CHANNELS_CLAIM,
   defaultAlgorithm,
   HMAC_ALGORITHMS,
   Invalid,
@@ -30,6 +31,11 @@ export interface JwtConfig {
   audience?: string
   /** Seconds of clock skew tolerated on `exp` and `nbf`. */
   clockTolerance: number
+  /**
+   * The claim listing the channels a client may subscribe to itself: names, and `prefix*` patterns. Default
+   * `channels`. Tokens without it get no client-side subscriptions.
+   */
+  channelsClaim: string
 }
 
 /** The gateway's configuration, every default filled in (see the README for each setting's variable). */
@@ -188,7 +194,7 @@ function jwtConfig(values: SettingValues, names: Record<string, string>, problem
   }
   const key = keys[0]
   if (key === undefined) {
-    for (const option of ['jwtAlgorithms', 'jwtIssuer', 'jwtAudience'] as const) {
+    for (const option of ['jwtAlgorithms', 'jwtIssuer', 'jwtAudience', 'jwtChannelsClaim'] as const) {
       const value = values[option]
       if (value !== undefined && !(Array.isArray(value) && value.length === 0)) {
         problems.push(`${names[option]} needs a key: ${names.jwtSecret}, ${names.jwtPublicKey} or ${names.jwksUrl}`)
@@ -216,7 +222,7 @@ function jwtConfig(values: SettingValues, names: Record<string, string>, problem
         : `${names.jwtAlgorithms} must be public-key algorithms (RS*, PS*, ES*, EdDSA) with ${names[key]}`,
     )
   }
-  const jwt: JwtConfig = { algorithms, clockTolerance: values.jwtClockTolerance }
+  const jwt: JwtConfig = { algorithms, clockTolerance: values.jwtClockTolerance, channelsClaim: values.jwtChannelsClaim ?? DEFAULT_CHANNELS_CLAIM }
   if (values.jwtSecret !== undefined) jwt.secret = values.jwtSecret
   if (values.jwtPublicKey !== undefined) jwt.publicKey = values.jwtPublicKey
   if (values.jwksUrl !== undefined) jwt.jwksUrl = values.jwksUrl

@@ -12,6 +12,7 @@ import { originAllowed } from './http/origin.js'
 import { MetricsEndpoint } from './http/metrics-endpoint.js'
 import { HttpError, sendError, sendHttpError, sendJson } from './http/respond.js'
 import { staticFiles } from './http/static-files.js'
+import { claimedChannels } from './channel-claims.js'
 import { createJwtVerifier, jwtAuthenticateHandler } from './jwt-authenticator.js'
 import { createLogger, errorFields, type GatewayLogger } from './logger.js'
 
@@ -26,7 +27,8 @@ export interface GatewayOptions extends GatewaySettings {
   handleRequest?: RequestHandler
   /**
    * Called with the Mesa server before the gateway listens, so that no socket arrives before it is done:
-   * attach application logic here (an `authenticate` handler when no JWT is configured, message handlers).
+   * attach application logic here (an `authenticate` handler when no JWT is configured, message handlers, a
+   * channel authorize hook, which replaces the one reading the token's channels claim).
    */
   setup?: (mesa: Mesa) => void
 }
@@ -111,6 +113,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       log.info({ reason: error.message, detail: (error.cause as Error | undefined)?.message }, 'authentication refused'),
     )
     mesa.on('connection', (client) => client.authenticate(handler))
+    // Channels without code: the token says which channels its client may subscribe to. `setup` may set another hook.
+    mesa.channels.authorize(claimedChannels(config.jwt.channelsClaim))
   }
   options.setup?.(mesa)
   if (config.jwt === undefined && options.setup === undefined && config.authentication.required) {

@@ -17,6 +17,8 @@ export type JwtAlgorithm = (typeof HMAC_ALGORITHMS)[number] | (typeof PUBLIC_KEY
 export const MIN_JWT_SECRET_BYTES = 32
 /** Shortest API key accepted, so that a guessable one is refused at start rather than deployed. */
 export const MIN_API_KEY_LENGTH = 16
+/** The claim a token lists the channels its client may subscribe to in, when `jwt.channelsClaim` names none. */
+export const DEFAULT_CHANNELS_CLAIM = 'channels'
 
 /**
  * One setting: where it sits in the options object (`path`), the environment variable that sets it, how a
@@ -259,6 +261,8 @@ export const SETTINGS = {
   jwtIssuer: unset('jwt.issuer', 'MESA_JWT_ISSUER', text('a non-empty string')),
   jwtAudience: unset('jwt.audience', 'MESA_JWT_AUDIENCE', text('a non-empty string')),
   jwtClockTolerance: setting('jwt.clockTolerance', 'MESA_JWT_CLOCK_TOLERANCE', integer(0, 300), 0),
+  // Without a default here: set without a key it is reported, like the other JWT options.
+  jwtChannelsClaim: unset('jwt.channelsClaim', 'MESA_JWT_CHANNELS_CLAIM', text('a claim name of 1-256 characters', (v) => v.length <= 256)),
   logLevel: setting('logLevel', 'MESA_LOG_LEVEL', logLevel, 'info' as LogLevel),
   staticDir: unset('staticDir', 'MESA_STATIC_DIR', directory),
 } satisfies Record<string, Setting<unknown>>

@@ -99,6 +99,7 @@ describe('gateway configuration', () => {
       MESA_JWT_ISSUER: 'https://auth.example.com',
       MESA_JWT_AUDIENCE: 'mesa',
       MESA_JWT_CLOCK_TOLERANCE: '5',
+      MESA_JWT_CHANNELS_CLAIM: 'https://example.com/channels',
       MESA_LOG_LEVEL: 'DEBUG',
       MESA_STATIC_DIR: dir,
     })
@@ -133,6 +134,7 @@ describe('gateway configuration', () => {
         issuer: 'https://auth.example.com',
         audience: 'mesa',
         clockTolerance: 5,
+        channelsClaim: 'https://example.com/channels',
       },
       logLevel: 'debug',
       staticDir: dir,
@@ -181,14 +183,16 @@ describe('gateway configuration', () => {
       'MESA_JWT_ALGORITHMS must be HS256, HS384 or HS512 with MESA_JWT_SECRET',
     ])
     expect(problemsOf(() => loadConfig({ MESA_JWT_ALGORITHMS: 'none' }))[0]).toMatch(/^MESA_JWT_ALGORITHMS must be algorithms among/)
-    expect(problemsOf(() => loadConfig({ MESA_JWT_ISSUER: 'me' }))).toEqual([
+    expect(problemsOf(() => loadConfig({ MESA_JWT_ISSUER: 'me', MESA_JWT_CHANNELS_CLAIM: 'rooms' }))).toEqual([
       'MESA_JWT_ISSUER needs a key: MESA_JWT_SECRET, MESA_JWT_PUBLIC_KEY or MESA_JWT_JWKS_URL',
+      'MESA_JWT_CHANNELS_CLAIM needs a key: MESA_JWT_SECRET, MESA_JWT_PUBLIC_KEY or MESA_JWT_JWKS_URL',
     ])
     expect(problemsOf(() => loadConfig({ MESA_JWT_PUBLIC_KEY: 'not a key' }))[0]).toMatch(/^MESA_JWT_PUBLIC_KEY must be a PEM public key/)
     expect(loadConfig({ MESA_JWT_JWKS_URL: 'https://auth.example.com/jwks.json' }).jwt).toEqual({
       jwksUrl: 'https://auth.example.com/jwks.json',
       algorithms: ['RS256', 'ES256'],
       clockTolerance: 0,
+      channelsClaim: 'channels',
     })
   })
 
@@ -199,6 +203,7 @@ describe('gateway configuration', () => {
       publicKey: rsa,
       algorithms: ['RS256'],
       clockTolerance: 0,
+      channelsClaim: 'channels',
     })
     expect(loadConfig({ MESA_JWT_PUBLIC_KEY: pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey) }).jwt?.algorithms).toEqual(['ES256'])
   })

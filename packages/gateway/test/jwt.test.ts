@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { AuthenticationError, Client } from '@mesa/client-node'
+import { AuthenticationError, Client, type Subscription, SubscriptionError } from '@mesa/client-node'
 import { exportJWK, type JWK, SignJWT } from 'jose'
-import { Scope } from '@mesa/test-kit'
+import { nextEvent, Scope } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { API_KEY, callApi, gatewayInProcess, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
 
@@ -81,6 +81,62 @@ describe('gateway JWT authentication', () => {
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode(publicKey.export({ type: 'spki', format: 'pem' }).toString()))
     expect(await authenticate(ws, confused)).toEqual({ code: 1008, reason: 'invalid token' })
+  })
+
+  /** Subscribes and resolves once the server answered: 'subscribed', or the refusal's code and message. */
+  async function outcome(subscription: Subscription): Promise<string> {
+    return new Promise((resolve) => {
+      subscription.once('subscribed', () => resolve('subscribed'))
+      subscription.once('error', (error) => {
+        expect(error).toBeInstanceOf(SubscriptionError)
+        resolve(`${error.code}: ${error.message}`)
+      })
+    })
+  }
+
+  it('channels without code: a client subscribes to the channels its token grants by name or prefix*, and is refused any other', async () => {
+    const { gateway, ws } = await gatewayInProcess(scope, { jwt: { secret: JWT_SECRET }, apiKey: API_KEY })
+    const ada = recordingClient(scope, ws)
+    await ada.client.authenticate({ token: await hs256Token('ada', { channels: ['news', 'room:*', 7] }) })
+    const news = ada.client.subscribe('news')
+    expect(await outcome(news)).toBe('subscribed')
+    expect(await outcome(ada.client.subscribe('room:lobby'))).toBe('subscribed')
+    const refused = `forbidden: the token's "channels" claim does not grant this channel`
+    for (const channel of ['newsroom', 'room', 'secret', '7']) expect(await outcome(ada.client.subscribe(channel)), channel).toBe(refused)
+
+    // What is published to a granted channel reaches the subscription.
+    const published = nextEvent(news, 'message')
+    expect((await callApi(gateway.url, 'publish', { channel: 'news', type: 'HEADLINE', data: { title: 'hi' } })).status).toBe(200)
+    expect((await published)[0].data).toEqual({ title: 'hi' })
+
+    // No claim, or a claim that is not a list: nothing is granted.
+    for (const claims of [{}, { channels: 'news' }, { channels: { news: true } }]) {
+      const other = recordingClient(scope, ws)
+      await other.client.authenticate({ token: await hs256Token('bo', claims) })
+      expect(await outcome(other.client.subscribe('news')), JSON.stringify(claims)).toBe(refused)
+    }
+    // `*` alone grants every channel.
+    const any = recordingClient(scope, ws)
+    await any.client.authenticate({ token: await hs256Token('cy', { channels: ['*'] }) })
+    expect(await outcome(any.client.subscribe('anything:at/all'))).toBe('subscribed')
+  })
+
+  it('channels without code: the claim is configurable, and renewals after a reconnect are granted by it too', async () => {
+    const claim = 'https://example.com/channels'
+    const { gateway, ws } = await gatewayInProcess(scope, { jwt: { secret: JWT_SECRET, channelsClaim: claim }, apiKey: API_KEY })
+    const ada = recordingClient(scope, ws, { backoff: { base: 50, max: 100 } })
+    await ada.client.authenticate({ token: await hs256Token('ada', { [claim]: ['feed:*'], channels: ['news'] }) })
+    const feed = ada.client.subscribe('feed:ada')
+    expect(await outcome(feed)).toBe('subscribed')
+    expect(await outcome(ada.client.subscribe('news'))).toBe(`forbidden: the token's "${claim}" claim does not grant this channel`)
+
+    // The server drops the socket; the client renews its subscription on the next one, granted again.
+    const renewed = nextEvent(feed, 'subscribed')
+    for (const client of gateway.mesa.clients) client.disconnect(1001)
+    expect((await renewed)[0]).toMatchObject({ recovered: true })
+    const published = nextEvent(feed, 'message')
+    expect((await callApi(gateway.url, 'publish', { channel: 'feed:ada', type: 'ITEM', data: { n: 1 } })).status).toBe(200)
+    expect((await published)[0].data).toEqual({ n: 1 })
   })
 
   it('ES256 with a JWKS URL served over http: fetched once and cached; a key not in the set is refused', async () => {

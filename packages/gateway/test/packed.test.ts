@@ -10,13 +10,14 @@ import {
   ensureBuilt,
   gatewayPid,
   listeningPort,
+  nextEvent,
   RedisServer,
   runProcess,
   Scope,
   waitFor,
 } from '@mesa/test-kit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { API_KEY, callApi, hs256Token, JWT_SECRET, received, recordingClient } from './support.js'
+import { API_KEY, callApi, hs256Token, JWT_SECRET, recordingClient } from './support.js'
 
 const run = promisify(execFile)
 const packages = fileURLToPath(new URL('../../', import.meta.url))
@@ -96,7 +97,7 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
     })
   const curl = async (args: string[]) => JSON.parse((await run('curl', ['-s', ...args])).stdout) as unknown
 
-  it('a client authenticates with a JWT and a curl send reaches it; a /metrics scrape whose counters moved; API key errors; JSON logs', async () => {
+  it('a JWT client subscribes to the channel its token grants (and is refused another), a curl publish reaches it; a /metrics scrape whose counters moved; API key errors; JSON logs', async () => {
     const metricsToken = 'packed-metrics-token-0123456789'
     const started = gateway({ MESA_JWT_SECRET: JWT_SECRET, MESA_API_KEY: API_KEY, MESA_METRICS_TOKEN: metricsToken, MESA_LOG_LEVEL: 'debug' })
     const url = `http://127.0.0.1:${await listeningPort(started)}`
@@ -108,22 +109,29 @@ describe('mesa-gateway from packed tarballs, run with npx', () => {
       return Number(match[1])
     }
     const ada = recordingClient(scope, `${url.replace('http', 'ws')}/ws`)
-    expect(await ada.client.authenticate({ token: await hs256Token('ada', { name: 'Ada' }) })).toMatchObject({ sub: 'ada', name: 'Ada' })
+    const token = await hs256Token('ada', { name: 'Ada', channels: ['news'] })
+    expect(await ada.client.authenticate({ token })).toMatchObject({ sub: 'ada', name: 'Ada' })
+    // Channels without code: the token's `channels` claim grants `news`, and nothing else.
+    const news = ada.client.subscribe('news')
+    await nextEvent(news, 'subscribed')
+    const refused = nextEvent(ada.client.subscribe('payroll'), 'error')
+    expect((await refused)[0]).toMatchObject({ name: 'SubscriptionError', code: 'forbidden' })
 
-    const send = (key: string) => [
-      `${url}/api/send`,
+    const publish = (key: string) => [
+      `${url}/api/publish`,
       '-H',
       `Authorization: Bearer ${key}`,
       '-H',
       'Content-Type: application/json',
       '-d',
-      '{"recipients":["ada"],"type":"NEW_MESSAGE","data":{"text":"from curl"}}',
+      '{"channel":"news","type":"HEADLINE","data":{"title":"from curl"}}',
     ]
     const outBefore = await messagesOut()
-    expect(await curl(send(API_KEY))).toEqual({ ok: true })
-    expect(await received(ada, 'NEW_MESSAGE')).toEqual({ text: 'from curl' })
+    const publication = nextEvent(news, 'message')
+    expect(await curl(publish(API_KEY))).toEqual({ ok: true })
+    expect((await publication)[0]).toMatchObject({ type: 'HEADLINE', data: { title: 'from curl' }, sequence: 1 })
     expect(await messagesOut()).toBeGreaterThan(outBefore)
-    expect(await curl(send('wrong-key'))).toEqual({
+    expect(await curl(publish('wrong-key'))).toEqual({
       error: { code: 'unauthorized', message: 'send the API key as Authorization: Bearer <key>' },
     })
     expect(await curl([`${url}/api/presence`, '-H', 'Content-Type: application/json', '-d', '{}'])).toMatchObject({

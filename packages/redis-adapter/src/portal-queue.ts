@@ -52,9 +52,10 @@ export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 /**
  * Portal queue on a Redis stream with one consumer group. Portals without `reportAllEvents` read it with
- * XREADGROUP (each event goes to one of them), acknowledge with XACK once their handler resolves, and
- * XAUTOCLAIM events left unacknowledged for `claimTimeoutMs` by a portal that crashed or hung. A rejected
- * event is marked claimable at once, so the next claim (within `claimIntervalMs`, by any portal) retries it.
+ * XREADGROUP (each event goes to one of them), acknowledge with XACK once their handler resolves, and claim
+ * events left unacknowledged for `claimTimeoutMs` by a portal that crashed or hung (never those their own
+ * handlers still run: a hung portal cannot keep its event from the others). A rejected event is marked
+ * claimable at once, so the next claim (within `claimIntervalMs`, by any portal) retries it.
  * `reportAllEvents` portals read the stream with their own cursor (XREAD) and observe every event pushed
  * while they consume, best effort; they take no share of the handling.
  *

@@ -158,6 +158,47 @@ end
 return removed
 `)
 
+/**
+ * KEYS: events. ARGV: group, consumer, min idle ms, count, then the ids of the events the consumer's own handlers
+ * still run. Claims up to `count` events unacknowledged for at least the min idle time, skipping those ids: a
+ * portal whose handler hangs must not take its own event back (which would restart its idle time and keep it
+ * from the other portals), whoever owns it now. XAUTOCLAIM cannot skip entries, hence XPENDING and XCLAIM, atomic
+ * in the script. Returns the claimed entries.
+ */
+export const CLAIM_TIMED_OUT = new LuaScript(`
+local group, consumer, minIdle, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local running = {}
+for i = 5, #ARGV do running[ARGV[i]] = true end
+-- Of count + #running idle entries at most #running are skipped: one read finds count others if there are.
+local ids = {}
+for _, entry in ipairs(redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', count + #ARGV - 4)) do
+  if #ids < count and not running[entry[1]] then ids[#ids + 1] = entry[1] end
+end
+local claimed = {}
+-- In batches: unpack is bounded by Lua's stack, and count (the free slots) by nothing but the options.
+for first = 1, #ids, 100 do
+  local batch = redis.call('XCLAIM', KEYS[1], group, consumer, minIdle, unpack(ids, first, math.min(first + 99, #ids)))
+  for _, entry in ipairs(batch) do claimed[#claimed + 1] = entry end
+end
+return claimed
+`)
+
+/**
+ * KEYS: events. ARGV: group, consumer, idle ms, then ids. Marks those of the ids the consumer still owns idle for
+ * that long, so that the next claim (by any portal) takes them; one another portal claimed meanwhile stays with
+ * it. Returns how many were given back.
+ */
+export const GIVE_BACK = new LuaScript(`
+local given = 0
+for i = 4, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    given = given + 1
+  end
+end
+return given
+`)
+
 export type RawEntry = [id: string, fields: string[]]
 export type ReadReply = [stream: string, entries: RawEntry[]][] | null
 

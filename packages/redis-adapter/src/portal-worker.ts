@@ -4,8 +4,10 @@ import { debugPortalQueue } from './debug.js'
 import { adapterError, errorMessage } from './errors.js'
 import type { LuaScript } from './lua-script.js'
 import {
+  CLAIM_TIMED_OUT,
   delay,
   ENSURE_GROUP,
+  GIVE_BACK,
   GROUP,
   PRUNE_CONSUMERS,
   parseEvent,
@@ -27,9 +29,9 @@ export interface PortalWorkerSettings {
 }
 
 /**
- * One handling portal: a blocking XREADGROUP loop on its own connection, and a timer that XAUTOCLAIMs
- * events other portals left unacknowledged past the claim timeout, trims handled events and prunes the
- * consumers of portals that are gone.
+ * One handling portal: a blocking XREADGROUP loop on its own connection, and a timer that claims events left
+ * unacknowledged past the claim timeout (by portals that died or hang, never those its own handlers still run),
+ * trims handled events and prunes the consumers of portals that are gone.
  *
  * The blocking read has no `commandTimeoutMs`: while Redis hangs it waits, and its answer, whenever it comes,
  * is handled. A read given up on would still take events into this portal's pending list when Redis runs it,
@@ -39,6 +41,11 @@ export interface PortalWorkerSettings {
 export class PortalWorker {
   /** Entry id -> when this portal took it; an entry past its claim timeout no longer holds a slot. */
   private readonly inFlight = new Map<string, number>()
+  /**
+   * Entries whose handler has not settled, also past their claim timeout: this portal never claims them back
+   * (another portal takes them over), and gives them up when it closes.
+   */
+  private readonly running = new Set<string>()
   private readonly command: RedisClient
   /** The event stream. */
   private readonly key: string
@@ -97,17 +104,15 @@ export class PortalWorker {
     const readStuck = this.reader.status !== 'ready'
     this.connections.release(this.reader)
     if (!readStuck) await this.loop
-    const unfinished = [...this.inFlight.keys()]
+    const unfinished = [...this.running]
     this.inFlight.clear()
+    this.running.clear()
     if (unfinished.length === 0) {
       await this.script(PRUNE_CONSUMERS, [GROUP, 0, this.consumerId]).catch(() => {})
       return
     }
-    const { claimTimeoutMs } = this.settings
     await this.connections
-      .call((client) =>
-        client.xclaim(this.key, GROUP, this.consumerId, 0, ...unfinished, 'IDLE', claimTimeoutMs, 'JUSTID'),
-      )
+      .call((client) => this.giveBack(client, unfinished))
       .catch((error: unknown) => this.onError(adapterError('Redis portal queue: could not release events', error)))
   }
 
@@ -124,7 +129,6 @@ export class PortalWorker {
   }
 
   private handle(id: string, fields: string[]): void {
-    if (this.inFlight.has(id)) return
     const event = parseEvent(fields)
     if (!event) {
       // Retrying cannot repair it: acknowledge so it does not circulate forever.
@@ -133,6 +137,7 @@ export class PortalWorker {
       return
     }
     this.inFlight.set(id, Date.now())
+    this.running.add(id)
     this.run(event).then(
       () => {
         this.finish(id)
@@ -141,10 +146,8 @@ export class PortalWorker {
       () => {
         this.finish(id)
         debugPortalQueue('portal %s: event %s failed, left for a retry', this.consumerId, id)
-        // Looking idle for the whole claim timeout makes it the next XAUTOCLAIM's (by any portal) to retry.
-        this.command
-          .xclaim(this.key, GROUP, this.consumerId, 0, id, 'IDLE', this.settings.claimTimeoutMs, 'JUSTID')
-          .catch((error: unknown) => this.report('XCLAIM failed', error))
+        // Looking idle for the whole claim timeout makes it the next claim's (by any portal) to retry.
+        this.giveBack(this.command, [id]).catch((error: unknown) => this.report('XCLAIM failed', error))
       },
     )
   }
@@ -158,8 +161,17 @@ export class PortalWorker {
     this.command.xack(this.key, GROUP, id).catch((error: unknown) => this.report('XACK failed', error))
   }
 
+  /**
+   * Makes the events claimable at once, those this portal still owns: one another portal took over while this
+   * portal's handler hung stays with it.
+   */
+  private giveBack(client: RedisClient, ids: readonly string[]): Promise<unknown> {
+    return GIVE_BACK.run(client, this.keys, [GROUP, this.consumerId, this.settings.claimTimeoutMs, ...ids])
+  }
+
   private finish(id: string): void {
     this.inFlight.delete(id)
+    this.running.delete(id)
     this.wake?.()
   }
 
@@ -223,11 +235,16 @@ export class PortalWorker {
     const free = this.freeSlots()
     if (free > 0) {
       const { claimTimeoutMs } = this.settings
-      const reply = (await this.connections.call((client) =>
-        client.xautoclaim(this.key, GROUP, this.consumerId, claimTimeoutMs, '0-0', 'COUNT', free),
-      )) as [cursor: string, entries: RawEntry[], deleted?: string[]]
-      if (reply[1].length > 0) debugPortalQueue('portal %s claimed %d events', this.consumerId, reply[1].length)
-      for (const [id, fields] of reply[1]) if (fields) this.handle(id, fields)
+      const claimed = (await this.script(CLAIM_TIMED_OUT, [
+        GROUP,
+        this.consumerId,
+        claimTimeoutMs,
+        free,
+        ...this.running,
+      ])) as (RawEntry | null)[]
+      if (claimed.length > 0) debugPortalQueue('portal %s claimed %d events', this.consumerId, claimed.length)
+      // Redis before 7.0 answers nil for an entry deleted from the stream.
+      for (const entry of claimed) if (entry) this.handle(...entry)
     }
     const { maxPending, maxPendingBytes, staleConsumerMs } = this.settings
     await this.script(TRIM_HANDLED, [GROUP, Math.floor(maxPending / 2), Math.floor(maxPendingBytes / 2)])

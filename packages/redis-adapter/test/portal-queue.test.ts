@@ -1,4 +1,5 @@
 import { type PortalEvent, PortalQueueFullError } from '@mesa/core'
+import type { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LOCAL_REDIS_URL, waitFor } from '@mesa/test-kit'
 import { TestScope } from './support/scope.js'
@@ -11,6 +12,16 @@ function event(n: number): PortalEvent {
 }
 
 const fast = { claimIntervalMs: 50, blockMs: 200 }
+
+/** The stream of a namespace's portal queue. */
+const eventsKey = (namespace: string) => `mesa:${namespace}:portal:{${namespace}:portal}:events`
+
+/** The queue's one unacknowledged event as XPENDING tells it: its id, owner, idle ms and deliveries. */
+async function onlyPending(redis: Redis, namespace: string): Promise<[string, string, number, number]> {
+  const entries = (await redis.xpending(eventsKey(namespace), 'portals', '-', '+', 2)) as [string, string, number, number][]
+  expect(entries).toHaveLength(1)
+  return entries[0]!
+}
 
 // What every portal queue must do is in the adapter contract (adapter-contract.test.ts); these are the Redis
 // queue's own ways: a SIGKILLed portal process, trimming, consumer pruning, a lost stream.
@@ -29,6 +40,59 @@ describe('RedisPortalQueue', () => {
     expect(handled.sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4'])
   })
 
+  it('never claims back an event its own hung handler still runs: the event waits for another portal', async () => {
+    const namespace = scope.namespace()
+    const options = { namespace, portal: { claimIntervalMs: 10, blockMs: 50, claimTimeoutMs: 100 } }
+    const attempts: string[] = []
+    await scope.adapter(options).portal.consume({ consumerId: 'stuck' }, (e) => {
+      attempts.push(`stuck:${e.clientId}`)
+      return new Promise<void>(() => {})
+    })
+    const server = scope.adapter(options)
+    await server.portal.push(event(1))
+    await waitFor('the stuck portal to take it', () => attempts.length === 1)
+    // Alone, the stuck portal's claims (every 10 ms) find it claimable from 100 ms on; a claim would count a
+    // second delivery and start its idle time again.
+    const redis = scope.redis()
+    const [, owner, , deliveries] = await waitFor('four claim timeouts idle, or a second delivery', async () => {
+      const entry = await onlyPending(redis, namespace)
+      return entry[2] >= 400 || entry[3] > 1 ? entry : undefined
+    })
+    expect([owner, deliveries]).toEqual(['stuck', 1])
+    expect(attempts).toEqual(['stuck:c1'])
+    await server.portal.consume({ consumerId: 'ok' }, (e) => void attempts.push(`ok:${e.clientId}`))
+    await waitFor('the other portal to take it', () => attempts.length === 2)
+    expect(attempts).toEqual(['stuck:c1', 'ok:c1'])
+  })
+
+  it('leaves an event with the portal that took it over when the hung handler fails at last', async () => {
+    const namespace = scope.namespace()
+    const claimTimeoutMs = 100
+    // This portal never claims within the test: the other one takes the event over.
+    const stuck = scope.adapter({ namespace, portal: { claimIntervalMs: 60_000, blockMs: 50, claimTimeoutMs } })
+    let fail: (error: Error) => void = () => {}
+    const attempts: string[] = []
+    await stuck.portal.consume({ consumerId: 'stuck' }, (e) => {
+      attempts.push(`stuck:${e.clientId}`)
+      return new Promise<void>((_, reject) => (fail = reject))
+    })
+    const server = scope.adapter({ namespace, portal: { claimIntervalMs: 10, blockMs: 50, claimTimeoutMs } })
+    await server.portal.push(event(1))
+    await waitFor('the stuck portal to take it', () => attempts.length === 1)
+    await server.portal.consume({ consumerId: 'ok' }, (e) => {
+      attempts.push(`ok:${e.clientId}`)
+      return new Promise<void>(() => {})
+    })
+    await waitFor('the other portal to take it over', () => attempts.length === 2)
+    fail(new Error('too late'))
+    // The failure is handled in microtasks, then sent on the command connection, whose commands Redis runs in
+    // order: once a later command of it answers, the failure's has run.
+    await new Promise((resolve) => setImmediate(resolve))
+    await stuck.portal.pending()
+    const [, owner, , deliveries] = await onlyPending(scope.redis(), namespace)
+    expect([owner, deliveries]).toEqual(['ok', 2])
+  })
+
   it('bounds the backlog: push rejects with PortalQueueFullError and handled events are trimmed', async () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: { ...fast, maxPending: 20 } })
@@ -41,7 +105,7 @@ describe('RedisPortalQueue', () => {
       handled++
     })
     await waitFor('the backlog to be handled', () => handled === 20)
-    const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const key = eventsKey(namespace)
     await waitFor('handled events to be trimmed', async () => (await scope.redis().xlen(key)) <= 10)
     for (let i = 0; i < 15; i++) await server.portal.push(event(100 + i))
     await waitFor('the new events', () => handled === 35)
@@ -51,7 +115,7 @@ describe('RedisPortalQueue', () => {
     const namespace = scope.namespace()
     const server = scope.adapter({ namespace, portal: fast })
     for (let i = 0; i < 4; i++) await server.portal.push(event(i))
-    const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const key = eventsKey(namespace)
     const redis = scope.redis()
     // One event taken (not acknowledged), then one of those not yet delivered deleted: Redis reports no lag.
     await redis.xreadgroup('GROUP', 'portals', 'raw', 'COUNT', 1, 'STREAMS', key, '>')
@@ -68,7 +132,7 @@ describe('RedisPortalQueue', () => {
     const options = { namespace, portal: { ...fast, maxPendingBytes: size * 5 } }
     const server = scope.adapter(options)
     const redis = scope.redis()
-    const events = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const events = eventsKey(namespace)
     const bytes = `${events}-bytes`
     /** What the stream holds, as the count should say. */
     const held = async () => {
@@ -105,7 +169,7 @@ describe('RedisPortalQueue', () => {
 
   it('removes the consumers of portals that closed or died once they own nothing', async () => {
     const namespace = scope.namespace()
-    const key = `mesa:${namespace}:portal:{${namespace}:portal}:events`
+    const key = eventsKey(namespace)
     const options = { portal: { claimIntervalMs: 20, blockMs: 20, claimTimeoutMs: 50 } }
     const server = scope.adapter({ namespace, ...options })
     const names = async () =>
@@ -147,7 +211,7 @@ describe('RedisPortalQueue', () => {
     const adapter = scope.adapter({ namespace, portal: fast })
     const handled: string[] = []
     await adapter.portal.consume({ consumerId: 'p' }, (e) => void handled.push(e.clientId))
-    await scope.redis().del(`mesa:${namespace}:portal:{${namespace}:portal}:events`)
+    await scope.redis().del(eventsKey(namespace))
     await adapter.portal.push(event(1))
     await waitFor('the event after the loss', () => handled.length === 1)
   })

@@ -129,12 +129,15 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
   /**
    * Starts the closing handshake. Input stops at once: a client that ignores the close frame feeds nothing more
    * to the application, and is cut after `limits.closeTimeout`. The `close` event does the bookkeeping.
+   * A handshake the client started (its close frame came, ws answered) is cut after `limits.closeTimeout` too: a
+   * client whose network went away right after its close frame never ends the TCP connection, and ws would keep
+   * the socket (and its user's presence) for its own 30 s.
    */
   close(code: number, reason: string): void {
     if (this.closing || this.closed) return
     this.closing = true
-    if (this.ws.readyState === this.ws.CLOSING || this.ws.readyState === this.ws.CLOSED) return
-    this.ws.close(code, closeReason(reason))
+    if (this.ws.readyState === this.ws.CLOSED) return
+    if (this.ws.readyState !== this.ws.CLOSING) this.ws.close(code, closeReason(reason))
     this.context.closing(this as Connection)
   }
 }

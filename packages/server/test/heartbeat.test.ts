@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto'
+import { connect as tcpConnect } from 'node:net'
+import { withTimeout } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { HeartbeatSweep } from '../src/heartbeat-sweep.js'
 import { CloseCode } from '../src/index.js'
@@ -9,9 +12,10 @@ afterEach(() => {
 
 describe('heartbeats', () => {
   it('beats every socket with {} while it acks', async () => {
-    const { url } = await startServer({ heartbeat: { enabled: true, interval: 40 } })
+    // Long enough that an ack delayed by a loaded machine still arrives before the next round counts it missed.
+    const { url } = await startServer({ heartbeat: { enabled: true, interval: 250 } })
     const socket = await connect(url)
-    expect(socket.hello.d.c_heartbeat_interval).toBe(40)
+    expect(socket.hello.d.c_heartbeat_interval).toBe(250)
     await socket.waitFor('4 heartbeats', () => socket.frames.filter((f) => f.op === 1).length >= 4)
     expect(socket.frames.filter((f) => f.op === 1).every((f) => JSON.stringify(f.d) === '{}')).toBe(true)
     expect(socket.closeCode).toBeUndefined()
@@ -27,6 +31,30 @@ describe('heartbeats', () => {
     const beats = silent.frames.filter((f) => f.op === 1).map((f) => f.d)
     expect(beats).toEqual([{}, { tries: 1, max: 2 }, { tries: 2, max: 2 }])
     expect(alive.closeCode).toBeUndefined()
+  })
+
+  it('cuts a socket whose client sent its close frame and went silent, after the heartbeat timeout and closeTimeout', async () => {
+    // What a browser whose network dropped right after it closed its socket leaves behind: the close frame arrived,
+    // the end of the TCP connection never does. The server must not keep it (and its presence) for ws's own 30 s.
+    const { mesa, url } = await startServer({ heartbeat: { enabled: true, interval: 50, maxAttempts: 1 }, limits: { closeTimeout: 200 } })
+    const disconnected = new Promise<number>((resolve) => mesa.once('disconnection', (code) => resolve(code)))
+    const socket = tcpConnect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true })
+    const upgraded = new Promise<void>((resolve) => socket.once('data', () => resolve()))
+    socket.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    )
+    await upgraded
+    // A masked close frame (FIN, opcode 8, code 1000), then nothing: the socket is neither read nor ended.
+    const mask = randomBytes(4)
+    const payload = Buffer.from([0x03, 0xe8]).map((byte, i) => byte ^ mask[i % 4]!)
+    socket.write(Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), mask, payload]))
+    socket.pause()
+    try {
+      expect(await withTimeout('the server to let go of the socket', disconnected, 5000)).toBe(1000)
+    } finally {
+      socket.destroy()
+    }
   })
 
   it('uses one timer for all sockets, not one per socket', async () => {

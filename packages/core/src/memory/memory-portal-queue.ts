@@ -41,25 +41,35 @@ interface Watcher {
   readonly listener: PortalMembershipListener
 }
 
-interface Waiting {
-  event: PortalEvent
+/** A pushed event, until a handler finishes it. */
+interface Job {
+  readonly event: PortalEvent
   /** What it counts against `maxPendingBytes`. */
-  size: number
-  /** The consumer that failed this event: another one gets it when there is one. */
+  readonly size: number
+  /**
+   * Consumers whose handler of it has not settled, also past the claim timeout: it is never given to them again
+   * (a consumer does not take back an event it still handles), so a hung one cannot keep it from the others.
+   */
+  readonly handlers: Set<Consumer>
+  /** The consumer that failed it or let it time out last: another one gets it when there is one. */
   avoid?: Consumer
+  /** Its delivery in flight, if it is in flight. */
+  delivery?: number
+  /** A handler finished it, maybe one that had timed out: what other handlers of it do no longer counts. */
+  done: boolean
 }
 
 interface Delivery {
-  readonly event: PortalEvent
-  readonly size: number
+  readonly job: Job
   readonly consumer: Consumer
   readonly deadline: number
 }
 
 /**
  * Portal queue for one process. Consumers without `reportAllEvents` share the events round robin, each
- * event handled by one of them at least once; consumers with `reportAllEvents` observe every event pushed
- * while they consume (best effort: a rejection is not retried) and take no share of the handling, so with
+ * event handled by one of them at least once, and given after `claimTimeoutMs` to one other than those whose
+ * handler still runs it (it waits when there is none); consumers with `reportAllEvents` observe every event
+ * pushed while they consume (best effort: a rejection is not retried) and take no share of the handling, so with
  * only observers running, events wait for a handling portal. Membership needs no liveness check here: a
  * consumer in this process leaves only by closing.
  */
@@ -70,8 +80,9 @@ export class MemoryPortalQueue implements PortalQueue {
   private readonly retryDelayMs: number
   private readonly workers: Consumer[] = []
   private readonly observers: Consumer[] = []
-  private readonly retries: Waiting[] = []
-  private readonly waiting: Waiting[] = []
+  /** Given back (failed, timed out, or left by a consumer that closed), before the waiting ones. */
+  private readonly retries: Job[] = []
+  private readonly waiting: Job[] = []
   /** In delivery order, which is also deadline order since every delivery gets the same timeout. */
   private readonly inFlight = new Map<number, Delivery>()
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
@@ -124,7 +135,7 @@ export class MemoryPortalQueue implements PortalQueue {
     }
     for (const observer of this.observers) queueMicrotask(() => this.observe(observer, event))
     this.bytes += size
-    this.waiting.push({ event, size })
+    this.waiting.push({ event, size, handlers: new Set(), done: false })
     this.schedulePump()
   }
 
@@ -190,13 +201,7 @@ export class MemoryPortalQueue implements PortalQueue {
     this.announce({ kind: 'leave', portalId: consumer.id })
     this.workers.splice(workerIndex, 1)
     if (this.nextWorker > workerIndex) this.nextWorker--
-    const unfinished: Waiting[] = []
-    for (const [id, delivery] of this.inFlight) {
-      if (delivery.consumer !== consumer) continue
-      this.inFlight.delete(id)
-      unfinished.push({ event: delivery.event, size: delivery.size, avoid: consumer })
-    }
-    this.retries.push(...unfinished)
+    for (const [id, delivery] of this.inFlight) if (delivery.consumer === consumer) this.giveBack(id, delivery)
     this.schedulePump()
   }
 
@@ -210,53 +215,84 @@ export class MemoryPortalQueue implements PortalQueue {
   }
 
   private pump(): void {
-    while (this.workers.length > 0) {
-      const waiting = this.retries.length > 0 ? this.retries.shift() : this.waiting.shift()
-      if (!waiting) return
-      this.deliver(this.pickWorker(waiting.avoid), waiting)
+    // A retry that every consumer still handles stays, until one of those handlers settles or a consumer comes.
+    const blocked: Job[] = []
+    for (let job = this.retries.shift(); job; job = this.retries.shift()) {
+      const worker = this.pickWorker(job)
+      if (worker) this.deliver(worker, job)
+      else blocked.push(job)
+    }
+    this.retries.push(...blocked)
+    while (this.waiting.length > 0) {
+      const worker = this.pickWorker(this.waiting[0]!)
+      if (!worker) return
+      this.deliver(worker, this.waiting.shift()!)
     }
   }
 
-  private pickWorker(avoid: Consumer | undefined): Consumer {
-    if (this.nextWorker >= this.workers.length) this.nextWorker = 0
-    let worker = this.workers[this.nextWorker]!
-    if (worker === avoid && this.workers.length > 1) {
-      this.nextWorker = (this.nextWorker + 1) % this.workers.length
-      worker = this.workers[this.nextWorker]!
+  /** The next consumer round robin that does not handle the job already, other than `job.avoid` if it can. */
+  private pickWorker(job: Job): Consumer | undefined {
+    const count = this.workers.length
+    let avoided: number | undefined
+    for (let i = 0; i < count; i++) {
+      const index = (this.nextWorker + i) % count
+      const worker = this.workers[index]!
+      if (job.handlers.has(worker)) continue
+      if (worker !== job.avoid) return this.takeWorker(index)
+      avoided = index
     }
-    this.nextWorker = (this.nextWorker + 1) % this.workers.length
-    return worker
+    return avoided === undefined ? undefined : this.takeWorker(avoided)
   }
 
-  private deliver(consumer: Consumer, { event, size }: Waiting): void {
+  private takeWorker(index: number): Consumer {
+    this.nextWorker = (index + 1) % this.workers.length
+    return this.workers[index]!
+  }
+
+  private deliver(consumer: Consumer, job: Job): void {
     const id = this.nextDeliveryId++
-    this.inFlight.set(id, { event, size, consumer, deadline: Date.now() + this.claimTimeoutMs })
+    job.delivery = id
+    job.handlers.add(consumer)
+    this.inFlight.set(id, { job, consumer, deadline: Date.now() + this.claimTimeoutMs })
     this.armClaimTimer()
     let result: void | Promise<void>
     try {
-      result = consumer.handler(event)
+      result = consumer.handler(job.event)
     } catch {
-      this.settle(id, false)
+      this.settle(id, job, consumer, false)
       return
     }
     Promise.resolve(result).then(
-      () => this.settle(id, true),
-      () => this.settle(id, false),
+      () => this.settle(id, job, consumer, true),
+      () => this.settle(id, job, consumer, false),
     )
   }
 
-  private settle(id: number, done: boolean): void {
-    const delivery = this.inFlight.get(id)
-    // Absent: it timed out or its consumer closed, and the event was already given back.
-    if (!delivery) return
-    this.inFlight.delete(id)
-    if (done) {
-      this.bytes -= delivery.size
+  private settle(id: number, job: Job, consumer: Consumer, handled: boolean): void {
+    job.handlers.delete(consumer)
+    if (job.done || this.closed) return
+    // Not current: it timed out or its consumer closed, and the event was given back already.
+    const current = job.delivery === id
+    if (current) {
+      this.inFlight.delete(id)
+      job.delivery = undefined
+    }
+    if (handled) {
+      job.done = true
+      this.bytes -= job.size
+      if (!current) this.withdraw(job)
       return
     }
+    if (!current) {
+      // The event may now go to this consumer too, should it be waiting for one.
+      this.schedulePump()
+      return
+    }
+    job.avoid = consumer
     const retry = () => {
       this.retryTimers.delete(timer)
-      this.retries.push({ event: delivery.event, size: delivery.size, avoid: delivery.consumer })
+      if (job.done) return
+      this.retries.push(job)
       this.schedulePump()
     }
     const timer = setTimeout(retry, this.retryDelayMs)
@@ -272,16 +308,34 @@ export class MemoryPortalQueue implements PortalQueue {
     unrefTimer(this.claimTimer)
   }
 
+  /** An event a handler finished late: it is done wherever it is now, in flight again or waiting for a retry. */
+  private withdraw(job: Job): void {
+    if (job.delivery !== undefined) {
+      this.inFlight.delete(job.delivery)
+      job.delivery = undefined
+      return
+    }
+    const index = this.retries.indexOf(job)
+    if (index !== -1) this.retries.splice(index, 1)
+  }
+
   private reclaim(): void {
     this.claimTimer = undefined
     const now = Date.now()
     for (const [id, delivery] of this.inFlight) {
       if (delivery.deadline > now) break
-      this.inFlight.delete(id)
-      this.retries.push({ event: delivery.event, size: delivery.size, avoid: delivery.consumer })
+      this.giveBack(id, delivery)
     }
     this.armClaimTimer()
     this.schedulePump()
+  }
+
+  /** Takes the event from its consumer (timed out, or closing) for another one. */
+  private giveBack(id: number, { job, consumer }: Delivery): void {
+    this.inFlight.delete(id)
+    job.delivery = undefined
+    job.avoid = consumer
+    this.retries.push(job)
   }
 
   /**
