@@ -44,6 +44,27 @@ function cutLinks(mesa: Mesa): void {
   }
 }
 
+/**
+ * A server on a `MemoryAdapter` (whose store a test can take down) and ada subscribed there to `room:1`: the numbers
+ * `n` of what her subscription delivers, what its `subscribed` events told, and the server's errors.
+ */
+async function subscribedOnMemory() {
+  const adapter = new MemoryAdapter()
+  scope.defer(() => adapter.close())
+  const { mesa, url } = await server({ adapter })
+  const errors: Error[] = []
+  mesa.on('error', (error) => void errors.push(error))
+  const c = client(url)
+  await c.authenticate({ token: 'good:ada' })
+  const room = c.subscribe('room:1')
+  const seen: unknown[] = []
+  const told: SubscribedInfo[] = []
+  room.on('message', (message) => seen.push(message.data.n))
+  room.on('subscribed', (info) => told.push(info))
+  await waitFor('subscribed', () => told.length === 1)
+  return { adapter, mesa, c, room, seen, told, errors }
+}
+
 describe('channels end to end', () => {
   it('subscribes, gets each publication once, resumes what it missed across a cut link, and unsubscribes', async () => {
     const adapter = new MemoryAdapter()
@@ -85,19 +106,7 @@ describe('channels end to end', () => {
     // The chaos test's failure (test/chaos/channel-chaos.test.ts), reduced: a client came back while Redis was down
     // and was told `recovered: false` without a head; it kept its position, the server checked nothing, and when
     // Redis came back empty the channel's new history (seq 1, 2, 3...) was below that position: dropped unseen.
-    const adapter = new MemoryAdapter()
-    scope.defer(() => adapter.close())
-    const { mesa, url } = await server({ adapter })
-    const errors: Error[] = []
-    mesa.on('error', (error) => void errors.push(error))
-    const c = client(url)
-    await c.authenticate({ token: 'good:ada' })
-    const room = c.subscribe('room:1')
-    const seen: unknown[] = []
-    const told: SubscribedInfo[] = []
-    room.on('message', (message) => seen.push(message.data.n))
-    room.on('subscribed', (info) => told.push(info))
-    await waitFor('subscribed', () => told.length === 1)
+    const { adapter, mesa, c, room, seen, told, errors } = await subscribedOnMemory()
     for (const n of [1, 2, 3]) await mesa.publish('room:1', new Message(0, { n }, 'SAY'))
     await waitFor('live', () => seen.length === 3)
     const before = room.position!.epoch
@@ -123,19 +132,8 @@ describe('channels end to end', () => {
   })
 
   it('a gap the store cannot fill now closes the socket: the client resumes it later rather than skip it unseen', async () => {
-    const adapter = new MemoryAdapter()
-    scope.defer(() => adapter.close())
-    const { mesa, url } = await server({ adapter })
-    mesa.on('error', () => {})
+    const { adapter, c, seen, told } = await subscribedOnMemory()
     const dispatcher = new Dispatcher(adapter, { sync: true })
-    const c = client(url)
-    await c.authenticate({ token: 'good:ada' })
-    const room = c.subscribe('room:1')
-    const seen: unknown[] = []
-    const told: SubscribedInfo[] = []
-    room.on('message', (message) => seen.push(message.data.n))
-    room.on('subscribed', (info) => told.push(info))
-    await waitFor('subscribed', () => told.length === 1)
     await dispatcher.publish('room:1', new Message(0, { n: 1 }, 'SAY'))
     await waitFor('live', () => seen.length === 1)
 
