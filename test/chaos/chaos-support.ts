@@ -1,8 +1,11 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net'
 import { Client, type Message } from '@mesa/client-node'
+import type { Child } from '@mesa/test-kit'
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing run can be replayed with its seed. */
-export function random(seed: number): { int(n: number): number; chance(p: number): boolean } {
+export type Random = { int(n: number): number; chance(p: number): boolean; fraction(): number }
+
+export function random(seed: number): Random {
   let state = seed >>> 0
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0
@@ -11,7 +14,7 @@ export function random(seed: number): { int(n: number): number; chance(p: number
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p }
+  return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p, fraction: next }
 }
 
 /** One message as the application's `message` listener saw it. */
@@ -68,5 +71,42 @@ export class ChaosClient {
     if (!socket) return false
     socket.destroy()
     return true
+  }
+}
+
+/**
+ * Cuts links at random between server processes (`fixtures/server.mjs`, `cut`) and a client fleet process
+ * (`fixtures/channel-clients.mjs`, `fixtures/request-clients.mjs`): half from the server's side (a socket destroyed
+ * under ws), half from the client's (its TCP socket destroyed). `servers` are those alive: take a killed one out.
+ */
+export class LinkCuts {
+  serverSide = 0
+  clientSide = 0
+
+  constructor(
+    private readonly rng: Random,
+    readonly servers: Child[],
+    private readonly fleet: Child,
+  ) {}
+
+  get total(): number {
+    return this.serverSide + this.clientSide
+  }
+
+  /** One cut, unless the socket picked had no link (it was reconnecting). */
+  async cut(): Promise<void> {
+    if (this.rng.chance(0.5)) {
+      if (await this.servers[this.rng.int(this.servers.length)]!.call<boolean>('cut', this.rng.fraction())) this.serverSide++
+    } else if (await this.fleet.call<boolean>('cut', this.rng.fraction())) this.clientSide++
+  }
+
+  /** Cuts until `due` links were cut in all, within twice as many tries (a try may find no link). */
+  async upTo(due: number): Promise<void> {
+    const tries = 2 * (due - this.total)
+    for (let i = 0; this.total < due && i < tries; i++) await this.cut()
+  }
+
+  toString(): string {
+    return `${this.total} cuts (${this.serverSide} server-side, ${this.clientSide} client-side)`
   }
 }

@@ -1,5 +1,6 @@
-import { Client, type ClientOptions, Message, RequestRejection, type Subscription } from '@mesa/client-node'
+import { Client, type ClientOptions, Message, RequestRejection, type SubscribedInfo, type Subscription } from '@mesa/client-node'
 import { MemoryAdapter } from '@mesa/core/server'
+import { Dispatcher } from '@mesa/dispatcher'
 import { Mesa, type MesaOptions } from '@mesa/server'
 import { delay, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -43,6 +44,27 @@ function cutLinks(mesa: Mesa): void {
   }
 }
 
+/**
+ * A server on a `MemoryAdapter` (whose store a test can take down) and ada subscribed there to `room:1`: the numbers
+ * `n` of what her subscription delivers, what its `subscribed` events told, and the server's errors.
+ */
+async function subscribedOnMemory() {
+  const adapter = new MemoryAdapter()
+  scope.defer(() => adapter.close())
+  const { mesa, url } = await server({ adapter })
+  const errors: Error[] = []
+  mesa.on('error', (error) => void errors.push(error))
+  const c = client(url)
+  await c.authenticate({ token: 'good:ada' })
+  const room = c.subscribe('room:1')
+  const seen: unknown[] = []
+  const told: SubscribedInfo[] = []
+  room.on('message', (message) => seen.push(message.data.n))
+  room.on('subscribed', (info) => told.push(info))
+  await waitFor('subscribed', () => told.length === 1)
+  return { adapter, mesa, c, room, seen, told, errors }
+}
+
 describe('channels end to end', () => {
   it('subscribes, gets each publication once, resumes what it missed across a cut link, and unsubscribes', async () => {
     const adapter = new MemoryAdapter()
@@ -78,6 +100,61 @@ describe('channels end to end', () => {
     await delay(50)
     expect(seen).toHaveLength(6)
     expect(c.subscriptions.size).toBe(0)
+  })
+
+  it('resubscribing while the store cannot be read waits for it: a history the store lost meanwhile is told, never hidden', async () => {
+    // The chaos test's failure (test/chaos/channel-chaos.test.ts), reduced: a client came back while Redis was down
+    // and was told `recovered: false` without a head; it kept its position, the server checked nothing, and when
+    // Redis came back empty the channel's new history (seq 1, 2, 3...) was below that position: dropped unseen.
+    const { adapter, mesa, c, room, seen, told, errors } = await subscribedOnMemory()
+    for (const n of [1, 2, 3]) await mesa.publish('room:1', new Message(0, { n }, 'SAY'))
+    await waitFor('live', () => seen.length === 3)
+    const before = room.position!.epoch
+
+    // The store stops answering, and the link is cut: the client resubscribes meanwhile.
+    const down = () => Promise.reject(new Error('store down'))
+    Object.assign(adapter.store, { head: down, readAfter: down })
+    cutLinks(mesa)
+    await waitFor('the client back', () => c.state === 'authenticated' && mesa.clients.length === 1)
+    await delay(150)
+    // It comes back without the channel's history, as a Redis restarted without its data: a new epoch.
+    Object.assign(adapter, { store: new MemoryAdapter().store })
+    await waitFor('the resubscription answered', () => told.length === 2, 5000)
+    for (const n of [4, 5, 6, 7]) await mesa.publish('room:1', new Message(0, { n }, 'SAY'))
+    await waitFor('the last publication', () => seen.at(-1) === 7)
+
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7])
+    expect(told[1]).toEqual({ recovered: false, reason: 'epoch-changed', position: { epoch: expect.any(String), seq: 0 } })
+    expect(told[1]!.position!.epoch).not.toBe(before)
+    expect(room.position).toEqual({ epoch: told[1]!.position!.epoch, seq: 4 })
+    // The outage was reported once, not once per attempt.
+    expect(errors.map((error) => error.message)).toEqual(['store down'])
+  })
+
+  it('a gap the store cannot fill now closes the socket: the client resumes it later rather than skip it unseen', async () => {
+    const { adapter, c, seen, told } = await subscribedOnMemory()
+    const dispatcher = new Dispatcher(adapter, { sync: true })
+    await dispatcher.publish('room:1', new Message(0, { n: 1 }, 'SAY'))
+    await waitFor('live', () => seen.length === 1)
+
+    // 2 is stored, but its publish fails: the server learns of it from the gap before 3.
+    const publish = adapter.publish.bind(adapter)
+    adapter.publish = () => Promise.reject(new Error('bus down'))
+    await expect(dispatcher.publish('room:1', new Message(0, { n: 2 }, 'SAY'))).rejects.toThrow('bus down')
+    adapter.publish = publish
+    // And the store cannot be read when 3 arrives.
+    const readAfter = adapter.store.readAfter.bind(adapter.store)
+    adapter.store.readAfter = () => Promise.reject(new Error('store down'))
+    const closes: number[] = []
+    c.on('disconnected', (code) => closes.push(code))
+    await dispatcher.publish('room:1', new Message(0, { n: 3 }, 'SAY'))
+    // Still unreadable when the client is back: its subscription waits for the store, then resumes after 1.
+    await delay(200)
+    adapter.store.readAfter = readAfter
+    await waitFor('3', () => seen.includes(3))
+    expect(seen).toEqual([1, 2, 3])
+    expect(closes).toEqual([1001])
+    expect(told.map((info) => info.recovered)).toEqual([true, true])
   })
 
   it("shows the server's own subscriptions and channel presence", async () => {

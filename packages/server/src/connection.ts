@@ -121,8 +121,8 @@ export class Connection<User = unknown, C = unknown> implements DeliveryTarget {
     this.close(CloseCode.SlowConsumer, reason)
   }
 
-  historyLost(reason: string): void {
-    // 1001: the client reconnects (to any server) and learns from its resume that it did not recover.
+  closeToResume(reason: string): void {
+    // 1001: the client reconnects (to any server) and resumes: it learns from its resume whether it recovered.
     this.close(CloseCode.GoingAway, reason)
   }
 

@@ -17,11 +17,11 @@ export interface DeliveryTarget {
   write(frame: string): void
   report(error: Error): void
   /**
-   * Part of the socket's history is gone (trimmed, or the stream got a new epoch): writing on would make its
-   * client skip or miss messages without knowing. The socket is closed so its client reconnects, resumes and
-   * is told it did not recover.
+   * Part of the socket's history is gone (trimmed, or the stream got a new epoch), or a gap in it cannot be read
+   * now: writing on would make its client skip or miss messages without knowing. The socket is closed so its
+   * client reconnects and resumes: it gets what it missed, or is told it did not recover.
    */
-  historyLost(reason: string): void
+  closeToResume(reason: string): void
   /**
    * More arrived for the socket while it was held (a replay, a gap being read) than it may queue: it is closed
    * as a slow consumer; its client reconnects and resumes from the store.
@@ -241,7 +241,7 @@ export class SocketDelivery {
     return written
   }
 
-  /** The socket closed: drop what is queued and wake paced replays so they end. */
+  /** The socket closed: drop what is queued and wake what sleeps (paced replays, a subscription's retries) so it ends. */
   dispose(): void {
     this.dropAll()
     for (const sleeping of this.sleeping) {
@@ -249,6 +249,21 @@ export class SocketDelivery {
       sleeping.resolve()
     }
     this.sleeping.clear()
+  }
+
+  /** Resolves after `ms`, or at once when the socket closes (`dispose`). */
+  sleep(ms: number): Promise<void> {
+    if (this.target.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const sleeping = {
+        timer: setTimeout(() => {
+          this.sleeping.delete(sleeping)
+          resolve()
+        }, ms),
+        resolve,
+      }
+      this.sleeping.add(sleeping)
+    })
   }
 
   private stream(kind: StreamKind): Stream {
@@ -327,22 +342,13 @@ export class SocketDelivery {
   }
 
   private historyLost(why: string): void {
-    if (this.lost) return
-    this.lose()
-    this.target.historyLost(`redelivery history lost (${why}); reconnect to resync`)
+    this.closeToResume(`redelivery history lost (${why}); reconnect to resync`)
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const sleeping = {
-        timer: setTimeout(() => {
-          this.sleeping.delete(sleeping)
-          resolve()
-        }, ms),
-        resolve,
-      }
-      this.sleeping.add(sleeping)
-    })
+  private closeToResume(reason: string): void {
+    if (this.lost) return
+    this.lose()
+    this.target.closeToResume(reason)
   }
 
   /** Writes a stream's queue in order, reading each gap from the store first; then the stream is live again. */
@@ -386,8 +392,11 @@ export class SocketDelivery {
         this.emit(key, stream, entry.seq, wanted ? entryFrame(stream, entry) : null)
       }
     } catch (error) {
-      // The gap may still be readable later, but this socket cannot wait: it gets what is live.
+      // Writing what is live would skip the gap without the client knowing; the socket cannot wait for the store
+      // either (what arrives meanwhile would pile up). Closed, its client resumes from where it is: what it missed
+      // once the store answers (a channel's subscription waits for it), or told that it did not recover.
       this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error }))
+      this.closeToResume(`cannot read ${name} after ${cursor.seq} now; reconnect to resume`)
     }
   }
 }

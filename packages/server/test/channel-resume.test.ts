@@ -1,6 +1,7 @@
 import { type Adapter, type Envelope, MemoryAdapter } from '@mesa/core/server'
 import {
   channelFrames,
+  delay,
   numbersOf,
   publications,
   type RawClient,
@@ -125,20 +126,49 @@ describe('resuming channels after a reconnect', () => {
     expect(answer.x).toMatchObject({ recovered: false, reason: 'epoch-changed', pos: { seq: 1 } })
   })
 
-  it('recovered: false, store-unavailable, when the store cannot be read: no position, live publications still come', async () => {
+  it('waits while the store cannot be read, reading it again until it answers; publications meanwhile follow the replay', async () => {
     const adapter = new MemoryAdapter()
     const { mesa, url } = await channelServer({ adapter })
     const errors: Error[] = []
     mesa.on('error', (error) => void errors.push(error))
+    await publishRange(mesa, 'news', 1, 3)
+    const epoch = (await adapter.store.head('channel:news')).epoch
     const client = await user(url, 'ada', true)
     const readAfter = adapter.store.readAfter.bind(adapter.store)
-    adapter.store.readAfter = () => Promise.reject(new Error('store down'))
-    const answer = await subscribe(client, 'news', { since: { epoch: 'e', seq: 3 } })
-    expect(answer.x).toEqual({ re: 1, recovered: false, reason: 'store-unavailable' })
-    expect(errors.map((error) => error.message)).toEqual(['store down'])
+    let reads = 0
+    adapter.store.readAfter = () => {
+      reads++
+      return Promise.reject(new Error('store down'))
+    }
+    const answer = subscribe(client, 'news', { since: { epoch, seq: 1 } })
+    await client.waitFor('a read tried again', () => reads >= 3)
+    expect(channelFrames(client, 31, 'news')).toEqual([])
+    // Published while the subscription waits: held, and written after the replay.
+    await publish(mesa, 'news', 4)
     adapter.store.readAfter = readAfter
-    await publish(mesa, 'news', 1)
-    expect(numbersOf(await waitForPublications(client, 'news', 1))).toEqual([1])
+    expect((await answer).x).toEqual({ re: 1, pos: { epoch, seq: 4 }, recovered: true })
+    expect(numbersOf(await waitForPublications(client, 'news', 3))).toEqual([2, 3, 4])
+    // The outage is reported once, not once per attempt.
+    expect(errors.map((error) => error.message)).toEqual(['store down'])
+  })
+
+  it('stops reading the store for a subscription whose socket closed', async () => {
+    const adapter = new MemoryAdapter()
+    const { mesa, url } = await channelServer({ adapter })
+    mesa.on('error', () => {})
+    const client = await user(url, 'ada', true)
+    let reads = 0
+    adapter.store.head = () => {
+      reads++
+      return Promise.reject(new Error('store down'))
+    }
+    void subscribe(client, 'news').catch(() => {})
+    await client.waitFor('a read tried again', () => reads >= 2)
+    client.close()
+    await client.waitClose()
+    const after = reads
+    await delay(500)
+    expect(reads).toBe(after)
   })
 
   it('publications arriving while a resume is replayed wait for it: each once, in order', async () => {

@@ -59,8 +59,10 @@ export {
   expectNoCrash,
   type PortalProcessOptions,
   type ServerProcessOptions,
+  startClientFleet,
   startDispatcher,
   startPortal,
+  startPublisher,
   startServers,
   urlOf,
 } from './mesa-processes.js'

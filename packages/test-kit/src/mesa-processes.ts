@@ -11,6 +11,13 @@ export interface ServerProcessOptions {
   presenceTtlMs?: number
   /** Indexes of the servers started with the 1.x shorthand `redis: url` (adapter defaults). Default none. */
   shorthand?: readonly number[]
+  /** Allow every client-side channel subscription (an authorize hook that says yes). Default false. */
+  channels?: boolean
+  /**
+   * Handle acknowledged sends of type `ACKED` and requests of type `DOUBLE`, reporting each to the test (`handled`
+   * and `request` events; `fixtures/server.mjs` says what they answer). Default false.
+   */
+  handlers?: boolean
 }
 
 /** Starts `count` server processes on `redis`, killed (SIGKILL) when the scope is cleaned up. */
@@ -29,6 +36,8 @@ export async function startServers(
         PORTAL: options.portal ? '1' : '0',
         PRESENCE_TTL_MS: String(options.presenceTtlMs ?? 15_000),
         SHORTHAND: options.shorthand?.includes(i) ? '1' : '0',
+        CHANNELS: options.channels ? '1' : '0',
+        HANDLERS: options.handlers ? '1' : '0',
       }),
     ),
   )
@@ -52,6 +61,29 @@ export async function startDispatcher(
     NAMESPACE: options.namespace,
     SYNC: options.sync ? '1' : '0',
   })
+  return scope.add(child, (c) => c.kill())
+}
+
+/**
+ * A Dispatcher process on a Redis adapter of its own that publishes a numbered sequence to channels, each number
+ * stored exactly once whatever fails (`fixtures/publisher.mjs`: `start`, `progress`, `history`).
+ */
+export async function startPublisher(scope: Scope, redis: RedisTarget, options: { namespace: string }): Promise<Child> {
+  const child = await Child.start(`publisher-${options.namespace}`, fixture('publisher.mjs'), {
+    ...redis.connectionEnv,
+    NAMESPACE: options.namespace,
+  })
+  return scope.add(child, (c) => c.kill())
+}
+
+/**
+ * A process of `@mesa/client-node` clients (the build) behind a round-robin balancer over the servers, whose links
+ * the test can cut (`fixtures/balanced-client.mjs`): `channel` clients subscribe and record what they get
+ * (`fixtures/channel-clients.mjs`), `request` clients make acknowledged sends and requests
+ * (`fixtures/request-clients.mjs`).
+ */
+export async function startClientFleet(scope: Scope, fleet: 'channel' | 'request', name: string): Promise<Child> {
+  const child = await Child.start(`${fleet}-clients-${name}`, fixture(`${fleet}-clients.mjs`))
   return scope.add(child, (c) => c.kill())
 }
 

@@ -25,6 +25,10 @@ import type { ChannelRegistry, Subscription } from './channel-registry.js'
 import type { ChannelRules } from './channel-rules.js'
 import { checkChannel } from './publications.js'
 
+/** ms before a subscription reads the store again after a failed read; doubled after each failure up to the max. */
+const STORE_RETRY_MS = 100
+const STORE_RETRY_MAX_MS = 2000
+
 /** The options of `resolveConfig` the flow reads. */
 export interface SubscriptionSettings {
   /** `channels.maxPerConnection`. */
@@ -56,7 +60,7 @@ interface SubscribeRequest {
 
 /** Where a subscription starts in its channel's stream. */
 interface Start {
-  /** The stream's head (op 31's `pos`); undefined when there is no history to read (or it could not be read). */
+  /** The stream's head (op 31's `pos`); undefined when the channel keeps no history. */
   head?: StreamPosition
   /** The socket's position to deliver from. */
   cursor?: StreamPosition
@@ -236,7 +240,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     }
     this.ensureCurrent(connection, subscription)
     const [start] = await Promise.all([
-      v2 ? this.readStart(connection, channel, request.since) : undefined,
+      v2 ? this.readStart(connection, subscription, request.since) : undefined,
       this.presence.join(connection, subscription, counted),
     ])
     this.ensureCurrent(connection, subscription)
@@ -265,27 +269,35 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
 
   /**
    * The stream position the subscription starts from: the head, or (resuming) the client's position with every
-   * publication after it, all or nothing. A channel without history has no position; a store that cannot be
-   * read neither (reported): the subscription is live without one.
+   * publication after it, all or nothing. A channel without history has no position.
+   *
+   * While the store cannot be read the subscription waits (its stream held, within the socket's bound) and the
+   * read is tried again, `STORE_RETRY_MS` apart and doubling up to `STORE_RETRY_MAX_MS`, until it answers or the
+   * subscription ends; the first failure is reported. Going live without a position instead would leave the
+   * client deduplicating by the position it kept against frames nobody checks: a history the store lost
+   * meanwhile (a Redis restarted empty) would then hide its first publications from the client.
    */
-  private async readStart(connection: ServerConnection<In, Out, User>, channel: string, since: StreamPosition | undefined): Promise<Start> {
+  private async readStart(connection: ServerConnection<In, Out, User>, subscription: Subscription, since: StreamPosition | undefined): Promise<Start> {
+    const { channel, key } = subscription
     if (!this.rules.for(channel).history) {
       // Nothing is kept: a position (from when the rule was otherwise) cannot be resumed.
       return since === undefined ? { recovered: true, entries: [] } : { recovered: false, reason: 'trimmed', entries: [] }
     }
-    const key = channelKey(channel)
-    try {
-      const { store } = await this.adapter.get()
-      if (since === undefined) {
-        const head = await store.head(key)
-        return { head, cursor: head, recovered: true, entries: [] }
+    for (let wait = STORE_RETRY_MS; ; wait = Math.min(2 * wait, STORE_RETRY_MAX_MS)) {
+      try {
+        const { store } = await this.adapter.get()
+        if (since === undefined) {
+          const head = await store.head(key)
+          return { head, cursor: head, recovered: true, entries: [] }
+        }
+        const result = await store.readAfter(key, since)
+        if (result.status !== 'ok') return { head: result.head, cursor: result.head, recovered: false, reason: result.status, entries: [] }
+        return { head: result.head, cursor: { epoch: result.head.epoch, seq: since.seq }, recovered: true, entries: result.entries }
+      } catch (error) {
+        if (wait === STORE_RETRY_MS) this.events.error(toError(error), connection)
       }
-      const result = await store.readAfter(key, since)
-      if (result.status !== 'ok') return { head: result.head, cursor: result.head, recovered: false, reason: result.status, entries: [] }
-      return { head: result.head, cursor: { epoch: result.head.epoch, seq: since.seq }, recovered: true, entries: result.entries }
-    } catch (error) {
-      this.events.error(toError(error), connection)
-      return since === undefined ? { recovered: true, entries: [] } : { recovered: false, reason: 'store-unavailable', entries: [] }
+      await connection.delivery.sleep(wait)
+      this.ensureCurrent(connection, subscription)
     }
   }
 
