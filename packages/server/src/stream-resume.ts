@@ -66,7 +66,10 @@ export async function planResume(
 ): Promise<ResumePlan> {
   if (heads === undefined) {
     const ack = resume ? { streams: {}, recovered: false, reason: 'store-unavailable' as const } : { streams: {}, recovered: true }
-    return { ack, positions: {}, replays: [] }
+    // The client keeps its positions (there are no heads to adopt): delivery starts from them too, so that a live
+    // message of another epoch, or beyond a gap, closes the socket to resume or fills the gap, instead of reaching a
+    // client that would drop it as a duplicate of what it had.
+    return { ack, positions: resume ?? {}, replays: [] }
   }
   const streams = streamsOf(userId)
   let reason: ResyncReason | undefined

@@ -244,17 +244,34 @@ describe('redelivery (protocol 2)', () => {
     expect(ack.x).toMatchObject({ recovered: false, reason: 'epoch-changed' })
   })
 
-  it('answers recovered: false, store-unavailable when the store cannot be read, and still delivers live', async () => {
+  it('answers recovered: false, store-unavailable when the store cannot be read, and goes on from the client\'s positions', async () => {
     const { mesa, url, adapter } = await syncServer()
     const errors: Error[] = []
     mesa.on('error', (error) => errors.push(error))
-    vi.spyOn(adapter.store, 'head').mockRejectedValue(new Error('store down'))
+    const epoch = (await adapter.store.head('user:down')).epoch
+    await send(mesa, 1, ['down'])
+    const head = vi.spyOn(adapter.store, 'head').mockRejectedValue(new Error('store down'))
     const socket = await connect(url, { v2: true })
-    const ack = await socket.authenticate({ id: 'down' }, { resume: { user: { epoch: 'e', seq: 1 } } })
+    const ack = await socket.authenticate({ id: 'down' }, { resume: { user: { epoch, seq: 1 } } })
     expect(ack.x).toEqual({ streams: {}, recovered: false, reason: 'store-unavailable' })
     expect(errors.map((error) => error.message)).toContain('store down')
-    await send(mesa, 1, ['down'])
-    expect((await socket.waitForMessages(1))[0]!.d.n).toBe(1)
+    head.mockRestore()
+    // The next of the client's stream arrives as usual.
+    await send(mesa, 2, ['down'])
+    expect((await socket.waitForMessages(1))[0]).toMatchObject({ d: { n: 2 }, s: 2 })
+  })
+
+  it('closes to resume when, after the store could not be read, a live message comes from another epoch', async () => {
+    const { mesa, url, adapter } = await syncServer()
+    mesa.on('error', () => {})
+    vi.spyOn(adapter.store, 'head').mockRejectedValue(new Error('store down'))
+    const socket = await connect(url, { v2: true })
+    await socket.authenticate({ id: 'lost' }, { resume: { user: { epoch: 'before-the-store-lost-its-data', seq: 5 } } })
+    // The store came back empty: its stream numbers from 1 again, in a new epoch. A client at seq 5 would drop
+    // seq 1 as a duplicate; the socket is closed so that it resumes and learns that its history is gone.
+    await send(mesa, 1, ['lost'])
+    expect((await socket.waitClose()).code).toBe(CloseCode.GoingAway)
+    expect(socket.messages).toEqual([])
   })
 
   it('never stores a message with sync: false, and sends it without s', async () => {
