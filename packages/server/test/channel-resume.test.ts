@@ -152,6 +152,24 @@ describe('resuming channels after a reconnect', () => {
     expect(errors.map((error) => error.message)).toEqual(['store down'])
   })
 
+  it('waits while the adapter cannot follow the channel (a Redis outage), trying again until it can', async () => {
+    const adapter = new MemoryAdapter()
+    const { mesa, url } = await channelServer({ adapter })
+    mesa.on('error', () => {})
+    const client = await user(url, 'ada', true)
+    const follow = adapter.follow.bind(adapter)
+    let attempts = 0
+    adapter.follow = (origin, channels) => {
+      attempts++
+      return attempts < 3 ? Promise.reject(new Error('redis down')) : follow(origin, channels)
+    }
+    const answer = await subscribe(client, 'news')
+    expect(answer.x).toMatchObject({ re: 1, recovered: true })
+    expect(attempts).toBe(3)
+    await publish(mesa, 'news', 1)
+    expect(numbersOf(await waitForPublications(client, 'news', 1))).toEqual([1])
+  })
+
   it('stops reading the store for a subscription whose socket closed', async () => {
     const adapter = new MemoryAdapter()
     const { mesa, url } = await channelServer({ adapter })

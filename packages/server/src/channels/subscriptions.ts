@@ -233,12 +233,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     const v2 = connection.protocol === 2
     // Protocol 2: the channel's frames wait until its history is replayed. Mesa 1.x: no history, frames go live.
     connection.delivery.follow(key, v2)
-    try {
-      await this.registry.receive(connection, subscription)
-    } catch (error) {
-      throw new ChannelError('unavailable', `cannot follow channel ${channel}: ${toError(error).message}`)
-    }
-    this.ensureCurrent(connection, subscription)
+    await this.untilItWorks(connection, subscription, () => this.registry.receive(connection, subscription))
     const [start] = await Promise.all([
       v2 ? this.readStart(connection, subscription, request.since) : undefined,
       this.presence.join(connection, subscription, counted),
@@ -283,17 +278,35 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
       // Nothing is kept: a position (from when the rule was otherwise) cannot be resumed.
       return since === undefined ? { recovered: true, entries: [] } : { recovered: false, reason: 'trimmed', entries: [] }
     }
+    return this.untilItWorks(connection, subscription, async () => {
+      const { store } = await this.adapter.get()
+      if (since === undefined) {
+        const head = await store.head(key)
+        return { head, cursor: head, recovered: true, entries: [] }
+      }
+      const result = await store.readAfter(key, since)
+      if (result.status !== 'ok') return { head: result.head, cursor: result.head, recovered: false, reason: result.status, entries: [] }
+      return { head: result.head, cursor: { epoch: result.head.epoch, seq: since.seq }, recovered: true, entries: result.entries }
+    })
+  }
+
+  /**
+   * Runs an adapter step of a subscription (following its channel, reading its start) until it succeeds or the
+   * subscription ends: `STORE_RETRY_MS` apart, doubling up to `STORE_RETRY_MAX_MS`; the first failure is reported.
+   * A Redis outage delays subscriptions rather than refusing them, so a client's subscriptions outlive it.
+   */
+  private async untilItWorks<T>(
+    connection: ServerConnection<In, Out, User>,
+    subscription: Subscription,
+    step: () => Promise<T>,
+  ): Promise<T> {
     for (let wait = STORE_RETRY_MS; ; wait = Math.min(2 * wait, STORE_RETRY_MAX_MS)) {
       try {
-        const { store } = await this.adapter.get()
-        if (since === undefined) {
-          const head = await store.head(key)
-          return { head, cursor: head, recovered: true, entries: [] }
-        }
-        const result = await store.readAfter(key, since)
-        if (result.status !== 'ok') return { head: result.head, cursor: result.head, recovered: false, reason: result.status, entries: [] }
-        return { head: result.head, cursor: { epoch: result.head.epoch, seq: since.seq }, recovered: true, entries: result.entries }
+        const result = await step()
+        this.ensureCurrent(connection, subscription)
+        return result
       } catch (error) {
+        if (error instanceof ChannelError) throw error
         if (wait === STORE_RETRY_MS) this.events.error(toError(error), connection)
       }
       await connection.delivery.sleep(wait)
