@@ -1,6 +1,6 @@
 import type { Adapter } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 /** The channel's members, users sorted. */
 async function membersOf(adapter: Adapter, channel: string): Promise<{ users: string[]; count: number }> {

@@ -1,7 +1,7 @@
 import { AdapterError, type StreamPosition } from '@mesa/core'
 import type { ChannelEnvelope, PublicationEnvelope } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 const publication = (origin: string, channel: string, n: number, position?: StreamPosition): PublicationEnvelope => ({
   kind: 'publication',

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'vitest'
 import { channelPresenceContract } from './channel-presence.js'
 import { channelRoutingContract } from './channel-routing.js'
 import { ContractContext } from './context.js'
+import type { ContractTest } from './contract-test.js'
 import { deduplicatorContract } from './deduplicator.js'
 import type { AdapterContractOptions } from './options.js'
 import { portalMembershipContract } from './portal-membership.js'
@@ -11,15 +12,6 @@ import { presenceContract } from './presence.js'
 import { replicationContract } from './replication.js'
 import { storeContract } from './message-store.js'
 import { userChannelsContract } from './user-channels.js'
-
-/** What a test of the contract gets: its context, and `skip` for what the adapter leaves out (optional methods). */
-export type ContractBody = (t: ContractContext, skip: (note?: string) => void) => Promise<void>
-
-/**
- * Declares one test of the contract. `sharedBackend`: the test needs adapters that share a backend, and is
- * skipped for a single-process adapter.
- */
-export type ContractTest = (name: string, body: ContractBody, needs?: { sharedBackend?: boolean }) => void
 
 /**
  * Runs the whole adapter contract against an adapter: replication, channel routing, presence, channel presence,

@@ -1,5 +1,5 @@
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 const LONG = 60_000
 

@@ -1,7 +1,7 @@
 import { StoreError } from '@mesa/core'
 import { type ReadResult, type StoredEntry, userStream } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 /** Entries without their timestamps, which the tests check on their own. */
 const untimed = (entries: readonly StoredEntry[]) => entries.map(({ time, ...entry }) => entry)

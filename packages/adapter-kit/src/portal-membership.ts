@@ -1,6 +1,6 @@
 import type { Adapter, PortalMembershipEvent } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 /** What a listener was told, as `join <id>` / `leave <id>`, and the function that stops the reports. */
 async function watch(adapter: Adapter): Promise<{ events: string[]; stop: () => Promise<void> }> {

@@ -1,7 +1,7 @@
 import { PortalQueueFullError } from '@mesa/core'
 import type { PortalEvent } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 const event = (n: number): PortalEvent => ({ kind: 'connection', clientId: `c${n}`, serverId: 's', time: n })
 

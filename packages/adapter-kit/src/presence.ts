@@ -1,5 +1,5 @@
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 /** `presence`: who is online, across every server of the namespace. */
 export function presenceContract(test: ContractTest): void {

@@ -1,7 +1,7 @@
 import { AdapterError } from '@mesa/core'
 import type { DispatchEnvelope, Envelope } from '@mesa/core/server'
 import { expect } from 'vitest'
-import type { ContractTest } from './contract.js'
+import type { ContractTest } from './contract-test.js'
 
 const dispatch = (origin: string, recipients?: string[], n = 0): DispatchEnvelope =>
   recipients === undefined
