@@ -1,6 +1,6 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { VerifyClientCallbackAsync } from 'ws'
-import type { ConnectionVerdict, MesaOptions } from './config.js'
+import type { ConnectionVerdict, MesaOptions } from './options.js'
 import { ServerError, toError } from './errors.js'
 import { isThenable } from './guarded-emitter.js'
 

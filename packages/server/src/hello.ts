@@ -1,6 +1,6 @@
 import { HelloRule, Opcode, PROTOCOL_VERSION } from '@mesa/core'
 import { encodeFrame } from '@mesa/core/server'
-import type { ResolvedConfig } from './config.js'
+import type { ResolvedConfig } from './options.js'
 
 /** The hello (op 10) for 1.x sockets and for `mesa.v2` sockets, encoded once per server. */
 export interface HelloFrames {

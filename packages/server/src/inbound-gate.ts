@@ -1,5 +1,5 @@
 import { CloseCode, ProtocolError } from '@mesa/core'
-import type { RateLimitOptions } from './config.js'
+import type { RateLimitOptions } from './options.js'
 import type { Connection } from './connection.js'
 import { ServerError } from './errors.js'
 import { setPayloadLimit } from './payload-limit.js'

@@ -31,8 +31,8 @@ export type {
   ServerBehaviourOptions,
   SubscribeRateOptions,
   SyncOptions,
-} from './config.js'
-export { DEFAULT_CHANNELS, DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './config.js'
+} from './options.js'
+export { DEFAULT_CHANNELS, DEFAULT_LIMITS, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT } from './options.js'
 export type { MiddlewareEvent, MiddlewareHandlers } from './middleware.js'
 export { REDIS_ADAPTER_PACKAGE } from './resolve-adapter.js'
 export { LEGACY_CURSOR } from './stream-resume.js'

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { ProtocolError } from '@mesa/core'
 import createDebug from 'debug'
-import type { MesaLogger } from './config.js'
+import type { MesaLogger } from './options.js'
 import { ServerError, type ServerErrorCode } from './errors.js'
 
 /**

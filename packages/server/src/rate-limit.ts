@@ -1,4 +1,4 @@
-import type { RateLimitOptions } from './config.js'
+import type { RateLimitOptions } from './options.js'
 
 /** ms between two `rate-limited` reports of one socket with `action: 'drop'`. */
 const REPORT_INTERVAL_MS = 1000

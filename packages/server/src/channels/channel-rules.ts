@@ -1,4 +1,4 @@
-import type { ChannelRule } from '../config.js'
+import type { ChannelRule } from '../options.js'
 
 export type ResolvedRule = Readonly<Required<ChannelRule>>
 

@@ -1,7 +1,7 @@
 import type { Frame, Message, MessageMap, StreamPosition } from '@mesa/core'
 import type { ChannelEnvelope, ChannelMembers, SubscriptionEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
-import type { ResolvedChannels } from '../config.js'
+import type { ResolvedChannels } from '../options.js'
 import type { ServerClient } from '../server-client.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'
 import type { MesaStats } from '../stats.js'

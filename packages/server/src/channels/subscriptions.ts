@@ -10,7 +10,7 @@ import {
 } from '@mesa/core'
 import type { StoredEntry, SubscriptionEnvelope } from '@mesa/core/server'
 import type { AdapterHandle } from '../adapter-handle.js'
-import type { SubscribeRateOptions } from '../config.js'
+import type { SubscribeRateOptions } from '../options.js'
 import { ChannelError, toError } from '../errors.js'
 import { TokenBucket } from '../rate-limit.js'
 import { channelKey } from '../redelivery.js'
