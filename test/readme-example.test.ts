@@ -18,6 +18,7 @@ it('runs the README example as written', async () => {
   try {
     await import(/* @vite-ignore */ file)
     expect(log).toHaveBeenCalledWith('authenticated as', { name: 'Ada' }, 'and got', 'PONG')
+    expect(log).toHaveBeenCalledWith('the room said', 'hello, room', 'and 2 + 3 =', 5)
   } finally {
     log.mockRestore()
   }
