@@ -468,8 +468,7 @@ export class ClientSession<
   subscribe<K extends keyof Channels & string>(channel: K, options: SubscribeOptions = {}): Subscription<Channels[K]> {
     let sub = this._subs.get(channel)
     if (!sub) {
-      // `readPositions` checks and copies the position.
-      sub = this._sub(channel, options.params, readPositions({ user: options.since }).user)
+      sub = this._sub(channel, options)
       this._subscribe()
     }
     return sub as never
@@ -579,10 +578,11 @@ export class ClientSession<
       // counts once the subscription's op 31 came on this socket (its replay follows that).
       const channel = this._subs.get(x.ch)
       if (x.ch != null && channel?._asked !== 2) return
-      const position = channel ? channel.position : this._v2 && s != null ? this._streams[x.st === 'g' ? 'global' : 'user'] : undefined
-      if (position && s != null) {
-        if ((!channel && this._credentials && this._state !== 'authenticated') || s <= position.seq) return
-        position.seq = s
+      // A message without `s` is in no stream: only one with a sequence number has a position to check.
+      const position = s != null && (channel ? channel.position : this._v2 && this._streams[x.st === 'g' ? 'global' : 'user'])
+      if (position) {
+        if ((!channel && this._credentials && this._state !== 'authenticated') || s! <= position.seq) return
+        position.seq = s!
       }
       // Either emitter: both have a `message` event of a message.
       ;((channel ?? this) as TypedEmitter<{ message: [Message] }>).emit('message', new Message(op, d, t ?? undefined, o ?? undefined, s ?? undefined))
@@ -607,10 +607,12 @@ export class ClientSession<
    * Op 31: the answer to op 30 (`re`) or to op 2's `x.ch` (neither `re` nor `srv`), or a subscription the server
    * made (`srv`), which lasts as long as its connection.
    */
-  private _subscribed(channel: string | undefined, found: Subscription | undefined, x: Extensions): void {
-    const sub = found ?? (x.srv && channel ? this._sub(channel, undefined, undefined, true) : undefined)
+  private _subscribed(channel: string | undefined, sub: Subscription | undefined, x: Extensions): void {
+    if (!sub && x.srv && channel) {
+      sub = this._sub(channel, {}, true)
+      this.emit('subscription', sub as never)
+    }
     if (!sub) return
-    if (!found) this.emit('subscription', sub as never)
     const head = readPositions({ user: x.pos }).user
     const recovered = x.recovered !== false
     // As with the user and global streams: a position the server recovered from stays (the replay follows).
@@ -704,8 +706,9 @@ export class ClientSession<
     if (!recovered) this.emit('resync', reason, readPositions(this._streams))
   }
 
-  private _sub(channel: string, params: Record<string, unknown> | undefined, position: StreamPosition | undefined, server?: boolean): Subscription {
-    const sub: Subscription = new Subscription(channel, params, position, !!server, () => this._unsubscribe(sub))
+  private _sub(channel: string, { params, since }: SubscribeOptions, server?: boolean): Subscription {
+    // `readPositions` checks and copies the position.
+    const sub: Subscription = new Subscription(channel, params, readPositions({ user: since }).user, !!server, () => this._unsubscribe(sub))
     this._subs.set(channel, sub)
     return sub
   }
@@ -816,7 +819,11 @@ export class ClientSession<
       if (this._hello && !this._v2) return reject(UNSUPPORTED)
       if (queued === undefined) this._write(f)
       else if (this._pending.size >= (this._options.maxPending ?? 1000)) return reject({ code: 'too-many-requests' })
-      else this._enqueue(Object.assign(entry, { f, a: queued }))
+      else {
+        entry.f = f
+        entry.a = queued
+        this._enqueue(entry)
+      }
       this._pending.set(id, entry)
       if (timeout) timer = setTimeout(() => entry.s({ code: 'timeout' }), timeout)
     })
