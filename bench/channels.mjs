@@ -17,7 +17,8 @@
 //   the last delivery (client CPU is in its own process and reported apart); deliveries per second are
 //   deliveries over that wall time;
 // - the systems are measured in alternating rounds on the same live setups, after a warm-up round each, and
-//   each figure is the median of the rounds (the machine is shared: a load spike hits one round).
+//   each figure is the median of the rounds, each ratio the median of the rounds' ratios (the machine is
+//   shared: a load spike hits one round).
 // The bytes each server reads for channels it does not serve are the pub/sub messages (channel name and payload
 // bytes, as ioredis hands them over) its Redis subscriber connection receives for channels no socket of that
 // server subscribed to; "in all" is that connection's socket's `bytesRead` over the round.
