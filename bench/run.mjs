@@ -271,3 +271,7 @@ const [plain, observed] = [Math.min(...plainRuns), Math.min(...observedRuns)]
 console.log(
   `observability cost, broadcast fan-out: server CPU per delivered message ${plain.toFixed(3)} µs plain, ${observed.toFixed(3)} µs with @mesa/server/metrics scraped every 250 ms and a pino logger -> ${ratio(observed, plain)}x (target at most 1.05x)`,
 )
+// Channels across servers against Socket.IO rooms with its Redis adapter: server processes on the shared Redis
+// (bench/channels.mjs says how the comparison is kept fair).
+const { channelsBench } = await import('./channels.mjs')
+for (const line of await channelsBench(payload)) console.log(line)

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { StoreError, type StreamPosition } from '@mesa/core'
 import {
   type MessageStore,
@@ -12,6 +11,7 @@ import {
   isSequence,
 } from '@mesa/core/server'
 import type { RedisConnections } from './connection.js'
+import { newEpoch } from './epoch.js'
 import { storeError } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { LuaScript } from './lua-script.js'
@@ -195,10 +195,6 @@ return 1
 const APPEND_CHUNK = 256
 
 type RawEntry = [id: string, fields: string[]]
-
-function newEpoch(): string {
-  return randomBytes(12).toString('hex')
-}
 
 function decodeEntry([id, fields]: RawEntry): StoredEntry {
   const entry: StoredEntry = { seq: Number.parseInt(id, 10), time: 0, frame: '' }
