@@ -271,3 +271,6 @@ const [plain, observed] = [Math.min(...plainRuns), Math.min(...observedRuns)]
 console.log(
   `observability cost, broadcast fan-out: server CPU per delivered message ${plain.toFixed(3)} µs plain, ${observed.toFixed(3)} µs with @mesa/server/metrics scraped every 250 ms and a pino logger -> ${ratio(observed, plain)}x (target at most 1.05x)`,
 )
+// Requests: Mesa's request round trips against Socket.IO's emitWithAck (bench/requests.mjs says how it is kept fair).
+const { requestRun, requestLines } = await import('./requests.mjs')
+for (const line of requestLines(await requestRun(payload))) console.log(line)
