@@ -11,9 +11,11 @@
 //   (a closed loop: each reply starts the next request) for the same time;
 // - latency is measured per round trip in the client process (`performance.now()` from the call to its
 //   settlement); server CPU is this process's CPU time during the load divided by the round trips completed;
-// - both are warmed up first, then measured in rounds, the peers one after the other in an order that turns
-//   with each round; each figure is the median of the rounds, and each ratio the median of the rounds' ratios
-//   (this machine is shared: a spike of load spoils one round of one peer, not the result).
+// - both are warmed up first, then loaded in short slices, one peer after the other, the order turning with
+//   each pair (A B, B A, A B...): this machine is shared and its load changes from second to second, and fine
+//   interleaving spreads a busy spell over both peers. Each figure pools all the slices of its peer;
+// - acknowledged sends run after the requests, interleaved with Socket.IO again: the deduplicator remembers each
+//   send for `acks.window` (5 min), and that growing heap must not weigh on the requests' comparison.
 import { once } from 'node:events'
 import { fork } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -23,9 +25,11 @@ import { Mesa } from '../packages/server/dist/index.js'
 
 const CONNECTIONS = Number(process.env.BENCH_REQUEST_CONNECTIONS ?? 50)
 const IN_FLIGHT = Number(process.env.BENCH_REQUEST_IN_FLIGHT ?? 4)
-const ROUNDS = Number(process.env.BENCH_REQUEST_ROUNDS ?? 3)
-const ROUND_MS = Number(process.env.BENCH_REQUEST_ROUND_MS ?? 2500)
-const WARMUP_MS = Number(process.env.BENCH_REQUEST_WARMUP_MS ?? 1500)
+const SLICES = Number(process.env.BENCH_REQUEST_SLICES ?? 20)
+const SLICE_MS = Number(process.env.BENCH_REQUEST_SLICE_MS ?? 500)
+/** Slices of acknowledged sends (and of Socket.IO next to them); 0 leaves them out. */
+const ACK_SLICES = Number(process.env.BENCH_REQUEST_ACK_SLICES ?? 8)
+const WARMUP_MS = Number(process.env.BENCH_REQUEST_WARMUP_MS ?? 1000)
 /** Far above any round trip here: a timeout means something broke, and the benchmark says so. */
 const TIMEOUT = 10_000
 /**
@@ -72,18 +76,58 @@ function ask(clients, command) {
 }
 
 /** One peer's load for `ms`, with this process's CPU time spent meanwhile (the servers' share). */
-async function loadRound(clients, peer, ms) {
+async function loadSlice(clients, peer, ms) {
   globalThis.gc?.()
   const cpuStart = process.cpuUsage()
   const result = await ask(clients, { load: peer, ms })
   const cpu = process.cpuUsage(cpuStart)
   if (result.failed > 0) throw new Error(`${result.failed} round trips of ${peer} failed`)
-  return { ...result, serverCpuPerRequest: (cpu.user + cpu.system) / result.completed }
+  return { ...result, serverCpu: cpu.user + cpu.system }
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-/** Round trips per second, p50 and p99 latency, CPU per request of each peer: medians, and medians of ratios. */
+/**
+ * `slices` slices of each of two peers, interleaved A B B A A B... Each slice's round trips per second, p50 and p99
+ * latency, server and client CPU per round trip; of each, `a`'s and `b`'s medians over their slices, the median
+ * over the pairs of neighbouring slices of `a`'s figure divided by `b`'s (a busy spell spoils a few pairs, not the
+ * result), and in how many pairs `a` had the lower figure.
+ */
+async function interleaved(clients, [a, b], slices) {
+  const pairs = []
+  for (let i = 0; i < slices; i++) {
+    const pair = {}
+    for (const peer of i % 2 ? [b, a] : [a, b]) {
+      const slice = await loadSlice(clients, peer, SLICE_MS)
+      pair[peer] = {
+        completed: slice.completed,
+        perSecond: slice.completed / (slice.wallMs / 1000),
+        p50: slice.p50,
+        p99: slice.p99,
+        serverCpu: slice.serverCpu / slice.completed,
+        clientCpu: slice.clientCpu / slice.completed,
+      }
+    }
+    pairs.push(pair)
+  }
+  const figure = (key) => ({
+    [a]: median(pairs.map((pair) => pair[a][key])),
+    [b]: median(pairs.map((pair) => pair[b][key])),
+    ratio: median(pairs.map((pair) => pair[a][key] / pair[b][key])),
+    lower: pairs.filter((pair) => pair[a][key] < pair[b][key]).length,
+  })
+  return {
+    slices,
+    completed: pairs.reduce((total, pair) => total + pair[a].completed, 0),
+    perSecond: figure('perSecond'),
+    p50: figure('p50'),
+    p99: figure('p99'),
+    serverCpu: figure('serverCpu'),
+    clientCpu: figure('clientCpu'),
+  }
+}
+
+/** Round trips per second, p50 and p99 latency, CPU per round trip of Mesa's requests and acknowledged sends and of Socket.IO. */
 export async function requestRun(payload) {
   const mesa = await mesaServer()
   const socketIo = await socketIoServer()
@@ -94,70 +138,43 @@ export async function requestRun(payload) {
   for (const [name, server] of [['Mesa', mesa], ['Socket.IO', socketIo]]) {
     if (server.connections() !== CONNECTIONS) throw new Error(`${name} has ${server.connections()} connections, not ${CONNECTIONS}`)
   }
-  const peers = ['mesa', 'socket.io', 'mesa-ack']
+  const peers = ACK_SLICES > 0 ? ['mesa', 'socket.io', 'mesa-ack'] : ['mesa', 'socket.io']
   let acknowledged = 0
-  const run = async (peer, ms) => {
-    const result = await loadRound(clients, peer, ms)
-    if (peer === 'mesa-ack') acknowledged += result.completed
-    return result
+  for (const peer of peers) {
+    const { completed } = await loadSlice(clients, peer, WARMUP_MS)
+    if (peer === 'mesa-ack') acknowledged += completed
   }
-  for (const peer of peers) await run(peer, WARMUP_MS)
-  const rounds = Object.fromEntries(peers.map((peer) => [peer, []]))
-  for (let round = 0; round < ROUNDS; round++) {
-    // The order turns each round, so that none is always first after a pause or last in a busy spell.
-    const order = peers.map((_, i) => peers[(i + round) % peers.length])
-    for (const peer of order) rounds[peer].push(await run(peer, ROUND_MS))
-  }
+  const requests = await interleaved(clients, ['mesa', 'socket.io'], SLICES)
+  const acks = ACK_SLICES > 0 ? await interleaved(clients, ['mesa-ack', 'socket.io'], ACK_SLICES) : undefined
   if (mesa.rateLimited() !== 0) throw new Error('the request benchmark ran into the rate limit')
   // Each acknowledged send reached the listener once, before its acknowledgement.
+  acknowledged += acks?.completed ?? 0
   if (mesa.notes() !== acknowledged) throw new Error(`${acknowledged} sends were acknowledged, the listener got ${mesa.notes()}`)
   await ask(clients, 'close')
   await once(clients, 'exit')
   await mesa.close()
   await socketIo.close()
-  const figures = (peer) => {
-    const of = (key) => median(rounds[peer].map((r) => r[key]))
-    return {
-      perSecond: of('perSecond'),
-      p50: of('p50'),
-      p99: of('p99'),
-      serverCpu: of('serverCpuPerRequest'),
-      clientCpu: of('clientCpuPerRequest'),
-    }
-  }
-  /** Median over the rounds of `peer`'s figure divided by Socket.IO's in the same round. */
-  const ratio = (peer, key) => median(rounds[peer].map((r, i) => r[key] / rounds['socket.io'][i][key]))
-  const ratios = (peer) => ({
-    perSecond: ratio(peer, 'perSecond'),
-    p50: ratio(peer, 'p50'),
-    p99: ratio(peer, 'p99'),
-    serverCpu: ratio(peer, 'serverCpuPerRequest'),
-    clientCpu: ratio(peer, 'clientCpuPerRequest'),
-  })
-  return {
-    connections: CONNECTIONS,
-    inFlight: IN_FLIGHT,
-    rounds: ROUNDS,
-    roundMs: ROUND_MS,
-    mesa: figures('mesa'),
-    socketIo: figures('socket.io'),
-    ack: figures('mesa-ack'),
-    ratios: ratios('mesa'),
-    ackRatios: ratios('mesa-ack'),
-  }
+  return { connections: CONNECTIONS, inFlight: IN_FLIGHT, sliceMs: SLICE_MS, requests, acks }
 }
 
 /** The lines `pnpm bench` prints. */
 export function requestLines(r) {
   const ms = (value) => `${value.toFixed(2)} ms`
-  const x = (value) => `${value.toFixed(2)}x`
-  const { mesa, socketIo, ack, ratios, ackRatios } = r
-  return [
-    `requests, ${r.connections} connections x ${r.inFlight} in flight, ${r.rounds} rounds of ${r.roundMs / 1000} s each (medians; ratios: medians of the rounds' Mesa / Socket.IO):`,
-    `  round trips per second: Mesa request() ${mesa.perSecond.toFixed(0)}, Socket.IO emitWithAck ${socketIo.perSecond.toFixed(0)} -> ${x(ratios.perSecond)} (target at least 1x) ${ratios.perSecond >= 1 ? 'met' : 'MISSED'}`,
-    `  p50 latency: Mesa ${ms(mesa.p50)}, Socket.IO ${ms(socketIo.p50)} -> ${x(ratios.p50)}`,
-    `  p99 latency: Mesa ${ms(mesa.p99)}, Socket.IO ${ms(socketIo.p99)} -> ${x(ratios.p99)} (target below 1x) ${ratios.p99 < 1 ? 'met' : 'MISSED'}`,
-    `  server CPU per round trip: Mesa ${mesa.serverCpu.toFixed(1)} µs, Socket.IO ${socketIo.serverCpu.toFixed(1)} µs -> ${x(ratios.serverCpu)}; client CPU per round trip: Mesa ${mesa.clientCpu.toFixed(1)} µs, Socket.IO ${socketIo.clientCpu.toFixed(1)} µs -> ${x(ratios.clientCpu)}`,
-    `  acknowledged sends (informative): Mesa send({ ack: true }) ${ack.perSecond.toFixed(0)}/s (${x(ackRatios.perSecond)} Socket.IO's emitWithAck), p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (${x(ackRatios.p99)}), server CPU ${ack.serverCpu.toFixed(1)} µs (${x(ackRatios.serverCpu)})`,
+  const µs = (value) => `${value.toFixed(1)} µs`
+  const { requests: q, acks } = r
+  const compare = (figure, format, mesa = 'mesa') =>
+    `Mesa ${format(figure[mesa])}, Socket.IO ${format(figure['socket.io'])} -> ${figure.ratio.toFixed(2)}x`
+  const lines = [
+    `requests, ${r.connections} connections x ${r.inFlight} in flight, ${q.slices} slices of ${r.sliceMs} ms per peer interleaved (medians over the slices; ratios: medians over the pairs of neighbouring slices of Mesa / Socket.IO):`,
+    `  round trips per second: ${compare(q.perSecond, (v) => v.toFixed(0))} (target at least 1x) ${q.perSecond.ratio >= 1 ? 'met' : 'MISSED'}; Mesa ahead in ${q.slices - q.perSecond.lower} of ${q.slices} pairs`,
+    `  p50 latency: ${compare(q.p50, ms)}; Mesa lower in ${q.p50.lower} of ${q.slices} pairs`,
+    `  p99 latency: ${compare(q.p99, ms)} (target below 1x) ${q.p99.ratio < 1 ? 'met' : 'MISSED'}; Mesa lower in ${q.p99.lower} of ${q.slices} pairs`,
+    `  CPU per round trip: server ${compare(q.serverCpu, µs)}; client ${compare(q.clientCpu, µs)}`,
   ]
+  if (acks) {
+    lines.push(
+      `  acknowledged sends (informative, ${acks.slices} slices interleaved with Socket.IO's emitWithAck again): Mesa send({ ack: true }) per second ${compare(acks.perSecond, (v) => v.toFixed(0), 'mesa-ack')}; p50 ${compare(acks.p50, ms, 'mesa-ack')}; p99 ${compare(acks.p99, ms, 'mesa-ack')}; server CPU ${compare(acks.serverCpu, µs, 'mesa-ack')}`,
+    )
+  }
+  return lines
 }
