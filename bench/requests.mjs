@@ -13,7 +13,8 @@
 //   settlement); server CPU is this process's CPU time during the load divided by the round trips completed;
 // - both are warmed up first, then loaded in short slices, one peer after the other, the order turning with
 //   each pair (A B, B A, A B...): this machine is shared and its load changes from second to second, and fine
-//   interleaving spreads a busy spell over both peers. Each figure pools all the slices of its peer;
+//   interleaving lets a busy spell hit both peers. Each figure is a peer's median over its slices, each ratio the
+//   median over the pairs of neighbouring slices (a spell spoils a few pairs, not the result);
 // - acknowledged sends run after the requests, interleaved with Socket.IO again: the deduplicator remembers each
 //   send for `acks.window` (5 min), and that growing heap must not weigh on the requests' comparison.
 import { once } from 'node:events'
