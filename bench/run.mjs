@@ -275,3 +275,6 @@ console.log(
 // (bench/channels.mjs says how the comparison is kept fair).
 const { channelsBench } = await import('./channels.mjs')
 for (const line of await channelsBench(payload)) console.log(line)
+// Requests: Mesa's request round trips against Socket.IO's emitWithAck (bench/requests.mjs says how it is kept fair).
+const { requestRun, requestLines } = await import('./requests.mjs')
+for (const line of requestLines(await requestRun(payload))) console.log(line)
