@@ -37,7 +37,7 @@ const startsWith = (data, prefix) => data.length >= prefix.length && data.compar
 
 /** Opens a raw socket; `onFrame(ws, data)` gets every frame but the counted ones and resolves through `ready`. */
 function rawSocket(url, protocols, counted, onFrame) {
-  const ws = new WebSocket(url, protocols, { perMessageDeflate: false })
+  const ws = new WebSocket(url, protocols, { perMessageDeflate: false, skipUTF8Validation: true })
   clients.push(ws)
   return new Promise((resolve, reject) => {
     ws.on('error', reject)
