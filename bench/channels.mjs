@@ -78,7 +78,7 @@ function layouts() {
   return chosen.map((layout) => (PUBLICATIONS === undefined ? layout : { ...layout, publications: Number(PUBLICATIONS) }))
 }
 
-/** Who subscribes to what, and who publishes what: the same for both systems. */
+/** Who subscribes to what, who publishes what (the same for both systems), and `perPass`: deliveries when every channel publishes once. */
 function plan({ channels, localChannels, subscribersPerServer, socketsPerServer }) {
   if (subscribersPerServer * SERVERS > socketsPerServer) throw new Error('a local channel needs more subscribers than its server has sockets')
   const sockets = Array.from({ length: SERVERS }, (_, server) =>
@@ -100,7 +100,7 @@ function plan({ channels, localChannels, subscribersPerServer, socketsPerServer 
       publishers[(home + 1) % SERVERS].push(channel)
     }
   }
-  return { sockets, publishers, perRound: channels * subscribersPerServer * SERVERS }
+  return { sockets, publishers, perPass: channels * subscribersPerServer * SERVERS }
 }
 
 async function startSystem(kind, plan) {
@@ -117,7 +117,7 @@ async function startSystem(kind, plan) {
 
 /** Publishes `count` messages on every channel from its publisher; resolves once the clients got them all. */
 async function publishAll(system, plan, count, data) {
-  const expected = count * plan.perRound
+  const expected = count * plan.perPass
   const done = ask(system.clients, { expect: expected })
   const published = system.servers.map((server, i) =>
     ask(server, { publish: { channels: plan.publishers[i], count, batch: BATCH, data } }),
@@ -224,7 +224,7 @@ async function layoutBench(layout, data, redis) {
   const perServer = (values, format) => values.map(format).join(' / ')
   const clients = LIBRARY_CLIENTS ? "each system's own Node client" : 'the same raw ws clients'
   return [
-    `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perRound} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
+    `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perPass} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
     `channels, ${name}: deliveries per second Socket.IO ${s.deliveriesPerSecond.toFixed(0)}, Mesa ${m.deliveriesPerSecond.toFixed(0)} -> Mesa ${faster.toFixed(2)}x (target at least 3x)`,
     `channels, ${name}: server CPU per delivery (all servers) Socket.IO ${s.cpuPerDelivery.toFixed(2)} µs, Mesa ${m.cpuPerDelivery.toFixed(2)} µs -> Mesa ${cheaper.toFixed(2)}x cheaper (target at least 3x); not counted: client process CPU per delivery Socket.IO ${s.clientCpuPerDelivery.toFixed(2)} µs, Mesa ${m.clientCpuPerDelivery.toFixed(2)} µs; Redis CPU per delivery (the whole Redis server, other users of a shared Redis included) Socket.IO ${s.redisCpuPerDelivery.toFixed(2)} µs, Mesa ${m.redisCpuPerDelivery.toFixed(2)} µs`,
     `channels, ${name}: bytes each server read from Redis for channels it does not serve (server 0 / 1 ...): Socket.IO ${perServer(s.unservedBytes, kib)} (${perServer(s.unservedMessages, String)} messages), Mesa ${perServer(m.unservedBytes, kib)} (${perServer(m.unservedMessages, String)} messages) (target: none); pub/sub bytes read in all: Socket.IO ${perServer(s.bytesRead, kib)}, Mesa ${perServer(m.bytesRead, kib)}`,
