@@ -1,11 +1,17 @@
 // Channels across servers (issue 11): Mesa channels against Socket.IO 4.8 rooms with `@socket.io/redis-adapter`,
-// in one run, on the same Redis and the same layout.
+// in one run, on the same Redis and the same layouts.
 //
-// Each system gets `SERVERS` server processes (bench/channel-server-process.mjs) on the shared Redis under a
-// namespace of its own, and one client process (bench/channel-clients-process.mjs) holding every socket.
+// Two layouts, each printed as a block: "small rooms" (200 channels, 10 subscribers per channel on each server
+// serving it) and "large rooms" (40 channels, 100 subscribers per channel per server). For each, each system gets
+// `SERVERS` server processes (bench/channel-server-process.mjs) on the shared Redis under a namespace of its own,
+// and one client process (bench/channel-clients-process.mjs) holding every socket.
 // Fairness:
 // - the same channels, the same sockets on the same servers subscribed to the same channels, the same messages
-//   published from the same servers in the same batches; each system with its own Node client;
+//   published from the same servers in the same batches;
+// - the same client for both systems: raw `ws` sockets speaking each protocol minimally and counting deliveries
+//   by a prefix check on the frame's bytes, so that the one client process (which shares the machine with the
+//   servers) costs as little as it can and the same per frame received: deliveries per second then measure the
+//   servers, not the client libraries (`BENCH_CHANNEL_CLIENTS=library`: each system's own Node client instead);
 // - Mesa on its defaults (heartbeats on, publications stored once in their channel's stream: its history and
 //   resume guarantee, which Socket.IO does not give), Socket.IO on its defaults but for the websocket-only
 //   transport the clients use;
@@ -14,27 +20,43 @@
 //   subscribers on server `c % SERVERS` (their home) and are published from the next server, so both systems
 //   must carry every publication through Redis;
 // - server CPU is the servers' own `process.cpuUsage()` from the first publication until the clients counted
-//   the last delivery (client CPU is in its own process and reported apart); deliveries per second are
-//   deliveries over that wall time;
+//   the last delivery. Not counted but reported apart: the client process's CPU, and the Redis server's (its
+//   `INFO cpu`, which on a shared Redis includes other users' commands), to which Mesa gives more to do: it
+//   stores each publication. Deliveries per second are deliveries over that wall time;
 // - the systems are measured in alternating rounds on the same live setups, after a warm-up round each, and
 //   each figure is the median of the rounds, each ratio the median of the rounds' ratios (the machine is
 //   shared: a load spike hits one round).
 // The bytes each server reads for channels it does not serve are the pub/sub messages (channel name and payload
 // bytes, as ioredis hands them over) its Redis subscriber connection receives for channels no socket of that
 // server subscribed to; "in all" is that connection's socket's `bytesRead` over the round.
+// Environment: BENCH_CHANNELS, BENCH_LOCAL_CHANNELS, BENCH_CHANNEL_SUBSCRIBERS, BENCH_CHANNEL_SOCKETS (any of them:
+// one layout, the small rooms' with these changes), BENCH_CHANNEL_PUBLICATIONS (per channel and round),
+// BENCH_CHANNEL_ROUNDS, BENCH_CHANNEL_SERVERS, BENCH_CHANNEL_CLIENTS, BENCH_CHANNEL_PROFILE (below), BENCH_REDIS.
 import { once } from 'node:events'
 import { fork } from 'node:child_process'
 import { Redis } from 'ioredis'
 
 const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379'
 const SERVERS = Number(process.env.BENCH_CHANNEL_SERVERS ?? 2)
-const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 200)
-/** Of `CHANNELS`, those whose subscribers are all on one server. */
-const LOCAL_CHANNELS = Number(process.env.BENCH_LOCAL_CHANNELS ?? 50)
-const SOCKETS_PER_SERVER = Number(process.env.BENCH_CHANNEL_SOCKETS ?? 200)
-/** Subscribers of a channel on each server serving it (a local channel has them all on its home). */
-const SUBSCRIBERS_PER_SERVER = Number(process.env.BENCH_CHANNEL_SUBSCRIBERS ?? 10)
-const PUBLICATIONS = Number(process.env.BENCH_CHANNEL_PUBLICATIONS ?? 20)
+/** `library`: each system's own Node client instead of the same raw one (bench/channel-clients-process.mjs). */
+const LIBRARY_CLIENTS = process.env.BENCH_CHANNEL_CLIENTS === 'library'
+/**
+ * The layouts measured, each printed as a block. `localChannels` of `channels` have all their subscribers on
+ * one server; `subscribersPerServer` is a channel's subscribers on each server serving it (a local channel has
+ * them all on its home).
+ */
+const LAYOUTS = [
+  { name: 'small rooms', channels: 200, localChannels: 50, subscribersPerServer: 10, socketsPerServer: 200, publications: 20 },
+  { name: 'large rooms', channels: 40, localChannels: 10, subscribersPerServer: 100, socketsPerServer: 200, publications: 20 },
+]
+/** Any of these set: one layout, the small rooms' with these changes. */
+const SHAPE = {
+  channels: process.env.BENCH_CHANNELS,
+  localChannels: process.env.BENCH_LOCAL_CHANNELS,
+  subscribersPerServer: process.env.BENCH_CHANNEL_SUBSCRIBERS,
+  socketsPerServer: process.env.BENCH_CHANNEL_SOCKETS,
+}
+const PUBLICATIONS = process.env.BENCH_CHANNEL_PUBLICATIONS
 const ROUNDS = Number(process.env.BENCH_CHANNEL_ROUNDS ?? 5)
 /** A folder: each server process writes there a V8 CPU profile of each measured round (`<kind>-<pid>-<n>.cpuprofile`). */
 const PROFILE_DIR = process.env.BENCH_CHANNEL_PROFILE
@@ -49,28 +71,36 @@ function ask(child, command) {
   return reply
 }
 
-/** Who subscribes to what, and who publishes what: the same for both systems. */
-function layout() {
+/** The layouts to run: the default two, or one shaped by the environment; publications may be set for all. */
+function layouts() {
+  const shape = Object.fromEntries(Object.entries(SHAPE).filter(([, value]) => value !== undefined).map(([key, value]) => [key, Number(value)]))
+  const chosen = Object.keys(shape).length > 0 ? [{ ...LAYOUTS[0], name: 'custom', ...shape }] : LAYOUTS
+  return chosen.map((layout) => (PUBLICATIONS === undefined ? layout : { ...layout, publications: Number(PUBLICATIONS) }))
+}
+
+/** Who subscribes to what, who publishes what (the same for both systems), and `perPass`: deliveries when every channel publishes once. */
+function plan({ channels, localChannels, subscribersPerServer, socketsPerServer }) {
+  if (subscribersPerServer * SERVERS > socketsPerServer) throw new Error('a local channel needs more subscribers than its server has sockets')
   const sockets = Array.from({ length: SERVERS }, (_, server) =>
-    Array.from({ length: SOCKETS_PER_SERVER }, (_, i) => ({ id: `s${server}-${i}`, channels: [] })),
+    Array.from({ length: socketsPerServer }, (_, i) => ({ id: `s${server}-${i}`, channels: [] })),
   )
   const publishers = Array.from({ length: SERVERS }, () => [])
   const next = Array(SERVERS).fill(0)
   const subscribe = (server, channel, count) => {
-    for (let i = 0; i < count; i++) sockets[server][next[server]++ % SOCKETS_PER_SERVER].channels.push(channel)
+    for (let i = 0; i < count; i++) sockets[server][next[server]++ % socketsPerServer].channels.push(channel)
   }
-  for (let c = 0; c < CHANNELS; c++) {
+  for (let c = 0; c < channels; c++) {
     const channel = `bench:${c}`
     const home = c % SERVERS
-    if (c < CHANNELS - LOCAL_CHANNELS) {
-      for (let server = 0; server < SERVERS; server++) subscribe(server, channel, SUBSCRIBERS_PER_SERVER)
+    if (c < channels - localChannels) {
+      for (let server = 0; server < SERVERS; server++) subscribe(server, channel, subscribersPerServer)
       publishers[home].push(channel)
     } else {
-      subscribe(home, channel, SUBSCRIBERS_PER_SERVER * SERVERS)
+      subscribe(home, channel, subscribersPerServer * SERVERS)
       publishers[(home + 1) % SERVERS].push(channel)
     }
   }
-  return { sockets, publishers, perPublication: SUBSCRIBERS_PER_SERVER * SERVERS }
+  return { sockets, publishers, perPass: channels * subscribersPerServer * SERVERS }
 }
 
 async function startSystem(kind, plan) {
@@ -80,14 +110,14 @@ async function startSystem(kind, plan) {
   )
   const ports = await Promise.all(servers.map((server) => ask(server).then(({ port }) => port)))
   const sockets = plan.sockets.flatMap((list, server) => list.map((socket) => ({ ...socket, url: `ws://127.0.0.1:${ports[server]}` })))
-  const clients = fork(new URL('./channel-clients-process.mjs', import.meta.url), [JSON.stringify({ kind, sockets })])
+  const clients = fork(new URL('./channel-clients-process.mjs', import.meta.url), [JSON.stringify({ kind, sockets, library: LIBRARY_CLIENTS })])
   await ask(clients, 'open')
   return { kind, namespace, servers, clients, rounds: [] }
 }
 
 /** Publishes `count` messages on every channel from its publisher; resolves once the clients got them all. */
 async function publishAll(system, plan, count, data) {
-  const expected = count * CHANNELS * plan.perPublication
+  const expected = count * plan.perPass
   const done = ask(system.clients, { expect: expected })
   const published = system.servers.map((server, i) =>
     ask(server, { publish: { channels: plan.publishers[i], count, batch: BATCH, data } }),
@@ -101,12 +131,21 @@ async function publishAll(system, plan, count, data) {
   return expected
 }
 
-async function measuredRound(system, plan, data) {
+/** CPU µs the Redis server process has used (user + system), as its `INFO cpu` reports it. */
+async function redisCpuMicros(redis) {
+  const info = await redis.info('cpu')
+  const seconds = (field) => Number(info.match(new RegExp(`^${field}:([\\d.]+)`, 'm'))[1])
+  return Math.round((seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6)
+}
+
+async function measuredRound(system, plan, publications, data, redis) {
+  const redisStart = await redisCpuMicros(redis)
   await Promise.all([...system.servers, system.clients].map((child) => ask(child, 'start')))
   const wallStart = performance.now()
-  const deliveries = await publishAll(system, plan, PUBLICATIONS, data)
+  const deliveries = await publishAll(system, plan, publications, data)
   const wallMs = performance.now() - wallStart
   const servers = await Promise.all(system.servers.map((server) => ask(server, 'stop')))
+  const redisMicros = (await redisCpuMicros(redis)) - redisStart
   const clients = await ask(system.clients, 'stop')
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
   const bytes = await Promise.all(system.servers.map((server) => ask(server, 'bytes')))
@@ -115,6 +154,7 @@ async function measuredRound(system, plan, data) {
     deliveriesPerSecond: deliveries / (wallMs / 1000),
     cpuPerDelivery: serverMicros / deliveries,
     clientCpuPerDelivery: clients.cpuMicros / deliveries,
+    redisCpuPerDelivery: redisMicros / deliveries,
     unservedBytes: bytes.map(({ unservedBytes }) => unservedBytes),
     unservedMessages: bytes.map(({ unservedMessages }) => unservedMessages),
     bytesRead: bytes.map(({ bytesRead }) => bytesRead),
@@ -149,6 +189,7 @@ function summary(system) {
     deliveriesPerSecond: of('deliveriesPerSecond'),
     cpuPerDelivery: of('cpuPerDelivery'),
     clientCpuPerDelivery: of('clientCpuPerDelivery'),
+    redisCpuPerDelivery: of('redisCpuPerDelivery'),
     unservedBytes: last.unservedBytes,
     unservedMessages: last.unservedMessages,
     bytesRead: last.bytesRead,
@@ -160,15 +201,15 @@ function pairedRatio(mesa, socketIo, figure, better) {
   return median(mesa.rounds.map((round, i) => better(round[figure], socketIo.rounds[i][figure])))
 }
 
-/** Runs the comparison; `data` is the published message's data. Returns the lines to print. */
-export async function channelsBench(data) {
-  const plan = layout()
-  const socketIo = await startSystem('socket.io', plan)
-  const mesa = await startSystem('mesa', plan)
+/** Measures one layout: both systems on it, alternating rounds. Returns its block of lines. */
+async function layoutBench(layout, data, redis) {
+  const setup = plan(layout)
+  const socketIo = await startSystem('socket.io', setup)
+  const mesa = await startSystem('mesa', setup)
   try {
-    for (const system of [socketIo, mesa]) await publishAll(system, plan, 2, data) // warm-up, not measured
+    for (const system of [socketIo, mesa]) await publishAll(system, setup, 2, data) // warm-up, not measured
     for (let round = 0; round < ROUNDS; round++) {
-      for (const system of round % 2 ? [mesa, socketIo] : [socketIo, mesa]) await measuredRound(system, plan, data)
+      for (const system of round % 2 ? [mesa, socketIo] : [socketIo, mesa]) await measuredRound(system, setup, layout.publications, data, redis)
     }
   } finally {
     await stopSystem(socketIo)
@@ -178,13 +219,26 @@ export async function channelsBench(data) {
   const [s, m] = [summary(socketIo), summary(mesa)]
   const faster = pairedRatio(mesa, socketIo, 'deliveriesPerSecond', (own, peer) => own / peer)
   const cheaper = pairedRatio(mesa, socketIo, 'cpuPerDelivery', (own, peer) => peer / own)
-  const deliveries = PUBLICATIONS * CHANNELS * plan.perPublication
+  const { name, channels, localChannels, subscribersPerServer, socketsPerServer, publications } = layout
   const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`
   const perServer = (values, format) => values.map(format).join(' / ')
+  const clients = LIBRARY_CLIENTS ? "each system's own Node client" : 'the same raw ws clients'
   return [
-    `channels: ${SERVERS} servers on one Redis, ${CHANNELS} channels (${LOCAL_CHANNELS} with subscribers on one server only) x ${PUBLICATIONS} publications, ${SUBSCRIBERS_PER_SERVER} subscribers per channel per server serving it, ${SOCKETS_PER_SERVER} sockets per server: ${deliveries} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
-    `channels: deliveries per second Socket.IO ${s.deliveriesPerSecond.toFixed(0)}, Mesa ${m.deliveriesPerSecond.toFixed(0)} -> Mesa ${faster.toFixed(2)}x (target at least 3x)`,
-    `channels: server CPU per delivery (all servers) Socket.IO ${s.cpuPerDelivery.toFixed(2)} µs, Mesa ${m.cpuPerDelivery.toFixed(2)} µs -> Mesa ${cheaper.toFixed(2)}x cheaper (target at least 3x); client process CPU per delivery Socket.IO ${s.clientCpuPerDelivery.toFixed(2)} µs, Mesa ${m.clientCpuPerDelivery.toFixed(2)} µs (not counted)`,
-    `channels: bytes each server read from Redis for channels it does not serve (server 0 / 1 ...): Socket.IO ${perServer(s.unservedBytes, kib)} (${perServer(s.unservedMessages, String)} messages), Mesa ${perServer(m.unservedBytes, kib)} (${perServer(m.unservedMessages, String)} messages) (target: none); pub/sub bytes read in all: Socket.IO ${perServer(s.bytesRead, kib)}, Mesa ${perServer(m.bytesRead, kib)}`,
+    `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perPass} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
+    `channels, ${name}: deliveries per second Socket.IO ${s.deliveriesPerSecond.toFixed(0)}, Mesa ${m.deliveriesPerSecond.toFixed(0)} -> Mesa ${faster.toFixed(2)}x (target at least 3x)`,
+    `channels, ${name}: server CPU per delivery (all servers) Socket.IO ${s.cpuPerDelivery.toFixed(2)} µs, Mesa ${m.cpuPerDelivery.toFixed(2)} µs -> Mesa ${cheaper.toFixed(2)}x cheaper (target at least 3x); not counted: client process CPU per delivery Socket.IO ${s.clientCpuPerDelivery.toFixed(2)} µs, Mesa ${m.clientCpuPerDelivery.toFixed(2)} µs; Redis CPU per delivery (the whole Redis server, other users of a shared Redis included) Socket.IO ${s.redisCpuPerDelivery.toFixed(2)} µs, Mesa ${m.redisCpuPerDelivery.toFixed(2)} µs`,
+    `channels, ${name}: bytes each server read from Redis for channels it does not serve (server 0 / 1 ...): Socket.IO ${perServer(s.unservedBytes, kib)} (${perServer(s.unservedMessages, String)} messages), Mesa ${perServer(m.unservedBytes, kib)} (${perServer(m.unservedMessages, String)} messages) (target: none); pub/sub bytes read in all: Socket.IO ${perServer(s.bytesRead, kib)}, Mesa ${perServer(m.bytesRead, kib)}`,
   ]
+}
+
+/** Runs the comparison on each layout; `data` is the published message's data. Returns the lines to print. */
+export async function channelsBench(data) {
+  const redis = new Redis(REDIS)
+  const lines = []
+  try {
+    for (const layout of layouts()) lines.push(...(await layoutBench(layout, data, redis)))
+  } finally {
+    redis.disconnect()
+  }
+  return lines
 }
