@@ -1,5 +1,6 @@
 import { MesaError, TypedEmitter } from '@mesa/core'
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { WriteCoalescing } from './write-coalescing.js'
 
 /** A Redis Cluster given by its startup nodes. */
 export interface ClusterConnectionOptions {
@@ -78,6 +79,7 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
   private failedToConnect = false
   /** Commands on the command connection that timed out and are still unanswered. */
   private readonly late = new Set<object>()
+  private readonly coalescing: WriteCoalescing
 
   constructor(
     input: RedisConnectionInput,
@@ -101,6 +103,7 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
       this.ownsCommand = true
     }
     this.isCluster = this.command instanceof Cluster
+    this.coalescing = new WriteCoalescing(this.command)
     if (this.command.status === 'ready') this.everReady = true
     this.command.on('ready', this.onReady)
     this.command.on('error', this.onError)
@@ -154,6 +157,7 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
   call<T>(run: (client: RedisClient) => Promise<T>): Promise<T> {
     const unavailable = this.unavailable()
     if (unavailable) return Promise.reject(unavailable)
+    this.coalescing.hold()
     return this.deadline(run(this.command), true)
   }
 
