@@ -1,5 +1,7 @@
 import { MesaError, TypedEmitter } from '@mesa/core'
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { CommandDeadlines, type Waiting } from './command-deadlines.js'
+import { WriteCoalescing } from './write-coalescing.js'
 
 /** A Redis Cluster given by its startup nodes. */
 export interface ClusterConnectionOptions {
@@ -77,7 +79,9 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
   private everReady = false
   private failedToConnect = false
   /** Commands on the command connection that timed out and are still unanswered. */
-  private readonly late = new Set<object>()
+  private readonly late = new Set<Waiting>()
+  private readonly coalescing: WriteCoalescing
+  private readonly deadlines: CommandDeadlines
 
   constructor(
     input: RedisConnectionInput,
@@ -101,6 +105,8 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
       this.ownsCommand = true
     }
     this.isCluster = this.command instanceof Cluster
+    this.coalescing = new WriteCoalescing(this.command)
+    this.deadlines = new CommandDeadlines(commandTimeoutMs, this.expired)
     if (this.command.status === 'ready') this.everReady = true
     this.command.on('ready', this.onReady)
     this.command.on('error', this.onError)
@@ -154,6 +160,7 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
   call<T>(run: (client: RedisClient) => Promise<T>): Promise<T> {
     const unavailable = this.unavailable()
     if (unavailable) return Promise.reject(unavailable)
+    this.coalescing.hold()
     return this.deadline(run(this.command), true)
   }
 
@@ -171,33 +178,33 @@ export class RedisConnections extends TypedEmitter<RedisConnectionsEvents> {
    */
   private deadline<T>(command: Promise<T>, tracked: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const token = {}
-      const timer = setTimeout(() => {
-        const ms = this.commandTimeoutMs
-        const error = new RedisTimeoutError(`Redis did not answer within ${ms} ms (commandTimeoutMs)`)
-        if (tracked) {
-          this.late.add(token)
-          if (this.late.size === 1) this.emit('stalled', error)
-        }
-        reject(error)
-      }, this.commandTimeoutMs)
-      // The command's connection keeps the process alive while it waits; this timer need not.
-      timer.unref()
-      const settled = () => {
-        clearTimeout(timer)
-        if (this.late.delete(token) && this.late.size === 0) this.emit('answered')
-      }
+      const waiting = this.deadlines.add(reject, tracked)
       command.then(
         (value) => {
-          settled()
+          this.settled(waiting)
           resolve(value)
         },
         (error: unknown) => {
-          settled()
+          this.settled(waiting)
           reject(error)
         },
       )
     })
+  }
+
+  private readonly expired = (waiting: Waiting): void => {
+    const ms = this.commandTimeoutMs
+    const error = new RedisTimeoutError(`Redis did not answer within ${ms} ms (commandTimeoutMs)`)
+    if (waiting.tracked) {
+      this.late.add(waiting)
+      if (this.late.size === 1) this.emit('stalled', error)
+    }
+    waiting.reject(error)
+  }
+
+  private settled(waiting: Waiting): void {
+    this.deadlines.settle(waiting)
+    if (this.late.delete(waiting) && this.late.size === 0) this.emit('answered')
   }
 
   /**

@@ -36,18 +36,27 @@ export function streamOf(socket: WebSocket): Socket | undefined {
   return (socket as unknown as WebSocketInternals)._socket
 }
 
+/**
+ * Node's `setImmediate`, as it was when this module loaded: fake timers an application installs in its tests
+ * later must not hold frames back.
+ */
+const endOfTurn = globalThis.setImmediate
+
 /** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
 const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }
 
 /**
  * Writes frames so that a message is framed once however many sockets get it, and everything written to one
- * socket within a tick leaves in as few TCP segments as possible.
+ * socket within an event-loop turn leaves in as few TCP segments as possible.
  *
- * - Framing: the first write of a frame string in a tick builds its WebSocket frame (header + UTF-8 payload)
- *   once; every other socket given the same string in that tick gets the same buffer. `ws.send` would convert
+ * - Framing: the first write of a frame string in a turn builds its WebSocket frame (header + UTF-8 payload)
+ *   once; every other socket given the same string in that turn gets the same buffer. `ws.send` would convert
  *   and frame the string again for each socket.
- * - Corking: the first write of a tick corks the socket's stream; one microtask per tick uncorks every corked
- *   stream and drops the tick's frames. One writer serves a whole server: no per-socket scheduling.
+ * - Corking: the first write of an event-loop turn corks the socket's stream; one `setImmediate` per turn (run
+ *   after the turn's I/O callbacks) uncorks every corked stream and drops the turn's frames. What reaches a
+ *   socket in one turn leaves in one write (a system call), however many reads brought it: the Redis
+ *   subscriber's pub/sub messages and the store's replies to local publications arrive in reads of their own.
+ *   One writer serves a whole server: no per-socket scheduling.
  *
  * The direct write is only taken while ws's sender is idle (the server never compresses, so it always is);
  * otherwise the frame goes through `ws.send`, which queues it in order.
@@ -88,7 +97,7 @@ export class FrameWriter {
       this.corked.add(stream)
       if (!this.scheduled) {
         this.scheduled = true
-        queueMicrotask(this.flush)
+        endOfTurn(this.flush)
       }
     }
     const buffered = socket.bufferedAmount

@@ -138,7 +138,7 @@ function rawLength(data: RawData): number {
  * - a socket's life: `ConnectionRegistry` (set, recipient index, presence, sweep), `HeartbeatSweep` (one timer);
  * - what clients send: `readClientFrame` -> heartbeat ack, `AuthenticationFlow`, or a message;
  * - what the server sends: `Outbound` -> `prepareDispatch` (store) -> `deliverLocally` -> `SocketDelivery`
- *   (order, gaps) -> `Connection.write` -> `FrameWriter` (frame once, cork per tick), then `adapter.publish`;
+ *   (order, gaps) -> `Connection.write` -> `FrameWriter` (frame once, cork per event-loop turn), then `adapter.publish`;
  * - what happens is announced once by `ServerEvents` (emitters, middleware, portal queue, `client.messages`).
  *
  * - channels: `ServerChannels` (op 30/32, subscriptions, publications, presence), fed by `Mesa` and `AuthenticationFlow`.

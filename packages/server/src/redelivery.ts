@@ -193,7 +193,7 @@ export class SocketDelivery {
         stream.held.push(item)
       } else {
         this.unqueued(item)
-        this.live(item.key, stream, item)
+        this.live(item.key, stream, item.seq, item.frame, item.epoch)
       }
     }
   }
@@ -213,10 +213,10 @@ export class SocketDelivery {
     if (this.lost) return
     const stream = this.streams.get(key)
     if (stream === undefined && isChannelKey(key)) return
-    const item: Pending = { frame, key, seq, epoch }
-    if (stream?.held !== undefined) this.queue(stream.held, item)
-    else if (this.pending) this.queue(this.pending, item)
-    else this.live(key, stream, item)
+    // Live (the usual case) allocates nothing: a channel publication is written to every subscriber.
+    if (stream?.held !== undefined) this.queue(stream.held, { frame, key, seq, epoch })
+    else if (this.pending) this.queue(this.pending, { frame, key, seq, epoch })
+    else this.live(key, stream, seq, frame, epoch)
   }
 
   /**
@@ -276,17 +276,22 @@ export class SocketDelivery {
   }
 
   /** A frame no stream holds back: written, unless a gap comes first (then its stream waits for the gap's read). */
-  private live(key: StreamKey, stream: Stream | undefined, item: Pending): void {
+  private live(
+    key: StreamKey,
+    stream: Stream | undefined,
+    seq: number | undefined,
+    frame: string | null,
+    epoch: string | undefined,
+  ): void {
     const cursor = stream?.cursor
-    const { seq, epoch } = item
     if (seq !== undefined && cursor !== undefined && seq > cursor.seq + 1 && (epoch === undefined || epoch === cursor.epoch)) {
       stream!.held = []
       stream!.next = 0
-      this.queue(stream!.held, item)
+      this.queue(stream!.held, { frame, key, seq, epoch })
       void this.drainStream(key, stream!)
       return
     }
-    this.emit(key, stream, seq, item.frame, epoch)
+    this.emit(key, stream, seq, frame, epoch)
   }
 
   private emit(key: StreamKey, stream: Stream | undefined, seq: number | undefined, frame: string | null, epoch?: string): void {

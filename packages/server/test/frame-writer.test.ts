@@ -60,4 +60,31 @@ describe('FrameWriter', () => {
     await once(server[1]!, 'close')
     expect(writer.write(server[1]!, '{"op":0,"d":{}}')).toBe(Written.No)
   })
+
+  it('sends what a socket gets within one event-loop turn in one write, even across callbacks, and fake timers do not hold it', async () => {
+    const { server, received } = await pairs(1)
+    const stream = (server[0] as unknown as { _socket: { _write: unknown; _writev: unknown } })._socket
+    let writes = 0
+    for (const method of ['_write', '_writev'] as const) {
+      const original = stream[method] as (...args: unknown[]) => unknown
+      stream[method] = function (this: unknown, ...args: unknown[]) {
+        writes++
+        return original.apply(this, args)
+      }
+    }
+    const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
+    writer.write(server[0]!, '{"op":0,"d":{"n":1}}')
+    await new Promise<void>((resolve) => process.nextTick(resolve))
+    writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
+    await waitFor('both frames', () => received[0]!.length === 2)
+    expect(writes).toBe(1)
+    vi.useFakeTimers({ toFake: ['setImmediate'] })
+    try {
+      writer.write(server[0]!, '{"op":0,"d":{"n":3}}')
+      await waitFor('the frame written under fake timers', () => received[0]!.length === 3)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(received[0]).toEqual(['{"op":0,"d":{"n":1}}', '{"op":0,"d":{"n":2}}', '{"op":0,"d":{"n":3}}'])
+  })
 })
