@@ -12,7 +12,7 @@
 // With `library: true`, each system's own Node client instead, both on their defaults apart from reconnecting:
 // `@mesa/client-node` (protocol 2, publications deduplicated by position), `socket.io-client` (websocket
 // transport only).
-//   'open'     -> opens `sockets` ({ url, id, channels }), answers once every subscription is in place
+//   {open}     -> opens the sockets of `open` ({ url, id, channels }), answers once every subscription is in place
 //   {expect}   -> answers { done } once `expect` publications more have arrived (counted across all sockets)
 //   'start'/'stop' -> this process's CPU µs in between (to tell whether the clients held the servers back)
 //   'close'    -> closes every socket and exits
@@ -20,7 +20,7 @@ import WebSocket from '../packages/server/node_modules/ws/wrapper.mjs'
 import { io } from 'socket.io-client'
 import { Client } from '../packages/client-node/dist/index.js'
 
-const { kind, sockets, library } = JSON.parse(process.argv[2])
+const { kind, library } = JSON.parse(process.argv[2])
 const OPEN_AT_ONCE = 50
 /** Everything with a `disconnect()` or `terminate()` to close. */
 const clients = []
@@ -101,7 +101,8 @@ const open = library ? (kind === 'mesa' ? openLibraryMesa : openLibrarySocketIo)
 let cpuStart = process.cpuUsage()
 
 process.on('message', async (command) => {
-  if (command === 'open') {
+  if (command.open) {
+    const sockets = command.open
     for (let i = 0; i < sockets.length; i += OPEN_AT_ONCE) await Promise.all(sockets.slice(i, i + OPEN_AT_ONCE).map(open))
     process.send({ opened: clients.length })
   } else if (command.expect !== undefined) {

@@ -110,8 +110,9 @@ async function startSystem(kind, plan) {
   )
   const ports = await Promise.all(servers.map((server) => ask(server).then(({ port }) => port)))
   const sockets = plan.sockets.flatMap((list, server) => list.map((socket) => ({ ...socket, url: `ws://127.0.0.1:${ports[server]}` })))
-  const clients = fork(new URL('./channel-clients-process.mjs', import.meta.url), [JSON.stringify({ kind, sockets, library: LIBRARY_CLIENTS })])
-  await ask(clients, 'open')
+  const clients = fork(new URL('./channel-clients-process.mjs', import.meta.url), [JSON.stringify({ kind, library: LIBRARY_CLIENTS })])
+  // The sockets go over IPC: a large layout's list is beyond what a command line may hold (E2BIG).
+  await ask(clients, { open: sockets })
   return { kind, namespace, servers, clients, rounds: [] }
 }
 
