@@ -1,4 +1,4 @@
-import { Scope, LOCAL_REDIS_URL } from '@mesa/test-kit'
+import { countWrites, LOCAL_REDIS_URL, Scope } from '@mesa/test-kit'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WriteCoalescing } from '../src/write-coalescing.js'
@@ -6,20 +6,11 @@ import { WriteCoalescing } from '../src/write-coalescing.js'
 const scope = new Scope()
 afterEach(() => scope.cleanup())
 
-/** A connected client, and how many writes its socket made (`_write` and `_writev` calls) since. */
+/** A connected client, and how many writes its socket made since. */
 async function counted(): Promise<{ client: Redis; writes: () => number }> {
   const client = scope.add(new Redis(LOCAL_REDIS_URL, { maxRetriesPerRequest: 1 }), (c) => c.disconnect())
   await client.ping()
-  const stream = client.stream as typeof client.stream & { _write: unknown; _writev: unknown }
-  let writes = 0
-  for (const method of ['_write', '_writev'] as const) {
-    const original = stream[method] as (...args: unknown[]) => unknown
-    stream[method] = function (this: unknown, ...args: unknown[]) {
-      writes++
-      return original.apply(this, args)
-    }
-  }
-  return { client, writes: () => writes }
+  return { client, writes: countWrites(client.stream) }
 }
 
 describe('WriteCoalescing', () => {

@@ -1,6 +1,6 @@
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
-import { Scope, waitFor } from '@mesa/test-kit'
+import type { AddressInfo, Socket } from 'node:net'
+import { countWrites, Scope, waitFor } from '@mesa/test-kit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as ws from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
@@ -63,21 +63,13 @@ describe('FrameWriter', () => {
 
   it('sends what a socket gets within one event-loop turn in one write, even across callbacks, and fake timers do not hold it', async () => {
     const { server, received } = await pairs(1)
-    const stream = (server[0] as unknown as { _socket: { _write: unknown; _writev: unknown } })._socket
-    let writes = 0
-    for (const method of ['_write', '_writev'] as const) {
-      const original = stream[method] as (...args: unknown[]) => unknown
-      stream[method] = function (this: unknown, ...args: unknown[]) {
-        writes++
-        return original.apply(this, args)
-      }
-    }
+    const writes = countWrites((server[0] as unknown as { _socket: Socket })._socket)
     const writer = new FrameWriter(16 * 2 ** 20, { messagesOut: 0, bytesOut: 0 })
     writer.write(server[0]!, '{"op":0,"d":{"n":1}}')
     await new Promise<void>((resolve) => process.nextTick(resolve))
     writer.write(server[0]!, '{"op":0,"d":{"n":2}}')
     await waitFor('both frames', () => received[0]!.length === 2)
-    expect(writes).toBe(1)
+    expect(writes()).toBe(1)
     vi.useFakeTimers({ toFake: ['setImmediate'] })
     try {
       writer.write(server[0]!, '{"op":0,"d":{"n":3}}')

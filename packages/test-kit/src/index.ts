@@ -6,6 +6,7 @@ export { delay, nextEvent, rejectionOf, waitFor, withTimeout } from './wait.js'
 export { Scope } from './scope.js'
 export { freePort, isPortFree } from './free-port.js'
 export { type ProxiedConnection, TcpProxy } from './tcp-proxy.js'
+export { countWrites } from './write-counter.js'
 
 // Speaking the wire protocol
 export {
