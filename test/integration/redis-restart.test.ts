@@ -54,6 +54,7 @@ describe('Redis restarting mid-stream', () => {
     expect(after.rejected).toEqual([])
     const accepted = [...during.accepted, ...after.accepted]
     // The servers kept their sockets through the outage: no client had to reconnect.
+    for (const c of clients) expect(c.closes, 'the closes that made a client reconnect').toEqual([])
     for (const c of clients) expect(c.acks).toHaveLength(1)
     for (const c of clients.filter((_, i) => i % 3 !== 0)) expect(c.messagesOf('LOCAL')).toEqual([])
 

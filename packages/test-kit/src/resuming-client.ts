@@ -20,6 +20,8 @@ export class ResumingClient {
   readonly delivered: WireFrame[] = []
   /** op 22 frames, one per (re)authentication. */
   readonly acks: WireFrame[] = []
+  /** Why each connection that was lost closed (code and reason), so a test can say why its client reconnected. */
+  readonly closes: { code: number; reason: string }[] = []
   /** The error that made it give up reconnecting, if it did. */
   failure: Error | undefined
   private current: RawClient | undefined
@@ -91,8 +93,9 @@ export class ResumingClient {
       throw error
     }
     this.acks.push(ack)
-    void client.closed.then(() => {
+    void client.closed.then((close) => {
       if (this.stopped || this.current !== client) return
+      this.closes.push(close)
       this.reconnecting = this.reconnect().catch((error: Error) => {
         this.failure = error
       })
