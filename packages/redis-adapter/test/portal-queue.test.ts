@@ -135,10 +135,16 @@ describe('RedisPortalQueue', () => {
     const redis = scope.redis()
     const events = eventsKey(namespace)
     const bytes = `${events}-bytes`
-    /** What the stream holds, as the count should say. */
-    const held = async () => {
-      const entries = (await redis.xrange(events, '-', '+')) as [string, string[]][]
-      return entries.reduce((sum, [, fields]) => sum + Buffer.byteLength(fields[1]!), 0)
+    /**
+     * The count and what the stream holds, as the count should say, read in one transaction: the worker may trim
+     * between two separate reads.
+     */
+    const countAndHeld = async () => {
+      const [[, count], [, entries]] = (await redis.multi().get(bytes).xrange(events, '-', '+').exec()) as [
+        [null, string | null],
+        [null, [string, string[]][]],
+      ]
+      return { count: Number(count), held: entries.reduce((sum, [, fields]) => sum + Buffer.byteLength(fields[1]!), 0) }
     }
     for (let i = 0; i < 2; i++) await server.portal.push(event(i))
     // A queue written before the count was kept: counted from the stream once.
@@ -156,10 +162,12 @@ describe('RedisPortalQueue', () => {
     // bytes taken off.
     await waitFor('handled events to be trimmed', async () => Number(await redis.get(bytes)) <= (size * 5) / 2)
     await waitFor('every event acknowledged', async () => (await redis.xpending(events, 'portals'))[0] === 0)
-    expect(Number(await redis.get(bytes))).toBe(await held())
+    const afterTrim = await countAndHeld()
+    expect(afterTrim.count).toBe(afterTrim.held)
     // Handled events left in the stream make room when a push needs it.
     for (let i = 5; i < 10; i++) await server.portal.push(event(i))
-    expect(Number(await redis.get(bytes))).toBe(await held())
+    const afterPushes = await countAndHeld()
+    expect(afterPushes.count).toBe(afterPushes.held)
     await waitFor('the new events', () => handled === 10)
     // Redis lost the stream but not the count: a new stream starts from 0 bytes.
     await redis.del(events)
