@@ -3,12 +3,14 @@ import {
   channelStream,
   GLOBAL_EXTENSION,
   GLOBAL_STREAM,
+  type ReadResult,
   type StoredEntry,
   userStream,
   withSequence,
 } from '@mesa/core/server'
 import { channelExtension } from './channels/channel-frames.js'
 import type { GapReader } from './gap-reader.js'
+import { nextStoreRetry, STORE_RETRY_MS } from './store-retry.js'
 
 /** What a socket's delivery writes to and reads from. */
 export interface DeliveryTarget {
@@ -380,28 +382,35 @@ export class SocketDelivery {
     }
   }
 
-  /** Reads and writes what the store has after the cursor (a gap in live traffic). */
+  /**
+   * Reads and writes what the store has after the cursor (a gap in live traffic). While the store cannot be read
+   * (a Redis outage, or Redis back on pub/sub before the command connection) the stream waits, what arrives
+   * meanwhile held within the socket's bounds, and the read is tried again as a subscription's is (store-retry.ts);
+   * the first failure is reported. Writing what is live would skip the gap without the client knowing, and closing
+   * every socket that hit it would send their clients reconnecting all at once, just as Redis comes back.
+   */
   private async fill(key: StreamKey, stream: Stream, cursor: StreamPosition): Promise<void> {
     const userId = this.target.userId
     const name = key === 'global' ? GLOBAL_STREAM : key === 'user' ? userId && userStream(userId) : key
     if (name === undefined) return
-    try {
-      const result = await this.readGap(name, cursor)
-      if (result.status !== 'ok') {
-        this.historyLost(`${name} after ${cursor.seq}: ${result.status}`)
-        return
+    let result: ReadResult | undefined
+    for (let wait = STORE_RETRY_MS; result === undefined; wait = nextStoreRetry(wait)) {
+      try {
+        result = await this.readGap(name, cursor)
+      } catch (error) {
+        if (wait === STORE_RETRY_MS) this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error }))
+        await this.sleep(wait)
+        if (this.target.closed || this.lost || this.streams.get(key) !== stream) return
       }
-      for (const entry of result.entries) {
-        if (this.target.closed || this.streams.get(key) !== stream) return
-        const wanted = key !== 'global' || entryIsFor(entry, userId)
-        this.emit(key, stream, entry.seq, wanted ? entryFrame(stream, entry) : null)
-      }
-    } catch (error) {
-      // Writing what is live would skip the gap without the client knowing; the socket cannot wait for the store
-      // either (what arrives meanwhile would pile up). Closed, its client resumes from where it is: what it missed
-      // once the store answers (a channel's subscription waits for it), or told that it did not recover.
-      this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error }))
-      this.closeToResume(`cannot read ${name} after ${cursor.seq} now; reconnect to resume`)
+    }
+    if (result.status !== 'ok') {
+      this.historyLost(`${name} after ${cursor.seq}: ${result.status}`)
+      return
+    }
+    for (const entry of result.entries) {
+      if (this.target.closed || this.streams.get(key) !== stream) return
+      const wanted = key !== 'global' || entryIsFor(entry, userId)
+      this.emit(key, stream, entry.seq, wanted ? entryFrame(stream, entry) : null)
     }
   }
 }

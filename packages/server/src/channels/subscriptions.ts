@@ -17,6 +17,7 @@ import { channelKey } from '../redelivery.js'
 import type { ServerClient } from '../server-client.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'
 import type { MesaStats } from '../stats.js'
+import { nextStoreRetry, STORE_RETRY_MS } from '../store-retry.js'
 import { type AuthorizeHook, runAuthorizeHook } from './authorize.js'
 import { answer, errorFrame, refuse, replyFrame, requestIdOf } from '../requests/reply-frames.js'
 import { type SubscribedAnswer, subscribedFrame, unsubscribedFrame } from './channel-frames.js'
@@ -25,9 +26,6 @@ import type { ChannelRegistry, Subscription } from './channel-registry.js'
 import type { ChannelRules } from './channel-rules.js'
 import { checkChannel } from './publications.js'
 
-/** ms before a subscription reads the store again after a failed read; doubled after each failure up to the max. */
-const STORE_RETRY_MS = 100
-const STORE_RETRY_MAX_MS = 2000
 
 /** The options of `resolveConfig` the flow reads. */
 export interface SubscriptionSettings {
@@ -300,7 +298,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     subscription: Subscription,
     step: () => Promise<T>,
   ): Promise<T> {
-    for (let wait = STORE_RETRY_MS; ; wait = Math.min(2 * wait, STORE_RETRY_MAX_MS)) {
+    for (let wait = STORE_RETRY_MS; ; wait = nextStoreRetry(wait)) {
       try {
         const result = await step()
         this.ensureCurrent(connection, subscription)
