@@ -35,6 +35,7 @@
 import { once } from 'node:events'
 import { fork } from 'node:child_process'
 import { Redis } from 'ioredis'
+import { ask, median } from './support.mjs'
 
 const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379'
 const SERVERS = Number(process.env.BENCH_CHANNEL_SERVERS ?? 2)
@@ -64,12 +65,6 @@ const PROFILE_DIR = process.env.BENCH_CHANNEL_PROFILE
 const BATCH = 50
 /** Wait after the last delivery for pub/sub messages of unserved channels still on their way. */
 const SETTLE_MS = 300
-
-function ask(child, command) {
-  const reply = once(child, 'message').then(([message]) => message)
-  if (command !== undefined) child.send(command)
-  return reply
-}
 
 /** The layouts to run: the default two, or one shaped by the environment; publications may be set for all. */
 function layouts() {
@@ -180,7 +175,6 @@ async function dropNamespace(namespace) {
   redis.disconnect()
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /** The figures of one system: medians over its rounds, bytes from its last round. */
 function summary(system) {

@@ -23,6 +23,7 @@ import { createServer } from 'node:http'
 import { Server } from 'socket.io'
 import { Message } from '../packages/core/dist/index.js'
 import { Mesa } from '../packages/server/dist/index.js'
+import { ask, median } from './support.mjs'
 
 const CONNECTIONS = Number(process.env.BENCH_REQUEST_CONNECTIONS ?? 50)
 const IN_FLIGHT = Number(process.env.BENCH_REQUEST_IN_FLIGHT ?? 4)
@@ -71,11 +72,6 @@ async function socketIoServer() {
   }
 }
 
-function ask(clients, command) {
-  clients.send(command)
-  return once(clients, 'message').then(([reply]) => reply)
-}
-
 /** One peer's load for `ms`, with this process's CPU time spent meanwhile (the servers' share). */
 async function loadSlice(clients, peer, ms) {
   globalThis.gc?.()
@@ -86,7 +82,6 @@ async function loadSlice(clients, peer, ms) {
   return { ...result, serverCpu: cpu.user + cpu.system }
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /**
  * `slices` slices of each of two peers, interleaved A B B A A B... Each slice's round trips per second, p50 and p99

@@ -10,6 +10,7 @@ import { benchLogger, scrapedMetrics } from './observability.mjs'
 import { Mesa } from '../packages/server/dist/index.js'
 import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
 import { inboundVariants } from './inbound.mjs'
+import { ask, median } from './support.mjs'
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 300)
 const BROADCASTS = Number(process.env.BENCH_BROADCASTS ?? 400)
@@ -24,11 +25,6 @@ const INBOUND_PER_ROUND = 5
  * 750 messages per socket in a few seconds stay under it (the cost of the check does not depend on them).
  */
 const INBOUND_RATE = { messagesPerSecond: 100_000, messageBurst: 100_000 }
-
-function ask(clients, command) {
-  clients.send(command)
-  return once(clients, 'message').then(([reply]) => reply)
-}
 
 async function startClients(url, count, authenticate) {
   const clients = fork(new URL('./clients-process.mjs', import.meta.url), [JSON.stringify({ url, count, authenticate })])
@@ -172,7 +168,6 @@ async function inboundRound(server, frame, perSocket) {
 }
 
 const sum = (values) => values.reduce((total, value) => total + value, 0)
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /**
  * Server CPU per received message of both variants, measured in alternating rounds: the load of this shared

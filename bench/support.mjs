@@ -1,0 +1,15 @@
+// Helpers every benchmark section shares.
+import { once } from 'node:events'
+
+/**
+ * Sends `command` to a child process (none: only waits) and resolves with its next message. The listener is
+ * attached first, so a reply cannot come before it.
+ */
+export function ask(child, command) {
+  const reply = once(child, 'message').then(([message]) => message)
+  if (command !== undefined) child.send(command)
+  return reply
+}
+
+/** The middle value (the upper one of an even count). */
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
