@@ -3,14 +3,13 @@ import {
   channelStream,
   GLOBAL_EXTENSION,
   GLOBAL_STREAM,
-  type ReadResult,
   type StoredEntry,
   userStream,
   withSequence,
 } from '@mesa/core/server'
 import { channelExtension } from './channels/channel-frames.js'
 import type { GapReader } from './gap-reader.js'
-import { nextStoreRetry, STORE_RETRY_MS } from './store-retry.js'
+import { untilRead } from './store-retry.js'
 
 /** What a socket's delivery writes to and reads from. */
 export interface DeliveryTarget {
@@ -385,7 +384,7 @@ export class SocketDelivery {
   /**
    * Reads and writes what the store has after the cursor (a gap in live traffic). While the store cannot be read
    * (a Redis outage, or Redis back on pub/sub before the command connection) the stream waits, what arrives
-   * meanwhile held within the socket's bounds, and the read is tried again as a subscription's is (store-retry.ts);
+   * meanwhile held within the socket's bounds, and the read is tried again as a subscription's is (`untilRead`);
    * the first failure is reported. Writing what is live would skip the gap without the client knowing, and closing
    * every socket that hit it would send their clients reconnecting all at once, just as Redis comes back.
    */
@@ -393,16 +392,13 @@ export class SocketDelivery {
     const userId = this.target.userId
     const name = key === 'global' ? GLOBAL_STREAM : key === 'user' ? userId && userStream(userId) : key
     if (name === undefined) return
-    let result: ReadResult | undefined
-    for (let wait = STORE_RETRY_MS; result === undefined; wait = nextStoreRetry(wait)) {
-      try {
-        result = await this.readGap(name, cursor)
-      } catch (error) {
-        if (wait === STORE_RETRY_MS) this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error }))
-        await this.sleep(wait)
-        if (this.target.closed || this.lost || this.streams.get(key) !== stream) return
-      }
-    }
+    const read = await untilRead(() => this.readGap(name, cursor), {
+      sleep: (ms) => this.sleep(ms),
+      report: (error) => this.target.report(new StoreError(`cannot fill a gap in ${name}: ${String(error)}`, { cause: error })),
+      wanted: () => !this.target.closed && !this.lost && this.streams.get(key) === stream,
+    })
+    if (read === undefined) return
+    const result = read.value
     if (result.status !== 'ok') {
       this.historyLost(`${name} after ${cursor.seq}: ${result.status}`)
       return

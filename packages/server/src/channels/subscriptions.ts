@@ -17,7 +17,7 @@ import { channelKey } from '../redelivery.js'
 import type { ServerClient } from '../server-client.js'
 import type { ServerConnection, ServerEvents } from '../server-events.js'
 import type { MesaStats } from '../stats.js'
-import { nextStoreRetry, STORE_RETRY_MS } from '../store-retry.js'
+import { untilRead } from '../store-retry.js'
 import { type AuthorizeHook, runAuthorizeHook } from './authorize.js'
 import { answer, errorFrame, refuse, replyFrame, requestIdOf } from '../requests/reply-frames.js'
 import { type SubscribedAnswer, subscribedFrame, unsubscribedFrame } from './channel-frames.js'
@@ -265,7 +265,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
    * publication after it, all or nothing. A channel without history has no position.
    *
    * While the store cannot be read the subscription waits (its stream held, within the socket's bound) and the
-   * read is tried again, `STORE_RETRY_MS` apart and doubling up to `STORE_RETRY_MAX_MS`, until it answers or the
+   * read is tried again (`untilRead`: 100 ms apart, doubling up to 2 s) until it answers or the
    * subscription ends; the first failure is reported. Going live without a position instead would leave the
    * client deduplicating by the position it kept against frames nobody checks: a history the store lost
    * meanwhile (a Redis restarted empty) would then hide its first publications from the client.
@@ -290,7 +290,7 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
 
   /**
    * Runs an adapter step of a subscription (following its channel, reading its start) until it succeeds or the
-   * subscription ends: `STORE_RETRY_MS` apart, doubling up to `STORE_RETRY_MAX_MS`; the first failure is reported.
+   * subscription ends (`untilRead`: tried again from 100 ms apart, doubling up to 2 s; the first failure reported).
    * A Redis outage delays subscriptions rather than refusing them, so a client's subscriptions outlive it.
    */
   private async untilItWorks<T>(
@@ -298,26 +298,29 @@ export class Subscriptions<In extends MessageMap<In>, Out extends MessageMap<Out
     subscription: Subscription,
     step: () => Promise<T>,
   ): Promise<T> {
-    for (let wait = STORE_RETRY_MS; ; wait = nextStoreRetry(wait)) {
-      try {
-        const result = await step()
-        this.ensureCurrent(connection, subscription)
-        return result
-      } catch (error) {
-        if (error instanceof ChannelError) throw error
-        if (wait === STORE_RETRY_MS) this.events.error(toError(error), connection)
-      }
-      await connection.delivery.sleep(wait)
-      this.ensureCurrent(connection, subscription)
-    }
+    const read = await untilRead(step, {
+      sleep: (ms) => connection.delivery.sleep(ms),
+      report: (error) => this.events.error(toError(error), connection),
+      wanted: () => this.ended(connection, subscription) === undefined,
+    })
+    this.ensureCurrent(connection, subscription)
+    // Given up only when the subscription ended, which `ensureCurrent` has just thrown for: it does not come back.
+    return read!.value
   }
 
   /** Throws when the subscription ended (unsubscribed, or the socket is closing) while it was being set up. */
   private ensureCurrent(connection: ServerConnection<In, Out, User>, subscription: Subscription): void {
-    if (connection.closing || connection.closed) throw new ChannelError('unavailable', 'the connection closed')
+    const ended = this.ended(connection, subscription)
+    if (ended) throw ended
+  }
+
+  /** Why the subscription ended while it was being set up, if it did. */
+  private ended(connection: ServerConnection<In, Out, User>, subscription: Subscription): ChannelError | undefined {
+    if (connection.closing || connection.closed) return new ChannelError('unavailable', 'the connection closed')
     if (this.registry.get(connection, subscription.channel) !== subscription) {
-      throw new ChannelError('unavailable', `unsubscribed from ${subscription.channel} while subscribing`)
+      return new ChannelError('unavailable', `unsubscribed from ${subscription.channel} while subscribing`)
     }
+    return undefined
   }
 
   /** Undoes what a subscription that failed while being set up did. */
