@@ -26,18 +26,22 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local NO_REPLID = string.rep('0', 40)
-local function ensureHead(e, h, candidate)
-  local head = redis.call('HMGET', h, 'epoch', 'seq', 'master')
+-- This node's replication id, and whether it was promoted from replica (Sentinel or Cluster failover) since it
+-- started. Read once per call: INFO is the dearest command an append makes.
+local function nodeIdentity()
   local info = redis.pcall('INFO', 'replication')
   -- A user whose ACL denies INFO gets no failover detection rather than no store.
   if type(info) ~= 'string' then info = '' end
   local master = string.match(info, 'master_replid:(%x+)') or ''
-  -- Set when this node was promoted from replica (Sentinel or Cluster failover) since it started.
-  local promoted = (string.match(info, 'master_replid2:(%x+)') or NO_REPLID) ~= NO_REPLID
+  return master, (string.match(info, 'master_replid2:(%x+)') or NO_REPLID) ~= NO_REPLID
+end
+-- head: HMGET of the head's 'epoch', 'seq', 'master' (further fields ignored). Returns the epoch, the seq, and
+-- true when a new epoch began here.
+local function checkHead(e, h, candidate, head, master, promoted)
   if head[1] and (head[3] == master or not promoted) then
     -- Same master, or one restarted from its own persistence: the history is this node's.
     if head[3] ~= master then redis.call('HSET', h, 'master', master) end
-    return head[1], tonumber(head[2] or '0')
+    return head[1], tonumber(head[2] or '0'), false
   end
   -- No head: this history is lost (first use, restart without persistence, eviction). Or a head written under
   -- the master this node took over from: replication is asynchronous, so what that master acknowledged last
@@ -45,7 +49,12 @@ local function ensureHead(e, h, candidate)
   -- new epoch; entries still present belong to the old one.
   redis.call('DEL', e)
   redis.call('HSET', h, 'epoch', candidate, 'seq', 0, 'master', master, 'bytes', 0)
-  return candidate, 0
+  return candidate, 0, true
+end
+local function ensureHead(e, h, candidate)
+  local master, promoted = nodeIdentity()
+  local epoch, seq = checkHead(e, h, candidate, redis.call('HMGET', h, 'epoch', 'seq', 'master'), master, promoted)
+  return epoch, seq
 end
 -- What an entry counts against maxBytes: its frame and its excluding list.
 local function entryBytes(fields)
@@ -55,12 +64,15 @@ local function entryBytes(fields)
   end
   return size
 end
--- The entries' bytes, kept in the head (an entries key that expired or was deleted holds none). Counted once for
--- entries written before the head kept it.
-local function storedBytes(e, h)
-  if redis.call('EXISTS', e) == 0 then return 0 end
-  local bytes = redis.call('HGET', h, 'bytes')
-  if bytes then return tonumber(bytes) end
+`
+
+/**
+ * The head keeps what the bounds are checked against, so that an append within them reads no entry: 'bytes'
+ * (the entries' total) and 'oldest' (the oldest entry's append time). Heads written before it kept them are
+ * counted once from the entries.
+ */
+const APPEND_HELPERS = `
+local function countedBytes(e)
   local total, start = 0, '-'
   while true do
     local batch = redis.call('XRANGE', e, start, '+', 'COUNT', 100)
@@ -69,20 +81,23 @@ local function storedBytes(e, h)
     start = '(' .. batch[#batch][1]
   end
 end
--- Drops the oldest entries while the stream holds more than maxEntries entries or maxBytes bytes (of which it
--- holds 'bytes'), or its oldest entry is older than cutoff; records the bytes left in the head. Entries are read
--- one batch at a time, no larger than what the count bound alone drops, so a stream within its bounds costs one
--- XRANGE of one entry.
-local function trim(e, h, bytes, maxEntries, maxBytes, cutoff)
-  local count = redis.call('XLEN', e)
-  local start, last = '-', nil
-  local within = false
-  while count > 0 and not within do
-    local batch = redis.call('XRANGE', e, start, '+', 'COUNT', math.min(math.max(count - maxEntries, 1), 100))
+local function oldestTime(e)
+  local first = redis.call('XRANGE', e, '-', '+', 'COUNT', 1)[1]
+  return first and tonumber(first[2][2])
+end
+-- Drops the oldest entries while the stream holds more than maxEntries entries or maxBytes bytes, or its oldest
+-- entry is older than cutoff. Entries are read one batch at a time, no larger than what the count bound alone
+-- drops plus the entry after them (whose time becomes 'oldest'): a stream one entry over its count costs one
+-- XRANGE of two entries. Returns the entries, bytes and oldest time left (nil once empty).
+local function trim(e, count, bytes, maxEntries, maxBytes, cutoff)
+  local start, last, oldest = '-', nil, nil
+  while count > 0 and not oldest do
+    local batch = redis.call('XRANGE', e, start, '+', 'COUNT', math.min(math.max(count - maxEntries, 0) + 1, 100))
     if #batch == 0 then break end
     for _, entry in ipairs(batch) do
-      if count <= maxEntries and bytes <= maxBytes and tonumber(entry[2][2]) >= cutoff then
-        within = true
+      local time = tonumber(entry[2][2])
+      if count <= maxEntries and bytes <= maxBytes and time >= cutoff then
+        oldest = time
         break
       end
       bytes = bytes - entryBytes(entry[2])
@@ -91,36 +106,50 @@ local function trim(e, h, bytes, maxEntries, maxBytes, cutoff)
     end
     if last then start = '(' .. last end
   end
-  if count == 0 then
+  if not oldest then
     redis.call('DEL', e)
-    bytes = 0
-  elseif last then
-    -- Ids are <seq>-0: everything up to and including the last dropped one.
-    redis.call('XTRIM', e, 'MINID', string.match(last, '^%d+') .. '-1')
+    return 0, 0, nil
   end
-  redis.call('HSET', h, 'bytes', math.max(bytes, 0))
+  -- Ids are <seq>-0: everything up to and including the last dropped one.
+  if last then redis.call('XTRIM', e, 'MINID', string.match(last, '^%d+') .. '-1') end
+  return count, math.max(bytes, 0), oldest
 end
 `
 
-/** KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, maxBytes, then 4 per entry. */
-const APPEND = new LuaScript(`${HELPERS}
+/**
+ * KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, maxBytes, then 4 per entry.
+ * Within the bounds an append is HMGET, XLEN, XADD, HSET and PEXPIRE (and one TIME and INFO per call).
+ */
+const APPEND = new LuaScript(`${HELPERS}${APPEND_HELPERS}
 local now = nowMs()
 local maxEntries, maxAge, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local master, promoted = nodeIdentity()
 local out = {}
 for i = 1, #KEYS / 2 do
   local e, h = KEYS[2 * i - 1], KEYS[2 * i]
-  local epoch = ensureHead(e, h, ARGV[1])
-  local seq = redis.call('HINCRBY', h, 'seq', 1)
+  local head = redis.call('HMGET', h, 'epoch', 'seq', 'master', 'bytes', 'oldest')
+  local epoch, seq, fresh = checkHead(e, h, ARGV[1], head, master, promoted)
+  -- An entries key that expired or was deleted holds nothing, whatever the head says.
+  local count = fresh and 0 or redis.call('XLEN', e)
+  local bytes, oldest = 0, now
+  if count > 0 then
+    bytes = tonumber(head[4]) or countedBytes(e)
+    oldest = tonumber(head[5]) or oldestTime(e) or now
+  end
+  seq = seq + 1
   local a = 4 + (i - 1) * 4
-  local bytes = storedBytes(e, h) + #ARGV[a + 1] + #ARGV[a + 2]
   local fields = { 't', string.format('%d', now), 'f', ARGV[a + 1] }
   if ARGV[a + 2] ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = ARGV[a + 2] end
   if ARGV[a + 3] ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = '1' end
   if ARGV[a + 4] ~= '' then fields[#fields + 1] = 'u'; fields[#fields + 1] = '1' end
   redis.call('XADD', e, string.format('%d-0', seq), unpack(fields))
-  trim(e, h, bytes, maxEntries, maxBytes, now - maxAge)
+  count, bytes = count + 1, bytes + #ARGV[a + 1] + #ARGV[a + 2]
+  if count > maxEntries or bytes > maxBytes or oldest < now - maxAge then
+    count, bytes, oldest = trim(e, count, bytes, maxEntries, maxBytes, now - maxAge)
+  end
+  redis.call('HSET', h, 'seq', seq, 'bytes', bytes, 'oldest', oldest or now)
   -- The entries key disappears once its newest entry is too old: idle streams keep only their head.
-  redis.call('PEXPIRE', e, maxAge)
+  if count > 0 then redis.call('PEXPIRE', e, maxAge) end
   out[#out + 1] = epoch
   out[#out + 1] = seq
 end

@@ -91,6 +91,31 @@ describe('RedisStreamStore', () => {
     expect(await store.head('s')).toEqual({ epoch: third.epoch, seq: 5 })
   })
 
+  it('keeps the oldest entry time in the head, and finds it once for a head written before it kept one', async () => {
+    const adapter = scope.adapter({ retention: { maxEntries: 3, maxAgeMs: 60_000 } })
+    const { store } = adapter
+    const key = (suffix: string) => `mesa:${adapter.namespace}:stream:{${adapter.namespace}:s}:${suffix}`
+    const redis = scope.redis()
+    const first = await store.append('s', { frame: 'a' })
+    // As an earlier version left it: no 'oldest' in the head, and an entry already past maxAgeMs.
+    const now = Number((await redis.time())[0]) * 1000
+    await redis.xadd(key('e'), '2-0', 't', String(now - 120_000), 'f', 'b')
+    await redis.xtrim(key('e'), 'MINID', '2-0')
+    await redis.hset(key('h'), 'seq', 2)
+    await redis.hdel(key('h'), 'oldest')
+    const third = await store.append('s', { frame: 'c' })
+    expect(third).toEqual({ epoch: first.epoch, seq: 3 })
+    const read = await store.readRetained('s', 0)
+    expect(read.entries.map((entry) => entry.frame)).toEqual(['c'])
+    expect(await redis.hget(key('h'), 'oldest')).toBe(String(read.entries[0]!.time))
+    // Over the count bound, the head's 'oldest' moves to the first entry kept.
+    for (const frame of ['d', 'e', 'f']) await store.append('s', { frame })
+    const kept = await store.readRetained('s', 0)
+    expect(kept.entries.map((entry) => entry.frame)).toEqual(['d', 'e', 'f'])
+    expect(await redis.hget(key('h'), 'oldest')).toBe(String(kept.entries[0]!.time))
+    expect(await store.bytes('s')).toBe(3)
+  })
+
   it('lets the entries of an idle stream expire with a TTL of maxAgeMs, keeping head and cursors', async () => {
     const adapter = scope.adapter({ retention: { maxAgeMs: 300 } })
     const { store } = adapter
