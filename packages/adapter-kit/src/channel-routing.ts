@@ -136,6 +136,30 @@ export function channelRoutingContract(test: ContractTest): void {
     expect(got.sort()).toEqual(['a<-room:1', 'a<-room:3', 'b<-room:2'])
   })
 
+  test('storeAndPublish (optional): stores the entry and publishes the envelope with the position it got, as append then publish would', async (t, skip) => {
+    const [a, b] = await t.pair()
+    const storeAndPublish = a.storeAndPublish?.bind(a)
+    if (storeAndPublish === undefined) return skip('the adapter has no storeAndPublish: publishers append, then publish')
+    const got: PublicationEnvelope[] = []
+    await a.subscribe('sa', (e) => void (e.kind === 'publication' && got.push(e)))
+    await b.subscribe('sb', (e) => void (e.kind === 'publication' && got.push(e)))
+    await b.follow('sb', ['room:1'])
+    await a.follow('sa', ['room:1'])
+    const before = await a.store.append('channel:room:1', { frame: 'before' })
+    const sent = publication('sa', 'room:1', 1)
+    const position = await storeAndPublish('channel:room:1', { frame: sent.frame }, sent)
+    expect(position).toEqual({ epoch: before.epoch, seq: before.seq + 1 })
+    await b.publish(publication('marker', 'room:1', 2))
+    await t.until('the marker', () => got.some((e) => e.origin === 'marker'))
+    // To the other origin following the channel, with its position; never back to its own origin.
+    expect(got.filter((e) => e.origin === 'sa')).toEqual([{ ...sent, position }])
+    expect(got.filter((e) => e.origin === 'marker')).toHaveLength(2)
+    const read = await b.store.readAfter('channel:room:1', before)
+    expect(read.status === 'ok' && read.entries.map((entry) => [entry.seq, entry.frame])).toEqual([[position.seq, sent.frame]])
+    await a.close()
+    await expect(storeAndPublish('channel:room:1', { frame: sent.frame }, sent)).rejects.toBeInstanceOf(Error)
+  })
+
   test('rejects follow with AdapterError once closed; unfollow then changes nothing', async (t) => {
     const a = await t.adapter()
     await a.follow('s', ['room'])

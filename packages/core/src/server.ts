@@ -64,6 +64,7 @@ export {
   channelNameProblem,
   channelStream,
   MAX_CHANNEL_LENGTH,
+  type PreparedPublication,
   preparePublication,
   type PreparePublicationOptions,
 } from './dispatch/channels.js'

@@ -193,8 +193,8 @@ export class Dispatcher<M extends MessageMap<M> = MessageMap, C extends ChannelM
     }
     if (debug.enabled) debug('%s: %s on channel %s', this.id, publication.type, channel)
     return this.track(async (adapter) => {
-      const envelope = await preparePublication(adapter, channel, publication, { origin: this.id, store: this.sync })
-      await adapter.publish(envelope)
+      const { envelope, published } = await preparePublication(adapter, channel, publication, { origin: this.id, store: this.sync })
+      if (!published) await adapter.publish(envelope)
     })
   }
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { AdapterError, ConfigError, TypedEmitter } from '@mesa/core'
+import { AdapterError, ConfigError, type StreamPosition, TypedEmitter } from '@mesa/core'
 import {
   type Adapter,
   type AdapterEvents,
   checkPositiveInteger,
   type Envelope,
   type EnvelopeListener,
+  type PublicationEnvelope,
   type RetentionOptions,
+  type StoreEntryInput,
 } from '@mesa/core/server'
 import { Cluster } from 'ioredis'
 import {
@@ -17,7 +19,7 @@ import {
   type RedisTimeoutError,
 } from './connection.js'
 import { ChannelFollowing, DEFAULT_CHANNEL_LINGER_MS } from './channel-following.js'
-import { debugRedis } from './debug.js'
+import { debugRedis, debugReplication } from './debug.js'
 import { RedisDeduplicator } from './deduplicator.js'
 import { adapterError } from './errors.js'
 import { createKeys } from './keys.js'
@@ -81,6 +83,12 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   readonly userChannels: RedisUserChannels
   /** The connection commands go through (yours, when you passed a client). */
   readonly client: RedisClient
+  /**
+   * `Adapter.storeAndPublish`: a stored channel publication appended and published by one script, one command
+   * instead of two. Standalone and Sentinel only: on a Cluster the stream and the pub/sub channel hash to
+   * different slots, so it is absent there and publishers append, then publish.
+   */
+  readonly storeAndPublish?: (stream: string, entry: StoreEntryInput, envelope: PublicationEnvelope) => Promise<StreamPosition>
   private readonly connections: RedisConnections
   private readonly subscriber: Subscriber
   private readonly following: ChannelFollowing
@@ -128,6 +136,14 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       })
       this.following = new ChannelFollowing(this.subscriber, keys, lingerMs)
       this.replication = new Replication(this.connections, keys, channels, this.subscriber, this.following, onError)
+      if (!this.connections.isCluster) {
+        this.storeAndPublish = async (stream, entry, envelope) => {
+          if (this.closing) throw new AdapterError('cannot publish: the adapter is closed')
+          const channel = keys.channel(envelope.channel)
+          if (debugReplication.enabled) debugReplication('store and publish a publication on %s', channel)
+          return this.store.appendAndPublish(stream, entry, channel, JSON.stringify(envelope))
+        }
+      }
       // Last: it starts the heartbeat timer.
       this.presence = new RedisPresence(this.connections, keys, { serverId: this.serverId, ttlMs: presenceTtlMs, onError })
     } catch (error) {

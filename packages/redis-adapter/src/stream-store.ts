@@ -117,16 +117,16 @@ end
 `
 
 /**
- * KEYS: entries, head per stream. ARGV: epoch candidate, maxEntries, maxAgeMs, maxBytes, then 4 per entry.
- * Within the bounds an append is HMGET, XLEN, XADD, HSET and PEXPIRE (and one TIME and INFO per call).
+ * The append of APPEND and APPEND_PUBLISH. ARGV: epoch candidate, maxEntries, maxAgeMs, maxBytes, then 4 per
+ * entry (frame, excluding, authenticatedOnly, undelivered; '' for none). Within the bounds an append is HMGET,
+ * XLEN, XADD, HSET and PEXPIRE (and one TIME and INFO per call).
  */
-const APPEND = new LuaScript(`${HELPERS}${APPEND_HELPERS}
+const APPEND_ENTRY = `
 local now = nowMs()
 local maxEntries, maxAge, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local master, promoted = nodeIdentity()
-local out = {}
-for i = 1, #KEYS / 2 do
-  local e, h = KEYS[2 * i - 1], KEYS[2 * i]
+-- Appends the i-th entry of ARGV to stream e (head h); returns its epoch and seq.
+local function appendEntry(e, h, i)
   local head = redis.call('HMGET', h, 'epoch', 'seq', 'master', 'bytes', 'oldest')
   local epoch, seq, fresh = checkHead(e, h, ARGV[1], head, master, promoted)
   -- An entries key that expired or was deleted holds nothing, whatever the head says.
@@ -150,10 +150,30 @@ for i = 1, #KEYS / 2 do
   redis.call('HSET', h, 'seq', seq, 'bytes', bytes, 'oldest', oldest or now)
   -- The entries key disappears once its newest entry is too old: idle streams keep only their head.
   if count > 0 then redis.call('PEXPIRE', e, maxAge) end
+  return epoch, seq
+end
+`
+
+/** KEYS: entries, head per stream. ARGV: as APPEND_ENTRY's. Returns epoch and seq per entry. */
+const APPEND = new LuaScript(`${HELPERS}${APPEND_HELPERS}${APPEND_ENTRY}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local epoch, seq = appendEntry(KEYS[2 * i - 1], KEYS[2 * i], i)
   out[#out + 1] = epoch
   out[#out + 1] = seq
 end
 return out
+`)
+
+/**
+ * One entry appended, then published with its position: KEYS: entries, head. ARGV: as APPEND_ENTRY's for one
+ * entry, then the pub/sub channel and the JSON envelope without its closing brace, to which the position is
+ * added. Returns epoch and seq.
+ */
+const APPEND_PUBLISH = new LuaScript(`${HELPERS}${APPEND_HELPERS}${APPEND_ENTRY}
+local epoch, seq = appendEntry(KEYS[1], KEYS[2], 1)
+redis.call('PUBLISH', ARGV[9], ARGV[10] .. ',"position":{"epoch":' .. cjson.encode(epoch) .. ',"seq":' .. string.format('%d', seq) .. '}}')
+return { epoch, seq }
 `)
 
 /** KEYS: entries, head. ARGV: epoch candidate. */
@@ -364,11 +384,31 @@ export class RedisStreamStore implements MessageStore {
     })
   }
 
+  /**
+   * Appends `entry` to `stream` and publishes on `channel` the JSON envelope `payload` (a JSON object) with the
+   * position it got, in one script: both happen or neither. Standalone and Sentinel only: on a Cluster the
+   * stream and the pub/sub channel hash to different slots.
+   */
+  async appendAndPublish(stream: string, entry: StoreEntryInput, channel: string, payload: string): Promise<StreamPosition> {
+    return this.wrap('append', async () => {
+      const args = [...this.appendArgs([{ stream, entry }]), channel, payload.slice(0, -1)]
+      const [epoch, seq] = (await this.run(APPEND_PUBLISH, this.streamKeys(stream), args)) as [string, number]
+      return position(epoch, seq)
+    })
+  }
+
   private async appendChunk(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
-    const keys: string[] = []
+    const keys = items.flatMap(({ stream }) => this.streamKeys(stream))
+    const reply = (await this.run(APPEND, keys, this.appendArgs(items))) as (string | number)[]
+    const positions: StreamPosition[] = []
+    for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
+    return positions
+  }
+
+  /** APPEND_ENTRY's ARGV for these entries. */
+  private appendArgs(items: readonly StoreAppend[]): (string | number)[] {
     const args: (string | number)[] = [newEpoch(), this.maxEntries, this.maxAgeMs, this.maxBytes]
-    for (const { stream, entry } of items) {
-      keys.push(...this.streamKeys(stream))
+    for (const { entry } of items) {
       args.push(
         entry.frame,
         entry.excluding && entry.excluding.length > 0 ? JSON.stringify(entry.excluding) : '',
@@ -376,10 +416,7 @@ export class RedisStreamStore implements MessageStore {
         entry.undelivered ? '1' : '',
       )
     }
-    const reply = (await this.run(APPEND, keys, args)) as (string | number)[]
-    const positions: StreamPosition[] = []
-    for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
-    return positions
+    return args
   }
 
   private cursorKeys(stream: string): [string, string] {

@@ -1,7 +1,8 @@
 import type { TypedEmitter } from '../emitter.js'
+import type { StreamPosition } from '../stream-position.js'
 import type { Deduplicator } from './deduplicator.js'
-import type { Envelope } from './envelope.js'
-import type { MessageStore } from './message-store.js'
+import type { Envelope, PublicationEnvelope } from './envelope.js'
+import type { MessageStore, StoreEntryInput } from './message-store.js'
 import type { PortalQueue } from './portal-queue.js'
 import type { Presence } from './presence.js'
 import type { UserChannels } from './user-channels.js'
@@ -45,6 +46,14 @@ export interface Adapter extends Pick<TypedEmitter<AdapterEvents>, 'on' | 'off' 
   follow(origin: string, channels: readonly string[]): Promise<void>
   /** Stops delivering these channels' envelopes to `origin`. Idempotent. */
   unfollow(origin: string, channels: readonly string[]): Promise<void>
+  /**
+   * Optional, for a backend that can do in one step what a stored channel publication otherwise takes two:
+   * `store.append(stream, entry)`, then `publish` of `envelope` with the position it got. Resolves with that
+   * position. Both happened or neither: a rejection (a `StoreError`) means nothing was stored or published, but
+   * for a timeout, after which either may have happened, as with `append`. Without it, publishers append then
+   * publish.
+   */
+  storeAndPublish?(stream: string, entry: StoreEntryInput, envelope: PublicationEnvelope): Promise<StreamPosition>
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>
 }

@@ -36,26 +36,39 @@ export interface PreparePublicationOptions {
   store: boolean
 }
 
+/** What `preparePublication` did: the envelope to deliver locally, and whether it was published already. */
+export interface PreparedPublication {
+  envelope: PublicationEnvelope
+  /** True when the adapter stored and published it in one step (`Adapter.storeAndPublish`): publish it no more. */
+  published: boolean
+}
+
 /**
  * Encodes a publication once and, when it is to be kept, appends it to the channel's stream before anyone can
- * receive it: once, whatever the number of subscribers. Resolves with the envelope to deliver locally and
- * publish; rejects with `StoreError` when the store failed (then nobody got it).
+ * receive it: once, whatever the number of subscribers. An adapter with `storeAndPublish` also publishes it in
+ * that step. Resolves with the envelope to deliver locally (and publish, unless `published`); rejects with
+ * `StoreError` when the store failed (then nobody got it).
  */
 export async function preparePublication(
-  adapter: Pick<Adapter, 'store'>,
+  adapter: Pick<Adapter, 'store' | 'storeAndPublish'>,
   channel: string,
   message: Message<string, object>,
   options: PreparePublicationOptions,
-): Promise<PublicationEnvelope> {
+): Promise<PreparedPublication> {
   const frame = encodeMessage(message)
   const envelope: PublicationEnvelope = { kind: 'publication', origin: options.origin, channel, frame }
-  if (!options.store || !message.options.sync) return envelope
+  if (!options.store || !message.options.sync) return { envelope, published: false }
+  const stream = channelStream(channel)
   try {
-    envelope.position = await adapter.store.append(channelStream(channel), { frame })
+    if (adapter.storeAndPublish !== undefined) {
+      envelope.position = await adapter.storeAndPublish(stream, { frame }, envelope)
+      return { envelope, published: true }
+    }
+    envelope.position = await adapter.store.append(stream, { frame })
   } catch (error) {
     if (error instanceof StoreError) throw error
     const detail = error instanceof Error ? error.message : String(error)
     throw new StoreError(`storing the publication in channel ${channel} failed: ${detail}`, { cause: error })
   }
-  return envelope
+  return { envelope, published: false }
 }

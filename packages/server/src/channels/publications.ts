@@ -26,8 +26,8 @@ export function checkChannel(channel: unknown): asserts channel is string {
 
 /**
  * The publication path, one way: `publish` checks, stores the publication once in the channel's stream when its
- * rule keeps history (`preparePublication`), writes it to this server's subscribers and publishes it to the
- * servers following the channel; `receive` writes what the others publish. Join and leave events (op 34) take
+ * rule keeps history (`preparePublication`; with the adapter's `storeAndPublish`, publishing it in the same
+ * step), writes it to this server's subscribers and publishes it to the servers following the channel; `receive` writes what the others publish. Join and leave events (op 34) take
  * the same way (`announce`). Each frame variant is built once per publication: the 1.x frame, and for protocol 2
  * the one with `x.ch` (and `s` when stored).
  */
@@ -49,10 +49,11 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
     }
     const adapter = await this.adapter.get()
     const store = this.rules.for(channel).history
-    const envelope = await timed(this.stats, () => preparePublication(adapter, channel, message, { origin: this.origin, store }))
+    const prepared = await timed(this.stats, () => preparePublication(adapter, channel, message, { origin: this.origin, store }))
+    const { envelope } = prepared
     if (debugMessages.enabled) debugMessages('publish %s to channel %s', message.type, channel)
     this.deliver(envelope, true, message)
-    await publishTimed(adapter, this.stats, envelope, `publishing to channel ${channel}`)
+    if (!prepared.published) await publishTimed(adapter, this.stats, envelope, `publishing to channel ${channel}`)
     this.stats.channels.published++
   }
 
