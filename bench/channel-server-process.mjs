@@ -17,14 +17,18 @@ import { Server } from 'socket.io'
 import { Message } from '../packages/core/dist/index.js'
 import { Mesa } from '../packages/server/dist/index.js'
 
-const { kind, namespace, redis, profile } = JSON.parse(process.argv[2])
+const { kind, namespace, redis, profile, history } = JSON.parse(process.argv[2])
 
 /** The channels some socket of this server subscribed to. */
 const served = new Set()
 
-/** A Mesa server on its defaults, but for the Redis adapter: sockets subscribe server-side, like `socket.join`. */
+/**
+ * A Mesa server on its defaults, but for the Redis adapter: sockets subscribe server-side, like `socket.join`.
+ * `history: false` (BENCH_CHANNEL_HISTORY=off): no channel keeps history, as Socket.IO rooms keep none.
+ */
 async function mesaServer() {
-  const mesa = new Mesa({ port: 0, redis, namespace })
+  const channels = history ? {} : { channels: { rules: { '': { history: false } } } }
+  const mesa = new Mesa({ port: 0, redis, namespace, ...channels })
   mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: data.id, user: { channels: data.channels } })))
   mesa.use(() => ({
     onAuthenticated(client) {

@@ -13,8 +13,8 @@
 //   servers) costs as little as it can and the same per frame received: deliveries per second then measure the
 //   servers, not the client libraries (`BENCH_CHANNEL_CLIENTS=library`: each system's own Node client instead);
 // - Mesa on its defaults (heartbeats on, publications stored once in their channel's stream: its history and
-//   resume guarantee, which Socket.IO does not give), Socket.IO on its defaults but for the websocket-only
-//   transport the clients use;
+//   resume guarantee, which Socket.IO does not give; BENCH_CHANNEL_HISTORY=off measures Mesa without it),
+//   Socket.IO on its defaults but for the websocket-only transport the clients use;
 // - every publication has subscribers on a server other than its publisher's: "shared" channels have
 //   subscribers on every server and are published from server `c % SERVERS`; "local" channels have all their
 //   subscribers on server `c % SERVERS` (their home) and are published from the next server, so both systems
@@ -31,7 +31,8 @@
 // server subscribed to; "in all" is that connection's socket's `bytesRead` over the round.
 // Environment: BENCH_CHANNELS, BENCH_LOCAL_CHANNELS, BENCH_CHANNEL_SUBSCRIBERS, BENCH_CHANNEL_SOCKETS (any of them:
 // one layout, the small rooms' with these changes), BENCH_CHANNEL_PUBLICATIONS (per channel and round),
-// BENCH_CHANNEL_ROUNDS, BENCH_CHANNEL_SERVERS, BENCH_CHANNEL_CLIENTS, BENCH_CHANNEL_PROFILE (below), BENCH_REDIS.
+// BENCH_CHANNEL_ROUNDS, BENCH_CHANNEL_SERVERS, BENCH_CHANNEL_CLIENTS, BENCH_CHANNEL_HISTORY, BENCH_CHANNEL_PROFILE (below),
+// BENCH_REDIS.
 import { once } from 'node:events'
 import { fork } from 'node:child_process'
 import { Redis } from 'ioredis'
@@ -59,6 +60,8 @@ const SHAPE = {
 }
 const PUBLICATIONS = process.env.BENCH_CHANNEL_PUBLICATIONS
 const ROUNDS = Number(process.env.BENCH_CHANNEL_ROUNDS ?? 5)
+/** `off`: Mesa's channels keep no history (its default keeps it), as Socket.IO rooms keep none. */
+const HISTORY = process.env.BENCH_CHANNEL_HISTORY !== 'off'
 /** A folder: each server process writes there a V8 CPU profile of each measured round (`<kind>-<pid>-<n>.cpuprofile`). */
 const PROFILE_DIR = process.env.BENCH_CHANNEL_PROFILE
 /** Publications per event-loop tick of a publishing server. */
@@ -101,7 +104,7 @@ function plan({ channels, localChannels, subscribersPerServer, socketsPerServer 
 async function startSystem(kind, plan) {
   const namespace = `bench-channels-${kind === 'mesa' ? 'mesa' : 'sio'}-${process.pid}-${Date.now()}`
   const servers = Array.from({ length: SERVERS }, () =>
-    fork(new URL('./channel-server-process.mjs', import.meta.url), [JSON.stringify({ kind, namespace, redis: REDIS, profile: PROFILE_DIR })]),
+    fork(new URL('./channel-server-process.mjs', import.meta.url), [JSON.stringify({ kind, namespace, redis: REDIS, profile: PROFILE_DIR, history: HISTORY })]),
   )
   const ports = await Promise.all(servers.map((server) => ask(server).then(({ port }) => port)))
   const sockets = plan.sockets.flatMap((list, server) => list.map((socket) => ({ ...socket, url: `ws://127.0.0.1:${ports[server]}` })))
@@ -217,7 +220,7 @@ async function layoutBench(layout, data, redis) {
   const { name, channels, localChannels, subscribersPerServer, socketsPerServer, publications } = layout
   const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`
   const perServer = (values, format) => values.map(format).join(' / ')
-  const clients = LIBRARY_CLIENTS ? "each system's own Node client" : 'the same raw ws clients'
+  const clients = `${LIBRARY_CLIENTS ? "each system's own Node client" : 'the same raw ws clients'}${HISTORY ? '' : ', Mesa without channel history'}`
   return [
     `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perPass} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
     `channels, ${name}: deliveries per second Socket.IO ${s.deliveriesPerSecond.toFixed(0)}, Mesa ${m.deliveriesPerSecond.toFixed(0)} -> Mesa ${faster.toFixed(2)}x (target at least 3x)`,
