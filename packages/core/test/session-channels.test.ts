@@ -23,7 +23,7 @@ function record(sub: Subscription) {
 
 
 describe('ClientSession: channels', () => {
-  it('subscribes with op 30, is subscribed by op 31, and routes the channel publications to the subscription, moving its position', async () => {
+  it('subscribes with op 30, is subscribed by op 31, and routes the channel publications to the subscription, each once', async () => {
     const server = await serve()
     const session = client(server.url)
     const side = await signIn(server, session)
@@ -38,8 +38,7 @@ describe('ClientSession: channels', () => {
     // Before its op 31 the channel is not live: a publication now would come ahead of the replay.
     side.send(publication('room:1', 'SAY', { n: 0 }, 4))
     side.send(subscribed('room:1', { re: ask.x!.id as number, pos: { epoch: 'c1', seq: 4 } }))
-    // The server writes a channel's stream once and in order (its delivery's cursor): each publication counts.
-    for (const s of [5, 6]) side.send(publication('room:1', 'SAY', { n: s }, s))
+    for (const s of [5, 5, 4, 6]) side.send(publication('room:1', 'SAY', { n: s }, s))
     side.send(publication('room:2', 'SAY', { n: 'other channel' }, 1))
     side.send({ op: 0, d: { n: 'user stream' }, t: 'DIRECT' })
     await waitFor('publications', () => log.messages.length === 2 && fromSession.length === 1)
@@ -146,7 +145,7 @@ describe('ClientSession: channels', () => {
     await expect(done).rejects.toMatchObject({ name: 'SubscriptionError', code: 'rate-limited' })
   })
 
-  it('renews its subscriptions after a reconnect: op 2 x.ch with positions, op 30 for those with params, then the replay', async () => {
+  it('renews its subscriptions after a reconnect: op 2 x.ch with positions, op 30 for those with params, then replays once each', async () => {
     const server = await serve()
     const session = client(server.url)
     const first = await signIn(server, session)
@@ -171,8 +170,7 @@ describe('ClientSession: channels', () => {
     second.send(authenticated())
     second.send(publication('plain', 'M', {}, 7))
     second.send(subscribed('plain', { pos: { epoch: 'p', seq: 6 } }))
-    // Recovered from 4: the replay (5, 6), then what arrived meanwhile (7), as the server writes them.
-    for (const s of [5, 6, 7]) second.send(publication('plain', 'M', {}, s))
+    for (const s of [4, 5, 6, 6, 7]) second.send(publication('plain', 'M', {}, s))
     const again = await second.frame(30)
     expect(again).toMatchObject({ t: 'private', d: { token: 'p' }, x: { since: { epoch: 'q', seq: 0 } } })
     await waitFor('replay and live', () => log.messages.length === 5)
@@ -196,11 +194,10 @@ describe('ClientSession: channels', () => {
     expect((await second.frame(2)).x!.ch).toEqual({ ticker: { epoch: 't', seq: 10 } })
     second.send(authenticated())
     second.send(subscribed('ticker', { pos: { epoch: 't2', seq: 40 }, recovered: false, reason: 'epoch-changed' }))
-    second.send(publication('ticker', 'TICK', {}, 41))
+    for (const s of [40, 41]) second.send(publication('ticker', 'TICK', {}, s))
     await waitFor('live after the head', () => log.messages.length === 1)
     expect(log.subscribed[1]).toEqual({ recovered: false, reason: 'epoch-changed', position: { epoch: 't2', seq: 40 } })
     expect(log.messages[0]!.sequence).toBe(41)
-    expect(sub.position).toEqual({ epoch: 't2', seq: 41 })
   })
 
   it("shows the server's own subscriptions (op 31 srv) for as long as their connection lasts", async () => {

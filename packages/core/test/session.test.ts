@@ -542,7 +542,7 @@ describe('ClientSession: outgoing queue', () => {
 })
 
 describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
-  it("moves each stream's position with the messages the server writes, and resumes from them", async () => {
+  it('delivers each synced message once per stream, resumes from its positions and skips replayed duplicates', async () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 10 } })
     const seen: string[] = []
@@ -554,10 +554,12 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
       ack({ id: 'u' }, { streams: { user: { epoch: 'e1', seq: 5 }, global: { epoch: 'g1', seq: 2 } }, recovered: true }),
     )
     await auth
-    // The server writes each stream of a socket once, in order, after the heads it told (its delivery's cursor).
     first.send(dispatch('U', {}, 6))
+    first.send(dispatch('U', {}, 6))
+    first.send(dispatch('U', {}, 5))
     first.send(dispatch('G', {}, 3, 'g'))
     first.send(dispatch('U', {}, 7))
+    first.send(dispatch('G', {}, 3, 'g'))
     first.send(dispatch('TYPING', {}))
     first.send(dispatch('TYPING', {}))
     await waitFor('all delivered', () => seen.length === 5)
@@ -575,12 +577,12 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     expect((await authenticated)[0]).toMatchObject({ recovered: true })
     // Still at 7: the replay of 8 and 9 follows and must be delivered.
     expect(session.positions.user).toEqual({ epoch: 'e1', seq: 7 })
-    for (const s of [8, 9, 10]) second.send(dispatch('U', {}, s))
+    for (const s of [7, 8, 8, 9, 10]) second.send(dispatch('U', {}, s))
     await waitFor('replay delivered', () => seen.length === 8)
     expect(seen.slice(5)).toEqual(['U:8', 'U:9', 'U:10'])
   })
 
-  it('holds back what arrives while its resume is pending (the replay brings it in order)', async () => {
+  it('holds back what arrives while its resume is pending (the replay brings it in order), and takes a head below its position', async () => {
     const server = await serve()
     const session = client(server.url, { backoff: { base: 10 } })
     const seen: number[] = []
@@ -601,7 +603,14 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     for (const s of [4, 5]) second.send(dispatch('U', {}, s))
     await waitFor('the replay', () => seen.length === 2)
     expect(seen).toEqual([4, 5])
-    expect(session.positions.user).toEqual({ epoch: 'e', seq: 5 })
+    // A server whose head is below the position it was sent (same epoch) cannot have replayed from it: its head wins.
+    second.ws.terminate()
+    const third = await server.connection(2)
+    await third.frame(2)
+    const again = nextEvent(session, 'authenticated')
+    third.send(ack({}, { streams: { user: { epoch: 'e', seq: 2 } }, recovered: true }))
+    await again
+    expect(session.positions.user).toEqual({ epoch: 'e', seq: 2 })
   })
 
   it('adopts the heads and emits resync with the reason when the server could not recover', async () => {
@@ -621,10 +630,9 @@ describe('ClientSession: resume and exactly-once delivery (protocol 2)', () => {
     expect((await authenticated)[0]).toMatchObject({ recovered: false, reason: 'epoch-changed' })
     const seen: number[] = []
     session.on('message', (message) => seen.push(message.sequence!))
-    side.send(dispatch('U', {}, 4))
+    for (const s of [3, 4]) side.send(dispatch('U', {}, s))
     await waitFor('live after resync', () => seen[0])
     expect(seen).toEqual([4])
-    expect(session.positions.user).toEqual({ epoch: 'new', seq: 4 })
   })
 
   it('sends no resume when shouldSync is false, and adopts the heads', async () => {

@@ -581,20 +581,18 @@ export class ClientSession<
     else if (op === HELLO) this._greeted(d, x)
     else if (op === AUTHENTICATE_ACK) this._acknowledged(d as User, x)
     else if (op === DISPATCH) {
-      // Exactly-once delivery is the server's (docs/architecture.md, "Redelivery streams"): it writes each stream
-      // of a socket in order, from the position the client resumed from (or the head it tells), skipping what that
-      // socket had, so each v2 message with `s` simply moves its stream's position (1.x numbers each redelivery
-      // batch from 1, so its `s` is not a position). While a resume is pending the replay that follows brings the
-      // message in order: taking it now (a broadcast the server wrote before it read op 2) would move the position
-      // past the messages missed before it. A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in
-      // its subscription's stream, and counts once the subscription's op 31 came on this socket (its replay
-      // follows that; what came before is an earlier subscription's).
+      // Exactly-once delivery: a v2 message at or below its stream's position is a replay or a duplicate, and
+      // a new one advances the position (1.x numbers each redelivery batch from 1, so its `s` cannot be used).
+      // While a resume is pending the replay that follows brings the message in order: taking it now would move
+      // the position past the messages missed before it. A stream without a position takes everything.
+      // A channel's publication (`x.ch`, sent to protocol 2 sockets only) is in its subscription's stream, and
+      // counts once the subscription's op 31 came on this socket (its replay follows that).
       const channel = this._subs.get(x.ch)
       if (x.ch != null && channel?._asked !== 2) return
-      // A message without `s` is in no stream: only one with a sequence number has a position to move.
+      // A message without `s` is in no stream: only one with a sequence number has a position to check.
       const position = s != null && (channel ? channel.position : this._v2 && this._streams[x.st === 'g' ? 'global' : 'user'])
       if (position) {
-        if (!channel && this._credentials && this._state !== 'authenticated') return
+        if ((!channel && this._credentials && this._state !== 'authenticated') || s! <= position.seq) return
         position.seq = s!
       }
       // Either emitter: both have a `message` event of a message.
@@ -629,7 +627,7 @@ export class ClientSession<
     const head = readPositions({ user: x.pos }).user
     const recovered = x.recovered !== false
     // As with the user and global streams: a position the server recovered from stays (the replay follows).
-    if (head && !(recovered && sub.position)) sub.position = { ...head }
+    sub.position = adopt(recovered && sub.position, head) ?? sub.position
     sub._asked = 2
     sub.emit('subscribed', { recovered, reason: x.reason, position: head })
   }
@@ -705,12 +703,9 @@ export class ClientSession<
     const recovered = x.recovered !== false
     const { reason } = x
     // A stream the session asked to resume keeps its position when the server recovered it: the replay that
-    // follows moves it up to the head (a recovered position is of the head's epoch and at or below it: the server
-    // recovers only what its store reads after it, and `MessageStore.readAfter` answers `epoch-changed` for another
-    // epoch or a position past the head). Every other stream, or every stream after a failed recovery, starts at
-    // the head (a copy: the event hands `streams` out): what came before is not coming. A stream whose head the
-    // server did not tell (its store could not be read) keeps its position.
-    for (const kind of STREAM_KINDS) if (streams[kind] && !(recovered && this._resumed?.[kind])) this._streams[kind] = { ...streams[kind] }
+    // follows moves it up to the head. Every other stream, or every stream after a failed recovery, starts at
+    // the head (a copy: the event hands `streams` out): what came before is not coming.
+    for (const kind of STREAM_KINDS) this._streams[kind] = adopt(recovered && this._resumed?.[kind], streams[kind]) ?? this._streams[kind]
     this._resumed = undefined
     this._setState('authenticated')
     this._accepted = true
@@ -967,4 +962,12 @@ export class ClientSession<
     globalThis[state === 'closed' ? 'removeEventListener' : 'addEventListener']?.('online', this._online)
     this.emit('stateChange', state, previous)
   }
+}
+
+/**
+ * The position to go on from after the server told `head`: the one kept (asked to resume from and recovered:
+ * the replay that follows moves it up), else a copy of the head; undefined when the server told none.
+ */
+function adopt(kept: StreamPosition | false | undefined, head: StreamPosition | undefined): StreamPosition | undefined {
+  return head && !(kept && kept.epoch === head.epoch && kept.seq <= head.seq) ? { ...head } : undefined
 }
