@@ -16,12 +16,12 @@ import { build } from 'esbuild'
 /** Issue 12's budget for the full client. */
 const TARGET = 4096
 /**
- * What fails the check today. The full client measures 4563 B (application) and about 4842 B (single files):
+ * What fails the check today. The full client measures 4537 B (application) and about 4822 B (single files):
  * above the target by what its required features cost (channels alone are about 520 B; the client-browser README,
  * "Size", has the table). These guards sit just above those figures, so that any growth fails CI while the target
  * stays reported on every run.
  */
-const GUARD = { application: 4625, singleFile: 4910 }
+const GUARD = { application: 4560, singleFile: 4855 }
 
 const packageDir = fileURLToPath(new URL('../packages/client-browser/', import.meta.url))
 const dist = `${packageDir}dist/`

@@ -4,7 +4,6 @@ import {
   type MessageMap,
   type RequestMap,
   type SessionOptions,
-  type SessionState,
   type UntypedChannels,
   type UntypedMessages,
   type UntypedRequests,
@@ -22,7 +21,9 @@ export type ClientOptions = SessionOptions
 /**
  * A Mesa client on the browser's native `WebSocket`: the same API as `@mesa/client-node`'s `Client`.
  * Besides the shared session's behaviour (backoff with jitter, re-authentication, resume, dead-server
- * detection by timestamps), it reconnects as soon as the browser reports it is `online` again.
+ * detection by timestamps), it reconnects as soon as the browser reports it is `online` again. All of it is the
+ * session's (its default transport is the native `WebSocket`, and it follows `online` where there is one): a class
+ * of its own only for the name and the types, so that the browser bundle carries no constructor for it.
  */
 export class Client<
   In extends MessageMap<In> = UntypedMessages,
@@ -30,17 +31,4 @@ export class Client<
   User = unknown,
   Channels extends ChannelMap<Channels> = UntypedChannels,
   Requests extends RequestMap<Requests> = UntypedRequests,
-> extends ClientSession<In, Out, User, Channels, Requests> {
-  constructor(url: string, options: ClientOptions = {}) {
-    super(url, (address, protocols) => new WebSocket(address, protocols), options)
-    // Reconnect at once when the network returns, rather than sleeping out a backoff delay that grew while
-    // every attempt failed offline. Listening only while not closed leaves nothing behind on `window` once
-    // the client is closed; adding the same listener again is a no-op. Without a window or worker global
-    // (server-side rendering) there is no `online` event to follow: the optional call does nothing.
-    const online = () => this.reconnectNow()
-    const follow = (state: SessionState) =>
-      globalThis[state === 'closed' ? 'removeEventListener' : 'addEventListener']?.('online', online)
-    follow(this.state)
-    this.on('stateChange', follow)
-  }
-}
+> extends ClientSession<In, Out, User, Channels, Requests> {}

@@ -48,6 +48,6 @@ export class Client<
     // `ws` alone accepts frames of up to 100 MiB, each held in memory whole, and offers permessage-deflate, whose
     // inflating costs memory and CPU: the server's defaults here instead, compression only when asked for.
     const socketOptions = { perMessageDeflate: false, ...ws, maxPayload }
-    super(url, (address, protocols) => new NodeSocket(address, protocols, socketOptions), session)
+    super(url, session, (address, protocols) => new NodeSocket(address, protocols, socketOptions))
   }
 }

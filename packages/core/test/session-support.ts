@@ -21,7 +21,7 @@ export function sessionHarness(scope: Scope) {
     },
 
     client(url: string, options?: SessionOptions): ClientSession {
-      const session = new ClientSession(url, wsTransport, { backoff: { base: 10, max: 20 }, ...options })
+      const session = new ClientSession(url, { backoff: { base: 10, max: 20 }, ...options }, wsTransport)
       scope.defer(() => session.disconnect())
       return session
     },

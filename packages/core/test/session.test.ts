@@ -33,7 +33,7 @@ async function serve(options?: Parameters<typeof ScriptedServer.start>[0]): Prom
 }
 
 function client(url: string, options?: SessionOptions): ClientSession {
-  const session = new ClientSession(url, wsTransport, options)
+  const session = new ClientSession(url, options, wsTransport)
   scope.defer(() => session.disconnect())
   return session
 }
@@ -52,7 +52,7 @@ describe('ClientSession: connection and hello', () => {
   it('offers mesa.v2, goes connecting -> open, emits connected and connection, answers every heartbeat', async () => {
     const server = await serve()
     const states: SessionState[] = []
-    const session = new ClientSession(server.url, wsTransport, { autoConnect: false })
+    const session = new ClientSession(server.url, { autoConnect: false }, wsTransport)
     scope.defer(() => session.disconnect())
     session.on('stateChange', (state) => states.push(state))
     const connected = nextEvent(session, 'connected')
@@ -87,7 +87,7 @@ describe('ClientSession: connection and hello', () => {
   it('opens its sockets through the transport, offering the v2 subprotocol', async () => {
     const server = await serve()
     const offered: string[][] = []
-    const factory = new ClientSession(server.url, (url: string, protocols: string[]): WebSocketLike => {
+    const factory = new ClientSession(server.url, {}, (url: string, protocols: string[]): WebSocketLike => {
       offered.push(protocols)
       return new WebSocket(url, protocols)
     })
@@ -114,13 +114,13 @@ describe('ClientSession: connection and hello', () => {
   })
 
   it('validates its options with ConfigError', () => {
-    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { maxQueueSize: -1, autoConnect: false })).toThrow(
+    expect(() => new ClientSession('ws://127.0.0.1:1', { maxQueueSize: -1, autoConnect: false }, wsTransport)).toThrow(
       ConfigError,
     )
-    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { heartbeatGrace: Number.NaN })).toThrow(ConfigError)
-    expect(() => new ClientSession('not a url', wsTransport)).toThrow(ConfigError)
-    expect(() => new ClientSession(42 as unknown as string, wsTransport)).toThrow('invalid url: 42')
-    expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { backoff: { base: 0 }, autoConnect: false })).toThrow(
+    expect(() => new ClientSession('ws://127.0.0.1:1', { heartbeatGrace: Number.NaN }, wsTransport)).toThrow(ConfigError)
+    expect(() => new ClientSession('not a url', {}, wsTransport)).toThrow(ConfigError)
+    expect(() => new ClientSession(42 as unknown as string, {}, wsTransport)).toThrow('invalid url: 42')
+    expect(() => new ClientSession('ws://127.0.0.1:1', { backoff: { base: 0 }, autoConnect: false }, wsTransport)).toThrow(
       'invalid backoff.base: 0',
     )
   })
@@ -209,7 +209,7 @@ describe('ClientSession: authentication', () => {
   })
 
   it('rejects when closed, and an older call when a newer one supersedes it', async () => {
-    const closed = new ClientSession('ws://127.0.0.1:1', wsTransport, { autoConnect: false })
+    const closed = new ClientSession('ws://127.0.0.1:1', { autoConnect: false }, wsTransport)
     await expect(closed.authenticate({})).rejects.toBeInstanceOf(AuthenticationError)
     const server = await serve()
     const session = client(server.url)
@@ -429,7 +429,7 @@ describe('ClientSession: reconnection', () => {
       if (opened++ > 0) throw new TypeError('no more sockets')
       return wsTransport(url, protocols)
     }
-    const session = new ClientSession(server.url, transport, { backoff: { base: 60_000, max: 60_000 } })
+    const session = new ClientSession(server.url, { backoff: { base: 60_000, max: 60_000 } }, transport)
     scope.defer(() => session.disconnect())
     const errors: Error[] = []
     session.on('error', (error) => errors.push(error))
@@ -448,7 +448,7 @@ describe('ClientSession: reconnection', () => {
     // Only the timer functions are faked, so sockets stay real and the count is exactly the timers pending.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     scope.defer(() => vi.useRealTimers())
-    const session = new ClientSession(server.url, wsTransport, { backoff: { base: 60_000 } })
+    const session = new ClientSession(server.url, { backoff: { base: 60_000 } }, wsTransport)
     scope.defer(() => session.disconnect())
     const side = await waitFor('connection', () => server.sockets[0], 10_000, 0)
     const pending = session.authenticate({})
@@ -504,9 +504,9 @@ describe('ClientSession: outgoing queue', () => {
 
   it('validates maxQueueBytes and defaults it to 1 MiB', () => {
     for (const maxQueueBytes of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => new ClientSession('ws://127.0.0.1:1', wsTransport, { maxQueueBytes, autoConnect: false })).toThrow(ConfigError)
+      expect(() => new ClientSession('ws://127.0.0.1:1', { maxQueueBytes, autoConnect: false }, wsTransport)).toThrow(ConfigError)
     }
-    const session = new ClientSession('ws://127.0.0.1:1', wsTransport, { autoConnect: false })
+    const session = new ClientSession('ws://127.0.0.1:1', { autoConnect: false }, wsTransport)
     const big = 'x'.repeat(512 * 1024)
     session.send(new Message(0, { big }, 'HALF'))
     expect(() => session.send(new Message(0, { big }, 'HALF'))).toThrow(QueueFullError)
@@ -652,9 +652,7 @@ describe('ClientSession: Mesa 1.x servers', () => {
     const server = await serve({ v2: false })
     // ws 8 fails a handshake whose answer names no subprotocol although one was offered (browsers accept it);
     // offering none gives the same 1.x connection a browser gets from a server that refuses mesa.v2.
-    const session = new ClientSession(server.url, (url: string) => new WebSocket(url), {
-      positions: { user: { epoch: 'e', seq: 100 } },
-    })
+    const session = new ClientSession(server.url, { positions: { user: { epoch: 'e', seq: 100 } } }, (url: string) => new WebSocket(url))
     scope.defer(() => session.disconnect())
     const side = await server.connection(0)
     expect(side.protocol).toBe('')
@@ -697,7 +695,7 @@ describe('ClientSession: typed message maps', () => {
       TYPING: { room: string }
     }
     const server = await serve()
-    const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, wsTransport)
+    const session = new ClientSession<Incoming, Outgoing, { id: string }>(server.url, {}, wsTransport)
     scope.defer(() => session.disconnect())
     const side = await server.connection(0)
     const contents: string[] = []
@@ -708,7 +706,7 @@ describe('ClientSession: typed message maps', () => {
     })
     session.send(new Message(0, { room: 'a' }, 'TYPING'))
     // @ts-expect-error: message data must be an object
-    new ClientSession<{ BAD: string }>('ws://127.0.0.1:1', wsTransport, { autoConnect: false })
+    new ClientSession<{ BAD: string }>('ws://127.0.0.1:1', { autoConnect: false }, wsTransport)
     // @ts-expect-error: not an outgoing type
     expect(() => session.send(new Message(0, { content: 'x' }, 'NEW_MESSAGE'))).not.toThrow()
     side.send(dispatch('NEW_MESSAGE', { content: 'hi' }))
@@ -731,7 +729,7 @@ describe('ClientSession: typed channel and request maps', () => {
       PING: { request: Record<string, never>; reply: { at: number } }
     }
     const server = await serve()
-    const session = new ClientSession<{ N: { n: number } }, { N: { n: number } }, unknown, Channels, Requests>(server.url, wsTransport)
+    const session = new ClientSession<{ N: { n: number } }, { N: { n: number } }, unknown, Channels, Requests>(server.url, {}, wsTransport)
     scope.defer(() => session.disconnect())
     const side = await server.connection(0)
     const texts: string[] = []

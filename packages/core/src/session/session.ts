@@ -268,7 +268,8 @@ type Pending = Outgoing & Required<Pick<Outgoing, 's'>>
 
 /**
  * The client side of a Mesa connection, shared by the Node and browser clients. Transport-agnostic: it opens
- * sockets through `transport`, a factory of the browser's `WebSocket` or of `ws`'s.
+ * sockets through `transport`, a factory of `ws`'s `WebSocket` (the Node client) or, by default, of the native
+ * `WebSocket`: the browser client is this class as it is, without a constructor or code of its own.
  *
  * Written for the browser client's size budget (packages/client-browser/README.md, "Size"): state lives in
  * `_`-prefixed private properties, which the browser build mangles to one or two characters (a property left
@@ -361,8 +362,18 @@ export class ClientSession<
   private readonly _subs = new Map<unknown, Subscription>()
   /** Handlers of the server's requests by type; `undefined` takes any type. */
   private readonly _handlers = new Map<unknown, RequestHandler<Requests>>()
+  /** Listens for the `online` event of a browser's window or worker while the session is not closed (`_setState`). */
+  private readonly _online = () => this.reconnectNow()
 
-  constructor(url: string, transport: WebSocketTransport, options: SessionOptions = {}) {
+  /**
+   * `transport` opens the sockets: the native `WebSocket` unless given (the Node client gives `ws`'s). Options
+   * second, so that the browser client, which takes `(url, options)`, needs no constructor of its own.
+   */
+  constructor(
+    url: string,
+    options: SessionOptions = {},
+    transport: WebSocketTransport = (address, protocols) => new WebSocket(address, protocols),
+  ) {
     super()
     if (typeof url !== 'string') throw invalidOption('url', url)
     for (const key of ['heartbeatGrace', 'authenticationTimeout', 'maxQueueSize', 'maxQueueBytes', 'maxPending'] as const) {
@@ -944,6 +955,11 @@ export class ClientSession<
     const previous = this._state
     if (state === previous) return
     this._state = state
+    // Reconnect at once when a browser's network returns (`reconnectNow()`), rather than sleeping out a backoff
+    // delay that grew while every attempt failed offline. Listening only while not closed leaves nothing behind on
+    // `window` once the client is closed; adding the same listener again is a no-op. Without a window or worker
+    // global (Node, server-side rendering) there is no `online` event to follow: the optional call does nothing.
+    globalThis[state === 'closed' ? 'removeEventListener' : 'addEventListener']?.('online', this._online)
     this.emit('stateChange', state, previous)
   }
 }
