@@ -15,6 +15,7 @@
 //   {open}     -> opens the sockets of `open` ({ url, id, channels }), answers once every subscription is in place
 //   {expect}   -> answers { done } once `expect` publications more have arrived (counted across all sockets)
 //   'start'/'stop' -> this process's CPU µs in between (to tell whether the clients held the servers back)
+//   'status'   -> deliveries counted, the count awaited, and how many raw sockets closed with each code
 //   'close'    -> closes every socket and exits
 import WebSocket from '../packages/server/node_modules/ws/wrapper.mjs'
 import { io } from 'socket.io-client'
@@ -26,6 +27,8 @@ const OPEN_AT_ONCE = 50
 const clients = []
 let received = 0
 let target = Number.POSITIVE_INFINITY
+/** Close code -> raw sockets closed with it: one closed mid-run loses deliveries, and a timeout says so. */
+const closes = {}
 
 function delivered() {
   if (++received === target) process.send({ done: received })
@@ -41,7 +44,10 @@ function rawSocket(url, protocols, counted, onFrame) {
   clients.push(ws)
   return new Promise((resolve, reject) => {
     ws.on('error', reject)
-    ws.on('close', (code) => reject(new Error(`closed with ${code} before it was ready`)))
+    ws.on('close', (code) => {
+      closes[code] = (closes[code] ?? 0) + 1
+      reject(new Error(`closed with ${code} before it was ready`))
+    })
     ws.on('message', (data) => {
       if (startsWith(data, counted)) delivered()
       else onFrame(ws, data, resolve)
@@ -113,6 +119,8 @@ process.on('message', async (command) => {
   } else if (command === 'stop') {
     const cpu = process.cpuUsage(cpuStart)
     process.send({ cpuMicros: cpu.user + cpu.system, received })
+  } else if (command === 'status') {
+    process.send({ received, target, closes })
   } else if (command === 'close') {
     for (const client of clients) {
       if (client instanceof WebSocket) client.terminate()

@@ -123,7 +123,11 @@ async function publishAll(system, plan, count, data) {
   )
   let deadline
   const late = new Promise((_, reject) => {
-    deadline = setTimeout(() => reject(new Error(`${system.kind}: not every publication arrived within 120 s`)), 120_000)
+    deadline = setTimeout(async () => {
+      const { received, target, closes } = await ask(system.clients, 'status')
+      const closed = JSON.stringify(closes)
+      reject(new Error(`${system.kind}: not every publication arrived within 120 s: ${received} of ${target} counted; sockets closed by code: ${closed}`))
+    }, 120_000)
   })
   await Promise.race([done, late]).finally(() => clearTimeout(deadline))
   await Promise.all(published)
