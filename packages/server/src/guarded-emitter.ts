@@ -7,20 +7,21 @@ type EventMap<E> = { [K in keyof E]: unknown[] }
 /**
  * An emitter whose listeners are application code: each runs on its own, so one that throws does not keep the
  * next from running, and a listener that returns a promise has its rejection reported instead of becoming an
- * unhandled rejection (which would end the process). Failures go to `report` as `ServerError`
- * (`handler-failed`) with the original as `cause`; `report` must not throw.
+ * unhandled rejection (which would end the process). Failures go to `listenerFailed` as `ServerError`
+ * (`handler-failed`) with the original as `cause`; it must not throw. A method, not a callback given to the
+ * constructor: one emitter per socket, and a closure per socket would be on every one's heap.
  */
-export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
-  /** The guard registered for each listener (and how many times it is registered), so `off(listener)` finds it. */
-  readonly #guards = new Map<keyof E, Map<Listener, { guard: Listener; count: number }>>()
-  readonly #report: (error: Error, event: keyof E) => void
-
-  constructor(report: (error: Error, event: keyof E) => void) {
-    super()
-    this.#report = report
-  }
+export abstract class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
+  /**
+   * The guard registered for each listener (and how many times it is registered), so `off(listener)` finds it.
+   * Made with the first listener: most sockets' clients never get one, and the map would be on every one's heap.
+   */
+  #guards: Map<keyof E, Map<Listener, { guard: Listener; count: number }>> | undefined
+  /** A listener of `event` threw or rejected: where that is reported. Must not throw. */
+  protected abstract listenerFailed(error: Error, event: keyof E): void
 
   override on<K extends keyof E>(event: K, listener: (...args: E[K]) => unknown): this {
+    this.#guards ??= new Map()
     let guards = this.#guards.get(event)
     if (guards === undefined) {
       guards = new Map()
@@ -53,7 +54,7 @@ export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
   }
 
   override off<K extends keyof E>(event: K, listener: (...args: E[K]) => unknown): this {
-    const guards = this.#guards.get(event)
+    const guards = this.#guards?.get(event)
     const entry = guards?.get(listener as Listener)
     if (entry === undefined) return this
     if (--entry.count === 0) guards!.delete(listener as Listener)
@@ -68,7 +69,7 @@ export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
   emitSettled<K extends keyof E>(event: K, ...args: E[K]): Promise<Failure | undefined> {
     const runs: Promise<Failure | undefined>[] = []
     // A snapshot: listeners added or removed by a listener take effect from the next emit, as with `emit`.
-    for (const [listener, { count }] of [...(this.#guards.get(event) ?? [])]) {
+    for (const [listener, { count }] of [...(this.#guards?.get(event) ?? [])]) {
       const run = listener as (...a: E[K]) => unknown
       for (let i = 0; i < count; i++) runs.push(settle(() => run(...args), (error) => this.#failed(event, error)))
     }
@@ -76,13 +77,13 @@ export class GuardedEmitter<E extends EventMap<E>> extends TypedEmitter<E> {
   }
 
   override removeAllListeners(event?: keyof E): this {
-    if (event === undefined) this.#guards.clear()
-    else this.#guards.delete(event)
+    if (event === undefined) this.#guards?.clear()
+    else this.#guards?.delete(event)
     return super.removeAllListeners(event)
   }
 
   #failed(event: keyof E, error: unknown): void {
-    this.#report(
+    this.listenerFailed(
       new ServerError('handler-failed', `a "${String(event)}" listener failed: ${toError(error).message}`, { cause: error }),
       event,
     )

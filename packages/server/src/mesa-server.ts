@@ -52,6 +52,7 @@ import type { AnyHandler, RequestHandler, RequestMap, UntypedRequests } from './
 import { Requests } from './requests/requests.js'
 import { loadRedisAdapter } from './resolve-adapter.js'
 import { SendBuffers } from './send-buffers.js'
+import { SocketListeners } from './socket-listeners.js'
 import { type ClientHost, isSendableCloseCode, ServerClient } from './server-client.js'
 import { type MesaEvents, type ServerConnection, ServerEvents } from './server-events.js'
 import { createStats, type MesaStats } from './stats.js'
@@ -179,6 +180,11 @@ export class Mesa<
   private readonly channelSet: ServerChannels<In, Out, User>
   private readonly socketContext: SocketContext
   private readonly clientHost: ClientHost<Out, User>
+  private readonly socketListeners: SocketListeners<ServerConnection<In, Out, User>> = new SocketListeners({
+    message: (connection, data, isBinary) => this.receive(connection, data, isBinary),
+    close: (connection, code, reason) => this.closed(connection, code, reason),
+    error: (connection, error) => this.socketError(connection, error),
+  })
   private readonly ready: Promise<void>
   private readonly subscription: Promise<(() => Promise<void>) | undefined>
   /** Watches which portals consume, once middleware has `onPortalJoin` or `onPortalLeave`. */
@@ -186,8 +192,7 @@ export class Mesa<
   private closing: Promise<void> | undefined
 
   constructor(options: MesaOptions = {}) {
-    // A failing `error` listener has nobody left to tell but the log; every other one is reported as an error.
-    super((error, event) => (event === 'error' ? this.events.errorListenerFailed(error) : this.events.error(error)))
+    super()
     const config = resolveConfig(options)
     this.config = config
     this.id = config.id ?? `server-${nanoid()}`
@@ -310,6 +315,12 @@ export class Mesa<
       unsubscribe: (connection, channel) => this.channelSet.unsubscribe(connection as ServerConnection<In, Out, User>, channel),
       channelsOf: (connection) => this.channelSet.of(connection as ServerConnection<In, Out, User>),
       request: (connection, message, options) => this.requests.request(connection as ServerConnection<In, Out, User>, message, options),
+      listenerFailed: (connection, error, event) => {
+        const served = connection as ServerConnection<In, Out, User>
+        // A failing `error` listener of the client is reported to the server's listeners only.
+        if (event === 'error') this.events.handlerFailed(error, served.client)
+        else this.events.error(error, served)
+      },
     }
 
     const { verifyClient } = new Admission(
@@ -530,6 +541,12 @@ export class Mesa<
     this.log.closed()
   }
 
+  protected override listenerFailed(error: Error, event: keyof MesaEvents<In, Out, User>): void {
+    // A failing `error` listener has nobody left to tell but the log; every other one is reported as an error.
+    if (event === 'error') this.events.errorListenerFailed(error)
+    else this.events.error(error)
+  }
+
   private accept(ws: WebSocket, request: IncomingMessage): void {
     if (this.closing) {
       ws.close(CloseCode.GoingAway, 'server shutting down')
@@ -544,13 +561,8 @@ export class Mesa<
       Date.now(),
       this.socketContext,
     )
-    connection.client = new ServerClient<In, Out, User>(connection, this.clientHost, (error, event) =>
-      // A failing `error` listener of the client is reported to the server's listeners only.
-      event === 'error' ? this.events.handlerFailed(error, connection.client) : this.events.error(error, connection),
-    )
-    ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
-    ws.on('close', (code, reason) => this.closed(connection, code, reason.toString()))
-    ws.on('error', (error) => this.socketError(connection, error))
+    connection.client = new ServerClient<In, Out, User>(connection, this.clientHost)
+    this.socketListeners.attach(ws, connection)
     this.registry.add(connection)
     this.inbound.opened(connection)
     connection.write(protocol === 2 ? this.hello.v2 : this.hello.v1)

@@ -14,9 +14,6 @@ export interface ServerClientEvents<In extends MessageMap<In>> {
   error: [error: Error]
 }
 
-/** Where a client's failing listener is reported: `event` is the one whose listener failed. */
-export type ListenerFailure = (error: Error, event: keyof ServerClientEvents<MessageMap>) => void
-
 /** What a client needs from its server. */
 export interface ClientHost<Out extends MessageMap<Out>, User> {
   sendToClient(connection: Connection<User>, message: MessageOf<Out>): Promise<void>
@@ -26,6 +23,8 @@ export interface ClientHost<Out extends MessageMap<Out>, User> {
   unsubscribe(connection: Connection<User>, channel: string): void
   channelsOf(connection: Connection<User>): string[]
   request<R extends object>(connection: Connection<User>, message: Message<string, object>, options?: RequestOptions): Promise<Message<string, R>>
+  /** A listener of the client failed: `event` is the one whose listener it was. Must not throw. */
+  listenerFailed(connection: Connection<User>, error: Error, event: keyof ServerClientEvents<MessageMap>): void
 }
 
 /** Messages the server keeps per client with `options.storeMessages` (1.x rule `store_messages`). */
@@ -44,16 +43,24 @@ export class ServerClient<
   Out extends MessageMap<Out> = MessageMap,
   User = unknown,
 > extends GuardedEmitter<ServerClientEvents<In>> {
-  /** Filled with `options.storeMessages`. */
-  readonly messages: StoredMessages = { sent: [], received: [] }
+  #messages: StoredMessages | undefined
   readonly #connection: Connection<User>
   readonly #host: ClientHost<Out, User>
 
-  /** `listenerFailed`: a listener of this client threw or rejected (it must not throw). */
-  constructor(connection: Connection<User>, host: ClientHost<Out, User>, listenerFailed: ListenerFailure) {
-    super(listenerFailed)
+  constructor(connection: Connection<User>, host: ClientHost<Out, User>) {
+    super()
     this.#connection = connection
     this.#host = host
+  }
+
+  protected override listenerFailed(error: Error, event: keyof ServerClientEvents<In>): void {
+    this.#host.listenerFailed(this.#connection, error, event)
+  }
+
+  /** Filled with `options.storeMessages`; made when first read (without the option, most clients never are). */
+  get messages(): StoredMessages {
+    this.#messages ??= { sent: [], received: [] }
+    return this.#messages
   }
 
   /** Id of this socket, unique across servers. */
