@@ -1,3 +1,0 @@
-import { channelsBench } from './channels.mjs'
-const payload = { content: 'The quick brown fox jumps over the lazy dog', author: { id: '42', name: 'Ada' }, tags: ['a', 'b', 'c'] }
-for (const line of await channelsBench(payload)) console.log(line)
