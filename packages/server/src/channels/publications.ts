@@ -27,9 +27,10 @@ export function checkChannel(channel: unknown): asserts channel is string {
 /**
  * The publication path, one way: `publish` checks, stores the publication once in the channel's stream when its
  * rule keeps history (`preparePublication`; with the adapter's `storeAndPublish`, publishing it in the same
- * step), writes it to this server's subscribers and publishes it to the servers following the channel; `receive` writes what the others publish. Join and leave events (op 34) take
- * the same way (`announce`). Each frame variant is built once per publication: the 1.x frame, and for protocol 2
- * the one with `x.ch` (and `s` when stored).
+ * step), writes it to this server's subscribers and publishes it to the servers following the channel;
+ * `receive` writes what the others publish. Join and leave events (op 34) take the same way (`announce`). Each
+ * frame variant is built once per publication: the 1.x frame, and for protocol 2 the one with `x.ch` (and `s`
+ * when stored).
  */
 export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>, User> {
   constructor(
