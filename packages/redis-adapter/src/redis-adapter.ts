@@ -25,6 +25,7 @@ import { adapterError } from './errors.js'
 import { createKeys } from './keys.js'
 import { RedisPortalQueue, type RedisPortalQueueOptions } from './portal-queue.js'
 import { RedisPresence } from './presence.js'
+import { PublicationBatch } from './publication-batch.js'
 import { Replication } from './replication.js'
 import { RedisStreamStore } from './stream-store.js'
 import { Subscriber } from './subscriber.js'
@@ -84,9 +85,9 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
   /** The connection commands go through (yours, when you passed a client). */
   readonly client: RedisClient
   /**
-   * `Adapter.storeAndPublish`: a stored channel publication appended and published by one script, one command
-   * instead of two. Standalone and Sentinel only: on a Cluster the stream and the pub/sub channel hash to
-   * different slots, so it is absent there and publishers append, then publish.
+   * `Adapter.storeAndPublish`: a stored channel publication appended and published by one script, the
+   * publications of a tick by one call (`PublicationBatch`). Standalone and Sentinel only: on a Cluster the stream
+   * and the pub/sub channel hash to different slots, so it is absent there and publishers append, then publish.
    */
   readonly storeAndPublish?: (stream: string, entry: StoreEntryInput, envelope: PublicationEnvelope) => Promise<StreamPosition>
   private readonly connections: RedisConnections
@@ -137,11 +138,12 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       this.following = new ChannelFollowing(this.subscriber, keys, lingerMs)
       this.replication = new Replication(this.connections, keys, channels, this.subscriber, this.following, onError)
       if (!this.connections.isCluster) {
+        const batch = new PublicationBatch(this.store)
         this.storeAndPublish = async (stream, entry, envelope) => {
           if (this.closing) throw new AdapterError('cannot publish: the adapter is closed')
           const channel = keys.channel(envelope.channel)
           if (debugReplication.enabled) debugReplication('store and publish a publication on %s', channel)
-          return this.store.appendAndPublish(stream, entry, channel, JSON.stringify(envelope))
+          return batch.add({ stream, entry, channel, payload: JSON.stringify(envelope) })
         }
       }
       // Last: it starts the heartbeat timer.

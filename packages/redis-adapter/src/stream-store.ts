@@ -166,14 +166,21 @@ return out
 `)
 
 /**
- * One entry appended, then published with its position: KEYS: entries, head. ARGV: as APPEND_ENTRY's for one
- * entry, then the pub/sub channel and the JSON envelope without its closing brace, to which the position is
- * added. Returns epoch and seq.
+ * Entries appended, each then published with its position, in order. KEYS: entries, head per entry. ARGV: as
+ * APPEND_ENTRY's, then per entry its pub/sub channel and its JSON envelope without the closing brace, to which
+ * the position is added. Returns epoch and seq per entry.
  */
 const APPEND_PUBLISH = new LuaScript(`${HELPERS}${APPEND_HELPERS}${APPEND_ENTRY}
-local epoch, seq = appendEntry(KEYS[1], KEYS[2], 1)
-redis.call('PUBLISH', ARGV[9], ARGV[10] .. ',"position":{"epoch":' .. cjson.encode(epoch) .. ',"seq":' .. string.format('%d', seq) .. '}}')
-return { epoch, seq }
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local epoch, seq = appendEntry(KEYS[2 * i - 1], KEYS[2 * i], i)
+  local p = 4 + n * 4 + (i - 1) * 2
+  redis.call('PUBLISH', ARGV[p + 1], ARGV[p + 2] .. ',"position":{"epoch":' .. cjson.encode(epoch) .. ',"seq":' .. string.format('%d', seq) .. '}}')
+  out[#out + 1] = epoch
+  out[#out + 1] = seq
+end
+return out
 `)
 
 /** KEYS: entries, head. ARGV: epoch candidate. */
@@ -241,7 +248,7 @@ return 1
 `)
 
 /** Entries per script call: one call runs atomically in Redis, so huge fan-outs are split to keep it responsive. */
-const APPEND_CHUNK = 256
+export const APPEND_CHUNK = 256
 
 type RawEntry = [id: string, fields: string[]]
 
@@ -272,6 +279,21 @@ function decodeEntry([id, fields]: RawEntry): StoredEntry {
 
 function position(epoch: unknown, seq: unknown): StreamPosition {
   return { epoch: String(epoch), seq: Number(seq) }
+}
+
+/** The positions of an append script's reply: epoch and seq per entry. */
+function positions(reply: readonly (string | number)[]): StreamPosition[] {
+  const result: StreamPosition[] = []
+  for (let i = 0; i < reply.length; i += 2) result.push(position(reply[i], reply[i + 1]))
+  return result
+}
+
+/** A channel publication to store and publish (`appendAndPublishMany`). */
+export interface StoredPublication extends StoreAppend {
+  /** The pub/sub channel it is published on. */
+  channel: string
+  /** Its envelope as JSON (an object), without the position, which the script adds. */
+  payload: string
 }
 
 /**
@@ -385,24 +407,24 @@ export class RedisStreamStore implements MessageStore {
   }
 
   /**
-   * Appends `entry` to `stream` and publishes on `channel` the JSON envelope `payload` (a JSON object) with the
-   * position it got, in one script: both happen or neither. Standalone and Sentinel only: on a Cluster the
-   * stream and the pub/sub channel hash to different slots.
+   * Appends each entry to its stream and publishes on its `channel` its JSON envelope `payload` (a JSON object)
+   * with the position it got, in order, in one script call (a caller sends at most `APPEND_CHUNK` at once: one
+   * call runs atomically in Redis). Rejects with `StoreError`: then none was stored or published, but after a
+   * timeout or a failure inside the script (a key of another type), when some may have been. Standalone and
+   * Sentinel only: on a Cluster a stream and its pub/sub channel hash to different slots.
    */
-  async appendAndPublish(stream: string, entry: StoreEntryInput, channel: string, payload: string): Promise<StreamPosition> {
-    return this.wrap('append', async () => {
-      const args = [...this.appendArgs([{ stream, entry }]), channel, payload.slice(0, -1)]
-      const [epoch, seq] = (await this.run(APPEND_PUBLISH, this.streamKeys(stream), args)) as [string, number]
-      return position(epoch, seq)
+  async appendAndPublish(items: readonly StoredPublication[]): Promise<StreamPosition[]> {
+    return this.wrap('appendAndPublish', async () => {
+      const keys = items.flatMap(({ stream }) => this.streamKeys(stream))
+      const args = this.appendArgs(items)
+      for (const { channel, payload } of items) args.push(channel, payload.slice(0, -1))
+      return positions((await this.run(APPEND_PUBLISH, keys, args)) as (string | number)[])
     })
   }
 
   private async appendChunk(items: readonly StoreAppend[]): Promise<StreamPosition[]> {
     const keys = items.flatMap(({ stream }) => this.streamKeys(stream))
-    const reply = (await this.run(APPEND, keys, this.appendArgs(items))) as (string | number)[]
-    const positions: StreamPosition[] = []
-    for (let i = 0; i < reply.length; i += 2) positions.push(position(reply[i], reply[i + 1]))
-    return positions
+    return positions((await this.run(APPEND, keys, this.appendArgs(items))) as (string | number)[])
   }
 
   /** APPEND_ENTRY's ARGV for these entries. */

@@ -50,8 +50,8 @@ export interface Adapter extends Pick<TypedEmitter<AdapterEvents>, 'on' | 'off' 
    * Optional, for a backend that can do in one step what a stored channel publication otherwise takes two:
    * `store.append(stream, entry)`, then `publish` of `envelope` with the position it got. Resolves with that
    * position. Both happened or neither: a rejection (a `StoreError`) means nothing was stored or published, but
-   * for a timeout, after which either may have happened, as with `append`. Without it, publishers append then
-   * publish.
+   * after a timeout or a failure of the backend half-way, when either may have happened, as with `append`. The
+   * calls of one tick may be sent together. Without it, publishers append then publish.
    */
   storeAndPublish?(stream: string, entry: StoreEntryInput, envelope: PublicationEnvelope): Promise<StreamPosition>
   /** Releases connections and timers. Idempotent. */
