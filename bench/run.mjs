@@ -114,11 +114,18 @@ async function mesaServer(options = {}, observe = () => () => {}) {
 
 const payload = { content: 'The quick brown fox jumps over the lazy dog', author: { id: '42', name: 'Ada' }, tags: ['a', 'b', 'c'] }
 
+/** Broadcasts sent and delivered before a broadcast run is measured: the new server's code paths warmed up. */
+const WARMUP_BROADCASTS = 40
+
 async function broadcastRun(makeServer, broadcasts = BROADCASTS) {
   const server = await makeServer()
   const clients = await startClients(server.url, SOCKETS, false)
   const message = new Message(0, payload, 'NEW_MESSAGE')
-  const result = await measure(broadcasts, 20, () => server.broadcast(message), clients, SOCKETS * broadcasts)
+  for (let i = 0; i < WARMUP_BROADCASTS; i++) server.broadcast(message)
+  await waitFor(clients, SOCKETS * WARMUP_BROADCASTS)
+  // Each run starts from a collected heap: what the previous run left is not this run's garbage to collect.
+  globalThis.gc?.()
+  const result = await measure(broadcasts, 20, () => server.broadcast(message), clients, SOCKETS * (WARMUP_BROADCASTS + broadcasts))
   await ask(clients, 'close')
   await once(clients, 'exit')
   await server.close()
@@ -256,9 +263,11 @@ console.log(
 )
 // Observability: the same fan-out with metrics registered (scraped every 250 ms) and a pino logger set, against
 // neither, in pairs of runs whose order turns with each pair, each run three times the fan-out's broadcasts; the
-// figure is the median of the pairs' ratios. (The best of three plain runs each, as before, swung from 0.75x to
-// 1.29x between two runs of `pnpm bench`: a run was about 60 ms of CPU, and one busy spell decided it.)
-const OBSERVABILITY_PAIRS = Number(process.env.BENCH_OBSERVABILITY_PAIRS ?? 8)
+// figure is the median of the pairs' ratios. A run's CPU per delivery moves by a third either way with how the
+// client process is scheduled (how many frames each write carries), so it takes many pairs: with 8, the median
+// still moved from 0.95x to 1.14x between runs of `pnpm bench`; the best of three runs each, before, from 0.75x to
+// 1.29x.
+const OBSERVABILITY_PAIRS = Number(process.env.BENCH_OBSERVABILITY_PAIRS ?? 16)
 const observabilityRatios = []
 for (let pair = 0; pair < OBSERVABILITY_PAIRS; pair++) {
   const perDelivery = {}
