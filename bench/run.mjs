@@ -6,7 +6,7 @@ import { createServer } from 'node:http'
 import { execFileSync, fork } from 'node:child_process'
 import { Message } from '../packages/core/dist/index.js'
 import { MemoryMessageStore, encodeMessage } from '../packages/core/dist/server.js'
-import { benchLogger, scrapedMetrics } from './observability.mjs'
+import { observabilityRun } from './observability.mjs'
 import { Mesa } from '../packages/server/dist/index.js'
 import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
 import { inboundVariants } from './inbound.mjs'
@@ -91,10 +91,8 @@ async function baselineServer() {
   }
 }
 
-/** `observe(mesa)` attaches something for the run and returns what detaches it. */
-async function mesaServer(options = {}, observe = () => () => {}) {
-  const mesa = new Mesa({ port: 0, ...options })
-  const detach = observe(mesa)
+async function mesaServer() {
+  const mesa = new Mesa({ port: 0 })
   mesa.on('connection', (client) => client.authenticate((data, done) => done(null, { id: String(data.id), user: {} })))
   await mesa.listening()
   return {
@@ -105,10 +103,7 @@ async function mesaServer(options = {}, observe = () => () => {}) {
     sendTo(message, recipients) {
       mesa.send(message, recipients)
     },
-    close: () => {
-      detach()
-      return mesa.close()
-    },
+    close: () => mesa.close(),
   }
 }
 
@@ -117,7 +112,7 @@ const payload = { content: 'The quick brown fox jumps over the lazy dog', author
 /** Broadcasts sent and delivered before a broadcast run is measured: the new server's code paths warmed up. */
 const WARMUP_BROADCASTS = 40
 
-async function broadcastRun(makeServer, broadcasts = BROADCASTS) {
+async function broadcastRun(makeServer) {
   const server = await makeServer()
   const clients = await startClients(server.url, SOCKETS, false)
   const message = new Message(0, payload, 'NEW_MESSAGE')
@@ -125,11 +120,11 @@ async function broadcastRun(makeServer, broadcasts = BROADCASTS) {
   await waitFor(clients, SOCKETS * WARMUP_BROADCASTS)
   // Each run starts from a collected heap: what the previous run left is not this run's garbage to collect.
   globalThis.gc?.()
-  const result = await measure(broadcasts, 20, () => server.broadcast(message), clients, SOCKETS * (WARMUP_BROADCASTS + broadcasts))
+  const result = await measure(BROADCASTS, 20, () => server.broadcast(message), clients, SOCKETS * (WARMUP_BROADCASTS + BROADCASTS))
   await ask(clients, 'close')
   await once(clients, 'exit')
   await server.close()
-  return { ...result, perDelivery: result.cpuMicros / (SOCKETS * broadcasts) }
+  return { ...result, perDelivery: result.cpuMicros / (SOCKETS * BROADCASTS) }
 }
 
 async function targetedRun(makeServer) {
@@ -261,25 +256,11 @@ const inbound = await inboundRun(await inboundVariants())
 console.log(
   `inbound, ${INBOUND_SOCKETS} sockets x ${INBOUND_ROUNDS * INBOUND_PER_ROUND} messages: server CPU per received message without input checks ${inbound.unchecked.toFixed(2)} µs, with sanitising + depth/key limits + payload and rate limits ${inbound.checked.toFixed(2)} µs (means); median ratio of ${INBOUND_ROUNDS} paired rounds ${inbound.ratio.toFixed(3)} -> the checks cost ${((inbound.ratio - 1) * 100).toFixed(1)}%`,
 )
-// Observability: the same fan-out with metrics registered (scraped every 250 ms) and a pino logger set, against
-// neither, in pairs of runs whose order turns with each pair, each run three times the fan-out's broadcasts; the
-// figure is the median of the pairs' ratios. A run's CPU per delivery moves by a third either way with how the
-// client process is scheduled (how many frames each write carries), so it takes many pairs: with 8, the median
-// still moved from 0.95x to 1.14x between runs of `pnpm bench`; the best of three runs each, before, from 0.75x to
-// 1.29x.
-const OBSERVABILITY_PAIRS = Number(process.env.BENCH_OBSERVABILITY_PAIRS ?? 16)
-const observabilityRatios = []
-for (let pair = 0; pair < OBSERVABILITY_PAIRS; pair++) {
-  const perDelivery = {}
-  for (const observed of pair % 2 ? [true, false] : [false, true]) {
-    const run = await broadcastRun(() => (observed ? mesaServer({ logger: benchLogger() }, scrapedMetrics) : mesaServer()), 3 * BROADCASTS)
-    perDelivery[observed] = run.perDelivery
-  }
-  observabilityRatios.push(perDelivery[true] / perDelivery[false])
-}
-const observabilityRatio = median(observabilityRatios)
+// Observability: live plain and observed servers in processes of their own, alternating rounds
+// (bench/observability.mjs says how).
+const observability = await observabilityRun(payload)
 console.log(
-  `observability cost, broadcast fan-out: server CPU per delivered message with @mesa/server/metrics scraped every 250 ms and a pino logger against neither, median of ${OBSERVABILITY_PAIRS} paired runs ${observabilityRatio.toFixed(2)}x (pairs from ${Math.min(...observabilityRatios).toFixed(2)}x to ${Math.max(...observabilityRatios).toFixed(2)}x; target at most 1.05x)`,
+  `observability cost, broadcast fan-out: server CPU per delivered message ${observability.plain.toFixed(3)} µs plain, ${observability.observed.toFixed(3)} µs with @mesa/server/metrics scraped every 250 ms and a pino logger, over ${observability.rounds} alternating rounds each -> ${observability.ratio.toFixed(2)}x (median of the paired rounds ${observability.pairs.toFixed(2)}x; target at most 1.05x)`,
 )
 // Channels across servers against Socket.IO rooms with its Redis adapter: server processes on the shared Redis
 // (bench/channels.mjs says how the comparison is kept fair).
