@@ -5,7 +5,7 @@ import { fork } from 'node:child_process'
 import pino from '../packages/server/node_modules/pino/pino.js'
 import promClient from '../packages/server/node_modules/prom-client/index.js'
 import { registerMesaMetrics } from '../packages/server/dist/metrics.js'
-import { ask, median } from './support.mjs'
+import { ask, median, received } from './support.mjs'
 
 const SCRAPE_INTERVAL_MS = 250
 
@@ -31,17 +31,6 @@ const ROUNDS = Number(process.env.BENCH_OBSERVABILITY_ROUNDS ?? 40)
 const PER_ROUND = 100
 const WARMUP = 40
 
-/** Resolves once the side's clients counted every broadcast sent to them so far. */
-async function delivered(side) {
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    const { received } = await ask(side.clients, 'count')
-    if (received >= side.expected) return
-    if (Date.now() > deadline) throw new Error(`observability: only ${received} of ${side.expected} messages arrived`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-}
-
 /**
  * The cost of what an operator turns on, measured on live servers: a plain one and an observed one
  * (bench/observed-server-process.mjs), each in its own process with its own clients, broadcasting in alternating
@@ -64,7 +53,8 @@ export async function observabilityRun(payload) {
     side.expected += broadcasts * SOCKETS
     await ask(side.server, 'start')
     await ask(side.server, { broadcast: broadcasts })
-    await delivered(side)
+    // Polled often: the observed server's scrapes while it waits idle would count as its round's CPU.
+    await received(side.clients, side.expected, 2)
     const { cpuMicros } = await ask(side.server, 'stop')
     return cpuMicros
   }

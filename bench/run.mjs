@@ -10,7 +10,7 @@ import { observabilityRun } from './observability.mjs'
 import { Mesa } from '../packages/server/dist/index.js'
 import { WebSocketServer } from '../packages/server/node_modules/ws/wrapper.mjs'
 import { inboundVariants } from './inbound.mjs'
-import { ask, median } from './support.mjs'
+import { ask, median, received } from './support.mjs'
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 300)
 const BROADCASTS = Number(process.env.BENCH_BROADCASTS ?? 400)
@@ -32,16 +32,6 @@ async function startClients(url, count, authenticate) {
   return clients
 }
 
-async function waitFor(clients, expected, deadlineMs = 120_000) {
-  const end = Date.now() + deadlineMs
-  for (;;) {
-    const { received } = await ask(clients, 'count')
-    if (received >= expected) return received
-    if (Date.now() > end) throw new Error(`only ${received} of ${expected} messages arrived`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 /** Runs `send(i)` `count` times in batches of one event-loop tick; returns server CPU µs spent and wall ms. */
 async function measure(count, batch, send, clients, expected) {
   const cpuStart = process.cpuUsage()
@@ -50,7 +40,7 @@ async function measure(count, batch, send, clients, expected) {
     for (let j = i; j < Math.min(count, i + batch); j++) send(j)
     await new Promise((resolve) => setImmediate(resolve))
   }
-  await waitFor(clients, expected)
+  await received(clients, expected)
   const cpu = process.cpuUsage(cpuStart)
   return { cpuMicros: cpu.user + cpu.system, wallMs: performance.now() - wallStart }
 }
@@ -117,7 +107,7 @@ async function broadcastRun(makeServer) {
   const clients = await startClients(server.url, SOCKETS, false)
   const message = new Message(0, payload, 'NEW_MESSAGE')
   for (let i = 0; i < WARMUP_BROADCASTS; i++) server.broadcast(message)
-  await waitFor(clients, SOCKETS * WARMUP_BROADCASTS)
+  await received(clients, SOCKETS * WARMUP_BROADCASTS)
   // Each run starts from a collected heap: what the previous run left is not this run's garbage to collect.
   globalThis.gc?.()
   const result = await measure(BROADCASTS, 20, () => server.broadcast(message), clients, SOCKETS * (WARMUP_BROADCASTS + BROADCASTS))

@@ -288,7 +288,7 @@ function positions(reply: readonly (string | number)[]): StreamPosition[] {
   return result
 }
 
-/** A channel publication to store and publish (`appendAndPublishMany`). */
+/** A channel publication to store and publish (`appendAndPublish`). */
 export interface StoredPublication extends StoreAppend {
   /** The pub/sub channel it is published on. */
   channel: string

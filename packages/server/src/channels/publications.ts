@@ -50,11 +50,12 @@ export class Publications<In extends MessageMap<In>, Out extends MessageMap<Out>
     }
     const adapter = await this.adapter.get()
     const store = this.rules.for(channel).history
-    const prepared = await timed(this.stats, () => preparePublication(adapter, channel, message, { origin: this.origin, store }))
-    const { envelope } = prepared
+    const { envelope, published } = await timed(this.stats, () =>
+      preparePublication(adapter, channel, message, { origin: this.origin, store }),
+    )
     if (debugMessages.enabled) debugMessages('publish %s to channel %s', message.type, channel)
     this.deliver(envelope, true, message)
-    if (!prepared.published) await publishTimed(adapter, this.stats, envelope, `publishing to channel ${channel}`)
+    if (!published) await publishTimed(adapter, this.stats, envelope, `publishing to channel ${channel}`)
     this.stats.channels.published++
   }
 

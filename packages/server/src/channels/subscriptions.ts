@@ -26,7 +26,6 @@ import type { ChannelRegistry, Subscription } from './channel-registry.js'
 import type { ChannelRules } from './channel-rules.js'
 import { checkChannel } from './publications.js'
 
-
 /** The options of `resolveConfig` the flow reads. */
 export interface SubscriptionSettings {
   /** `channels.maxPerConnection`. */
