@@ -23,9 +23,12 @@
 //   the last delivery. Not counted but reported apart: the client process's CPU, and the Redis server's (its
 //   `INFO cpu`, which on a shared Redis includes other users' commands), to which Mesa gives more to do: it
 //   stores each publication. Deliveries per second are deliveries over that wall time;
-// - the systems are measured in alternating rounds on the same live setups, after a warm-up round each, and
-//   each figure is the median of the rounds, each ratio the median of the rounds' ratios (the machine is
-//   shared: a load spike hits one round).
+// - the systems are measured in alternating rounds on the same live setups, after `WARM_UP_ROUNDS` unmeasured
+//   rounds each, and each figure is the median of the rounds, each ratio the median of the rounds' ratios (the
+//   machine is shared: a load spike hits one round). Rounds are long enough to measure throughput rather than a
+//   burst: 100 publications per channel, about 0.6 s of Mesa (20 gave about 150 ms, in which one major GC, or
+//   the pipeline filling and draining, moved a round's figure by up to 1.9x); and warm-up is as long as a round
+//   (with 2 publications per channel, both systems' first measured rounds still cost 1.4x-1.8x the later ones).
 // The bytes each server reads for channels it does not serve are the pub/sub messages (channel name and payload
 // bytes, as ioredis hands them over) its Redis subscriber connection receives for channels no socket of that
 // server subscribed to; "in all" is that connection's socket's `bytesRead` over the round.
@@ -48,8 +51,8 @@ const LIBRARY_CLIENTS = process.env.BENCH_CHANNEL_CLIENTS === 'library'
  * them all on its home).
  */
 const LAYOUTS = [
-  { name: 'small rooms', channels: 200, localChannels: 50, subscribersPerServer: 10, socketsPerServer: 200, publications: 20 },
-  { name: 'large rooms', channels: 40, localChannels: 10, subscribersPerServer: 100, socketsPerServer: 200, publications: 20 },
+  { name: 'small rooms', channels: 200, localChannels: 50, subscribersPerServer: 10, socketsPerServer: 200, publications: 100 },
+  { name: 'large rooms', channels: 40, localChannels: 10, subscribersPerServer: 100, socketsPerServer: 200, publications: 100 },
 ]
 /** Any of these set: one layout, the small rooms' with these changes. */
 const SHAPE = {
@@ -60,6 +63,8 @@ const SHAPE = {
 }
 const PUBLICATIONS = process.env.BENCH_CHANNEL_PUBLICATIONS
 const ROUNDS = Number(process.env.BENCH_CHANNEL_ROUNDS ?? 5)
+/** Unmeasured rounds of each system, of the measured size, before the measured ones: the JIT settles. */
+const WARM_UP_ROUNDS = 3
 /** `off`: Mesa's channels keep no history (its default keeps it), as Socket.IO rooms keep none. */
 const HISTORY = process.env.BENCH_CHANNEL_HISTORY !== 'off'
 /** A folder: each server process writes there a V8 CPU profile of each measured round (`<kind>-<pid>-<n>.cpuprofile`). */
@@ -209,7 +214,9 @@ async function layoutBench(layout, data, redis) {
   const socketIo = await startSystem('socket.io', setup)
   const mesa = await startSystem('mesa', setup)
   try {
-    for (const system of [socketIo, mesa]) await publishAll(system, setup, 2, data) // warm-up, not measured
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+      for (const system of [socketIo, mesa]) await publishAll(system, setup, layout.publications, data)
+    }
     for (let round = 0; round < ROUNDS; round++) {
       for (const system of round % 2 ? [mesa, socketIo] : [socketIo, mesa]) await measuredRound(system, setup, layout.publications, data, redis)
     }
@@ -226,7 +233,7 @@ async function layoutBench(layout, data, redis) {
   const perServer = (values, format) => values.map(format).join(' / ')
   const clients = `${LIBRARY_CLIENTS ? "each system's own Node client" : 'the same raw ws clients'}${HISTORY ? '' : ', Mesa without channel history'}`
   return [
-    `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perPass} deliveries per round, medians of ${ROUNDS} alternating rounds (ratios: median of the rounds' ratios)`,
+    `channels, ${name}: ${SERVERS} servers on one Redis, ${channels} channels (${localChannels} with subscribers on one server only) x ${publications} publications, ${subscribersPerServer} subscribers per channel per server serving it, ${socketsPerServer} sockets per server, ${clients}: ${publications * setup.perPass} deliveries per round, medians of ${ROUNDS} alternating rounds after ${WARM_UP_ROUNDS} unmeasured ones each (ratios: median of the rounds' ratios)`,
     `channels, ${name}: deliveries per second Socket.IO ${s.deliveriesPerSecond.toFixed(0)}, Mesa ${m.deliveriesPerSecond.toFixed(0)} -> Mesa ${faster.toFixed(2)}x (target at least 3x)`,
     `channels, ${name}: server CPU per delivery (all servers) Socket.IO ${s.cpuPerDelivery.toFixed(2)} µs, Mesa ${m.cpuPerDelivery.toFixed(2)} µs -> Mesa ${cheaper.toFixed(2)}x cheaper (target at least 3x); not counted: client process CPU per delivery Socket.IO ${s.clientCpuPerDelivery.toFixed(2)} µs, Mesa ${m.clientCpuPerDelivery.toFixed(2)} µs; Redis CPU per delivery (the whole Redis server, other users of a shared Redis included) Socket.IO ${s.redisCpuPerDelivery.toFixed(2)} µs, Mesa ${m.redisCpuPerDelivery.toFixed(2)} µs`,
     `channels, ${name}: bytes each server read from Redis for channels it does not serve (server 0 / 1 ...): Socket.IO ${perServer(s.unservedBytes, kib)} (${perServer(s.unservedMessages, String)} messages), Mesa ${perServer(m.unservedBytes, kib)} (${perServer(m.unservedMessages, String)} messages) (target: none); pub/sub bytes read in all: Socket.IO ${perServer(s.bytesRead, kib)}, Mesa ${perServer(m.bytesRead, kib)}`,
