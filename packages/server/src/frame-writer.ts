@@ -42,6 +42,12 @@ export function streamOf(socket: WebSocket): Socket | undefined {
  */
 const endOfTurn = globalThis.setImmediate
 
+/** What one event-loop turn wrote: the streams it corked, and each frame string's WebSocket frame. */
+interface Turn {
+  readonly corked: Set<Socket>
+  readonly framed: Map<string, Buffer>
+}
+
 /** ws exports its frame builder (`Sender.frame`), though @types/ws does not declare it. */
 const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }
 
@@ -60,16 +66,21 @@ const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: typ
  *
  * The direct write is only taken while ws's sender is idle (the server never compresses, so it always is);
  * otherwise the frame goes through `ws.send`, which queues it in order.
+ *
+ * A turn's corked streams and frames live in collections made by its first write and dropped by its flush, not in
+ * long-lived ones emptied with `clear()`: V8's `clear()` leaves the old hash table pointing at its replacement,
+ * and a minor GC keeps alive whatever an old-generation object points at, dead or not. Once one table had been
+ * promoted, every later turn's table, with its frame strings and buffers, survived the minor GCs chained behind
+ * it until the next full GC: measured under request load, 0.6 MB copied and promoted by every minor GC, pauses
+ * three times as long, and a full GC every few hundred milliseconds.
  */
 export class FrameWriter {
-  private readonly corked = new Set<Socket>()
-  private readonly framed = new Map<string, Buffer>()
-  private scheduled = false
+  /** The turn under way: made by its first write, dropped by `flush` at its end. */
+  private turn: Turn | undefined
   private readonly flush = (): void => {
-    this.scheduled = false
-    for (const stream of this.corked) stream.uncork()
-    this.corked.clear()
-    this.framed.clear()
+    const { corked } = this.turn!
+    this.turn = undefined
+    for (const stream of corked) stream.uncork()
   }
 
   constructor(
@@ -92,13 +103,14 @@ export class FrameWriter {
       socket.send(data)
       return Written.Yes
     }
-    if (!this.corked.has(stream)) {
+    let turn = this.turn
+    if (turn === undefined) {
+      turn = this.turn = { corked: new Set(), framed: new Map() }
+      endOfTurn(this.flush)
+    }
+    if (!turn.corked.has(stream)) {
       stream.cork()
-      this.corked.add(stream)
-      if (!this.scheduled) {
-        this.scheduled = true
-        endOfTurn(this.flush)
-      }
+      turn.corked.add(stream)
     }
     const buffered = socket.bufferedAmount
     if (buffered > this.maxBufferedAmount) return Written.No
@@ -107,10 +119,10 @@ export class FrameWriter {
       socket.send(data)
       return buffered > TRACKED_BUFFER_BYTES ? Written.Buffering : Written.Yes
     }
-    let frame = this.framed.get(data)
+    let frame = turn.framed.get(data)
     if (frame === undefined) {
       frame = Buffer.concat(Sender.frame(Buffer.from(data), TEXT_FRAME))
-      this.framed.set(data, frame)
+      turn.framed.set(data, frame)
     }
     this.stats.messagesOut++
     this.stats.bytesOut += frame.length
