@@ -230,16 +230,25 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     client.on('close', closed)
     client.on('ready', ready)
     // A Cluster stays `ready` while one of its masters is gone (its slots fail until a replica takes over):
-    // only its node connections tell. It is back once a slot map refresh has dropped the failed nodes (a
-    // replica took over) or finds them connected again.
+    // only its node connections tell. Only masters count: every command goes to a master, and after a failover
+    // the dead master stays in the slot map as a replica until the cluster marks it failed, so ioredis's slot
+    // map refreshes, which ask a node picked at random, may still try it (ECONNREFUSED) after the adapter was
+    // back: that is no outage. It is back once a slot map refresh has no failed master left (a replica took
+    // over, or the node is connected again), or, for the sharded subscriber, once ioredis has made its shards'
+    // subscriber connections again (`subscribersReady`): a shard's subscriber that fails to connect is reported
+    // as the client's `error`, with no `ready` to follow, while the client itself stays ready. Recovering the
+    // subscriber resubscribes every channel, so a shard still missing fails that, and it is tried again.
     const failed = new Set<string>()
+    const masters = (cluster: Cluster) =>
+      new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]))
     const nodeLost = (error: Error, address: string) => {
+      if (!(client instanceof Cluster) || !masters(client).has(address)) return
       failed.add(address)
       lost(new Error(`node ${address}: ${error.message}`))
     }
     const refreshed = () => {
-      if (failed.size === 0 || !(client instanceof Cluster)) return
-      const nodes = new Map(client.nodes().map((node) => [`${node.options.host}:${node.options.port}`, node]))
+      if (!(client instanceof Cluster)) return
+      const nodes = masters(client)
       for (const address of failed) {
         const node = nodes.get(address)
         if (!node || node.status === 'ready') failed.delete(address)
@@ -249,6 +258,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
     if (client instanceof Cluster) {
       client.on('node error', nodeLost)
       client.on('refresh', refreshed)
+      client.on('subscribersReady', refreshed)
     }
     // A client passed in outlives the adapter: leave no listener behind on it.
     this.unwatch.push(() => {
@@ -257,6 +267,7 @@ export class RedisAdapter extends TypedEmitter<AdapterEvents> implements Adapter
       client.off('ready', ready)
       client.off('node error', nodeLost)
       client.off('refresh', refreshed)
+      client.off('subscribersReady', refreshed)
     })
   }
 

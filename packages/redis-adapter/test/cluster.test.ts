@@ -171,4 +171,39 @@ describe('RedisAdapter on a three-master Redis Cluster', () => {
     const keys = users.map((user) => createKeys('cluster-uc').channelSubscriptions(user))
     expect((await mastersOf(keys)).size).toBe(3)
   })
+  // ioredis emits these at times a failover decides (cluster-failover.test.ts runs real ones, where they came
+  // in orders that left the adapter down): here each is emitted on the adapter's own live clients, in order.
+  it('counts a lost node only when it is a master, and is back on the next slot map refresh, or once the sharded subscribers are made again', async () => {
+    const a = adapter('cluster-health')
+    const errors: Error[] = []
+    const readies: number[] = []
+    a.on('error', (error) => errors.push(error))
+    a.on('ready', () => readies.push(errors.length))
+    await a.subscribe('a', () => {})
+    const client = a.client as Cluster
+    const subscriber = (a as unknown as { subscriber: { client: Cluster } }).subscriber.client
+    await waitFor('both clients ready', () => client.status === 'ready' && subscriber.status === 'ready')
+    // ioredis connects to a node on its first command: every master connected, as they are under traffic.
+    await Promise.all(client.nodes('master').map((node) => node.ping()))
+
+    // After a failover the dead master is listed as a replica until the cluster marks it failed, and a slot map
+    // refresh, which asks a node picked at random, may try it: no outage.
+    client.emit('node error', new Error('connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1')
+    expect(errors).toEqual([])
+    // A master lost: an outage until a refresh finds it (or a replica in its place) ready.
+    const master = client.nodes('master')[0]!
+    client.emit('node error', new Error('read ECONNRESET'), `${master.options.host}:${master.options.port}`)
+    expect(errors.map((error) => error.message)).toEqual([expect.stringMatching(/^Redis command connection: node 127\.0\.0\.1:\d+: read ECONNRESET/)])
+    client.refreshSlotsCache()
+    await waitFor('ready after the refresh', () => readies.length === 1)
+    expect(readies).toEqual([1])
+
+    // A shard's subscriber that failed to connect: the client's error, and no `ready` to follow while the client
+    // stays ready; back (its channels subscribed again) once ioredis has made the subscribers again.
+    subscriber.emit('error', new Error('Connection is closed.'))
+    expect(errors).toHaveLength(2)
+    subscriber.emit('subscribersReady')
+    await waitFor('ready after the subscribers', () => readies.length === 2)
+    expect(readies).toEqual([1, 2])
+  })
 })
