@@ -52,7 +52,7 @@ export {
   MemoryPortalQueue,
   type MemoryPortalQueueOptions,
 } from './memory/memory-portal-queue.js'
-export { MemoryDeduplicator } from './memory/memory-deduplicator.js'
+export { DEFAULT_MAX_CLAIMS, MemoryDeduplicator, type MemoryDeduplicatorOptions } from './memory/memory-deduplicator.js'
 export { MemoryUserChannels } from './memory/memory-user-channels.js'
 export { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, resolveRetention } from './memory/retention.js'
 export { checkPositiveInteger } from './check-number.js'

@@ -1,7 +1,7 @@
 import { delay, Scope } from '@mesa/test-kit'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AdapterError } from '../src/index.js'
-import { type Envelope, MemoryAdapter } from '../src/server.js'
+import { AdapterError, ConfigError } from '../src/index.js'
+import { type Envelope, MemoryAdapter, MemoryDeduplicator } from '../src/server.js'
 
 const scope = new Scope()
 afterEach(() => scope.cleanup())
@@ -79,3 +79,40 @@ describe('MemoryAdapter', () => {
     await expect(a.subscribe('s', () => {})).rejects.toBeInstanceOf(AdapterError)
   })
 })
+
+describe('MemoryDeduplicator', () => {
+  it('holds at most maxClaims: the done claims changed longest ago are forgotten first, a claim being handled stays', async () => {
+    const dedupe = new MemoryDeduplicator(Date.now, { maxClaims: 3 })
+    expect(await dedupe.begin('handling', 60_000)).toBe('new')
+    for (const key of ['a', 'b', 'c']) {
+      expect(await dedupe.begin(key, 60_000)).toBe('new')
+      await dedupe.complete(key, 60_000)
+    }
+    // c's claim went beyond the bound: a, the oldest done claim, was forgotten; the claim being handled was not.
+    expect([dedupe.size, dedupe.evicted]).toEqual([3, 1])
+    expect(await dedupe.begin('handling', 60_000)).toBe('busy')
+    expect(await dedupe.begin('b', 60_000)).toBe('done')
+    expect(await dedupe.begin('c', 60_000)).toBe('done')
+    expect(await dedupe.begin('a', 60_000)).toBe('new')
+    expect([dedupe.size, dedupe.evicted]).toEqual([3, 2])
+    expect(await dedupe.begin('b', 60_000)).toBe('new')
+  })
+
+  it('forgets lapsed claims first, and does not count them as forgotten early', async () => {
+    let now = 0
+    const dedupe = new MemoryDeduplicator(() => now, { maxClaims: 2 })
+    await dedupe.begin('lapsed', 1000)
+    await dedupe.complete('lapsed', 1000)
+    await dedupe.begin('dead server', 1000)
+    now = 5000
+    expect(await dedupe.begin('new', 60_000)).toBe('new')
+    expect(await dedupe.begin('newer', 60_000)).toBe('new')
+    expect([dedupe.size, dedupe.evicted]).toEqual([2, 0])
+  })
+
+  it('refuses a bound that is not a positive integer', () => {
+    expect(() => new MemoryDeduplicator(Date.now, { maxClaims: 0 })).toThrow(ConfigError)
+    expect(() => new MemoryAdapter({ dedupe: { maxClaims: 1.5 } })).toThrow(/dedupe\.maxClaims/)
+  })
+})
+

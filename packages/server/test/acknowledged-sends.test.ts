@@ -107,6 +107,22 @@ describe('acknowledged sends (op 0 with x.id)', () => {
     expect([seenOne, seenTwo]).toEqual([['CHAT:1'], []])
   })
 
+  it('remembers at most dedupe.maxClaims handled sends (MemoryAdapter): past it the oldest is forgotten, and its retransmission handled again', async () => {
+    const adapter = track(new MemoryAdapter({ dedupe: { maxClaims: 2 } }))
+    const { mesa, url } = await startServer({ adapter })
+    acceptIds(mesa)
+    const seen = handled(mesa)
+    const socket = await instance(url, 'ada', 'cid-a')
+    for (const n of [1, 2, 3]) expect((await sendAcked(socket, 'CHAT', { n }, n)).x).toEqual({ re: n })
+    // The third claim went beyond the bound: the first was forgotten before its window ended.
+    expect(adapter.dedupe.evicted).toBe(1)
+    expect((await sendAcked(socket, 'CHAT', { n: 3 }, 3)).x).toEqual({ re: 3 })
+    expect((await sendAcked(socket, 'CHAT', { n: 2 }, 2)).x).toEqual({ re: 2 })
+    expect(seen).toEqual(['CHAT:1', 'CHAT:2', 'CHAT:3'])
+    expect((await sendAcked(socket, 'CHAT', { n: 1 }, 1)).x).toEqual({ re: 1 })
+    expect(seen).toEqual(['CHAT:1', 'CHAT:2', 'CHAT:3', 'CHAT:1'])
+  })
+
   it('a server that never finishes (stuck or dead) keeps the claim for acks.lease only: then the retry is handled elsewhere', async () => {
     const adapter = track(new MemoryAdapter())
     const one = await startServer({ adapter, acks: { lease: 100 } })

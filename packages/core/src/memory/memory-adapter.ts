@@ -3,7 +3,7 @@ import { type Envelope, isChannelEnvelope } from '../adapter/envelope.js'
 import type { RetentionOptions } from '../adapter/message-store.js'
 import { TypedEmitter } from '../emitter.js'
 import { AdapterError } from '../errors.js'
-import { MemoryDeduplicator } from './memory-deduplicator.js'
+import { MemoryDeduplicator, type MemoryDeduplicatorOptions } from './memory-deduplicator.js'
 import { MemoryMessageStore } from './memory-message-store.js'
 import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-portal-queue.js'
 import { MemoryPresence } from './memory-presence.js'
@@ -16,6 +16,8 @@ export interface MemoryAdapterOptions {
   retention?: RetentionOptions
   /** Portal queue tuning (claim timeout, pending bound, retry delay). */
   portal?: MemoryPortalQueueOptions
+  /** The acknowledged sends' deduplicator: how many claims it holds at the most (default 500,000). */
+  dedupe?: MemoryDeduplicatorOptions
   /** Clock for the store (ms since the Unix epoch). Default `Date.now`. */
   now?: () => number
 }
@@ -48,7 +50,7 @@ export class MemoryAdapter extends TypedEmitter<AdapterEvents> implements Adapte
     this.presence = new MemoryPresence()
     this.store = new MemoryMessageStore({ ...options.retention, now: options.now })
     this.portal = new MemoryPortalQueue(options.portal)
-    this.dedupe = new MemoryDeduplicator(options.now)
+    this.dedupe = new MemoryDeduplicator(options.now, options.dedupe)
     this.userChannels = new MemoryUserChannels()
   }
 
