@@ -43,7 +43,12 @@ export type { UserChannels } from './adapter/user-channels.js'
 // The in-memory adapter and its parts, with the defaults every adapter applies to the same options.
 export { MemoryAdapter, type MemoryAdapterOptions } from './memory/memory-adapter.js'
 export { MemoryPresence } from './memory/memory-presence.js'
-export { MemoryMessageStore, type MemoryMessageStoreOptions } from './memory/memory-message-store.js'
+export {
+  DEFAULT_MAX_TOTAL_BYTES,
+  MemoryMessageStore,
+  type MemoryMessageStoreOptions,
+  type MemoryRetentionOptions,
+} from './memory/memory-message-store.js'
 export {
   DEFAULT_CLAIM_TIMEOUT_MS,
   DEFAULT_MAX_PENDING,

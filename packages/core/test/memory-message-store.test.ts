@@ -84,4 +84,26 @@ describe('MemoryMessageStore', () => {
     expect(() => new MemoryMessageStore({ maxEntries: 1.5 })).toThrow(/maxEntries/)
     expect(() => new MemoryMessageStore({ maxBytes: 0 })).toThrow(/retention.maxBytes/)
   })
+
+  it('keeps at most maxTotalBytes across its streams: the streams appended to longest ago give up their oldest entries first', async () => {
+    const store = new MemoryMessageStore({ maxTotalBytes: 100 })
+    const frame = (n: number) => String(n).padStart(10, '0')
+    for (let n = 1; n <= 6; n++) await store.append('a', { frame: frame(n) })
+    for (let n = 1; n <= 4; n++) await store.append('b', { frame: frame(n) })
+    expect(store.totalBytes()).toBe(100)
+    // The seventh entry of b is beyond the bound: a, appended to longest ago, gives up its oldest.
+    for (let n = 5; n <= 6; n++) await store.append('b', { frame: frame(n) })
+    expect([store.totalBytes(), store.size('a'), store.size('b')]).toEqual([100, 4, 6])
+    const a = await store.head('a')
+    expect((await store.readAfter('a', { epoch: a.epoch, seq: 0 })).status).toBe('trimmed')
+    expect((await store.readAfter('a', { epoch: a.epoch, seq: 2 })).status).toBe('ok')
+    const b = await store.head('b')
+    const read = await store.readAfter('b', { epoch: b.epoch, seq: 0 })
+    expect(read.status === 'ok' && read.entries.map((entry) => entry.seq)).toEqual([1, 2, 3, 4, 5, 6])
+    // A stream alone larger than the bound keeps its newest entries.
+    for (let n = 1; n <= 12; n++) await store.append('c', { frame: frame(n) })
+    expect([store.size('a'), store.size('b'), store.size('c'), store.totalBytes()]).toEqual([0, 0, 10, 100])
+    expect(() => new MemoryMessageStore({ maxTotalBytes: 0 })).toThrow(ConfigError)
+  })
 })
+

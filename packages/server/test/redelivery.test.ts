@@ -237,6 +237,24 @@ describe('redelivery (protocol 2)', () => {
     expect(second.messages.map((f) => f.d.n)).toEqual([6])
   })
 
+  it("keeps at most retention.maxTotalBytes across users (MemoryAdapter): another user's traffic trims an idle user's oldest messages first, and its client is told it did not recover", async () => {
+    const adapter = new MemoryAdapter({ retention: { maxTotalBytes: 2000 } })
+    const { mesa, url } = await syncServer({ adapter })
+    const tracker = new Tracker()
+    const idle = await tracker.connect(url, 'idle')
+    idle.close()
+    await idle.waitClose()
+    for (let n = 1; n <= 3; n++) await send(mesa, n, ['idle'])
+    // The busy user's messages go beyond the bound: the idle user's stream, appended to longest ago, gives up
+    // its entries first.
+    for (let n = 1; n <= 80; n++) await send(mesa, n, ['busy'])
+    expect(adapter.store.totalBytes()).toBeLessThanOrEqual(2000)
+    expect(adapter.store.size(userStream('idle'))).toBe(0)
+    expect(adapter.store.size(userStream('busy'))).toBeGreaterThan(20)
+    const back = await tracker.connect(url, 'idle')
+    expect(back.frames.find((f) => f.op === 22)!.x).toMatchObject({ recovered: false, reason: 'trimmed', streams: { user: { seq: 3 } } })
+  })
+
   it('does not resume from another epoch', async () => {
     const { url } = await syncServer()
     const socket = await connect(url, { v2: true })

@@ -1,10 +1,9 @@
 import type { Adapter, AdapterEvents, EnvelopeListener } from '../adapter/adapter.js'
 import { type Envelope, isChannelEnvelope } from '../adapter/envelope.js'
-import type { RetentionOptions } from '../adapter/message-store.js'
 import { TypedEmitter } from '../emitter.js'
 import { AdapterError } from '../errors.js'
 import { MemoryDeduplicator, type MemoryDeduplicatorOptions } from './memory-deduplicator.js'
-import { MemoryMessageStore } from './memory-message-store.js'
+import { MemoryMessageStore, type MemoryRetentionOptions } from './memory-message-store.js'
 import { MemoryPortalQueue, type MemoryPortalQueueOptions } from './memory-portal-queue.js'
 import { MemoryPresence } from './memory-presence.js'
 import { MemoryUserChannels } from './memory-user-channels.js'
@@ -12,8 +11,8 @@ import { MemoryUserChannels } from './memory-user-channels.js'
 export interface MemoryAdapterOptions {
   /** A label: separate `MemoryAdapter` instances never share anything anyway. Default `'default'`. */
   namespace?: string
-  /** Bounds of the redelivery store. Defaults per stream: 1000 entries, 16 MiB, 24 hours. */
-  retention?: RetentionOptions
+  /** Bounds of the redelivery store. Defaults per stream: 1000 entries, 16 MiB, 24 hours; 128 MiB in all. */
+  retention?: MemoryRetentionOptions
   /** Portal queue tuning (claim timeout, pending bound, retry delay). */
   portal?: MemoryPortalQueueOptions
   /** The acknowledged sends' deduplicator: how many claims it holds at the most (default 500,000). */

@@ -10,10 +10,25 @@ import type {
 import { StoreError } from '../errors.js'
 import { isSequence, type StreamPosition } from '../stream-position.js'
 import { randomId } from './random-id.js'
+import { checkPositiveInteger } from '../check-number.js'
 import { resolveRetention } from './retention.js'
 import { utf8Length } from './utf8-length.js'
 
-export interface MemoryMessageStoreOptions extends RetentionOptions {
+/** Bytes kept across every stream when `MemoryMessageStoreOptions.maxTotalBytes` is not given: 128 MiB. */
+export const DEFAULT_MAX_TOTAL_BYTES = 128 * 1024 * 1024
+
+/** `RetentionOptions`, and the bound only a store in a process's memory needs: one across its streams. */
+export interface MemoryRetentionOptions extends RetentionOptions {
+  /**
+   * Bytes kept across every stream, counted as `maxBytes` counts them. The per-stream bounds alone grow with the
+   * number of streams (10,000 users at the default 16 MiB each could ask for 160 GiB). Past it, the streams
+   * appended to longest ago give up their oldest entries first: a client resuming from before them reads
+   * `trimmed` (`recovered: false`). Default `DEFAULT_MAX_TOTAL_BYTES` (128 MiB).
+   */
+  maxTotalBytes?: number
+}
+
+export interface MemoryMessageStoreOptions extends MemoryRetentionOptions {
   /** Clock (ms since the Unix epoch) used to stamp and expire entries. Default `Date.now`. */
   now?: () => number
 }
@@ -39,8 +54,10 @@ const COMPACT_MIN = 32
  * Redelivery history for one process.
  *
  * Memory stays bounded without a timer: each stream retains at most `maxEntries` entries and `maxBytes` bytes,
- * none older than `maxAgeMs`; streams are kept in order of their last append, and every call first empties the
- * streams that got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone reads them. What is kept
+ * none older than `maxAgeMs`, and all of them together at most `maxTotalBytes` (the streams appended to longest
+ * ago give up their oldest entries first); streams are kept in order of their last append, and every call first
+ * empties the streams that got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone
+ * reads them. What is kept
  * for the life of the store, per stream ever used: its head (a 24-character epoch and a sequence number) and
  * its named cursors, a few dozen bytes, so that idle users' positions never expire.
  */
@@ -48,6 +65,9 @@ export class MemoryMessageStore implements MessageStore {
   private readonly maxEntries: number
   private readonly maxAgeMs: number
   private readonly maxBytes: number
+  private readonly maxTotalBytes: number
+  /** The bytes of every stream's retained entries, summed. */
+  private stored = 0
   private readonly now: () => number
   private readonly streams = new Map<string, StreamState>()
   /** Streams holding entries, least recently appended first. */
@@ -58,6 +78,7 @@ export class MemoryMessageStore implements MessageStore {
     this.maxEntries = maxEntries
     this.maxAgeMs = maxAgeMs
     this.maxBytes = maxBytes
+    this.maxTotalBytes = checkPositiveInteger('retention.maxTotalBytes', options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES)
     this.now = options.now ?? Date.now
   }
 
@@ -138,6 +159,11 @@ export class MemoryMessageStore implements MessageStore {
     return this.streams.get(stream)?.bytes ?? 0
   }
 
+  /** The bytes retained across every stream, which `maxTotalBytes` bounds (for monitoring and tests). */
+  totalBytes(): number {
+    return this.stored
+  }
+
   /** Entries retained across every stream. */
   totalSize(): number {
     let total = 0
@@ -161,10 +187,12 @@ export class MemoryMessageStore implements MessageStore {
     state.entries.push(entry)
     state.sizes.push(size)
     state.bytes += size
+    this.stored += size
     state.lastAppend = now
     this.active.delete(stream)
     this.active.set(stream, state)
     this.trimState(stream, state, now)
+    this.boundTotal(now)
     return { epoch: state.epoch, seq }
   }
 
@@ -186,13 +214,15 @@ export class MemoryMessageStore implements MessageStore {
     return state
   }
 
-  private trimState(stream: string, state: StreamState, now: number): void {
+  /** Drops the entries beyond the stream's bounds, and at least `shed` bytes more of its oldest (`boundTotal`). */
+  private trimState(stream: string, state: StreamState, now: number, shed = 0): void {
     const { entries, sizes } = state
     const end = entries.length
     const oldestAllowed = now - this.maxAgeMs
     const overCount = end - this.maxEntries
+    const maxBytes = Math.min(this.maxBytes, state.bytes - shed)
     let { start, bytes } = state
-    while (start < end && (start < overCount || bytes > this.maxBytes || entries[start]!.time < oldestAllowed)) {
+    while (start < end && (start < overCount || bytes > maxBytes || entries[start]!.time < oldestAllowed)) {
       bytes -= sizes[start]!
       start++
     }
@@ -200,6 +230,7 @@ export class MemoryMessageStore implements MessageStore {
       this.dropEntries(stream, state)
       return
     }
+    this.stored -= state.bytes - bytes
     state.bytes = bytes
     if (start >= COMPACT_MIN && start * 2 >= end) {
       state.entries = entries.slice(start)
@@ -210,7 +241,17 @@ export class MemoryMessageStore implements MessageStore {
     }
   }
 
+  /** Past `maxTotalBytes`: the streams appended to longest ago give up their oldest entries first. */
+  private boundTotal(now: number): void {
+    for (const [stream, state] of this.active) {
+      const excess = this.stored - this.maxTotalBytes
+      if (excess <= 0) return
+      this.trimState(stream, state, now, excess)
+    }
+  }
+
   private dropEntries(stream: string, state: StreamState): void {
+    this.stored -= state.bytes
     state.entries = []
     state.sizes = []
     state.start = 0
