@@ -7,10 +7,10 @@ import type {
   StoredEntry,
   StoreEntryInput,
 } from '../adapter/message-store.js'
+import { checkPositiveInteger } from '../check-number.js'
 import { StoreError } from '../errors.js'
 import { isSequence, type StreamPosition } from '../stream-position.js'
 import { randomId } from './random-id.js'
-import { checkPositiveInteger } from '../check-number.js'
 import { resolveRetention } from './retention.js'
 import { utf8Length } from './utf8-length.js'
 
@@ -57,9 +57,8 @@ const COMPACT_MIN = 32
  * none older than `maxAgeMs`, and all of them together at most `maxTotalBytes` (the streams appended to longest
  * ago give up their oldest entries first); streams are kept in order of their last append, and every call first
  * empties the streams that got nothing for `maxAgeMs`, so an idle user's entries do not linger until someone
- * reads them. What is kept
- * for the life of the store, per stream ever used: its head (a 24-character epoch and a sequence number) and
- * its named cursors, a few dozen bytes, so that idle users' positions never expire.
+ * reads them. What is kept for the life of the store, per stream ever used: its head (a 24-character epoch and a
+ * sequence number) and its named cursors, a few dozen bytes, so that idle users' positions never expire.
  */
 export class MemoryMessageStore implements MessageStore {
   private readonly maxEntries: number
