@@ -9,6 +9,16 @@ import { syncServer, Tracker } from './tracker.js'
 const send = (mesa: Mesa, n: number, to?: string[], type = 'M'): Promise<void> =>
   mesa.send(new Message(0, { n }, type), to)
 
+/** A sync server on `adapter` where user `id` connected once and left: the tracker resumes it from there. */
+async function absentUser(adapter: MemoryAdapter, id: string) {
+  const { mesa, url } = await syncServer({ adapter })
+  const tracker = new Tracker()
+  const first = await tracker.connect(url, id)
+  first.close()
+  await first.waitClose()
+  return { mesa, url, tracker }
+}
+
 describe('redelivery (protocol 2)', () => {
   it('tells a client its stream heads when it authenticates, before any message', async () => {
     const { url } = await syncServer()
@@ -221,12 +231,7 @@ describe('redelivery (protocol 2)', () => {
   })
 
   it('tells a client whose position was trimmed away that it did not recover, and replays nothing', async () => {
-    const adapter = new MemoryAdapter({ retention: { maxEntries: 3 } })
-    const { mesa, url } = await syncServer({ adapter })
-    const tracker = new Tracker()
-    const first = await tracker.connect(url, 'trim')
-    first.close()
-    await first.waitClose()
+    const { mesa, url, tracker } = await absentUser(new MemoryAdapter({ retention: { maxEntries: 3 } }), 'trim')
     for (let n = 1; n <= 5; n++) await send(mesa, n, ['trim'])
     const second = await tracker.connect(url, 'trim')
     const ack = second.frames.find((f) => f.op === 22)!
@@ -239,11 +244,7 @@ describe('redelivery (protocol 2)', () => {
 
   it("keeps at most retention.maxTotalBytes across users (MemoryAdapter): another user's traffic trims an idle user's oldest messages first, and its client is told it did not recover", async () => {
     const adapter = new MemoryAdapter({ retention: { maxTotalBytes: 2000 } })
-    const { mesa, url } = await syncServer({ adapter })
-    const tracker = new Tracker()
-    const idle = await tracker.connect(url, 'idle')
-    idle.close()
-    await idle.waitClose()
+    const { mesa, url, tracker } = await absentUser(adapter, 'idle')
     for (let n = 1; n <= 3; n++) await send(mesa, n, ['idle'])
     // The busy user's messages go beyond the bound: the idle user's stream, appended to longest ago, gives up
     // its entries first.
