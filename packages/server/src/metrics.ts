@@ -118,7 +118,7 @@ function createMetrics(registry: Registry): RegisteredMetrics {
   const servers = new Set<MetricsSource>()
   const registers = [registry]
   const names = ['mesa_connections', ...GAUGES.map(([, name]) => name), ...COUNTERS.map(([, name]) => name)]
-  names.push('mesa_portal_queue_pending', 'mesa_adapter_latency_seconds')
+  names.push('mesa_portal_queue_pending', 'mesa_dedupe_evicted_total', 'mesa_adapter_latency_seconds')
   const taken = names.find((name) => registry.getSingleMetric(name) !== undefined)
   if (taken !== undefined) throw new Error(`registerMesaMetrics: the registry already has a metric named ${taken}`)
   const first = new Gauge({
@@ -151,6 +151,19 @@ function createMetrics(registry: Registry): RegisteredMetrics {
       })
     },
   })
+  new Counter({
+    name: 'mesa_dedupe_evicted_total',
+    help: "Acknowledged sends the adapter's deduplicator forgot before acks.window ended (it was full): a retransmission of one is handled again.",
+    labelNames: ['server'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const { id, adapter } of servers) {
+        const evicted = adapter?.dedupe.evicted
+        if (evicted !== undefined) this.inc({ server: id }, evicted)
+      }
+    },
+  })
   registry.registerMetric(new LatencyHistogram(servers) as unknown as Metric)
   return { servers, first, names }
 }
@@ -166,7 +179,7 @@ function createMetrics(registry: Registry): RegisteredMetrics {
  * `mesa_slow_consumer_cuts_total`, `mesa_rate_limited_total`, `mesa_replays_total`, `mesa_resyncs_total`,
  * `mesa_channel_subscriptions`, `mesa_channels_followed`, `mesa_publications_total`,
  * `mesa_publications_received_total`, `mesa_portal_queue_pending` (when the adapter's portal queue tells it),
- * `mesa_adapter_latency_seconds`.
+ * `mesa_dedupe_evicted_total` (when the adapter's deduplicator counts it), `mesa_adapter_latency_seconds`.
  */
 export function registerMesaMetrics(mesa: MetricsSource, registry: Registry = globalRegistry): () => void {
   let registered = byRegistry.get(registry)

@@ -1,10 +1,10 @@
 import { MemoryAdapter } from '@mesa/core/server'
 import { registerMesaMetrics } from '@mesa/server/metrics'
-import { delay, nextEvent } from '@mesa/test-kit'
+import { authenticateInstance, delay, nextEvent, sendAcked } from '@mesa/test-kit'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Message } from '../src/index.js'
-import { connect, startServer } from './helpers.js'
+import { acceptIds, connect, startServer } from './helpers.js'
 
 /** The samples of a Prometheus text exposition: `name{labels}` -> value. */
 function samples(text: string): Map<string, number> {
@@ -107,6 +107,19 @@ describe('@mesa/server/metrics', () => {
     new Counter({ name: 'mesa_replays_total', help: 'not ours', registers: [registry] })
     expect(() => registerMesaMetrics(mesa, registry)).toThrow(/already has a metric named mesa_replays_total/)
     expect(registry.getMetricsAsArray().map((metric) => (metric as unknown as { name: string }).name)).toEqual(['mesa_replays_total'])
+  })
+
+  it("counts the acknowledged sends the adapter's deduplicator forgot early (mesa_dedupe_evicted_total)", async () => {
+    const registry = new Registry()
+    const adapter = new MemoryAdapter({ dedupe: { maxClaims: 1 } })
+    adapters.push(adapter)
+    const { mesa, url } = await startServer({ adapter })
+    acceptIds(mesa)
+    registerMesaMetrics(mesa, registry)
+    const socket = await connect(url, { v2: true })
+    await authenticateInstance(socket, { id: 'ada' }, 'cid-a')
+    for (const id of [1, 2, 3]) expect((await sendAcked(socket, 'NOTE', {}, id)).x).toEqual({ re: id })
+    expect(samples(await registry.metrics()).get(`mesa_dedupe_evicted_total{server="${mesa.id}"}`)).toBe(2)
   })
 
   it('leaves out the portal queue depth when the queue cannot tell, without failing the scrape', async () => {

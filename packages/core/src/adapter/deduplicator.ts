@@ -22,4 +22,9 @@ export interface Deduplicator {
   complete(key: string, windowMs: number): Promise<void>
   /** Handling failed: forgets the claim, so that a retry handles it. */
   abandon(key: string): Promise<void>
+  /**
+   * Optional, for a deduplicator bounded by count (`MemoryDeduplicator`): done claims it forgot before their
+   * window ended, whose retransmissions are handled again. Servers export it as `mesa_dedupe_evicted_total`.
+   */
+  readonly evicted?: number
 }
