@@ -187,7 +187,6 @@ async function dropNamespace(namespace) {
   redis.disconnect()
 }
 
-
 /** The figures of one system: medians over its rounds, bytes from its last round. */
 function summary(system) {
   const last = system.rounds.at(-1)

@@ -82,7 +82,6 @@ async function loadSlice(clients, peer, ms) {
   return { ...result, serverCpu: cpu.user + cpu.system }
 }
 
-
 /**
  * `slices` slices of each of two peers, interleaved A B B A A B... Each slice's round trips per second, p50 and p99
  * latency, server and client CPU per round trip; of each, `a`'s and `b`'s medians over their slices, the median
